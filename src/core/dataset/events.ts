@@ -1,0 +1,244 @@
+/**
+ * The dataset's event vocabulary. Every line of `runs/<id>/events.jsonl` is one of these.
+ * Lines are appended, never rewritten: labels, hints and endings are new events that refer
+ * to step numbers. Exporters, the panel, the CLI and `stats` all read these same shapes.
+ */
+
+export const EVENTS_FORMAT_VERSION = 1;
+
+export type HintKind = 'knowledge' | 'strategy' | 'correction';
+export const HINT_KINDS: readonly HintKind[] = ['knowledge', 'strategy', 'correction'];
+
+export type LabelValue = 'good' | 'bad' | 'neutral';
+export const LABEL_VALUES: readonly LabelValue[] = ['good', 'bad', 'neutral'];
+
+export type LabelAxis = 'decision' | 'execution';
+export const LABEL_AXES: readonly LabelAxis[] = ['decision', 'execution'];
+
+export type RunStatus = 'running' | 'paused' | 'finished' | 'max_steps' | 'stopped' | 'failed';
+/** Statuses a run can end with. */
+export type RunEndStatus = Exclude<RunStatus, 'running' | 'paused'>;
+
+/** One tool call as the model sent it; `arguments` is kept as the raw JSON string. */
+export interface ToolCallRecord {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** The assistant turn of a step, exactly as it goes back into the model's context. */
+export interface AssistantRecord {
+  content: string | null;
+  toolCalls: ToolCallRecord[];
+}
+
+export type FileChangeStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'typechange';
+
+export interface FileChange {
+  path: string;
+  /** Previous path, for renames. */
+  oldPath?: string;
+  status: FileChangeStatus;
+  additions: number;
+  deletions: number;
+  binary: boolean;
+}
+
+/** What an action really changed on disk: the diff between two snapshots of the shadow store. */
+export interface Grounding {
+  /** Snapshot (shadow store commit) taken when the step's model request was sent. */
+  before: string;
+  /** Snapshot taken after the action ran. */
+  after: string;
+  files: FileChange[];
+  /** Unified diff, `git diff` format; empty when nothing changed. */
+  patch: string;
+  /** True when the patch was cut to keep events small; the full diff stays derivable from the store. */
+  patchTruncated?: boolean;
+}
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface RunStartedEvent {
+  type: 'run_started';
+  time: string;
+  version: number;
+  runId: string;
+  task: string;
+  workspace: string;
+  model: string;
+  baseUrl: string;
+  maxSteps: number;
+  systemPrompt: string;
+  /** The tool schemas offered to the model (OpenAI function-tool format). */
+  tools: unknown[];
+}
+
+export interface StepEvent {
+  type: 'step';
+  time: string;
+  step: number;
+  assistant: AssistantRecord;
+  /** The executed action; null when the model answered without a tool call. */
+  action: ToolCallRecord | null;
+  /** What the tool returned to the model (the tool message's content). */
+  observation: string;
+  /** True when the tool refused or failed (bad arguments, path outside the workspace, …). */
+  isError: boolean;
+  /** Tool messages for extra tool calls of the same turn that were not executed (one action per step). */
+  skippedToolCalls?: { id: string; content: string }[];
+  grounding: Grounding;
+  usage?: TokenUsage;
+  modelMs: number;
+  toolMs: number;
+}
+
+/** A hint reached the engine (from the panel, a command or `apollo hint`). */
+export interface HintQueuedEvent {
+  type: 'hint_queued';
+  time: string;
+  hintId: string;
+  text: string;
+  kind: HintKind;
+  source: string;
+}
+
+/** A queued hint was put into the model request of `step` as a user message. */
+export interface HintDeliveredEvent {
+  type: 'hint_delivered';
+  time: string;
+  hintId: string;
+  step: number;
+}
+
+export interface LabelEvent {
+  type: 'label';
+  time: string;
+  step: number;
+  label: LabelValue;
+  axis?: LabelAxis;
+  /** `human`, `rule:<name>` or `judge:<model>`. */
+  source: string;
+  reason?: string;
+}
+
+export interface RunStateEvent {
+  type: 'run_state';
+  time: string;
+  state: 'paused' | 'resumed';
+}
+
+export interface RunEndedEvent {
+  type: 'run_ended';
+  time: string;
+  status: RunEndStatus;
+  steps: number;
+  summary?: string;
+  error?: string;
+}
+
+export type DatasetEvent =
+  | RunStartedEvent
+  | StepEvent
+  | HintQueuedEvent
+  | HintDeliveredEvent
+  | LabelEvent
+  | RunStateEvent
+  | RunEndedEvent;
+
+export type DatasetEventType = DatasetEvent['type'];
+
+/** `runs/<id>/run.json`: a summary kept current while the run goes on (derivable from the events). */
+export interface RunManifest {
+  id: string;
+  task: string;
+  workspace: string;
+  model: string;
+  baseUrl: string;
+  status: RunStatus;
+  steps: number;
+  createdAt: string;
+  updatedAt: string;
+  endedAt?: string;
+  error?: string;
+  tokens: TokenUsage;
+}
+
+export class InvalidEventError extends Error {}
+
+function fail(what: string): never {
+  throw new InvalidEventError(what);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireString(event: Record<string, unknown>, key: string): void {
+  if (typeof event[key] !== 'string') fail(`"${key}" must be a string`);
+}
+
+function requireStepNumber(event: Record<string, unknown>): void {
+  const step = event.step;
+  if (typeof step !== 'number' || !Number.isInteger(step) || step < 1) fail('"step" must be an integer >= 1');
+}
+
+function requireOneOf<T extends string>(event: Record<string, unknown>, key: string, allowed: readonly T[]): void {
+  if (!allowed.includes(event[key] as T)) fail(`"${key}" must be one of ${allowed.join(', ')}`);
+}
+
+/**
+ * Checks the shape of one event before it is written or after it is read.
+ * Throws InvalidEventError naming the first problem found.
+ */
+export function validateEvent(value: unknown): DatasetEvent {
+  if (!isObject(value)) fail('an event must be a JSON object');
+  requireString(value, 'type');
+  requireString(value, 'time');
+  switch (value.type) {
+    case 'run_started':
+      for (const key of ['runId', 'task', 'workspace', 'model', 'baseUrl', 'systemPrompt']) requireString(value, key);
+      if (!Array.isArray(value.tools)) fail('"tools" must be an array');
+      break;
+    case 'step': {
+      requireStepNumber(value);
+      requireString(value, 'observation');
+      if (!isObject(value.assistant) || !Array.isArray(value.assistant.toolCalls)) fail('"assistant" must hold toolCalls');
+      if (value.action !== null && (!isObject(value.action) || typeof value.action.arguments !== 'string')) {
+        fail('"action" must be null or a tool call with string arguments');
+      }
+      const grounding = value.grounding;
+      if (!isObject(grounding) || !Array.isArray(grounding.files) || typeof grounding.patch !== 'string') {
+        fail('"grounding" must hold files and patch');
+      }
+      break;
+    }
+    case 'hint_queued':
+      requireString(value, 'hintId');
+      requireString(value, 'text');
+      requireOneOf(value, 'kind', HINT_KINDS);
+      break;
+    case 'hint_delivered':
+      requireString(value, 'hintId');
+      requireStepNumber(value);
+      break;
+    case 'label':
+      requireStepNumber(value);
+      requireOneOf(value, 'label', LABEL_VALUES);
+      if (value.axis !== undefined) requireOneOf(value, 'axis', LABEL_AXES);
+      requireString(value, 'source');
+      break;
+    case 'run_state':
+      requireOneOf(value, 'state', ['paused', 'resumed']);
+      break;
+    case 'run_ended':
+      requireOneOf(value, 'status', ['finished', 'max_steps', 'stopped', 'failed']);
+      break;
+    default:
+      fail(`unknown event type "${String(value.type)}"`);
+  }
+  return value as unknown as DatasetEvent;
+}
