@@ -1,0 +1,234 @@
+/**
+ * `apollo`: the headless CLI on the same engine as the extension.
+ * Exit status: 0 run finished or hit its step limit, 1 run failed or stopped (or a command
+ * failed), 2 usage error.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { DatasetEvent, HintKind, LabelAxis, LabelValue } from '../core/dataset/events';
+import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../core/dataset/events';
+import { newHintId } from '../core/dataset/ids';
+import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
+import { ConfigError, DEFAULT_MAX_STEPS, RunSession } from '../core/session/runSession';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Called with a stop function while a run goes on, so Ctrl+C can end it cleanly. */
+  onInterrupt?: (stop: () => void) => () => void;
+}
+
+class UsageError extends Error {}
+
+const USAGE = `apollo — run, steer and record coding agents
+
+Usage:
+  apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N]
+  apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] TEXT
+  apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
+
+The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
+--dataset defaults to .apollo/dataset under the workspace (run) or the current folder (hint, label).
+`;
+
+const now = () => new Date().toISOString();
+
+function describeStep(event: Extract<DatasetEvent, { type: 'step' }>): string {
+  const tool = event.action?.name ?? '(no tool call)';
+  let detail = '';
+  if (event.action) {
+    try {
+      const args = JSON.parse(event.action.arguments) as Record<string, unknown>;
+      detail = String(args.path ?? args.command ?? args.summary ?? '').replace(/\s+/g, ' ').slice(0, 80);
+    } catch {
+      detail = '(invalid arguments)';
+    }
+  }
+  const added = event.grounding.files.reduce((sum, file) => sum + file.additions, 0);
+  const removed = event.grounding.files.reduce((sum, file) => sum + file.deletions, 0);
+  const diff = event.grounding.files.length ? `  ${event.grounding.files.length} file(s) +${added} -${removed}` : '';
+  return `step ${event.step} ${tool} ${detail}${diff}${event.isError ? '  [error]' : ''}`.replace(/ +$/, '');
+}
+
+async function commandRun(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      workspace: { type: 'string' },
+      task: { type: 'string' },
+      model: { type: 'string' },
+      'base-url': { type: 'string' },
+      dataset: { type: 'string' },
+      'max-steps': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (!values.workspace) throw new UsageError('apollo run needs --workspace DIR.');
+  if (values.task === undefined) throw new UsageError('apollo run needs --task TEXT.');
+  const maxSteps = values['max-steps'] === undefined ? DEFAULT_MAX_STEPS : Number(values['max-steps']);
+  if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new UsageError('--max-steps takes a whole number of at least 1.');
+  const workspace = path.resolve(io.cwd, values.workspace);
+  const session = await RunSession.start({
+    workspace,
+    datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
+    task: values.task,
+    model: values.model ?? io.env.OPENAI_MODEL ?? '',
+    baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '',
+    apiKey: io.env.OPENAI_API_KEY ?? '',
+    maxSteps,
+    log: (line) => io.stderr(`${line}\n`),
+  });
+  io.stdout(`${session.runId}\n`);
+  const subscription = session.onEvent((event) => {
+    if (event.type === 'step') io.stdout(`${describeStep(event)}\n`);
+    else if (event.type === 'hint_delivered') io.stdout(`hint ${event.hintId} delivered at step ${event.step}\n`);
+    else if (event.type === 'hint_queued') io.stdout(`hint ${event.hintId} queued (${event.kind}): ${event.text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
+  });
+  const release = io.onInterrupt?.(() => void session.stop());
+  const ended = await session.done;
+  release?.();
+  subscription.dispose();
+  const why = ended.error ? `: ${ended.error}` : ended.summary ? `: ${ended.summary}` : '';
+  const line = `run ${session.runId} ${ended.status} after ${ended.steps} step(s)${why}\n`;
+  if (ended.status === 'finished' || ended.status === 'max_steps') {
+    io.stdout(line);
+    return 0;
+  }
+  io.stderr(line);
+  return 1;
+}
+
+function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {
+  return new DatasetStore(value ? path.resolve(io.cwd, value) : defaultDatasetPath(io.cwd));
+}
+
+async function commandHint(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { dataset: { type: 'string' }, run: { type: 'string' }, kind: { type: 'string' }, help: { type: 'boolean' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (!values.run) throw new UsageError('apollo hint needs --run ID.');
+  const text = positionals.join(' ');
+  if (text.trim() === '') throw new UsageError('apollo hint needs the hint text: apollo hint --run ID "what the agent should know".');
+  const kind = (values.kind ?? 'knowledge') as HintKind;
+  if (!HINT_KINDS.includes(kind)) throw new UsageError(`--kind takes ${HINT_KINDS.join(', ')}.`);
+  const store = datasetFrom(values.dataset, io);
+  const manifest = await store.readManifest(values.run);
+  if (manifest.status !== 'running' && manifest.status !== 'paused') {
+    throw new DatasetError(`Run ${values.run} has ended (${manifest.status}); a hint can no longer reach it.`);
+  }
+  const hintId = newHintId();
+  await store.queueHintFile(values.run, { hintId, text, kind, source: 'cli', time: now() });
+  io.stdout(`${hintId}\n`);
+  return 0;
+}
+
+async function commandLabel(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dataset: { type: 'string' },
+      run: { type: 'string' },
+      step: { type: 'string' },
+      label: { type: 'string' },
+      axis: { type: 'string' },
+      reason: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (!values.run) throw new UsageError('apollo label needs --run ID.');
+  const step = Number(values.step);
+  if (!Number.isInteger(step) || step < 1) throw new UsageError('apollo label needs --step N (a step number from 1).');
+  const label = values.label as LabelValue;
+  if (!LABEL_VALUES.includes(label)) throw new UsageError(`--label takes ${LABEL_VALUES.join(', ')}.`);
+  const axis = values.axis as LabelAxis | undefined;
+  if (axis !== undefined && !LABEL_AXES.includes(axis)) throw new UsageError(`--axis takes ${LABEL_AXES.join(', ')}.`);
+  const store = datasetFrom(values.dataset, io);
+  const { events } = await store.readEvents(values.run);
+  const steps = events.filter((event) => event.type === 'step').length;
+  if (step > steps) throw new DatasetError(`Run ${values.run} has no step ${step} (it has ${steps}).`);
+  await store.appendEvent(values.run, {
+    type: 'label',
+    time: now(),
+    step,
+    label,
+    source: 'human',
+    ...(axis ? { axis } : {}),
+    ...(values.reason ? { reason: values.reason } : {}),
+  });
+  io.stdout(`labelled step ${step} of run ${values.run} ${label}\n`);
+  return 0;
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await commandRun(rest, io);
+      case 'hint':
+        return await commandHint(rest, io);
+      case 'label':
+        return await commandLabel(rest, io);
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        io.stdout(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`Unknown command "${command}".`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) {
+      io.stderr(`apollo: ${(error as Error).message}\nRun "apollo --help" for usage.\n`);
+      return 2;
+    }
+    if (error instanceof ConfigError || error instanceof DatasetError) {
+      io.stderr(`apollo: ${error.message}\n`);
+      return 1;
+    }
+    io.stderr(`apollo: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  const io: CliIo = {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+    onInterrupt: (stop) => {
+      const handler = () => {
+        process.stderr.write('Stopping the run…\n');
+        stop();
+      };
+      process.on('SIGINT', handler);
+      return () => process.off('SIGINT', handler);
+    },
+  };
+  void main(process.argv.slice(2), io).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,124 @@
+/** Every model call goes through the `openai` package: any OpenAI-compatible endpoint works. */
+import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { TokenUsage, ToolCallRecord } from '../dataset/events';
+
+export type ChatMessage = ChatCompletionMessageParam;
+export type ChatTool = ChatCompletionTool;
+
+export interface ModelTurn {
+  content: string | null;
+  toolCalls: ToolCallRecord[];
+  usage?: TokenUsage;
+  finishReason?: string;
+}
+
+export type ModelErrorKind = 'auth' | 'unreachable' | 'http' | 'aborted' | 'protocol';
+
+export class ModelError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ModelErrorKind,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ModelClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  model: string;
+  timeoutMs?: number;
+  maxRetries?: number;
+}
+
+export class ModelClient {
+  private readonly client: OpenAI;
+
+  constructor(private readonly options: ModelClientOptions) {
+    this.client = new OpenAI({
+      baseURL: options.baseUrl,
+      apiKey: options.apiKey,
+      timeout: options.timeoutMs ?? 10 * 60_000,
+      maxRetries: options.maxRetries ?? 2,
+    });
+  }
+
+  /** One streamed model turn: text deltas and tool-call deltas are put back together. */
+  async complete(request: { messages: ChatMessage[]; tools: ChatTool[]; signal?: AbortSignal }): Promise<ModelTurn> {
+    try {
+      const stream = await this.client.chat.completions.create(
+        {
+          model: this.options.model,
+          messages: request.messages,
+          tools: request.tools,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+        { signal: request.signal },
+      );
+      let content = '';
+      let sawContent = false;
+      let finishReason: string | undefined;
+      let usage: TokenUsage | undefined;
+      const calls: { id: string; name: string; arguments: string }[] = [];
+      for await (const chunk of stream) {
+        if (chunk.usage) {
+          usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+        }
+        const choice = chunk.choices?.[0];
+        if (!choice) continue;
+        if (choice.finish_reason) finishReason = choice.finish_reason;
+        const delta = choice.delta;
+        if (delta?.content) {
+          content += delta.content;
+          sawContent = true;
+        }
+        for (const part of delta?.tool_calls ?? []) {
+          const slot = (calls[part.index] ??= { id: '', name: '', arguments: '' });
+          if (part.id) slot.id = part.id;
+          if (part.function?.name) slot.name += part.function.name;
+          if (part.function?.arguments) slot.arguments += part.function.arguments;
+        }
+      }
+      const toolCalls = calls
+        .filter((call) => call && call.name)
+        .map((call, index) => ({ id: call.id || `call_${index}`, name: call.name, arguments: call.arguments }));
+      return { content: sawContent ? content : null, toolCalls, usage, finishReason };
+    } catch (error) {
+      throw this.describe(error);
+    }
+  }
+
+  private describe(error: unknown): ModelError {
+    if (error instanceof ModelError) return error;
+    if (error instanceof APIUserAbortError || (error as Error)?.name === 'AbortError') {
+      return new ModelError('The model request was aborted.', 'aborted');
+    }
+    if (error instanceof APIConnectionError) {
+      return new ModelError(
+        `Cannot reach the model endpoint ${this.options.baseUrl}: ${error.message}. Check the base URL and that the server is running.`,
+        'unreachable',
+      );
+    }
+    if (error instanceof APIError) {
+      if (error.status === 401 || error.status === 403) {
+        return new ModelError(
+          `The model endpoint ${this.options.baseUrl} refused the API key (HTTP ${error.status}). Check the key: run "Apollo: Set API Key" or set OPENAI_API_KEY.`,
+          'auth',
+          error.status,
+        );
+      }
+      if (error.status === 404) {
+        return new ModelError(
+          `The model endpoint ${this.options.baseUrl} answered 404 for model "${this.options.model}": check the model id and that the base URL ends with /v1.`,
+          'http',
+          404,
+        );
+      }
+      return new ModelError(`The model endpoint answered HTTP ${error.status ?? '?'}: ${error.message}`, 'http', error.status);
+    }
+    return new ModelError(`The model reply could not be read: ${(error as Error)?.message ?? String(error)}`, 'protocol');
+  }
+}

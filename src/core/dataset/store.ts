@@ -1,0 +1,266 @@
+/**
+ * The dataset folder: `runs/<id>/run.json` (manifest) and `runs/<id>/events.jsonl` (append-only).
+ * It is the single source of truth that the panel, the CLI and exporters read.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DatasetEvent, HintKind, HINT_KINDS, InvalidEventError, RunManifest, validateEvent } from './events';
+import { isValidRunId } from './ids';
+import { Redactor } from './redaction';
+
+export const DEFAULT_DATASET_RELATIVE = path.join('.apollo', 'dataset');
+
+export function defaultDatasetPath(workspace: string): string {
+  return path.join(workspace, DEFAULT_DATASET_RELATIVE);
+}
+
+export class DatasetError extends Error {}
+
+export interface InboxHint {
+  hintId: string;
+  text: string;
+  kind: HintKind;
+  source: string;
+  time: string;
+}
+
+/** A `.gitignore` holding `*` hides a folder (itself included) from every git status. */
+const IGNORE_EVERYTHING = '*\n';
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes through a temporary file and a rename, so readers never see half a file. */
+async function writeAtomically(file: string, content: string): Promise<void> {
+  const temporary = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs.writeFile(temporary, content);
+  await fs.rename(temporary, file);
+}
+
+/** Appends one line and flushes it to disk before returning. */
+async function appendLine(file: string, line: string): Promise<void> {
+  const handle = await fs.open(file, 'a');
+  try {
+    await handle.write(line);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class DatasetStore {
+  readonly root: string;
+  readonly redactor: Redactor;
+
+  constructor(root: string, options: { redactor?: Redactor } = {}) {
+    this.root = path.resolve(root);
+    this.redactor = options.redactor ?? new Redactor();
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(path.join(this.root, 'runs'), { recursive: true });
+    const ignoreFiles = [path.join(this.root, '.gitignore')];
+    const parent = path.dirname(this.root);
+    if (path.basename(parent) === '.apollo') ignoreFiles.push(path.join(parent, '.gitignore'));
+    for (const file of ignoreFiles) {
+      if (!(await exists(file))) await fs.writeFile(file, IGNORE_EVERYTHING);
+    }
+  }
+
+  runDir(runId: string): string {
+    if (!isValidRunId(runId)) throw new DatasetError(`"${runId}" is not a valid run id.`);
+    return path.join(this.root, 'runs', runId);
+  }
+
+  private eventsFile(runId: string): string {
+    return path.join(this.runDir(runId), 'events.jsonl');
+  }
+
+  private manifestFile(runId: string): string {
+    return path.join(this.runDir(runId), 'run.json');
+  }
+
+  private inboxDir(runId: string): string {
+    return path.join(this.runDir(runId), 'inbox');
+  }
+
+  private async requireRun(runId: string): Promise<void> {
+    if (!(await exists(this.manifestFile(runId)))) {
+      throw new DatasetError(`No run "${runId}" in ${this.root}. List the runs in ${path.join(this.root, 'runs')}.`);
+    }
+  }
+
+  async createRun(manifest: RunManifest): Promise<RunWriter> {
+    await this.init();
+    const dir = this.runDir(manifest.id);
+    try {
+      await fs.mkdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DatasetError(`Run "${manifest.id}" already exists.`);
+      throw error;
+    }
+    await fs.mkdir(this.inboxDir(manifest.id));
+    const writer = new RunWriter(this, manifest);
+    await writeAtomically(this.manifestFile(manifest.id), JSON.stringify(manifest, null, 2) + '\n');
+    await fs.writeFile(this.eventsFile(manifest.id), '');
+    return writer;
+  }
+
+  async openRun(runId: string): Promise<RunWriter> {
+    return new RunWriter(this, await this.readManifest(runId));
+  }
+
+  async readManifest(runId: string): Promise<RunManifest> {
+    await this.requireRun(runId);
+    try {
+      return JSON.parse(await fs.readFile(this.manifestFile(runId), 'utf8')) as RunManifest;
+    } catch (error) {
+      throw new DatasetError(`The manifest of run "${runId}" cannot be read: ${(error as Error).message}`);
+    }
+  }
+
+  /** Every run with a readable manifest, newest first. */
+  async listRuns(): Promise<RunManifest[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(path.join(this.root, 'runs'));
+    } catch {
+      return [];
+    }
+    const manifests: RunManifest[] = [];
+    for (const name of names) {
+      if (!isValidRunId(name)) continue;
+      try {
+        manifests.push(await this.readManifest(name));
+      } catch {
+        // An unreadable run folder is reported by validation, not by listing.
+      }
+    }
+    return manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  }
+
+  /**
+   * Reads a run's events. A corrupt line is reported and skipped; so is a truncated last line
+   * (a crash mid-write), never fatal.
+   */
+  async readEvents(runId: string): Promise<{ events: DatasetEvent[]; problems: string[] }> {
+    await this.requireRun(runId);
+    const text = await fs.readFile(this.eventsFile(runId), 'utf8');
+    const lines = text.split('\n');
+    const complete = text.endsWith('\n') || text === '';
+    const events: DatasetEvent[] = [];
+    const problems: string[] = [];
+    lines.forEach((line, index) => {
+      if (line.trim() === '') return;
+      const lineNumber = index + 1;
+      const isLast = index === lines.length - 1;
+      try {
+        events.push(validateEvent(JSON.parse(line)));
+      } catch (error) {
+        const why = error instanceof InvalidEventError ? error.message : 'not valid JSON';
+        const what = isLast && !complete ? 'truncated last line (interrupted write)' : why;
+        problems.push(`${this.eventsFile(runId)} line ${lineNumber}: ${what}; skipped`);
+      }
+    });
+    return { events, problems };
+  }
+
+  /** Validates and redacts an event and returns the line to write. */
+  serialize(event: DatasetEvent): string {
+    validateEvent(event);
+    return JSON.stringify(this.redactor.redactDeep(event)) + '\n';
+  }
+
+  /**
+   * Appends an event from outside the run's own writer (another process, or a finished run):
+   * one write of one line in append mode, which never interleaves with other appends.
+   */
+  async appendEvent(runId: string, event: DatasetEvent): Promise<void> {
+    await this.requireRun(runId);
+    await appendLine(this.eventsFile(runId), this.serialize(event));
+  }
+
+  /** Leaves a hint for a run that another process is executing; it picks it up at its next step. */
+  async queueHintFile(runId: string, hint: InboxHint): Promise<void> {
+    await this.requireRun(runId);
+    const dir = this.inboxDir(runId);
+    await fs.mkdir(dir, { recursive: true });
+    // File names sort by time, so hints are delivered in the order they were sent.
+    const name = `${Date.now().toString().padStart(15, '0')}-${hint.hintId}.json`;
+    await writeAtomically(path.join(dir, name), JSON.stringify(hint));
+  }
+
+  /** Takes (reads and removes) the hints waiting in a run's inbox, oldest first. */
+  async takeInboxHints(runId: string): Promise<InboxHint[]> {
+    const dir = this.inboxDir(runId);
+    let names: string[];
+    try {
+      names = (await fs.readdir(dir)).filter((name) => name.endsWith('.json')).sort();
+    } catch {
+      return [];
+    }
+    const hints: InboxHint[] = [];
+    for (const name of names) {
+      const file = path.join(dir, name);
+      let hint: InboxHint | undefined;
+      try {
+        const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as InboxHint;
+        if (typeof parsed.text === 'string' && parsed.text.trim() && HINT_KINDS.includes(parsed.kind)) hint = parsed;
+      } catch {
+        hint = undefined;
+      }
+      if (hint) {
+        await fs.rm(file, { force: true });
+        hints.push({ ...hint, hintId: String(hint.hintId), source: String(hint.source ?? 'cli') });
+      } else {
+        // Kept aside rather than deleted: nothing sent is ever lost silently.
+        await fs.mkdir(path.join(dir, 'rejected'), { recursive: true });
+        await fs.rename(file, path.join(dir, 'rejected', name));
+      }
+    }
+    return hints;
+  }
+}
+
+/** The writer a run uses for its own events: serialized, flushed appends and manifest updates. */
+export class RunWriter {
+  readonly runId: string;
+  private current: RunManifest;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: DatasetStore,
+    manifest: RunManifest,
+  ) {
+    this.runId = manifest.id;
+    this.current = manifest;
+  }
+
+  manifest(): RunManifest {
+    return this.current;
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async append(event: DatasetEvent): Promise<void> {
+    const line = this.store.serialize(event);
+    return this.enqueue(() => appendLine(path.join(this.store.runDir(this.runId), 'events.jsonl'), line));
+  }
+
+  updateManifest(patch: Partial<RunManifest>): Promise<void> {
+    this.current = { ...this.current, ...patch, updatedAt: new Date().toISOString() };
+    const content = JSON.stringify(this.store.redactor.redactDeep(this.current), null, 2) + '\n';
+    return this.enqueue(() => writeAtomically(path.join(this.store.runDir(this.runId), 'run.json'), content));
+  }
+}
