@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { CliIo, main } from '../../src/cli/main';
+import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { makeWorkspace } from '../fixtures/workspace';
+
+function io(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const value: CliIo = { stdout: (text) => out.push(text), stderr: (text) => err.push(text), env, cwd };
+  return { io: value, out: () => out.join(''), err: () => err.join('') };
+}
+
+test('apollo run prints the run id first, one line per step, and a hint from apollo hint is delivered', async () => {
+  const ws = makeWorkspace();
+  const server = await startScriptedModelServer([
+    { toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: 'a\n' } }, delayMs: 300 },
+    { toolCall: { name: 'list_dir', arguments: {} } },
+    { toolCall: { name: 'finish', arguments: { summary: 'all done' } } },
+  ]);
+  try {
+    const runIo = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl });
+    const running = main(['run', '--workspace', ws.dir, '--task', 'make a.txt', '--model', 'scripted', '--max-steps', '5'], runIo.io);
+    while (!runIo.out().includes('\n')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const runId = runIo.out().split('\n')[0];
+    const hintIo = io({}, ws.dir);
+    assert.equal(await main(['hint', '--run', runId, '--kind', 'strategy', 'list', 'the', 'files'], hintIo.io), 0);
+    assert.match(hintIo.out(), /^h-[0-9a-f]+\n$/);
+    assert.equal(await running, 0);
+    const lines = runIo.out().trim().split('\n');
+    assert.match(lines[0], /^\d{8}-\d{6}-[0-9a-f]{8}$/);
+    assert.ok(lines.includes('step 1 write_file a.txt  1 file(s) +1 -0'), lines.join('\n'));
+    assert.ok(lines.some((line) => /^hint h-[0-9a-f]+ delivered at step 2$/.test(line)), lines.join('\n'));
+    assert.equal(lines[lines.length - 1], `run ${runId} finished after 3 step(s): all done`);
+    assert.ok(server.requests[1].messages.some((m: any) => m.content === '[Hint from the annotator (strategy)]: list the files'));
+
+    const labelIo = io({}, ws.dir);
+    assert.equal(await main(['label', '--run', runId, '--step', '1', '--label', 'good', '--reason', 'right file'], labelIo.io), 0);
+    const { events } = await new DatasetStore(defaultDatasetPath(ws.dir)).readEvents(runId);
+    assert.ok(events.some((event) => event.type === 'label' && event.step === 1 && event.label === 'good' && event.reason === 'right file'));
+    const lateHint = io({}, ws.dir);
+    assert.equal(await main(['hint', '--run', runId, 'too late'], lateHint.io), 1);
+    assert.match(lateHint.err(), /has ended \(finished\)/);
+  } finally {
+    await server.close();
+    ws.cleanup();
+  }
+});
+
+test('usage errors exit 2 with a pointer to --help; configuration errors exit 1 with the fix', async () => {
+  const ws = makeWorkspace();
+  try {
+    const cases: Array<[string[], number, RegExp]> = [
+      [[], 2, /^$/],
+      [['fly'], 2, /Unknown command "fly"[\s\S]*apollo --help/],
+      [['run', '--task', 'x'], 2, /needs --workspace/],
+      [['run', '--workspace', ws.dir, '--task', 'x', '--max-steps', 'many'], 2, /--max-steps takes a whole number/],
+      [['run', '--workspace', ws.dir, '--task', 'x', '--bogus'], 2, /Unknown option '--bogus'/],
+      [['run', '--workspace', ws.dir, '--task', ' ', '--model', 'm', '--base-url', 'http://127.0.0.1:9/v1'], 1, /task is empty/],
+      [['run', '--workspace', ws.dir, '--task', 'x', '--model', 'm'], 1, /--base-url or OPENAI_BASE_URL/],
+      [['hint', '--run', 'nope', 'text'], 1, /No run "nope"/],
+      [['hint', '--run', 'nope'], 2, /needs the hint text/],
+      [['hint', '--run', 'nope', '--kind', 'rumour', 'x'], 2, /--kind takes knowledge, strategy, correction/],
+      [['label', '--run', 'nope', '--step', '0', '--label', 'good'], 2, /--step N/],
+      [['label', '--run', 'nope', '--step', '1', '--label', 'great'], 2, /--label takes good, bad, neutral/],
+    ];
+    for (const [argv, code, message] of cases) {
+      const run = io({ OPENAI_API_KEY: 'k-0123456789' }, ws.dir);
+      assert.equal(await main(argv, run.io), code, argv.join(' '));
+      assert.match(run.err(), message, argv.join(' '));
+    }
+    assert.equal(await main(['--help'], io().io), 0);
+  } finally {
+    ws.cleanup();
+  }
+});
+
+const builtCli = path.resolve(__dirname, '../../../dist/cli.js');
+
+test('the built apollo binary runs a task end to end', { skip: !existsSync(builtCli) && 'run npm run build first' }, async () => {
+  const ws = makeWorkspace();
+  const server = await startScriptedModelServer([{ toolCall: { name: 'run_command', arguments: { command: 'echo 42 > answer.txt' } } }]);
+  try {
+    const child = spawn(process.execPath, [builtCli, 'run', '--workspace', ws.dir, '--task', 'answer', '--base-url', server.baseUrl, '--model', 'm'], {
+      env: { ...process.env, OPENAI_API_KEY: 'k-0123456789' },
+    });
+    let stdout = '';
+    child.stdout.on('data', (data) => (stdout += data));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0);
+    const [runId, step1] = stdout.split('\n');
+    assert.match(runId, /^\d{8}-\d{6}-[0-9a-f]{8}$/);
+    assert.equal(step1, 'step 1 run_command echo 42 > answer.txt  1 file(s) +1 -0');
+  } finally {
+    await server.close();
+    ws.cleanup();
+  }
+});
