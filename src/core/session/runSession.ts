@@ -12,6 +12,7 @@ import type {
   LabelValue,
   RunEndedEvent,
   RunManifest,
+  RunStartedEvent,
   RunStatus,
 } from '../dataset/events';
 import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../dataset/events';
@@ -201,6 +202,15 @@ export class RunSession {
 
   get status(): RunStatus {
     return this.currentStatus;
+  }
+
+  /** Steps recorded so far. */
+  get stepCount(): number {
+    return this.lastStep;
+  }
+
+  get startedEvent(): RunStartedEvent {
+    return this.recorded[0] as RunStartedEvent;
   }
 
   get isLive(): boolean {

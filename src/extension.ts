@@ -1,0 +1,122 @@
+/** Composition root: builds the services, registers the commands and the Intervention panel. */
+import * as vscode from 'vscode';
+import { promises as fs } from 'node:fs';
+import { HINT_KINDS, HintKind } from './core/dataset/events';
+import type { RunSession } from './core/session/runSession';
+import type { HostToWebview } from './protocol';
+import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider';
+import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
+import { RunController } from './vscode/runController';
+import { API_KEY_SECRET, readSettings } from './vscode/settings';
+
+/** Returned by `activate`, so integration tests can drive the panel's message channel. */
+export interface ApolloApi {
+  readonly panel: {
+    receive(message: unknown): Promise<void>;
+    onDidPost(listener: (message: HostToWebview) => void): vscode.Disposable;
+  };
+  currentSession(): RunSession | undefined;
+}
+
+const HINT_KIND_DESCRIPTIONS: Record<HintKind, string> = {
+  knowledge: 'a fact the agent lacks',
+  strategy: 'how to approach the task',
+  correction: 'what the agent got wrong',
+};
+
+export function activate(context: vscode.ExtensionContext): ApolloApi {
+  const log = vscode.window.createOutputChannel('Apollo', { log: true });
+  const controller = new RunController(context.secrets, log);
+  const panel = new PanelProvider(context.extensionUri, (message) => void controller.receive(message));
+  controller.attachPanel(panel);
+
+  context.subscriptions.push(
+    log,
+    controller,
+    vscode.window.registerWebviewViewProvider(PANEL_VIEW_ID, panel),
+    vscode.workspace.registerTextDocumentContentProvider(SNAPSHOT_SCHEME, new SnapshotContentProvider()),
+
+    vscode.commands.registerCommand('apollo.startRun', async (taskArgument?: unknown) => {
+      let task = typeof taskArgument === 'string' ? taskArgument : undefined;
+      if (task === undefined) {
+        task = await vscode.window.showInputBox({
+          title: 'Apollo: Start Run',
+          prompt: 'What should the agent do in this workspace?',
+          placeHolder: 'e.g. Make the failing test in tests/ pass',
+          ignoreFocusOut: true,
+          validateInput: (value) => (value.trim() ? undefined : 'Describe the task.'),
+        });
+        if (task === undefined) return undefined;
+      }
+      return (await controller.startRun(task))?.runId;
+    }),
+
+    vscode.commands.registerCommand('apollo.injectHint', async (textArgument?: unknown, kindArgument?: unknown) => {
+      let text = typeof textArgument === 'string' ? textArgument : undefined;
+      let kind = HINT_KINDS.includes(kindArgument as HintKind) ? (kindArgument as HintKind) : undefined;
+      if (text === undefined) {
+        text = await vscode.window.showInputBox({
+          title: 'Apollo: Inject Hint',
+          prompt: 'Delivered to the agent at its next step; the run does not pause.',
+          ignoreFocusOut: true,
+          validateInput: (value) => (value.trim() ? undefined : 'Type the hint.'),
+        });
+        if (text === undefined) return undefined;
+        const picked = await vscode.window.showQuickPick(
+          HINT_KINDS.map((value) => ({ label: value, description: HINT_KIND_DESCRIPTIONS[value] })),
+          { title: 'Kind of hint' },
+        );
+        if (!picked) return undefined;
+        kind = picked.label as HintKind;
+      }
+      return controller.injectHint(text, kind ?? 'knowledge');
+    }),
+
+    vscode.commands.registerCommand('apollo.pauseRun', () => controller.pause()),
+    vscode.commands.registerCommand('apollo.resumeRun', () => controller.resume()),
+    vscode.commands.registerCommand('apollo.stopRun', () => controller.stop()),
+
+    vscode.commands.registerCommand('apollo.setApiKey', async () => {
+      const key = await vscode.window.showInputBox({
+        title: 'Apollo: Set API Key',
+        prompt: 'Stored in VS Code\'s secret storage, never in settings or the dataset.',
+        password: true,
+        ignoreFocusOut: true,
+        validateInput: (value) => (value.trim() ? undefined : 'The key is empty.'),
+      });
+      if (key === undefined) return;
+      await context.secrets.store(API_KEY_SECRET, key.trim());
+      void vscode.window.showInformationMessage('Apollo: API key saved.');
+    }),
+
+    vscode.commands.registerCommand('apollo.openDataset', async () => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) {
+        void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
+        return;
+      }
+      const { datasetDir } = await readSettings(context.secrets, folder.uri.fsPath);
+      const exists = await fs.stat(datasetDir).then(
+        (stat) => stat.isDirectory(),
+        () => false,
+      );
+      if (!exists) {
+        void vscode.window.showInformationMessage(`No dataset yet: the first run creates ${datasetDir}.`);
+        return;
+      }
+      await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(datasetDir));
+    }),
+  );
+
+  return {
+    panel: {
+      receive: (message) => controller.receive(message),
+      onDidPost: (listener) => controller.onDidPost(listener),
+    },
+    currentSession: () => controller.currentSession(),
+  };
+}
+
+export function deactivate(): void {
+  // Disposables registered on the context stop the run and release everything.
+}

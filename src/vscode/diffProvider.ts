@@ -1,0 +1,64 @@
+/** Serves files of shadow-store snapshots to VS Code's diff editor, read-only. */
+import * as vscode from 'vscode';
+import type { FileChange, Grounding } from '../core/dataset/events';
+import { ShadowStore } from '../core/grounding/shadowStore';
+
+export const SNAPSHOT_SCHEME = 'apollo-snapshot';
+
+interface SnapshotQuery {
+  workspace: string;
+  store: string;
+  snapshot: string;
+}
+
+export class SnapshotContentProvider implements vscode.TextDocumentContentProvider {
+  private readonly stores = new Map<string, ShadowStore>();
+
+  static uri(query: SnapshotQuery, filePath: string, side: 'before' | 'after'): vscode.Uri {
+    return vscode.Uri.from({
+      scheme: SNAPSHOT_SCHEME,
+      path: `/${filePath}`,
+      query: new URLSearchParams({ ...query, side }).toString(),
+    });
+  }
+
+  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+    const params = new URLSearchParams(uri.query);
+    const workspace = params.get('workspace') ?? '';
+    const storeDir = params.get('store') ?? '';
+    const snapshot = params.get('snapshot') ?? '';
+    if (!/^[0-9a-f]{40,64}$/.test(snapshot)) return '';
+    let store = this.stores.get(storeDir);
+    if (!store) {
+      store = new ShadowStore({ workspace, storeDir });
+      this.stores.set(storeDir, store);
+    }
+    const content = await store.readFile(snapshot, uri.path.replace(/^\//, ''));
+    return content?.toString('utf8') ?? '';
+  }
+}
+
+/** Opens the diff of one step: one file directly, several through a pick list. */
+export async function openStepDiff(step: number, grounding: Grounding, shadow: { workspace: string; storeDir: string }): Promise<void> {
+  if (grounding.files.length === 0) {
+    void vscode.window.showInformationMessage(`Step ${step} changed no files.`);
+    return;
+  }
+  let file: FileChange | undefined = grounding.files[0];
+  if (grounding.files.length > 1) {
+    const picked = await vscode.window.showQuickPick(
+      grounding.files.map((change) => ({
+        label: change.path,
+        description: change.binary ? `${change.status}, binary` : `${change.status}  +${change.additions} −${change.deletions}`,
+        change,
+      })),
+      { title: `Files changed by step ${step}`, placeHolder: 'Pick a file to compare' },
+    );
+    file = picked?.change;
+  }
+  if (!file) return;
+  const base = { workspace: shadow.workspace, store: shadow.storeDir };
+  const left = SnapshotContentProvider.uri({ ...base, snapshot: grounding.before }, file.oldPath ?? file.path, 'before');
+  const right = SnapshotContentProvider.uri({ ...base, snapshot: grounding.after }, file.path, 'after');
+  await vscode.commands.executeCommand('vscode.diff', left, right, `${file.path} (step ${step})`, { preview: true });
+}

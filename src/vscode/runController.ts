@@ -1,0 +1,249 @@
+/**
+ * Owns the current run in the window: starts it from settings, forwards its events to the panel
+ * as protocol messages, and carries out what the panel and the commands ask.
+ */
+import * as vscode from 'vscode';
+import type { DatasetEvent, HintKind, StepEvent } from '../core/dataset/events';
+import { ConfigError, RunSession } from '../core/session/runSession';
+import { HostToWebview, parseWebviewMessage, RunView } from '../protocol';
+import { openStepDiff } from './diffProvider';
+import { readSettings } from './settings';
+import { buildTimeline, toTimelineStep } from './timeline';
+
+export interface PanelChannel {
+  post(message: HostToWebview): void;
+}
+
+export class RunController implements vscode.Disposable {
+  private session: RunSession | undefined;
+  private subscription: { dispose(): void } | undefined;
+  private readonly posted = new vscode.EventEmitter<HostToWebview>();
+  readonly onDidPost = this.posted.event;
+  private readonly statusBar: vscode.StatusBarItem;
+  private panel: PanelChannel | undefined;
+
+  constructor(
+    private readonly secrets: vscode.SecretStorage,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.statusBar = vscode.window.createStatusBarItem('apollo.runState', vscode.StatusBarAlignment.Left, 50);
+    this.statusBar.name = 'Apollo Run';
+    this.statusBar.command = 'apollo.panel.focus';
+    this.updateStatus();
+  }
+
+  attachPanel(panel: PanelChannel): void {
+    this.panel = panel;
+  }
+
+  currentSession(): RunSession | undefined {
+    return this.session;
+  }
+
+  private post(message: HostToWebview): void {
+    this.panel?.post(message);
+    this.posted.fire(message);
+  }
+
+  /** Tells the user, in a notification and in the panel, what went wrong and what to do. */
+  private report(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.log.error(message);
+    this.post({ type: 'notice', level: 'error', message });
+    const actions: string[] = [];
+    if (/Set API Key/.test(message)) actions.push('Set API Key');
+    if (/apollo\.(baseUrl|model)/.test(message)) actions.push('Open Settings');
+    if (/untrusted/.test(message)) actions.push('Manage Workspace Trust');
+    void vscode.window.showErrorMessage(message, ...actions).then((choice) => {
+      if (choice === 'Set API Key') void vscode.commands.executeCommand('apollo.setApiKey');
+      if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'apollo.');
+      if (choice === 'Manage Workspace Trust') void vscode.commands.executeCommand('workbench.trust.manage');
+    });
+  }
+
+  /** Handles one message from the webview; anything not in the protocol is dropped and logged. */
+  async receive(raw: unknown): Promise<void> {
+    const message = parseWebviewMessage(raw);
+    if (!message) {
+      this.log.warn(`Dropped a malformed message from the panel: ${JSON.stringify(raw)?.slice(0, 200)}`);
+      return;
+    }
+    switch (message.type) {
+      case 'ready':
+        this.post({ type: 'init', ...buildTimeline(this.session?.events() ?? []) });
+        return;
+      case 'startRun':
+        await this.startRun(message.task);
+        return;
+      case 'sendHint':
+        await this.injectHint(message.text, message.kind);
+        return;
+      case 'pauseRun':
+        this.pause();
+        return;
+      case 'resumeRun':
+        this.resume();
+        return;
+      case 'stopRun':
+        await this.stop();
+        return;
+      case 'labelStep':
+        await this.label(message.step, message.label);
+        return;
+      case 'openDiff':
+        await this.openDiff(message.step);
+        return;
+    }
+  }
+
+  async startRun(task: string): Promise<RunSession | undefined> {
+    try {
+      if (this.session?.isLive) {
+        throw new ConfigError(`Run ${this.session.runId} is still going: stop it before starting another.`);
+      }
+      if (!vscode.workspace.isTrusted) {
+        throw new ConfigError('Apollo does not start runs in an untrusted workspace: the agent edits files and runs commands. Trust this folder first.');
+      }
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: the agent works inside a workspace folder.');
+      if (!task || task.trim() === '') throw new ConfigError('The task is empty: describe what the agent should do.');
+      const settings = await readSettings(this.secrets, folder.uri.fsPath);
+      if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+      const session = await RunSession.start({
+        workspace: folder.uri.fsPath,
+        datasetDir: settings.datasetDir,
+        task,
+        model: settings.endpoint.model,
+        baseUrl: settings.endpoint.baseUrl,
+        apiKey: settings.endpoint.apiKey,
+        maxSteps: settings.maxSteps,
+        log: (line) => this.log.info(line),
+      });
+      this.subscription?.dispose();
+      this.session = session;
+      this.log.info(`Run ${session.runId} started: ${task}`);
+      this.post({ type: 'init', ...buildTimeline(session.events()) });
+      this.subscription = session.onEvent((event) => this.forward(event));
+      this.updateStatus();
+      return session;
+    } catch (error) {
+      this.report(error);
+      return undefined;
+    }
+  }
+
+  /** Sends the panel only what the event changed. */
+  private forward(event: DatasetEvent): void {
+    const session = this.session;
+    if (!session) return;
+    switch (event.type) {
+      case 'step':
+        this.post({ type: 'stepAdded', step: toTimelineStep(event) });
+        break;
+      case 'hint_queued':
+        this.post({ type: 'hintQueued', hint: { hintId: event.hintId, text: event.text, kind: event.kind } });
+        break;
+      case 'hint_delivered':
+        this.post({ type: 'hintDelivered', hintId: event.hintId, step: event.step });
+        break;
+      case 'label':
+        this.post({ type: 'labelAdded', step: event.step, badge: { label: event.label, source: event.source } });
+        break;
+      case 'run_ended':
+        this.log.info(`Run ${session.runId} ${event.status} after ${event.steps} step(s)${event.error ? `: ${event.error}` : ''}`);
+        if (event.status === 'failed') this.report(new Error(`Run failed: ${event.error ?? 'unknown error'} Its ${event.steps} step(s) are kept.`));
+        break;
+    }
+    if (event.type === 'step' || event.type === 'run_state' || event.type === 'run_ended') {
+      this.post({ type: 'runUpdated', run: this.runView(session, event.type === 'run_ended' ? event.error : undefined) });
+      this.updateStatus();
+    }
+  }
+
+  private runView(session: RunSession, error?: string): RunView {
+    const { task, model } = session.startedEvent;
+    return { runId: session.runId, task, model, status: session.status, steps: session.stepCount, ...(error ? { error } : {}) };
+  }
+
+  private requireLiveSession(): RunSession {
+    if (!this.session?.isLive) throw new ConfigError('No run is going: start one with "Apollo: Start Run".');
+    return this.session;
+  }
+
+  async injectHint(text: string, kind: HintKind = 'knowledge'): Promise<string | undefined> {
+    try {
+      return await this.requireLiveSession().injectHint(text, kind, 'human');
+    } catch (error) {
+      this.report(error);
+      return undefined;
+    }
+  }
+
+  pause(): void {
+    try {
+      this.requireLiveSession().pause();
+      this.post({ type: 'notice', level: 'info', message: 'Pausing after the current step.' });
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  resume(): void {
+    try {
+      this.requireLiveSession().resume();
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.requireLiveSession().stop();
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  async label(step: number, label: 'good' | 'bad'): Promise<void> {
+    try {
+      if (!this.session) throw new ConfigError('No run is open to label.');
+      await this.session.label(step, label, { source: 'human' });
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  async openDiff(step: number): Promise<void> {
+    try {
+      const session = this.session;
+      const event = session?.events().find((candidate): candidate is StepEvent => candidate.type === 'step' && candidate.step === step);
+      if (!session || !event) throw new ConfigError(`Step ${step} is not in the open run.`);
+      await openStepDiff(step, event.grounding, session.shadow);
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  private updateStatus(): void {
+    const session = this.session;
+    const status = session?.status;
+    void vscode.commands.executeCommand('setContext', 'apollo.runState', status ?? 'none');
+    void vscode.commands.executeCommand('setContext', 'apollo.runLive', session?.isLive ?? false);
+    if (!session) {
+      this.statusBar.hide();
+      return;
+    }
+    const steps = session.stepCount;
+    const icon = status === 'running' ? '$(sync~spin)' : status === 'paused' ? '$(debug-pause)' : status === 'failed' ? '$(error)' : '$(check)';
+    this.statusBar.text = `${icon} Apollo: ${status} · ${steps} step${steps === 1 ? '' : 's'}`;
+    this.statusBar.tooltip = `Run ${session.runId}: ${status}. Click to open the Intervention panel.`;
+    this.statusBar.show();
+  }
+
+  dispose(): void {
+    this.subscription?.dispose();
+    void this.session?.stop();
+    this.statusBar.dispose();
+    this.posted.dispose();
+  }
+}

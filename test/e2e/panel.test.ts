@@ -1,0 +1,121 @@
+/**
+ * End to end, like a person: real VS Code (code-server) in Chromium, the Intervention panel
+ * driven by its accessible names, a scripted model server on 127.0.0.1, the dataset checked on
+ * disk afterwards. Saves a screenshot to test-results/.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import type { DatasetEvent } from '../../src/core/dataset/events';
+import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
+
+const ROOT = path.resolve(__dirname, '../../..');
+// The harness is an ES module shared with `npm start`; load it without TypeScript rewriting the import.
+const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
+
+const FIXED_CONVERT = `"""Temperature conversions."""
+
+
+def celsius_to_fahrenheit(celsius: float) -> float:
+    return celsius * 9 / 5 + 32
+
+
+def fahrenheit_to_celsius(fahrenheit: float) -> float:
+    return (fahrenheit - 32) * 5 / 9
+`;
+
+function readRunEvents(workspace: string): DatasetEvent[] {
+  const runs = path.join(workspace, '.apollo', 'dataset', 'runs');
+  const [runId] = readdirSync(runs);
+  return readFileSync(path.join(runs, runId, 'events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as DatasetEvent);
+}
+
+test('the Intervention panel runs a task, takes a hint mid-run and labels a step', { timeout: 240_000 }, async () => {
+  const harness = await importModule(path.join(ROOT, 'scripts', 'vscode-server.mjs'));
+  const model = await startScriptedModelServer([
+    { content: 'Let me look at the code first.', toolCall: { name: 'read_file', arguments: { path: 'convert.py' } }, delayMs: 1500 },
+    { toolCall: { name: 'run_command', arguments: { command: 'python3 -m unittest discover -s tests 2>&1 | tail -3' } }, delayMs: 3000 },
+    { content: 'The hint says operator precedence; parenthesize.', toolCall: { name: 'write_file', arguments: { path: 'convert.py', content: FIXED_CONVERT } }, delayMs: 1500 },
+    { toolCall: { name: 'run_command', arguments: { command: 'python3 -m unittest discover -s tests 2>&1 | tail -3' } }, delayMs: 1500 },
+    { toolCall: { name: 'finish', arguments: { summary: 'Fixed fahrenheit_to_celsius; tests pass.' } }, delayMs: 1000 },
+  ]);
+  const temp = mkdtempSync(path.join(os.tmpdir(), 'apollo-e2e-'));
+  const workspace = harness.makeDemoWorkspace(path.join(temp, 'workspace'));
+  const userDataDir = path.join(temp, 'user-data');
+  harness.writeUserSettings(userDataDir, {
+    'security.workspace.trust.enabled': false,
+    'workbench.startupEditor': 'none',
+    'workbench.colorTheme': 'Default Dark Modern',
+    'apollo.baseUrl': model.baseUrl,
+    'apollo.model': 'scripted-model',
+  });
+  const server = await harness.startCodeServer({
+    workspace,
+    userDataDir,
+    extensionsDir: path.join(temp, 'extensions'),
+    env: { OPENAI_API_KEY: 'e2e-test-key' },
+  });
+  const browser = await chromium.launch({ executablePath: harness.chromiumPath(), headless: true, args: harness.CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    await page.goto(harness.workbenchUrl({ url: server.url, port: server.port, workspace }));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+
+    await page.locator('.activitybar [aria-label^="Apollo"]').first().click({ timeout: 30_000 });
+    const panel = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+
+    await panel.getByRole('textbox', { name: 'Task' }).fill('Make the tests pass without changing the tests.');
+    await panel.getByRole('button', { name: 'Start run' }).click();
+
+    const timeline = panel.getByRole('list', { name: 'Timeline' });
+    await timeline.getByRole('listitem').first().waitFor({ timeout: 30_000 });
+
+    // Step 1 is on screen and the agent is thinking about step 2: send a hint without pausing it.
+    await panel.getByRole('textbox', { name: 'Hint' }).fill('The bug is in the order of operations.');
+    await panel.getByRole('button', { name: 'Send hint' }).click();
+    await panel.getByText(/Hint delivered at step \d+/).waitFor({ timeout: 30_000 });
+
+    await timeline.getByRole('listitem').nth(4).waitFor({ timeout: 60_000 });
+    await panel.getByText(/^finished · 5 steps/).waitFor({ timeout: 30_000 });
+    await timeline.getByRole('listitem').nth(1).getByRole('button', { name: 'Mark bad' }).click();
+    await timeline.getByRole('listitem').nth(2).getByRole('button', { name: 'Mark good' }).click();
+    await panel.getByText('bad · human').waitFor({ timeout: 10_000 });
+    await panel.getByText('good · human').waitFor({ timeout: 10_000 });
+
+    const resultsDir = path.join(ROOT, 'test-results');
+    mkdirSync(resultsDir, { recursive: true });
+    const screenshot = path.join(resultsDir, 'panel.png');
+    await page.screenshot({ path: screenshot });
+    if (process.env.APOLLO_UPDATE_SCREENSHOT === '1') copyFileSync(screenshot, path.join(ROOT, 'media', 'screenshot-panel.png'));
+
+    // The dataset on disk holds the whole story.
+    const events = readRunEvents(workspace);
+    const delivered = events.find((event) => event.type === 'hint_delivered');
+    assert.ok(delivered, 'a hint_delivered event');
+    const hintText = '[Hint from the annotator (knowledge)]: The bug is in the order of operations.';
+    const carrying = model.requests.findIndex((request) => request.messages.some((message: { content: unknown }) => message.content === hintText));
+    assert.equal(carrying + 1, delivered.step, 'the hint was in the request of the step it was delivered at');
+    const labels = events.filter((event) => event.type === 'label');
+    assert.deepEqual(
+      labels.map((event) => [event.step, event.label, event.source]),
+      [
+        [2, 'bad', 'human'],
+        [3, 'good', 'human'],
+      ],
+    );
+    const write = events.find((event) => event.type === 'step' && event.action?.name === 'write_file');
+    assert.ok(write?.type === 'step' && write.grounding.files.some((file) => file.path === 'convert.py'));
+    assert.equal(readFileSync(path.join(workspace, 'convert.py'), 'utf8'), FIXED_CONVERT);
+  } finally {
+    await browser.close();
+    await server.stop();
+    await model.close();
+    rmSync(temp, { recursive: true, force: true });
+  }
+});

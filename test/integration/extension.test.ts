@@ -1,0 +1,167 @@
+import * as assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { ApolloApi } from '../../src/extension';
+import type { DatasetEvent } from '../../src/core/dataset/events';
+import type { HostToWebview } from '../../src/protocol';
+import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
+
+const EXTENSION_ID = 'apollo-agent.apollo-agent';
+
+function workspaceDir(): string {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'the test needs a workspace folder');
+  return folder.uri.fsPath;
+}
+
+async function readEvents(runId: string): Promise<DatasetEvent[]> {
+  const file = path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId, 'events.jsonl');
+  const text = await fs.readFile(file, 'utf8');
+  return text.trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function configure(values: Record<string, unknown>): Promise<void> {
+  const config = vscode.workspace.getConfiguration('apollo');
+  for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+describe('Apollo extension', function () {
+  let api: ApolloApi;
+  let server: ScriptedModelServer | undefined;
+  const posted: HostToWebview[] = [];
+  const originalKey = process.env.OPENAI_API_KEY;
+
+  before(async () => {
+    const extension = vscode.extensions.getExtension<ApolloApi>(EXTENSION_ID);
+    assert.ok(extension, `${EXTENSION_ID} is loaded`);
+    api = await extension.activate();
+    api.panel.onDidPost((message) => posted.push(message));
+    process.env.OPENAI_API_KEY = 'integration-test-key';
+  });
+
+  afterEach(async () => {
+    await api.currentSession()?.stop();
+    await server?.close();
+    server = undefined;
+    posted.length = 0;
+    await configure({ baseUrl: undefined, model: undefined, maxSteps: undefined });
+  });
+
+  after(() => {
+    process.env.OPENAI_API_KEY = originalKey;
+  });
+
+  async function startServer(script: ScriptedReply[]): Promise<ScriptedModelServer> {
+    server = await startScriptedModelServer(script);
+    await configure({ baseUrl: server.baseUrl, model: 'scripted-model' });
+    return server;
+  }
+
+  it('registers every command of the contract', async () => {
+    const commands = await vscode.commands.getCommands(true);
+    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey']) {
+      assert.ok(commands.includes(id), `${id} is registered`);
+    }
+  });
+
+  it('declares the settings with their defaults', () => {
+    const config = vscode.workspace.getConfiguration('apollo');
+    assert.equal(config.get('baseUrl'), '');
+    assert.equal(config.get('model'), '');
+    assert.equal(config.get('datasetPath'), '');
+    assert.equal(config.get('maxSteps'), 50);
+  });
+
+  it('runs a task from the command, streams steps to the panel and records them in the dataset', async () => {
+    await startServer([
+      { toolCall: { name: 'write_file', arguments: { path: 'notes/plan.md', content: '# plan\n' } } },
+      { toolCall: { name: 'run_command', arguments: { command: 'echo done > notes/result.txt' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'planned' } } },
+    ]);
+    const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Write a plan');
+    assert.match(runId ?? '', /^\d{8}-\d{6}-[0-9a-f]{8}$/);
+    const ended = await api.currentSession()!.done;
+    assert.equal(ended.status, 'finished');
+    const events = await readEvents(runId!);
+    assert.deepEqual(events.map((event) => event.type), ['run_started', 'step', 'step', 'step', 'run_ended']);
+    const added = posted.filter((message): message is Extract<HostToWebview, { type: 'stepAdded' }> => message.type === 'stepAdded');
+    assert.deepEqual(
+      added.map((message) => [message.step.step, message.step.tool, message.step.args, message.step.diff.files]),
+      [
+        [1, 'write_file', 'notes/plan.md', 1],
+        [2, 'run_command', 'echo done > notes/result.txt', 1],
+        [3, 'finish', 'planned', 0],
+      ],
+    );
+    const finalRun = posted.filter((message) => message.type === 'runUpdated').pop();
+    assert.equal(finalRun?.type === 'runUpdated' && finalRun.run.status, 'finished');
+  });
+
+  it('delivers a hint sent from the panel in the next model request, and labels a step', async () => {
+    const model = await startServer([
+      { toolCall: { name: 'list_dir', arguments: {} } },
+      { toolCall: { name: 'read_file', arguments: { path: 'README.md' } }, delayMs: 800 },
+      { toolCall: { name: 'finish', arguments: { summary: 'ok' } } },
+    ]);
+    await api.panel.receive({ type: 'startRun', task: 'Explore the project' });
+    await until('the second model request', () => model.requests.length >= 2);
+    await api.panel.receive({ type: 'sendHint', text: 'The README explains everything', kind: 'knowledge' });
+    const session = api.currentSession()!;
+    assert.equal((await session.done).status, 'finished');
+    const hintMessage = '[Hint from the annotator (knowledge)]: The README explains everything';
+    assert.ok(model.requests[2].messages.some((message: { content: string }) => message.content === hintMessage));
+    assert.ok(posted.some((message) => message.type === 'hintDelivered' && message.step === 3));
+
+    await api.panel.receive({ type: 'labelStep', step: 2, label: 'bad' });
+    const events = await readEvents(session.runId);
+    const label = events.find((event) => event.type === 'label');
+    assert.deepEqual(label && [label.step, label.label, label.source], [2, 'bad', 'human']);
+  });
+
+  it('drops malformed panel messages without effect', async () => {
+    const before = api.currentSession();
+    for (const bad of [null, 'startRun', { type: 'startRun' }, { type: 'startRun', task: 42 }, { type: 'labelStep', step: -1, label: 'bad' }, { type: 'sendHint', text: 'x', kind: 'rumour' }, { type: 'eval', code: '1' }]) {
+      await api.panel.receive(bad);
+    }
+    assert.equal(api.currentSession(), before);
+    assert.equal(posted.length, 0);
+  });
+
+  it('refuses an empty task and a missing endpoint with messages that say what to do', async () => {
+    await configure({ baseUrl: 'http://127.0.0.1:9/v1', model: 'm' });
+    await api.panel.receive({ type: 'startRun', task: '   ' });
+    const empty = posted.find((message) => message.type === 'notice');
+    assert.match(empty?.type === 'notice' ? empty.message : '', /task is empty/);
+
+    posted.length = 0;
+    await configure({ baseUrl: undefined });
+    const savedBase = process.env.OPENAI_BASE_URL;
+    delete process.env.OPENAI_BASE_URL;
+    try {
+      await api.panel.receive({ type: 'startRun', task: 'something' });
+    } finally {
+      if (savedBase !== undefined) process.env.OPENAI_BASE_URL = savedBase;
+    }
+    const missing = posted.find((message) => message.type === 'notice');
+    assert.match(missing?.type === 'notice' ? missing.message : '', /apollo\.baseUrl/);
+  });
+
+  it('stop ends a run whose model request is in flight', async () => {
+    const model = await startServer([{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 30_000 }]);
+    await vscode.commands.executeCommand('apollo.startRun', 'Wait forever');
+    await until('the model request', () => model.requests.length >= 1);
+    await vscode.commands.executeCommand('apollo.stopRun');
+    assert.equal(api.currentSession()?.status, 'stopped');
+  });
+});
