@@ -68,6 +68,17 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
 
     await page.locator('.activitybar [aria-label^="Apollo"]').first().click({ timeout: 30_000 });
+    // A wider sidebar, as a person would drag it, so the screenshot reads well.
+    const sidebar = await page.locator('.part.sidebar').boundingBox();
+    if (sidebar) {
+      const edge = { x: sidebar.x + sidebar.width - 1, y: sidebar.y + sidebar.height / 2 };
+      await page.mouse.move(edge.x, edge.y);
+      await page.mouse.down();
+      await page.mouse.move(edge.x + 220, edge.y, { steps: 8 });
+      await page.mouse.up();
+    }
+    const resultsDir = path.join(ROOT, 'test-results');
+    mkdirSync(resultsDir, { recursive: true });
     const panel = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
 
     await panel.getByRole('textbox', { name: 'Task' }).fill('Make the tests pass without changing the tests.');
@@ -80,6 +91,9 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     await panel.getByRole('textbox', { name: 'Hint' }).fill('The bug is in the order of operations.');
     await panel.getByRole('button', { name: 'Send hint' }).click();
     await panel.getByText(/Hint delivered at step \d+/).waitFor({ timeout: 30_000 });
+    const midRun = path.join(resultsDir, 'panel-mid-run.png');
+    await page.screenshot({ path: midRun });
+    if (process.env.APOLLO_UPDATE_SCREENSHOT === '1') copyFileSync(midRun, path.join(ROOT, 'media', 'screenshot-panel.png'));
 
     await timeline.getByRole('listitem').nth(4).waitFor({ timeout: 60_000 });
     await panel.getByText(/^finished · 5 steps/).waitFor({ timeout: 30_000 });
@@ -88,11 +102,7 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     await panel.getByText('bad · human').waitFor({ timeout: 10_000 });
     await panel.getByText('good · human').waitFor({ timeout: 10_000 });
 
-    const resultsDir = path.join(ROOT, 'test-results');
-    mkdirSync(resultsDir, { recursive: true });
-    const screenshot = path.join(resultsDir, 'panel.png');
-    await page.screenshot({ path: screenshot });
-    if (process.env.APOLLO_UPDATE_SCREENSHOT === '1') copyFileSync(screenshot, path.join(ROOT, 'media', 'screenshot-panel.png'));
+    await page.screenshot({ path: path.join(resultsDir, 'panel-finished.png') });
 
     // The dataset on disk holds the whole story.
     const events = readRunEvents(workspace);

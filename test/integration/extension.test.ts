@@ -106,6 +106,18 @@ describe('Apollo extension', function () {
     );
     const finalRun = posted.filter((message) => message.type === 'runUpdated').pop();
     assert.equal(finalRun?.type === 'runUpdated' && finalRun.run.status, 'finished');
+
+    // "Open diff" shows the step's before/after snapshots in the native diff editor.
+    await api.panel.receive({ type: 'openDiff', step: 1 });
+    const tab = await until('the diff editor', () => {
+      const active = vscode.window.tabGroups.activeTabGroup.activeTab;
+      return active?.input instanceof vscode.TabInputTextDiff ? active : undefined;
+    });
+    assert.equal(tab.label, 'notes/plan.md (step 1)');
+    const input = tab.input as vscode.TabInputTextDiff;
+    assert.equal((await vscode.workspace.openTextDocument(input.original)).getText(), '');
+    assert.equal((await vscode.workspace.openTextDocument(input.modified)).getText(), '# plan\n');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it('delivers a hint sent from the panel in the next model request, and labels a step', async () => {

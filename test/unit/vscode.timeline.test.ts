@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
+import { buildTimeline, summarizeArguments, toTimelineStep } from '../../src/vscode/timeline';
+import { resolveEndpoint } from '../../src/vscode/endpoint';
+
+const time = '2026-01-01T00:00:00.000Z';
+
+function step(number: number, name: string | null, args: object | string, extra: Partial<StepEvent> = {}): StepEvent {
+  const call = name ? { id: `c${number}`, name, arguments: typeof args === 'string' ? args : JSON.stringify(args) } : null;
+  return {
+    type: 'step',
+    time,
+    step: number,
+    assistant: { content: name ? null : 'just talking', toolCalls: call ? [call] : [] },
+    action: call,
+    observation: 'line one\n   line two\n' + 'x'.repeat(400),
+    isError: false,
+    grounding: {
+      before: 'a',
+      after: 'b',
+      files: [
+        { path: 'a.ts', status: 'modified', additions: 3, deletions: 1, binary: false },
+        { path: 'b.png', status: 'added', additions: 0, deletions: 0, binary: true },
+      ],
+      patch: '',
+    },
+    modelMs: 1,
+    toolMs: 1,
+    ...extra,
+  };
+}
+
+test('a step becomes a compact timeline item', () => {
+  const item = toTimelineStep(step(4, 'run_command', { command: 'npm   test\n -- --watch=false' }));
+  assert.equal(item.tool, 'run_command');
+  assert.equal(item.args, 'npm test -- --watch=false');
+  assert.ok(item.observation.startsWith('line one line two xxx'));
+  assert.equal(item.observation.length, 200);
+  assert.deepEqual(item.diff, { files: 2, additions: 3, deletions: 1 });
+  assert.equal(toTimelineStep(step(5, null, '')).args, 'just talking');
+});
+
+test('arguments are summarised by what identifies the action', () => {
+  assert.equal(summarizeArguments('{"path":"src/a.ts","content":"…"}'), 'src/a.ts');
+  assert.equal(summarizeArguments('{"summary":"all done"}'), 'all done');
+  assert.equal(summarizeArguments('{}'), '');
+  assert.match(summarizeArguments('{"path": '), /^\(invalid JSON\)/);
+  assert.equal(summarizeArguments(JSON.stringify({ command: 'y'.repeat(200) })).length, 80);
+});
+
+test('the whole timeline is rebuilt from events: hints where delivered, labels, final status', () => {
+  const events: DatasetEvent[] = [
+    { type: 'run_started', time, version: 1, runId: 'r1', task: 'do it', workspace: '/w', model: 'm', baseUrl: 'http://x', maxSteps: 5, systemPrompt: 's', tools: [] },
+    step(1, 'list_dir', {}),
+    { type: 'hint_queued', time, hintId: 'h1', text: 'look left', kind: 'strategy', source: 'human' },
+    { type: 'hint_queued', time, hintId: 'h2', text: 'still queued', kind: 'knowledge', source: 'human' },
+    { type: 'hint_delivered', time, hintId: 'h1', step: 2 },
+    step(2, 'read_file', { path: 'left.txt' }),
+    { type: 'label', time, step: 2, label: 'bad', source: 'human' },
+    { type: 'run_ended', time, status: 'failed', steps: 2, error: 'boom' },
+  ];
+  const { run, steps, hints } = buildTimeline(events);
+  assert.deepEqual(run, { runId: 'r1', task: 'do it', status: 'failed', steps: 2, model: 'm', error: 'boom' });
+  assert.deepEqual(steps.map((item) => [item.step, item.labels]), [[1, []], [2, [{ label: 'bad', source: 'human' }]]]);
+  assert.deepEqual(hints, [
+    { hintId: 'h1', text: 'look left', kind: 'strategy', deliveredAtStep: 2 },
+    { hintId: 'h2', text: 'still queued', kind: 'knowledge' },
+  ]);
+  assert.deepEqual(buildTimeline([]), { run: null, steps: [], hints: [] });
+});
+
+test('the endpoint comes from settings, then the environment, and says what is missing', () => {
+  const env = { OPENAI_BASE_URL: 'http://env/v1', OPENAI_MODEL: 'env-model', OPENAI_API_KEY: 'env-key' };
+  assert.deepEqual(resolveEndpoint({ baseUrlSetting: ' http://set/v1 ', modelSetting: 'set-model', storedKey: 'stored', env }), {
+    baseUrl: 'http://set/v1',
+    model: 'set-model',
+    apiKey: 'stored',
+  });
+  assert.deepEqual(resolveEndpoint({ baseUrlSetting: '', modelSetting: '', storedKey: undefined, env }), {
+    baseUrl: 'http://env/v1',
+    model: 'env-model',
+    apiKey: 'env-key',
+  });
+  const none = { baseUrlSetting: '', modelSetting: '', storedKey: undefined, env: {} };
+  assert.match(resolveEndpoint(none).problem ?? '', /apollo\.baseUrl/);
+  assert.equal(resolveEndpoint(none).fix, 'openSettings');
+  assert.match(resolveEndpoint({ ...none, baseUrlSetting: 'http://x/v1' }).problem ?? '', /apollo\.model/);
+  const noKey = resolveEndpoint({ ...none, baseUrlSetting: 'http://x/v1', modelSetting: 'm' });
+  assert.match(noKey.problem ?? '', /Apollo: Set API Key/);
+  assert.equal(noKey.fix, 'setApiKey');
+});
+
+test('panel messages are validated field by field', async () => {
+  const { parseWebviewMessage } = await import('../../src/protocol');
+  assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'strategy', extra: 1 }), { type: 'sendHint', text: 'hi', kind: 'strategy' });
+  assert.deepEqual(parseWebviewMessage({ type: 'labelStep', step: 3, label: 'good' }), { type: 'labelStep', step: 3, label: 'good' });
+  for (const bad of [undefined, 7, [], { type: 'labelStep', step: 1.5, label: 'good' }, { type: 'labelStep', step: 1, label: 'neutral' }, { type: 'startRun', task: 'x'.repeat(100_001) }, { type: 'openDiff', step: '2' }, { type: 'nope' }]) {
+    assert.equal(parseWebviewMessage(bad), undefined, JSON.stringify(bad)?.slice(0, 60));
+  }
+});
