@@ -76,5 +76,5 @@ const integrationCode = await runIntegrationSuite().catch((error) => {
 console.log(`integration suite exit code: ${integrationCode}`);
 
 // The end-to-end tests drive the panel like a person; they start their own code-server.
-const e2e = spawnSync(process.execPath, ['--test', '--test-reporter=spec', path.join(ROOT, 'out', 'test', 'e2e')], { stdio: 'inherit' });
+const e2e = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', path.join(ROOT, 'out', 'test', 'e2e')], { stdio: 'inherit' });
 process.exit(integrationCode === 0 && e2e.status === 0 ? 0 : 1);

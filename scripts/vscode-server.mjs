@@ -156,7 +156,8 @@ export async function startCodeServer({ workspace, userDataDir, extensionsDir, e
 }
 
 /** The workbench URL that loads the extension under development (and, optionally, its tests). */
-export function workbenchUrl({ url, port, workspace, extensionTestsPath }) {
+export function workbenchUrl({ url, port, workspace, extensionTestsPath, development = true }) {
+  if (!development) return `${url}/?folder=${encodeURIComponent(workspace)}`;
   const remote = `vscode-remote://127.0.0.1:${port}`;
   const payload = [
     ['extensionDevelopmentPath', `${remote}${ROOT}`],
@@ -192,4 +193,9 @@ export function chromiumPath() {
   const found = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate) => candidate && existsSync(candidate));
   if (!found) throw new Error('Chromium is missing: install it (Debian/Ubuntu: apt-get install chromium) or set CHROMIUM_PATH.');
   return found;
+}
+
+/** Installs a packaged extension into an extensions folder, as a user would. */
+export function installVsix(vsixPath, extensionsDir) {
+  execFileSync(ensureCodeServer(), ['--extensions-dir', extensionsDir, '--install-extension', vsixPath], { stdio: 'ignore' });
 }
