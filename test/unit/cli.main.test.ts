@@ -25,7 +25,10 @@ test('apollo run prints the run id first, one line per step, and a hint from apo
   try {
     const runIo = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl });
     const running = main(['run', '--workspace', ws.dir, '--task', 'make a.txt', '--model', 'scripted', '--max-steps', '5'], runIo.io);
-    while (!runIo.out().includes('\n')) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let waited = 0; !runIo.out().includes('\n'); waited += 10) {
+      assert.ok(waited < 20_000, `no run id printed; stderr: ${runIo.err()}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const runId = runIo.out().split('\n')[0];
     const hintIo = io({}, ws.dir);
     assert.equal(await main(['hint', '--run', runId, '--kind', 'strategy', 'list', 'the', 'files'], hintIo.io), 0);

@@ -36,6 +36,15 @@ async function withRun(
   }
 }
 
+/** Polls until `probe` holds; fails the test instead of hanging. */
+async function until(what: string, probe: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const steps = (events: readonly DatasetEvent[]) => events.filter((event): event is StepEvent => event.type === 'step');
 
 test('a run records grounded steps for file tools and shell commands, then finishes', async () => {
@@ -85,7 +94,7 @@ test('a hint sent mid-request is delivered in the very next request without paus
       { toolCall: { name: 'finish', arguments: { summary: 'ok' } } },
     ],
     async ({ session, requests }) => {
-      while (requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until('the second request', () => requests.length >= 2);
       const hintId = await session.injectHint('Look at the README first', 'strategy');
       const ended = await session.done;
       assert.equal(ended.status, 'finished');
@@ -118,7 +127,7 @@ test('hints from another process are picked up from the inbox, exactly once', as
 
 test('stop aborts the in-flight model request at once', async () => {
   await withRun([{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 30_000 }], async ({ session, requests }) => {
-    while (requests.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until('the first request', () => requests.length >= 1);
     const started = Date.now();
     const ended = await session.stop();
     assert.equal(ended.status, 'stopped');
@@ -132,7 +141,7 @@ test('pause takes effect after the current step; resume continues', async () => 
     [{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 200 }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }],
     async ({ session, requests }) => {
       session.pause();
-      while (session.status !== 'paused') await new Promise((resolve) => setTimeout(resolve, 10));
+      await until('the pause', () => session.status === 'paused');
       assert.equal(requests.length, 1);
       assert.equal(steps(session.events()).length, 1);
       session.resume();

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
 import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events';
+import { gitEnvironment } from './gitEnvironment';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
 const DEFAULT_MAX_PATCH_BYTES = 256 * 1024;
@@ -25,22 +26,14 @@ export function shadowStoreDir(datasetRoot: string, workspace: string): string {
   return path.join(datasetRoot, 'shadow', `${key}.git`);
 }
 
-/** Git variables from the parent environment would point git at the user's repository. */
-function cleanEnvironment(indexFile: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('GIT_')) env[key] = value;
-  }
-  return {
-    ...env,
+function storeEnvironment(indexFile: string): Record<string, string> {
+  return gitEnvironment({
     GIT_INDEX_FILE: indexFile,
-    GIT_CONFIG_NOSYSTEM: '1',
     GIT_AUTHOR_NAME: IDENTITY.name,
     GIT_AUTHOR_EMAIL: IDENTITY.email,
     GIT_COMMITTER_NAME: IDENTITY.name,
     GIT_COMMITTER_EMAIL: IDENTITY.email,
-    GIT_TERMINAL_PROMPT: '0',
-  };
+  });
 }
 
 /** Snapshots of one store are taken one at a time: git's index lock allows no more. */
@@ -82,10 +75,10 @@ export class ShadowStore {
     this.storeDir = path.resolve(options.storeDir);
     this.exclude = options.exclude ?? [];
     this.git = simpleGit({ baseDir: this.workspace, maxConcurrentProcesses: 4, trimmed: false }).env(
-      cleanEnvironment(path.join(this.storeDir, 'index')),
+      storeEnvironment(path.join(this.storeDir, 'index')),
     );
     this.reader = simpleGit({ baseDir: this.workspace }).env({
-      ...cleanEnvironment(path.join(this.storeDir, 'index')),
+      ...storeEnvironment(path.join(this.storeDir, 'index')),
       GIT_DIR: this.storeDir,
     });
   }
