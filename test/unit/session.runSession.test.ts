@@ -72,9 +72,11 @@ test('a run records grounded steps for file tools and shell commands, then finis
       assert.deepEqual(read.grounding.files, []);
       assert.equal(finish.action?.name, 'finish');
       // The model saw each observation as a tool message answering its call.
-      const last = requests[3].messages;
+      const last = requests[3].messages.filter((m: { role: string }) => m.role !== 'system');
       assert.equal(last[last.length - 1].role, 'tool');
       assert.equal(last[last.length - 1].content, 'hello\n');
+      // Every request tells the agent where it stands against its budget.
+      assert.match(requests[3].messages[requests[3].messages.length - 1].content, /^Budget: this is step 4 of at most 10 \(6 left/);
       const manifest = await store.readManifest(session.runId);
       assert.equal(manifest.status, 'finished');
       assert.equal(manifest.steps, 4);
@@ -140,6 +142,7 @@ test('pause takes effect after the current step; resume continues', async () => 
   await withRun(
     [{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 200 }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }],
     async ({ session, requests }) => {
+      await until('the first request', () => requests.length >= 1);
       session.pause();
       await until('the pause', () => session.status === 'paused');
       assert.equal(requests.length, 1);

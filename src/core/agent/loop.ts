@@ -1,18 +1,34 @@
 /**
  * The agent loop. One step = one model turn + at most one executed tool call, grounded in the
  * diff between the snapshot taken when the model request was sent and the one taken after the
- * action. Each step's event is flushed before the next step starts.
+ * action. Each step's event is flushed before the next step starts. Model faults are retried
+ * with backoff (honouring Retry-After) and, after too many in a row, the run pauses and waits
+ * for the annotator instead of burning budget.
  */
-import type { DatasetEvent, HintKind, RunEndStatus, StepEvent, TokenUsage } from '../dataset/events';
-import type { ShadowStore } from '../grounding/shadowStore';
-import { ChatMessage, ModelClient, ModelError } from './modelClient';
-import { hintMessage, NO_TOOL_CALL_NUDGE, SKIPPED_TOOL_CALL } from './prompt';
+import type { DatasetEvent, Grounding, HintKind, RunEndStatus, StepEvent } from '../dataset/events';
+import { ContextManager, estimateTokens, SUMMARY_INSTRUCTIONS, transcript } from './context';
+import { ChatMessage, ModelClient, ModelError, ModelTurn } from './modelClient';
+import { budgetNote, hintMessage, NO_TOOL_CALL_NUDGE, SKIPPED_TOOL_CALL } from './prompt';
 import { TOOL_DEFINITIONS, ToolRunner } from './tools';
 
 export interface DeliverableHint {
   hintId: string;
   text: string;
   kind: HintKind;
+}
+
+/** What grounding the loop needs: snapshots and the diff between two of them. */
+export interface Grounder {
+  snapshot(): Promise<string>;
+  ground(before: string, after: string): Promise<Grounding>;
+}
+
+/** A model request that can be cut short by stop (ends the run) or an urgent hint (re-sent). */
+export interface RequestHandle {
+  signal: AbortSignal;
+  /** Ids of the urgent hints that interrupted this request, if that is why it was aborted. */
+  interruptedBy(): string[] | undefined;
+  end(): void;
 }
 
 export interface LoopControl {
@@ -22,6 +38,9 @@ export interface LoopControl {
   takeHints(): Promise<DeliverableHint[]>;
   /** Resolves at once unless the run is paused; then when it is resumed or stopped. */
   waitWhilePaused(): Promise<void>;
+  /** Pauses the run until the annotator resumes it (or sends a hint). */
+  pauseForErrors(reason: string): void;
+  beginRequest(): RequestHandle;
   /** Aborted by stop: cancels the in-flight model request or command. */
   signal: AbortSignal;
 }
@@ -29,11 +48,19 @@ export interface LoopControl {
 export interface LoopOptions {
   client: ModelClient;
   tools: ToolRunner;
-  shadow: ShadowStore;
-  systemPrompt: string;
-  task: string;
+  grounder: Grounder;
+  context: ContextManager;
   maxSteps: number;
   control: LoopControl;
+  /** The first step to run (1 for a new run, later when resuming). */
+  firstStep?: number;
+  /** When the run started, for the budget note. */
+  startedAt?: number;
+  /** The snapshot after the last recorded action, when resuming. */
+  lastSnapshot?: string;
+  maxConsecutiveFailures?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
 }
 
 export interface LoopOutcome {
@@ -45,14 +72,71 @@ export interface LoopOutcome {
 
 const now = () => new Date().toISOString();
 
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function isEmptyTurn(turn: ModelTurn): boolean {
+  return turn.toolCalls.length === 0 && (turn.content ?? '').trim() === '';
+}
+
 export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
-  const { client, tools, shadow, control } = options;
-  const messages: ChatMessage[] = [
-    { role: 'system', content: options.systemPrompt },
-    { role: 'user', content: options.task },
-  ];
-  let step = 0;
+  const { client, tools, grounder, context, control } = options;
+  const maxFailures = options.maxConsecutiveFailures ?? 5;
+  const retryBaseMs = options.retryBaseMs ?? 1000;
+  const retryMaxMs = options.retryMaxMs ?? 60_000;
+  const startedAt = options.startedAt ?? Date.now();
+  let step = (options.firstStep ?? 1) - 1;
+  /** The snapshot after the last action: a different tree before the next request means someone else changed files. */
+  let lastAfter = options.lastSnapshot;
   const stopped = (): LoopOutcome => ({ status: 'stopped', steps: step });
+  let reachedModel = false;
+
+  /** Replaces older steps by a state snapshot when the next prompt would pass the budget. */
+  async function compactIfNeeded(number: number, noteTokens: number): Promise<void> {
+    if (!context.needsCompaction(noteTokens)) return;
+    const plan = context.planCompaction();
+    if (!plan) return;
+    const throughStep = plan.summarized[plan.summarized.length - 1].step;
+    let snapshot: string;
+    let usage;
+    try {
+      const turn = await client.complete({
+        messages: [
+          { role: 'system', content: SUMMARY_INSTRUCTIONS },
+          { role: 'user', content: transcript(plan.summarized, context.summaryText) },
+        ],
+        signal: control.signal,
+      });
+      snapshot = turn.content ?? '';
+      usage = turn.usage;
+      if (!snapshot.trim()) throw new Error('empty summary');
+    } catch {
+      if (control.signal.aborted) return;
+      // The run goes on without the model's summary: a plain record of the actions stands in.
+      snapshot = transcript(plan.summarized.slice(-5), undefined, 300);
+    }
+    const compaction = context.applyCompaction(context.composeSummary(snapshot, throughStep), plan.keptFromStep);
+    await control.record({
+      type: 'summary',
+      time: now(),
+      step: number,
+      keptFromStep: compaction.keptFromStep,
+      text: compaction.text,
+      tokensBefore: compaction.tokensBefore,
+      tokensAfter: compaction.tokensAfter,
+      ...(usage ? { usage } : {}),
+    });
+  }
 
   try {
     while (step < options.maxSteps) {
@@ -60,24 +144,75 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
       if (control.signal.aborted) return stopped();
       const number = step + 1;
 
-      for (const hint of await control.takeHints()) {
-        messages.push({ role: 'user', content: hintMessage(hint.kind, hint.text) });
-        await control.record({ type: 'hint_delivered', time: now(), hintId: hint.hintId, step: number });
-      }
-
-      const before = await shadow.snapshot();
-      const modelStarted = Date.now();
-      let turn;
-      try {
-        turn = await client.complete({ messages, tools: TOOL_DEFINITIONS, signal: control.signal });
-      } catch (error) {
+      let turn: ModelTurn | undefined;
+      let before = '';
+      let modelMs = 0;
+      let failures = 0;
+      while (!turn) {
+        for (const hint of await control.takeHints()) {
+          context.add(number, { role: 'user', content: hintMessage(hint.kind, hint.text) });
+          context.noteHint({ step: number, kind: hint.kind, text: hint.text });
+          await control.record({ type: 'hint_delivered', time: now(), hintId: hint.hintId, step: number });
+        }
+        const note: ChatMessage = { role: 'system', content: budgetNote({ step: number, maxSteps: options.maxSteps, startedAt }) };
+        const noteTokens = estimateTokens(note);
+        await compactIfNeeded(number, noteTokens);
         if (control.signal.aborted) return stopped();
-        throw error;
+
+        before = await grounder.snapshot();
+        if (lastAfter && before !== lastAfter) {
+          // Changes made between steps belong to whoever made them, never to the next action.
+          await control.record({ type: 'external_change', time: now(), step: number, grounding: await grounder.ground(lastAfter, before) });
+        }
+        lastAfter = before;
+        const request = control.beginRequest();
+        const started = Date.now();
+        const rawTokens = context.rawPromptTokens(noteTokens);
+        try {
+          const candidate = await client.complete({ messages: context.prompt([note]), tools: TOOL_DEFINITIONS, signal: request.signal });
+          if (isEmptyTurn(candidate)) throw new ModelError('The model sent an empty reply.', 'protocol');
+          turn = candidate;
+          reachedModel = true;
+          modelMs = Date.now() - started;
+          if (turn.usage) context.calibrate(turn.usage.promptTokens, rawTokens);
+        } catch (error) {
+          if (control.signal.aborted) return stopped();
+          const urgent = request.interruptedBy();
+          if (urgent) {
+            // An urgent hint arrived: send the request again, with the hint.
+            await control.record({ type: 'request_interrupted', time: now(), step: number, hintIds: urgent });
+            continue;
+          }
+          const modelError = error instanceof ModelError ? error : new ModelError(String((error as Error)?.message ?? error), 'protocol');
+          // An endpoint never reached is a configuration problem; one that answered before is retried.
+          if (!modelError.retryable || (modelError.kind === 'unreachable' && !reachedModel)) throw modelError;
+          failures++;
+          const pausing = failures >= maxFailures;
+          const waitMs = pausing ? 0 : Math.min(retryMaxMs, modelError.retryAfterMs ?? retryBaseMs * 2 ** (failures - 1));
+          await control.record({
+            type: 'model_retry',
+            time: now(),
+            step: number,
+            attempt: failures,
+            error: modelError.message,
+            ...(modelError.status ? { status: modelError.status } : {}),
+            waitMs,
+          });
+          if (pausing) {
+            control.pauseForErrors(`${failures} model requests in a row failed; the last: ${modelError.message}`);
+            await control.waitWhilePaused();
+            failures = 0;
+          } else {
+            await sleep(waitMs, control.signal);
+          }
+          if (control.signal.aborted) return stopped();
+        } finally {
+          request.end();
+        }
       }
-      const modelMs = Date.now() - modelStarted;
 
       const [action, ...extra] = turn.toolCalls;
-      messages.push({
+      context.add(number, {
         role: 'assistant',
         content: turn.content,
         ...(turn.toolCalls.length
@@ -95,21 +230,25 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
       let observation: string;
       let isError = false;
       let finished: { summary: string } | undefined;
+      let fullOutput: string | undefined;
       if (action) {
-        const result = await tools.run(action, control.signal);
+        const result = await tools.run(action, { signal: control.signal, step: number });
         observation = result.observation;
         isError = result.isError;
         finished = result.finished;
-        messages.push({ role: 'tool', tool_call_id: action.id, content: observation });
-        for (const call of extra) messages.push({ role: 'tool', tool_call_id: call.id, content: SKIPPED_TOOL_CALL });
+        fullOutput = result.fullOutput;
+        context.add(number, { role: 'tool', tool_call_id: action.id, content: observation });
+        for (const call of extra) context.add(number, { role: 'tool', tool_call_id: call.id, content: SKIPPED_TOOL_CALL });
       } else {
         observation = NO_TOOL_CALL_NUDGE;
-        messages.push({ role: 'user', content: observation });
+        context.add(number, { role: 'user', content: observation });
       }
       const toolMs = Date.now() - toolStarted;
 
-      const after = await shadow.snapshot();
-      const grounding = await shadow.ground(before, after);
+      const groundingStarted = Date.now();
+      const after = await grounder.snapshot();
+      const grounding = await grounder.ground(before, after);
+      lastAfter = after;
       const event: StepEvent = {
         type: 'step',
         time: now(),
@@ -120,9 +259,11 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         isError,
         ...(extra.length ? { skippedToolCalls: extra.map((call) => ({ id: call.id, content: SKIPPED_TOOL_CALL })) } : {}),
         grounding,
-        ...(turn.usage ? { usage: turn.usage as TokenUsage } : {}),
+        ...(turn.usage ? { usage: turn.usage } : {}),
         modelMs,
         toolMs,
+        groundingMs: Date.now() - groundingStarted,
+        ...(fullOutput ? { fullOutput } : {}),
       };
       await control.record(event);
       step = number;

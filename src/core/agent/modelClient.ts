@@ -1,5 +1,5 @@
 /** Every model call goes through the `openai` package: any OpenAI-compatible endpoint works. */
-import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { TokenUsage, ToolCallRecord } from '../dataset/events';
 
@@ -13,16 +13,39 @@ export interface ModelTurn {
   finishReason?: string;
 }
 
-export type ModelErrorKind = 'auth' | 'unreachable' | 'http' | 'aborted' | 'protocol';
+export type ModelErrorKind = 'auth' | 'unreachable' | 'timeout' | 'http' | 'aborted' | 'protocol';
 
 export class ModelError extends Error {
   constructor(
     message: string,
     readonly kind: ModelErrorKind,
     readonly status?: number,
+    /** How long the server asked us to wait (Retry-After), in milliseconds. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+
+  /** Worth trying again: rate limits, server errors, timeouts, cut streams, empty replies. */
+  get retryable(): boolean {
+    if (this.kind === 'unreachable' || this.kind === 'timeout' || this.kind === 'protocol') return true;
+    if (this.kind !== 'http' || this.status === undefined) return false;
+    return this.status === 408 || this.status === 409 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/** Reads Retry-After (seconds or an HTTP date) and the retry-after-ms extension. */
+export function retryAfterMs(headers: Headers | Record<string, string | null | undefined> | undefined): number | undefined {
+  if (!headers) return undefined;
+  const get = (name: string) => (headers instanceof Headers ? headers.get(name) : (headers[name] ?? undefined)) ?? undefined;
+  const ms = Number(get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms >= 0 && get('retry-after-ms') !== undefined) return ms;
+  const value = get('retry-after');
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 export interface ModelClientOptions {
@@ -41,18 +64,24 @@ export class ModelClient {
       baseURL: options.baseUrl,
       apiKey: options.apiKey,
       timeout: options.timeoutMs ?? 10 * 60_000,
-      maxRetries: options.maxRetries ?? 2,
+      // Retries belong to the agent loop: it records them, honours Retry-After and pauses the
+      // run after too many failures in a row instead of burning budget.
+      maxRetries: options.maxRetries ?? 0,
     });
   }
 
   /** One streamed model turn: text deltas and tool-call deltas are put back together. */
-  async complete(request: { messages: ChatMessage[]; tools: ChatTool[]; signal?: AbortSignal }): Promise<ModelTurn> {
+  get model(): string {
+    return this.options.model;
+  }
+
+  async complete(request: { messages: ChatMessage[]; tools?: ChatTool[]; signal?: AbortSignal }): Promise<ModelTurn> {
     try {
       const stream = await this.client.chat.completions.create(
         {
           model: this.options.model,
           messages: request.messages,
-          tools: request.tools,
+          ...(request.tools?.length ? { tools: request.tools } : {}),
           stream: true,
           stream_options: { include_usage: true },
         },
@@ -96,6 +125,9 @@ export class ModelClient {
     if (error instanceof APIUserAbortError || (error as Error)?.name === 'AbortError') {
       return new ModelError('The model request was aborted.', 'aborted');
     }
+    if (error instanceof APIConnectionTimeoutError) {
+      return new ModelError(`The model endpoint ${this.options.baseUrl} did not answer in time.`, 'timeout');
+    }
     if (error instanceof APIConnectionError) {
       return new ModelError(
         `Cannot reach the model endpoint ${this.options.baseUrl}: ${error.message}. Check the base URL and that the server is running.`,
@@ -117,8 +149,12 @@ export class ModelClient {
           404,
         );
       }
-      return new ModelError(`The model endpoint answered HTTP ${error.status ?? '?'}: ${error.message}`, 'http', error.status);
+      if (error.status === undefined) {
+        // An error event inside the stream, or a stream that ended early.
+        return new ModelError(`The model's reply broke off: ${error.message}`, 'protocol');
+      }
+      return new ModelError(`The model endpoint answered HTTP ${error.status}: ${error.message}`, 'http', error.status, retryAfterMs(error.headers as Headers | undefined));
     }
-    return new ModelError(`The model reply could not be read: ${(error as Error)?.message ?? String(error)}`, 'protocol');
+    return new ModelError(`The model's reply could not be read: ${(error as Error)?.message ?? String(error)}`, 'protocol');
   }
 }

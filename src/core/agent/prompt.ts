@@ -5,7 +5,8 @@ export function systemPrompt(options: { workspace: string; maxSteps: number }): 
     'You are a careful software engineer working autonomously in a code workspace.',
     `The workspace root is ${options.workspace}; every path you use is relative to it, and you cannot leave it.`,
     'Work in steps: in each step think briefly, then call exactly one tool. You see its result before the next step.',
-    'Tools: read_file, write_file (whole-file content), list_dir, run_command (a shell in the workspace root), finish.',
+    'Tools: read_file (optionally a line range), write_file (whole content), edit_file (exact unique search/replace), list_dir, search (regular expression over the workspace), run_command (waits for the command), job_start/job_read/job_send/job_kill (long-running commands in the background), finish.',
+    'Long outputs are cut to their head and tail; narrow your commands rather than printing everything.',
     'Check your work (run the tests or the program) before you finish. Call finish with a short summary when the task is done.',
     `You have at most ${options.maxSteps} steps.`,
     'An annotator may send hints while you work; they arrive as user messages starting with "[Hint". Take them into account at once.',
@@ -20,3 +21,17 @@ export const NO_TOOL_CALL_NUDGE =
   'No tool was called. Continue the task by calling one tool, or call finish with a summary if the task is done.';
 
 export const SKIPPED_TOOL_CALL = 'Not executed: only one action runs per step. Call it again in the next step if it is still needed.';
+
+function duration(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 1) return `${Math.round(ms / 1000)} s`;
+  if (minutes < 120) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Sent with every request (not kept in the context): where the run stands against its budget. */
+export function budgetNote(options: { step: number; maxSteps: number; startedAt: number; now?: number }): string {
+  const left = options.maxSteps - options.step;
+  const elapsed = (options.now ?? Date.now()) - options.startedAt;
+  return `Budget: this is step ${options.step} of at most ${options.maxSteps} (${left} left after this one); ${duration(elapsed)} elapsed since the run started.`;
+}

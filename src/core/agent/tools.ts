@@ -4,74 +4,49 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ToolCallRecord } from '../dataset/events';
 import type { ChatTool } from './modelClient';
+import { simpleGit } from 'simple-git';
+import { gitEnvironment } from '../grounding/gitEnvironment';
+import { JobManager, JobStatus } from './jobs';
 import { PathRefusedError, WorkspaceGuard } from './workspaceGuard';
 
+function tool(name: string, description: string, properties: Record<string, object>, required: string[] = []): ChatTool {
+  return { type: 'function', function: { name, description, parameters: { type: 'object', properties, required } } };
+}
+
+const PATH = { type: 'string', description: 'Path relative to the workspace root.' };
+
 export const TOOL_DEFINITIONS: ChatTool[] = [
-  {
-    type: 'function',
-    function: {
-      name: 'read_file',
-      description: 'Read a text file of the workspace.',
-      parameters: {
-        type: 'object',
-        properties: { path: { type: 'string', description: 'Path relative to the workspace root.' } },
-        required: ['path'],
-      },
-    },
-  },
-  {
-    type: 'function',
-    function: {
-      name: 'write_file',
-      description: 'Create or overwrite a file of the workspace with the given content. Parent folders are created.',
-      parameters: {
-        type: 'object',
-        properties: {
-          path: { type: 'string', description: 'Path relative to the workspace root.' },
-          content: { type: 'string', description: 'The complete new content of the file.' },
-        },
-        required: ['path', 'content'],
-      },
-    },
-  },
-  {
-    type: 'function',
-    function: {
-      name: 'list_dir',
-      description: 'List the entries of a folder of the workspace (folders end with /).',
-      parameters: {
-        type: 'object',
-        properties: { path: { type: 'string', description: 'Folder relative to the workspace root; default ".".' } },
-      },
-    },
-  },
-  {
-    type: 'function',
-    function: {
-      name: 'run_command',
-      description: 'Run a shell command in the workspace root and return its output and exit code.',
-      parameters: {
-        type: 'object',
-        properties: {
-          command: { type: 'string', description: 'The shell command line.' },
-          timeout_seconds: { type: 'number', description: 'Time limit in seconds (default 120).' },
-        },
-        required: ['command'],
-      },
-    },
-  },
-  {
-    type: 'function',
-    function: {
-      name: 'finish',
-      description: 'End the task, with a short summary of what was done.',
-      parameters: {
-        type: 'object',
-        properties: { summary: { type: 'string', description: 'What was done and how it was checked.' } },
-        required: ['summary'],
-      },
-    },
-  },
+  tool(
+    'read_file',
+    'Read a text file of the workspace, optionally only a range of lines (numbered from 1).',
+    { path: PATH, start_line: { type: 'integer', minimum: 1 }, end_line: { type: 'integer', minimum: 1 } },
+    ['path'],
+  ),
+  tool('write_file', 'Create or overwrite a file with the given content. Parent folders are created.', { path: PATH, content: { type: 'string', description: 'The complete new content of the file.' } }, ['path', 'content']),
+  tool(
+    'edit_file',
+    'Replace one exact, unique occurrence of old_text in a file with new_text. Include enough context in old_text to make it unique.',
+    { path: PATH, old_text: { type: 'string' }, new_text: { type: 'string' } },
+    ['path', 'old_text', 'new_text'],
+  ),
+  tool('list_dir', 'List the entries of a folder of the workspace (folders end with /).', { path: { type: 'string', description: 'Folder relative to the workspace root; default ".".' } }),
+  tool(
+    'search',
+    'Search the workspace for a regular expression (extended syntax), skipping files ignored by .gitignore. Returns path:line:text.',
+    { pattern: { type: 'string' }, path: { type: 'string', description: 'Folder or file to search in; default the whole workspace.' }, ignore_case: { type: 'boolean' } },
+    ['pattern'],
+  ),
+  tool(
+    'run_command',
+    'Run a shell command in the workspace root and wait for it; returns its output and exit code. For anything that runs long, use job_start.',
+    { command: { type: 'string' }, timeout_seconds: { type: 'number', description: 'Time limit in seconds (default 120).' } },
+    ['command'],
+  ),
+  tool('job_start', 'Start a long-running command in the background as a named job (a training run, a server). Read its output later with job_read.', { name: { type: 'string' }, command: { type: 'string' } }, ['name', 'command']),
+  tool('job_read', 'Read the output a job printed since the last read, with whether it is still running and how long it has been idle.', { name: { type: 'string' } }, ['name']),
+  tool('job_send', 'Send text to the standard input of a running job (add "\\n" to end a line).', { name: { type: 'string' }, input: { type: 'string' } }, ['name', 'input']),
+  tool('job_kill', 'Stop a running job and everything it started.', { name: { type: 'string' } }, ['name']),
+  tool('finish', 'End the task, with a short summary of what was done and how it was checked.', { summary: { type: 'string' } }, ['summary']),
 ];
 
 const TOOL_NAMES = TOOL_DEFINITIONS.map((tool) => (tool as { function: { name: string } }).function.name);
@@ -80,6 +55,8 @@ export interface ToolResult {
   observation: string;
   isError: boolean;
   finished?: { summary: string };
+  /** Where the full output was kept when the observation shows only its head and tail. */
+  fullOutput?: string;
 }
 
 export interface ToolRunnerOptions {
@@ -87,6 +64,16 @@ export interface ToolRunnerOptions {
   guard: WorkspaceGuard;
   commandTimeoutMs?: number;
   maxObservationChars?: number;
+  /** Keeps a command's full output outside the context; returns where it was kept. */
+  keepFullOutput?: (name: string, text: string) => Promise<string>;
+  /** Receives every chunk a background job prints. */
+  onJobOutput?: (job: string, text: string) => void;
+}
+
+export interface ToolContext {
+  signal?: AbortSignal;
+  /** The step the call belongs to, for naming kept outputs. */
+  step?: number;
 }
 
 function error(observation: string): ToolResult {
@@ -109,18 +96,38 @@ function requireString(args: Record<string, unknown>, key: string, tool: string)
 
 class ArgumentError extends Error {}
 
+/** A refusal the model can act on (text not found, bad range, …). */
+class ToolError extends Error {}
+
+const MAX_SEARCH_LINES = 200;
+
+function optionalLine(args: Record<string, unknown>, key: string): number | undefined {
+  const value = args[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ArgumentError(`"${key}" must be a line number from 1.`);
+  return value;
+}
+
+function describeExit(status: JobStatus): string {
+  return status.exitCode !== null ? `exit code ${status.exitCode}` : `killed by ${status.signal ?? 'a signal'}`;
+}
+
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+const MAX_KEPT_OUTPUT_CHARS = 50 * 1024 * 1024;
 
 export class ToolRunner {
   private readonly commandTimeoutMs: number;
   private readonly maxObservationChars: number;
+  readonly jobs: JobManager;
 
   constructor(private readonly options: ToolRunnerOptions) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? 120_000;
     this.maxObservationChars = options.maxObservationChars ?? 20_000;
+    this.jobs = new JobManager(options.workspace, options.onJobOutput);
   }
 
-  async run(call: ToolCallRecord, signal?: AbortSignal): Promise<ToolResult> {
+  async run(call: ToolCallRecord, context: ToolContext = {}): Promise<ToolResult> {
+    const { signal } = context;
     if (!TOOL_NAMES.includes(call.name)) {
       return error(`Unknown tool "${call.name}". Available tools: ${TOOL_NAMES.join(', ')}.`);
     }
@@ -135,14 +142,36 @@ export class ToolRunner {
     try {
       switch (call.name) {
         case 'read_file':
-          return await this.readFile(requireString(args, 'path', call.name));
+          return await this.readFile(requireString(args, 'path', call.name), optionalLine(args, 'start_line'), optionalLine(args, 'end_line'));
         case 'write_file':
           return await this.writeFile(requireString(args, 'path', call.name), requireString(args, 'content', call.name));
+        case 'edit_file':
+          return await this.editFile(
+            requireString(args, 'path', call.name),
+            requireString(args, 'old_text', call.name),
+            requireString(args, 'new_text', call.name),
+          );
         case 'list_dir':
           return await this.listDir(typeof args.path === 'string' ? args.path : '.');
+        case 'search':
+          return await this.search(requireString(args, 'pattern', call.name), typeof args.path === 'string' ? args.path : '.', args.ignore_case === true);
         case 'run_command': {
           const timeout = typeof args.timeout_seconds === 'number' && args.timeout_seconds > 0 ? args.timeout_seconds * 1000 : this.commandTimeoutMs;
-          return await this.runCommand(requireString(args, 'command', call.name), timeout, signal);
+          return await this.runCommand(requireString(args, 'command', call.name), timeout, context);
+        }
+        case 'job_start': {
+          const status = this.jobs.start(requireString(args, 'name', call.name), requireString(args, 'command', call.name));
+          return { observation: `Job "${status.name}" started. Read its output with job_read.`, isError: false };
+        }
+        case 'job_read':
+          return this.readJob(requireString(args, 'name', call.name));
+        case 'job_send': {
+          const status = this.jobs.send(requireString(args, 'name', call.name), requireString(args, 'input', call.name));
+          return { observation: `Sent to job "${status.name}".`, isError: false };
+        }
+        case 'job_kill': {
+          const status = await this.jobs.kill(requireString(args, 'name', call.name));
+          return { observation: `Job "${status.name}" ${status.running ? 'is still stopping' : `ended (${describeExit(status)})`}.`, isError: false };
         }
         default: {
           const summary = requireString(args, 'summary', call.name);
@@ -150,7 +179,7 @@ export class ToolRunner {
         }
       }
     } catch (caught) {
-      if (caught instanceof PathRefusedError || caught instanceof ArgumentError) return error(caught.message);
+      if (caught instanceof PathRefusedError || caught instanceof ArgumentError || caught instanceof ToolError) return error(caught.message);
       const code = (caught as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return error(`No such file or folder: ${(caught as NodeJS.ErrnoException).path ?? ''}`);
       if (code === 'EISDIR') return error('That path is a folder; use list_dir.');
@@ -163,14 +192,71 @@ export class ToolRunner {
     return path.relative(this.options.guard.workspace, real) || '.';
   }
 
-  private async readFile(userPath: string): Promise<ToolResult> {
+  private async readFile(userPath: string, startLine?: number, endLine?: number): Promise<ToolResult> {
     const real = await this.options.guard.resolve(userPath, 'read');
-    const content = await fs.readFile(real, 'utf8');
-    if (content.length <= this.maxObservationChars) return { observation: content, isError: false };
+    let content = await fs.readFile(real, 'utf8');
+    let range = '';
+    if (startLine !== undefined || endLine !== undefined) {
+      const lines = content.split('\n');
+      const first = startLine ?? 1;
+      const last = Math.min(endLine ?? lines.length, lines.length);
+      if (first > lines.length) throw new ToolError(`${userPath} has ${lines.length} lines; start_line ${first} is past the end.`);
+      if (last < first) throw new ToolError('end_line is before start_line.');
+      content = lines.slice(first - 1, last).join('\n');
+      range = ` (lines ${first}-${last} of ${lines.length})`;
+    }
+    if (content.length <= this.maxObservationChars) return { observation: range ? `[${userPath}${range}]\n${content}` : content, isError: false };
+    const shownLines = content.slice(0, this.maxObservationChars).split('\n').length;
     return {
-      observation: `${content.slice(0, this.maxObservationChars)}\n[File cut at ${this.maxObservationChars} of ${content.length} characters.]`,
+      observation: `${content.slice(0, this.maxObservationChars)}\n[Cut at ${this.maxObservationChars} of ${content.length} characters${range}: about ${shownLines} lines shown. Read further with start_line/end_line.]`,
       isError: false,
     };
+  }
+
+  private async editFile(userPath: string, oldText: string, newText: string): Promise<ToolResult> {
+    if (oldText === '') throw new ToolError('old_text is empty: give the exact text to replace (use write_file to create a file).');
+    const real = await this.options.guard.resolve(userPath, 'write');
+    const content = await fs.readFile(real, 'utf8');
+    const first = content.indexOf(oldText);
+    if (first < 0) throw new ToolError(`old_text was not found in ${userPath}; nothing was changed. Read the file and copy the text exactly (whitespace included).`);
+    const second = content.indexOf(oldText, first + 1);
+    if (second >= 0) {
+      const count = content.split(oldText).length - 1;
+      throw new ToolError(`old_text occurs ${count} times in ${userPath}; nothing was changed. Include more surrounding lines to make it unique.`);
+    }
+    await fs.writeFile(real, content.slice(0, first) + newText + content.slice(first + oldText.length));
+    const line = content.slice(0, first).split('\n').length;
+    return { observation: `Edited ${userPath} at line ${line}.`, isError: false };
+  }
+
+  private async search(pattern: string, userPath: string, ignoreCase: boolean): Promise<ToolResult> {
+    if (pattern === '') throw new ToolError('The pattern is empty.');
+    const real = await this.options.guard.resolve(userPath, 'read');
+    const git = simpleGit({ baseDir: this.options.workspace }).env(gitEnvironment());
+    // --no-index --exclude-standard: works without a repository and honours .gitignore files.
+    const args = ['grep', '--no-index', '--exclude-standard', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', real];
+    let output: string;
+    try {
+      output = await git.raw(args);
+    } catch (caught) {
+      throw new ToolError(`search failed: ${(caught as Error).message.trim()}`);
+    }
+    const lines = output.split('\n').filter((line) => line !== '');
+    if (lines.length === 0) return { observation: `No match for /${pattern}/.`, isError: false };
+    const shown = lines.slice(0, MAX_SEARCH_LINES).map((line) => {
+      const relative = line.startsWith(real) ? path.relative(this.options.guard.workspace, real) + line.slice(real.length) : line;
+      return relative.length > 300 ? `${relative.slice(0, 300)}…` : relative;
+    });
+    const more = lines.length > MAX_SEARCH_LINES ? `\n[${lines.length - MAX_SEARCH_LINES} more matches not shown: narrow the pattern or the path.]` : '';
+    return { observation: shown.join('\n') + more, isError: false };
+  }
+
+  private readJob(name: string): ToolResult {
+    const { status, text, dropped } = this.jobs.read(name);
+    const state = status.running ? `running, idle for ${Math.round(status.idleMs / 1000)} s` : `ended (${describeExit(status)})`;
+    const droppedNote = dropped ? `[${dropped} older characters were not kept]\n` : '';
+    const body = text ? capText(text, this.maxObservationChars) : '(no new output)';
+    return { observation: `[job "${name}": ${state}]\n${droppedNote}${body}`, isError: false };
   }
 
   private async writeFile(userPath: string, content: string): Promise<ToolResult> {
@@ -191,7 +277,15 @@ export class ToolRunner {
     return { observation: names.length ? names.join('\n') : `(${this.relative(real)} is empty)`, isError: false };
   }
 
-  private runCommand(command: string, timeoutMs: number, signal?: AbortSignal): Promise<ToolResult> {
+  private async runCommand(command: string, timeoutMs: number, context: ToolContext): Promise<ToolResult> {
+    const { text, fullText } = await this.execute(command, timeoutMs, context.signal);
+    if (!fullText || !this.options.keepFullOutput) return text;
+    // The model sees head and tail; the dataset keeps everything, and the observation says where.
+    const where = await this.options.keepFullOutput(`step-${context.step ?? 0}-output.txt`, fullText);
+    return { ...text, observation: `${text.observation}\n[Full output (${fullText.length} characters) kept in the dataset: ${where}]`, fullOutput: where };
+  }
+
+  private execute(command: string, timeoutMs: number, signal?: AbortSignal): Promise<{ text: ToolResult; fullText?: string }> {
     return new Promise((resolve) => {
       const child = spawn(SHELL, ['-c', command], {
         cwd: this.options.workspace,
@@ -199,11 +293,13 @@ export class ToolRunner {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: process.env,
       });
-      let output = '';
+      const chunks: string[] = [];
+      let total = 0;
       const collect = (chunk: Buffer) => {
-        // Keep memory bounded for chatty commands; the model sees head and tail anyway.
-        output += chunk.toString('utf8');
-        if (output.length > 4 * this.maxObservationChars) output = capText(output, 2 * this.maxObservationChars);
+        const text = chunk.toString('utf8');
+        // The full output is kept for the dataset, up to a bound that protects memory.
+        if (total < MAX_KEPT_OUTPUT_CHARS) chunks.push(text);
+        total += text.length;
       };
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
@@ -221,19 +317,22 @@ export class ToolRunner {
       signal?.addEventListener('abort', onAbort, { once: true });
       child.on('error', (spawnError) => {
         clearTimeout(timer);
-        resolve(error(`The command could not start: ${spawnError.message}`));
+        resolve({ text: error(`The command could not start: ${spawnError.message}`) });
       });
       child.on('close', (code, killedBy) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        let output = chunks.join('');
+        if (total > MAX_KEPT_OUTPUT_CHARS) output += `\n[${total - output.length} further characters were not kept]`;
         const shown = capText(output, this.maxObservationChars);
+        const fullText = shown.length < output.length ? output : undefined;
         if (ended === 'timeout') {
-          resolve(error(`${shown}\n[Timed out after ${Math.round(timeoutMs / 1000)} s; the command was killed.]`));
+          resolve({ text: error(`${shown}\n[Timed out after ${Math.round(timeoutMs / 1000)} s; the command was killed.]`), fullText });
         } else if (ended === 'aborted') {
-          resolve(error(`${shown}\n[The command was stopped.]`));
+          resolve({ text: error(`${shown}\n[The command was stopped.]`), fullText });
         } else {
           const status = code === null ? `killed by ${killedBy}` : `exit code ${code}`;
-          resolve({ observation: `${shown}${shown.endsWith('\n') || !shown ? '' : '\n'}[${status}]`, isError: code !== 0 });
+          resolve({ text: { observation: `${shown}${shown.endsWith('\n') || !shown ? '' : '\n'}[${status}]`, isError: code !== 0 }, fullText });
         }
       });
     });

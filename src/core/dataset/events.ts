@@ -9,6 +9,9 @@ export const EVENTS_FORMAT_VERSION = 1;
 export type HintKind = 'knowledge' | 'strategy' | 'correction';
 export const HINT_KINDS: readonly HintKind[] = ['knowledge', 'strategy', 'correction'];
 
+export type HintUrgency = 'next' | 'now';
+export const HINT_URGENCIES: readonly HintUrgency[] = ['next', 'now'];
+
 export type LabelValue = 'good' | 'bad' | 'neutral';
 export const LABEL_VALUES: readonly LabelValue[] = ['good', 'bad', 'neutral'];
 
@@ -94,6 +97,10 @@ export interface StepEvent {
   usage?: TokenUsage;
   modelMs: number;
   toolMs: number;
+  /** Time spent snapshotting and diffing. */
+  groundingMs?: number;
+  /** Where the full output of the action was kept when the observation shows only head and tail. */
+  fullOutput?: string;
 }
 
 /** A hint reached the engine (from the panel, a command or `apollo hint`). */
@@ -104,6 +111,8 @@ export interface HintQueuedEvent {
   text: string;
   kind: HintKind;
   source: string;
+  /** `now` interrupts the model request in flight; `next` (default) waits for the next step. */
+  urgency?: HintUrgency;
 }
 
 /** A queued hint was put into the model request of `step` as a user message. */
@@ -129,6 +138,51 @@ export interface RunStateEvent {
   type: 'run_state';
   time: string;
   state: 'paused' | 'resumed';
+  /** Why, when not the annotator's own pause: e.g. repeated model errors, crash recovery. */
+  reason?: string;
+}
+
+/** A model request failed and is retried (or the run pauses to ask the annotator). */
+export interface ModelRetryEvent {
+  type: 'model_retry';
+  time: string;
+  step: number;
+  attempt: number;
+  error: string;
+  status?: number;
+  /** How long the engine waits before the next attempt. */
+  waitMs: number;
+}
+
+/** The model request of `step` was cut short by an urgent hint and sent again with it. */
+export interface RequestInterruptedEvent {
+  type: 'request_interrupted';
+  time: string;
+  step: number;
+  hintIds: string[];
+}
+
+/** Older steps were replaced in the model's context by a state snapshot. The dataset keeps them all. */
+export interface SummaryEvent {
+  type: 'summary';
+  time: string;
+  /** The summary was made before the request of this step. */
+  step: number;
+  /** Steps before this one are now represented by the summary. */
+  keptFromStep: number;
+  text: string;
+  tokensBefore: number;
+  tokensAfter: number;
+  usage?: TokenUsage;
+}
+
+/** The workspace changed outside the agent's actions (the user, or another process). */
+export interface ExternalChangeEvent {
+  type: 'external_change';
+  time: string;
+  /** The change was found before this step's request. */
+  step: number;
+  grounding: Grounding;
 }
 
 export interface RunEndedEvent {
@@ -147,6 +201,10 @@ export type DatasetEvent =
   | HintDeliveredEvent
   | LabelEvent
   | RunStateEvent
+  | ModelRetryEvent
+  | RequestInterruptedEvent
+  | SummaryEvent
+  | ExternalChangeEvent
   | RunEndedEvent;
 
 export type DatasetEventType = DatasetEvent['type'];
@@ -220,6 +278,7 @@ export function validateEvent(value: unknown): DatasetEvent {
       requireString(value, 'hintId');
       requireString(value, 'text');
       requireOneOf(value, 'kind', HINT_KINDS);
+      if (value.urgency !== undefined) requireOneOf(value, 'urgency', HINT_URGENCIES);
       break;
     case 'hint_delivered':
       requireString(value, 'hintId');
@@ -234,6 +293,25 @@ export function validateEvent(value: unknown): DatasetEvent {
     case 'run_state':
       requireOneOf(value, 'state', ['paused', 'resumed']);
       break;
+    case 'model_retry':
+      requireStepNumber(value);
+      requireString(value, 'error');
+      break;
+    case 'request_interrupted':
+      requireStepNumber(value);
+      if (!Array.isArray(value.hintIds)) fail('"hintIds" must be an array');
+      break;
+    case 'summary':
+      requireStepNumber(value);
+      requireString(value, 'text');
+      if (typeof value.keptFromStep !== 'number') fail('"keptFromStep" must be a number');
+      break;
+    case 'external_change': {
+      requireStepNumber(value);
+      const grounding = value.grounding;
+      if (!isObject(grounding) || !Array.isArray(grounding.files)) fail('"grounding" must hold files');
+      break;
+    }
     case 'run_ended':
       requireOneOf(value, 'status', ['finished', 'max_steps', 'stopped', 'failed']);
       break;

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DatasetEvent, HintKind, HINT_KINDS, InvalidEventError, RunManifest, validateEvent } from './events';
+import { DatasetEvent, HintKind, HINT_KINDS, HintUrgency, InvalidEventError, RunManifest, validateEvent } from './events';
 import { isValidRunId } from './ids';
 import { Redactor } from './redaction';
 
@@ -23,6 +23,7 @@ export interface InboxHint {
   kind: HintKind;
   source: string;
   time: string;
+  urgency?: HintUrgency;
 }
 
 /** A `.gitignore` holding `*` hides a folder (itself included) from every git status. */
@@ -187,6 +188,20 @@ export class DatasetStore {
     await appendLine(this.eventsFile(runId), this.serialize(event));
   }
 
+  /**
+   * Keeps a large text beside a run (a command's full output, a job's log), redacted, and
+   * returns its path relative to the run folder.
+   */
+  async writeRunFile(runId: string, name: string, text: string, options: { append?: boolean } = {}): Promise<string> {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) throw new DatasetError(`"${name}" is not a valid file name.`);
+    const dir = path.join(this.runDir(runId), 'outputs');
+    await fs.mkdir(dir, { recursive: true });
+    const redacted = this.redactor.redact(text);
+    if (options.append) await fs.appendFile(path.join(dir, name), redacted);
+    else await fs.writeFile(path.join(dir, name), redacted);
+    return `outputs/${name}`;
+  }
+
   /** Leaves a hint for a run that another process is executing; it picks it up at its next step. */
   async queueHintFile(runId: string, hint: InboxHint): Promise<void> {
     await this.requireRun(runId);
@@ -218,7 +233,7 @@ export class DatasetStore {
       }
       if (hint) {
         await fs.rm(file, { force: true });
-        hints.push({ ...hint, hintId: String(hint.hintId), source: String(hint.source ?? 'cli') });
+        hints.push({ ...hint, hintId: String(hint.hintId), source: String(hint.source ?? 'cli'), urgency: hint.urgency === 'now' ? 'now' : 'next' });
       } else {
         // Kept aside rather than deleted: nothing sent is ever lost silently.
         await fs.mkdir(path.join(dir, 'rejected'), { recursive: true });

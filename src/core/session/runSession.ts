@@ -1,33 +1,47 @@
 /**
  * One run from start to end: wires the dataset, the shadow store, the tools and the model into
  * the agent loop, and takes the annotator's interventions (hints, pause, stop, labels) while it
- * goes on. Used alike by the extension and the CLI.
+ * goes on. A run interrupted by a crash is resumed from its events. Used alike by the extension
+ * and the CLI.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type {
   DatasetEvent,
   HintKind,
+  HintUrgency,
   LabelAxis,
   LabelValue,
   RunEndedEvent,
-  RunManifest,
   RunStartedEvent,
   RunStatus,
+  StepEvent,
 } from '../dataset/events';
-import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../dataset/events';
+import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor } from '../dataset/redaction';
-import { DatasetStore, RunWriter } from '../dataset/store';
+import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
 import { ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
-import { DeliverableHint, runAgentLoop } from '../agent/loop';
+import { ContextManager, defaultContextBudget } from '../agent/context';
+import { DeliverableHint, RequestHandle, runAgentLoop } from '../agent/loop';
 import { ModelClient } from '../agent/modelClient';
-import { systemPrompt } from '../agent/prompt';
+import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
 import { TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
 import { WorkspaceGuard } from '../agent/workspaceGuard';
 
 /** A problem with what the user asked for or configured; the message says how to fix it. */
 export class ConfigError extends Error {}
+
+/** Knobs of the engine's fault handling; the defaults suit real endpoints, tests shorten them. */
+export interface EngineTuning {
+  maxConsecutiveFailures?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Time limit of one model request. */
+  requestTimeoutMs?: number;
+  /** How often the hint inbox is checked for urgent hints while a request is in flight. */
+  inboxPollMs?: number;
+}
 
 export interface RunOptions {
   workspace: string;
@@ -37,14 +51,40 @@ export interface RunOptions {
   baseUrl: string;
   apiKey: string;
   maxSteps?: number;
+  /** Tokens the prompt may use before older steps are summarized; default from the model. */
+  contextBudget?: number;
   commandTimeoutMs?: number;
   log?: (line: string) => void;
+  engine?: EngineTuning;
+}
+
+export interface ResumeOptions {
+  datasetDir: string;
+  runId: string;
+  apiKey: string;
+  /** Defaults to the run's own endpoint and model. */
+  baseUrl?: string;
+  model?: string;
+  maxSteps?: number;
+  contextBudget?: number;
+  commandTimeoutMs?: number;
+  log?: (line: string) => void;
+  engine?: EngineTuning;
 }
 
 export const DEFAULT_MAX_STEPS = 50;
 
 export interface Disposable {
   dispose(): void;
+}
+
+interface PendingHint extends DeliverableHint {
+  urgency: HintUrgency;
+}
+
+interface InFlightRequest {
+  controller: AbortController;
+  interruptedBy?: string[];
 }
 
 const now = () => new Date().toISOString();
@@ -54,10 +94,7 @@ function isInside(child: string, parent: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-async function validate(options: RunOptions): Promise<void> {
-  if (!options.task || options.task.trim() === '') {
-    throw new ConfigError('The task is empty: describe what the agent should do.');
-  }
+function validateEndpoint(options: { baseUrl: string; model: string; apiKey: string }): void {
   if (!options.baseUrl) {
     throw new ConfigError('No model endpoint configured: set apollo.baseUrl (CLI: --base-url or OPENAI_BASE_URL).');
   }
@@ -75,57 +112,116 @@ async function validate(options: RunOptions): Promise<void> {
       'No API key configured: run "Apollo: Set API Key" (CLI: set OPENAI_API_KEY). A local server that needs no key accepts any text.',
     );
   }
-  const stat = await fs.stat(options.workspace).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
-  const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+}
+
+function validateLimits(maxSteps: number, contextBudget: number | undefined): void {
   if (!Number.isInteger(maxSteps) || maxSteps < 1) {
     throw new ConfigError(`The step limit must be a whole number of at least 1 (got ${maxSteps}): fix apollo.maxSteps (CLI: --max-steps).`);
   }
+  if (contextBudget !== undefined && (!Number.isInteger(contextBudget) || contextBudget < 1000)) {
+    throw new ConfigError(`The context budget must be a whole number of tokens, at least 1000 (got ${contextBudget}): fix apollo.contextBudget (CLI: --context-budget).`);
+  }
+}
+
+function secretRedactor(apiKey: string): Redactor {
+  const redactor = new Redactor({ secrets: [apiKey] });
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value && /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(name)) redactor.addSecret(value);
+  }
+  return redactor;
+}
+
+/** The assistant message of a recorded step, as it went back into the model's context. */
+function assistantMessage(event: StepEvent) {
+  return {
+    role: 'assistant' as const,
+    content: event.assistant.content,
+    ...(event.assistant.toolCalls.length
+      ? {
+          tool_calls: event.assistant.toolCalls.map((call) => ({
+            id: call.id,
+            type: 'function' as const,
+            function: { name: call.name, arguments: call.arguments },
+          })),
+        }
+      : {}),
+  };
+}
+
+interface Setup {
+  store: DatasetStore;
+  shadow: ShadowStore;
+  writer: RunWriter;
+  workspace: string;
+  datasetRoot: string;
+  model: string;
+  baseUrl: string;
+  apiKey: string;
+  maxSteps: number;
+  context: ContextManager;
+  startedAt: number;
+  firstStep: number;
+  lastSnapshot?: string;
+  /** True when continuing an interrupted run. */
+  resumed: boolean;
+  commandTimeoutMs?: number;
+  log: (line: string) => void;
+  engine: EngineTuning;
 }
 
 export class RunSession {
   readonly runId: string;
   private readonly recorded: DatasetEvent[] = [];
   private readonly listeners = new Set<(event: DatasetEvent) => void>();
-  private readonly pendingHints: DeliverableHint[] = [];
+  private readonly pendingHints: PendingHint[] = [];
   private readonly abort = new AbortController();
   private currentStatus: RunStatus = 'running';
   private pauseRequested = false;
+  private pauseReason: string | undefined;
   private wakeFromPause: (() => void) | undefined;
+  private inFlight: InFlightRequest | undefined;
+  private pullingInbox: Promise<InboxHint[]> | undefined;
   private lastStep = 0;
   private tokens = { promptTokens: 0, completionTokens: 0 };
-  done!: Promise<RunEndedEvent>;
+  readonly done: Promise<RunEndedEvent>;
+  readonly store: DatasetStore;
+  readonly shadow: ShadowStore;
+  private readonly writer: RunWriter;
+  private readonly log: (line: string) => void;
+  private readonly inboxPollMs: number;
+  private tools!: ToolRunner;
 
-  private constructor(
-    readonly store: DatasetStore,
-    readonly shadow: ShadowStore,
-    private readonly writer: RunWriter,
-    private readonly log: (line: string) => void,
-  ) {
-    this.runId = writer.runId;
+  private constructor(setup: Setup, history: DatasetEvent[], pending: PendingHint[]) {
+    this.store = setup.store;
+    this.shadow = setup.shadow;
+    this.writer = setup.writer;
+    this.log = setup.log;
+    this.runId = setup.writer.runId;
+    this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
+    this.recorded.push(...history);
+    this.pendingHints.push(...pending);
+    const manifest = setup.writer.manifest();
+    this.lastStep = setup.firstStep - 1;
+    this.tokens = { ...manifest.tokens };
+    this.done = this.drive(setup);
   }
 
   /** Validates the options, records the run's start and starts the agent in the background. */
   static async start(options: RunOptions): Promise<RunSession> {
-    await validate(options);
-    const workspace = await fs.realpath(options.workspace);
-    const datasetDir = path.resolve(workspace, options.datasetDir);
-    const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
-
-    const redactor = new Redactor({ secrets: [options.apiKey] });
-    for (const [name, value] of Object.entries(process.env)) {
-      if (value && /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(name)) redactor.addSecret(value);
+    if (!options.task || options.task.trim() === '') {
+      throw new ConfigError('The task is empty: describe what the agent should do.');
     }
-    const store = new DatasetStore(datasetDir, { redactor });
-    await store.init();
-    const realDataset = await fs.realpath(datasetDir);
-    const exclude = isInside(realDataset, workspace) ? [path.relative(workspace, realDataset)] : [];
-    const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(realDataset, workspace), exclude });
-    await shadow.init();
+    validateEndpoint(options);
+    const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    validateLimits(maxSteps, options.contextBudget);
+    const stat = await fs.stat(options.workspace).catch(() => undefined);
+    if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
 
+    const workspace = await fs.realpath(options.workspace);
+    const { store, shadow, datasetRoot } = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), options.apiKey);
     const runId = newRunId();
     const time = now();
-    const manifest: RunManifest = {
+    const writer = await store.createRun({
       id: runId,
       task: options.task,
       workspace,
@@ -136,11 +232,9 @@ export class RunSession {
       createdAt: time,
       updatedAt: time,
       tokens: { promptTokens: 0, completionTokens: 0 },
-    };
-    const writer = await store.createRun(manifest);
-    const session = new RunSession(store, shadow, writer, options.log ?? (() => undefined));
+    });
     const prompt = systemPrompt({ workspace, maxSteps });
-    await session.record({
+    const started: RunStartedEvent = {
       type: 'run_started',
       time,
       version: 1,
@@ -152,43 +246,190 @@ export class RunSession {
       maxSteps,
       systemPrompt: prompt,
       tools: TOOL_DEFINITIONS,
-    });
-
-    const guard = new WorkspaceGuard(workspace, [realDataset, shadow.storeDir]);
-    const tools = new ToolRunner({ workspace, guard, commandTimeoutMs: options.commandTimeoutMs });
-    const client = new ModelClient({ baseUrl: options.baseUrl, apiKey: options.apiKey, model: options.model });
-    session.done = session.drive(() =>
-      runAgentLoop({
-        client,
-        tools,
+    };
+    await writer.append(started);
+    const context = new ContextManager(
+      { role: 'system', content: prompt },
+      { role: 'user', content: options.task },
+      options.contextBudget ?? defaultContextBudget(options.model),
+    );
+    return new RunSession(
+      {
+        store,
         shadow,
-        systemPrompt: prompt,
-        task: options.task,
+        writer,
+        workspace,
+        datasetRoot,
+        model: options.model,
+        baseUrl: options.baseUrl,
+        apiKey: options.apiKey,
         maxSteps,
-        control: {
-          record: (event) => session.record(event),
-          takeHints: () => session.takeHints(),
-          waitWhilePaused: () => session.waitWhilePaused(),
-          signal: session.abort.signal,
-        },
-      }),
+        context,
+        startedAt: Date.parse(time),
+        firstStep: 1,
+        resumed: false,
+        commandTimeoutMs: options.commandTimeoutMs,
+        log: options.log ?? (() => undefined),
+        engine: options.engine ?? {},
+      },
+      [started],
+      [],
+    );
+  }
+
+  /**
+   * Continues a run that was interrupted (the process died): the model's context is rebuilt
+   * from the events, hints that were queued but not delivered are queued again, and changes to
+   * the workspace since the last snapshot are recorded as an external change.
+   */
+  static async resume(options: ResumeOptions): Promise<RunSession> {
+    const probe = new DatasetStore(options.datasetDir);
+    const manifest = await probe.readManifest(options.runId);
+    const { events, problems } = await probe.readEvents(options.runId);
+    for (const problem of problems) options.log?.(`warning: ${problem}`);
+    const started = events.find((event): event is RunStartedEvent => event.type === 'run_started');
+    if (!started) throw new DatasetError(`Run ${options.runId} has no run_started event; it cannot be resumed.`);
+    const ended = events.find((event) => event.type === 'run_ended');
+    if (ended && ended.type === 'run_ended') {
+      throw new ConfigError(`Run ${options.runId} already ended (${ended.status}); there is nothing to resume.`);
+    }
+    const endpoint = { baseUrl: options.baseUrl ?? started.baseUrl, model: options.model ?? started.model, apiKey: options.apiKey };
+    validateEndpoint(endpoint);
+    const maxSteps = options.maxSteps ?? started.maxSteps;
+    validateLimits(maxSteps, options.contextBudget);
+    const workspace = started.workspace;
+    const stat = await fs.stat(workspace).catch(() => undefined);
+    if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
+
+    const { store, shadow, datasetRoot } = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.apiKey);
+    const writer = await store.openRun(options.runId);
+    const context = new ContextManager(
+      { role: 'system', content: started.systemPrompt },
+      { role: 'user', content: started.task },
+      options.contextBudget ?? defaultContextBudget(endpoint.model),
+    );
+    const queued = new Map<string, PendingHint>();
+    let lastStep = 0;
+    let lastSnapshot: string | undefined;
+    for (const event of events) {
+      switch (event.type) {
+        case 'hint_queued':
+          queued.set(event.hintId, { hintId: event.hintId, text: event.text, kind: event.kind, urgency: event.urgency ?? 'next' });
+          break;
+        case 'hint_delivered': {
+          const hint = queued.get(event.hintId);
+          if (!hint) break;
+          queued.delete(event.hintId);
+          context.add(event.step, { role: 'user', content: hintMessage(hint.kind, hint.text) });
+          context.noteHint({ step: event.step, kind: hint.kind, text: hint.text });
+          break;
+        }
+        case 'step':
+          context.add(event.step, assistantMessage(event));
+          if (event.action) {
+            context.add(event.step, { role: 'tool', tool_call_id: event.action.id, content: event.observation });
+            for (const skipped of event.skippedToolCalls ?? []) context.add(event.step, { role: 'tool', tool_call_id: skipped.id, content: skipped.content });
+          } else {
+            context.add(event.step, { role: 'user', content: NO_TOOL_CALL_NUDGE });
+          }
+          lastStep = event.step;
+          lastSnapshot = event.grounding.after;
+          break;
+        case 'summary':
+          context.applyCompaction(event.text, event.keptFromStep);
+          break;
+        case 'external_change':
+          lastSnapshot = event.grounding.after;
+          break;
+      }
+    }
+    if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
+    const session = new RunSession(
+      {
+        store,
+        shadow,
+        writer,
+        workspace,
+        datasetRoot,
+        model: endpoint.model,
+        baseUrl: endpoint.baseUrl,
+        apiKey: options.apiKey,
+        maxSteps,
+        context,
+        startedAt: Date.parse(started.time),
+        firstStep: lastStep + 1,
+        lastSnapshot,
+        resumed: true,
+        commandTimeoutMs: options.commandTimeoutMs,
+        log: options.log ?? (() => undefined),
+        engine: options.engine ?? {},
+      },
+      events,
+      [...queued.values()],
     );
     return session;
   }
 
-  private async drive(loop: () => ReturnType<typeof runAgentLoop>): Promise<RunEndedEvent> {
-    const outcome = await loop().catch((error: Error) => ({
-      status: 'failed' as const,
-      steps: this.lastStep,
-      error: `The run failed: ${error.message}`,
-      summary: undefined,
-    }));
+  private static async openStores(workspace: string, datasetDir: string, apiKey: string) {
+    const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
+    await store.init();
+    const datasetRoot = await fs.realpath(datasetDir);
+    const exclude = isInside(datasetRoot, workspace) ? [path.relative(workspace, datasetRoot)] : [];
+    const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude });
+    await shadow.init();
+    return { store, shadow, datasetRoot };
+  }
+
+  private async drive(setup: Setup): Promise<RunEndedEvent> {
+    // Let the caller subscribe before the first event of this session is recorded.
+    await new Promise((resolve) => setImmediate(resolve));
+    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir]);
+    this.tools = new ToolRunner({
+      workspace: setup.workspace,
+      guard,
+      commandTimeoutMs: setup.commandTimeoutMs,
+      keepFullOutput: (name, text) => this.store.writeRunFile(this.runId, name, text),
+      onJobOutput: (job, text) => {
+        void this.store.writeRunFile(this.runId, `job-${job}.log`, text, { append: true }).catch((error: Error) => this.log(`Could not keep the output of job ${job}: ${error.message}`));
+      },
+    });
+    const client = new ModelClient({ baseUrl: setup.baseUrl, apiKey: setup.apiKey, model: setup.model, timeoutMs: setup.engine.requestTimeoutMs });
+    let outcome;
+    try {
+      if (setup.resumed) {
+        await this.record({ type: 'run_state', time: now(), state: 'resumed', reason: `resumed after an interruption, from step ${setup.firstStep}` });
+      }
+      outcome = await runAgentLoop({
+        client,
+        tools: this.tools,
+        grounder: this.shadow,
+        context: setup.context,
+        maxSteps: setup.maxSteps,
+        firstStep: setup.firstStep,
+        lastSnapshot: setup.lastSnapshot,
+        startedAt: setup.startedAt,
+        maxConsecutiveFailures: setup.engine.maxConsecutiveFailures,
+        retryBaseMs: setup.engine.retryBaseMs,
+        retryMaxMs: setup.engine.retryMaxMs,
+        control: {
+          record: (event) => this.record(event),
+          takeHints: () => this.takeHints(),
+          waitWhilePaused: () => this.waitWhilePaused(),
+          pauseForErrors: (reason) => this.pauseForErrors(reason),
+          beginRequest: () => this.beginRequest(),
+          signal: this.abort.signal,
+        },
+      });
+    } catch (error) {
+      outcome = { status: 'failed' as const, steps: this.lastStep, error: `The run failed: ${(error as Error).message}` };
+    }
+    await this.tools.jobs.killAll().catch(() => undefined);
     const ended: RunEndedEvent = {
       type: 'run_ended',
       time: now(),
       status: outcome.status,
       steps: outcome.steps,
-      ...(outcome.summary ? { summary: outcome.summary } : {}),
+      ...('summary' in outcome && outcome.summary ? { summary: outcome.summary } : {}),
       ...(outcome.error ? { error: outcome.error } : {}),
     };
     this.currentStatus = outcome.status;
@@ -204,6 +445,10 @@ export class RunSession {
     return this.currentStatus;
   }
 
+  get isLive(): boolean {
+    return this.currentStatus === 'running' || this.currentStatus === 'paused';
+  }
+
   /** Steps recorded so far. */
   get stepCount(): number {
     return this.lastStep;
@@ -213,8 +458,9 @@ export class RunSession {
     return this.recorded[0] as RunStartedEvent;
   }
 
-  get isLive(): boolean {
-    return this.currentStatus === 'running' || this.currentStatus === 'paused';
+  /** Why the run is paused, when it paused itself (repeated errors). */
+  get pausedBecause(): string | undefined {
+    return this.currentStatus === 'paused' ? this.pauseReason : undefined;
   }
 
   events(): readonly DatasetEvent[] {
@@ -239,6 +485,12 @@ export class RunSession {
         };
       }
       await this.writer.updateManifest({ steps: event.step, tokens: this.tokens });
+    } else if (event.type === 'summary' && event.usage) {
+      this.tokens = {
+        promptTokens: this.tokens.promptTokens + event.usage.promptTokens,
+        completionTokens: this.tokens.completionTokens + event.usage.completionTokens,
+      };
+      await this.writer.updateManifest({ tokens: this.tokens });
     } else if (event.type === 'run_ended') {
       await this.writer.updateManifest({
         status: event.status,
@@ -259,26 +511,72 @@ export class RunSession {
   }
 
   /**
-   * Queues a hint for the agent's next model request; the agent does not pause. Returns the
-   * hint's id.
+   * Queues a hint. `next` (default) reaches the model in its next request; `now` interrupts the
+   * request in flight and sends it again with the hint. The agent never pauses for a hint; a run
+   * paused on errors resumes with it. Returns the hint's id.
    */
-  async injectHint(text: string, kind: HintKind = 'knowledge', source = 'human'): Promise<string> {
+  async injectHint(text: string, kind: HintKind = 'knowledge', source = 'human', urgency: HintUrgency = 'next'): Promise<string> {
     if (typeof text !== 'string' || text.trim() === '') throw new ConfigError('The hint is empty: type what the agent should know.');
     if (!HINT_KINDS.includes(kind)) throw new ConfigError(`Unknown hint kind "${kind}": use ${HINT_KINDS.join(', ')}.`);
+    if (!HINT_URGENCIES.includes(urgency)) throw new ConfigError(`Unknown urgency "${urgency}": use next or now.`);
     if (!this.isLive) throw new ConfigError(`Run ${this.runId} has ended (${this.currentStatus}); a hint can no longer reach it.`);
     const hintId = newHintId();
-    await this.record({ type: 'hint_queued', time: now(), hintId, text, kind, source });
-    this.pendingHints.push({ hintId, text, kind });
+    await this.record({ type: 'hint_queued', time: now(), hintId, text, kind, source, urgency });
+    this.pendingHints.push({ hintId, text, kind, urgency });
+    this.afterHintQueued([{ hintId, urgency }]);
     return hintId;
   }
 
-  /** Hints from the panel and from other processes (`apollo hint`), each handed out once. */
-  private async takeHints(): Promise<DeliverableHint[]> {
-    for (const hint of await this.store.takeInboxHints(this.runId)) {
-      await this.record({ type: 'hint_queued', time: now(), hintId: hint.hintId, text: hint.text, kind: hint.kind, source: hint.source });
-      this.pendingHints.push({ hintId: hint.hintId, text: hint.text, kind: hint.kind });
+  private afterHintQueued(hints: { hintId: string; urgency: HintUrgency }[]): void {
+    if (this.pauseReason && this.pauseRequested) this.resume();
+    const urgent = hints.filter((hint) => hint.urgency === 'now').map((hint) => hint.hintId);
+    if (urgent.length && this.inFlight && !this.inFlight.controller.signal.aborted) {
+      this.inFlight.interruptedBy = urgent;
+      this.inFlight.controller.abort();
     }
-    return this.pendingHints.splice(0);
+  }
+
+  /** Moves hints sent by other processes (`apollo hint`) from the inbox into the queue. */
+  private pullInbox(): Promise<InboxHint[]> {
+    this.pullingInbox ??= (async () => {
+      try {
+        const hints = await this.store.takeInboxHints(this.runId);
+        for (const hint of hints) {
+          const urgency = hint.urgency ?? 'next';
+          await this.record({ type: 'hint_queued', time: now(), hintId: hint.hintId, text: hint.text, kind: hint.kind, source: hint.source, urgency });
+          this.pendingHints.push({ hintId: hint.hintId, text: hint.text, kind: hint.kind, urgency });
+        }
+        if (hints.length) this.afterHintQueued(hints.map((hint) => ({ hintId: hint.hintId, urgency: hint.urgency ?? 'next' })));
+        return hints;
+      } finally {
+        this.pullingInbox = undefined;
+      }
+    })();
+    return this.pullingInbox;
+  }
+
+  /** Hints from the panel and from other processes, each handed out once. */
+  private async takeHints(): Promise<DeliverableHint[]> {
+    await this.pullInbox();
+    return this.pendingHints.splice(0).map(({ hintId, text, kind }) => ({ hintId, text, kind }));
+  }
+
+  private beginRequest(): RequestHandle {
+    const request: InFlightRequest = { controller: new AbortController() };
+    const onStop = () => request.controller.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    this.inFlight = request;
+    // Urgent hints from other processes arrive through the inbox while the model thinks.
+    const poll = setInterval(() => void this.pullInbox().catch(() => undefined), this.inboxPollMs);
+    return {
+      signal: request.controller.signal,
+      interruptedBy: () => request.interruptedBy,
+      end: () => {
+        clearInterval(poll);
+        this.abort.signal.removeEventListener('abort', onStop);
+        if (this.inFlight === request) this.inFlight = undefined;
+      },
+    };
   }
 
   /** Pauses after the current step. */
@@ -293,14 +591,24 @@ export class RunSession {
     this.wakeFromPause?.();
   }
 
+  private pauseForErrors(reason: string): void {
+    this.pauseReason = reason;
+    this.pauseRequested = true;
+    this.log(`Run ${this.runId} paused: ${reason}. Resume it, or send a hint, to try again.`);
+  }
+
   private async waitWhilePaused(): Promise<void> {
     if (!this.pauseRequested || this.abort.signal.aborted) return;
     this.currentStatus = 'paused';
-    await this.record({ type: 'run_state', time: now(), state: 'paused' });
+    await this.record({ type: 'run_state', time: now(), state: 'paused', ...(this.pauseReason ? { reason: this.pauseReason } : {}) });
     while (this.pauseRequested && !this.abort.signal.aborted) {
+      // A hint from another process also answers a pause on errors.
+      const poll = this.pauseReason ? setInterval(() => void this.pullInbox().catch(() => undefined), 1000) : undefined;
       await new Promise<void>((resolve) => (this.wakeFromPause = resolve));
+      clearInterval(poll);
     }
     this.wakeFromPause = undefined;
+    this.pauseReason = undefined;
     if (this.abort.signal.aborted) return;
     this.currentStatus = 'running';
     await this.record({ type: 'run_state', time: now(), state: 'resumed' });
@@ -335,3 +643,4 @@ export class RunSession {
     });
   }
 }
+
