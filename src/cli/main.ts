@@ -10,6 +10,7 @@ import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../core/dataset/events';
 import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
 import { ConfigError, DEFAULT_MAX_STEPS, RunSession } from '../core/session/runSession';
+import { datasetStats, formatStats } from '../core/session/stats';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -25,8 +26,10 @@ class UsageError extends Error {}
 const USAGE = `apollo — run, steer and record coding agents
 
 Usage:
-  apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N]
-  apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] TEXT
+  apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N] [--context-budget TOKENS]
+  apollo run --resume ID [--dataset DIR] [--workspace DIR]     continue an interrupted run from its last step
+  apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
+  apollo stats [--dataset DIR] [--json]
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
 
 The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
@@ -62,6 +65,8 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       'base-url': { type: 'string' },
       dataset: { type: 'string' },
       'max-steps': { type: 'string' },
+      'context-budget': { type: 'string' },
+      resume: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -71,26 +76,55 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     io.stdout(USAGE);
     return 0;
   }
-  if (!values.workspace) throw new UsageError('apollo run needs --workspace DIR.');
-  if (values.task === undefined) throw new UsageError('apollo run needs --task TEXT.');
-  const maxSteps = values['max-steps'] === undefined ? DEFAULT_MAX_STEPS : Number(values['max-steps']);
-  if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new UsageError('--max-steps takes a whole number of at least 1.');
-  const workspace = path.resolve(io.cwd, values.workspace);
-  const session = await RunSession.start({
-    workspace,
-    datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
-    task: values.task,
-    model: values.model ?? io.env.OPENAI_MODEL ?? '',
-    baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '',
-    apiKey: io.env.OPENAI_API_KEY ?? '',
-    maxSteps,
-    log: (line) => io.stderr(`${line}\n`),
-  });
+  const maxSteps = values['max-steps'] === undefined ? undefined : Number(values['max-steps']);
+  if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UsageError('--max-steps takes a whole number of at least 1.');
+  const contextBudget = values['context-budget'] === undefined ? undefined : Number(values['context-budget']);
+  if (contextBudget !== undefined && !Number.isInteger(contextBudget)) throw new UsageError('--context-budget takes a whole number of tokens.');
+  const log = (line: string) => io.stderr(`${line}\n`);
+  let session: RunSession;
+  if (values.resume !== undefined) {
+    if (values.task !== undefined) throw new UsageError('--resume continues a run with its own task; leave out --task.');
+    const datasetDir = values.dataset
+      ? path.resolve(io.cwd, values.dataset)
+      : defaultDatasetPath(path.resolve(io.cwd, values.workspace ?? '.'));
+    session = await RunSession.resume({
+      datasetDir,
+      runId: values.resume,
+      apiKey: io.env.OPENAI_API_KEY ?? '',
+      baseUrl: values['base-url'] ?? undefined,
+      model: values.model ?? undefined,
+      maxSteps,
+      contextBudget,
+      log,
+    });
+  } else {
+    if (!values.workspace) throw new UsageError('apollo run needs --workspace DIR.');
+    if (values.task === undefined) throw new UsageError('apollo run needs --task TEXT.');
+    const workspace = path.resolve(io.cwd, values.workspace);
+    session = await RunSession.start({
+      workspace,
+      datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
+      task: values.task,
+      model: values.model ?? io.env.OPENAI_MODEL ?? '',
+      baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '',
+      apiKey: io.env.OPENAI_API_KEY ?? '',
+      maxSteps: maxSteps ?? DEFAULT_MAX_STEPS,
+      contextBudget,
+      log,
+    });
+  }
   io.stdout(`${session.runId}\n`);
   const subscription = session.onEvent((event) => {
     if (event.type === 'step') io.stdout(`${describeStep(event)}\n`);
     else if (event.type === 'hint_delivered') io.stdout(`hint ${event.hintId} delivered at step ${event.step}\n`);
     else if (event.type === 'hint_queued') io.stdout(`hint ${event.hintId} queued (${event.kind}): ${event.text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
+    else if (event.type === 'summary') io.stdout(`context summarized before step ${event.step} (${event.tokensBefore} -> ${event.tokensAfter} tokens)\n`);
+    else if (event.type === 'model_retry') io.stderr(`model request failed (attempt ${event.attempt}): ${event.error}; retrying in ${Math.round(event.waitMs / 1000)} s\n`);
+    else if (event.type === 'external_change') {
+      io.stderr(`warning: the workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}\n`);
+    } else if (event.type === 'run_state' && event.state === 'paused' && event.reason) {
+      io.stderr(`PAUSED: ${event.reason}\nSend a hint to continue: apollo hint --run ${session.runId} "…" (or Ctrl+C to stop).\n`);
+    }
   });
   const release = io.onInterrupt?.(() => void session.stop());
   const ended = await session.done;
@@ -113,7 +147,7 @@ function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {
 async function commandHint(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { dataset: { type: 'string' }, run: { type: 'string' }, kind: { type: 'string' }, help: { type: 'boolean' } },
+    options: { dataset: { type: 'string' }, run: { type: 'string' }, kind: { type: 'string' }, now: { type: 'boolean' }, help: { type: 'boolean' } },
     strict: true,
     allowPositionals: true,
   });
@@ -132,7 +166,7 @@ async function commandHint(args: string[], io: CliIo): Promise<number> {
     throw new DatasetError(`Run ${values.run} has ended (${manifest.status}); a hint can no longer reach it.`);
   }
   const hintId = newHintId();
-  await store.queueHintFile(values.run, { hintId, text, kind, source: 'cli', time: now() });
+  await store.queueHintFile(values.run, { hintId, text, kind, source: 'cli', time: now(), urgency: values.now ? 'now' : 'next' });
   io.stdout(`${hintId}\n`);
   return 0;
 }
@@ -180,6 +214,18 @@ async function commandLabel(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+async function commandStats(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { dataset: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const store = datasetFrom(values.dataset, io);
+  const stats = await datasetStats(store);
+  io.stdout(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
+  return 0;
+}
+
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -190,6 +236,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandHint(rest, io);
       case 'label':
         return await commandLabel(rest, io);
+      case 'stats':
+        return await commandStats(rest, io);
       case undefined:
       case '--help':
       case '-h':

@@ -103,3 +103,28 @@ test('the built apollo binary runs a task end to end', { skip: !existsSync(built
     ws.cleanup();
   }
 });
+
+test('apollo stats reports runs, steps, tokens, timings and labels', async () => {
+  const ws = makeWorkspace();
+  const server = await startScriptedModelServer([{ toolCall: { name: 'list_dir', arguments: {} } }]);
+  try {
+    const runIo = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'm' });
+    assert.equal(await main(['run', '--workspace', ws.dir, '--task', 'look around'], runIo.io), 0);
+    const runId = runIo.out().split('\n')[0];
+    assert.equal(await main(['label', '--run', runId, '--step', '1', '--label', 'bad'], io({}, ws.dir).io), 0);
+    const json = io({}, ws.dir);
+    assert.equal(await main(['stats', '--json'], json.io), 0);
+    const stats = JSON.parse(json.out());
+    assert.equal(stats.runs, 1);
+    assert.equal(stats.steps, 2);
+    assert.deepEqual(stats.labels, { bad: 1 });
+    assert.ok(stats.promptTokens > 0 && stats.storeBytes > 0);
+    assert.equal(stats.perRun[0].id, runId);
+    const text = io({}, ws.dir);
+    assert.equal(await main(['stats'], text.io), 0);
+    assert.match(text.out(), /^runs: 1 {3}steps: 2/);
+  } finally {
+    await server.close();
+    ws.cleanup();
+  }
+});

@@ -232,9 +232,12 @@ export class ToolRunner {
   private async search(pattern: string, userPath: string, ignoreCase: boolean): Promise<ToolResult> {
     if (pattern === '') throw new ToolError('The pattern is empty.');
     const real = await this.options.guard.resolve(userPath, 'read');
-    const git = simpleGit({ baseDir: this.options.workspace }).env(gitEnvironment());
+    const root = await fs.realpath(this.options.workspace);
+    const git = simpleGit({ baseDir: root }).env(gitEnvironment());
     // --no-index --exclude-standard: works without a repository and honours .gitignore files.
-    const args = ['grep', '--no-index', '--exclude-standard', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', real];
+    // The pathspec is relative: git grep --no-index fails on absolute ones.
+    const pathspec = path.relative(root, real) || '.';
+    const args = ['grep', '--no-index', '--exclude-standard', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
     let output: string;
     try {
       output = await git.raw(args);
@@ -243,10 +246,7 @@ export class ToolRunner {
     }
     const lines = output.split('\n').filter((line) => line !== '');
     if (lines.length === 0) return { observation: `No match for /${pattern}/.`, isError: false };
-    const shown = lines.slice(0, MAX_SEARCH_LINES).map((line) => {
-      const relative = line.startsWith(real) ? path.relative(this.options.guard.workspace, real) + line.slice(real.length) : line;
-      return relative.length > 300 ? `${relative.slice(0, 300)}…` : relative;
-    });
+    const shown = lines.slice(0, MAX_SEARCH_LINES).map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
     const more = lines.length > MAX_SEARCH_LINES ? `\n[${lines.length - MAX_SEARCH_LINES} more matches not shown: narrow the pattern or the path.]` : '';
     return { observation: shown.join('\n') + more, isError: false };
   }
