@@ -1,7 +1,7 @@
 /** Composition root: builds the services, registers the commands and the Intervention panel. */
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
-import { HINT_KINDS, HintKind } from './core/dataset/events';
+import { HINT_KINDS, HintKind, HintUrgency } from './core/dataset/events';
 import type { RunSession } from './core/session/runSession';
 import type { HostToWebview } from './protocol';
 import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider';
@@ -51,9 +51,10 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       return (await controller.startRun(task))?.runId;
     }),
 
-    vscode.commands.registerCommand('apollo.injectHint', async (textArgument?: unknown, kindArgument?: unknown) => {
+    vscode.commands.registerCommand('apollo.injectHint', async (textArgument?: unknown, kindArgument?: unknown, urgencyArgument?: unknown) => {
       let text = typeof textArgument === 'string' ? textArgument : undefined;
       let kind = HINT_KINDS.includes(kindArgument as HintKind) ? (kindArgument as HintKind) : undefined;
+      let urgency: HintUrgency = urgencyArgument === 'now' ? 'now' : 'next';
       if (text === undefined) {
         text = await vscode.window.showInputBox({
           title: 'Apollo: Inject Hint',
@@ -68,12 +69,21 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
         );
         if (!picked) return undefined;
         kind = picked.label as HintKind;
+        const when = await vscode.window.showQuickPick(
+          [
+            { label: 'Next step', description: 'the agent reads it in its next request', urgency: 'next' as const },
+            { label: 'Now', description: 'interrupt the request in flight and send it again with the hint', urgency: 'now' as const },
+          ],
+          { title: 'When should the agent get it?' },
+        );
+        if (!when) return undefined;
+        urgency = when.urgency;
       }
-      return controller.injectHint(text, kind ?? 'knowledge');
+      return controller.injectHint(text, kind ?? 'knowledge', urgency);
     }),
 
     vscode.commands.registerCommand('apollo.pauseRun', () => controller.pause()),
-    vscode.commands.registerCommand('apollo.resumeRun', () => controller.resume()),
+    vscode.commands.registerCommand('apollo.resumeRun', (runId?: unknown) => controller.resume(typeof runId === 'string' ? runId : undefined)),
     vscode.commands.registerCommand('apollo.stopRun', () => controller.stop()),
 
     vscode.commands.registerCommand('apollo.setApiKey', async () => {

@@ -3,7 +3,7 @@
  * nothing else crosses the boundary. The host sends only what changed (one step, one hint),
  * never the whole state, except `init` when the view (re)connects.
  */
-import type { HintKind, LabelValue, RunStatus } from './core/dataset/events';
+import type { HintKind, HintUrgency, LabelValue, RunStatus } from './core/dataset/events';
 
 export interface DiffStat {
   files: number;
@@ -45,6 +45,8 @@ export interface RunView {
   steps: number;
   model: string;
   error?: string;
+  /** Why the run paused itself (e.g. repeated model errors); it waits for the annotator. */
+  pausedReason?: string;
 }
 
 export type HostToWebview =
@@ -59,7 +61,7 @@ export type HostToWebview =
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'startRun'; task: string }
-  | { type: 'sendHint'; text: string; kind: HintKind }
+  | { type: 'sendHint'; text: string; kind: HintKind; urgency: HintUrgency }
   | { type: 'pauseRun' }
   | { type: 'resumeRun' }
   | { type: 'stopRun' }
@@ -94,7 +96,8 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     case 'sendHint':
       if (!isText(message.text)) return undefined;
       if (message.kind !== 'knowledge' && message.kind !== 'strategy' && message.kind !== 'correction') return undefined;
-      return { type: 'sendHint', text: message.text, kind: message.kind };
+      if (message.urgency !== undefined && message.urgency !== 'next' && message.urgency !== 'now') return undefined;
+      return { type: 'sendHint', text: message.text, kind: message.kind, urgency: message.urgency ?? 'next' };
     case 'labelStep':
       if (!isStep(message.step) || (message.label !== 'good' && message.label !== 'bad')) return undefined;
       return { type: 'labelStep', step: message.step, label: message.label };

@@ -86,9 +86,19 @@ for (const kind of ['knowledge', 'strategy', 'correction']) {
   option.setAttribute('value', kind);
   hintKind.append(option);
 }
+const hintUrgency = element('vscode-dropdown', 'hint-urgency') as ValueElement;
+hintUrgency.setAttribute('aria-label', 'When');
+for (const [value, label] of [
+  ['next', 'next step'],
+  ['now', 'now (interrupt)'],
+]) {
+  const option = element('vscode-option', undefined, label);
+  option.setAttribute('value', value);
+  hintUrgency.append(option);
+}
 const sendHintButton = button('Send hint', sendHint);
 const hintRow = element('div', 'hint-row');
-hintRow.append(hintKind, sendHintButton);
+hintRow.append(hintKind, hintUrgency, sendHintButton);
 const queuedList = element('ul', 'queued');
 queuedList.setAttribute('aria-label', 'Queued hints');
 
@@ -106,7 +116,8 @@ function sendHint(): void {
   const text = hintBox.value.trim();
   if (!text) return;
   const kind = (hintKind.value || 'knowledge') as 'knowledge' | 'strategy' | 'correction';
-  vscode.postMessage({ type: 'sendHint', text, kind });
+  const urgency = hintUrgency.value === 'now' ? 'now' : 'next';
+  vscode.postMessage({ type: 'sendHint', text, kind, urgency });
   hintBox.value = '';
   state.hintDraft = '';
   save();
@@ -142,7 +153,9 @@ function renderControls(): void {
   sendHintButton.disabled = !live || hintBox.value.trim() === '';
   const run = state.run;
   statusLine.textContent = run
-    ? `${run.status} · ${run.steps} step${run.steps === 1 ? '' : 's'} · ${run.model}${run.error ? ` · ${run.error}` : ''}`
+    ? `${run.status} · ${run.steps} step${run.steps === 1 ? '' : 's'} · ${run.model}${run.error ? ` · ${run.error}` : ''}${
+        run.pausedReason ? ` · ${run.pausedReason}: resume or send a hint` : ''
+      }`
     : 'No run yet.';
   statusLine.dataset.status = run?.status ?? 'none';
 }

@@ -3,7 +3,8 @@
  * as protocol messages, and carries out what the panel and the commands ask.
  */
 import * as vscode from 'vscode';
-import type { DatasetEvent, HintKind, StepEvent } from '../core/dataset/events';
+import type { DatasetEvent, HintKind, HintUrgency, StepEvent } from '../core/dataset/events';
+import { DatasetStore } from '../core/dataset/store';
 import { ConfigError, RunSession } from '../core/session/runSession';
 import { HostToWebview, parseWebviewMessage, RunView } from '../protocol';
 import { openStepDiff } from './diffProvider';
@@ -76,13 +77,13 @@ export class RunController implements vscode.Disposable {
         await this.startRun(message.task);
         return;
       case 'sendHint':
-        await this.injectHint(message.text, message.kind);
+        await this.injectHint(message.text, message.kind, message.urgency);
         return;
       case 'pauseRun':
         this.pause();
         return;
       case 'resumeRun':
-        this.resume();
+        await this.resume();
         return;
       case 'stopRun':
         await this.stop();
@@ -117,14 +118,11 @@ export class RunController implements vscode.Disposable {
         baseUrl: settings.endpoint.baseUrl,
         apiKey: settings.endpoint.apiKey,
         maxSteps: settings.maxSteps,
+        ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
         log: (line) => this.log.info(line),
       });
-      this.subscription?.dispose();
-      this.session = session;
+      this.attach(session);
       this.log.info(`Run ${session.runId} started: ${task}`);
-      this.post({ type: 'init', ...buildTimeline(session.events()) });
-      this.subscription = session.onEvent((event) => this.forward(event));
-      this.updateStatus();
       return session;
     } catch (error) {
       this.report(error);
@@ -149,6 +147,23 @@ export class RunController implements vscode.Disposable {
       case 'label':
         this.post({ type: 'labelAdded', step: event.step, badge: { label: event.label, source: event.source } });
         break;
+      case 'summary':
+        this.post({ type: 'notice', level: 'info', message: `Context summarized before step ${event.step} (${event.tokensBefore} → ${event.tokensAfter} tokens); every hint is kept.` });
+        break;
+      case 'model_retry':
+        this.log.warn(`Step ${event.step}: model request failed (attempt ${event.attempt}): ${event.error}`);
+        break;
+      case 'external_change':
+        this.log.warn(`The workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}`);
+        break;
+      case 'run_state':
+        if (event.state === 'paused' && event.reason) {
+          void vscode.window.showWarningMessage(`Apollo paused the run: ${event.reason}`, 'Resume', 'Send Hint').then((choice) => {
+            if (choice === 'Resume') this.resume();
+            if (choice === 'Send Hint') void vscode.commands.executeCommand('apollo.injectHint');
+          });
+        }
+        break;
       case 'run_ended':
         this.log.info(`Run ${session.runId} ${event.status} after ${event.steps} step(s)${event.error ? `: ${event.error}` : ''}`);
         if (event.status === 'failed') this.report(new Error(`Run failed: ${event.error ?? 'unknown error'} Its ${event.steps} step(s) are kept.`));
@@ -162,7 +177,8 @@ export class RunController implements vscode.Disposable {
 
   private runView(session: RunSession, error?: string): RunView {
     const { task, model } = session.startedEvent;
-    return { runId: session.runId, task, model, status: session.status, steps: session.stepCount, ...(error ? { error } : {}) };
+    const pausedReason = session.pausedBecause;
+    return { runId: session.runId, task, model, status: session.status, steps: session.stepCount, ...(error ? { error } : {}), ...(pausedReason ? { pausedReason } : {}) };
   }
 
   private requireLiveSession(): RunSession {
@@ -170,9 +186,9 @@ export class RunController implements vscode.Disposable {
     return this.session;
   }
 
-  async injectHint(text: string, kind: HintKind = 'knowledge'): Promise<string | undefined> {
+  async injectHint(text: string, kind: HintKind = 'knowledge', urgency: HintUrgency = 'next'): Promise<string | undefined> {
     try {
-      return await this.requireLiveSession().injectHint(text, kind, 'human');
+      return await this.requireLiveSession().injectHint(text, kind, 'human', urgency);
     } catch (error) {
       this.report(error);
       return undefined;
@@ -188,12 +204,50 @@ export class RunController implements vscode.Disposable {
     }
   }
 
-  resume(): void {
+  /** Resumes the paused run, or, with none going, continues a run interrupted by a crash. */
+  async resume(runId?: string): Promise<void> {
     try {
-      this.requireLiveSession().resume();
+      if (this.session?.isLive) {
+        this.session.resume();
+        return;
+      }
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) throw new ConfigError('Open a folder first: runs are recorded in the workspace.');
+      if (!vscode.workspace.isTrusted) throw new ConfigError('Apollo does not resume runs in an untrusted workspace. Trust this folder first.');
+      const settings = await readSettings(this.secrets, folder.uri.fsPath);
+      const interrupted = (await new DatasetStore(settings.datasetDir).listRuns()).filter((run) => run.status === 'running' || run.status === 'paused');
+      let chosen = runId;
+      if (!chosen) {
+        if (interrupted.length === 0) throw new ConfigError('No interrupted run to resume: every recorded run has ended.');
+        const picked = await vscode.window.showQuickPick(
+          interrupted.map((run) => ({ label: run.task.split('\n')[0].slice(0, 80), description: `${run.steps} steps · ${run.id}`, id: run.id })),
+          { title: 'Resume an interrupted run' },
+        );
+        if (!picked) return;
+        chosen = picked.id;
+      }
+      const session = await RunSession.resume({
+        datasetDir: settings.datasetDir,
+        runId: chosen,
+        apiKey: settings.endpoint.apiKey,
+        ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
+        ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
+        ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
+        log: (line) => this.log.info(line),
+      });
+      this.attach(session);
+      this.log.info(`Run ${session.runId} resumed from step ${session.stepCount + 1}.`);
     } catch (error) {
       this.report(error);
     }
+  }
+
+  private attach(session: RunSession): void {
+    this.subscription?.dispose();
+    this.session = session;
+    this.post({ type: 'init', ...buildTimeline(session.events()) });
+    this.subscription = session.onEvent((event) => this.forward(event));
+    this.updateStatus();
   }
 
   async stop(): Promise<void> {

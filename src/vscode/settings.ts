@@ -11,6 +11,8 @@ export interface ApolloSettings {
   endpoint: ResolvedEndpoint;
   datasetDir: string;
   maxSteps: number;
+  /** 0: derived from the model's context window. */
+  contextBudget: number;
 }
 
 export async function readSettings(secrets: vscode.SecretStorage, workspace: string): Promise<ApolloSettings> {
@@ -26,5 +28,6 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     endpoint,
     datasetDir: datasetSetting ? path.resolve(workspace, datasetSetting) : defaultDatasetPath(workspace),
     maxSteps: config.get<number>('maxSteps', DEFAULT_MAX_STEPS),
+    contextBudget: config.get<number>('contextBudget', 0),
   };
 }

@@ -81,6 +81,7 @@ describe('Apollo extension', function () {
     assert.equal(config.get('model'), '');
     assert.equal(config.get('datasetPath'), '');
     assert.equal(config.get('maxSteps'), 50);
+    assert.equal(config.get('contextBudget'), 0);
   });
 
   it('runs a task from the command, streams steps to the panel and records them in the dataset', async () => {
@@ -139,6 +140,44 @@ describe('Apollo extension', function () {
     const events = await readEvents(session.runId);
     const label = events.find((event) => event.type === 'label');
     assert.deepEqual(label && [label.step, label.label, label.source], [2, 'bad', 'human']);
+  });
+
+  it('an urgent hint from the panel interrupts the model request in flight', async () => {
+    const model = await startServer([
+      { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 20_000 },
+      { toolCall: { name: 'finish', arguments: { summary: 'ok' } } },
+    ]);
+    await api.panel.receive({ type: 'startRun', task: 'Take your time' });
+    await until('the first model request', () => model.requests.length >= 1);
+    await api.panel.receive({ type: 'sendHint', text: 'Finish right away', kind: 'correction', urgency: 'now' });
+    const session = api.currentSession()!;
+    assert.equal((await session.done).status, 'finished');
+    assert.ok(session.events().some((event) => event.type === 'request_interrupted' && event.step === 1));
+    assert.ok(model.requests[1].messages.some((message: { content: string }) => message.content === '[Hint from the annotator (correction)]: Finish right away'));
+  });
+
+  it('resumes an interrupted run from its last recorded step', async () => {
+    // A run that stopped without an ending, as after a crash: a finished run's record, cut before its end.
+    await startServer([{ toolCall: { name: 'write_file', arguments: { path: 'first.txt', content: '1\n' } } }, { toolCall: { name: 'list_dir', arguments: {} } }]);
+    const original = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Two steps'))!;
+    await api.currentSession()!.done;
+    const runs = path.join(workspaceDir(), '.apollo', 'dataset', 'runs');
+    const interruptedId = `${original}-x`;
+    await fs.mkdir(path.join(runs, interruptedId, 'inbox'), { recursive: true });
+    const kept = (await readEvents(original)).filter((event) => event.type !== 'run_ended' && !(event.type === 'step' && event.step >= 2));
+    await fs.writeFile(path.join(runs, interruptedId, 'events.jsonl'), kept.map((event) => JSON.stringify(event)).join('\n') + '\n');
+    const manifest = JSON.parse(await fs.readFile(path.join(runs, original, 'run.json'), 'utf8'));
+    await fs.writeFile(path.join(runs, interruptedId, 'run.json'), JSON.stringify({ ...manifest, id: interruptedId, status: 'running', steps: 1 }));
+
+    const model = await startServer([{ toolCall: { name: 'finish', arguments: { summary: 'resumed fine' } } }]);
+    await vscode.commands.executeCommand('apollo.resumeRun', interruptedId);
+    const session = api.currentSession()!;
+    assert.equal(session.runId, interruptedId);
+    const ended = await session.done;
+    assert.equal(ended.status, 'finished');
+    assert.deepEqual((await readEvents(interruptedId)).filter((event) => event.type === 'step').map((event) => event.type === 'step' && event.step), [1, 2]);
+    // The resumed request carried step 1 in its context.
+    assert.ok(model.requests[0].messages.some((message: { role: string; content: string }) => message.role === 'tool' && /Wrote 2 bytes to first\.txt/.test(message.content)));
   });
 
   it('drops malformed panel messages without effect', async () => {

@@ -93,9 +93,10 @@ test('the endpoint comes from settings, then the environment, and says what is m
 
 test('panel messages are validated field by field', async () => {
   const { parseWebviewMessage } = await import('../../src/protocol');
-  assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'strategy', extra: 1 }), { type: 'sendHint', text: 'hi', kind: 'strategy' });
+  assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'strategy', extra: 1 }), { type: 'sendHint', text: 'hi', kind: 'strategy', urgency: 'next' });
+  assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'strategy', urgency: 'now' }), { type: 'sendHint', text: 'hi', kind: 'strategy', urgency: 'now' });
   assert.deepEqual(parseWebviewMessage({ type: 'labelStep', step: 3, label: 'good' }), { type: 'labelStep', step: 3, label: 'good' });
-  for (const bad of [undefined, 7, [], { type: 'labelStep', step: 1.5, label: 'good' }, { type: 'labelStep', step: 1, label: 'neutral' }, { type: 'startRun', task: 'x'.repeat(100_001) }, { type: 'openDiff', step: '2' }, { type: 'nope' }]) {
+  for (const bad of [undefined, 7, [], { type: 'labelStep', step: 1.5, label: 'good' }, { type: 'labelStep', step: 1, label: 'neutral' }, { type: 'startRun', task: 'x'.repeat(100_001) }, { type: 'openDiff', step: '2' }, { type: 'sendHint', text: 'x', kind: 'strategy', urgency: 'later' }, { type: 'nope' }]) {
     assert.equal(parseWebviewMessage(bad), undefined, JSON.stringify(bad)?.slice(0, 60));
   }
 });
