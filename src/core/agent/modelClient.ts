@@ -76,6 +76,12 @@ export class ModelClient {
   }
 
   async complete(request: { messages: ChatMessage[]; tools?: ChatTool[]; signal?: AbortSignal }): Promise<ModelTurn> {
+    // The client never removes the abort listener it adds to the signal it is given, so a
+    // long-lived signal (a run's stop) would gather one per request: hand it a fresh one.
+    const controller = new AbortController();
+    const forwardAbort = () => controller.abort(request.signal?.reason);
+    if (request.signal?.aborted) forwardAbort();
+    else request.signal?.addEventListener('abort', forwardAbort, { once: true });
     try {
       const stream = await this.client.chat.completions.create(
         {
@@ -85,7 +91,7 @@ export class ModelClient {
           stream: true,
           stream_options: { include_usage: true },
         },
-        { signal: request.signal },
+        { signal: controller.signal },
       );
       let content = '';
       let sawContent = false;
@@ -117,6 +123,8 @@ export class ModelClient {
       return { content: sawContent ? content : null, toolCalls, usage, finishReason };
     } catch (error) {
       throw this.describe(error);
+    } finally {
+      request.signal?.removeEventListener('abort', forwardAbort);
     }
   }
 
