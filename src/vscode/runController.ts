@@ -71,7 +71,9 @@ export class RunController implements vscode.Disposable {
     }
     switch (message.type) {
       case 'ready':
-        this.post({ type: 'init', ...buildTimeline(this.session?.events() ?? []) });
+        // The panel (re)loaded: give it the whole timeline again.
+        if (this.session) await this.attach(this.session);
+        else this.post({ type: 'init', ...buildTimeline([]) });
         return;
       case 'startRun':
         await this.startRun(message.task);
@@ -121,7 +123,7 @@ export class RunController implements vscode.Disposable {
         ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
         log: (line) => this.log.info(line),
       });
-      this.attach(session);
+      await this.attach(session);
       this.log.info(`Run ${session.runId} started: ${task}`);
       return session;
     } catch (error) {
@@ -235,18 +237,29 @@ export class RunController implements vscode.Disposable {
         ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
         log: (line) => this.log.info(line),
       });
-      this.attach(session);
+      await this.attach(session);
       this.log.info(`Run ${session.runId} resumed from step ${session.stepCount + 1}.`);
     } catch (error) {
       this.report(error);
     }
   }
 
-  private attach(session: RunSession): void {
+  private async attach(session: RunSession): Promise<void> {
     this.subscription?.dispose();
     this.session = session;
-    this.post({ type: 'init', ...buildTimeline(session.events()) });
-    this.subscription = session.onEvent((event) => this.forward(event));
+    // Subscribe before reading the history; events that arrive meanwhile wait, and those the
+    // history already holds are skipped.
+    let waiting: { event: DatasetEvent; sequence: number }[] | undefined = [];
+    let replayedThrough = 0;
+    this.subscription = session.onEvent((event, sequence) => {
+      if (waiting) waiting.push({ event, sequence });
+      else if (sequence > replayedThrough) this.forward(event);
+    });
+    const history = await session.history();
+    replayedThrough = history.sequence;
+    this.post({ type: 'init', ...buildTimeline(history.events) });
+    for (const { event, sequence } of waiting) if (sequence > replayedThrough) this.forward(event);
+    waiting = undefined;
     this.updateStatus();
   }
 
@@ -270,7 +283,7 @@ export class RunController implements vscode.Disposable {
   async openDiff(step: number): Promise<void> {
     try {
       const session = this.session;
-      const event = session?.events().find((candidate): candidate is StepEvent => candidate.type === 'step' && candidate.step === step);
+      const event = (await session?.events())?.find((candidate): candidate is StepEvent => candidate.type === 'step' && candidate.step === step);
       if (!session || !event) throw new ConfigError(`Step ${step} is not in the open run.`);
       await openStepDiff(step, event.grounding, session.shadow);
     } catch (error) {

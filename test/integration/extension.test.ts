@@ -152,7 +152,7 @@ describe('Apollo extension', function () {
     await api.panel.receive({ type: 'sendHint', text: 'Finish right away', kind: 'correction', urgency: 'now' });
     const session = api.currentSession()!;
     assert.equal((await session.done).status, 'finished');
-    assert.ok(session.events().some((event) => event.type === 'request_interrupted' && event.step === 1));
+    assert.ok((await session.events()).some((event) => event.type === 'request_interrupted' && event.step === 1));
     assert.ok(model.requests[1].messages.some((message: { content: string }) => message.content === '[Hint from the annotator (correction)]: Finish right away'));
   });
 

@@ -67,7 +67,7 @@ test('rate limits, server errors, timeouts, cut streams and empty replies are re
   try {
     const ended = await session.done;
     assert.equal(ended.status, 'finished');
-    const events = session.events();
+    const events = await session.events();
     assert.deepEqual(ofType(events, 'step').map((event) => event.step), [1, 2, 3]);
     const retries = ofType(events, 'model_retry');
     assert.deepEqual(retries.map((retry) => [retry.step, retry.attempt]), [[1, 1], [2, 1], [2, 2], [2, 3], [2, 4]]);
@@ -89,15 +89,15 @@ test('after too many failures in a row the run pauses and asks; a hint continues
   const { session, close } = await run([listDir, failing, failing, failing, failing, failing, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }]);
   try {
     await until('the pause on errors', () => session.status === 'paused');
-    const paused = ofType(session.events(), 'run_state').find((event) => event.state === 'paused');
+    const paused = ofType((await session.events()), 'run_state').find((event) => event.state === 'paused');
     assert.match(paused?.reason ?? '', /5 model requests in a row failed; the last: The model endpoint answered HTTP 500/);
     assert.equal(session.pausedBecause, paused?.reason);
     await session.injectHint('The server is back; try again.', 'knowledge');
     const ended = await session.done;
     assert.equal(ended.status, 'finished');
-    const states = ofType(session.events(), 'run_state').map((event) => event.state);
+    const states = ofType((await session.events()), 'run_state').map((event) => event.state);
     assert.deepEqual(states, ['paused', 'resumed']);
-    assert.deepEqual(ofType(session.events(), 'step').map((event) => event.step), [1, 2]);
+    assert.deepEqual(ofType((await session.events()), 'step').map((event) => event.step), [1, 2]);
   } finally {
     await close();
   }
@@ -112,10 +112,10 @@ test('an urgent hint interrupts the model request in flight and is in the reques
     const ended = await session.done;
     assert.ok(Date.now() - started < 5000, 'the slow request was not waited for');
     assert.equal(ended.status, 'finished');
-    const interrupted = ofType(session.events(), 'request_interrupted');
+    const interrupted = ofType((await session.events()), 'request_interrupted');
     assert.deepEqual(interrupted.map((event) => [event.step, event.hintIds]), [[1, [hintId]]]);
     assert.ok(server.requests[1].messages.some((message: { content: string }) => message.content === '[Hint from the annotator (correction)]: Stop listing, just finish.'));
-    assert.deepEqual(ofType(session.events(), 'step').map((event) => event.action?.name), ['finish']);
+    assert.deepEqual(ofType((await session.events()), 'step').map((event) => event.action?.name), ['finish']);
   } finally {
     await close();
   }
@@ -129,9 +129,9 @@ test('apollo hint --now from another process interrupts the request in flight', 
     const io = { stdout: (text: string) => out.push(text), stderr: (text: string) => out.push(text), env: {}, cwd: workspace };
     assert.equal(await main(['hint', '--run', session.runId, '--now', '--kind', 'strategy', 'finish now'], io), 0);
     assert.equal((await session.done).status, 'finished');
-    const queued = ofType(session.events(), 'hint_queued')[0];
+    const queued = ofType((await session.events()), 'hint_queued')[0];
     assert.deepEqual([queued.text, queued.urgency, queued.source], ['finish now', 'now', 'cli']);
-    assert.equal(ofType(session.events(), 'request_interrupted').length, 1);
+    assert.equal(ofType((await session.events()), 'request_interrupted').length, 1);
   } finally {
     await close();
   }
@@ -150,13 +150,13 @@ test('a tiny context budget summarizes many times and the prompt still carries e
   };
   const { session, server, close } = await run([], { maxSteps: 40, contextBudget: 1500 }, reply);
   try {
-    await until('step 3', () => ofType(session.events(), 'step').length >= 3);
+    await until('step 3', async () => ofType((await session.events()), 'step').length >= 3);
     await session.injectHint('HINT-ALPHA: the config lives in etc/', 'knowledge');
-    await until('step 12', () => ofType(session.events(), 'step').length >= 12);
+    await until('step 12', async () => ofType((await session.events()), 'step').length >= 12);
     await session.injectHint('HINT-BETA: never touch the tests', 'correction');
     assert.equal((await session.done).status, 'finished');
 
-    const events = session.events();
+    const events = await session.events();
     const summaryEvents = ofType(events, 'summary');
     assert.ok(summaryEvents.length >= 3, `summarized ${summaryEvents.length} times`);
     assert.ok(summaryEvents.every((event) => event.tokensAfter < event.tokensBefore));
@@ -193,7 +193,7 @@ test('a run killed with SIGKILL resumes from its last step: none lost, none repe
   // The uninterrupted reference run.
   const reference = await run([], {}, deterministic);
   const referenceEnded = await reference.session.done;
-  const referenceSteps = ofType(reference.session.events(), 'step').map((event: StepEvent) => [event.step, event.action?.arguments]);
+  const referenceSteps = ofType(await reference.session.events(), 'step').map((event: StepEvent) => [event.step, event.action?.arguments]);
   const referenceRequests = reference.server.requests.map(normalized);
   await reference.close();
 

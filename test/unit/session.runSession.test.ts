@@ -103,9 +103,9 @@ test('a hint sent mid-request is delivered in the very next request without paus
       const userTexts = (index: number) => requests[index].messages.filter((m) => m.role === 'user').map((m) => m.content);
       assert.ok(!userTexts(1).some((text: string) => text.includes('README first')));
       assert.deepEqual(userTexts(2).slice(-1), ['[Hint from the annotator (strategy)]: Look at the README first']);
-      const delivered = session.events().find((event) => event.type === 'hint_delivered');
+      const delivered = (await session.events()).find((event) => event.type === 'hint_delivered');
       assert.deepEqual(delivered && { hintId: delivered.hintId, step: delivered.step }, { hintId, step: 3 });
-      assert.ok(!session.events().some((event) => event.type === 'run_state'));
+      assert.ok(!(await session.events()).some((event) => event.type === 'run_state'));
     },
   );
 });
@@ -120,7 +120,7 @@ test('hints from another process are picked up from the inbox, exactly once', as
       assert.ok(carrying.length >= 1);
       const firstIndex = requests.indexOf(carrying[0]);
       assert.equal(carrying.length, requests.length - firstIndex); // stays in context afterwards
-      const deliveries = session.events().filter((event) => event.type === 'hint_delivered');
+      const deliveries = (await session.events()).filter((event) => event.type === 'hint_delivered');
       assert.equal(deliveries.length, 1);
     },
     { maxSteps: 3 },
@@ -146,11 +146,11 @@ test('pause takes effect after the current step; resume continues', async () => 
       session.pause();
       await until('the pause', () => session.status === 'paused');
       assert.equal(requests.length, 1);
-      assert.equal(steps(session.events()).length, 1);
+      assert.equal(steps(await session.events()).length, 1);
       session.resume();
       assert.equal((await session.done).status, 'finished');
       assert.deepEqual(
-        session.events().filter((event) => event.type === 'run_state').map((event) => (event as { state: string }).state),
+        (await session.events()).filter((event) => event.type === 'run_state').map((event) => (event as { state: string }).state),
         ['paused', 'resumed'],
       );
     },
@@ -168,7 +168,7 @@ test('invalid tool arguments and unknown tools become error observations; the ru
     ],
     async ({ session, workspace }) => {
       assert.equal((await session.done).status, 'finished');
-      const [bad, unknown, silent, escape] = steps(session.events());
+      const [bad, unknown, silent, escape] = steps(await session.events());
       assert.equal(bad.isError, true);
       assert.match(bad.observation, /not a valid JSON object/);
       assert.match(unknown.observation, /Unknown tool "launch_rocket"/);

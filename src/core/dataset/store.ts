@@ -268,6 +268,11 @@ export class RunWriter {
     return next;
   }
 
+  /** Reads the run's events after every write queued so far, and before any queued later. */
+  readEvents(): Promise<{ events: DatasetEvent[]; problems: string[] }> {
+    return this.enqueue(() => this.store.readEvents(this.runId));
+  }
+
   async append(event: DatasetEvent): Promise<void> {
     const line = this.store.serialize(event);
     return this.enqueue(() => appendLine(path.join(this.store.runDir(this.runId), 'events.jsonl'), line));

@@ -23,7 +23,7 @@ import { Redactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
 import { ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { ContextManager, defaultContextBudget } from '../agent/context';
-import { DeliverableHint, RequestHandle, runAgentLoop } from '../agent/loop';
+import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
 import { ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
 import { TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
@@ -41,6 +41,8 @@ export interface EngineTuning {
   requestTimeoutMs?: number;
   /** How often the hint inbox is checked for urgent hints while a request is in flight. */
   inboxPollMs?: number;
+  /** Stands in for shadow-git grounding, so a benchmark can measure the engine on its own. */
+  grounder?: Grounder;
 }
 
 export interface RunOptions {
@@ -171,8 +173,10 @@ interface Setup {
 
 export class RunSession {
   readonly runId: string;
-  private readonly recorded: DatasetEvent[] = [];
-  private readonly listeners = new Set<(event: DatasetEvent) => void>();
+  /** Kept in memory for the session's lifetime; every other event lives only in the dataset, so memory stays flat however long the run. */
+  private readonly started: RunStartedEvent;
+  private readonly listeners = new Set<(event: DatasetEvent, sequence: number) => void>();
+  private sequence = 0;
   private readonly pendingHints: PendingHint[] = [];
   private readonly abort = new AbortController();
   private currentStatus: RunStatus = 'running';
@@ -191,14 +195,14 @@ export class RunSession {
   private readonly inboxPollMs: number;
   private tools!: ToolRunner;
 
-  private constructor(setup: Setup, history: DatasetEvent[], pending: PendingHint[]) {
+  private constructor(setup: Setup, started: RunStartedEvent, pending: PendingHint[]) {
     this.store = setup.store;
     this.shadow = setup.shadow;
     this.writer = setup.writer;
     this.log = setup.log;
     this.runId = setup.writer.runId;
     this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
-    this.recorded.push(...history);
+    this.started = started;
     this.pendingHints.push(...pending);
     const manifest = setup.writer.manifest();
     this.lastStep = setup.firstStep - 1;
@@ -272,7 +276,7 @@ export class RunSession {
         log: options.log ?? (() => undefined),
         engine: options.engine ?? {},
       },
-      [started],
+      started,
       [],
     );
   }
@@ -364,7 +368,7 @@ export class RunSession {
         log: options.log ?? (() => undefined),
         engine: options.engine ?? {},
       },
-      events,
+      started,
       [...queued.values()],
     );
     return session;
@@ -402,7 +406,7 @@ export class RunSession {
       outcome = await runAgentLoop({
         client,
         tools: this.tools,
-        grounder: this.shadow,
+        grounder: setup.engine.grounder ?? this.shadow,
         context: setup.context,
         maxSteps: setup.maxSteps,
         firstStep: setup.firstStep,
@@ -455,7 +459,7 @@ export class RunSession {
   }
 
   get startedEvent(): RunStartedEvent {
-    return this.recorded[0] as RunStartedEvent;
+    return this.started;
   }
 
   /** Why the run is paused, when it paused itself (repeated errors). */
@@ -463,19 +467,32 @@ export class RunSession {
     return this.currentStatus === 'paused' ? this.pauseReason : undefined;
   }
 
-  events(): readonly DatasetEvent[] {
-    return this.recorded;
+  /** The run's events so far, read back from the dataset (as written: secrets redacted). */
+  async events(): Promise<DatasetEvent[]> {
+    return (await this.history()).events;
   }
 
-  onEvent(listener: (event: DatasetEvent) => void): Disposable {
+  /**
+   * The events so far and the sequence number of the last of them: a listener that subscribed
+   * before asking skips events numbered up to it, so nothing is missed or shown twice.
+   */
+  async history(): Promise<{ events: DatasetEvent[]; sequence: number }> {
+    const sequence = this.sequence;
+    const { events } = await this.writer.readEvents();
+    return { events, sequence };
+  }
+
+  /** Listeners get each event after it is on disk, numbered in recording order. */
+  onEvent(listener: (event: DatasetEvent, sequence: number) => void): Disposable {
     this.listeners.add(listener);
     return { dispose: () => this.listeners.delete(listener) };
   }
 
   /** Appends to the dataset (flushed), keeps the manifest current, then tells listeners. */
   private async record(event: DatasetEvent): Promise<void> {
+    // Numbered when queued for writing, so history() knows which events its read includes.
+    const sequence = ++this.sequence;
     await this.writer.append(event);
-    this.recorded.push(event);
     if (event.type === 'step') {
       this.lastStep = event.step;
       if (event.usage) {
@@ -503,7 +520,7 @@ export class RunSession {
     }
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        listener(event, sequence);
       } catch (error) {
         this.log(`An event listener failed: ${(error as Error).message}`);
       }
