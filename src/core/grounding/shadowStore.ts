@@ -9,10 +9,12 @@ import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
 import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events';
 import { gitEnvironment } from './gitEnvironment';
+import type { ChangeFeed } from './watcher';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
 const DEFAULT_MAX_PATCH_BYTES = 256 * 1024;
 const IDENTITY = { name: 'Apollo', email: 'apollo@localhost' };
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 /** One store per workspace inside the dataset folder, so all runs of a workspace share objects. */
 export function shadowStoreDir(datasetRoot: string, workspace: string): string {
@@ -61,41 +63,97 @@ function statusFromLetter(letter: string): FileChangeStatus {
   }
 }
 
+/** Folders and files left out of snapshots unless the user's settings say otherwise. */
+export const DEFAULT_EXCLUDES = [
+  'node_modules/',
+  'bower_components/',
+  '.venv/',
+  'venv/',
+  '__pycache__/',
+  '*.pyc',
+  '.mypy_cache/',
+  '.pytest_cache/',
+  '.ruff_cache/',
+  '.tox/',
+  '.gradle/',
+  '.next/',
+  '.nuxt/',
+  '.turbo/',
+  '.parcel-cache/',
+  'target/',
+];
+/** Files larger than this are left out of snapshots (model checkpoints, datasets, core dumps). */
+export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+export interface ShadowStoreOptions {
+  workspace: string;
+  storeDir: string;
+  /** Workspace-relative folders always left out (the dataset folder). */
+  exclude?: string[];
+  /** Gitignore-style patterns left out, on top of the workspace's own .gitignore files. */
+  excludePatterns?: string[];
+  maxFileBytes?: number;
+  /** Knows which paths changed between snapshots; without it every snapshot is a full stat pass. */
+  changes?: ChangeFeed;
+}
+
+/** A work tree snapshotted with its own index: the workspace, or a git repository nested in it. */
+interface Unit {
+  /** Relative to the workspace, '' for the workspace itself. */
+  dir: string;
+  git: SimpleGit;
+  /** Nested repositories directly inside, relative to this unit, with their last tree. */
+  nested: Map<string, string | undefined>;
+  lastTree?: string;
+  /** The unit's own tree without nested repositories, and a commit of it for `git status`. */
+  baseTree?: string;
+  baseCommit?: { commit: string; tree: string };
+}
+
+const PATHSPEC_BATCH = 1000;
+const splitNul = (output: string) => output.split('\0').filter(Boolean);
+const literal = (relative: string) => `:(literal)${relative}`;
+const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent}/`);
+
 export class ShadowStore {
   readonly workspace: string;
   readonly storeDir: string;
   private readonly exclude: string[];
+  private readonly excludePatterns: string[];
+  private readonly maxFileBytes: number;
+  private readonly changes: ChangeFeed | undefined;
   private readonly git: SimpleGit;
   /** Reads objects only; GIT_DIR points at the store because `git show` takes no --git-dir after it. */
   private readonly reader: SimpleGit;
   private lastSnapshot: { commit: string; tree: string } | undefined;
+  private readonly root: Unit;
+  private readonly units = new Map<string, Unit>();
+  /** Files left out of the last snapshots for their size, workspace-relative. */
+  readonly oversized = new Set<string>();
 
-  constructor(options: { workspace: string; storeDir: string; exclude?: string[] }) {
+  constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
     this.storeDir = path.resolve(options.storeDir);
     this.exclude = options.exclude ?? [];
-    this.git = simpleGit({ baseDir: this.workspace, maxConcurrentProcesses: 4, trimmed: false }).env(
-      storeEnvironment(path.join(this.storeDir, 'index')),
-    );
+    this.excludePatterns = options.excludePatterns ?? DEFAULT_EXCLUDES;
+    this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    this.changes = options.changes;
+    this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
     this.reader = simpleGit({ baseDir: this.workspace }).env({
       ...storeEnvironment(path.join(this.storeDir, 'index')),
       GIT_DIR: this.storeDir,
     });
+    this.root = { dir: '', git: this.git, nested: new Map() };
   }
 
-  /** Runs git against the shadow store with the workspace as its work tree. */
-  private raw(args: string[]): Promise<string> {
-    return this.git.raw([
-      `--git-dir=${this.storeDir}`,
-      `--work-tree=${this.workspace}`,
-      '-c',
-      'core.autocrlf=false',
-      '-c',
-      'core.safecrlf=false',
-      '-c',
-      'advice.addEmbeddedRepo=false',
-      ...args,
-    ]);
+  private gitWithIndex(indexFile: string): SimpleGit {
+    return simpleGit({ baseDir: this.workspace, maxConcurrentProcesses: 4, trimmed: false }).env(storeEnvironment(indexFile));
+  }
+
+  /** Runs git against the shadow store with a unit's folder as the work tree and its own index. */
+  private raw(args: string[], unit: Unit = this.root): Promise<string> {
+    const config = ['-c', 'core.autocrlf=false', '-c', 'core.safecrlf=false', '-c', 'advice.addEmbeddedRepo=false', '-c', 'advice.addIgnoredFile=false'];
+    return unit.git.raw([`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...config, ...args]);
   }
 
   async init(): Promise<void> {
@@ -106,12 +164,23 @@ export class ShadowStore {
       .catch(() => false));
     if (isNew) {
       await this.git.raw(['init', '--bare', '--quiet', this.storeDir]);
-      await this.git.raw([`--git-dir=${this.storeDir}`, 'config', 'gc.auto', '0']);
-      await this.git.raw([`--git-dir=${this.storeDir}`, 'config', 'core.bare', 'false']);
+      const config: [string, string][] = [
+        ['gc.auto', '0'],
+        ['core.bare', 'false'],
+        // Unchanged folders are not read again, and an index write costs what changed.
+        ['core.untrackedCache', 'true'],
+        ['core.splitIndex', 'true'],
+        ['index.version', '4'],
+      ];
+      for (const [key, value] of config) await this.git.raw([`--git-dir=${this.storeDir}`, 'config', key, value]);
+      // The user's global config may start an fsmonitor daemon; the store needs none. simple-git
+      // refuses any fsmonitor setting on its command line, so it is written into the file.
+      await fs.appendFile(path.join(this.storeDir, 'config'), '[core]\n\tfsmonitor = false\n');
     }
-    const patterns = ['/.apollo/', ...this.exclude.map((entry) => `/${entry.replace(/^\/+|\/+$/g, '')}/`)];
+    const anchored = ['/.apollo/', ...this.exclude.map((entry) => `/${entry.split(path.sep).join('/').replace(/^\/+|\/+$/g, '')}/`)];
     await fs.mkdir(path.join(this.storeDir, 'info'), { recursive: true });
-    await fs.writeFile(path.join(this.storeDir, 'info', 'exclude'), [...new Set(patterns)].join('\n') + '\n');
+    await fs.writeFile(path.join(this.storeDir, 'info', 'exclude'), [...new Set([...anchored, ...this.excludePatterns])].join('\n') + '\n');
+    await fs.mkdir(path.join(this.storeDir, 'apollo-index'), { recursive: true });
     const head = (await this.raw(['rev-parse', '--verify', '--quiet', SNAPSHOT_REF]).catch(() => '')).trim();
     if (head) {
       const tree = (await this.raw(['rev-parse', `${head}^{tree}`])).trim();
@@ -122,8 +191,9 @@ export class ShadowStore {
   /** Records the work tree as it is now and returns the snapshot's commit id. */
   snapshot(): Promise<string> {
     return withStoreLock(this.storeDir, async () => {
-      await this.raw(['add', '--all', '--', '.']);
-      const tree = (await this.raw(['write-tree'])).trim();
+      const changed = this.lastSnapshot ? await this.changes?.take() : undefined;
+      if (!this.lastSnapshot) await this.changes?.take(); // start the feed afresh
+      const tree = await this.snapshotUnit(this.root, changed);
       // An unchanged tree is the same snapshot: no new commit, and its diff is empty.
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
       const parent = this.lastSnapshot ? ['-p', this.lastSnapshot.commit] : [];
@@ -132,6 +202,155 @@ export class ShadowStore {
       this.lastSnapshot = { commit, tree };
       return commit;
     });
+  }
+
+  /** The unit of a nested repository, or a scratch index for grafting (`purpose`). */
+  private unitFor(dir: string, purpose = 'nested'): Unit {
+    const id = `${purpose}:${dir}`;
+    let unit = this.units.get(id);
+    if (!unit) {
+      const key = createHash('sha1').update(id).digest('hex').slice(0, 16);
+      unit = { dir, git: this.gitWithIndex(path.join(this.storeDir, 'apollo-index', key)), nested: new Map() };
+      this.units.set(id, unit);
+    }
+    return unit;
+  }
+
+  /**
+   * Brings a unit's index up to date and returns its tree. `scope` lists the unit-relative paths
+   * that changed; undefined means look everywhere (a full stat pass). Nested repositories are
+   * snapshotted as content with their own index, never as a submodule link, and nothing of
+   * theirs is touched.
+   */
+  private async snapshotUnit(unit: Unit, scope: string[] | undefined): Promise<string> {
+    const excluded: string[] = [];
+    const nestedScopes = new Map<string, string[] | undefined>();
+    let pathspecs: string[] = [];
+    const newNested = (dirs: string[]) => {
+      for (const dir of dirs) {
+        if (!unit.nested.has(dir)) unit.nested.set(dir, undefined);
+        nestedScopes.set(dir, undefined);
+      }
+    };
+
+    const fullPass = scope === undefined;
+    // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
+    // which the untracked cache keeps short. Either way the changed paths are then handled alike.
+    const changed = fullPass ? await this.changedByStatus(unit) : scope;
+    if (fullPass) {
+      // Nested repositories always show as untracked folders; one not shown is gone or plain now.
+      for (const dir of unit.nested.keys()) if (!changed.includes(dir)) unit.nested.delete(dir);
+    }
+    const files: string[] = [];
+    const folders: string[] = [];
+    const missing: string[] = [];
+    for (const relative of new Set(changed)) {
+      const nestedRoot = [...unit.nested.keys()].find((dir) => within(relative, dir));
+      if (nestedRoot !== undefined) {
+        const inner = relative === nestedRoot || fullPass ? undefined : relative.slice(nestedRoot.length + 1);
+        const known = nestedScopes.has(nestedRoot) ? nestedScopes.get(nestedRoot) : [];
+        nestedScopes.set(nestedRoot, inner === undefined || known === undefined ? undefined : [...known, inner]);
+        continue;
+      }
+      const stat = await fs.lstat(path.join(this.workspace, unit.dir, relative)).catch(() => undefined);
+      if (!stat) missing.push(relative);
+      else if (stat.isDirectory()) folders.push(relative);
+      else files.push(relative);
+    }
+    const tooLarge = await this.oversizedAmong(unit, files);
+    if (tooLarge.length) await this.forget(unit, tooLarge);
+    pathspecs.push(...files.filter((file) => !tooLarge.includes(file)));
+    if (folders.length) {
+      // A folder that appeared at once (moved in, unpacked): its new files, checked like any.
+      const untracked = splitNul(await this.raw(['ls-files', '--others', '--exclude-standard', '-z', '--', ...folders.map(literal)], unit));
+      const nested = untracked.filter((entry) => entry.endsWith('/')).map((entry) => entry.slice(0, -1));
+      newNested(nested);
+      excluded.push(...nested, ...(await this.oversizedAmong(unit, untracked.filter((entry) => !entry.endsWith('/')))));
+      pathspecs.push(...folders);
+    }
+    if (missing.length) {
+      // Only paths the index knows can be named to git add; the others came and went.
+      const tracked = splitNul(await this.raw(['ls-files', '-z', '--', ...missing.map(literal)], unit));
+      pathspecs.push(...missing.filter((gone) => tracked.some((entry) => within(entry, gone))));
+      for (const dir of unit.nested.keys()) if (missing.some((gone) => within(dir, gone))) unit.nested.delete(dir);
+    }
+
+    // A nested repository is content here; a link to it left in the index goes.
+    if (nestedScopes.size) await this.raw(['update-index', '--force-remove', '--', ...nestedScopes.keys()], unit).catch(() => undefined);
+    for (let i = 0; i < pathspecs.length; i += PATHSPEC_BATCH) {
+      const batch = pathspecs.slice(i, i + PATHSPEC_BATCH).map((entry) => (entry === '.' ? entry : literal(entry)));
+      await this.add(unit, [...batch, ...excluded.map((entry) => `:(exclude,literal)${entry}`)]);
+    }
+    for (const [dir, nestedScope] of nestedScopes) {
+      if (unit.nested.has(dir)) unit.nested.set(dir, await this.snapshotUnit(this.unitFor(unit.dir ? `${unit.dir}/${dir}` : dir), nestedScope));
+    }
+    const base = (await this.raw(['write-tree'], unit)).trim();
+    unit.baseTree = base;
+    unit.lastTree = await this.graft(unit, base);
+    return unit.lastTree;
+  }
+
+  /**
+   * The unit-relative paths that differ from the unit's index: modified, deleted, untracked
+   * (untracked folders, nested repositories among them, as the folder). HEAD is set to the unit's
+   * last tree first, so the index-to-HEAD half of status has nothing to report.
+   */
+  private async changedByStatus(unit: Unit): Promise<string[]> {
+    if (unit.baseTree && unit.baseCommit?.tree !== unit.baseTree) {
+      const reuse = unit === this.root && this.lastSnapshot?.tree === unit.baseTree;
+      const commit = reuse ? this.lastSnapshot!.commit : (await this.raw(['commit-tree', unit.baseTree, '-m', 'index'], unit)).trim();
+      unit.baseCommit = { commit, tree: unit.baseTree };
+    }
+    // A detached HEAD written directly: the store's HEAD means nothing else.
+    await fs.writeFile(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
+    const output = await this.raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
+    const paths: string[] = [];
+    for (const entry of splitNul(output)) {
+      const [index, worktree, relative] = [entry[0], entry[1], entry.slice(3)];
+      if (index === '?' || worktree !== ' ') paths.push(relative.replace(/\/$/, ''));
+    }
+    return paths;
+  }
+
+  /** git add -A on some paths; naming an ignored file is not an error here. */
+  private async add(unit: Unit, pathspecs: string[]): Promise<void> {
+    try {
+      await this.raw(['add', '--all', '--', ...pathspecs], unit);
+    } catch (error) {
+      const message = String((error as Error).message);
+      if (!/paths are ignored by one of your \.gitignore files/.test(message) || /fatal:/.test(message)) throw error;
+    }
+  }
+
+  /** Files over the size limit among some unit-relative paths; they are left out and remembered. */
+  private async oversizedAmong(unit: Unit, files: string[]): Promise<string[]> {
+    const large: string[] = [];
+    for (const file of files) {
+      const stat = await fs.lstat(path.join(this.workspace, unit.dir, file)).catch(() => undefined);
+      const relative = unit.dir ? `${unit.dir}/${file}` : file;
+      if (stat?.isFile() && stat.size > this.maxFileBytes) {
+        large.push(file);
+        this.oversized.add(relative);
+      } else {
+        this.oversized.delete(relative);
+      }
+    }
+    return large;
+  }
+
+  /** Drops paths from a unit's index (a file that grew past the size limit). */
+  private async forget(unit: Unit, files: string[]): Promise<void> {
+    await this.raw(['update-index', '--force-remove', '--', ...files], unit);
+  }
+
+  /** The unit's tree with the trees of its nested repositories put in at their folders. */
+  private async graft(unit: Unit, base: string): Promise<string> {
+    const nested = [...unit.nested].filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== EMPTY_TREE);
+    if (!nested.length) return base;
+    const scratch = this.unitFor(unit.dir, 'graft');
+    await this.raw(['read-tree', base], scratch);
+    for (const [dir, tree] of nested) await this.raw(['read-tree', `--prefix=${dir}/`, tree], scratch);
+    return (await this.raw(['write-tree'], scratch)).trim();
   }
 
   /** What changed between two snapshots: the files with line counts, and the unified diff. */

@@ -1,0 +1,234 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { promises as fs, readdirSync, readFileSync, lstatSync } from 'node:fs';
+import path from 'node:path';
+import { ShadowStore, ShadowStoreOptions, shadowStoreDir } from '../../src/core/grounding/shadowStore';
+import { WorkspaceWatcher } from '../../src/core/grounding/watcher';
+import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
+
+async function storeFor(workspace: string, options: Partial<ShadowStoreOptions> = {}) {
+  const data = tempDir('apollo-data-');
+  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(data.dir, workspace), exclude: ['.apollo'], ...options });
+  await shadow.init();
+  return { shadow, cleanup: data.cleanup };
+}
+
+/** Hash of every entry under a folder: names, contents, modes and times. */
+function fingerprint(dir: string): string {
+  const hash = createHash('sha256');
+  const walk = (current: string) => {
+    for (const name of readdirSync(current).sort()) {
+      const file = path.join(current, name);
+      const stat = lstatSync(file);
+      hash.update(file).update(String(stat.mode)).update(String(stat.mtimeMs));
+      if (stat.isDirectory()) walk(file);
+      else if (stat.isFile()) hash.update(readFileSync(file));
+    }
+  };
+  walk(dir);
+  return hash.digest('hex');
+}
+
+const byPath = (files: { path: string }[]) => Object.fromEntries(files.map((file) => [file.path, file]));
+
+test('symlinks and mode changes are grounded', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'run.sh': 'echo hi\n' });
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  try {
+    const before = await shadow.snapshot();
+    await fs.symlink('a.txt', path.join(ws.dir, 'link'));
+    await fs.chmod(path.join(ws.dir, 'run.sh'), 0o755);
+    const middle = await shadow.snapshot();
+    const first = await shadow.ground(before, middle);
+    assert.deepEqual(Object.keys(byPath(first.files)).sort(), ['link', 'run.sh']);
+    assert.match(first.patch, /new file mode 120000/);
+    assert.match(first.patch, /old mode 100644\nnew mode 100755/);
+    assert.equal((await shadow.readFile(middle, 'link'))?.toString(), 'a.txt');
+
+    await fs.rm(path.join(ws.dir, 'link'));
+    await fs.symlink('run.sh', path.join(ws.dir, 'link'));
+    const second = await shadow.ground(middle, await shadow.snapshot());
+    assert.deepEqual(second.files.map((file) => [file.path, file.status]), [['link', 'modified']]);
+    assert.match(second.patch, /^-a\.txt$/m);
+    assert.match(second.patch, /^\+run\.sh$/m);
+  } finally {
+    cleanup();
+    ws.cleanup();
+  }
+});
+
+test('a nested git repository is recorded as content and nothing of it is touched', async () => {
+  const ws = makeWorkspace({ 'top.txt': 'top\n' });
+  const nested = path.join(ws.dir, 'lib');
+  await fs.mkdir(nested);
+  await fs.writeFile(path.join(nested, 'x.txt'), 'x1\n');
+  git(nested, 'init', '-q', '-b', 'main');
+  git(nested, 'add', '-A');
+  git(nested, 'commit', '-q', '-m', 'nested');
+  const outer = fingerprint(path.join(ws.dir, '.git'));
+  const inner = fingerprint(path.join(nested, '.git'));
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  try {
+    const before = await shadow.snapshot();
+    assert.equal((await shadow.readFile(before, 'lib/x.txt'))?.toString(), 'x1\n');
+    await fs.writeFile(path.join(nested, 'x.txt'), 'x2\n');
+    await fs.writeFile(path.join(nested, 'y.txt'), 'y\n');
+    const after = await shadow.snapshot();
+    const grounding = await shadow.ground(before, after);
+    assert.deepEqual(grounding.files.map((file) => [file.path, file.status]).sort(), [
+      ['lib/x.txt', 'modified'],
+      ['lib/y.txt', 'added'],
+    ]);
+    assert.doesNotMatch(grounding.patch, /Subproject commit/);
+    assert.equal(await shadow.readFile(after, 'lib/.git/HEAD'), undefined);
+    assert.equal(fingerprint(path.join(ws.dir, '.git')), outer);
+    assert.equal(fingerprint(path.join(nested, '.git')), inner);
+    assert.equal(git(nested, 'status', '--porcelain'), ' M x.txt\n?? y.txt\n');
+  } finally {
+    cleanup();
+    ws.cleanup();
+  }
+});
+
+test('files in a submodule are recorded as content; the repository and its modules stay byte-identical', async () => {
+  const upstream = makeWorkspace({ 'dep.txt': 'v1\n' });
+  const ws = makeWorkspace({ 'main.txt': 'main\n' });
+  git(ws.dir, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', upstream.dir, 'vendor/dep');
+  git(ws.dir, 'commit', '-q', '-m', 'add submodule');
+  const outer = fingerprint(path.join(ws.dir, '.git'));
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  try {
+    const before = await shadow.snapshot();
+    assert.equal((await shadow.readFile(before, 'vendor/dep/dep.txt'))?.toString(), 'v1\n');
+    await fs.writeFile(path.join(ws.dir, 'vendor/dep/dep.txt'), 'v2\n');
+    const grounding = await shadow.ground(before, await shadow.snapshot());
+    assert.deepEqual(grounding.files.map((file) => [file.path, file.status]), [['vendor/dep/dep.txt', 'modified']]);
+    assert.match(grounding.patch, /^\+v2$/m);
+    assert.equal(fingerprint(path.join(ws.dir, '.git')), outer);
+  } finally {
+    cleanup();
+    ws.cleanup();
+    upstream.cleanup();
+  }
+});
+
+test('a repository with no commits yet is snapshotted and left as it was', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' }, { git: false });
+  git(ws.dir, 'init', '-q', '-b', 'main');
+  const before = fingerprint(path.join(ws.dir, '.git'));
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  try {
+    const first = await shadow.snapshot();
+    await fs.writeFile(path.join(ws.dir, 'b.txt'), 'b\n');
+    const grounding = await shadow.ground(first, await shadow.snapshot());
+    assert.deepEqual(grounding.files.map((file) => file.path), ['b.txt']);
+    assert.equal(fingerprint(path.join(ws.dir, '.git')), before);
+  } finally {
+    cleanup();
+    ws.cleanup();
+  }
+});
+
+test('files over the size limit are left out and come in once they shrink', async () => {
+  const ws = makeWorkspace({ 'small.txt': 's\n' });
+  const { shadow, cleanup } = await storeFor(ws.dir, { maxFileBytes: 1000 });
+  try {
+    const before = await shadow.snapshot();
+    await fs.writeFile(path.join(ws.dir, 'weights.bin'), Buffer.alloc(5000, 1));
+    await fs.writeFile(path.join(ws.dir, 'small.txt'), 'x'.repeat(2000));
+    const middle = await shadow.snapshot();
+    const grew = await shadow.ground(before, middle);
+    // A tracked file that grows past the limit is left out from then on, which reads as deleted.
+    assert.deepEqual(grew.files.map((file) => [file.path, file.status]), [['small.txt', 'deleted']]);
+    assert.deepEqual([...shadow.oversized].sort(), ['small.txt', 'weights.bin']);
+    await fs.writeFile(path.join(ws.dir, 'weights.bin'), Buffer.alloc(10, 0));
+    const shrank = await shadow.ground(middle, await shadow.snapshot());
+    assert.deepEqual(shrank.files.map((file) => [file.path, file.status, file.binary]), [['weights.bin', 'added', true]]);
+    assert.deepEqual([...shadow.oversized], ['small.txt']);
+  } finally {
+    cleanup();
+    ws.cleanup();
+  }
+});
+
+test('dependency folders are left out by default and the list can be replaced', async () => {
+  const ws = makeWorkspace({ 'index.js': '1\n' });
+  const defaults = await storeFor(ws.dir);
+  const custom = await storeFor(ws.dir, { excludePatterns: ['*.log'] });
+  try {
+    const [beforeDefault, beforeCustom] = [await defaults.shadow.snapshot(), await custom.shadow.snapshot()];
+    await fs.mkdir(path.join(ws.dir, 'node_modules/pkg'), { recursive: true });
+    await fs.writeFile(path.join(ws.dir, 'node_modules/pkg/index.js'), 'module\n');
+    await fs.mkdir(path.join(ws.dir, '__pycache__'));
+    await fs.writeFile(path.join(ws.dir, '__pycache__/m.pyc'), 'bytecode');
+    await fs.writeFile(path.join(ws.dir, 'debug.log'), 'log\n');
+    await fs.writeFile(path.join(ws.dir, 'index.js'), '2\n');
+    const withDefaults = await defaults.shadow.ground(beforeDefault, await defaults.shadow.snapshot());
+    assert.deepEqual(withDefaults.files.map((file) => file.path).sort(), ['debug.log', 'index.js']);
+    const withCustom = await custom.shadow.ground(beforeCustom, await custom.shadow.snapshot());
+    assert.deepEqual(withCustom.files.map((file) => file.path).sort(), ['__pycache__/m.pyc', 'index.js', 'node_modules/pkg/index.js']);
+  } finally {
+    defaults.cleanup();
+    custom.cleanup();
+    ws.cleanup();
+  }
+});
+
+/** The tree a snapshot commit records, read from the store. */
+function treeOf(shadow: ShadowStore, commit: string): string {
+  return git(shadow.workspace, `--git-dir=${shadow.storeDir}`, 'rev-parse', `${commit}^{tree}`).trim();
+}
+
+for (const nativeRecursive of [false, true]) {
+  test(`snapshots fed by the watcher equal full passes, step by step (${nativeRecursive ? 'one recursive watch' : 'a watch per folder'})`, async () => {
+    const ws = makeWorkspace({ '.gitignore': 'ignored/\n', 'a.txt': 'a\n', 'src/b.txt': 'b\n', 'src/deep/c.txt': 'c\n', 'gone/d.txt': 'd\n' });
+    const watcher = new WorkspaceWatcher(ws.dir, { nativeRecursive, skip: (dir, name) => !dir && name === '.apollo' });
+    await watcher.start();
+    const fed = await storeFor(ws.dir, { changes: watcher, maxFileBytes: 4000 });
+    const full = await storeFor(ws.dir, { maxFileBytes: 4000 });
+    const scopes: (string[] | undefined)[] = [];
+    const take = watcher.take.bind(watcher);
+    watcher.take = async () => {
+      const scope = await take();
+      scopes.push(scope);
+      return scope;
+    };
+    const steps: [string, () => Promise<unknown>][] = [
+      ['modify', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a2\n')],
+      ['create in a new deep folder', () => fs.mkdir(path.join(ws.dir, 'new/one/two'), { recursive: true }).then(() => fs.writeFile(path.join(ws.dir, 'new/one/two/e.txt'), 'e\n'))],
+      ['write in the folder made last step', () => fs.writeFile(path.join(ws.dir, 'new/one/two/f.txt'), 'f\n')],
+      ['remove a folder', () => fs.rm(path.join(ws.dir, 'gone'), { recursive: true })],
+      ['rename a folder', () => fs.rename(path.join(ws.dir, 'src'), path.join(ws.dir, 'lib'))],
+      ['write in the renamed folder', () => fs.writeFile(path.join(ws.dir, 'lib/deep/c.txt'), 'c2\n')],
+      ['ignored and dataset files', () => fs.mkdir(path.join(ws.dir, 'ignored')).then(() => fs.writeFile(path.join(ws.dir, 'ignored/x'), 'x')).then(() => fs.mkdir(path.join(ws.dir, '.apollo'))).then(() => fs.writeFile(path.join(ws.dir, '.apollo/y'), 'y'))],
+      ['symlink and chmod', () => fs.symlink('a.txt', path.join(ws.dir, 'link')).then(() => fs.chmod(path.join(ws.dir, 'a.txt'), 0o755))],
+      ['grow past the size limit', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a'.repeat(5000))],
+      ['shrink back', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a3\n')],
+      ['create and delete between snapshots', () => fs.writeFile(path.join(ws.dir, 'brief.txt'), '!').then(() => fs.rm(path.join(ws.dir, 'brief.txt')))],
+      ['a folder becomes a repository', async () => {
+        git(path.join(ws.dir, 'new'), 'init', '-q');
+        await fs.writeFile(path.join(ws.dir, 'new/g.txt'), 'g\n');
+      }],
+      ['write inside the nested repository', () => fs.writeFile(path.join(ws.dir, 'new/one/two/e.txt'), 'e2\n')],
+      ['remove the nested repository', () => fs.rm(path.join(ws.dir, 'new'), { recursive: true })],
+    ];
+    try {
+      assert.equal(treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot()));
+      for (const [name, step] of steps) {
+        await step();
+        const [fedTree, fullTree] = [treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot())];
+        assert.equal(fedTree, fullTree, `after "${name}"`);
+      }
+      // Most steps were scoped by the watcher, not full passes in disguise.
+      const scoped = scopes.filter((scope) => scope !== undefined);
+      assert.ok(scoped.length >= steps.length - 3, `only ${scoped.length} of ${steps.length} snapshots were scoped`);
+      assert.ok(scopes.some((scope) => scope?.includes('a.txt')));
+    } finally {
+      watcher.dispose();
+      fed.cleanup();
+      full.cleanup();
+      ws.cleanup();
+    }
+  });
+}
