@@ -27,6 +27,7 @@ const USAGE = `apollo — run, steer and record coding agents
 
 Usage:
   apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N] [--context-budget TOKENS]
+             [--exclude PATTERN]... [--max-file-size-mb N]
   apollo run --resume ID [--dataset DIR] [--workspace DIR]     continue an interrupted run from its last step
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json]
@@ -34,6 +35,9 @@ Usage:
 
 The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
 --dataset defaults to .apollo/dataset under the workspace (run) or the current folder (hint, label).
+Snapshots follow .gitignore and leave out dependency folders and caches (node_modules/, .venv/,
+__pycache__/, target/, …) and files over 10 MB; each --exclude adds a gitignore-style pattern, and
+--exclude '!target/' takes a default back.
 `;
 
 const now = () => new Date().toISOString();
@@ -66,6 +70,8 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       dataset: { type: 'string' },
       'max-steps': { type: 'string' },
       'context-budget': { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+      'max-file-size-mb': { type: 'string' },
       resume: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -80,6 +86,9 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UsageError('--max-steps takes a whole number of at least 1.');
   const contextBudget = values['context-budget'] === undefined ? undefined : Number(values['context-budget']);
   if (contextBudget !== undefined && !Number.isInteger(contextBudget)) throw new UsageError('--context-budget takes a whole number of tokens.');
+  const maxFileMb = values['max-file-size-mb'] === undefined ? undefined : Number(values['max-file-size-mb']);
+  if (maxFileMb !== undefined && !(maxFileMb > 0)) throw new UsageError('--max-file-size-mb takes a size in megabytes greater than 0.');
+  const grounding = { exclude: values.exclude, maxFileBytes: maxFileMb === undefined ? undefined : Math.round(maxFileMb * 1024 * 1024) };
   const log = (line: string) => io.stderr(`${line}\n`);
   let session: RunSession;
   if (values.resume !== undefined) {
@@ -95,6 +104,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       model: values.model ?? undefined,
       maxSteps,
       contextBudget,
+      grounding,
       log,
     });
   } else {
@@ -110,6 +120,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       apiKey: io.env.OPENAI_API_KEY ?? '',
       maxSteps: maxSteps ?? DEFAULT_MAX_STEPS,
       contextBudget,
+      grounding,
       log,
     });
   }

@@ -121,6 +121,7 @@ export class RunController implements vscode.Disposable {
         apiKey: settings.endpoint.apiKey,
         maxSteps: settings.maxSteps,
         ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
+        grounding: settings.grounding,
         log: (line) => this.log.info(line),
       });
       await this.attach(session);
@@ -235,6 +236,7 @@ export class RunController implements vscode.Disposable {
         ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
         ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
         ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
+        grounding: settings.grounding,
         log: (line) => this.log.info(line),
       });
       await this.attach(session);

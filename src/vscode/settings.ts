@@ -13,6 +13,7 @@ export interface ApolloSettings {
   maxSteps: number;
   /** 0: derived from the model's context window. */
   contextBudget: number;
+  grounding: { exclude: string[]; maxFileBytes: number };
 }
 
 export async function readSettings(secrets: vscode.SecretStorage, workspace: string): Promise<ApolloSettings> {
@@ -29,5 +30,9 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     datasetDir: datasetSetting ? path.resolve(workspace, datasetSetting) : defaultDatasetPath(workspace),
     maxSteps: config.get<number>('maxSteps', DEFAULT_MAX_STEPS),
     contextBudget: config.get<number>('contextBudget', 0),
+    grounding: {
+      exclude: config.get<string[]>('grounding.exclude', []).filter((pattern) => typeof pattern === 'string'),
+      maxFileBytes: Math.round(config.get<number>('grounding.maxFileSizeMb', 10) * 1024 * 1024),
+    },
   };
 }

@@ -63,6 +63,7 @@ test('usage errors exit 2 with a pointer to --help; configuration errors exit 1 
       [['run', '--task', 'x'], 2, /needs --workspace/],
       [['run', '--workspace', ws.dir, '--task', 'x', '--max-steps', 'many'], 2, /--max-steps takes a whole number/],
       [['run', '--workspace', ws.dir, '--task', 'x', '--bogus'], 2, /Unknown option '--bogus'/],
+      [['run', '--workspace', ws.dir, '--task', 'x', '--max-file-size-mb', '0'], 2, /--max-file-size-mb takes a size in megabytes/],
       [['run', '--workspace', ws.dir, '--task', ' ', '--model', 'm', '--base-url', 'http://127.0.0.1:9/v1'], 1, /task is empty/],
       [['run', '--workspace', ws.dir, '--task', 'x', '--model', 'm'], 1, /--base-url or OPENAI_BASE_URL/],
       [['hint', '--run', 'nope', 'text'], 1, /No run "nope"/],

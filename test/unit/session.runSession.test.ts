@@ -248,3 +248,29 @@ test('max steps ends the run as max_steps', async () => {
     assert.equal(ended.steps, 2);
   }, { maxSteps: 2 });
 });
+
+test('snapshots leave out dependency folders and large files unless the grounding options say otherwise', async () => {
+  const script: ScriptedReply[] = [
+    { toolCall: { name: 'run_command', arguments: { command: 'mkdir -p node_modules/pkg && echo dep > node_modules/pkg/index.js && head -c 3000 /dev/zero > big.bin && echo src > app.js' } } },
+    { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
+  ];
+  const groundedPaths = async (session: RunSession) => {
+    await session.done;
+    return steps(await session.events())[0].grounding.files.map((file) => file.path).sort();
+  };
+  await withRun(script, async ({ session }) => assert.deepEqual(await groundedPaths(session), ['app.js', 'big.bin']));
+  await withRun(script, async ({ session }) => assert.deepEqual(await groundedPaths(session), ['app.js']), { grounding: { maxFileBytes: 1000 } });
+  await withRun(script, async ({ session }) => assert.deepEqual(await groundedPaths(session), ['app.js', 'big.bin', 'node_modules/pkg/index.js']), {
+    grounding: { exclude: ['!node_modules/'] },
+  });
+  const ws = makeWorkspace();
+  try {
+    await assert.rejects(
+      RunSession.start({ workspace: ws.dir, datasetDir: defaultDatasetPath(ws.dir), task: 't', model: 'm', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', grounding: { maxFileBytes: -1 } }),
+      (error: Error) => error instanceof ConfigError && /positive size/.test(error.message),
+    );
+    await assert.rejects(fs.access(path.join(ws.dir, '.apollo')), 'nothing is written for refused options');
+  } finally {
+    ws.cleanup();
+  }
+});

@@ -21,7 +21,8 @@ import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES } from '../dataset
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
-import { ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
+import { DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
+import { WorkspaceWatcher } from '../grounding/watcher';
 import { ContextManager, defaultContextBudget } from '../agent/context';
 import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
 import { ModelClient } from '../agent/modelClient';
@@ -56,8 +57,22 @@ export interface RunOptions {
   /** Tokens the prompt may use before older steps are summarized; default from the model. */
   contextBudget?: number;
   commandTimeoutMs?: number;
+  grounding?: GroundingOptions;
   log?: (line: string) => void;
   engine?: EngineTuning;
+}
+
+/** What snapshots leave out, on top of .gitignore and the dataset folder. */
+export interface GroundingOptions {
+  /**
+   * Gitignore-style patterns added after DEFAULT_EXCLUDES (dependency folders, caches, build
+   * output); a `!pattern` takes one of those back.
+   */
+  exclude?: string[];
+  /** Files larger than this are left out; default 10 MiB. */
+  maxFileBytes?: number;
+  /** Watch the workspace so a snapshot looks only at what changed; default true. */
+  watch?: boolean;
 }
 
 export interface ResumeOptions {
@@ -70,6 +85,7 @@ export interface ResumeOptions {
   maxSteps?: number;
   contextBudget?: number;
   commandTimeoutMs?: number;
+  grounding?: GroundingOptions;
   log?: (line: string) => void;
   engine?: EngineTuning;
 }
@@ -116,6 +132,13 @@ function validateEndpoint(options: { baseUrl: string; model: string; apiKey: str
   }
 }
 
+function validateGrounding(grounding: GroundingOptions | undefined): void {
+  const maxFileBytes = grounding?.maxFileBytes;
+  if (maxFileBytes !== undefined && !(Number.isFinite(maxFileBytes) && maxFileBytes > 0)) {
+    throw new ConfigError(`The largest file to snapshot must be a positive size, not ${maxFileBytes} bytes.`);
+  }
+}
+
 function validateLimits(maxSteps: number, contextBudget: number | undefined): void {
   if (!Number.isInteger(maxSteps) || maxSteps < 1) {
     throw new ConfigError(`The step limit must be a whole number of at least 1 (got ${maxSteps}): fix apollo.maxSteps (CLI: --max-steps).`);
@@ -153,6 +176,7 @@ function assistantMessage(event: StepEvent) {
 interface Setup {
   store: DatasetStore;
   shadow: ShadowStore;
+  watcher?: WorkspaceWatcher;
   writer: RunWriter;
   workspace: string;
   datasetRoot: string;
@@ -218,11 +242,12 @@ export class RunSession {
     validateEndpoint(options);
     const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     validateLimits(maxSteps, options.contextBudget);
+    validateGrounding(options.grounding);
     const stat = await fs.stat(options.workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
 
     const workspace = await fs.realpath(options.workspace);
-    const { store, shadow, datasetRoot } = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), options.apiKey);
+    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), options.apiKey, options.grounding);
     const runId = newRunId();
     const time = now();
     const writer = await store.createRun({
@@ -261,6 +286,7 @@ export class RunSession {
       {
         store,
         shadow,
+        watcher,
         writer,
         workspace,
         datasetRoot,
@@ -301,11 +327,12 @@ export class RunSession {
     validateEndpoint(endpoint);
     const maxSteps = options.maxSteps ?? started.maxSteps;
     validateLimits(maxSteps, options.contextBudget);
+    validateGrounding(options.grounding);
     const workspace = started.workspace;
     const stat = await fs.stat(workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
 
-    const { store, shadow, datasetRoot } = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.apiKey);
+    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.apiKey, options.grounding);
     const writer = await store.openRun(options.runId);
     const context = new ContextManager(
       { role: 'system', content: started.systemPrompt },
@@ -352,6 +379,7 @@ export class RunSession {
       {
         store,
         shadow,
+        watcher,
         writer,
         workspace,
         datasetRoot,
@@ -374,14 +402,30 @@ export class RunSession {
     return session;
   }
 
-  private static async openStores(workspace: string, datasetDir: string, apiKey: string) {
+  private static async openStores(workspace: string, datasetDir: string, apiKey: string, grounding: GroundingOptions = {}) {
     const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
     const exclude = isInside(datasetRoot, workspace) ? [path.relative(workspace, datasetRoot)] : [];
-    const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude });
-    await shadow.init();
-    return { store, shadow, datasetRoot };
+    const excludePatterns = [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)];
+    const maxFileBytes = grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    let watcher: WorkspaceWatcher | undefined;
+    if (grounding.watch !== false) {
+      const skipped = new Set(exclude.map((entry) => entry.split(path.sep).join('/')));
+      const skippedNames = folderNames(excludePatterns);
+      watcher = new WorkspaceWatcher(workspace, {
+        skip: (dir, name) => skippedNames.has(name) || skipped.has(dir ? `${dir}/${name}` : name) || (!dir && name === '.apollo'),
+      });
+      await watcher.start();
+    }
+    const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude, excludePatterns, maxFileBytes, changes: watcher });
+    try {
+      await shadow.init();
+    } catch (error) {
+      watcher?.dispose();
+      throw error;
+    }
+    return { store, shadow, watcher, datasetRoot };
   }
 
   private async drive(setup: Setup): Promise<RunEndedEvent> {
@@ -428,6 +472,7 @@ export class RunSession {
       outcome = { status: 'failed' as const, steps: this.lastStep, error: `The run failed: ${(error as Error).message}` };
     }
     await this.tools.jobs.killAll().catch(() => undefined);
+    setup.watcher?.dispose();
     const ended: RunEndedEvent = {
       type: 'run_ended',
       time: now(),
@@ -661,3 +706,10 @@ export class RunSession {
   }
 }
 
+/** Plain folder names excluded by gitignore patterns ("node_modules/") and not taken back: not worth watching. */
+function folderNames(patterns: string[]): Set<string> {
+  const plain = /^[^*?[\]!/]+\/$/;
+  const names = new Set(patterns.filter((pattern) => plain.test(pattern)).map((pattern) => pattern.slice(0, -1)));
+  for (const pattern of patterns) if (pattern.startsWith('!')) names.delete(pattern.slice(1).replace(/\/$/, ''));
+  return names;
+}
