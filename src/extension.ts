@@ -8,6 +8,7 @@ import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider'
 import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
 import { RunController } from './vscode/runController';
 import { API_KEY_SECRET, readSettings } from './vscode/settings';
+import { collectGarbage, formatGarbageReport } from './core/session/gc';
 
 /** Returned by `activate`, so integration tests can drive the panel's message channel. */
 export interface ApolloApi {
@@ -115,6 +116,26 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
         return;
       }
       await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(datasetDir));
+    }),
+
+    vscode.commands.registerCommand('apollo.collectGarbage', async () => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) {
+        void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
+        return undefined;
+      }
+      const { datasetDir } = await readSettings(context.secrets, folder.uri.fsPath);
+      try {
+        const report = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: 'Apollo: reclaiming the snapshot space of deleted runs…' },
+          () => collectGarbage(datasetDir),
+        );
+        void vscode.window.showInformationMessage(`Apollo: ${formatGarbageReport(report).trim().replace(/\n/g, ' ')}`);
+        return report;
+      } catch (error) {
+        void vscode.window.showErrorMessage(`Apollo: ${(error as Error).message}`);
+        return undefined;
+      }
     }),
   );
 

@@ -10,6 +10,8 @@ import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../core/dataset/events';
 import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
 import { ConfigError, DEFAULT_MAX_STEPS, RunSession } from '../core/session/runSession';
+import { collectGarbage, formatGarbageReport } from '../core/session/gc';
+import { rewindRun } from '../core/session/rewind';
 import { datasetStats, formatStats } from '../core/session/stats';
 
 export interface CliIo {
@@ -31,6 +33,8 @@ Usage:
   apollo run --resume ID [--dataset DIR] [--workspace DIR]     continue an interrupted run from its last step
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json]
+  apollo rewind --run ID --to-step N [--dataset DIR] [--force]  workspace back to before step N; resume goes on from there
+  apollo gc [--dataset DIR]                                    reclaim the snapshot space of deleted runs
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
 
 The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
@@ -237,6 +241,38 @@ async function commandStats(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+async function commandRewind(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { dataset: { type: 'string' }, run: { type: 'string' }, 'to-step': { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean' } },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (!values.run) throw new UsageError('apollo rewind needs --run ID.');
+  const toStep = Number(values['to-step']);
+  if (!Number.isInteger(toStep) || toStep < 1) throw new UsageError('apollo rewind needs --to-step N, a step number of at least 1.');
+  const store = datasetFrom(values.dataset, io);
+  const { event, overwritten } = await rewindRun({ datasetDir: store.root, runId: values.run, toStep, force: values.force });
+  if (overwritten.length) io.stderr(`warning: overwrote changes made since the last step (kept in the dataset): ${overwritten.join(', ')}\n`);
+  const files = event.files.map((file) => `  ${file.status.padEnd(9)} ${file.path}`).join('\n');
+  io.stdout(`rewound run ${values.run} to before step ${toStep}: ${event.files.length} file(s) restored${files ? `\n${files}` : ''}\n`);
+  io.stdout(`new branch ${event.branch}; continue with: apollo run --resume ${values.run}\n`);
+  return 0;
+}
+
+async function commandGc(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { dataset: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  io.stdout(formatGarbageReport(await collectGarbage(datasetFrom(values.dataset, io).root)));
+  return 0;
+}
+
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -249,6 +285,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandLabel(rest, io);
       case 'stats':
         return await commandStats(rest, io);
+      case 'gc':
+        return await commandGc(rest, io);
+      case 'rewind':
+        return await commandRewind(rest, io);
       case undefined:
       case '--help':
       case '-h':

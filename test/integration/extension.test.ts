@@ -70,7 +70,7 @@ describe('Apollo extension', function () {
 
   it('registers every command of the contract', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey']) {
+    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage']) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
   });
@@ -82,6 +82,29 @@ describe('Apollo extension', function () {
     assert.equal(config.get('datasetPath'), '');
     assert.equal(config.get('maxSteps'), 50);
     assert.equal(config.get('contextBudget'), 0);
+    assert.deepEqual(config.get('grounding.exclude'), []);
+    assert.equal(config.get('grounding.maxFileSizeMb'), 10);
+  });
+
+  it('grounds steps by the grounding settings, and the reclaim command lets go of a deleted run', async () => {
+    await startServer([
+      { toolCall: { name: 'run_command', arguments: { command: 'head -c 300000 /dev/urandom > model.bin && echo log > run.log && echo kept > kept.txt' } } },
+      { toolCall: { name: 'run_command', arguments: { command: 'rm model.bin run.log kept.txt' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
+    ]);
+    await configure({ 'grounding.exclude': ['*.log'], 'grounding.maxFileSizeMb': 0.1 });
+    try {
+      const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Make files');
+      assert.equal((await api.currentSession()!.done).status, 'finished');
+      const steps = (await readEvents(runId!)).filter((event): event is Extract<DatasetEvent, { type: 'step' }> => event.type === 'step');
+      assert.deepEqual(steps[0].grounding.files.map((file) => file.path), ['kept.txt']);
+
+      await fs.rm(path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId!), { recursive: true });
+      const report = await vscode.commands.executeCommand<{ runs: string[] }>('apollo.collectGarbage');
+      assert.ok(report?.runs.includes(runId!), `the report names ${runId}`);
+    } finally {
+      await configure({ 'grounding.exclude': undefined, 'grounding.maxFileSizeMb': undefined });
+    }
   });
 
   it('runs a task from the command, streams steps to the panel and records them in the dataset', async () => {

@@ -101,6 +101,10 @@ export interface StepEvent {
   groundingMs?: number;
   /** Where the full output of the action was kept when the observation shows only head and tail. */
   fullOutput?: string;
+  /** The branch this step is on, after a rewind; absent on the run's first branch. */
+  branch?: string;
+  /** The step this one follows on its branch (0: the run's start); given on rewound branches. */
+  parentStep?: number;
 }
 
 /** A hint reached the engine (from the panel, a command or `apollo hint`). */
@@ -185,6 +189,24 @@ export interface ExternalChangeEvent {
   grounding: Grounding;
 }
 
+/**
+ * The workspace was put back to how it stood before `toStep`, and the run goes on from there on a
+ * new branch. The steps from `toStep` on stay in the dataset as an abandoned branch.
+ */
+export interface RewindEvent {
+  type: 'rewind';
+  time: string;
+  toStep: number;
+  /** The new branch's id; steps recorded after this event carry it. */
+  branch: string;
+  /** The last step kept (0 when rewinding to the first step). */
+  parentStep: number;
+  /** The snapshot restored: step toStep's "before". */
+  snapshot: string;
+  /** The files written or removed to get there. */
+  files: FileChange[];
+}
+
 export interface RunEndedEvent {
   type: 'run_ended';
   time: string;
@@ -196,6 +218,7 @@ export interface RunEndedEvent {
 
 export type DatasetEvent =
   | RunStartedEvent
+  | RewindEvent
   | StepEvent
   | HintQueuedEvent
   | HintDeliveredEvent
@@ -312,6 +335,13 @@ export function validateEvent(value: unknown): DatasetEvent {
       if (!isObject(grounding) || !Array.isArray(grounding.files)) fail('"grounding" must hold files');
       break;
     }
+    case 'rewind':
+      requireString(value, 'branch');
+      requireString(value, 'snapshot');
+      if (typeof value.toStep !== 'number' || !Number.isInteger(value.toStep) || value.toStep < 1) fail('"toStep" must be an integer >= 1');
+      if (typeof value.parentStep !== 'number' || !Number.isInteger(value.parentStep) || value.parentStep < 0) fail('"parentStep" must be an integer >= 0');
+      if (!Array.isArray(value.files)) fail('"files" must be an array');
+      break;
     case 'run_ended':
       requireOneOf(value, 'status', ['finished', 'max_steps', 'stopped', 'failed']);
       break;

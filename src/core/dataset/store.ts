@@ -17,6 +17,23 @@ export function defaultDatasetPath(workspace: string): string {
 
 export class DatasetError extends Error {}
 
+/** Bytes of the files under a folder; 0 when it does not exist. */
+export async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await folderBytes(full);
+    else if (entry.isFile()) total += (await fs.stat(full).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
 export interface InboxHint {
   hintId: string;
   text: string;
@@ -128,6 +145,12 @@ export class DatasetStore {
   }
 
   /** Every run with a readable manifest, newest first. */
+  /** The ids of every run folder, readable or not. */
+  async runIds(): Promise<string[]> {
+    const names = await fs.readdir(path.join(this.root, 'runs')).catch(() => [] as string[]);
+    return names.filter(isValidRunId);
+  }
+
   async listRuns(): Promise<RunManifest[]> {
     let names: string[];
     try {

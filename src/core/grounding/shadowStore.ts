@@ -8,13 +8,19 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
 import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events';
+import { folderBytes } from '../dataset/store';
 import { gitEnvironment } from './gitEnvironment';
 import type { ChangeFeed } from './watcher';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
+/** Each run's snapshots hang off a ref of its own, so a deleted run's snapshots can be collected. */
+const RUN_REF_PREFIX = 'refs/apollo/runs/';
 const DEFAULT_MAX_PATCH_BYTES = 256 * 1024;
 const IDENTITY = { name: 'Apollo', email: 'apollo@localhost' };
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/** The dataset's subfolder that holds the shadow stores. */
+export const SHADOW_FOLDER = 'shadow';
 
 /** One store per workspace inside the dataset folder, so all runs of a workspace share objects. */
 export function shadowStoreDir(datasetRoot: string, workspace: string): string {
@@ -25,7 +31,7 @@ export function shadowStoreDir(datasetRoot: string, workspace: string): string {
     // A workspace that does not exist yet still gets a stable key.
   }
   const key = createHash('sha1').update(real).digest('hex').slice(0, 16);
-  return path.join(datasetRoot, 'shadow', `${key}.git`);
+  return path.join(datasetRoot, SHADOW_FOLDER, `${key}.git`);
 }
 
 function storeEnvironment(indexFile: string): Record<string, string> {
@@ -95,6 +101,8 @@ export interface ShadowStoreOptions {
   maxFileBytes?: number;
   /** Knows which paths changed between snapshots; without it every snapshot is a full stat pass. */
   changes?: ChangeFeed;
+  /** The run whose snapshots these are; they are chained under its own ref. */
+  runId?: string;
 }
 
 /** A work tree snapshotted with its own index: the workspace, or a git repository nested in it. */
@@ -126,6 +134,7 @@ export class ShadowStore {
   /** Reads objects only; GIT_DIR points at the store because `git show` takes no --git-dir after it. */
   private readonly reader: SimpleGit;
   private lastSnapshot: { commit: string; tree: string } | undefined;
+  private readonly ref: string;
   private readonly root: Unit;
   private readonly units = new Map<string, Unit>();
   /** Files left out of the last snapshots for their size, workspace-relative. */
@@ -138,6 +147,7 @@ export class ShadowStore {
     this.excludePatterns = options.excludePatterns ?? DEFAULT_EXCLUDES;
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.changes = options.changes;
+    this.ref = options.runId ? `${RUN_REF_PREFIX}${options.runId}` : SNAPSHOT_REF;
     this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
     this.reader = simpleGit({ baseDir: this.workspace }).env({
       ...storeEnvironment(path.join(this.storeDir, 'index')),
@@ -171,6 +181,8 @@ export class ShadowStore {
         ['core.untrackedCache', 'true'],
         ['core.splitIndex', 'true'],
         ['index.version', '4'],
+        // No reflogs: they would keep a deleted run's snapshots from being collected.
+        ['core.logAllRefUpdates', 'false'],
       ];
       for (const [key, value] of config) await this.git.raw([`--git-dir=${this.storeDir}`, 'config', key, value]);
       // The user's global config may start an fsmonitor daemon; the store needs none. simple-git
@@ -181,7 +193,7 @@ export class ShadowStore {
     await fs.mkdir(path.join(this.storeDir, 'info'), { recursive: true });
     await fs.writeFile(path.join(this.storeDir, 'info', 'exclude'), [...new Set([...anchored, ...this.excludePatterns])].join('\n') + '\n');
     await fs.mkdir(path.join(this.storeDir, 'apollo-index'), { recursive: true });
-    const head = (await this.raw(['rev-parse', '--verify', '--quiet', SNAPSHOT_REF]).catch(() => '')).trim();
+    const head = (await this.raw(['rev-parse', '--verify', '--quiet', this.ref]).catch(() => '')).trim();
     if (head) {
       const tree = (await this.raw(['rev-parse', `${head}^{tree}`])).trim();
       this.lastSnapshot = { commit: head, tree };
@@ -198,7 +210,7 @@ export class ShadowStore {
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
       const parent = this.lastSnapshot ? ['-p', this.lastSnapshot.commit] : [];
       const commit = (await this.raw(['commit-tree', tree, ...parent, '-m', 'snapshot'])).trim();
-      await this.raw(['update-ref', SNAPSHOT_REF, commit]);
+      await this.raw(['update-ref', this.ref, commit]);
       this.lastSnapshot = { commit, tree };
       return commit;
     });
@@ -303,7 +315,13 @@ export class ShadowStore {
     }
     // A detached HEAD written directly: the store's HEAD means nothing else.
     await fs.writeFile(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
-    const output = await this.raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
+    const status = () => this.raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
+    const output = await status().catch(async () => {
+      // The commit was collected (it is referenced by nothing): compare against nothing instead.
+      unit.baseCommit = undefined;
+      await fs.writeFile(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
+      return status();
+    });
     const paths: string[] = [];
     for (const entry of splitNul(output)) {
       const [index, worktree, relative] = [entry[0], entry[1], entry.slice(3)];
@@ -405,6 +423,36 @@ export class ShadowStore {
     return files;
   }
 
+  /** The tree a snapshot records. */
+  async treeOf(snapshot: string): Promise<string> {
+    return (await this.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
+  }
+
+  /**
+   * Makes the workspace match snapshot `target`, given that it matches snapshot `current` now:
+   * only the files that differ between the two are written or removed. Returns what changed.
+   */
+  async restore(current: string, target: string): Promise<FileChange[]> {
+    const changes = (await this.ground(current, target, { maxPatchBytes: 0 })).files;
+    const raw = splitNul(await this.raw(['diff-tree', '-r', '-z', '--no-renames', current, target]));
+    // Raw entries come in pairs: ":oldmode newmode oldsha newsha status" then the path.
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const [, newMode, , newSha, status] = raw[i].slice(1).split(' ');
+      const file = path.join(this.workspace, raw[i + 1]);
+      if (!isInside(file, this.workspace)) throw new Error(`The snapshot names a path outside the workspace: ${raw[i + 1]}`);
+      await fs.rm(file, { force: true, recursive: status === 'D' ? false : true }).catch(() => undefined);
+      if (status === 'D') {
+        await removeEmptyFolders(path.dirname(file), this.workspace);
+        continue;
+      }
+      const content = await this.reader.showBuffer([newSha]);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      if (newMode === '120000') await fs.symlink(content.toString('utf8'), file);
+      else await fs.writeFile(file, content, { mode: newMode === '100755' ? 0o755 : 0o644 });
+    }
+    return changes;
+  }
+
   /** A file's content in a snapshot, or undefined when the snapshot has no such file. */
   async readFile(snapshot: string, filePath: string): Promise<Buffer | undefined> {
     const relative = filePath.split(path.sep).join('/').replace(/^\/+/, '');
@@ -413,5 +461,56 @@ export class ShadowStore {
     } catch {
       return undefined;
     }
+  }
+}
+
+export interface CollectedGarbage {
+  /** Runs whose snapshots were let go: their folders are gone from the dataset. */
+  runs: string[];
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/**
+ * Reclaims the space of snapshots no run in the dataset refers to any more, in every shadow store
+ * of a dataset. `keepRuns` are the run folders that exist; `pruneRecent` false keeps unreferenced
+ * objects younger than an hour, which a run still recording may be about to refer to.
+ */
+export async function collectSnapshotGarbage(datasetRoot: string, keepRuns: Set<string>, options: { pruneRecent: boolean }): Promise<CollectedGarbage> {
+  const root = path.join(datasetRoot, SHADOW_FOLDER);
+  const bytesBefore = await folderBytes(root);
+  const runs: string[] = [];
+  const stores = (await fs.readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith('.git'));
+  for (const name of stores) {
+    const storeDir = path.join(root, name);
+    await withStoreLock(storeDir, async () => {
+      const git = simpleGit({ baseDir: storeDir }).env(gitEnvironment());
+      const raw = (args: string[]) => git.raw([`--git-dir=${storeDir}`, ...args]);
+      const refs = (await raw(['for-each-ref', '--format=%(refname)', RUN_REF_PREFIX])).split('\n').filter(Boolean);
+      for (const ref of refs) {
+        const runId = ref.slice(RUN_REF_PREFIX.length);
+        if (keepRuns.has(runId)) continue;
+        await raw(['update-ref', '-d', ref]);
+        runs.push(runId);
+      }
+      await raw(['reflog', 'expire', '--expire=now', '--all']);
+      await raw(['gc', '--quiet', `--prune=${options.pruneRecent ? 'now' : '1.hour.ago'}`]);
+    });
+  }
+  return { runs, bytesBefore, bytesAfter: await folderBytes(root) };
+}
+
+function isInside(file: string, folder: string): boolean {
+  const relative = path.relative(folder, file);
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+}
+
+/** Removes folders left empty by a restore, up to the workspace. */
+async function removeEmptyFolders(dir: string, workspace: string): Promise<void> {
+  while (isInside(dir, workspace)) {
+    const entries = await fs.readdir(dir).catch(() => undefined);
+    if (!entries || entries.length) return;
+    await fs.rmdir(dir).catch(() => undefined);
+    dir = path.dirname(dir);
   }
 }

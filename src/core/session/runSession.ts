@@ -23,6 +23,7 @@ import { Redactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
 import { DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
+import { currentPath, lastIndexOf } from './branches';
 import { ContextManager, defaultContextBudget } from '../agent/context';
 import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
 import { ModelClient } from '../agent/modelClient';
@@ -174,6 +175,8 @@ function assistantMessage(event: StepEvent) {
 }
 
 interface Setup {
+  /** Set when the run goes on from a rewind. */
+  branch?: { id: string; lastStep: number };
   store: DatasetStore;
   shadow: ShadowStore;
   watcher?: WorkspaceWatcher;
@@ -210,6 +213,8 @@ export class RunSession {
   private inFlight: InFlightRequest | undefined;
   private pullingInbox: Promise<InboxHint[]> | undefined;
   private lastStep = 0;
+  /** The branch steps go on, after a rewind. */
+  private branch: { id: string; lastStep: number } | undefined;
   private tokens = { promptTokens: 0, completionTokens: 0 };
   readonly done: Promise<RunEndedEvent>;
   readonly store: DatasetStore;
@@ -230,6 +235,7 @@ export class RunSession {
     this.pendingHints.push(...pending);
     const manifest = setup.writer.manifest();
     this.lastStep = setup.firstStep - 1;
+    this.branch = setup.branch;
     this.tokens = { ...manifest.tokens };
     this.done = this.drive(setup);
   }
@@ -247,8 +253,8 @@ export class RunSession {
     if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
 
     const workspace = await fs.realpath(options.workspace);
-    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), options.apiKey, options.grounding);
     const runId = newRunId();
+    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, options.grounding);
     const time = now();
     const writer = await store.createRun({
       id: runId,
@@ -319,9 +325,12 @@ export class RunSession {
     for (const problem of problems) options.log?.(`warning: ${problem}`);
     const started = events.find((event): event is RunStartedEvent => event.type === 'run_started');
     if (!started) throw new DatasetError(`Run ${options.runId} has no run_started event; it cannot be resumed.`);
-    const ended = events.find((event) => event.type === 'run_ended');
-    if (ended && ended.type === 'run_ended') {
-      throw new ConfigError(`Run ${options.runId} already ended (${ended.status}); there is nothing to resume.`);
+    // A run that ended can go on only from a rewind recorded after its end.
+    const lastEnd = lastIndexOf(events, (event) => event.type === 'run_ended');
+    const lastRewind = lastIndexOf(events, (event) => event.type === 'rewind');
+    const ended = events[lastEnd];
+    if (ended?.type === 'run_ended' && lastRewind < lastEnd) {
+      throw new ConfigError(`Run ${options.runId} already ended (${ended.status}); there is nothing to resume. Rewind it to a step to go on from there.`);
     }
     const endpoint = { baseUrl: options.baseUrl ?? started.baseUrl, model: options.model ?? started.model, apiKey: options.apiKey };
     validateEndpoint(endpoint);
@@ -332,7 +341,7 @@ export class RunSession {
     const stat = await fs.stat(workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
 
-    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.apiKey, options.grounding);
+    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, options.grounding);
     const writer = await store.openRun(options.runId);
     const context = new ContextManager(
       { role: 'system', content: started.systemPrompt },
@@ -340,9 +349,11 @@ export class RunSession {
       options.contextBudget ?? defaultContextBudget(endpoint.model),
     );
     const queued = new Map<string, PendingHint>();
+    // After a rewind only the steps of the current branch are in the model's context.
+    const branchPath = currentPath(events);
+    const onPath = new Set(branchPath.steps.map((step) => step.step));
     let lastStep = 0;
-    let lastSnapshot: string | undefined;
-    for (const event of events) {
+    events.forEach((event, index) => {
       switch (event.type) {
         case 'hint_queued':
           queued.set(event.hintId, { hintId: event.hintId, text: event.text, kind: event.kind, urgency: event.urgency ?? 'next' });
@@ -351,11 +362,14 @@ export class RunSession {
           const hint = queued.get(event.hintId);
           if (!hint) break;
           queued.delete(event.hintId);
+          if (!onPath.has(event.step)) break; // delivered on an abandoned branch
           context.add(event.step, { role: 'user', content: hintMessage(hint.kind, hint.text) });
           context.noteHint({ step: event.step, kind: hint.kind, text: hint.text });
           break;
         }
         case 'step':
+          lastStep = Math.max(lastStep, event.step);
+          if (!onPath.has(event.step)) break;
           context.add(event.step, assistantMessage(event));
           if (event.action) {
             context.add(event.step, { role: 'tool', tool_call_id: event.action.id, content: event.observation });
@@ -363,20 +377,18 @@ export class RunSession {
           } else {
             context.add(event.step, { role: 'user', content: NO_TOOL_CALL_NUDGE });
           }
-          lastStep = event.step;
-          lastSnapshot = event.grounding.after;
           break;
         case 'summary':
-          context.applyCompaction(event.text, event.keptFromStep);
-          break;
-        case 'external_change':
-          lastSnapshot = event.grounding.after;
+          if (index > lastRewind || onPath.has(event.step)) context.applyCompaction(event.text, event.keptFromStep);
           break;
       }
-    }
+    });
+    const lastSnapshot = branchPath.lastSnapshot;
+    const branch = branchPath.branch ? { id: branchPath.branch, lastStep: branchPath.steps[branchPath.steps.length - 1]?.step ?? 0 } : undefined;
     if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
     const session = new RunSession(
       {
+        branch,
         store,
         shadow,
         watcher,
@@ -402,7 +414,7 @@ export class RunSession {
     return session;
   }
 
-  private static async openStores(workspace: string, datasetDir: string, apiKey: string, grounding: GroundingOptions = {}) {
+  private static async openStores(workspace: string, datasetDir: string, runId: string, apiKey: string, grounding: GroundingOptions = {}) {
     const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
@@ -418,7 +430,7 @@ export class RunSession {
       });
       await watcher.start();
     }
-    const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude, excludePatterns, maxFileBytes, changes: watcher });
+    const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude, excludePatterns, maxFileBytes, changes: watcher, runId });
     try {
       await shadow.init();
     } catch (error) {
@@ -535,6 +547,11 @@ export class RunSession {
 
   /** Appends to the dataset (flushed), keeps the manifest current, then tells listeners. */
   private async record(event: DatasetEvent): Promise<void> {
+    if (event.type === 'step' && this.branch) {
+      // On a rewound branch each step names its branch and the step it follows.
+      event = { ...event, branch: this.branch.id, parentStep: this.branch.lastStep };
+      this.branch.lastStep = event.step;
+    }
     // Numbered when queued for writing, so history() knows which events its read includes.
     const sequence = ++this.sequence;
     await this.writer.append(event);

@@ -1,7 +1,8 @@
 /** `apollo stats`: what a dataset holds, read from the events (the single source of truth). */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { DatasetStore } from '../dataset/store';
+import { DatasetStore, folderBytes } from '../dataset/store';
+import { SHADOW_FOLDER } from '../grounding/shadowStore';
 
 export interface RunStats {
   id: string;
@@ -28,24 +29,10 @@ export interface DatasetStats {
   hintsPerAgentHour: number;
   labels: Record<string, number>;
   storeBytes: number;
+  /** Of storeBytes, the shadow git stores that hold the snapshots. */
+  snapshotBytes: number;
   problems: string[];
   perRun: RunStats[];
-}
-
-async function folderBytes(dir: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += await folderBytes(full);
-    else if (entry.isFile()) total += (await fs.stat(full)).size;
-  }
-  return total;
 }
 
 export async function datasetStats(store: DatasetStore): Promise<DatasetStats> {
@@ -102,6 +89,7 @@ export async function datasetStats(store: DatasetStore): Promise<DatasetStats> {
     hintsPerAgentHour: agentHours > 0 ? Math.round((hints / agentHours) * 100) / 100 : 0,
     labels,
     storeBytes: await folderBytes(store.root),
+    snapshotBytes: await folderBytes(path.join(store.root, SHADOW_FOLDER)),
     problems,
     perRun,
   };
@@ -116,7 +104,7 @@ export function formatStats(stats: DatasetStats): string {
     `runs: ${stats.runs}   steps: ${stats.steps}   hints: ${stats.hints} (${stats.hintsPerAgentHour} per agent-hour)`,
     `tokens: ${stats.promptTokens} in, ${stats.completionTokens} out`,
     `labels: ${Object.entries(stats.labels).map(([label, count]) => `${label} ${count}`).join(', ') || 'none'}`,
-    `dataset size: ${(stats.storeBytes / 1024 / 1024).toFixed(2)} MiB`,
+    `dataset size: ${(stats.storeBytes / 1024 / 1024).toFixed(2)} MiB, of which snapshots ${(stats.snapshotBytes / 1024 / 1024).toFixed(2)} MiB ("apollo gc" reclaims those of deleted runs)`,
     '',
     'run                       status     steps  tokens in/out      model     tools     grounding wall',
   ];

@@ -1,0 +1,90 @@
+/**
+ * Rewind: puts the workspace back to how it stood before a step and records a new branch, so
+ * the run can go on from there (typically with a hint) while the abandoned steps stay in the
+ * dataset as a rejected alternative.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { FileChange, RewindEvent } from '../dataset/events';
+import { DatasetStore } from '../dataset/store';
+import { ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
+import { currentPath } from './branches';
+import { ConfigError } from './runSession';
+
+/** The user changed files since the run's last snapshot; rewinding would overwrite them. */
+export class UnsavedChangesError extends ConfigError {
+  constructor(readonly files: string[]) {
+    super(
+      `The workspace has changes made after the run's last step that rewinding would overwrite: ${files.join(', ')}. ` +
+        'Keep them somewhere else first, or rewind with --force (they stay recorded in the dataset).',
+    );
+  }
+}
+
+export interface RewindOptions {
+  datasetDir: string;
+  runId: string;
+  toStep: number;
+  /** Overwrite the user's changes made since the last snapshot (they are recorded first). */
+  force?: boolean;
+}
+
+export interface RewindResult {
+  event: RewindEvent;
+  /** The user's changes that were overwritten (recorded as an external change first). */
+  overwritten: string[];
+}
+
+export const newBranchId = () => `b-${randomBytes(4).toString('hex')}`;
+
+export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
+  if (!Number.isInteger(options.toStep) || options.toStep < 1) throw new ConfigError(`Rewind needs a step number of at least 1, not ${options.toStep}.`);
+  const store = new DatasetStore(options.datasetDir);
+  await store.readManifest(options.runId);
+  const { events } = await store.readEvents(options.runId);
+  const started = events.find((event) => event.type === 'run_started');
+  if (!started || started.type !== 'run_started') throw new ConfigError(`Run ${options.runId} has no start recorded; it cannot be rewound.`);
+  const { steps, lastSnapshot } = currentPath(events);
+  const target = steps.find((step) => step.step === options.toStep);
+  if (!target) {
+    const known = steps.map((step) => step.step);
+    throw new ConfigError(
+      `Step ${options.toStep} is not on run ${options.runId}'s current branch` + (known.length ? ` (its steps: ${known[0]}–${known[known.length - 1]}).` : ' (it has no steps yet).'),
+    );
+  }
+  const workspace = started.workspace;
+  const datasetRoot = await fs.realpath(options.datasetDir);
+  const relativeDataset = path.relative(workspace, datasetRoot);
+  const exclude = relativeDataset && !relativeDataset.startsWith('..') && !path.isAbsolute(relativeDataset) ? [relativeDataset] : [];
+  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude, runId: options.runId });
+  await shadow.init();
+
+  // What the workspace holds now, against what the run last recorded: the user's own edits.
+  const now = await shadow.snapshot();
+  let overwritten: string[] = [];
+  if (lastSnapshot && (await shadow.treeOf(now)) !== (await shadow.treeOf(lastSnapshot))) {
+    const grounding = await shadow.ground(lastSnapshot, now);
+    overwritten = grounding.files.map((file) => file.path);
+    if (!options.force) throw new UnsavedChangesError(overwritten);
+    // Recorded before anything is written, so the edits can always be got back from the store.
+    const lastStep = steps.length ? steps[steps.length - 1].step : 1;
+    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, grounding });
+  }
+
+  const files: FileChange[] = await shadow.restore(now, target.grounding.before);
+  const restored = await shadow.snapshot();
+  const previous = steps.filter((step) => step.step < options.toStep).pop();
+  const event: RewindEvent = {
+    type: 'rewind',
+    time: new Date().toISOString(),
+    toStep: options.toStep,
+    branch: newBranchId(),
+    parentStep: previous?.step ?? 0,
+    snapshot: restored,
+    files,
+  };
+  await store.appendEvent(options.runId, event);
+  await store.openRun(options.runId).then((writer) => writer.updateManifest({ status: 'paused' }));
+  return { event, overwritten };
+}
