@@ -86,6 +86,9 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     vscode.commands.registerCommand('apollo.pauseRun', () => controller.pause()),
     vscode.commands.registerCommand('apollo.resumeRun', (runId?: unknown) => controller.resume(typeof runId === 'string' ? runId : undefined)),
     vscode.commands.registerCommand('apollo.stopRun', () => controller.stop()),
+    vscode.commands.registerCommand('apollo.rewindRun', (step?: unknown) =>
+      controller.rewind(typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined),
+    ),
 
     vscode.commands.registerCommand('apollo.setApiKey', async () => {
       const key = await vscode.window.showInputBox({

@@ -66,7 +66,8 @@ export type WebviewToHost =
   | { type: 'resumeRun' }
   | { type: 'stopRun' }
   | { type: 'labelStep'; step: number; label: 'good' | 'bad' }
-  | { type: 'openDiff'; step: number };
+  | { type: 'openDiff'; step: number }
+  | { type: 'rewind'; step: number };
 
 const MAX_TEXT = 100_000;
 
@@ -102,7 +103,8 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
       if (!isStep(message.step) || (message.label !== 'good' && message.label !== 'bad')) return undefined;
       return { type: 'labelStep', step: message.step, label: message.label };
     case 'openDiff':
-      return isStep(message.step) ? { type: 'openDiff', step: message.step } : undefined;
+    case 'rewind':
+      return isStep(message.step) ? { type: message.type, step: message.step } : undefined;
     default:
       return undefined;
   }

@@ -209,6 +209,7 @@ function buildStepItem(step: TimelineStep): HTMLLIElement {
     button('Mark good', () => vscode.postMessage({ type: 'labelStep', step: step.step, label: 'good' })),
     button('Mark bad', () => vscode.postMessage({ type: 'labelStep', step: step.step, label: 'bad' })),
     button('Open diff', () => vscode.postMessage({ type: 'openDiff', step: step.step })),
+    button('Rewind to here', () => vscode.postMessage({ type: 'rewind', step: step.step })),
   );
   item.append(head, observation, meta, actions);
   renderHintsInto(item, step.step);

@@ -3,9 +3,10 @@
  * as protocol messages, and carries out what the panel and the commands ask.
  */
 import * as vscode from 'vscode';
-import type { DatasetEvent, HintKind, HintUrgency, StepEvent } from '../core/dataset/events';
+import type { DatasetEvent, HintKind, HintUrgency, RewindEvent, StepEvent } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { ConfigError, RunSession } from '../core/session/runSession';
+import { rewindRun, UnsavedChangesError } from '../core/session/rewind';
 import { HostToWebview, parseWebviewMessage, RunView } from '../protocol';
 import { openStepDiff } from './diffProvider';
 import { readSettings } from './settings';
@@ -95,6 +96,9 @@ export class RunController implements vscode.Disposable {
         return;
       case 'openDiff':
         await this.openDiff(message.step);
+        return;
+      case 'rewind':
+        await this.rewind(message.step);
         return;
     }
   }
@@ -279,6 +283,63 @@ export class RunController implements vscode.Disposable {
       await this.session.label(step, label, { source: 'human' });
     } catch (error) {
       this.report(error);
+    }
+  }
+
+  /**
+   * Puts the workspace back to how it stood before `step` of the open run; the run then goes on
+   * from there on a new branch when resumed. A live run is stopped first, after asking; the
+   * user's own edits since the last step are overwritten only after asking.
+   */
+  async rewind(step?: number): Promise<RewindEvent | undefined> {
+    try {
+      const session = this.session;
+      if (!session) throw new ConfigError('There is no run to rewind: start or resume one first.');
+      if (step === undefined) {
+        const steps = (await session.events()).filter((event): event is StepEvent => event.type === 'step');
+        const picked = await vscode.window.showQuickPick(
+          steps.map((event) => ({ label: `Step ${event.step}`, description: event.action?.name ?? '(no tool call)', step: event.step })).reverse(),
+          { title: 'Rewind the workspace to before which step?' },
+        );
+        if (!picked) return undefined;
+        step = picked.step;
+      }
+      if (session.isLive) {
+        const choice = await vscode.window.showWarningMessage(
+          `Rewinding stops run ${session.runId} and puts the workspace back to how it stood before step ${step}.`,
+          { modal: true },
+          'Stop and Rewind',
+        );
+        if (choice !== 'Stop and Rewind') return undefined;
+        await session.stop();
+        await session.done;
+      }
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (!folder) throw new ConfigError('Open a folder first.');
+      const { datasetDir } = await readSettings(this.secrets, folder.uri.fsPath);
+      const options = { datasetDir, runId: session.runId, toStep: step };
+      let result;
+      try {
+        result = await rewindRun(options);
+      } catch (error) {
+        if (!(error instanceof UnsavedChangesError)) throw error;
+        const choice = await vscode.window.showWarningMessage(
+          `You changed ${error.files.length} file(s) since the run's last step: ${error.files.slice(0, 5).join(', ')}${error.files.length > 5 ? ', …' : ''}. Rewinding overwrites them (they stay recorded in the dataset).`,
+          { modal: true },
+          'Overwrite and Rewind',
+        );
+        if (choice !== 'Overwrite and Rewind') return undefined;
+        result = await rewindRun({ ...options, force: true });
+      }
+      const { event } = result;
+      this.post({ type: 'notice', level: 'info', message: `Rewound to before step ${step}: ${event.files.length} file(s) restored. Resume to go on from there.` });
+      void vscode.window
+        .showInformationMessage(`Apollo: workspace rewound to before step ${step} (${event.files.length} file(s) restored). Resume the run to go on from there; a hint sent after resuming reaches its next step.`, 'Resume')
+        .then((choice) => (choice === 'Resume' ? this.resume(session.runId) : undefined));
+      return event;
+    } catch (error) {
+      this.report(error);
+      return undefined;
     }
   }
 

@@ -101,6 +101,7 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     await timeline.getByRole('listitem').nth(2).getByRole('button', { name: 'Mark good' }).click();
     await panel.getByText('bad · human').waitFor({ timeout: 10_000 });
     await panel.getByText('good · human').waitFor({ timeout: 10_000 });
+    assert.equal(await timeline.getByRole('button', { name: 'Rewind to here' }).count(), 5, 'every step offers a rewind');
 
     await page.screenshot({ path: path.join(resultsDir, 'panel-finished.png') });
 

@@ -70,7 +70,7 @@ describe('Apollo extension', function () {
 
   it('registers every command of the contract', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage']) {
+    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun']) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
   });
@@ -84,6 +84,28 @@ describe('Apollo extension', function () {
     assert.equal(config.get('contextBudget'), 0);
     assert.deepEqual(config.get('grounding.exclude'), []);
     assert.equal(config.get('grounding.maxFileSizeMb'), 10);
+  });
+
+  it('"Rewind to here" puts the workspace back to before the step and records a new branch', async () => {
+    await startServer([
+      { toolCall: { name: 'write_file', arguments: { path: 'rewind/first.txt', content: 'first\n' } } },
+      { toolCall: { name: 'write_file', arguments: { path: 'rewind/second.txt', content: 'second\n' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'two files' } } },
+    ]);
+    const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Write two files');
+    assert.equal((await api.currentSession()!.done).status, 'finished');
+    await api.panel.receive({ type: 'rewind', step: 2 });
+    const events = await readEvents(runId!);
+    const rewind = events[events.length - 1];
+    assert.equal(rewind.type, 'rewind');
+    assert.ok(rewind.type === 'rewind' && rewind.toStep === 2 && rewind.parentStep === 1);
+    assert.equal(await fs.readFile(path.join(workspaceDir(), 'rewind/first.txt'), 'utf8'), 'first\n');
+    await assert.rejects(fs.access(path.join(workspaceDir(), 'rewind/second.txt')));
+    assert.ok(posted.some((message) => message.type === 'notice' && /Rewound to before step 2: 1 file\(s\) restored/.test(message.message)));
+    // A malformed rewind request from the panel is dropped, not acted on.
+    await api.panel.receive({ type: 'rewind', step: 0 });
+    assert.equal((await readEvents(runId!)).length, events.length);
+    await fs.rm(path.join(workspaceDir(), 'rewind'), { recursive: true, force: true });
   });
 
   it('grounds steps by the grounding settings, and the reclaim command lets go of a deleted run', async () => {
