@@ -1,34 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { promises as fs, readdirSync, readFileSync, lstatSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ShadowStore, ShadowStoreOptions, shadowStoreDir } from '../../src/core/grounding/shadowStore';
+import type { ShadowStore } from '../../src/core/grounding/shadowStore';
 import { WorkspaceWatcher } from '../../src/core/grounding/watcher';
-import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
-
-async function storeFor(workspace: string, options: Partial<ShadowStoreOptions> = {}) {
-  const data = tempDir('apollo-data-');
-  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(data.dir, workspace), exclude: ['.apollo'], ...options });
-  await shadow.init();
-  return { shadow, cleanup: data.cleanup };
-}
-
-/** Hash of every entry under a folder: names, contents, modes and times. */
-function fingerprint(dir: string): string {
-  const hash = createHash('sha256');
-  const walk = (current: string) => {
-    for (const name of readdirSync(current).sort()) {
-      const file = path.join(current, name);
-      const stat = lstatSync(file);
-      hash.update(file).update(String(stat.mode)).update(String(stat.mtimeMs));
-      if (stat.isDirectory()) walk(file);
-      else if (stat.isFile()) hash.update(readFileSync(file));
-    }
-  };
-  walk(dir);
-  return hash.digest('hex');
-}
+import { fingerprint, storeFor } from '../fixtures/shadow';
+import { git, makeWorkspace } from '../fixtures/workspace';
 
 const byPath = (files: { path: string }[]) => Object.fromEntries(files.map((file) => [file.path, file]));
 

@@ -1,32 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { promises as fs, readdirSync, readFileSync, statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ShadowStore, shadowStoreDir } from '../../src/core/grounding/shadowStore';
-import { makeWorkspace, tempDir } from '../fixtures/workspace';
-
-async function storeFor(workspace: string, exclude: string[] = ['.apollo']): Promise<{ shadow: ShadowStore; cleanup(): void }> {
-  const data = tempDir('apollo-data-');
-  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(data.dir, workspace), exclude });
-  await shadow.init();
-  return { shadow, cleanup: data.cleanup };
-}
-
-/** Hash of every file under .git: HEAD, refs, index, config, hooks, objects. */
-function fingerprint(gitDir: string): string {
-  const hash = createHash('sha256');
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const file = path.join(dir, name);
-      const stat = statSync(file);
-      if (stat.isDirectory()) walk(file);
-      else hash.update(file).update(readFileSync(file)).update(String(stat.mtimeMs));
-    }
-  };
-  walk(gitDir);
-  return hash.digest('hex');
-}
+import { fingerprint, storeFor } from '../fixtures/shadow';
+import { makeWorkspace } from '../fixtures/workspace';
 
 test('grounds creations, modifications, deletions, renames and binary files', async () => {
   const ws = makeWorkspace({ 'a.txt': 'one\ntwo\n', 'old-name.txt': 'same content here\n'.repeat(20), 'gone.txt': 'bye\n' });
