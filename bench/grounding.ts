@@ -117,12 +117,16 @@ async function benchTree(name: string, workspace: string, files: string[]): Prom
     await shadow.ground(lastShadow, next);
     figures.shadow.push(performance.now() - started);
     lastShadow = next;
+    // The run's ref moves after a snapshot returns, while the agent waits for the model; that
+    // wait is not part of the figures.
+    await shadow.settled();
 
     started = performance.now();
     const nextWatched = await watched.snapshot();
     const grounding = await watched.ground(lastWatched, nextWatched);
     figures.watched.push(performance.now() - started);
     lastWatched = nextWatched;
+    await watched.settled();
     if (grounding.files.length !== 1) throw new Error(`action ${i}: the watched store saw ${grounding.files.length} changed files, not 1`);
   }
   watcher.dispose();

@@ -35,6 +35,22 @@ test('symlinks and mode changes are grounded', async () => {
   }
 });
 
+test('file names with tabs, newlines, quotes and non-ASCII letters are grounded as they are', async () => {
+  const ws = makeWorkspace({ 'plain.txt': 'p\n' });
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  const names = ['tab\there.txt', 'new\nline.txt', 'quote"d.txt', 'café/ünï.txt'];
+  try {
+    const before = await shadow.snapshot();
+    await fs.mkdir(path.join(ws.dir, 'café'));
+    for (const name of names) await fs.writeFile(path.join(ws.dir, name), 'one\ntwo\n');
+    const grounding = await shadow.ground(before, await shadow.snapshot());
+    assert.deepEqual(grounding.files.map((file) => [file.path, file.status, file.additions]).sort(), names.map((name) => [name, 'added', 2]).sort());
+  } finally {
+    cleanup();
+    ws.cleanup();
+  }
+});
+
 test('a nested git repository is recorded as content and nothing of it is touched', async () => {
   const ws = makeWorkspace({ 'top.txt': 'top\n' });
   const nested = path.join(ws.dir, 'lib');

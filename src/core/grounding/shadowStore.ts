@@ -135,6 +135,7 @@ export class ShadowStore {
   private readonly reader: SimpleGit;
   private lastSnapshot: { commit: string; tree: string } | undefined;
   private readonly ref: string;
+  private pendingRef: Promise<unknown> = Promise.resolve();
   private readonly root: Unit;
   private readonly units = new Map<string, Unit>();
   /** Files left out of the last snapshots for their size, workspace-relative. */
@@ -210,10 +211,18 @@ export class ShadowStore {
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
       const parent = this.lastSnapshot ? ['-p', this.lastSnapshot.commit] : [];
       const commit = (await this.raw(['commit-tree', tree, ...parent, '-m', 'snapshot'])).trim();
-      await this.raw(['update-ref', this.ref, commit]);
       this.lastSnapshot = { commit, tree };
+      // The ref only keeps snapshots from being collected and tells a resumed run where it was;
+      // it is moved after this snapshot returns, before the store's next use (same lock).
+      this.pendingRef = withStoreLock(this.storeDir, () => this.raw(['update-ref', this.ref, commit]));
+      this.pendingRef.catch(() => undefined);
       return commit;
     });
+  }
+
+  /** Waits until the run's ref points at the last snapshot (its move is not awaited by snapshot()). */
+  async settled(): Promise<void> {
+    await this.pendingRef;
   }
 
   /** The unit of a nested repository, or a scratch index for grafting (`purpose`). */
@@ -315,7 +324,9 @@ export class ShadowStore {
     }
     // A detached HEAD written directly: the store's HEAD means nothing else.
     await fs.writeFile(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
-    const status = () => this.raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
+    // --branch makes status print a line even when nothing changed: a git process that prints
+    // nothing costs simple-git an extra 50 ms wait for its output streams.
+    const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
       unit.baseCommit = undefined;
@@ -324,6 +335,7 @@ export class ShadowStore {
     });
     const paths: string[] = [];
     for (const entry of splitNul(output)) {
+      if (entry.startsWith('## ')) continue;
       const [index, worktree, relative] = [entry[0], entry[1], entry.slice(3)];
       if (index === '?' || worktree !== ' ') paths.push(relative.replace(/\/$/, ''));
     }
@@ -333,7 +345,8 @@ export class ShadowStore {
   /** git add -A on some paths; naming an ignored file is not an error here. */
   private async add(unit: Unit, pathspecs: string[]): Promise<void> {
     try {
-      await this.raw(['add', '--all', '--', ...pathspecs], unit);
+      // --verbose: see status above; a changed path is always named.
+      await this.raw(['add', '--all', '--verbose', '--', ...pathspecs], unit);
     } catch (error) {
       const message = String((error as Error).message);
       if (!/paths are ignored by one of your \.gitignore files/.test(message) || /fatal:/.test(message)) throw error;
@@ -374,53 +387,15 @@ export class ShadowStore {
   /** What changed between two snapshots: the files with line counts, and the unified diff. */
   async ground(before: string, after: string, options: { maxPatchBytes?: number } = {}): Promise<Grounding> {
     if (before === after) return { before, after, files: [], patch: '' };
-    const [numstat, nameStatus, fullPatch] = await Promise.all([
-      this.raw(['diff-tree', '-r', '-M', '--numstat', '-z', before, after]),
-      this.raw(['diff-tree', '-r', '-M', '--name-status', '-z', before, after]),
+    const [summary, fullPatch] = await Promise.all([
+      this.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-z', before, after]),
       this.raw(['diff-tree', '-r', '-p', '-M', '--no-color', '--no-ext-diff', before, after]),
     ]);
-    const files = this.parseChanges(nameStatus, numstat);
+    const files = parseChanges(summary);
     const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
     const truncated = Buffer.byteLength(fullPatch) > maxPatchBytes;
     const patch = truncated ? Buffer.from(fullPatch).subarray(0, maxPatchBytes).toString('utf8') : fullPatch;
     return { before, after, files, patch, ...(truncated ? { patchTruncated: true } : {}) };
-  }
-
-  private parseChanges(nameStatus: string, numstat: string): FileChange[] {
-    const counts = new Map<string, { additions: number; deletions: number; binary: boolean }>();
-    const numFields = numstat.split('\0');
-    for (let i = 0; i < numFields.length; i++) {
-      const field = numFields[i];
-      if (!field) continue;
-      const [added, deleted, name] = field.split('\t');
-      if (added === undefined || deleted === undefined) continue;
-      let file = name;
-      // A rename's numstat entry is "a\td\t" followed by the old and the new path.
-      if (file === '') {
-        file = numFields[i + 2];
-        i += 2;
-      }
-      const binary = added === '-' && deleted === '-';
-      counts.set(file, { additions: binary ? 0 : Number(added), deletions: binary ? 0 : Number(deleted), binary });
-    }
-    const files: FileChange[] = [];
-    const fields = nameStatus.split('\0');
-    for (let i = 0; i < fields.length; i++) {
-      const letter = fields[i];
-      if (!letter) continue;
-      const status = statusFromLetter(letter);
-      let change: FileChange;
-      if (status === 'renamed' || letter.startsWith('C')) {
-        const oldPath = fields[++i];
-        const newPath = fields[++i];
-        change = { path: newPath, oldPath, status, additions: 0, deletions: 0, binary: false };
-      } else {
-        change = { path: fields[++i], status, additions: 0, deletions: 0, binary: false };
-      }
-      Object.assign(change, counts.get(change.path) ?? {});
-      files.push(change);
-    }
-    return files;
   }
 
   /** The tree a snapshot records. */
@@ -513,4 +488,45 @@ async function removeEmptyFolders(dir: string, workspace: string): Promise<void>
     await fs.rmdir(dir).catch(() => undefined);
     dir = path.dirname(dir);
   }
+}
+
+/**
+ * Reads `diff-tree --raw --numstat -z`: the raw entries (":modes shas status", then the path, or
+ * the old and new path of a rename or copy) come first, then one numstat entry per file
+ * ("added<TAB>deleted<TAB>path", or "added<TAB>deleted<TAB>" then old and new path).
+ */
+export function parseChanges(output: string): FileChange[] {
+  const fields = output.split('\0');
+  const files: FileChange[] = [];
+  const byPath = new Map<string, FileChange>();
+  let i = 0;
+  while (i < fields.length && fields[i].startsWith(':')) {
+    const letter = fields[i].split(' ')[4] ?? 'M';
+    let change: FileChange;
+    if (letter.startsWith('R') || letter.startsWith('C')) {
+      change = { path: fields[i + 2], oldPath: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false };
+      i += 3;
+    } else {
+      change = { path: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false };
+      i += 2;
+    }
+    files.push(change);
+    byPath.set(change.path, change);
+  }
+  for (; i < fields.length; i++) {
+    if (!fields[i]) continue;
+    const [added, deleted, ...rest] = fields[i].split('\t');
+    if (deleted === undefined) continue;
+    let file = rest.join('\t');
+    if (file === '') {
+      file = fields[i + 2];
+      i += 2;
+    }
+    const change = byPath.get(file);
+    if (!change) continue;
+    change.binary = added === '-' && deleted === '-';
+    change.additions = change.binary ? 0 : Number(added);
+    change.deletions = change.binary ? 0 : Number(deleted);
+  }
+  return files;
 }

@@ -152,8 +152,11 @@ export class WorkspaceWatcher implements ChangeFeed {
   }
 
   async take(): Promise<string[] | undefined> {
-    // Events the kernel queued for writes that have finished are read in the next poll phase;
-    // folders created meanwhile must be watched before the snapshot starts.
+    // Events the kernel queued for writes that have finished are read in a poll phase. Called
+    // from an I/O callback, one setImmediate would run before the loop polls again; two make
+    // sure a whole poll phase comes in between. Folders created meanwhile must be watched
+    // before the snapshot starts.
+    await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     while (this.pending.size) await Promise.all([...this.pending]);
     const paths = [...this.changed];

@@ -74,6 +74,7 @@ export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
 
   const files: FileChange[] = await shadow.restore(now, target.grounding.before);
   const restored = await shadow.snapshot();
+  await shadow.settled();
   const previous = steps.filter((step) => step.step < options.toStep).pop();
   const event: RewindEvent = {
     type: 'rewind',

@@ -485,6 +485,7 @@ export class RunSession {
     }
     await this.tools.jobs.killAll().catch(() => undefined);
     setup.watcher?.dispose();
+    await this.shadow.settled().catch((error: Error) => this.log(`Could not record the run's last snapshot ref: ${error.message}`));
     const ended: RunEndedEvent = {
       type: 'run_ended',
       time: now(),
