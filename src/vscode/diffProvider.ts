@@ -44,21 +44,37 @@ export async function openStepDiff(step: number, grounding: Grounding, shadow: {
     void vscode.window.showInformationMessage(`Step ${step} changed no files.`);
     return;
   }
+  const base = { workspace: shadow.workspace, store: shadow.storeDir };
+  const sides = (change: FileChange) => ({
+    left: SnapshotContentProvider.uri({ ...base, snapshot: grounding.before }, change.oldPath ?? change.path, 'before'),
+    right: SnapshotContentProvider.uri({ ...base, snapshot: grounding.after }, change.path, 'after'),
+  });
   let file: FileChange | undefined = grounding.files[0];
   if (grounding.files.length > 1) {
+    const all = { label: `$(diff-multiple) All ${grounding.files.length} files`, description: 'in one multi-file diff editor', change: undefined };
     const picked = await vscode.window.showQuickPick(
-      grounding.files.map((change) => ({
-        label: change.path,
-        description: change.binary ? `${change.status}, binary` : `${change.status}  +${change.additions} −${change.deletions}`,
-        change,
-      })),
-      { title: `Files changed by step ${step}`, placeHolder: 'Pick a file to compare' },
+      [
+        all,
+        ...grounding.files.map((change) => ({
+          label: change.path,
+          description: change.binary ? `${change.status}, binary` : `${change.status}  +${change.additions} −${change.deletions}`,
+          change,
+        })),
+      ],
+      { title: `Files changed by step ${step}`, placeHolder: 'Pick a file to compare, or all of them' },
     );
+    if (picked === all) {
+      const resources = grounding.files.map((change) => {
+        const { left, right } = sides(change);
+        return [vscode.Uri.file(`${shadow.workspace}/${change.path}`), left, right];
+      });
+      // VS Code adds the file count to the title.
+      await vscode.commands.executeCommand('vscode.changes', `Step ${step}`, resources);
+      return;
+    }
     file = picked?.change;
   }
   if (!file) return;
-  const base = { workspace: shadow.workspace, store: shadow.storeDir };
-  const left = SnapshotContentProvider.uri({ ...base, snapshot: grounding.before }, file.oldPath ?? file.path, 'before');
-  const right = SnapshotContentProvider.uri({ ...base, snapshot: grounding.after }, file.path, 'after');
+  const { left, right } = sides(file);
   await vscode.commands.executeCommand('vscode.diff', left, right, `${file.path} (step ${step})`, { preview: true });
 }

@@ -86,6 +86,26 @@ describe('Apollo extension', function () {
     assert.equal(config.get('grounding.maxFileSizeMb'), 10);
   });
 
+  it('"Open diff" on a step that changed several files offers them all in one multi-file diff', async () => {
+    await startServer([
+      { toolCall: { name: 'run_command', arguments: { command: 'mkdir -p multi && echo one > multi/one.txt && echo two > multi/two.txt' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'two files' } } },
+    ]);
+    await vscode.commands.executeCommand<string>('apollo.startRun', 'Write two files at once');
+    assert.equal((await api.currentSession()!.done).status, 'finished');
+    const opening = api.panel.receive({ type: 'openDiff', step: 1 });
+    // The pick list opens with "All 2 files" first; accepting it opens the multi-file diff.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await opening;
+    const labels = () => vscode.window.tabGroups.all.flatMap((group) => group.tabs.map((tab) => tab.label));
+    await until('the multi-file diff', () => labels().includes('Step 1 (2 files)'), 10_000).catch((error: Error) => {
+      throw new Error(`${error.message}; tabs now: ${JSON.stringify(labels())}`);
+    });
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await fs.rm(path.join(workspaceDir(), 'multi'), { recursive: true, force: true });
+  });
+
   it('"Rewind to here" puts the workspace back to before the step and records a new branch', async () => {
     await startServer([
       { toolCall: { name: 'write_file', arguments: { path: 'rewind/first.txt', content: 'first\n' } } },
