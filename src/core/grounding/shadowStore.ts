@@ -150,8 +150,10 @@ export class ShadowStore {
     this.changes = options.changes;
     this.ref = options.runId ? `${RUN_REF_PREFIX}${options.runId}` : SNAPSHOT_REF;
     this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
-    this.reader = simpleGit({ baseDir: this.workspace }).env({
-      ...storeEnvironment(path.join(this.storeDir, 'index')),
+    // Reading objects needs no index, but git reads attributes from the index when it has no
+    // work tree: an index file that never exists keeps a 100k-file index from being parsed.
+    this.reader = simpleGit({ baseDir: this.workspace, trimmed: false }).env({
+      ...storeEnvironment(path.join(this.storeDir, 'apollo-index', 'none')),
       GIT_DIR: this.storeDir,
     });
     this.root = { dir: '', git: this.git, nested: new Map() };
@@ -388,8 +390,8 @@ export class ShadowStore {
   async ground(before: string, after: string, options: { maxPatchBytes?: number } = {}): Promise<Grounding> {
     if (before === after) return { before, after, files: [], patch: '' };
     const [summary, fullPatch] = await Promise.all([
-      this.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-z', before, after]),
-      this.raw(['diff-tree', '-r', '-p', '-M', '--no-color', '--no-ext-diff', before, after]),
+      this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-z', before, after]),
+      this.reader.raw(['diff-tree', '-r', '-p', '-M', '--no-color', '--no-ext-diff', before, after]),
     ]);
     const files = parseChanges(summary);
     const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
@@ -400,7 +402,7 @@ export class ShadowStore {
 
   /** The tree a snapshot records. */
   async treeOf(snapshot: string): Promise<string> {
-    return (await this.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
+    return (await this.reader.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
   }
 
   /**
@@ -409,7 +411,7 @@ export class ShadowStore {
    */
   async restore(current: string, target: string): Promise<FileChange[]> {
     const changes = (await this.ground(current, target, { maxPatchBytes: 0 })).files;
-    const raw = splitNul(await this.raw(['diff-tree', '-r', '-z', '--no-renames', current, target]));
+    const raw = splitNul(await this.reader.raw(['diff-tree', '-r', '-z', '--no-renames', current, target]));
     // Raw entries come in pairs: ":oldmode newmode oldsha newsha status" then the path.
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const [, newMode, , newSha, status] = raw[i].slice(1).split(' ');
