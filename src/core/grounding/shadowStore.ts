@@ -307,6 +307,9 @@ export class ShadowStore {
     for (const [dir, nestedScope] of nestedScopes) {
       if (unit.nested.has(dir)) unit.nested.set(dir, await this.snapshotUnit(this.unitFor(unit.dir ? `${unit.dir}/${dir}` : dir), nestedScope));
     }
+    // Most steps change nothing (reading, searching): then the index is as the last tree left it.
+    const indexUnchanged = pathspecs.length === 0 && tooLarge.length === 0 && nestedScopes.size === 0;
+    if (indexUnchanged && unit.baseTree && unit.lastTree) return unit.lastTree;
     const base = (await this.raw(['write-tree'], unit)).trim();
     unit.baseTree = base;
     unit.lastTree = await this.graft(unit, base);
