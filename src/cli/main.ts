@@ -44,6 +44,18 @@ __pycache__/, target/, …) and files over 10 MB; each --exclude adds a gitignor
 --exclude '!target/' takes a default back.
 `;
 
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+
+/** Parses a command's options strictly; undefined when --help printed the usage instead. */
+function parseCommand<const O extends OptionSpec>(args: string[], options: O, io: CliIo, allowPositionals = false) {
+  const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean' } } as O & { help: { type: 'boolean' } }, strict: true, allowPositionals });
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout(USAGE);
+    return undefined;
+  }
+  return parsed;
+}
+
 const now = () => new Date().toISOString();
 
 function describeStep(event: Extract<DatasetEvent, { type: 'step' }>): string {
@@ -64,9 +76,9 @@ function describeStep(event: Extract<DatasetEvent, { type: 'step' }>): string {
 }
 
 async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
+  const parsed = parseCommand(
     args,
-    options: {
+    {
       workspace: { type: 'string' },
       task: { type: 'string' },
       model: { type: 'string' },
@@ -77,15 +89,11 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       exclude: { type: 'string', multiple: true },
       'max-file-size-mb': { type: 'string' },
       resume: { type: 'string' },
-      help: { type: 'boolean' },
     },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+    io,
+  );
+  if (!parsed) return 0;
+  const { values } = parsed;
   const maxSteps = values['max-steps'] === undefined ? undefined : Number(values['max-steps']);
   if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UsageError('--max-steps takes a whole number of at least 1.');
   const contextBudget = values['context-budget'] === undefined ? undefined : Number(values['context-budget']);
@@ -160,16 +168,9 @@ function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {
 }
 
 async function commandHint(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { dataset: { type: 'string' }, run: { type: 'string' }, kind: { type: 'string' }, now: { type: 'boolean' }, help: { type: 'boolean' } },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, run: { type: 'string' }, kind: { type: 'string' }, now: { type: 'boolean' } }, io, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (!values.run) throw new UsageError('apollo hint needs --run ID.');
   const text = positionals.join(' ');
   if (text.trim() === '') throw new UsageError('apollo hint needs the hint text: apollo hint --run ID "what the agent should know".');
@@ -187,24 +188,20 @@ async function commandHint(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandLabel(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
+  const parsed = parseCommand(
     args,
-    options: {
+    {
       dataset: { type: 'string' },
       run: { type: 'string' },
       step: { type: 'string' },
       label: { type: 'string' },
       axis: { type: 'string' },
       reason: { type: 'string' },
-      help: { type: 'boolean' },
     },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+    io,
+  );
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (!values.run) throw new UsageError('apollo label needs --run ID.');
   const step = Number(values.step);
   if (!Number.isInteger(step) || step < 1) throw new UsageError('apollo label needs --step N (a step number from 1).');
@@ -230,11 +227,9 @@ async function commandLabel(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandStats(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { dataset: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const store = datasetFrom(values.dataset, io);
   const stats = await datasetStats(store);
   io.stdout(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
@@ -242,15 +237,9 @@ async function commandStats(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandRewind(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { dataset: { type: 'string' }, run: { type: 'string' }, 'to-step': { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean' } },
-    strict: true,
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, run: { type: 'string' }, 'to-step': { type: 'string' }, force: { type: 'boolean' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (!values.run) throw new UsageError('apollo rewind needs --run ID.');
   const toStep = Number(values['to-step']);
   if (!Number.isInteger(toStep) || toStep < 1) throw new UsageError('apollo rewind needs --to-step N, a step number of at least 1.');
@@ -264,11 +253,9 @@ async function commandRewind(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandGc(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { dataset: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { dataset: { type: 'string' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
   io.stdout(formatGarbageReport(await collectGarbage(datasetFrom(values.dataset, io).root)));
   return 0;
 }

@@ -47,13 +47,8 @@ export interface EngineTuning {
   grounder?: Grounder;
 }
 
-export interface RunOptions {
-  workspace: string;
-  datasetDir: string;
-  task: string;
-  model: string;
-  baseUrl: string;
-  apiKey: string;
+/** What a new run and a resumed one are both given. */
+interface SessionOptions {
   maxSteps?: number;
   /** Tokens the prompt may use before older steps are summarized; default from the model. */
   contextBudget?: number;
@@ -61,6 +56,15 @@ export interface RunOptions {
   grounding?: GroundingOptions;
   log?: (line: string) => void;
   engine?: EngineTuning;
+}
+
+export interface RunOptions extends SessionOptions {
+  workspace: string;
+  datasetDir: string;
+  task: string;
+  model: string;
+  baseUrl: string;
+  apiKey: string;
 }
 
 /** What snapshots leave out, on top of .gitignore and the dataset folder. */
@@ -76,19 +80,13 @@ export interface GroundingOptions {
   watch?: boolean;
 }
 
-export interface ResumeOptions {
+export interface ResumeOptions extends SessionOptions {
   datasetDir: string;
   runId: string;
   apiKey: string;
   /** Defaults to the run's own endpoint and model. */
   baseUrl?: string;
   model?: string;
-  maxSteps?: number;
-  contextBudget?: number;
-  commandTimeoutMs?: number;
-  grounding?: GroundingOptions;
-  log?: (line: string) => void;
-  engine?: EngineTuning;
 }
 
 export const DEFAULT_MAX_STEPS = 50;
@@ -254,9 +252,9 @@ export class RunSession {
 
     const workspace = await fs.realpath(options.workspace);
     const runId = newRunId();
-    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, options.grounding);
+    const stores = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, options.grounding);
     const time = now();
-    const writer = await store.createRun({
+    const writer = await stores.store.createRun({
       id: runId,
       task: options.task,
       workspace,
@@ -290,12 +288,9 @@ export class RunSession {
     );
     return new RunSession(
       {
-        store,
-        shadow,
-        watcher,
+        ...stores,
         writer,
         workspace,
-        datasetRoot,
         model: options.model,
         baseUrl: options.baseUrl,
         apiKey: options.apiKey,
@@ -341,8 +336,8 @@ export class RunSession {
     const stat = await fs.stat(workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
 
-    const { store, shadow, watcher, datasetRoot } = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, options.grounding);
-    const writer = await store.openRun(options.runId);
+    const stores = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, options.grounding);
+    const writer = await stores.store.openRun(options.runId);
     const context = new ContextManager(
       { role: 'system', content: started.systemPrompt },
       { role: 'user', content: started.task },
@@ -389,12 +384,9 @@ export class RunSession {
     const session = new RunSession(
       {
         branch,
-        store,
-        shadow,
-        watcher,
+        ...stores,
         writer,
         workspace,
-        datasetRoot,
         model: endpoint.model,
         baseUrl: endpoint.baseUrl,
         apiKey: options.apiKey,
