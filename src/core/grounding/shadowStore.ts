@@ -248,10 +248,14 @@ export class ShadowStore {
   private async snapshotUnit(unit: Unit, scope: string[] | undefined): Promise<string> {
     const excluded: string[] = [];
     const nestedScopes = new Map<string, string[] | undefined>();
-    let pathspecs: string[] = [];
+    const pathspecs: string[] = [];
+    const discovered: string[] = [];
     const newNested = (dirs: string[]) => {
       for (const dir of dirs) {
-        if (!unit.nested.has(dir)) unit.nested.set(dir, undefined);
+        if (!unit.nested.has(dir)) {
+          unit.nested.set(dir, undefined);
+          discovered.push(dir);
+        }
         nestedScopes.set(dir, undefined);
       }
     };
@@ -298,8 +302,9 @@ export class ShadowStore {
       for (const dir of unit.nested.keys()) if (missing.some((gone) => within(dir, gone))) unit.nested.delete(dir);
     }
 
-    // A nested repository is content here; a link to it left in the index goes.
-    if (nestedScopes.size) await this.raw(['update-index', '--force-remove', '--', ...nestedScopes.keys()], unit).catch(() => undefined);
+    // A nested repository is content here: what the unit's index held of it before it became
+    // one (files, or a link) goes.
+    if (discovered.length) await this.raw(['update-index', '--force-remove', '--', ...discovered], unit).catch(() => undefined);
     for (let i = 0; i < pathspecs.length; i += PATHSPEC_BATCH) {
       const batch = pathspecs.slice(i, i + PATHSPEC_BATCH).map((entry) => (entry === '.' ? entry : literal(entry)));
       await this.add(unit, [...batch, ...excluded.map((entry) => `:(exclude,literal)${entry}`)]);
