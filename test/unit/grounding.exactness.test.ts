@@ -217,6 +217,8 @@ for (const nativeRecursive of [false, true]) {
       const scoped = scopes.filter((scope) => scope !== undefined);
       assert.ok(scoped.length >= steps.length - 3, `only ${scoped.length} of ${steps.length} snapshots were scoped`);
       assert.ok(scopes.some((scope) => scope?.includes('a.txt')));
+      // Plain file edits were patched into the last tree without the index.
+      assert.ok(fed.shadow.passes.patched >= 5, `patched ${JSON.stringify(fed.shadow.passes)}`);
     } finally {
       watcher.dispose();
       fed.cleanup();
@@ -225,3 +227,39 @@ for (const nativeRecursive of [false, true]) {
     }
   });
 }
+
+test('patched trees equal full passes for names git sorts specially, emptied folders, modes, size and ignores', async () => {
+  const ws = makeWorkspace({ '.gitignore': '*.log\n', 'a/x.txt': 'x\n', 'a-b': '1\n', 'a.txt': '2\n', 'lonely/only.txt': 'o\n', 'tool.sh': 'echo\n' });
+  let next: string[] | undefined;
+  const fed = await storeFor(ws.dir, { changes: { take: async () => next }, maxFileBytes: 100 });
+  const full = await storeFor(ws.dir, { maxFileBytes: 100 });
+  const steps: [string, string[], () => Promise<unknown>][] = [
+    ['files around a folder of the same stem', ['a/y.txt', 'a-b', 'a.txt'], async () => {
+      await fs.writeFile(path.join(ws.dir, 'a/y.txt'), 'y\n');
+      await fs.writeFile(path.join(ws.dir, 'a-b'), '1b\n');
+      await fs.writeFile(path.join(ws.dir, 'a.txt'), '2b\n');
+    }],
+    ['the last file of a folder goes', ['lonely/only.txt'], () => fs.rm(path.join(ws.dir, 'lonely/only.txt'))],
+    ['executable', ['tool.sh'], () => fs.chmod(path.join(ws.dir, 'tool.sh'), 0o755)],
+    ['too large, and an ignored new file', ['a.txt', 'debug.log'], async () => {
+      await fs.writeFile(path.join(ws.dir, 'a.txt'), 'z'.repeat(500));
+      await fs.writeFile(path.join(ws.dir, 'debug.log'), 'log\n');
+    }],
+    ['small again', ['a.txt'], () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'small\n')],
+  ];
+  try {
+    await fed.shadow.snapshot();
+    await full.shadow.snapshot();
+    for (const [name, changed, step] of steps) {
+      await step();
+      next = changed;
+      assert.equal(treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot()), `after "${name}"`);
+    }
+    assert.equal(fed.shadow.passes.patched, steps.length);
+    assert.deepEqual([...fed.shadow.oversized], []);
+  } finally {
+    fed.cleanup();
+    full.cleanup();
+    ws.cleanup();
+  }
+});

@@ -11,6 +11,7 @@ import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events'
 import { folderBytes } from '../dataset/store';
 import { gitEnvironment } from './gitEnvironment';
 import type { ChangeFeed } from './watcher';
+import { patchTree, PathState, TreeEntry } from './treePatch';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
 /** Each run's snapshots hang off a ref of its own, so a deleted run's snapshots can be collected. */
@@ -116,6 +117,8 @@ interface Unit {
   /** The unit's own tree without nested repositories, and a commit of it for `git status`. */
   baseTree?: string;
   baseCommit?: { commit: string; tree: string };
+  /** The last tree was patched without the index, which is behind it until the next full pass. */
+  indexBehind?: boolean;
 }
 
 const PATHSPEC_BATCH = 1000;
@@ -137,9 +140,13 @@ export class ShadowStore {
   private readonly ref: string;
   private pendingRef: Promise<unknown> = Promise.resolve();
   private readonly root: Unit;
+  /** Listings of trees read before; a tree never changes, so a listing is good forever. */
+  private readonly listings = new Map<string, TreeEntry[]>();
   private readonly units = new Map<string, Unit>();
   /** Files left out of the last snapshots for their size, workspace-relative. */
   readonly oversized = new Set<string>();
+  /** How the workspace's snapshots were taken: tree patched, index updated for some paths, full pass. */
+  readonly passes = { patched: 0, scoped: 0, full: 0 };
 
   constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
@@ -260,10 +267,20 @@ export class ShadowStore {
       }
     };
 
+    if (scope !== undefined && unit === this.root && unit.nested.size === 0 && unit.baseTree) {
+      const patched = await this.patch(unit, scope);
+      if (patched) {
+        this.passes.patched++;
+        return patched;
+      }
+      // The index is behind the last tree: only a full pass brings it up to date.
+      if (unit.indexBehind) scope = undefined;
+    }
     const fullPass = scope === undefined;
+    if (unit === this.root) this.passes[fullPass ? 'full' : 'scoped']++;
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
-    const changed = fullPass ? await this.changedByStatus(unit) : scope;
+    const changed = fullPass ? await this.changedByStatus(unit) : scope!;
     if (fullPass) {
       // Nested repositories always show as untracked folders; one not shown is gone or plain now.
       for (const dir of unit.nested.keys()) if (!changed.includes(dir)) unit.nested.delete(dir);
@@ -317,8 +334,89 @@ export class ShadowStore {
     if (indexUnchanged && unit.baseTree && unit.lastTree) return unit.lastTree;
     const base = (await this.raw(['write-tree'], unit)).trim();
     unit.baseTree = base;
+    unit.indexBehind = false;
     unit.lastTree = await this.graft(unit, base);
     return unit.lastTree;
+  }
+
+  /**
+   * The watcher's changed paths applied to the last tree without the index: the cost follows the
+   * number of changed files, not the size of the workspace. Undefined when the change is beyond
+   * a plain file edit, creation or deletion (or a .gitattributes file could filter the content).
+   */
+  private async patch(unit: Unit, scope: string[]): Promise<string | undefined> {
+    const changes = new Map<string, PathState>();
+    const folders = new Set<string>(['']);
+    for (const relative of new Set(scope)) {
+      const stat = await fs.lstat(path.join(this.workspace, relative)).catch(() => undefined);
+      if (stat && !stat.isFile()) return undefined;
+      changes.set(relative, stat ? { kind: 'file', stat } : { kind: 'missing' });
+      for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
+    }
+    for (const dir of folders) {
+      if (await fs.access(path.join(this.workspace, dir, '.gitattributes')).then(() => true, () => false)) return undefined;
+    }
+    const noIndex = path.join(this.storeDir, 'apollo-index', 'none');
+    const objects = this.gitWithIndex(noIndex);
+    const run = (args: string[]) => objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
+    let result;
+    try {
+      result = await patchTree(
+        unit.baseTree!,
+        changes,
+        {
+          listTree: async (id) => {
+            const cached = this.listings.get(id);
+            if (cached) return cached;
+            const entries = splitNul(await this.reader.raw(['ls-tree', '-z', id])).map((line) => {
+              const [info, name] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
+              const [mode, , id] = info.split(' ');
+              // ls-tree pads a folder's mode to 040000; inside a tree object it is 40000.
+              return { mode: mode.replace(/^0+/, ''), id, name };
+            });
+            if (this.listings.size > 5000) this.listings.delete(this.listings.keys().next().value!);
+            this.listings.set(id, entries);
+            return entries;
+          },
+          writeBlobs: async (paths) => (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean),
+          writeTrees: async (bodies) => {
+            const folder = await fs.mkdtemp(path.join(this.storeDir, 'apollo-trees-'));
+            try {
+              const files = await Promise.all(bodies.map(async (body, index) => {
+                const file = path.join(folder, String(index));
+                await fs.writeFile(file, body);
+                return file;
+              }));
+              return (await this.reader.raw(['hash-object', '-w', '-t', 'tree', '--', ...files])).split('\n').filter(Boolean);
+            } finally {
+              await fs.rm(folder, { recursive: true, force: true });
+            }
+          },
+          ignored: async (paths) => {
+            // -v -n prints one line per path, in order, ignored or not ("::" then the path when not).
+            const lines = (await run(['check-ignore', '--no-index', '-v', '-n', '--', ...paths])).split('\n');
+            const ignored = new Set<string>();
+            paths.forEach((relative, index) => {
+              const pattern = /^.*?:\d+:(.*)\t/.exec(lines[index] ?? '')?.[1];
+              if (pattern && !pattern.startsWith('!')) ignored.add(relative);
+            });
+            return ignored;
+          },
+        },
+        this.maxFileBytes,
+        process.platform !== 'win32',
+      );
+    } catch {
+      // Anything unexpected: the index path is always right.
+      return undefined;
+    }
+    if (!result) return undefined;
+    for (const file of result.oversized) this.oversized.add(file);
+    for (const file of result.fitting) this.oversized.delete(file);
+    unit.indexBehind = unit.indexBehind || result.tree !== unit.baseTree;
+    unit.baseTree = result.tree;
+    unit.lastTree = result.tree;
+    return result.tree;
   }
 
   /**

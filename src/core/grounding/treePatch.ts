@@ -1,0 +1,170 @@
+/**
+ * Builds the next snapshot's tree from the last one when the watcher names a few changed files:
+ * only the changed files are hashed and only the folders above them get new tree objects, so the
+ * cost does not depend on the size of the workspace (no index of every file is read). Anything
+ * it does not handle (new folders, symlinks, .gitignore edits) is left to the index.
+ */
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+
+export interface TreeEntry {
+  mode: string;
+  /** Hex object id. */
+  id: string;
+  name: string;
+}
+
+/** What the patch needs from git: reading a tree, writing blobs and trees, checking ignores. */
+export interface ObjectAccess {
+  listTree(id: string): Promise<TreeEntry[]>;
+  /** Hashes and stores workspace files (with the same filters as `git add`); ids in order. */
+  writeBlobs(relativePaths: string[]): Promise<string[]>;
+  /** Stores tree objects; ids in order. */
+  writeTrees(bodies: Buffer[]): Promise<string[]>;
+  /** Which of these new paths .gitignore, the store's excludes or the user's excludes leave out. */
+  ignored(relativePaths: string[]): Promise<Set<string>>;
+}
+
+export type PathState = { kind: 'file'; stat: Stats } | { kind: 'missing' };
+
+const TREE_MODE = '40000';
+
+/** Git orders a tree's entries by name, a folder's name as if it ended in "/". */
+function sortKey(entry: TreeEntry): string {
+  return entry.mode === TREE_MODE ? `${entry.name}/` : entry.name;
+}
+
+function compareEntries(a: TreeEntry, b: TreeEntry): number {
+  const [x, y] = [Buffer.from(sortKey(a)), Buffer.from(sortKey(b))];
+  return Buffer.compare(x, y);
+}
+
+/** The bytes of a tree object: "<mode> <name>\0<20-byte id>" per entry. */
+export function treeBody(entries: TreeEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const entry of [...entries].sort(compareEntries)) {
+    parts.push(Buffer.from(`${entry.mode} ${entry.name}\0`), Buffer.from(entry.id, 'hex'));
+  }
+  return Buffer.concat(parts);
+}
+
+export function treeId(body: Buffer): string {
+  return createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex');
+}
+
+export interface PatchResult {
+  tree: string;
+  /** Files left out for their size now, and files no longer left out. */
+  oversized: string[];
+  fitting: string[];
+}
+
+/**
+ * The tree `base` with `changes` applied, or undefined when a change is not a plain file edit,
+ * creation or deletion inside folders the tree already has.
+ */
+export async function patchTree(
+  base: string,
+  changes: Map<string, PathState>,
+  access: ObjectAccess,
+  maxFileBytes: number,
+  executableBit: boolean,
+): Promise<PatchResult | undefined> {
+  if (changes.size === 0) return { tree: base, oversized: [], fitting: [] };
+  // Listings of the folders on the changed paths, read from the base tree.
+  const listings = new Map<string, TreeEntry[]>([['', await access.listTree(base)]]);
+  const listing = async (dir: string): Promise<TreeEntry[] | undefined> => {
+    const known = listings.get(dir);
+    if (known) return known;
+    const slash = dir.lastIndexOf('/');
+    const parent = await listing(slash < 0 ? '' : dir.slice(0, slash));
+    const entry = parent?.find((candidate) => candidate.name === dir.slice(slash + 1));
+    if (!entry || entry.mode !== TREE_MODE) return undefined;
+    const entries = await access.listTree(entry.id);
+    listings.set(dir, entries);
+    return entries;
+  };
+
+  const writes: { dir: string; name: string; mode: string; path: string }[] = [];
+  const removals: { dir: string; name: string }[] = [];
+  const oversized: string[] = [];
+  const fitting: string[] = [];
+  const fresh: string[] = [];
+  for (const [relative, state] of changes) {
+    if (relative.split('/').some((part) => part === '.gitignore' || part === '.gitattributes' || part === '.git' || part === '')) return undefined;
+    const slash = relative.lastIndexOf('/');
+    const dir = slash < 0 ? '' : relative.slice(0, slash);
+    const name = relative.slice(slash + 1);
+    const entries = await listing(dir);
+    if (!entries) {
+      // A path in a folder the tree does not have: gone now, or new with its folder.
+      if (state.kind === 'missing') continue;
+      return undefined;
+    }
+    const existing = entries.find((entry) => entry.name === name);
+    if (state.kind === 'missing') {
+      if (existing) removals.push({ dir, name });
+      continue;
+    }
+    if (existing && existing.mode === TREE_MODE) return undefined; // a folder became a file
+    if (existing && existing.mode !== '100644' && existing.mode !== '100755') return undefined; // a symlink or a link
+    if (state.stat.size > maxFileBytes) {
+      oversized.push(relative);
+      if (existing) removals.push({ dir, name });
+      continue;
+    }
+    fitting.push(relative);
+    const mode = executableBit && state.stat.mode & 0o111 ? '100755' : existing?.mode === '100755' && !executableBit ? '100755' : '100644';
+    if (!existing) fresh.push(relative);
+    writes.push({ dir, name, mode, path: relative });
+  }
+
+  // New files follow the ignore rules; files the tree already has stay, as in git.
+  const ignored = fresh.length ? await access.ignored(fresh) : new Set<string>();
+  const kept = writes.filter((write) => !ignored.has(write.path));
+  const ids = kept.length ? await access.writeBlobs(kept.map((write) => write.path)) : [];
+
+  // Apply the changes to the listings, then rebuild trees from the deepest folder up.
+  const changed = new Set<string>();
+  const touch = (dir: string) => {
+    for (let current = dir; ; current = current.includes('/') ? current.slice(0, current.lastIndexOf('/')) : '') {
+      changed.add(current);
+      if (current === '') break;
+    }
+  };
+  for (const { dir, name } of removals) {
+    listings.set(dir, listings.get(dir)!.filter((entry) => entry.name !== name));
+    touch(dir);
+  }
+  kept.forEach((write, index) => {
+    const entries = listings.get(write.dir)!.filter((entry) => entry.name !== write.name);
+    entries.push({ mode: write.mode, id: ids[index], name: write.name });
+    listings.set(write.dir, entries);
+    touch(write.dir);
+  });
+  if (changed.size === 0) return { tree: base, oversized, fitting };
+
+  const order = [...changed].sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length);
+  const bodies: Buffer[] = [];
+  const built = new Map<string, string>();
+  for (const dir of order) {
+    const entries = listings.get(dir)!;
+    const body = treeBody(entries);
+    const id = treeId(body);
+    bodies.push(body);
+    built.set(dir, id);
+    if (dir === '') continue;
+    const slash = dir.lastIndexOf('/');
+    const parentDir = slash < 0 ? '' : dir.slice(0, slash);
+    const name = dir.slice(slash + 1);
+    // A folder left empty disappears from its parent, as git never records empty folders.
+    const parent = listings.get(parentDir)!.filter((entry) => entry.name !== name);
+    if (entries.length) parent.push({ mode: TREE_MODE, id, name });
+    listings.set(parentDir, parent);
+  }
+  const written = await access.writeTrees(bodies);
+  for (let i = 0; i < bodies.length; i++) {
+    if (written[i] !== treeId(bodies[i])) throw new Error(`git stored a tree as ${written[i]}, expected ${treeId(bodies[i])}`);
+  }
+  return { tree: built.get('')!, oversized, fitting };
+}
