@@ -179,7 +179,8 @@ for (const nativeRecursive of [false, true]) {
     const watcher = new WorkspaceWatcher(ws.dir, { nativeRecursive, skip: (dir, name) => !dir && name === '.apollo' });
     await watcher.start();
     const fed = await storeFor(ws.dir, { changes: watcher, maxFileBytes: 4000 });
-    const full = await storeFor(ws.dir, { maxFileBytes: 4000 });
+    // The reference goes through the index every time.
+    const full = await storeFor(ws.dir, { maxFileBytes: 4000, patch: false });
     const scopes: (string[] | undefined)[] = [];
     const take = watcher.take.bind(watcher);
     watcher.take = async () => {
@@ -211,7 +212,8 @@ for (const nativeRecursive of [false, true]) {
       for (const [name, step] of steps) {
         await step();
         const [fedTree, fullTree] = [treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot())];
-        assert.equal(fedTree, fullTree, `after "${name}"`);
+        const listing = (shadow: ShadowStore, tree: string) => git(shadow.workspace, `--git-dir=${shadow.storeDir}`, 'ls-tree', '-r', tree);
+        assert.equal(fedTree, fullTree, `after "${name}": ${listing(fed.shadow, fedTree)} vs ${listing(full.shadow, fullTree)}`);
       }
       // Most steps were scoped by the watcher, not full passes in disguise.
       const scoped = scopes.filter((scope) => scope !== undefined);
@@ -232,7 +234,9 @@ test('patched trees equal full passes for names git sorts specially, emptied fol
   const ws = makeWorkspace({ '.gitignore': '*.log\n', 'a/x.txt': 'x\n', 'a-b': '1\n', 'a.txt': '2\n', 'lonely/only.txt': 'o\n', 'tool.sh': 'echo\n' });
   let next: string[] | undefined;
   const fed = await storeFor(ws.dir, { changes: { take: async () => next }, maxFileBytes: 100 });
-  const full = await storeFor(ws.dir, { maxFileBytes: 100 });
+  const full = await storeFor(ws.dir, { maxFileBytes: 100, patch: false });
+  // Full passes that patch what git status names.
+  const statusFed = await storeFor(ws.dir, { maxFileBytes: 100 });
   const steps: [string, string[], () => Promise<unknown>][] = [
     ['files around a folder of the same stem', ['a/y.txt', 'a-b', 'a.txt'], async () => {
       await fs.writeFile(path.join(ws.dir, 'a/y.txt'), 'y\n');
@@ -248,18 +252,20 @@ test('patched trees equal full passes for names git sorts specially, emptied fol
     ['small again', ['a.txt'], () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'small\n')],
   ];
   try {
-    await fed.shadow.snapshot();
-    await full.shadow.snapshot();
+    await Promise.all([fed.shadow.snapshot(), full.shadow.snapshot(), statusFed.shadow.snapshot()]);
     for (const [name, changed, step] of steps) {
       await step();
       next = changed;
-      assert.equal(treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot()), `after "${name}"`);
+      const reference = treeOf(full.shadow, await full.shadow.snapshot());
+      assert.equal(treeOf(fed.shadow, await fed.shadow.snapshot()), reference, `after "${name}"`);
+      assert.equal(treeOf(statusFed.shadow, await statusFed.shadow.snapshot()), reference, `after "${name}", from git status`);
     }
     assert.equal(fed.shadow.passes.patched, steps.length);
     assert.deepEqual([...fed.shadow.oversized], []);
   } finally {
     fed.cleanup();
     full.cleanup();
+    statusFed.cleanup();
     ws.cleanup();
   }
 });

@@ -104,6 +104,8 @@ export interface ShadowStoreOptions {
   changes?: ChangeFeed;
   /** The run whose snapshots these are; they are chained under its own ref. */
   runId?: string;
+  /** False: every snapshot goes through the index (tests compare the two ways). */
+  patch?: boolean;
 }
 
 /** A work tree snapshotted with its own index: the workspace, or a git repository nested in it. */
@@ -119,9 +121,13 @@ interface Unit {
   baseCommit?: { commit: string; tree: string };
   /** The last tree was patched without the index, which is behind it until the next full pass. */
   indexBehind?: boolean;
+  /** Paths patched since the index was last brought up to date: status cannot see all of them. */
+  drift: Set<string>;
 }
 
 const PATHSPEC_BATCH = 1000;
+/** Past this many files that differ from the index, a full pass brings the index up to date. */
+const MAX_INDEX_DRIFT = 200;
 const splitNul = (output: string) => output.split('\0').filter(Boolean);
 const literal = (relative: string) => `:(literal)${relative}`;
 const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent}/`);
@@ -133,6 +139,7 @@ export class ShadowStore {
   private readonly excludePatterns: string[];
   private readonly maxFileBytes: number;
   private readonly changes: ChangeFeed | undefined;
+  private readonly patchTrees: boolean;
   private readonly git: SimpleGit;
   /** Reads objects only; GIT_DIR points at the store because `git show` takes no --git-dir after it. */
   private readonly reader: SimpleGit;
@@ -155,6 +162,7 @@ export class ShadowStore {
     this.excludePatterns = options.excludePatterns ?? DEFAULT_EXCLUDES;
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.changes = options.changes;
+    this.patchTrees = options.patch ?? true;
     this.ref = options.runId ? `${RUN_REF_PREFIX}${options.runId}` : SNAPSHOT_REF;
     this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
     // Reading objects needs no index, but git reads attributes from the index when it has no
@@ -163,7 +171,7 @@ export class ShadowStore {
       ...storeEnvironment(path.join(this.storeDir, 'apollo-index', 'none')),
       GIT_DIR: this.storeDir,
     });
-    this.root = { dir: '', git: this.git, nested: new Map() };
+    this.root = { dir: '', git: this.git, nested: new Map(), drift: new Set() };
   }
 
   private gitWithIndex(indexFile: string): SimpleGit {
@@ -240,7 +248,7 @@ export class ShadowStore {
     let unit = this.units.get(id);
     if (!unit) {
       const key = createHash('sha1').update(id).digest('hex').slice(0, 16);
-      unit = { dir, git: this.gitWithIndex(path.join(this.storeDir, 'apollo-index', key)), nested: new Map() };
+      unit = { dir, git: this.gitWithIndex(path.join(this.storeDir, 'apollo-index', key)), nested: new Map(), drift: new Set() };
       this.units.set(id, unit);
     }
     return unit;
@@ -267,7 +275,7 @@ export class ShadowStore {
       }
     };
 
-    if (scope !== undefined && unit === this.root && unit.nested.size === 0 && unit.baseTree) {
+    if (this.patchTrees && scope !== undefined && unit === this.root && unit.nested.size === 0 && unit.baseTree) {
       const patched = await this.patch(unit, scope);
       if (patched) {
         this.passes.patched++;
@@ -281,6 +289,13 @@ export class ShadowStore {
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
     const changed = fullPass ? await this.changedByStatus(unit) : scope!;
+    if (this.patchTrees && fullPass && unit === this.root && unit.nested.size === 0 && unit.baseTree && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
+      // What status found is patched into the last tree too. The index stays behind for those
+      // files; status names them again, except a file that only a patch added and that is gone
+      // now, which the drift list remembers.
+      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])]);
+      if (patched) return patched;
+    }
     if (fullPass) {
       // Nested repositories always show as untracked folders; one not shown is gone or plain now.
       for (const dir of unit.nested.keys()) if (!changed.includes(dir)) unit.nested.delete(dir);
@@ -335,6 +350,7 @@ export class ShadowStore {
     const base = (await this.raw(['write-tree'], unit)).trim();
     unit.baseTree = base;
     unit.indexBehind = false;
+    unit.drift.clear();
     unit.lastTree = await this.graft(unit, base);
     return unit.lastTree;
   }
@@ -414,6 +430,7 @@ export class ShadowStore {
     for (const file of result.oversized) this.oversized.add(file);
     for (const file of result.fitting) this.oversized.delete(file);
     unit.indexBehind = unit.indexBehind || result.tree !== unit.baseTree;
+    if (unit.indexBehind) for (const relative of changes.keys()) unit.drift.add(relative);
     unit.baseTree = result.tree;
     unit.lastTree = result.tree;
     return result.tree;

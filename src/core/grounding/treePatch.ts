@@ -132,10 +132,15 @@ export async function patchTree(
       if (current === '') break;
     }
   };
+  // Folders removed whole: nothing below them is rebuilt.
+  const removedFolders: string[] = [];
   for (const { dir, name } of removals) {
-    listings.set(dir, listings.get(dir)!.filter((entry) => entry.name !== name));
+    const entries = listings.get(dir)!;
+    if (entries.some((entry) => entry.name === name && entry.mode === TREE_MODE)) removedFolders.push(dir ? `${dir}/${name}` : name);
+    listings.set(dir, entries.filter((entry) => entry.name !== name));
     touch(dir);
   }
+  const underRemoved = (dir: string) => removedFolders.some((folder) => dir === folder || dir.startsWith(`${folder}/`));
   kept.forEach((write, index) => {
     const entries = listings.get(write.dir)!.filter((entry) => entry.name !== write.name);
     entries.push({ mode: write.mode, id: ids[index], name: write.name });
@@ -144,7 +149,7 @@ export async function patchTree(
   });
   if (changed.size === 0) return { tree: base, oversized, fitting };
 
-  const order = [...changed].sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length);
+  const order = [...changed].filter((dir) => !underRemoved(dir)).sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length);
   const bodies: Buffer[] = [];
   const built = new Map<string, string>();
   for (const dir of order) {
