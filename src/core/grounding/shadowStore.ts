@@ -381,6 +381,7 @@ export class ShadowStore {
         unit.baseTree!,
         changes,
         {
+          remember: (id, entries) => this.rememberListing(id, entries),
           listTree: async (id) => {
             const cached = this.listings.get(id);
             if (cached) return cached;
@@ -390,8 +391,7 @@ export class ShadowStore {
               // ls-tree pads a folder's mode to 040000; inside a tree object it is 40000.
               return { mode: mode.replace(/^0+/, ''), id, name };
             });
-            if (this.listings.size > 5000) this.listings.delete(this.listings.keys().next().value!);
-            this.listings.set(id, entries);
+            this.rememberListing(id, entries);
             return entries;
           },
           writeBlobs: async (paths) => (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean),
@@ -434,6 +434,11 @@ export class ShadowStore {
     unit.baseTree = result.tree;
     unit.lastTree = result.tree;
     return result.tree;
+  }
+
+  private rememberListing(id: string, entries: TreeEntry[]): void {
+    if (this.listings.size >= 5000) this.listings.delete(this.listings.keys().next().value!);
+    this.listings.set(id, entries);
   }
 
   /**

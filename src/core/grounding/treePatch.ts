@@ -23,6 +23,8 @@ export interface ObjectAccess {
   writeTrees(bodies: Buffer[]): Promise<string[]>;
   /** Which of these new paths .gitignore, the store's excludes or the user's excludes leave out. */
   ignored(relativePaths: string[]): Promise<Set<string>>;
+  /** Keeps the listing of a tree just built, so the next patch need not read it back. */
+  remember(id: string, entries: TreeEntry[]): void;
 }
 
 export type PathState = { kind: 'file'; stat: Stats } | { kind: 'missing' };
@@ -171,5 +173,6 @@ export async function patchTree(
   for (let i = 0; i < bodies.length; i++) {
     if (written[i] !== treeId(bodies[i])) throw new Error(`git stored a tree as ${written[i]}, expected ${treeId(bodies[i])}`);
   }
+  for (const [dir, id] of built) access.remember(id, listings.get(dir)!);
   return { tree: built.get('')!, oversized, fitting };
 }
