@@ -517,11 +517,9 @@ export class ShadowStore {
   /** What changed between two snapshots: the files with line counts, and the unified diff. */
   async ground(before: string, after: string, options: { maxPatchBytes?: number } = {}): Promise<Grounding> {
     if (before === after) return { before, after, files: [], patch: '' };
-    const [summary, fullPatch] = await Promise.all([
-      this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-z', before, after]),
-      this.reader.raw(['diff-tree', '-r', '-p', '-M', '--no-color', '--no-ext-diff', before, after]),
-    ]);
-    const files = parseChanges(summary);
+    // One process: the NUL-separated summary (raw entries, then numstat), then the patch text.
+    const output = await this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', before, after]);
+    const { files, patch: fullPatch } = parseChanges(output);
     const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
     const truncated = Buffer.byteLength(fullPatch) > maxPatchBytes;
     const patch = truncated ? Buffer.from(fullPatch).subarray(0, maxPatchBytes).toString('utf8') : fullPatch;
@@ -621,42 +619,34 @@ async function removeEmptyFolders(dir: string, workspace: string): Promise<void>
 }
 
 /**
- * Reads `diff-tree --raw --numstat -z`: the raw entries (":modes shas status", then the path, or
- * the old and new path of a rename or copy) come first, then one numstat entry per file
- * ("added<TAB>deleted<TAB>path", or "added<TAB>deleted<TAB>" then old and new path).
+ * Reads `diff-tree --raw --numstat -p -z`: the raw entries (":modes ids status", then the path,
+ * or the old and new path of a rename or copy) come first, then one numstat entry per file
+ * ("added<TAB>deleted<TAB>path", or "added<TAB>deleted<TAB>" then old and new path), then the
+ * patch text. Entries are counted, not searched for, so no file name can be taken for the patch.
  */
-export function parseChanges(output: string): FileChange[] {
+export function parseChanges(output: string): { files: FileChange[]; patch: string } {
   const fields = output.split('\0');
   const files: FileChange[] = [];
-  const byPath = new Map<string, FileChange>();
   let i = 0;
   while (i < fields.length && fields[i].startsWith(':')) {
     const letter = fields[i].split(' ')[4] ?? 'M';
-    let change: FileChange;
     if (letter.startsWith('R') || letter.startsWith('C')) {
-      change = { path: fields[i + 2], oldPath: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false };
+      files.push({ path: fields[i + 2], oldPath: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false });
       i += 3;
     } else {
-      change = { path: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false };
+      files.push({ path: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false });
       i += 2;
     }
-    files.push(change);
-    byPath.set(change.path, change);
   }
-  for (; i < fields.length; i++) {
-    if (!fields[i]) continue;
-    const [added, deleted, ...rest] = fields[i].split('\t');
-    if (deleted === undefined) continue;
-    let file = rest.join('\t');
-    if (file === '') {
-      file = fields[i + 2];
-      i += 2;
-    }
-    const change = byPath.get(file);
-    if (!change) continue;
+  for (const change of files) {
+    const [added, deleted, ...rest] = (fields[i] ?? '').split('\t');
+    // A rename's entry has an empty path, followed by the old and the new path.
+    i += rest.join('\t') === '' ? 3 : 1;
     change.binary = added === '-' && deleted === '-';
-    change.additions = change.binary ? 0 : Number(added);
-    change.deletions = change.binary ? 0 : Number(deleted);
+    change.additions = change.binary ? 0 : Number(added) || 0;
+    change.deletions = change.binary ? 0 : Number(deleted) || 0;
   }
-  return files;
+  // An empty field separates the summary from the patch.
+  if (fields[i] === '') i++;
+  return { files, patch: fields.slice(i).join('\0') };
 }
