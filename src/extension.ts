@@ -31,6 +31,16 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
   const panel = new PanelProvider(context.extensionUri, (message) => void controller.receive(message));
   controller.attachPanel(panel);
 
+  /** The dataset folder the settings name for the open workspace; undefined (after saying so) without one. */
+  const configuredDatasetDir = async (): Promise<string | undefined> => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (!folder) {
+      void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
+      return undefined;
+    }
+    return (await readSettings(context.secrets, folder.uri.fsPath)).datasetDir;
+  };
+
   context.subscriptions.push(
     log,
     controller,
@@ -104,12 +114,8 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     }),
 
     vscode.commands.registerCommand('apollo.openDataset', async () => {
-      const folder = vscode.workspace.workspaceFolders?.[0];
-      if (!folder) {
-        void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
-        return;
-      }
-      const { datasetDir } = await readSettings(context.secrets, folder.uri.fsPath);
+      const datasetDir = await configuredDatasetDir();
+      if (!datasetDir) return;
       const exists = await fs.stat(datasetDir).then(
         (stat) => stat.isDirectory(),
         () => false,
@@ -122,12 +128,8 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     }),
 
     vscode.commands.registerCommand('apollo.collectGarbage', async () => {
-      const folder = vscode.workspace.workspaceFolders?.[0];
-      if (!folder) {
-        void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
-        return undefined;
-      }
-      const { datasetDir } = await readSettings(context.secrets, folder.uri.fsPath);
+      const datasetDir = await configuredDatasetDir();
+      if (!datasetDir) return undefined;
       try {
         const report = await vscode.window.withProgress(
           { location: vscode.ProgressLocation.Notification, title: 'Apollo: reclaiming the snapshot space of deleted runs…' },

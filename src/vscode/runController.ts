@@ -314,10 +314,8 @@ export class RunController implements vscode.Disposable {
         await session.stop();
         await session.done;
       }
-      const folder = vscode.workspace.workspaceFolders?.[0];
-      if (!folder) throw new ConfigError('Open a folder first.');
-      const { datasetDir } = await readSettings(this.secrets, folder.uri.fsPath);
-      const options = { datasetDir, runId: session.runId, toStep: step };
+      // The dataset the run is recorded in, whatever the settings say now.
+      const options = { datasetDir: session.store.root, runId: session.runId, toStep: step };
       let result;
       try {
         result = await rewindRun(options);

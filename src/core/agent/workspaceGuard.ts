@@ -1,13 +1,9 @@
 /** Keeps every file tool inside the workspace and out of the dataset folder. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { isInside } from '../paths';
 
 export class PathRefusedError extends Error {}
-
-function isInside(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-}
 
 /** The real path of `target`, or of its nearest existing ancestor joined with the rest. */
 async function realPathOfNearest(target: string): Promise<string> {

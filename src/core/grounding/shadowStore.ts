@@ -9,9 +9,10 @@ import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
 import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events';
 import { folderBytes } from '../dataset/store';
+import { isInside } from '../paths';
 import { gitEnvironment } from './gitEnvironment';
 import type { ChangeFeed } from './watcher';
-import { patchTree, PathState, TreeEntry } from './treePatch';
+import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
 /** Each run's snapshots hang off a ref of its own, so a deleted run's snapshots can be collected. */
@@ -33,6 +34,11 @@ export function shadowStoreDir(datasetRoot: string, workspace: string): string {
   }
   const key = createHash('sha1').update(real).digest('hex').slice(0, 16);
   return path.join(datasetRoot, SHADOW_FOLDER, `${key}.git`);
+}
+
+/** The dataset folder, workspace-relative, when it lies inside the workspace: never snapshotted. */
+export function datasetExclusions(workspace: string, datasetRoot: string): string[] {
+  return isInside(datasetRoot, workspace) ? [path.relative(workspace, datasetRoot)] : [];
 }
 
 function storeEnvironment(indexFile: string): Record<string, string> {
@@ -149,6 +155,7 @@ export class ShadowStore {
   private readonly root: Unit;
   /** Listings of trees read before; a tree never changes, so a listing is good forever. */
   private readonly listings = new Map<string, TreeEntry[]>();
+  private readonly objectAccess: ObjectAccess;
   private readonly units = new Map<string, Unit>();
   /** Files left out of the last snapshots for their size, workspace-relative. */
   readonly oversized = new Set<string>();
@@ -172,6 +179,7 @@ export class ShadowStore {
       GIT_DIR: this.storeDir,
     });
     this.root = { dir: '', git: this.git, nested: new Map(), drift: new Set() };
+    this.objectAccess = this.createObjectAccess();
   }
 
   private gitWithIndex(indexFile: string): SimpleGit {
@@ -275,7 +283,7 @@ export class ShadowStore {
       }
     };
 
-    if (this.patchTrees && scope !== undefined && unit === this.root && unit.nested.size === 0 && unit.baseTree) {
+    if (scope !== undefined && this.canPatch(unit)) {
       const patched = await this.patch(unit, scope);
       if (patched) {
         this.passes.patched++;
@@ -289,7 +297,7 @@ export class ShadowStore {
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
     const changed = fullPass ? await this.changedByStatus(unit) : scope!;
-    if (this.patchTrees && fullPass && unit === this.root && unit.nested.size === 0 && unit.baseTree && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
+    if (fullPass && this.canPatch(unit) && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
       // What status found is patched into the last tree too. The index stays behind for those
       // files; status names them again, except a file that only a patch added and that is gone
       // now, which the drift list remembers.
@@ -355,6 +363,11 @@ export class ShadowStore {
     return unit.lastTree;
   }
 
+  /** Patching needs a last tree to start from and handles the workspace without nested repositories. */
+  private canPatch(unit: Unit): boolean {
+    return this.patchTrees && unit === this.root && unit.nested.size === 0 && unit.baseTree !== undefined;
+  }
+
   /**
    * The watcher's changed paths applied to the last tree without the index: the cost follows the
    * number of changed files, not the size of the workspace. Undefined when the change is beyond
@@ -372,53 +385,12 @@ export class ShadowStore {
     for (const dir of folders) {
       if (await fs.access(path.join(this.workspace, dir, '.gitattributes')).then(() => true, () => false)) return undefined;
     }
-    const noIndex = path.join(this.storeDir, 'apollo-index', 'none');
-    const objects = this.gitWithIndex(noIndex);
-    const run = (args: string[]) => objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
     let result;
     try {
       result = await patchTree(
         unit.baseTree!,
         changes,
-        {
-          remember: (id, entries) => this.rememberListing(id, entries),
-          listTree: async (id) => {
-            const cached = this.listings.get(id);
-            if (cached) return cached;
-            const entries = splitNul(await this.reader.raw(['ls-tree', '-z', id])).map((line) => {
-              const [info, name] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
-              const [mode, , id] = info.split(' ');
-              // ls-tree pads a folder's mode to 040000; inside a tree object it is 40000.
-              return { mode: mode.replace(/^0+/, ''), id, name };
-            });
-            this.rememberListing(id, entries);
-            return entries;
-          },
-          writeBlobs: async (paths) => (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean),
-          writeTrees: async (bodies) => {
-            const folder = await fs.mkdtemp(path.join(this.storeDir, 'apollo-trees-'));
-            try {
-              const files = await Promise.all(bodies.map(async (body, index) => {
-                const file = path.join(folder, String(index));
-                await fs.writeFile(file, body);
-                return file;
-              }));
-              return (await this.reader.raw(['hash-object', '-w', '-t', 'tree', '--', ...files])).split('\n').filter(Boolean);
-            } finally {
-              await fs.rm(folder, { recursive: true, force: true });
-            }
-          },
-          ignored: async (paths) => {
-            // -v -n prints one line per path, in order, ignored or not ("::" then the path when not).
-            const lines = (await run(['check-ignore', '--no-index', '-v', '-n', '--', ...paths])).split('\n');
-            const ignored = new Set<string>();
-            paths.forEach((relative, index) => {
-              const pattern = /^.*?:\d+:(.*)\t/.exec(lines[index] ?? '')?.[1];
-              if (pattern && !pattern.startsWith('!')) ignored.add(relative);
-            });
-            return ignored;
-          },
-        },
+        this.objectAccess,
         this.maxFileBytes,
         process.platform !== 'win32',
       );
@@ -434,6 +406,51 @@ export class ShadowStore {
     unit.baseTree = result.tree;
     unit.lastTree = result.tree;
     return result.tree;
+  }
+
+  /** Reads, writes and ignore checks for patching trees; no index is read by any of them. */
+  private createObjectAccess(): ObjectAccess {
+    const objects = this.gitWithIndex(path.join(this.storeDir, 'apollo-index', 'none'));
+    const run = (args: string[]) => objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
+    return {
+      remember: (id, entries) => this.rememberListing(id, entries),
+      listTree: async (id) => {
+        const cached = this.listings.get(id);
+        if (cached) return cached;
+        const entries = splitNul(await this.reader.raw(['ls-tree', '-z', id])).map((line) => {
+          const [info, name] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
+          const [mode, , entryId] = info.split(' ');
+          // ls-tree pads a folder's mode to 040000; inside a tree object it is 40000.
+          return { mode: mode.replace(/^0+/, ''), id: entryId, name };
+        });
+        this.rememberListing(id, entries);
+        return entries;
+      },
+      writeBlobs: async (paths) => (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean),
+      writeTrees: async (bodies) => {
+        const folder = await fs.mkdtemp(path.join(this.storeDir, 'apollo-trees-'));
+        try {
+          const files = await Promise.all(bodies.map(async (body, index) => {
+            const file = path.join(folder, String(index));
+            await fs.writeFile(file, body);
+            return file;
+          }));
+          return (await this.reader.raw(['hash-object', '-w', '-t', 'tree', '--', ...files])).split('\n').filter(Boolean);
+        } finally {
+          await fs.rm(folder, { recursive: true, force: true });
+        }
+      },
+      ignored: async (paths) => {
+        // -v -n prints one line per path, in order, ignored or not ("::" then the path when not).
+        const lines = (await run(['check-ignore', '--no-index', '-v', '-n', '--', ...paths])).split('\n');
+        const ignored = new Set<string>();
+        paths.forEach((relative, index) => {
+          const pattern = /^.*?:\d+:(.*)\t/.exec(lines[index] ?? '')?.[1];
+          if (pattern && !pattern.startsWith('!')) ignored.add(relative);
+        });
+        return ignored;
+      },
+    };
   }
 
   private rememberListing(id: string, entries: TreeEntry[]): void {
@@ -542,7 +559,7 @@ export class ShadowStore {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const [, newMode, , newSha, status] = raw[i].slice(1).split(' ');
       const file = path.join(this.workspace, raw[i + 1]);
-      if (!isInside(file, this.workspace)) throw new Error(`The snapshot names a path outside the workspace: ${raw[i + 1]}`);
+      if (file === this.workspace || !isInside(file, this.workspace)) throw new Error(`The snapshot names a path outside the workspace: ${raw[i + 1]}`);
       await fs.rm(file, { force: true, recursive: status === 'D' ? false : true }).catch(() => undefined);
       if (status === 'D') {
         await removeEmptyFolders(path.dirname(file), this.workspace);
@@ -603,14 +620,9 @@ export async function collectSnapshotGarbage(datasetRoot: string, keepRuns: Set<
   return { runs, bytesBefore, bytesAfter: await folderBytes(root) };
 }
 
-function isInside(file: string, folder: string): boolean {
-  const relative = path.relative(folder, file);
-  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
-}
-
 /** Removes folders left empty by a restore, up to the workspace. */
 async function removeEmptyFolders(dir: string, workspace: string): Promise<void> {
-  while (isInside(dir, workspace)) {
+  while (dir !== workspace && isInside(dir, workspace)) {
     const entries = await fs.readdir(dir).catch(() => undefined);
     if (!entries || entries.length) return;
     await fs.rmdir(dir).catch(() => undefined);

@@ -116,7 +116,9 @@ export async function patchTree(
       continue;
     }
     fitting.push(relative);
-    const mode = executableBit && state.stat.mode & 0o111 ? '100755' : existing?.mode === '100755' && !executableBit ? '100755' : '100644';
+    // Where the file system has no executable bit, a file keeps the mode it had.
+    const executable = executableBit ? (state.stat.mode & 0o111) !== 0 : existing?.mode === '100755';
+    const mode = executable ? '100755' : '100644';
     if (!existing) fresh.push(relative);
     writes.push({ dir, name, mode, path: relative });
   }

@@ -5,10 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import type { FileChange, RewindEvent } from '../dataset/events';
 import { DatasetStore } from '../dataset/store';
-import { ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
+import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
 
@@ -55,9 +54,7 @@ export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
   }
   const workspace = started.workspace;
   const datasetRoot = await fs.realpath(options.datasetDir);
-  const relativeDataset = path.relative(workspace, datasetRoot);
-  const exclude = relativeDataset && !relativeDataset.startsWith('..') && !path.isAbsolute(relativeDataset) ? [relativeDataset] : [];
-  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude, runId: options.runId });
+  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude: datasetExclusions(workspace, datasetRoot), runId: options.runId });
   await shadow.init();
 
   // What the workspace holds now, against what the run last recorded: the user's own edits.

@@ -21,7 +21,7 @@ import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES } from '../dataset
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
-import { DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
+import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
 import { ContextManager, defaultContextBudget } from '../agent/context';
@@ -105,11 +105,6 @@ interface InFlightRequest {
 }
 
 const now = () => new Date().toISOString();
-
-function isInside(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-}
 
 function validateEndpoint(options: { baseUrl: string; model: string; apiKey: string }): void {
   if (!options.baseUrl) {
@@ -410,7 +405,7 @@ export class RunSession {
     const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
-    const exclude = isInside(datasetRoot, workspace) ? [path.relative(workspace, datasetRoot)] : [];
+    const exclude = datasetExclusions(workspace, datasetRoot);
     const excludePatterns = [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)];
     const maxFileBytes = grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     let watcher: WorkspaceWatcher | undefined;
