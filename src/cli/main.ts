@@ -13,6 +13,11 @@ import { ConfigError, DEFAULT_MAX_STEPS, RunSession } from '../core/session/runS
 import { collectGarbage, formatGarbageReport } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { datasetStats, formatStats } from '../core/session/stats';
+import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from '../core/export/exportDataset';
+import { ExportError } from '../core/export/output';
+import { formatValidationReport, validateDataset } from '../core/dataset/validate';
+import { relabelRuns } from '../core/supervision/relabel';
+import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -29,16 +34,26 @@ const USAGE = `apollo — run, steer and record coding agents
 
 Usage:
   apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N] [--context-budget TOKENS]
-             [--exclude PATTERN]... [--max-file-size-mb N]
-  apollo run --resume ID [--dataset DIR] [--workspace DIR]     continue an interrupted run from its last step
+             [--exclude PATTERN]... [--max-file-size-mb N] [--judge [--judge-model ID] [--judge-base-url URL]]
+  apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …]   continue an interrupted run from its last step
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
-  apollo stats [--dataset DIR] [--json]
+  apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
+  apollo export --format openai|hf|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
+                [--policy not-bad|good-only|all] [--min-quality 0..1] [--run ID]... [--hints user|omit]
+  apollo validate [--dataset DIR]                              check every run; exit 1 if any error
+  apollo relabel [--dataset DIR] [--run ID]...                 re-run the quality rules over finished runs
   apollo rewind --run ID --to-step N [--dataset DIR] [--force]  workspace back to before step N; resume goes on from there
   apollo gc [--dataset DIR]                                    reclaim the snapshot space of deleted runs
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
 
 The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
---dataset defaults to .apollo/dataset under the workspace (run) or the current folder (hint, label).
+--judge scores every step (decision and execution) with an LLM judge in the background; it uses the
+run's endpoint and model unless --judge-base-url / --judge-model (or APOLLO_JUDGE_BASE_URL,
+APOLLO_JUDGE_MODEL, APOLLO_JUDGE_API_KEY) name another.
+--dataset defaults to .apollo/dataset under the workspace (run) or the current folder (other commands).
+Masks: --policy not-bad (default) trains on every step not labelled bad, good-only only on steps
+labelled good, all on everything. A step's label is its latest human label, else the judge's, else
+the rules'. --min-quality leaves out trajectories whose share of steps not labelled bad is lower.
 Snapshots follow .gitignore and leave out dependency folders and caches (node_modules/, .venv/,
 __pycache__/, target/, …) and files over 10 MB; each --exclude adds a gitignore-style pattern, and
 --exclude '!target/' takes a default back.
@@ -89,6 +104,9 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       exclude: { type: 'string', multiple: true },
       'max-file-size-mb': { type: 'string' },
       resume: { type: 'string' },
+      judge: { type: 'boolean' },
+      'judge-model': { type: 'string' },
+      'judge-base-url': { type: 'string' },
     },
     io,
   );
@@ -101,6 +119,18 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   const maxFileMb = values['max-file-size-mb'] === undefined ? undefined : Number(values['max-file-size-mb']);
   if (maxFileMb !== undefined && !(maxFileMb > 0)) throw new UsageError('--max-file-size-mb takes a size in megabytes greater than 0.');
   const grounding = { exclude: values.exclude, maxFileBytes: maxFileMb === undefined ? undefined : Math.round(maxFileMb * 1024 * 1024) };
+  if (!values.judge && (values['judge-model'] !== undefined || values['judge-base-url'] !== undefined)) {
+    throw new UsageError('--judge-model and --judge-base-url go with --judge.');
+  }
+  /** The judge's endpoint: its own flags and variables, else the run's (resolved once the run's own is known). */
+  const judgeFor = (run: { baseUrl: string; model: string }) =>
+    values.judge
+      ? {
+          baseUrl: values['judge-base-url'] ?? io.env.APOLLO_JUDGE_BASE_URL ?? run.baseUrl,
+          model: values['judge-model'] ?? io.env.APOLLO_JUDGE_MODEL ?? run.model,
+          apiKey: io.env.APOLLO_JUDGE_API_KEY ?? io.env.OPENAI_API_KEY ?? '',
+        }
+      : undefined;
   const log = (line: string) => io.stderr(`${line}\n`);
   let session: RunSession;
   if (values.resume !== undefined) {
@@ -108,6 +138,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     const datasetDir = values.dataset
       ? path.resolve(io.cwd, values.dataset)
       : defaultDatasetPath(path.resolve(io.cwd, values.workspace ?? '.'));
+    const recorded = values.judge ? await new DatasetStore(datasetDir).readManifest(values.resume) : undefined;
     session = await RunSession.resume({
       datasetDir,
       runId: values.resume,
@@ -117,22 +148,24 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       maxSteps,
       contextBudget,
       grounding,
+      judge: recorded && judgeFor({ baseUrl: values['base-url'] ?? recorded.baseUrl, model: values.model ?? recorded.model }),
       log,
     });
   } else {
     if (!values.workspace) throw new UsageError('apollo run needs --workspace DIR.');
     if (values.task === undefined) throw new UsageError('apollo run needs --task TEXT.');
     const workspace = path.resolve(io.cwd, values.workspace);
+    const endpoint = { model: values.model ?? io.env.OPENAI_MODEL ?? '', baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '' };
     session = await RunSession.start({
       workspace,
       datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
       task: values.task,
-      model: values.model ?? io.env.OPENAI_MODEL ?? '',
-      baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '',
+      ...endpoint,
       apiKey: io.env.OPENAI_API_KEY ?? '',
       maxSteps: maxSteps ?? DEFAULT_MAX_STEPS,
       contextBudget,
       grounding,
+      judge: judgeFor(endpoint),
       log,
     });
   }
@@ -142,6 +175,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     else if (event.type === 'hint_delivered') io.stdout(`hint ${event.hintId} delivered at step ${event.step}\n`);
     else if (event.type === 'hint_queued') io.stdout(`hint ${event.hintId} queued (${event.kind}): ${event.text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
     else if (event.type === 'summary') io.stdout(`context summarized before step ${event.step} (${event.tokensBefore} -> ${event.tokensAfter} tokens)\n`);
+    else if (event.type === 'judge_usage' && event.error) io.stderr(`judge: ${event.error} (steps ${event.steps.join(', ')} stay unjudged; the run goes on)\n`);
     else if (event.type === 'model_retry') io.stderr(`model request failed (attempt ${event.attempt}): ${event.error}; retrying in ${Math.round(event.waitMs / 1000)} s\n`);
     else if (event.type === 'external_change') {
       io.stderr(`warning: the workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}\n`);
@@ -226,12 +260,17 @@ async function commandLabel(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+function maskPolicy(value: string | undefined): MaskPolicy | undefined {
+  if (value !== undefined && !MASK_POLICIES.includes(value as MaskPolicy)) throw new UsageError(`--policy takes ${MASK_POLICIES.join(', ')}.`);
+  return value as MaskPolicy | undefined;
+}
+
 async function commandStats(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' } }, io);
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' }, policy: { type: 'string' } }, io);
   if (!parsed) return 0;
   const { values } = parsed;
   const store = datasetFrom(values.dataset, io);
-  const stats = await datasetStats(store);
+  const stats = await datasetStats(store, maskPolicy(values.policy));
   io.stdout(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
   return 0;
 }
@@ -249,6 +288,69 @@ async function commandRewind(args: string[], io: CliIo): Promise<number> {
   const files = event.files.map((file) => `  ${file.status.padEnd(9)} ${file.path}`).join('\n');
   io.stdout(`rewound run ${values.run} to before step ${toStep}: ${event.files.length} file(s) restored${files ? `\n${files}` : ''}\n`);
   io.stdout(`new branch ${event.branch}; continue with: apollo run --resume ${values.run}\n`);
+  return 0;
+}
+
+async function commandExport(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(
+    args,
+    {
+      dataset: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+      branches: { type: 'string' },
+      policy: { type: 'string' },
+      'min-quality': { type: 'string' },
+      run: { type: 'string', multiple: true },
+      hints: { type: 'string' },
+    },
+    io,
+  );
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const format = values.format as ExportFormat;
+  if (!EXPORT_FORMATS.includes(format)) throw new UsageError(`apollo export needs --format ${EXPORT_FORMATS.join('|')}.`);
+  if (!values.out) throw new UsageError('apollo export needs --out PATH (a file for openai, sharegpt and pairs; a new folder for hf and atif).');
+  if (values.branches !== undefined && values.branches !== 'main' && values.branches !== 'all') throw new UsageError('--branches takes main or all.');
+  if (values.hints !== undefined && values.hints !== 'user' && values.hints !== 'omit') throw new UsageError('--hints takes user or omit.');
+  const minQuality = values['min-quality'] === undefined ? undefined : Number(values['min-quality']);
+  if (minQuality !== undefined && !(minQuality >= 0 && minQuality <= 1)) throw new UsageError('--min-quality takes a share between 0 and 1, e.g. 0.8.');
+  const store = datasetFrom(values.dataset, io);
+  let lastReport = 0;
+  const summary = await exportDataset(store, {
+    format,
+    out: path.resolve(io.cwd, values.out),
+    branches: values.branches as 'main' | 'all' | undefined,
+    policy: maskPolicy(values.policy),
+    minQuality,
+    runs: values.run,
+    hints: values.hints !== 'omit',
+    onProgress: ({ runsDone, runsTotal, records }) => {
+      if (Date.now() - lastReport < 1000 && runsDone < runsTotal) return;
+      lastReport = Date.now();
+      io.stderr(`exported ${runsDone}/${runsTotal} run(s), ${records} record(s)\n`);
+    },
+  });
+  io.stdout(formatExportSummary(summary));
+  return summary.skipped.length ? 1 : 0;
+}
+
+async function commandValidate(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { dataset: { type: 'string' } }, io);
+  if (!parsed) return 0;
+  const report = await validateDataset(datasetFrom(parsed.values.dataset, io));
+  io.stdout(formatValidationReport(report));
+  return report.errors ? 1 : 0;
+}
+
+async function commandRelabel(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, run: { type: 'string', multiple: true } }, io);
+  if (!parsed) return 0;
+  const results = await relabelRuns(datasetFrom(parsed.values.dataset, io), { runs: parsed.values.run });
+  for (const result of results) {
+    if (result.skipped) io.stdout(`${result.runId}: skipped, ${result.skipped}\n`);
+    else io.stdout(`${result.runId}: ${result.flagged} new rule label(s), ${result.cleared} taken back\n`);
+  }
   return 0;
 }
 
@@ -276,6 +378,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandGc(rest, io);
       case 'rewind':
         return await commandRewind(rest, io);
+      case 'export':
+        return await commandExport(rest, io);
+      case 'validate':
+        return await commandValidate(rest, io);
+      case 'relabel':
+        return await commandRelabel(rest, io);
       case undefined:
       case '--help':
       case '-h':
@@ -290,7 +398,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stderr(`apollo: ${(error as Error).message}\nRun "apollo --help" for usage.\n`);
       return 2;
     }
-    if (error instanceof ConfigError || error instanceof DatasetError) {
+    if (error instanceof ConfigError || error instanceof DatasetError || error instanceof ExportError) {
       io.stderr(`apollo: ${error.message}\n`);
       return 1;
     }

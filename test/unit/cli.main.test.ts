@@ -118,7 +118,10 @@ test('apollo stats reports runs, steps, tokens, timings and labels', async () =>
     const stats = JSON.parse(json.out());
     assert.equal(stats.runs, 1);
     assert.equal(stats.steps, 2);
-    assert.deepEqual(stats.labels, { bad: 1 });
+    assert.deepEqual(stats.effectiveLabels, { good: 0, bad: 1, neutral: 0, unlabelled: 1 });
+    assert.deepEqual(stats.labelSources, { human: 1, judge: 0, rule: 0 });
+    assert.equal(stats.maskedShare, 0.5);
+    assert.equal(stats.annotatorActions, 1);
     assert.ok(stats.promptTokens > 0 && stats.storeBytes > 0);
     assert.equal(stats.perRun[0].id, runId);
     const text = io({}, ws.dir);

@@ -138,6 +138,17 @@ export interface LabelEvent {
   reason?: string;
 }
 
+/** One request of the LLM judge: which steps it scored, what it cost, and why it failed if it did. */
+export interface JudgeUsageEvent {
+  type: 'judge_usage';
+  time: string;
+  model: string;
+  steps: number[];
+  usage?: TokenUsage;
+  /** The judge's failure; the steps stay unjudged and the run goes on. */
+  error?: string;
+}
+
 export interface RunStateEvent {
   type: 'run_state';
   time: string;
@@ -223,6 +234,7 @@ export type DatasetEvent =
   | HintQueuedEvent
   | HintDeliveredEvent
   | LabelEvent
+  | JudgeUsageEvent
   | RunStateEvent
   | ModelRetryEvent
   | RequestInterruptedEvent
@@ -312,6 +324,10 @@ export function validateEvent(value: unknown): DatasetEvent {
       requireOneOf(value, 'label', LABEL_VALUES);
       if (value.axis !== undefined) requireOneOf(value, 'axis', LABEL_AXES);
       requireString(value, 'source');
+      break;
+    case 'judge_usage':
+      requireString(value, 'model');
+      if (!Array.isArray(value.steps) || !value.steps.every((step) => Number.isInteger(step) && (step as number) >= 1)) fail('"steps" must be an array of step numbers');
       break;
     case 'run_state':
       requireOneOf(value, 'state', ['paused', 'resumed']);

@@ -24,6 +24,16 @@ const PATTERNS: SecretPattern[] = [
 
 const MIN_SECRET_LENGTH = 8;
 
+/** The kinds of well-known secret shapes found in a text. */
+export function findSecretShapes(text: string): string[] {
+  return PATTERNS.filter(({ pattern }) => {
+    pattern.lastIndex = 0;
+    const found = pattern.test(text);
+    pattern.lastIndex = 0;
+    return found;
+  }).map(({ kind }) => kind);
+}
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

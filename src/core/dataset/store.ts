@@ -43,6 +43,34 @@ export interface InboxHint {
   urgency?: HintUrgency;
 }
 
+export interface EventLineProblem {
+  file: string;
+  /** Numbered from 1. */
+  line: number;
+  message: string;
+  /** The last line was cut short (a crash mid-write): expected after a crash, not corruption. */
+  truncated: boolean;
+}
+
+/** Parses an events file; a line that is not a valid event is reported and skipped. */
+export function parseEventLines(text: string, file: string): { events: DatasetEvent[]; problems: EventLineProblem[] } {
+  const lines = text.split('\n');
+  const complete = text.endsWith('\n') || text === '';
+  const events: DatasetEvent[] = [];
+  const problems: EventLineProblem[] = [];
+  lines.forEach((line, index) => {
+    if (line.trim() === '') return;
+    try {
+      events.push(validateEvent(JSON.parse(line)));
+    } catch (error) {
+      const truncated = index === lines.length - 1 && !complete;
+      const why = error instanceof InvalidEventError ? error.message : 'not valid JSON';
+      problems.push({ file, line: index + 1, message: truncated ? 'truncated last line (interrupted write)' : why, truncated });
+    }
+  });
+  return { events, problems };
+}
+
 /** A `.gitignore` holding `*` hides a folder (itself included) from every git status. */
 const IGNORE_EVERYTHING = '*\n';
 
@@ -175,25 +203,15 @@ export class DatasetStore {
    * (a crash mid-write), never fatal.
    */
   async readEvents(runId: string): Promise<{ events: DatasetEvent[]; problems: string[] }> {
+    const { events, problems } = await this.readEventLines(runId);
+    return { events, problems: problems.map((problem) => `${problem.file} line ${problem.line}: ${problem.message}; skipped`) };
+  }
+
+  /** Like readEvents, with each problem's file, line number and whether it is a truncated last line. */
+  async readEventLines(runId: string): Promise<{ events: DatasetEvent[]; problems: EventLineProblem[] }> {
     await this.requireRun(runId);
-    const text = await fs.readFile(this.eventsFile(runId), 'utf8');
-    const lines = text.split('\n');
-    const complete = text.endsWith('\n') || text === '';
-    const events: DatasetEvent[] = [];
-    const problems: string[] = [];
-    lines.forEach((line, index) => {
-      if (line.trim() === '') return;
-      const lineNumber = index + 1;
-      const isLast = index === lines.length - 1;
-      try {
-        events.push(validateEvent(JSON.parse(line)));
-      } catch (error) {
-        const why = error instanceof InvalidEventError ? error.message : 'not valid JSON';
-        const what = isLast && !complete ? 'truncated last line (interrupted write)' : why;
-        problems.push(`${this.eventsFile(runId)} line ${lineNumber}: ${what}; skipped`);
-      }
-    });
-    return { events, problems };
+    const file = this.eventsFile(runId);
+    return parseEventLines(await fs.readFile(file, 'utf8'), file);
   }
 
   /** Validates and redacts an event and returns the line to write. */

@@ -30,6 +30,8 @@ import { ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
 import { TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
 import { WorkspaceGuard } from '../agent/workspaceGuard';
+import { RuleEngine, toLabelEvent } from '../supervision/rules';
+import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
 
 /** A problem with what the user asked for or configured; the message says how to fix it. */
 export class ConfigError extends Error {}
@@ -54,6 +56,8 @@ interface SessionOptions {
   contextBudget?: number;
   commandTimeoutMs?: number;
   grounding?: GroundingOptions;
+  /** Scores every step with an LLM judge, in the background; its failures never stop the run. */
+  judge?: JudgeOptions;
   log?: (line: string) => void;
   engine?: EngineTuning;
 }
@@ -168,6 +172,8 @@ function assistantMessage(event: StepEvent) {
 }
 
 interface Setup {
+  /** The quality rules, primed with the run's earlier events when it resumes. */
+  rules: RuleEngine;
   /** Set when the run goes on from a rewind. */
   branch?: { id: string; lastStep: number };
   store: DatasetStore;
@@ -189,6 +195,7 @@ interface Setup {
   commandTimeoutMs?: number;
   log: (line: string) => void;
   engine: EngineTuning;
+  judge?: JudgeOptions;
 }
 
 export class RunSession {
@@ -216,6 +223,8 @@ export class RunSession {
   private readonly log: (line: string) => void;
   private readonly inboxPollMs: number;
   private tools!: ToolRunner;
+  private readonly rules: RuleEngine;
+  private readonly judge: Judge | undefined;
 
   private constructor(setup: Setup, started: RunStartedEvent, pending: PendingHint[]) {
     this.store = setup.store;
@@ -224,6 +233,10 @@ export class RunSession {
     this.log = setup.log;
     this.runId = setup.writer.runId;
     this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
+    this.rules = setup.rules;
+    this.judge = setup.judge
+      ? new Judge(setup.judge, { task: started.task, record: (event) => this.record(event), log: setup.log, redact: (text) => setup.store.redactor.redact(text) })
+      : undefined;
     this.started = started;
     this.pendingHints.push(...pending);
     const manifest = setup.writer.manifest();
@@ -242,6 +255,7 @@ export class RunSession {
     const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     validateLimits(maxSteps, options.contextBudget);
     validateGrounding(options.grounding);
+    validateJudge(options.judge);
     const stat = await fs.stat(options.workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
 
@@ -284,6 +298,7 @@ export class RunSession {
     return new RunSession(
       {
         ...stores,
+        rules: new RuleEngine(),
         writer,
         workspace,
         model: options.model,
@@ -297,6 +312,7 @@ export class RunSession {
         commandTimeoutMs: options.commandTimeoutMs,
         log: options.log ?? (() => undefined),
         engine: options.engine ?? {},
+        judge: options.judge,
       },
       started,
       [],
@@ -327,6 +343,7 @@ export class RunSession {
     const maxSteps = options.maxSteps ?? started.maxSteps;
     validateLimits(maxSteps, options.contextBudget);
     validateGrounding(options.grounding);
+    validateJudge(options.judge);
     const workspace = started.workspace;
     const stat = await fs.stat(workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
@@ -339,6 +356,8 @@ export class RunSession {
       options.contextBudget ?? defaultContextBudget(endpoint.model),
     );
     const queued = new Map<string, PendingHint>();
+    const rules = new RuleEngine();
+    for (const event of events) rules.observe(event);
     // After a rewind only the steps of the current branch are in the model's context.
     const branchPath = currentPath(events);
     const onPath = new Set(branchPath.steps.map((step) => step.step));
@@ -379,6 +398,7 @@ export class RunSession {
     const session = new RunSession(
       {
         branch,
+        rules,
         ...stores,
         writer,
         workspace,
@@ -394,6 +414,7 @@ export class RunSession {
         commandTimeoutMs: options.commandTimeoutMs,
         log: options.log ?? (() => undefined),
         engine: options.engine ?? {},
+        judge: options.judge,
       },
       started,
       [...queued.values()],
@@ -472,6 +493,9 @@ export class RunSession {
     }
     await this.tools.jobs.killAll().catch(() => undefined);
     setup.watcher?.dispose();
+    // The judge's last verdicts land before the run's end; it never throws.
+    await this.judge?.drain();
+    this.judge?.dispose();
     await this.shadow.settled().catch((error: Error) => this.log(`Could not record the run's last snapshot ref: ${error.message}`));
     const ended: RunEndedEvent = {
       type: 'run_ended',
@@ -574,6 +598,11 @@ export class RunSession {
       } catch (error) {
         this.log(`An event listener failed: ${(error as Error).message}`);
       }
+    }
+    if (event.type === 'step') {
+      // The rules label a step as soon as it lands; they look only at a short window of steps.
+      for (const label of this.rules.observe(event)) await this.record(toLabelEvent(label, now()));
+      this.judge?.enqueue(event);
     }
   }
 
@@ -709,6 +738,12 @@ export class RunSession {
       ...(options.reason ? { reason: options.reason } : {}),
     });
   }
+}
+
+function validateJudge(options: JudgeOptions | undefined): void {
+  if (!options) return;
+  const problem = validateJudgeOptions(options);
+  if (problem) throw new ConfigError(problem);
 }
 
 /** Plain folder names excluded by gitignore patterns ("node_modules/") and not taken back: not worth watching. */

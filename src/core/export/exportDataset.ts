@@ -1,0 +1,206 @@
+/**
+ * `apollo export`: reads the dataset one run at a time (memory stays flat however many runs
+ * there are), turns each run into trajectories with their labels and masks, and hands them to
+ * the format's writer. A trajectory that fails validation is left out and reported; the output
+ * appears only when the export completes.
+ */
+import { DatasetStore } from '../dataset/store';
+import { Redactor } from '../dataset/redaction';
+import { DEFAULT_MASK_POLICY, MaskPolicy } from '../supervision/labels';
+import { buildRunTree, qualityOf, RunTree, Trajectory, trajectoriesOf } from './trajectory';
+import { ExportError } from './output';
+import { openAtifWriter } from './atif';
+import { openHfWriter } from './hf';
+import { openOpenAiWriter } from './openai';
+import { openPairsWriter } from './pairs';
+import { openShareGptWriter } from './sharegpt';
+
+export type ExportFormat = 'openai' | 'hf' | 'atif' | 'sharegpt' | 'pairs';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'hf', 'atif', 'sharegpt', 'pairs'];
+
+export const FORMAT_DESCRIPTIONS: Record<ExportFormat, string> = {
+  openai: 'OpenAI chat fine-tuning JSONL, one trajectory a line, weight 0|1 on each assistant message',
+  hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), loadable with datasets.load_dataset',
+  atif: 'Agent Trajectory Interchange Format v1.4, one JSON file per trajectory',
+  sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns',
+  pairs: 'preference pairs from rewinds: prompt / chosen / rejected in chat form (JSONL)',
+};
+
+/** Formats that write a folder; the others write one file. */
+export const FOLDER_FORMATS: readonly ExportFormat[] = ['hf', 'atif'];
+
+export interface ExportOptions {
+  format: ExportFormat;
+  out: string;
+  /** `main` (default): each run's final line; `all`: abandoned branches as their own trajectories. */
+  branches?: 'main' | 'all';
+  policy?: MaskPolicy;
+  /** Leave out trajectories whose share of steps not labelled bad is below this (0–1; default 0). */
+  minQuality?: number;
+  /** Only these runs (default: all). */
+  runs?: string[];
+  /** Hints as the user messages the model received (default true). */
+  hints?: boolean;
+  onProgress?: (progress: { runsDone: number; runsTotal: number; records: number }) => void;
+  signal?: AbortSignal;
+}
+
+export type ResolvedExportOptions = Required<Omit<ExportOptions, 'runs' | 'onProgress' | 'signal'>>;
+
+export interface ExportSummary {
+  format: ExportFormat;
+  out: string;
+  policy: MaskPolicy;
+  branches: 'main' | 'all';
+  hints: boolean;
+  minQuality: number;
+  runs: number;
+  trajectories: number;
+  abandonedTrajectories: number;
+  /** Records written: lines, files or pairs, by format. */
+  records: number;
+  steps: number;
+  trainedSteps: number;
+  maskedSteps: number;
+  effectiveLabels: Record<'good' | 'bad' | 'neutral' | 'unlabelled', number>;
+  /** Which kind of source decided the effective labels. */
+  labelSources: Record<'human' | 'judge' | 'rule', number>;
+  models: string[];
+  /** Trajectories left out below the minimum quality. */
+  belowQuality: number;
+  /** Records left out because they failed validation, with why. */
+  skipped: { id: string; problems: string[] }[];
+  /** Problems met reading the dataset (corrupt lines are skipped). */
+  warnings: string[];
+}
+
+export interface FormatWriter {
+  writeRun(tree: RunTree, trajectories: Trajectory[]): Promise<void>;
+  /** Completes the output (the dataset card needs the summary) and puts it in place. */
+  finish(summary: ExportSummary): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** What writers share: the options, a redactor of last resort and the counters. */
+export interface WriterContext {
+  options: ResolvedExportOptions;
+  /** Secret shapes are replaced once more on the way out, whatever the dataset holds. */
+  redact<T>(value: T): T;
+  written(count?: number): void;
+  skip(id: string, problems: string[]): void;
+}
+
+export class ExportCancelled extends ExportError {
+  constructor() {
+    super('The export was cancelled; nothing was written.');
+  }
+}
+
+const OPENERS: Record<ExportFormat, (context: WriterContext) => Promise<FormatWriter>> = {
+  openai: openOpenAiWriter,
+  hf: openHfWriter,
+  atif: openAtifWriter,
+  sharegpt: openShareGptWriter,
+  pairs: openPairsWriter,
+};
+
+export function resolveExportOptions(options: ExportOptions): ResolvedExportOptions {
+  if (!EXPORT_FORMATS.includes(options.format)) throw new ExportError(`Unknown format "${options.format}": use ${EXPORT_FORMATS.join(', ')}.`);
+  const minQuality = options.minQuality ?? 0;
+  if (!(minQuality >= 0 && minQuality <= 1)) throw new ExportError('The minimum quality is a share of steps between 0 and 1 (e.g. 0.8).');
+  const branches = options.branches ?? 'main';
+  if (branches !== 'main' && branches !== 'all') throw new ExportError('Branches are "main" or "all".');
+  return { format: options.format, out: options.out, branches, policy: options.policy ?? DEFAULT_MASK_POLICY, minQuality, hints: options.hints ?? true };
+}
+
+export async function exportDataset(store: DatasetStore, options: ExportOptions): Promise<ExportSummary> {
+  const resolved = resolveExportOptions(options);
+  const known = await store.runIds();
+  const wanted = options.runs ?? known;
+  const missing = wanted.filter((id) => !known.includes(id));
+  if (missing.length) throw new ExportError(`No run ${missing.join(', ')} in ${store.root}.`);
+  if (!wanted.length) throw new ExportError(`The dataset ${store.root} has no runs to export.`);
+
+  const summary: ExportSummary = {
+    format: resolved.format,
+    out: resolved.out,
+    policy: resolved.policy,
+    branches: resolved.branches,
+    hints: resolved.hints,
+    minQuality: resolved.minQuality,
+    runs: 0,
+    trajectories: 0,
+    abandonedTrajectories: 0,
+    records: 0,
+    steps: 0,
+    trainedSteps: 0,
+    maskedSteps: 0,
+    effectiveLabels: { good: 0, bad: 0, neutral: 0, unlabelled: 0 },
+    labelSources: { human: 0, judge: 0, rule: 0 },
+    models: [],
+    belowQuality: 0,
+    skipped: [],
+    warnings: [],
+  };
+  const redactor = new Redactor();
+  const context: WriterContext = {
+    options: resolved,
+    redact: (value) => redactor.redactDeep(value),
+    written: (count = 1) => (summary.records += count),
+    skip: (id, problems) => summary.skipped.push({ id, problems }),
+  };
+  const writer = await OPENERS[resolved.format](context);
+  const models = new Set<string>();
+  try {
+    for (const [index, runId] of [...wanted].sort().entries()) {
+      if (options.signal?.aborted) throw new ExportCancelled();
+      const { events, problems } = await store.readEvents(runId);
+      summary.warnings.push(...problems);
+      const tree = buildRunTree(events);
+      if (!tree) {
+        summary.warnings.push(`run ${runId} has no run_started event; left out`);
+        continue;
+      }
+      const trajectories = trajectoriesOf(tree, resolved).filter((trajectory) => {
+        const keep = qualityOf(trajectory) >= resolved.minQuality;
+        if (!keep) summary.belowQuality++;
+        return keep;
+      });
+      summary.runs++;
+      models.add(tree.started.model);
+      for (const trajectory of trajectories) {
+        summary.trajectories++;
+        if (trajectory.abandoned) summary.abandonedTrajectories++;
+        for (const step of trajectory.steps) {
+          summary.steps++;
+          if (step.mask) summary.trainedSteps++;
+          else summary.maskedSteps++;
+          summary.effectiveLabels[step.effective?.label ?? 'unlabelled']++;
+          if (step.effective) summary.labelSources[step.effective.tier]++;
+        }
+      }
+      await writer.writeRun(tree, trajectories);
+      options.onProgress?.({ runsDone: index + 1, runsTotal: wanted.length, records: summary.records });
+    }
+    summary.models = [...models].sort();
+    if (options.signal?.aborted) throw new ExportCancelled();
+    await writer.finish(summary);
+  } catch (error) {
+    await writer.discard().catch(() => undefined);
+    throw error;
+  }
+  return summary;
+}
+
+export function formatExportSummary(summary: ExportSummary): string {
+  const lines = [
+    `exported ${summary.records} ${summary.format} record(s) from ${summary.trajectories} trajectorie(s) of ${summary.runs} run(s) to ${summary.out}`,
+    `steps: ${summary.steps}, trained ${summary.trainedSteps}, masked ${summary.maskedSteps} (policy ${summary.policy})`,
+    `effective labels: good ${summary.effectiveLabels.good}, bad ${summary.effectiveLabels.bad}, neutral ${summary.effectiveLabels.neutral}, unlabelled ${summary.effectiveLabels.unlabelled}`,
+  ];
+  if (summary.abandonedTrajectories) lines.push(`abandoned branches: ${summary.abandonedTrajectories}`);
+  if (summary.belowQuality) lines.push(`left out below minimum quality ${summary.minQuality}: ${summary.belowQuality}`);
+  for (const skipped of summary.skipped) lines.push(`skipped ${skipped.id}: ${skipped.problems.join('; ')}`);
+  for (const warning of summary.warnings) lines.push(`warning: ${warning}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,118 @@
+/**
+ * `sharegpt`: LLaMA-Factory's sharegpt format with tools, JSON lines. Turns alternate
+ * human/observation and gpt/function_call, as its converter requires (it silently drops a row
+ * that breaks the order), so a hint that follows a tool result joins that observation turn.
+ * Each step's executed call is one `function_call` turn (calls the engine did not execute are
+ * left out); the model's thought of a tool-calling turn has no place in this format and is not
+ * kept. `weight` 0|1 on gpt and function_call turns carries the mask for trainers that read it.
+ *
+ * dataset_info.json entry:
+ *   "apollo": { "file_name": "<file>.jsonl", "formatting": "sharegpt",
+ *               "columns": { "messages": "conversations", "system": "system", "tools": "tools" } }
+ */
+import type { FormatWriter, WriterContext } from './exportDataset';
+import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
+import { findSecretShapes } from '../dataset/redaction';
+import { FileOutput, JsonlSink } from './output';
+import type { Trajectory } from './trajectory';
+
+export interface ShareGptTurn {
+  from: 'human' | 'gpt' | 'function_call' | 'observation';
+  value: string;
+  weight?: 0 | 1;
+}
+
+const ODD = new Set(['human', 'observation']);
+
+/** Function definitions as LLaMA-Factory's tool formatters read them: name, description, parameters. */
+function toolDefinitions(tools: unknown[]): unknown[] {
+  return tools.map((tool) => {
+    const record = tool as { type?: string; function?: { parameters?: { properties?: unknown } } };
+    const fn = record.type === 'function' && record.function ? record.function : (tool as { parameters?: { properties?: unknown } });
+    return { ...fn, parameters: { type: 'object', properties: {}, ...(fn.parameters ?? {}) } };
+  });
+}
+
+function parsedArguments(raw: string): unknown {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed;
+  } catch {
+    // fall through
+  }
+  return { raw };
+}
+
+export function shareGptRecord(trajectory: Trajectory, options: WriterContext['options']) {
+  const turns: ShareGptTurn[] = [{ from: 'human', value: trajectory.started.task }];
+  /** A user message right after another human/observation turn joins it. */
+  const say = (text: string) => {
+    const last = turns[turns.length - 1];
+    if (ODD.has(last.from)) last.value = `${last.value}\n\n${text}`;
+    else turns.push({ from: 'human', value: text });
+  };
+  for (const step of trajectory.steps) {
+    if (options.hints) for (const hint of step.hints) say(hintMessage(hint.kind, hint.text));
+    const { event } = step;
+    if (event.action) {
+      turns.push({ from: 'function_call', value: JSON.stringify({ name: event.action.name, arguments: parsedArguments(event.action.arguments) }), weight: step.mask });
+      turns.push({ from: 'observation', value: event.observation });
+    } else {
+      turns.push({ from: 'gpt', value: event.assistant.content ?? '', weight: step.mask });
+      say(NO_TOOL_CALL_NUDGE);
+    }
+  }
+  // A conversation ends with the model's turn: the last tool result (or nudge) is not trained on anyway.
+  while (turns.length && ODD.has(turns[turns.length - 1].from)) turns.pop();
+  return { conversations: turns, system: trajectory.started.systemPrompt, tools: JSON.stringify(toolDefinitions(trajectory.started.tools)) };
+}
+
+/** The order LLaMA-Factory's converter enforces, valid function_call JSON, and no secret shapes. */
+export function validateShareGpt(record: ReturnType<typeof shareGptRecord>): string[] {
+  const problems: string[] = [];
+  const { conversations } = record;
+  if (conversations.length < 2 || conversations.length % 2 !== 0) problems.push(`${conversations.length} turns: a conversation needs an even number, ending with the model's turn`);
+  conversations.forEach((turn, index) => {
+    const expected = index % 2 === 0 ? 'human or observation' : 'gpt or function_call';
+    if (ODD.has(turn.from) !== (index % 2 === 0)) problems.push(`turn ${index + 1} is ${turn.from}; expected ${expected}`);
+    if ('weight' in turn && ODD.has(turn.from)) problems.push(`turn ${index + 1}: "weight" is only for gpt and function_call turns`);
+    if (turn.from === 'function_call') {
+      try {
+        const call = JSON.parse(turn.value) as { name?: unknown; arguments?: unknown };
+        if (typeof call.name !== 'string' || typeof call.arguments !== 'object') problems.push(`turn ${index + 1}: function_call needs a name and an arguments object`);
+      } catch {
+        problems.push(`turn ${index + 1}: function_call is not valid JSON`);
+      }
+    }
+  });
+  const shapes = findSecretShapes(JSON.stringify(record));
+  if (shapes.length) problems.push(`holds a secret shape (${shapes.join(', ')})`);
+  return problems;
+}
+
+export async function openShareGptWriter(context: WriterContext): Promise<FormatWriter> {
+  const output = await FileOutput.open(context.options.out);
+  const sink = new JsonlSink(output.partial);
+  return {
+    async writeRun(_tree, trajectories) {
+      for (const trajectory of trajectories) {
+        const record = context.redact(shareGptRecord(trajectory, context.options));
+        const problems = validateShareGpt(record);
+        if (problems.length) {
+          context.skip(trajectory.id, problems);
+          continue;
+        }
+        await sink.write(record);
+        context.written();
+      }
+    },
+    async finish() {
+      await sink.close();
+      await output.commit();
+    },
+    async discard() {
+      sink.destroy();
+      await output.discard();
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Reads one run's events into trajectories: the path of steps from the start to a leaf, with the
+ * hints delivered along it and each step's labels and mask. A run that was never rewound is one
+ * trajectory; each rewind leaves an abandoned branch that can be exported as its own.
+ */
+import type { DatasetEvent, HintKind, LabelEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent } from '../dataset/events';
+import { EffectiveLabel, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
+
+export interface TrajectoryHint {
+  hintId: string;
+  kind: HintKind;
+  text: string;
+}
+
+export interface TrajectoryStep {
+  event: StepEvent;
+  /** Hints delivered in this step's model request, in the order they were given. */
+  hints: TrajectoryHint[];
+  labels: LabelEvent[];
+  effective?: EffectiveLabel;
+  mask: 0 | 1;
+}
+
+export interface Trajectory {
+  runId: string;
+  /** `<run id>` for the run's final line, `<run id>--<last step>` for an abandoned branch. */
+  id: string;
+  /** False for the line the run ended on; true for a branch left by a rewind. */
+  abandoned: boolean;
+  started: RunStartedEvent;
+  steps: TrajectoryStep[];
+  ended?: RunEndedEvent;
+}
+
+export interface RunTree {
+  started: RunStartedEvent;
+  ended?: RunEndedEvent;
+  steps: Map<number, StepEvent>;
+  rewinds: RewindEvent[];
+  labels: LabelBook;
+  hintsByStep: Map<number, TrajectoryHint[]>;
+  /** The steps of the line the run is on now, in order. */
+  mainLine: number[];
+}
+
+/** The step a step follows: given on rewound branches, else the one numbered before it. */
+export function parentOf(step: StepEvent): number {
+  return step.parentStep ?? step.step - 1;
+}
+
+export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefined {
+  const started = events.find((event): event is RunStartedEvent => event.type === 'run_started');
+  if (!started) return undefined;
+  const steps = new Map<number, StepEvent>();
+  const rewinds: RewindEvent[] = [];
+  const labels = new LabelBook();
+  const queued = new Map<string, TrajectoryHint>();
+  const hintsByStep = new Map<number, TrajectoryHint[]>();
+  let ended: RunEndedEvent | undefined;
+  let tip = 0;
+  for (const event of events) {
+    switch (event.type) {
+      case 'step':
+        steps.set(event.step, event);
+        tip = event.step;
+        break;
+      case 'rewind':
+        rewinds.push(event);
+        tip = event.parentStep;
+        ended = undefined; // the end recorded before it belongs to the abandoned line
+        break;
+      case 'label':
+        labels.add(event);
+        break;
+      case 'hint_queued':
+        queued.set(event.hintId, { hintId: event.hintId, kind: event.kind, text: event.text });
+        break;
+      case 'hint_delivered': {
+        const hint = queued.get(event.hintId);
+        if (!hint) break;
+        const list = hintsByStep.get(event.step);
+        if (list) list.push(hint);
+        else hintsByStep.set(event.step, [hint]);
+        break;
+      }
+      case 'run_ended':
+        ended = event;
+        break;
+    }
+  }
+  return { started, ended, steps, rewinds, labels, hintsByStep, mainLine: pathTo(steps, tip) };
+}
+
+/** The steps from the run's start to `last`, in order. */
+export function pathTo(steps: ReadonlyMap<number, StepEvent>, last: number): number[] {
+  const path: number[] = [];
+  const seen = new Set<number>();
+  for (let current = steps.get(last); current && !seen.has(current.step); current = steps.get(parentOf(current))) {
+    seen.add(current.step);
+    path.push(current.step);
+  }
+  return path.reverse();
+}
+
+/** Steps no other step follows, other than the main line's end: where abandoned branches stop. */
+export function abandonedLeaves(tree: RunTree): number[] {
+  const parents = new Set<number>();
+  for (const step of tree.steps.values()) parents.add(parentOf(step));
+  const onMain = new Set(tree.mainLine);
+  return [...tree.steps.keys()].filter((step) => !parents.has(step) && !onMain.has(step)).sort((a, b) => a - b);
+}
+
+export function trajectoryStep(tree: RunTree, step: number, policy: MaskPolicy): TrajectoryStep {
+  const effective = tree.labels.effective(step);
+  return {
+    event: tree.steps.get(step)!,
+    hints: tree.hintsByStep.get(step) ?? [],
+    labels: tree.labels.labelsOf(step),
+    ...(effective ? { effective } : {}),
+    mask: maskOf(effective, policy),
+  };
+}
+
+export interface TrajectoryOptions {
+  /** `main`: the line each run ended on; `all`: abandoned branches too, each as its own trajectory. */
+  branches: 'main' | 'all';
+  policy: MaskPolicy;
+}
+
+export function trajectoriesOf(tree: RunTree, options: TrajectoryOptions): Trajectory[] {
+  const runId = tree.started.runId;
+  const make = (steps: number[], abandoned: boolean, id: string): Trajectory => ({
+    runId,
+    id,
+    abandoned,
+    started: tree.started,
+    steps: steps.map((step) => trajectoryStep(tree, step, options.policy)),
+    ...(abandoned || !tree.ended ? {} : { ended: tree.ended }),
+  });
+  const result = [make(tree.mainLine, false, runId)];
+  if (options.branches === 'all') {
+    for (const leaf of abandonedLeaves(tree)) result.push(make(pathTo(tree.steps, leaf), true, `${runId}--${leaf}`));
+  }
+  return result;
+}
+
+/** The share of a trajectory's steps whose effective label is not bad (1 for an empty one). */
+export function qualityOf(trajectory: Trajectory): number {
+  if (!trajectory.steps.length) return 1;
+  return trajectory.steps.filter((step) => step.effective?.label !== 'bad').length / trajectory.steps.length;
+}
