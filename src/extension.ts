@@ -1,13 +1,15 @@
 /** Composition root: builds the services, registers the commands and the Intervention panel. */
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
-import { HINT_KINDS, HintKind, HintUrgency } from './core/dataset/events';
+import { HINT_KINDS, HintKind, HintUrgency, LABEL_AXES, LABEL_VALUES, LabelAxis, LabelValue } from './core/dataset/events';
 import type { RunSession } from './core/session/runSession';
 import type { HostToWebview } from './protocol';
 import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider';
 import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
 import { RunController } from './vscode/runController';
-import { API_KEY_SECRET, readSettings } from './vscode/settings';
+import { API_KEY_SECRET, JUDGE_API_KEY_SECRET, readSettings } from './vscode/settings';
+import { ExportRequest, runExportCommand } from './vscode/exportCommand';
+import { ExportCancelled } from './core/export/exportDataset';
 import { collectGarbage, formatGarbageReport } from './core/session/gc';
 
 /** Returned by `activate`, so integration tests can drive the panel's message channel. */
@@ -39,6 +41,20 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       return undefined;
     }
     return (await readSettings(context.secrets, folder.uri.fsPath)).datasetDir;
+  };
+
+  /** Asks for a key and keeps it in VS Code's secret storage. */
+  const storeKey = async (secret: string, title: string, what: string): Promise<void> => {
+    const key = await vscode.window.showInputBox({
+      title,
+      prompt: 'Stored in VS Code\'s secret storage, never in settings or the dataset.',
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: (value) => (value.trim() ? undefined : 'The key is empty.'),
+    });
+    if (key === undefined) return;
+    await context.secrets.store(secret, key.trim());
+    void vscode.window.showInformationMessage(`Apollo: ${what} saved.`);
   };
 
   context.subscriptions.push(
@@ -100,17 +116,37 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       controller.rewind(typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined),
     ),
 
-    vscode.commands.registerCommand('apollo.setApiKey', async () => {
-      const key = await vscode.window.showInputBox({
-        title: 'Apollo: Set API Key',
-        prompt: 'Stored in VS Code\'s secret storage, never in settings or the dataset.',
-        password: true,
-        ignoreFocusOut: true,
-        validateInput: (value) => (value.trim() ? undefined : 'The key is empty.'),
-      });
-      if (key === undefined) return;
-      await context.secrets.store(API_KEY_SECRET, key.trim());
-      void vscode.window.showInformationMessage('Apollo: API key saved.');
+    vscode.commands.registerCommand('apollo.labelStep', (step?: unknown, label?: unknown, axis?: unknown, reason?: unknown) =>
+      controller.labelWithPrompts({
+        step: typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined,
+        label: LABEL_VALUES.includes(label as LabelValue) ? (label as LabelValue) : undefined,
+        axis: LABEL_AXES.includes(axis as LabelAxis) ? (axis as LabelAxis) : undefined,
+        reason: typeof reason === 'string' ? reason : undefined,
+      }),
+    ),
+
+    vscode.commands.registerCommand('apollo.setApiKey', () => storeKey(API_KEY_SECRET, 'Apollo: Set API Key', 'API key')),
+    vscode.commands.registerCommand('apollo.setJudgeApiKey', () => storeKey(JUDGE_API_KEY_SECRET, 'Apollo: Set Judge API Key', 'judge API key')),
+
+    vscode.commands.registerCommand('apollo.exportDataset', async (request?: ExportRequest) => {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      const datasetDir = await configuredDatasetDir();
+      if (!folder || !datasetDir) return undefined;
+      const settings = await readSettings(context.secrets, folder.uri.fsPath);
+      try {
+        const summary = await runExportCommand({ datasetDir, workspace: folder.uri.fsPath, policy: settings.maskPolicy, request: typeof request === 'object' && request ? request : undefined });
+        for (const skipped of summary?.skipped ?? []) log.warn(`Export left out ${skipped.id}: ${skipped.problems.join('; ')}`);
+        for (const warning of summary?.warnings ?? []) log.warn(`Export: ${warning}`);
+        return summary;
+      } catch (error) {
+        if (error instanceof ExportCancelled) {
+          void vscode.window.showInformationMessage(`Apollo: ${error.message}`);
+          return undefined;
+        }
+        log.error(`Export failed: ${(error as Error).message}`);
+        void vscode.window.showErrorMessage(`Apollo: ${(error as Error).message}`);
+        return undefined;
+      }
     }),
 
     vscode.commands.registerCommand('apollo.openDataset', async () => {

@@ -3,7 +3,7 @@
  * nothing else crosses the boundary. The host sends only what changed (one step, one hint),
  * never the whole state, except `init` when the view (re)connects.
  */
-import type { HintKind, HintUrgency, LabelValue, RunStatus } from './core/dataset/events';
+import type { HintKind, HintUrgency, LabelAxis, LabelValue, RunStatus } from './core/dataset/events';
 
 export interface DiffStat {
   files: number;
@@ -14,6 +14,8 @@ export interface DiffStat {
 export interface LabelBadge {
   label: LabelValue;
   source: string;
+  axis?: LabelAxis;
+  reason?: string;
 }
 
 /** One timeline item: a step in the compact form the panel shows. */
@@ -65,11 +67,12 @@ export type WebviewToHost =
   | { type: 'pauseRun' }
   | { type: 'resumeRun' }
   | { type: 'stopRun' }
-  | { type: 'labelStep'; step: number; label: 'good' | 'bad' }
+  | { type: 'labelStep'; step: number; label: 'good' | 'bad'; axis?: LabelAxis; reason?: string }
   | { type: 'openDiff'; step: number }
   | { type: 'rewind'; step: number };
 
 const MAX_TEXT = 100_000;
+const MAX_REASON = 2_000;
 
 function isText(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_TEXT;
@@ -99,9 +102,13 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
       if (message.kind !== 'knowledge' && message.kind !== 'strategy' && message.kind !== 'correction') return undefined;
       if (message.urgency !== undefined && message.urgency !== 'next' && message.urgency !== 'now') return undefined;
       return { type: 'sendHint', text: message.text, kind: message.kind, urgency: message.urgency ?? 'next' };
-    case 'labelStep':
+    case 'labelStep': {
       if (!isStep(message.step) || (message.label !== 'good' && message.label !== 'bad')) return undefined;
-      return { type: 'labelStep', step: message.step, label: message.label };
+      if (message.axis !== undefined && message.axis !== 'decision' && message.axis !== 'execution') return undefined;
+      if (message.reason !== undefined && !(typeof message.reason === 'string' && message.reason.length <= MAX_REASON)) return undefined;
+      const reason = message.reason?.trim();
+      return { type: 'labelStep', step: message.step, label: message.label, ...(message.axis ? { axis: message.axis } : {}), ...(reason ? { reason } : {}) };
+    }
     case 'openDiff':
     case 'rewind':
       return isStep(message.step) ? { type: message.type, step: message.step } : undefined;

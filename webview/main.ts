@@ -183,12 +183,59 @@ function renderHintsInto(item: HTMLLIElement, stepNumber: number): void {
 }
 
 function renderLabels(container: HTMLElement, step: TimelineStep): void {
+  // Labels are appended, never rewritten: each source's latest verdict per axis is what counts and what shows.
+  const latest = new Map<string, (typeof step.labels)[number]>();
+  for (const badge of step.labels) {
+    const key = `${badge.source}|${badge.axis ?? ''}`;
+    latest.delete(key);
+    latest.set(key, badge);
+  }
   container.replaceChildren(
-    ...step.labels.map((badge) => {
-      const node = element('span', `badge ${badge.label}`, `${badge.label} · ${badge.source}`);
+    ...[...latest.values()].map((badge) => {
+      const node = element('span', `badge ${badge.label}`, `${badge.label}${badge.axis ? ` (${badge.axis})` : ''} · ${badge.source}`);
+      if (badge.reason) node.title = badge.reason;
       return node;
     }),
   );
+}
+
+/**
+ * The label is recorded at the click; the reason and axis are optional and, when given, are
+ * recorded as the same verdict with its details (labels are appended, the latest counts).
+ */
+function showReasonForm(item: HTMLElement, stepNumber: number, label: 'good' | 'bad'): void {
+  // One reason at a time: the form of an earlier click goes (its label is already recorded).
+  for (const open of timeline.querySelectorAll('.reason-form')) open.remove();
+  const form = element('div', 'reason-form');
+  const reason = element('vscode-text-field', 'reason') as ValueElement;
+  // The toolkit names its inner input after the label slot (the element's text).
+  reason.textContent = `Reason for step ${stepNumber}`;
+  reason.setAttribute('placeholder', `Why is it ${label}? (optional)`);
+  reason.setAttribute('maxlength', '2000');
+  const axis = element('vscode-dropdown', 'axis') as ValueElement;
+  axis.setAttribute('aria-label', 'Axis');
+  for (const [value, text] of [
+    ['', 'Both axes'],
+    ['decision', 'Decision'],
+    ['execution', 'Execution'],
+  ]) {
+    const option = element('vscode-option', undefined, text);
+    option.setAttribute('value', value);
+    axis.append(option);
+  }
+  const submit = () => {
+    const text = reason.value.trim();
+    if (!text && !axis.value) return form.remove();
+    vscode.postMessage({ type: 'labelStep', step: stepNumber, label, ...(text ? { reason: text } : {}), ...(axis.value === 'decision' || axis.value === 'execution' ? { axis: axis.value } : {}) });
+    form.remove();
+  };
+  reason.addEventListener('keydown', (event) => {
+    if ((event as KeyboardEvent).key === 'Enter') submit();
+    if ((event as KeyboardEvent).key === 'Escape') form.remove();
+  });
+  form.append(reason, axis, button('Save reason', submit), button('Skip', () => form.remove()));
+  item.append(form);
+  reason.focus();
 }
 
 function buildStepItem(step: TimelineStep): HTMLLIElement {
@@ -206,8 +253,14 @@ function buildStepItem(step: TimelineStep): HTMLLIElement {
 
   const actions = element('div', 'actions');
   actions.append(
-    button('Mark good', () => vscode.postMessage({ type: 'labelStep', step: step.step, label: 'good' })),
-    button('Mark bad', () => vscode.postMessage({ type: 'labelStep', step: step.step, label: 'bad' })),
+    button('Mark good', () => {
+      vscode.postMessage({ type: 'labelStep', step: step.step, label: 'good' });
+      showReasonForm(item, step.step, 'good');
+    }),
+    button('Mark bad', () => {
+      vscode.postMessage({ type: 'labelStep', step: step.step, label: 'bad' });
+      showReasonForm(item, step.step, 'bad');
+    }),
     button('Open diff', () => vscode.postMessage({ type: 'openDiff', step: step.step })),
     button('Rewind to here', () => vscode.postMessage({ type: 'rewind', step: step.step })),
   );

@@ -3,14 +3,14 @@
  * as protocol messages, and carries out what the panel and the commands ask.
  */
 import * as vscode from 'vscode';
-import type { DatasetEvent, HintKind, HintUrgency, RewindEvent, StepEvent } from '../core/dataset/events';
+import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, RewindEvent, StepEvent } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { ConfigError, RunSession } from '../core/session/runSession';
 import { rewindRun, UnsavedChangesError } from '../core/session/rewind';
 import { HostToWebview, parseWebviewMessage, RunView } from '../protocol';
 import { openStepDiff } from './diffProvider';
 import { readSettings } from './settings';
-import { buildTimeline, toTimelineStep } from './timeline';
+import { buildTimeline, labelBadge, toTimelineStep } from './timeline';
 
 export interface PanelChannel {
   post(message: HostToWebview): void;
@@ -92,7 +92,7 @@ export class RunController implements vscode.Disposable {
         await this.stop();
         return;
       case 'labelStep':
-        await this.label(message.step, message.label);
+        await this.label(message.step, message.label, { axis: message.axis, reason: message.reason });
         return;
       case 'openDiff':
         await this.openDiff(message.step);
@@ -126,6 +126,7 @@ export class RunController implements vscode.Disposable {
         maxSteps: settings.maxSteps,
         ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
         grounding: settings.grounding,
+        judge: settings.judge,
         log: (line) => this.log.info(line),
       });
       await this.attach(session);
@@ -152,7 +153,7 @@ export class RunController implements vscode.Disposable {
         this.post({ type: 'hintDelivered', hintId: event.hintId, step: event.step });
         break;
       case 'label':
-        this.post({ type: 'labelAdded', step: event.step, badge: { label: event.label, source: event.source } });
+        this.post({ type: 'labelAdded', step: event.step, badge: labelBadge(event) });
         break;
       case 'summary':
         this.post({ type: 'notice', level: 'info', message: `Context summarized before step ${event.step} (${event.tokensBefore} → ${event.tokensAfter} tokens); every hint is kept.` });
@@ -241,6 +242,7 @@ export class RunController implements vscode.Disposable {
         ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
         ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
         grounding: settings.grounding,
+        judge: settings.judge,
         log: (line) => this.log.info(line),
       });
       await this.attach(session);
@@ -277,13 +279,65 @@ export class RunController implements vscode.Disposable {
     }
   }
 
-  async label(step: number, label: 'good' | 'bad'): Promise<void> {
+  /** Records the annotator's label on a step of the open run; false (after saying why) when it cannot. */
+  async label(step: number, label: LabelValue, details: { axis?: LabelAxis; reason?: string } = {}): Promise<boolean> {
     try {
-      if (!this.session) throw new ConfigError('No run is open to label.');
-      await this.session.label(step, label, { source: 'human' });
+      if (!this.session) throw new ConfigError('No run is open to label: start or resume one first.');
+      await this.session.label(step, label, { source: 'human', ...details });
+      return true;
     } catch (error) {
       this.report(error);
+      return false;
     }
+  }
+
+  /**
+   * Apollo: Label a Step… — what is not given is picked: the step (newest first), good, bad or
+   * neutral, the axis (both by default) and an optional reason.
+   */
+  async labelWithPrompts(given: { step?: number; label?: LabelValue; axis?: LabelAxis; reason?: string }): Promise<boolean> {
+    const session = this.session;
+    if (!session) {
+      this.report(new ConfigError('No run is open to label: start or resume one first.'));
+      return false;
+    }
+    let { step, label, axis, reason } = given;
+    if (step === undefined) {
+      const steps = (await session.events()).filter((event): event is StepEvent => event.type === 'step');
+      const picked = await vscode.window.showQuickPick(
+        steps.map((event) => ({ label: `Step ${event.step}`, description: event.action?.name ?? '(no tool call)', detail: toTimelineStep(event).args, step: event.step })).reverse(),
+        { title: 'Label which step?', matchOnDetail: true },
+      );
+      if (!picked) return false;
+      step = picked.step;
+    }
+    if (label === undefined) {
+      const picked = await vscode.window.showQuickPick(
+        [
+          { label: 'good', description: 'train on it', value: 'good' as const },
+          { label: 'bad', description: 'keep it as context only: masked out of the training loss', value: 'bad' as const },
+          { label: 'neutral', description: 'no verdict', value: 'neutral' as const },
+        ],
+        { title: `Label step ${step}` },
+      );
+      if (!picked) return false;
+      label = picked.value;
+      const axisPick = await vscode.window.showQuickPick(
+        [
+          { label: 'Both', description: 'the step as a whole', value: undefined },
+          { label: 'Decision', description: 'was this the right thing to do?', value: 'decision' as const },
+          { label: 'Execution', description: 'was it done right?', value: 'execution' as const },
+        ],
+        { title: `What is step ${step} ${label} at?` },
+      );
+      if (!axisPick) return false;
+      axis = axisPick.value;
+      if (reason === undefined) {
+        reason = await vscode.window.showInputBox({ title: `Why is step ${step} ${label}? (optional)`, prompt: 'Press Enter to skip.', ignoreFocusOut: true });
+        if (reason === undefined) return false;
+      }
+    }
+    return this.label(step, label, { ...(axis ? { axis } : {}), ...(reason?.trim() ? { reason: reason.trim() } : {}) });
   }
 
   /**

@@ -3,9 +3,12 @@ import * as vscode from 'vscode';
 import path from 'node:path';
 import { defaultDatasetPath } from '../core/dataset/store';
 import { DEFAULT_MAX_STEPS } from '../core/session/runSession';
+import { DEFAULT_MASK_POLICY, MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
+import type { JudgeOptions } from '../core/supervision/judge';
 import { resolveEndpoint, ResolvedEndpoint } from './endpoint';
 
 export const API_KEY_SECRET = 'apollo.apiKey';
+export const JUDGE_API_KEY_SECRET = 'apollo.judgeApiKey';
 
 export interface ApolloSettings {
   endpoint: ResolvedEndpoint;
@@ -14,6 +17,9 @@ export interface ApolloSettings {
   /** 0: derived from the model's context window. */
   contextBudget: number;
   grounding: { exclude: string[]; maxFileBytes: number };
+  maskPolicy: MaskPolicy;
+  /** Set when `apollo.judge.enabled`: the judge's endpoint, defaulting to the agent's. */
+  judge?: JudgeOptions;
 }
 
 export async function readSettings(secrets: vscode.SecretStorage, workspace: string): Promise<ApolloSettings> {
@@ -25,7 +31,18 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     env: process.env,
   });
   const datasetSetting = config.get<string>('datasetPath', '').trim();
+  const maskPolicy = config.get<string>('maskPolicy', DEFAULT_MASK_POLICY) as MaskPolicy;
+  const judge = config.get<boolean>('judge.enabled', false)
+    ? {
+        baseUrl: config.get<string>('judge.baseUrl', '').trim() || endpoint.baseUrl,
+        model: config.get<string>('judge.model', '').trim() || endpoint.model,
+        apiKey: (await secrets.get(JUDGE_API_KEY_SECRET)) || endpoint.apiKey,
+        batchSize: config.get<number>('judge.batchSize', 8),
+      }
+    : undefined;
   return {
+    maskPolicy: MASK_POLICIES.includes(maskPolicy) ? maskPolicy : DEFAULT_MASK_POLICY,
+    ...(judge ? { judge } : {}),
     endpoint,
     datasetDir: datasetSetting ? path.resolve(workspace, datasetSetting) : defaultDatasetPath(workspace),
     maxSteps: config.get<number>('maxSteps', DEFAULT_MAX_STEPS),

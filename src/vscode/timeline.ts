@@ -2,8 +2,8 @@
  * Turns dataset events into the panel's view model (src/protocol.ts). Pure: the host and the
  * unit tests use it alike.
  */
-import type { DatasetEvent, StepEvent } from '../core/dataset/events';
-import type { RunView, TimelineHint, TimelineStep } from '../protocol';
+import type { DatasetEvent, LabelEvent, StepEvent } from '../core/dataset/events';
+import type { LabelBadge, RunView, TimelineHint, TimelineStep } from '../protocol';
 
 const ARGS_LENGTH = 80;
 const OBSERVATION_LENGTH = 200;
@@ -27,6 +27,10 @@ export function summarizeArguments(raw: string): string {
     if (typeof record[key] === 'string') return oneLine(record[key] as string, ARGS_LENGTH);
   }
   return oneLine(raw === '{}' ? '' : raw, ARGS_LENGTH);
+}
+
+export function labelBadge(event: LabelEvent): LabelBadge {
+  return { label: event.label, source: event.source, ...(event.axis ? { axis: event.axis } : {}), ...(event.reason ? { reason: event.reason } : {}) };
 }
 
 export function toTimelineStep(event: StepEvent): TimelineStep {
@@ -73,7 +77,7 @@ export function buildTimeline(events: readonly DatasetEvent[]): { run: RunView |
         break;
       }
       case 'label':
-        byNumber.get(event.step)?.labels.push({ label: event.label, source: event.source });
+        byNumber.get(event.step)?.labels.push(labelBadge(event));
         break;
       case 'run_state':
         if (run) run.status = event.state === 'paused' ? 'paused' : 'running';

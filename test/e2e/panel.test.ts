@@ -98,8 +98,13 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     await timeline.getByRole('listitem').nth(4).waitFor({ timeout: 60_000 });
     await panel.getByText(/^finished · 5 steps/).waitFor({ timeout: 30_000 });
     await timeline.getByRole('listitem').nth(1).getByRole('button', { name: 'Mark bad' }).click();
+    // The label is recorded at the click; a reason can follow.
+    await panel.getByRole('textbox', { name: 'Reason for step 2' }).fill('It piped the tests into tail and lost the exit code.');
+    await panel.getByRole('textbox', { name: 'Reason for step 2' }).press('Enter');
     await timeline.getByRole('listitem').nth(2).getByRole('button', { name: 'Mark good' }).click();
-    await panel.getByText('bad · human').waitFor({ timeout: 10_000 });
+    // Both the click and the reason are recorded, the latter as the same verdict with its why; the badge shows the latest.
+    await panel.getByTitle('It piped the tests into tail and lost the exit code.').waitFor({ timeout: 10_000 });
+    assert.equal(await panel.getByText('bad · human').count(), 1);
     await panel.getByText('good · human').waitFor({ timeout: 10_000 });
     assert.equal(await timeline.getByRole('button', { name: 'Rewind to here' }).count(), 5, 'every step offers a rewind');
 
@@ -114,10 +119,11 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     assert.equal(carrying + 1, delivered.step, 'the hint was in the request of the step it was delivered at');
     const labels = events.filter((event) => event.type === 'label');
     assert.deepEqual(
-      labels.map((event) => [event.step, event.label, event.source]),
+      labels.map((event) => [event.step, event.label, event.source, event.reason ?? null]),
       [
-        [2, 'bad', 'human'],
-        [3, 'good', 'human'],
+        [2, 'bad', 'human', null],
+        [2, 'bad', 'human', 'It piped the tests into tail and lost the exit code.'],
+        [3, 'good', 'human', null],
       ],
     );
     const write = events.find((event) => event.type === 'step' && event.action?.name === 'write_file');

@@ -70,7 +70,7 @@ describe('Apollo extension', function () {
 
   it('registers every command of the contract', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun']) {
+    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun', 'apollo.exportDataset', 'apollo.labelStep', 'apollo.setJudgeApiKey']) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
   });
@@ -84,6 +84,78 @@ describe('Apollo extension', function () {
     assert.equal(config.get('contextBudget'), 0);
     assert.deepEqual(config.get('grounding.exclude'), []);
     assert.equal(config.get('grounding.maxFileSizeMb'), 10);
+    assert.equal(config.get('maskPolicy'), 'not-bad');
+    assert.equal(config.get('judge.enabled'), false);
+    assert.equal(config.get('judge.baseUrl'), '');
+    assert.equal(config.get('judge.model'), '');
+    assert.equal(config.get('judge.batchSize'), 8);
+  });
+
+  it('labels from the panel and the palette carry reason and axis, and the export command follows the mask policy setting', async () => {
+    await startServer([
+      { toolCall: { name: 'write_file', arguments: { path: 'labelled.txt', content: 'x\n' } } },
+      { toolCall: { name: 'run_command', arguments: { command: 'exit 1' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
+    ]);
+    const runId = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Label me'))!;
+    assert.equal((await api.currentSession()!.done).status, 'finished');
+    await api.panel.receive({ type: 'labelStep', step: 1, label: 'good', axis: 'decision', reason: 'the right file' });
+    await api.panel.receive({ type: 'labelStep', step: 1, label: 'good', axis: 'tone' });
+    assert.equal(await vscode.commands.executeCommand('apollo.labelStep', 3, 'neutral', undefined, 'finished before checking'), true);
+    const labels = (await readEvents(runId)).filter((event) => event.type === 'label');
+    assert.deepEqual(
+      labels.map((event) => event.type === 'label' && [event.step, event.source, event.label, event.axis ?? null, event.reason ?? null]),
+      [
+        [2, 'rule:command_failed', 'bad', 'execution', 'the command failed (exit code 1)'],
+        [1, 'human', 'good', 'decision', 'the right file'],
+        [3, 'human', 'neutral', null, 'finished before checking'],
+      ],
+    );
+    assert.ok(posted.some((message) => message.type === 'labelAdded' && message.step === 1 && message.badge.reason === 'the right file'));
+
+    const out = path.join(workspaceDir(), '.apollo', `export-${runId}`);
+    const weights = async (policy: string) => {
+      await configure({ maskPolicy: policy });
+      const file = `${out}-${policy}.jsonl`;
+      const summary = await vscode.commands.executeCommand<{ policy: string; records: number }>('apollo.exportDataset', { format: 'openai', out: file, branches: 'main' });
+      assert.equal(summary?.policy, policy);
+      const lines = (await fs.readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+      const line = lines.find((candidate) => candidate.messages[1].content === 'Label me');
+      return line.messages.filter((message: { role: string }) => message.role === 'assistant').map((message: { weight: number }) => message.weight);
+    };
+    assert.deepEqual(await weights('not-bad'), [1, 0, 1]);
+    assert.deepEqual(await weights('good-only'), [1, 0, 0]);
+    await configure({ maskPolicy: undefined });
+
+    const folder = `${out}-hf`;
+    await vscode.commands.executeCommand('apollo.exportDataset', { format: 'hf', out: folder });
+    assert.match(await fs.readFile(path.join(folder, 'README.md'), 'utf8'), /^---\nconfigs:\n- config_name: default/);
+    // A second export into the same, now non-empty folder is refused and leaves it as it was.
+    assert.equal(await vscode.commands.executeCommand('apollo.exportDataset', { format: 'hf', out: folder }), undefined);
+    assert.deepEqual((await fs.readdir(folder)).sort(), ['README.md', 'data']);
+  });
+
+  it('scores steps with the LLM judge the settings name, on its own endpoint', async () => {
+    const judge = await startScriptedModelServer([], {
+      fallback: (request) => {
+        const steps = (/Steps to judge: ([\d, ]+)/.exec(String(request.messages[1]?.content ?? ''))?.[1] ?? '').split(',').map(Number).filter(Boolean);
+        return { toolCall: { name: 'record_verdicts', arguments: { verdicts: steps.map((step) => ({ step, decision: 'good', execution: 'good', reason: 'fine' })) } } };
+      },
+    });
+    try {
+      await startServer([{ toolCall: { name: 'list_dir', arguments: {} } }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }]);
+      await configure({ 'judge.enabled': true, 'judge.baseUrl': judge.baseUrl, 'judge.model': 'critic' });
+      const runId = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Judge me'))!;
+      assert.equal((await api.currentSession()!.done).status, 'finished');
+      const events = await readEvents(runId);
+      const judged = events.filter((event) => event.type === 'label' && event.source === 'judge:critic');
+      assert.equal(judged.length, 4, 'two steps, two axes each');
+      assert.ok(events.some((event) => event.type === 'judge_usage' && !event.error));
+      assert.equal(judge.requests[0].body.model, 'critic');
+    } finally {
+      await configure({ 'judge.enabled': undefined, 'judge.baseUrl': undefined, 'judge.model': undefined });
+      await judge.close();
+    }
   });
 
   it('"Open diff" on a step that changed several files offers them all in one multi-file diff', async () => {
