@@ -6,7 +6,7 @@
  */
 import type { FormatWriter, WriterContext } from './exportDataset';
 import { ChatMessage, continuation, promptMessages, validateChat } from './chat';
-import { FileOutput, JsonlSink } from './output';
+import { openJsonlWriter } from './jsonlWriter';
 import { pathTo, RunTree, trajectoryStep } from './trajectory';
 
 export interface PreferencePair {
@@ -38,33 +38,14 @@ export function pairsOf(tree: RunTree, options: WriterContext['options']): Prefe
   return pairs;
 }
 
-export async function openPairsWriter(context: WriterContext): Promise<FormatWriter> {
-  const output = await FileOutput.open(context.options.out);
-  const sink = new JsonlSink(output.partial);
-  return {
-    async writeRun(tree) {
-      for (const pair of pairsOf(tree, context.options)) {
-        const record = context.redact(pair);
-        const problems = [
-          ...validateChat(record.prompt),
-          ...validateChat(record.chosen, { completion: true }).map((problem) => `chosen: ${problem}`),
-          ...validateChat(record.rejected, { completion: true }).map((problem) => `rejected: ${problem}`),
-        ];
-        if (problems.length) {
-          context.skip(`${record.metadata.run_id} step ${record.metadata.rejected_step}`, problems);
-          continue;
-        }
-        await sink.write(record);
-        context.written();
-      }
-    },
-    async finish() {
-      await sink.close();
-      await output.commit();
-    },
-    async discard() {
-      sink.destroy();
-      await output.discard();
-    },
-  };
+export function openPairsWriter(context: WriterContext): Promise<FormatWriter> {
+  return openJsonlWriter(
+    context,
+    (tree) => pairsOf(tree, context.options).map((pair) => ({ id: `${pair.metadata.run_id} step ${pair.metadata.rejected_step}`, record: pair })),
+    (pair) => [
+      ...validateChat(pair.prompt),
+      ...validateChat(pair.chosen, { completion: true }).map((problem) => `chosen: ${problem}`),
+      ...validateChat(pair.rejected, { completion: true }).map((problem) => `rejected: ${problem}`),
+    ],
+  );
 }

@@ -13,7 +13,7 @@
 import type { FormatWriter, WriterContext } from './exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
-import { FileOutput, JsonlSink } from './output';
+import { openJsonlWriter } from './jsonlWriter';
 import type { Trajectory } from './trajectory';
 
 export interface ShareGptTurn {
@@ -90,29 +90,10 @@ export function validateShareGpt(record: ReturnType<typeof shareGptRecord>): str
   return problems;
 }
 
-export async function openShareGptWriter(context: WriterContext): Promise<FormatWriter> {
-  const output = await FileOutput.open(context.options.out);
-  const sink = new JsonlSink(output.partial);
-  return {
-    async writeRun(_tree, trajectories) {
-      for (const trajectory of trajectories) {
-        const record = context.redact(shareGptRecord(trajectory, context.options));
-        const problems = validateShareGpt(record);
-        if (problems.length) {
-          context.skip(trajectory.id, problems);
-          continue;
-        }
-        await sink.write(record);
-        context.written();
-      }
-    },
-    async finish() {
-      await sink.close();
-      await output.commit();
-    },
-    async discard() {
-      sink.destroy();
-      await output.discard();
-    },
-  };
+export function openShareGptWriter(context: WriterContext): Promise<FormatWriter> {
+  return openJsonlWriter(
+    context,
+    (_tree, trajectories) => trajectories.map((trajectory) => ({ id: trajectory.id, record: shareGptRecord(trajectory, context.options) })),
+    validateShareGpt,
+  );
 }

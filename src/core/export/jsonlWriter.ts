@@ -1,0 +1,41 @@
+/** The writer of the one-file formats: each record redacted, validated, then written or left out with why. */
+import type { FormatWriter, WriterContext } from './exportDataset';
+import { FileOutput, JsonlSink } from './output';
+import type { RunTree, Trajectory } from './trajectory';
+
+export interface ExportRecord<T> {
+  /** Names the record in the export report when it is left out. */
+  id: string;
+  record: T;
+}
+
+export async function openJsonlWriter<T>(
+  context: WriterContext,
+  records: (tree: RunTree, trajectories: Trajectory[]) => Iterable<ExportRecord<T>>,
+  validate: (record: T) => string[],
+): Promise<FormatWriter> {
+  const output = await FileOutput.open(context.options.out);
+  const sink = new JsonlSink(output.partial);
+  return {
+    async writeRun(tree, trajectories) {
+      for (const { id, record } of records(tree, trajectories)) {
+        const redacted = context.redact(record);
+        const problems = validate(redacted);
+        if (problems.length) {
+          context.skip(id, problems);
+          continue;
+        }
+        await sink.write(redacted);
+        context.written();
+      }
+    },
+    async finish() {
+      await sink.close();
+      await output.commit();
+    },
+    async discard() {
+      sink.destroy();
+      await output.discard();
+    },
+  };
+}
