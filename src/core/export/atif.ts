@@ -90,8 +90,11 @@ export function atifTrajectory(trajectory: Trajectory, options: WriterContext['o
   };
 }
 
-/** What ATIF's own validator checks (sequential ids, agent-only fields, tool results answering their step's calls), plus secret shapes. */
-export function validateAtif(document: ReturnType<typeof atifTrajectory>): string[] {
+/**
+ * What ATIF's own validator checks (sequential ids, agent-only fields, tool results answering
+ * their step's calls), plus secret shapes in `text`, the document as it will be written.
+ */
+export function validateAtif(document: ReturnType<typeof atifTrajectory>, text: string): string[] {
   const problems: string[] = [];
   document.steps.forEach((step, index) => {
     const where = `step ${index + 1}`;
@@ -104,7 +107,7 @@ export function validateAtif(document: ReturnType<typeof atifTrajectory>): strin
       if (result.source_call_id && !calls.has(result.source_call_id)) problems.push(`${where}: result ${result.source_call_id} answers no tool call of its step`);
     }
   });
-  const shapes = findSecretShapes(JSON.stringify(document));
+  const shapes = findSecretShapes(text);
   if (shapes.length) problems.push(`holds a secret shape (${shapes.join(', ')})`);
   return problems;
 }
@@ -120,12 +123,14 @@ export async function openAtifWriter(context: WriterContext): Promise<FormatWrit
     async writeRun(_tree, trajectories) {
       for (const trajectory of trajectories) {
         const document = context.redact(atifTrajectory(trajectory, context.options));
-        const problems = validateAtif(document);
+        // Serialized once: the check reads the very text that is written.
+        const text = JSON.stringify(document, null, 2) + '\n';
+        const problems = validateAtif(document, text);
         if (problems.length) {
           context.skip(trajectory.id, problems);
           continue;
         }
-        await fs.writeFile(output.file(fileName(trajectory.id)), JSON.stringify(document, null, 2) + '\n', { flag: 'wx' });
+        await fs.writeFile(output.file(fileName(trajectory.id)), text, { flag: 'wx' });
         context.written();
       }
     },
