@@ -7,6 +7,16 @@ import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+/**
+ * How to start a command: the program and its arguments. Without one, a job runs `SHELL -c command`;
+ * with the sandbox on, the ToolRunner passes the bwrap invocation (sandbox.ts), so a job runs in the
+ * same sandbox as run_command.
+ */
+export interface CommandLaunch {
+  file: string;
+  args: string[];
+}
+
 /** Output a job keeps until it is read; older unread output is dropped with a note. */
 const MAX_UNREAD_CHARS = 200_000;
 
@@ -115,11 +125,11 @@ export class JobManager {
     private readonly onOutput: (name: string, text: string) => void = () => undefined,
   ) {}
 
-  start(name: string, command: string): JobStatus {
+  start(name: string, command: string, launch: CommandLaunch = { file: SHELL, args: ['-c', command] }): JobStatus {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error('A job name is 1-64 letters, digits, "_", "." or "-".');
     const existing = this.jobs.get(name);
     if (existing?.running) throw new Error(`Job "${name}" is still running: read it, kill it, or pick another name.`);
-    const child = spawn(SHELL, ['-c', command], {
+    const child = spawn(launch.file, launch.args, {
       cwd: this.workspace,
       detached: true, // its own process group, so kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,12 +1,15 @@
 /** The agent's tools. Each returns an observation for the model; refusals are observations too. */
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { constants as fsConstants, existsSync, mkdtempSync, promises as fs, realpathSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { ToolCallRecord } from '../dataset/events';
 import type { ChatTool } from './modelClient';
 import { simpleGit } from 'simple-git';
 import { gitEnvironment } from '../grounding/gitEnvironment';
-import { JobManager, JobStatus } from './jobs';
+import { checkCommand, suggestAllowPattern } from './commandPolicy';
+import { CommandLaunch, JobManager, JobStatus } from './jobs';
+import { describeSandbox, detectSandbox, SandboxInfo, wrapCommand } from './sandbox';
 import { PathRefusedError, WorkspaceGuard } from './workspaceGuard';
 
 function tool(name: string, description: string, properties: Record<string, object>, required: string[] = []): ChatTool {
@@ -59,9 +62,54 @@ export interface ToolResult {
   fullOutput?: string;
 }
 
+/**
+ * How commands (run_command and job_start) are contained. Absent: they run as they are, with no
+ * sandbox and no policy (the behaviour before the sandbox existed).
+ */
+export interface CommandSandboxOptions {
+  /** `auto`: bubblewrap when it works here, else the command policy. `off`: always the command policy. */
+  mode: 'auto' | 'off';
+  /** false cuts the network inside the sandbox (`apollo.sandbox.network`). */
+  network: boolean;
+  /** More folders or files to hide inside the sandbox (absolute or `~/…`); the guard's forbidden folders (dataset, shadow store) are always hidden. */
+  hiddenPaths?: string[];
+  /** More folders writable inside the sandbox (absolute or `~/…`), e.g. a host cache to share. */
+  extraWritable?: string[];
+  /** The user's allow list for the command policy: prefixes, `/regex/flags` or `rule:<id>` (commandPolicy.ts). A function is read at every check. */
+  allow?: readonly string[] | (() => readonly string[]);
+  /** Environment variable names to keep inside the sandbox although they look like secrets. */
+  passEnv?: string[];
+  /** The home folder (credentials hidden, caches provided, HOME inside); default os.homedir(). For tests. */
+  home?: string;
+  /** Apollo's sandbox package cache; default `<home>/.cache/apollo-sandbox`. */
+  cacheDir?: string;
+  /** Replaces `detectSandbox()`; for tests. */
+  detect?: () => Promise<SandboxInfo>;
+}
+
+export interface CommandApprovalRequest {
+  command: string;
+  /** The policy rule that matched first (commandPolicy.ts POLICY_RULES). */
+  rule: string;
+  /** Why the command is asked about, in words for the annotator (every matching rule). */
+  reason: string;
+  tool: 'run_command' | 'job_start';
+  /** A pattern that would allow such commands from now on, to offer as "always allow". */
+  suggestedAllow: string;
+  /** Aborted when the run stops while the question is open. */
+  signal?: AbortSignal;
+}
+
 export interface ToolRunnerOptions {
   workspace: string;
   guard: WorkspaceGuard;
+  /** The command sandbox and policy; absent: neither. */
+  sandbox?: CommandSandboxOptions;
+  /**
+   * Asks the annotator about a command the policy flags. Called only when no sandbox is in use.
+   * Absent: such commands are refused, with an observation saying why and how to allow them.
+   */
+  approveCommand?: (request: CommandApprovalRequest) => Promise<'allow' | 'deny'>;
   commandTimeoutMs?: number;
   maxObservationChars?: number;
   /** Keeps a command's full output outside the context; returns where it was kept. */
@@ -114,11 +162,36 @@ function describeExit(status: JobStatus): string {
 
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 const MAX_KEPT_OUTPUT_CHARS = 50 * 1024 * 1024;
+/** Writes never follow a symlink in the last path component (one swapped in after the guard's check). */
+const WRITE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | (fsConstants.O_NOFOLLOW ?? 0);
+
+async function writeNoFollow(file: string, content: string): Promise<void> {
+  const handle = await fs.open(file, WRITE_FLAGS, 0o666);
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What a command runs as, or why it does not run. */
+type CommandGate = { launch: CommandLaunch; sandboxed: boolean; note?: string } | { refused: ToolResult };
+
+export interface SandboxStatus {
+  /** True when commands run inside the bubblewrap sandbox. */
+  active: boolean;
+  /** One or two sentences for the user: what contains the commands, or why nothing does. */
+  description: string;
+}
 
 export class ToolRunner {
   private readonly commandTimeoutMs: number;
   private readonly maxObservationChars: number;
   readonly jobs: JobManager;
+  private sandboxInfo: Promise<SandboxInfo | undefined> | undefined;
+  /** The run's private /tmp inside the sandbox, shared by its commands and jobs. */
+  private sandboxTmp: string | undefined;
+  private realWorkspace: string | undefined;
 
   constructor(private readonly options: ToolRunnerOptions) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? 120_000;
@@ -160,8 +233,12 @@ export class ToolRunner {
           return await this.runCommand(requireString(args, 'command', call.name), timeout, context);
         }
         case 'job_start': {
-          const status = this.jobs.start(requireString(args, 'name', call.name), requireString(args, 'command', call.name));
-          return { observation: `Job "${status.name}" started. Read its output with job_read.`, isError: false };
+          const name = requireString(args, 'name', call.name);
+          const command = requireString(args, 'command', call.name);
+          const gate = await this.gate(command, 'job_start', signal);
+          if ('refused' in gate) return gate.refused;
+          const status = this.jobs.start(name, command, gate.launch);
+          return { observation: `Job "${status.name}" started. Read its output with job_read.${gate.note ? `\n${gate.note}` : ''}`, isError: false };
         }
         case 'job_read':
           return this.readJob(requireString(args, 'name', call.name));
@@ -224,7 +301,7 @@ export class ToolRunner {
       const count = content.split(oldText).length - 1;
       throw new ToolError(`old_text occurs ${count} times in ${userPath}; nothing was changed. Include more surrounding lines to make it unique.`);
     }
-    await fs.writeFile(real, content.slice(0, first) + newText + content.slice(first + oldText.length));
+    await writeNoFollow(real, content.slice(0, first) + newText + content.slice(first + oldText.length));
     const line = content.slice(0, first).split('\n').length;
     return { observation: `Edited ${userPath} at line ${line}.`, isError: false };
   }
@@ -262,7 +339,7 @@ export class ToolRunner {
   private async writeFile(userPath: string, content: string): Promise<ToolResult> {
     const real = await this.options.guard.resolve(userPath, 'write');
     await fs.mkdir(path.dirname(real), { recursive: true });
-    await fs.writeFile(real, content);
+    await writeNoFollow(real, content);
     return { observation: `Wrote ${Buffer.byteLength(content)} bytes to ${userPath}.`, isError: false };
   }
 
@@ -277,17 +354,121 @@ export class ToolRunner {
     return { observation: names.length ? names.join('\n') : `(${this.relative(real)} is empty)`, isError: false };
   }
 
+  /** Whether commands are sandboxed, for the session to say once at the start of a run. */
+  async sandboxStatus(): Promise<SandboxStatus> {
+    const options = this.options.sandbox;
+    if (!options) return { active: false, description: 'Commands run without a sandbox and without the command policy.' };
+    const policy = this.options.approveCommand
+      ? 'risky commands (sudo, git push, writes outside the workspace, curl | sh…) wait for the annotator\'s approval'
+      : 'risky commands (sudo, git push, writes outside the workspace, curl | sh…) are refused, as no one can approve them here';
+    if (options.mode === 'off') return { active: false, description: `The command sandbox is off (apollo.sandbox = "off"): commands run unsandboxed; ${policy}.` };
+    const sandbox = await this.sandbox();
+    if (sandbox?.kind === 'bwrap') return { active: true, description: describeSandbox(sandbox, { network: options.network }) };
+    return { active: false, description: `Commands are not sandboxed: ${sandbox?.kind === 'none' ? sandbox.reason : 'no sandbox'}. Instead ${policy}.` };
+  }
+
+  /** Ends the jobs and removes the sandbox's private /tmp. Call when the run ends. */
+  async dispose(): Promise<void> {
+    await this.jobs.killAll().catch(() => undefined);
+    if (this.sandboxTmp) rmSync(this.sandboxTmp, { recursive: true, force: true });
+    this.sandboxTmp = undefined;
+  }
+
+  private sandbox(): Promise<SandboxInfo | undefined> {
+    const options = this.options.sandbox;
+    if (!options || options.mode === 'off') return Promise.resolve(undefined);
+    this.sandboxInfo ??= (options.detect ?? (() => detectSandbox()))().catch((error: Error): SandboxInfo => ({ kind: 'none', reason: error.message }));
+    return this.sandboxInfo;
+  }
+
+  private allowList(): readonly string[] {
+    const allow = this.options.sandbox?.allow;
+    return typeof allow === 'function' ? allow() : (allow ?? []);
+  }
+
+  /** Sandbox, policy or neither: how a command runs, or the observation that says it does not. */
+  private async gate(command: string, tool: 'run_command' | 'job_start', signal?: AbortSignal): Promise<CommandGate> {
+    const plain: CommandLaunch = { file: SHELL, args: ['-c', command] };
+    const options = this.options.sandbox;
+    if (!options) return { launch: plain, sandboxed: false };
+    const sandbox = await this.sandbox();
+    if (sandbox?.kind === 'bwrap') {
+      try {
+        this.sandboxTmp ??= mkdtempSync(path.join(os.tmpdir(), 'apollo-sandbox-tmp-'));
+        const launch = wrapCommand(sandbox, {
+          workspace: this.options.workspace,
+          command,
+          network: options.network,
+          home: options.home ?? os.homedir(),
+          hiddenPaths: [...this.options.guard.forbiddenPaths, ...(options.hiddenPaths ?? [])],
+          extraWritable: options.extraWritable,
+          tmpDir: this.sandboxTmp,
+          cacheDir: options.cacheDir,
+          passEnv: options.passEnv,
+          shell: SHELL,
+        });
+        return { launch, sandboxed: true };
+      } catch (caught) {
+        return { refused: error(`The command was not run: the sandbox could not be prepared (${(caught as Error).message}).`) };
+      }
+    }
+    this.realWorkspace ??= realpathSync(this.options.workspace);
+    const verdict = checkCommand(command, {
+      workspace: this.options.workspace,
+      workspaceAliases: [this.realWorkspace],
+      home: options.home ?? os.homedir(),
+      allow: this.allowList(),
+      forbidden: this.options.guard.forbiddenPaths,
+    });
+    if (verdict.verdict === 'allow') return { launch: plain, sandboxed: false };
+    const suggestedAllow = suggestAllowPattern(verdict.findings[0]);
+    if (!this.options.approveCommand) {
+      return {
+        refused: error(
+          `Refused, not run (command policy, rule "${verdict.rule}"): ${verdict.reason}. ` +
+            'Commands run without a sandbox here, so such commands need the annotator\'s approval, and no one can approve them in this session. ' +
+            'Find another way that stays inside the workspace. ' +
+            `(For the user: to allow it, add "${suggestedAllow}" or "rule:${verdict.rule}" to the command allow list, or enable the bubblewrap sandbox.)`,
+        ),
+      };
+    }
+    if (signal?.aborted) return { refused: error('The command was stopped before it ran.') };
+    let answer: 'allow' | 'deny' | 'aborted';
+    let onAbort: (() => void) | undefined;
+    try {
+      const abort = new Promise<'aborted'>((resolve) => {
+        onAbort = () => resolve('aborted');
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      answer = await Promise.race([this.options.approveCommand({ command, rule: verdict.rule, reason: verdict.reason, tool, suggestedAllow, signal }), abort]);
+    } catch (caught) {
+      return { refused: error(`Not run: asking the annotator about this command failed (${(caught as Error).message}).`) };
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+    if (answer === 'aborted') return { refused: error('The command was stopped while waiting for the annotator\'s approval; it did not run.') };
+    if (answer !== 'allow') {
+      return { refused: error(`Not run: the annotator did not allow this command (command policy, rule "${verdict.rule}": ${verdict.reason}). Do it another way.`) };
+    }
+    return { launch: plain, sandboxed: false, note: `[Allowed by the annotator (command policy, rule "${verdict.rule}": ${verdict.reason}).]` };
+  }
+
   private async runCommand(command: string, timeoutMs: number, context: ToolContext): Promise<ToolResult> {
-    const { text, fullText } = await this.execute(command, timeoutMs, context.signal);
+    const gate = await this.gate(command, 'run_command', context.signal);
+    if ('refused' in gate) return gate.refused;
+    const executed = await this.execute(gate.launch, timeoutMs, context.signal);
+    const notes = [gate.note, gate.sandboxed ? sandboxNote(executed.text.observation) : undefined].filter(Boolean);
+    const { fullText } = executed;
+    const text = notes.length ? { ...executed.text, observation: `${executed.text.observation}\n${notes.join('\n')}` } : executed.text;
     if (!fullText || !this.options.keepFullOutput) return text;
     // The model sees head and tail; the dataset keeps everything, and the observation says where.
     const where = await this.options.keepFullOutput(`step-${context.step ?? 0}-output.txt`, fullText);
     return { ...text, observation: `${text.observation}\n[Full output (${fullText.length} characters) kept in the dataset: ${where}]`, fullOutput: where };
   }
 
-  private execute(command: string, timeoutMs: number, signal?: AbortSignal): Promise<{ text: ToolResult; fullText?: string }> {
+  private execute(launch: CommandLaunch, timeoutMs: number, signal?: AbortSignal): Promise<{ text: ToolResult; fullText?: string }> {
     return new Promise((resolve) => {
-      const child = spawn(SHELL, ['-c', command], {
+      const child = spawn(launch.file, launch.args, {
         cwd: this.options.workspace,
         detached: true, // its own process group, so a timeout kills everything it started
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -337,4 +518,14 @@ export class ToolRunner {
       });
     });
   }
+}
+
+/** A line that explains a sandbox refusal to the model, when the output shows one. */
+function sandboxNote(output: string): string | undefined {
+  const bwrapError = /^bwrap: (.+)$/m.exec(output);
+  if (bwrapError) return `[The sandbox could not start this command (bwrap: ${bwrapError[1]}). This is a problem of the sandbox's setup, not of the command.]`;
+  if (/Read-only file system/i.test(output)) {
+    return '[Sandbox: only the workspace (not its .git folder), /tmp and the package caches are writable; everything else is read-only. Keep your changes inside the workspace.]';
+  }
+  return undefined;
 }
