@@ -35,6 +35,7 @@ const USAGE = `apollo — run, steer and record coding agents
 Usage:
   apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N] [--context-budget TOKENS]
              [--exclude PATTERN]... [--max-file-size-mb N] [--judge [--judge-model ID] [--judge-base-url URL]]
+             [--sandbox auto|off] [--no-network] [--allow-command PATTERN]...
   apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …]   continue an interrupted run from its last step
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
@@ -47,6 +48,10 @@ Usage:
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
 
 The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
+Commands run in a bubblewrap sandbox where it works (--sandbox off turns it off; --no-network cuts
+the network inside it). Without one, commands the policy flags (sudo, writes outside the workspace,
+git push, curl | sh, …) are refused unless an --allow-command pattern (a command prefix, /regex/ or
+rule:<id>) allows them.
 --judge scores every step (decision and execution) with an LLM judge in the background; it uses the
 run's endpoint and model unless --judge-base-url / --judge-model (or APOLLO_JUDGE_BASE_URL,
 APOLLO_JUDGE_MODEL, APOLLO_JUDGE_API_KEY) name another.
@@ -107,6 +112,9 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       judge: { type: 'boolean' },
       'judge-model': { type: 'string' },
       'judge-base-url': { type: 'string' },
+      sandbox: { type: 'string' },
+      'no-network': { type: 'boolean' },
+      'allow-command': { type: 'string', multiple: true },
     },
     io,
   );
@@ -131,6 +139,8 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
           apiKey: io.env.APOLLO_JUDGE_API_KEY ?? io.env.OPENAI_API_KEY ?? '',
         }
       : undefined;
+  if (values.sandbox !== undefined && values.sandbox !== 'auto' && values.sandbox !== 'off') throw new UsageError('--sandbox takes auto or off.');
+  const sandbox = { mode: (values.sandbox ?? 'auto') as 'auto' | 'off', network: !values['no-network'], allow: values['allow-command'] ?? [] };
   const log = (line: string) => io.stderr(`${line}\n`);
   let session: RunSession;
   if (values.resume !== undefined) {
@@ -149,6 +159,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       contextBudget,
       grounding,
       judge: recorded && judgeFor({ baseUrl: values['base-url'] ?? recorded.baseUrl, model: values.model ?? recorded.model }),
+      sandbox,
       log,
     });
   } else {
@@ -166,6 +177,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       contextBudget,
       grounding,
       judge: judgeFor(endpoint),
+      sandbox,
       log,
     });
   }

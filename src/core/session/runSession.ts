@@ -28,7 +28,7 @@ import { ContextManager, defaultContextBudget } from '../agent/context';
 import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
 import { ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
-import { TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
+import { CommandApprovalRequest, CommandSandboxOptions, SandboxStatus, TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
 import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
 import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
@@ -58,9 +58,15 @@ interface SessionOptions {
   grounding?: GroundingOptions;
   /** Scores every step with an LLM judge, in the background; its failures never stop the run. */
   judge?: JudgeOptions;
+  /** How commands are contained; default: bubblewrap where it works, else the command policy, network on. */
+  sandbox?: CommandSandboxOptions;
+  /** Asks the annotator about a command the policy flags (no sandbox); absent: such commands are refused with the reason. */
+  approveCommand?: (request: CommandApprovalRequest) => Promise<'allow' | 'deny'>;
   log?: (line: string) => void;
   engine?: EngineTuning;
 }
+
+export const DEFAULT_SANDBOX: CommandSandboxOptions = { mode: 'auto', network: true };
 
 export interface RunOptions extends SessionOptions {
   workspace: string;
@@ -196,6 +202,8 @@ interface Setup {
   log: (line: string) => void;
   engine: EngineTuning;
   judge?: JudgeOptions;
+  sandbox?: CommandSandboxOptions;
+  approveCommand?: SessionOptions['approveCommand'];
 }
 
 export class RunSession {
@@ -222,7 +230,9 @@ export class RunSession {
   private readonly writer: RunWriter;
   private readonly log: (line: string) => void;
   private readonly inboxPollMs: number;
-  private tools!: ToolRunner;
+  private readonly tools: ToolRunner;
+  /** Whether commands run in a sandbox, in words for the user; said once when the run starts. */
+  readonly sandboxStatus: Promise<SandboxStatus>;
   private readonly rules: RuleEngine;
   private readonly judge: Judge | undefined;
 
@@ -234,6 +244,19 @@ export class RunSession {
     this.runId = setup.writer.runId;
     this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
     this.rules = setup.rules;
+    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir]);
+    this.tools = new ToolRunner({
+      workspace: setup.workspace,
+      guard,
+      sandbox: setup.sandbox ?? DEFAULT_SANDBOX,
+      approveCommand: setup.approveCommand,
+      commandTimeoutMs: setup.commandTimeoutMs,
+      keepFullOutput: (name, text) => this.store.writeRunFile(this.runId, name, text),
+      onJobOutput: (job, text) => {
+        void this.store.writeRunFile(this.runId, `job-${job}.log`, text, { append: true }).catch((error: Error) => this.log(`Could not keep the output of job ${job}: ${error.message}`));
+      },
+    });
+    this.sandboxStatus = this.tools.sandboxStatus();
     this.judge = setup.judge
       ? new Judge(setup.judge, { task: started.task, record: (event) => this.record(event), log: setup.log, redact: (text) => setup.store.redactor.redact(text) })
       : undefined;
@@ -313,6 +336,8 @@ export class RunSession {
         log: options.log ?? (() => undefined),
         engine: options.engine ?? {},
         judge: options.judge,
+        sandbox: options.sandbox,
+        approveCommand: options.approveCommand,
       },
       started,
       [],
@@ -415,6 +440,8 @@ export class RunSession {
         log: options.log ?? (() => undefined),
         engine: options.engine ?? {},
         judge: options.judge,
+        sandbox: options.sandbox,
+        approveCommand: options.approveCommand,
       },
       started,
       [...queued.values()],
@@ -451,16 +478,8 @@ export class RunSession {
   private async drive(setup: Setup): Promise<RunEndedEvent> {
     // Let the caller subscribe before the first event of this session is recorded.
     await new Promise((resolve) => setImmediate(resolve));
-    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir]);
-    this.tools = new ToolRunner({
-      workspace: setup.workspace,
-      guard,
-      commandTimeoutMs: setup.commandTimeoutMs,
-      keepFullOutput: (name, text) => this.store.writeRunFile(this.runId, name, text),
-      onJobOutput: (job, text) => {
-        void this.store.writeRunFile(this.runId, `job-${job}.log`, text, { append: true }).catch((error: Error) => this.log(`Could not keep the output of job ${job}: ${error.message}`));
-      },
-    });
+    // Said once; the first model request does not wait for the sandbox check.
+    void this.sandboxStatus.then((sandbox) => this.log(sandbox.active ? sandbox.description : `warning: ${sandbox.description}`));
     const client = new ModelClient({ baseUrl: setup.baseUrl, apiKey: setup.apiKey, model: setup.model, timeoutMs: setup.engine.requestTimeoutMs });
     let outcome;
     try {
@@ -491,7 +510,7 @@ export class RunSession {
     } catch (error) {
       outcome = { status: 'failed' as const, steps: this.lastStep, error: `The run failed: ${(error as Error).message}` };
     }
-    await this.tools.jobs.killAll().catch(() => undefined);
+    await this.tools.dispose().catch(() => undefined);
     setup.watcher?.dispose();
     // The judge's last verdicts land before the run's end; it never throws.
     await this.judge?.drain();
