@@ -35,7 +35,7 @@ const USAGE = `apollo — run, steer and record coding agents
 Usage:
   apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N] [--context-budget TOKENS]
              [--exclude PATTERN]... [--max-file-size-mb N] [--judge [--judge-model ID] [--judge-base-url URL]]
-             [--sandbox auto|off] [--no-network] [--allow-command PATTERN]...
+             [--sandbox auto|off] [--no-network] [--allow-command PATTERN]... [--show-secrets-to-model]
   apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …]   continue an interrupted run from its last step
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
@@ -51,7 +51,8 @@ The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MO
 Commands run in a bubblewrap sandbox where it works (--sandbox off turns it off; --no-network cuts
 the network inside it). Without one, commands the policy flags (sudo, writes outside the workspace,
 git push, curl | sh, …) are refused unless an --allow-command pattern (a command prefix, /regex/ or
-rule:<id>) allows them.
+rule:<id>) allows them. Secrets (the API key, secret-looking variables' values, known token shapes)
+never reach the dataset; the model does not see them either unless --show-secrets-to-model.
 --judge scores every step (decision and execution) with an LLM judge in the background; it uses the
 run's endpoint and model unless --judge-base-url / --judge-model (or APOLLO_JUDGE_BASE_URL,
 APOLLO_JUDGE_MODEL, APOLLO_JUDGE_API_KEY) name another.
@@ -115,6 +116,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       sandbox: { type: 'string' },
       'no-network': { type: 'boolean' },
       'allow-command': { type: 'string', multiple: true },
+      'show-secrets-to-model': { type: 'boolean' },
     },
     io,
   );
@@ -160,6 +162,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       grounding,
       judge: recorded && judgeFor({ baseUrl: values['base-url'] ?? recorded.baseUrl, model: values.model ?? recorded.model }),
       sandbox,
+      secretsToModel: values['show-secrets-to-model'] ?? false,
       log,
     });
   } else {
@@ -178,6 +181,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       grounding,
       judge: judgeFor(endpoint),
       sandbox,
+      secretsToModel: values['show-secrets-to-model'] ?? false,
       log,
     });
   }

@@ -61,6 +61,8 @@ export interface LoopOptions {
   maxConsecutiveFailures?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** What the model may read of an observation (secrets redacted, unless the user lets it see them). */
+  forModel?: (text: string) => string;
 }
 
 export interface LoopOutcome {
@@ -237,7 +239,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         isError = result.isError;
         finished = result.finished;
         fullOutput = result.fullOutput;
-        context.add(number, { role: 'tool', tool_call_id: action.id, content: observation });
+        context.add(number, { role: 'tool', tool_call_id: action.id, content: options.forModel ? options.forModel(observation) : observation });
         for (const call of extra) context.add(number, { role: 'tool', tool_call_id: call.id, content: SKIPPED_TOOL_CALL });
       } else {
         observation = NO_TOOL_CALL_NUDGE;

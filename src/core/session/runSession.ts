@@ -60,6 +60,8 @@ interface SessionOptions {
   judge?: JudgeOptions;
   /** How commands are contained; default: bubblewrap where it works, else the command policy, network on. */
   sandbox?: CommandSandboxOptions;
+  /** Lets the model read secrets in observations in the live session (the record never holds them); default false. */
+  secretsToModel?: boolean;
   /** Asks the annotator about a command the policy flags (no sandbox); absent: such commands are refused with the reason. */
   approveCommand?: (request: CommandApprovalRequest) => Promise<'allow' | 'deny'>;
   log?: (line: string) => void;
@@ -204,6 +206,7 @@ interface Setup {
   judge?: JudgeOptions;
   sandbox?: CommandSandboxOptions;
   approveCommand?: SessionOptions['approveCommand'];
+  secretsToModel?: boolean;
 }
 
 export class RunSession {
@@ -338,6 +341,7 @@ export class RunSession {
         judge: options.judge,
         sandbox: options.sandbox,
         approveCommand: options.approveCommand,
+        secretsToModel: options.secretsToModel,
       },
       started,
       [],
@@ -442,6 +446,7 @@ export class RunSession {
         judge: options.judge,
         sandbox: options.sandbox,
         approveCommand: options.approveCommand,
+        secretsToModel: options.secretsToModel,
       },
       started,
       [...queued.values()],
@@ -498,6 +503,7 @@ export class RunSession {
         maxConsecutiveFailures: setup.engine.maxConsecutiveFailures,
         retryBaseMs: setup.engine.retryBaseMs,
         retryMaxMs: setup.engine.retryMaxMs,
+        ...(setup.secretsToModel ? {} : { forModel: (text: string) => this.store.redactor.redact(text) }),
         control: {
           record: (event) => this.record(event),
           takeHints: () => this.takeHints(),
@@ -586,6 +592,8 @@ export class RunSession {
     // Numbered when queued for writing, so history() knows which events its read includes.
     const sequence = ++this.sequence;
     await this.writer.append(event);
+    // Listeners see the event as recorded: secrets redacted.
+    const recorded = this.store.redactor.redactDeep(event);
     if (event.type === 'step') {
       this.lastStep = event.step;
       if (event.usage) {
@@ -613,7 +621,7 @@ export class RunSession {
     }
     for (const listener of this.listeners) {
       try {
-        listener(event, sequence);
+        listener(recorded, sequence);
       } catch (error) {
         this.log(`An event listener failed: ${(error as Error).message}`);
       }
