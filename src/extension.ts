@@ -10,6 +10,7 @@ import { RunController } from './vscode/runController';
 import { API_KEY_SECRET, JUDGE_API_KEY_SECRET, readSettings } from './vscode/settings';
 import { ExportRequest, runExportCommand } from './vscode/exportCommand';
 import { ExportCancelled } from './core/export/exportDataset';
+import { DatasetStore } from './core/dataset/store';
 import { collectGarbage, formatGarbageReport } from './core/session/gc';
 
 /** Returned by `activate`, so integration tests can drive the panel's message channel. */
@@ -116,6 +117,24 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       controller.rewind(typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined),
     ),
 
+    vscode.commands.registerCommand('apollo.nextFlaggedStep', () => controller.focusNextFlag()),
+    vscode.commands.registerCommand('apollo.openRun', async (runId?: unknown) => {
+      if (typeof runId === 'string') return controller.openRun(runId);
+      const datasetDir = await configuredDatasetDir();
+      if (!datasetDir) return undefined;
+      const runs = await new DatasetStore(datasetDir).listRuns();
+      if (!runs.length) {
+        void vscode.window.showInformationMessage('Apollo: no runs recorded yet in this workspace.');
+        return undefined;
+      }
+      const picked = await vscode.window.showQuickPick(
+        runs.map((run) => ({ label: run.task.split('\n')[0].slice(0, 80), description: `${run.status} · ${run.steps} steps`, detail: `${run.id} · ${run.createdAt.slice(0, 16).replace('T', ' ')}`, id: run.id })),
+        { title: 'Apollo: Open Run', matchOnDescription: true, matchOnDetail: true },
+      );
+      if (!picked) return undefined;
+      await vscode.commands.executeCommand('apollo.panel.focus');
+      return controller.openRun(picked.id);
+    }),
     vscode.commands.registerCommand('apollo.labelStep', (step?: unknown, label?: unknown, axis?: unknown, reason?: unknown) =>
       controller.labelWithPrompts({
         step: typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined,

@@ -30,12 +30,21 @@ export interface TimelineStep {
   isError: boolean;
   diff: DiffStat;
   labels: LabelBadge[];
+  /** The branch a rewind started, for steps on it. */
+  branch?: string;
+  /** On a branch a later rewind left: kept in the dataset, no longer the run's line. */
+  abandoned?: boolean;
+  /** The first step of a branch: it follows this step (0: the run's start). */
+  branchFrom?: number;
+  /** The model's context was summarized just before this step. */
+  summaryBefore?: { tokensBefore: number; tokensAfter: number };
 }
 
 export interface TimelineHint {
   hintId: string;
   text: string;
   kind: HintKind;
+  urgency?: HintUrgency;
   /** The step whose model request carried the hint; undefined while still queued. */
   deliveredAtStep?: number;
 }
@@ -49,15 +58,79 @@ export interface RunView {
   error?: string;
   /** Why the run paused itself (e.g. repeated model errors); it waits for the annotator. */
   pausedReason?: string;
+  startedAt: string;
+  endedAt?: string;
+  /** Prompt and completion tokens of the agent so far. */
+  tokens: number;
+  hints: number;
+  /** Share of steps masked out of training under the mask policy (0–1). */
+  maskedShare: number;
+  /** Secrets replaced by [REDACTED:…] in what the run recorded. */
+  redactions: number;
+  /** A past run opened for reading: no controls act on it, labels still can. */
+  readOnly: boolean;
+  /** The agent is running or paused in this window now (a rewound run waits to be resumed: not live). */
+  live: boolean;
+}
+
+export interface AttentionFlagView {
+  step: number;
+  kind: 'failures' | 'loop' | 'no_progress' | 'question' | 'paused';
+  message: string;
+}
+
+/** A run of the dataset, for the runs list. */
+export interface RunListItem {
+  runId: string;
+  task: string;
+  status: RunStatus;
+  steps: number;
+  createdAt: string;
+}
+
+/** Everything about one step, sent when the annotator opens it. */
+export interface StepDetail {
+  step: number;
+  thought: string;
+  tool: string | null;
+  /** The arguments, pretty-printed when they are JSON. */
+  arguments: string;
+  observation: string;
+  isError: boolean;
+  /** The full output was kept beside the run (the observation shows head and tail). */
+  hasFullOutput: boolean;
+  files: { path: string; status: string; additions: number; deletions: number; binary: boolean }[];
+  patch: string;
+  patchTruncated: boolean;
+}
+
+/** What "Rewind to here" would do, shown for confirmation before anything is written. */
+export interface RewindPreviewView {
+  step: number;
+  /** Files written back to how they were before the step. */
+  written: string[];
+  /** Files the run created since, removed. */
+  removed: string[];
+  /** The annotator's own edits since the last step, overwritten (they stay recorded). */
+  userEdits: string[];
+  /** The run is live and stops first. */
+  stopsRun: boolean;
 }
 
 export type HostToWebview =
-  | { type: 'init'; run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[] }
+  | { type: 'init'; run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[]; attention: AttentionFlagView[]; unseen: number }
   | { type: 'runUpdated'; run: RunView }
   | { type: 'stepAdded'; step: TimelineStep }
   | { type: 'hintQueued'; hint: TimelineHint }
   | { type: 'hintDelivered'; hintId: string; step: number }
   | { type: 'labelAdded'; step: number; badge: LabelBadge }
+  | { type: 'summaryAdded'; step: number; tokensBefore: number; tokensAfter: number }
+  | { type: 'attention'; flag: AttentionFlagView; unseen: number }
+  | { type: 'runs'; runs: RunListItem[]; liveRunId?: string }
+  | { type: 'stepDetail'; detail: StepDetail }
+  | { type: 'stepDetailFailed'; step: number; message: string }
+  | { type: 'focusNextFlag' }
+  | { type: 'rewindPreview'; preview: RewindPreviewView }
   | { type: 'notice'; level: 'info' | 'error'; message: string };
 
 export type WebviewToHost =
@@ -65,17 +138,28 @@ export type WebviewToHost =
   | { type: 'startRun'; task: string }
   | { type: 'sendHint'; text: string; kind: HintKind; urgency: HintUrgency }
   | { type: 'pauseRun' }
-  | { type: 'resumeRun' }
+  | { type: 'resumeRun'; runId?: string }
   | { type: 'stopRun' }
   | { type: 'labelStep'; step: number; label: 'good' | 'bad'; axis?: LabelAxis; reason?: string }
   | { type: 'openDiff'; step: number }
-  | { type: 'rewind'; step: number };
+  /** Asks what a rewind would change on disk; the host answers `rewindPreview`. */
+  | { type: 'previewRewind'; step: number }
+  /** Rewinds, after the annotator confirmed the preview. */
+  | { type: 'rewind'; step: number }
+  | { type: 'showStep'; step: number }
+  | { type: 'openFullOutput'; step: number }
+  | { type: 'openRun'; runId: string }
+  | { type: 'attentionSeen' };
 
 const MAX_TEXT = 100_000;
 const MAX_REASON = 2_000;
 
 function isText(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_TEXT;
+}
+
+function isRunId(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(value) && !value.includes('..');
 }
 
 function isStep(value: unknown): value is number {
@@ -92,9 +176,14 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
   switch (message.type) {
     case 'ready':
     case 'pauseRun':
-    case 'resumeRun':
     case 'stopRun':
+    case 'attentionSeen':
       return { type: message.type };
+    case 'resumeRun':
+      if (message.runId === undefined) return { type: 'resumeRun' };
+      return isRunId(message.runId) ? { type: 'resumeRun', runId: message.runId } : undefined;
+    case 'openRun':
+      return isRunId(message.runId) ? { type: 'openRun', runId: message.runId } : undefined;
     case 'startRun':
       return isText(message.task) ? { type: 'startRun', task: message.task } : undefined;
     case 'sendHint':
@@ -111,6 +200,9 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     }
     case 'openDiff':
     case 'rewind':
+    case 'previewRewind':
+    case 'showStep':
+    case 'openFullOutput':
       return isStep(message.step) ? { type: message.type, step: message.step } : undefined;
     default:
       return undefined;

@@ -1,352 +1,804 @@
 /**
  * The Intervention panel. Controls come from @vscode/webview-ui-toolkit (loaded as its own
  * script); every text from the model or the workspace is set with textContent, never as HTML.
+ *
+ * Layout, top to bottom: the run's header (status, figures, notices), the runs of the dataset
+ * (collapsed), the task and run controls, the attention bar, the timeline (virtualized: see
+ * virtualList.ts and stepRows.ts), the rewind confirmation and the step detail when open, and
+ * the hint composer with the hints sent.
+ *
+ * Messages from the host are incremental (a step, a label, a hint); only `init` replaces
+ * everything. The view state (drafts, position, a bounded copy of the timeline) is saved at
+ * most once a second, never per message.
  */
-import type { HostToWebview, RunView, TimelineHint, TimelineStep, WebviewToHost } from '../src/protocol';
+import type { HintKind } from '../src/core/dataset/events';
+import type { HostToWebview, RunListItem, TimelineHint, WebviewToHost } from '../src/protocol';
+import { el, isTyping, setDisabled, setText, ToolkitControl, vsButton, vsDropdown, vsTextBox } from './dom';
+import { elapsedMs, firstLine, formatDate, formatDuration, formatTokens, plural, statusText } from './format';
+import { RewindPane, StepDetailPane } from './panes';
+import { buildReasonForm, StepRow, StepRows } from './stepRows';
+import { InitPayload, TimelineData } from './timelineData';
+import { VirtualList } from './virtualList';
+
+interface PanelState {
+  version: 2;
+  taskDraft: string;
+  hintDraft: string;
+  hintKind: string;
+  hintUrgency: string;
+  runsOpen: boolean;
+  /** The step at the top of the timeline, to come back to the same place. */
+  position?: { runId: string; step: number; delta: number; follow: boolean };
+  selectedStep?: number;
+  /** The last timeline, bounded: enough to paint at once on reload, until the host's `init`. */
+  timeline?: InitPayload;
+}
 
 interface VsCodeApi {
   postMessage(message: WebviewToHost): void;
-  getState(): PanelState | undefined;
+  getState(): unknown;
   setState(state: PanelState): void;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
-interface PanelState {
-  run: RunView | null;
-  steps: TimelineStep[];
-  hints: TimelineHint[];
-  taskDraft: string;
-  hintDraft: string;
-  notice?: { level: 'info' | 'error'; message: string };
-}
-
-type ValueElement = HTMLElement & { value: string; disabled: boolean };
+const SAVE_DELAY_MS = 1000;
+const SAVE_MAX_WAIT_MS = 10_000;
+/** Steps kept in the saved state: serializing 10,000 steps would cost tens of milliseconds a save. */
+const MAX_SAVED_STEPS = 2000;
+const MAX_SENT_HINTS_SHOWN = 50;
 
 const vscode = acquireVsCodeApi();
-let state: PanelState = vscode.getState() ?? { run: null, steps: [], hints: [], taskDraft: '', hintDraft: '' };
-const stepItems = new Map<number, HTMLLIElement>();
+const post = (message: WebviewToHost) => vscode.postMessage(message);
+const saved = readState(vscode.getState());
+const data = new TimelineData();
 
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K];
-function element(tag: string, className?: string, text?: string): HTMLElement;
-function element(tag: string, className?: string, text?: string): HTMLElement {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
+let runs: RunListItem[] = [];
+let liveRunId: string | undefined;
+let runsStale = true;
+let runsRenderedFor: string | undefined;
+let selectedStep: number | undefined = saved.selectedStep;
+let pendingPosition = saved.position;
+let reason: { step: number; label: 'good' | 'bad' } | undefined;
+let focusDetailWhenShown = false;
+let lastFlagIndex: number | undefined;
+
+function readState(raw: unknown): PanelState {
+  const fallback: PanelState = { version: 2, taskDraft: '', hintDraft: '', hintKind: 'knowledge', hintUrgency: 'next', runsOpen: false };
+  if (typeof raw !== 'object' || raw === null) return fallback;
+  const state = raw as Partial<PanelState>;
+  const text = (value: unknown, otherwise: string) => (typeof value === 'string' ? value : otherwise);
+  return {
+    version: 2,
+    taskDraft: text(state.taskDraft, ''),
+    hintDraft: text(state.hintDraft, ''),
+    hintKind: text(state.hintKind, 'knowledge'),
+    hintUrgency: text(state.hintUrgency, 'next'),
+    runsOpen: state.runsOpen === true,
+    ...(state.position && typeof state.position.runId === 'string' ? { position: state.position } : {}),
+    ...(typeof state.selectedStep === 'number' ? { selectedStep: state.selectedStep } : {}),
+    ...(state.version === 2 && state.timeline && Array.isArray(state.timeline.steps) ? { timeline: state.timeline } : {}),
+  };
 }
 
-function button(label: string, onClick: () => void, appearance: 'primary' | 'secondary' | 'icon' = 'secondary'): ValueElement {
-  const node = element('vscode-button') as ValueElement;
-  node.textContent = label;
-  node.setAttribute('appearance', appearance);
-  node.addEventListener('click', () => {
-    if (!node.disabled) onClick();
-  });
-  return node;
-}
+// ---- header: the run, its figures, notices ------------------------------------------------
 
-function save(): void {
-  vscode.setState(state);
-}
+const app = document.getElementById('app') ?? document.body.appendChild(el('div'));
+app.classList.add('app');
 
-// ---- static layout -------------------------------------------------------------------------
+const header = el('header', 'header');
+const runTitle = el('div', 'run-title');
+const statusLine = el('div', 'status');
+statusLine.setAttribute('role', 'status');
+const stats = el('div', 'stats');
+const elapsedStat = el('span', 'stat elapsed');
+const tokensStat = el('span', 'stat tokens');
+const hintsStat = el('span', 'stat hints-given');
+const maskedStat = el('span', 'stat masked');
+const redactionsStat = el('span', 'stat redactions');
+redactionsStat.title = 'Secrets replaced by [REDACTED:…] in what the run recorded';
+const readOnlyTag = el('span', 'tag read-only', 'read-only');
+stats.append(elapsedStat, tokensStat, hintsStat, maskedStat, redactionsStat, readOnlyTag);
+const noticeRow = el('div', 'notice-row');
+const noticeText = el('div', 'notice');
+noticeText.setAttribute('role', 'alert');
+const dismissNotice = vsButton('✕', () => showNotice(undefined), 'icon', 'dismiss');
+dismissNotice.setAttribute('aria-label', 'Dismiss notice');
+dismissNotice.title = 'Dismiss';
+noticeRow.append(noticeText, dismissNotice);
+header.append(runTitle, statusLine, stats, noticeRow);
 
-const app = document.getElementById('app')!;
+// ---- runs of the dataset ------------------------------------------------------------------
 
-const taskBox = element('vscode-text-area', 'task') as ValueElement;
-taskBox.textContent = 'Task';
-taskBox.setAttribute('rows', '3');
+const runsDetails = el('details', 'runs');
+const runsSummary = el('summary', 'runs-summary');
+const runsSummaryText = el('span', undefined, 'Runs');
+const runsCount = el('vscode-badge', 'runs-count');
+runsSummary.append(runsSummaryText, runsCount);
+const runsList = el('ul', 'runs-list');
+runsList.setAttribute('role', 'list');
+runsList.setAttribute('aria-label', 'Runs');
+runsDetails.append(runsSummary, runsList);
+runsDetails.open = saved.runsOpen;
+runsDetails.addEventListener('toggle', () => {
+  if (runsDetails.open && runsStale) renderRuns();
+  scheduleSave();
+});
+
+// ---- task and run controls ----------------------------------------------------------------
+
+const taskBox = vsTextBox('area', 'Task', 'What should the agent do?', 'task');
+taskBox.setAttribute('rows', '2');
 taskBox.setAttribute('resize', 'vertical');
-taskBox.setAttribute('placeholder', 'What should the agent do?');
+const startButton = vsButton('Start run', startRun, 'primary');
+const pauseButton = vsButton('Pause', () => post({ type: 'pauseRun' }));
+const resumeButton = vsButton('Resume', () => post(data.run ? { type: 'resumeRun', runId: data.run.runId } : { type: 'resumeRun' }));
+const stopButton = vsButton('Stop', () => post({ type: 'stopRun' }));
+const controls = el('div', 'controls');
+controls.append(startButton, pauseButton, resumeButton, stopButton);
+const runSection = el('section', 'run-controls');
+runSection.setAttribute('aria-label', 'Run');
+runSection.append(taskBox, controls);
 
-const startButton = button('Start run', () => {
+// ---- attention ----------------------------------------------------------------------------
+
+const attentionBar = el('div', 'attention');
+attentionBar.setAttribute('role', 'status');
+const attentionText = el('span', 'attention-text');
+const nextFlagButton = vsButton('Next flagged step', () => nextFlag(), 'secondary');
+nextFlagButton.title = 'Go to the next step that needs attention (n)';
+attentionBar.append(attentionText, nextFlagButton);
+
+// ---- timeline -----------------------------------------------------------------------------
+
+const scroller = el('div', 'timeline-scroller');
+const emptyNote = el('p', 'empty', 'No steps yet. Type a task and press Start run.');
+const timelineList = el('ul', 'timeline');
+timelineList.setAttribute('role', 'list');
+timelineList.setAttribute('aria-label', 'Timeline');
+const measureHost = el('div', 'measure');
+measureHost.setAttribute('aria-hidden', 'true');
+measureHost.inert = true;
+scroller.append(emptyNote, timelineList, measureHost);
+
+const reasonForm = buildReasonForm(saveReason, () => closeReason(true));
+
+const rows = new StepRows(
+  data,
+  {
+    readOnly: () => !!data.run?.readOnly,
+    selectedStep: () => selectedStep,
+    form: () => (reason ? { step: reason.step, node: reasonForm.node } : undefined),
+  },
+  {
+    label: (row, label) => {
+      // The verdict is recorded at the click; the reason and axis can follow.
+      post({ type: 'labelStep', step: row.step, label });
+      openReason(row, label);
+    },
+    rewind: (step) => {
+      if (data.run?.readOnly) return;
+      rewindPane.waiting(step);
+      list.keepInView(data.indexOf(step) ?? -1);
+      post({ type: 'previewRewind', step });
+    },
+    openDiff: (step) => post({ type: 'openDiff', step }),
+    showStep: (step) => showStep(step, false),
+  },
+  measureHost,
+  timelineList,
+  () => list.remeasure(),
+);
+const list = new VirtualList<StepRow>(scroller, timelineList, rows);
+scroller.addEventListener('scroll', () => scheduleSave(), { passive: true });
+
+timelineList.addEventListener('keydown', (event) => {
+  const target = event.target;
+  if (!(target instanceof HTMLLIElement) || !target.classList.contains('step')) return;
+  const index = Number(target.getAttribute('aria-posinset')) - 1;
+  const step = Number(target.dataset.step);
+  const go = (to: number) => {
+    event.preventDefault();
+    list.focusIndex(Math.max(0, Math.min(data.count - 1, to)));
+  };
+  switch (event.key) {
+    case 'Enter':
+    case ' ':
+      event.preventDefault();
+      showStep(step, true);
+      break;
+    case 'ArrowDown':
+      go(index + 1);
+      break;
+    case 'ArrowUp':
+      go(index - 1);
+      break;
+    case 'PageDown':
+      go(index + Math.max(1, list.lastVisibleIndex() - list.firstVisibleIndex()));
+      break;
+    case 'PageUp':
+      go(index - Math.max(1, list.lastVisibleIndex() - list.firstVisibleIndex()));
+      break;
+    case 'Home':
+      go(0);
+      break;
+    case 'End':
+      go(data.count - 1);
+      break;
+  }
+});
+
+// ---- rewind confirmation and step detail --------------------------------------------------
+
+const rewindPane = new RewindPane({
+  confirm: (step) => {
+    post({ type: 'rewind', step });
+    rewindPane.close();
+    list.focusIndex(data.indexOf(step) ?? -1);
+  },
+  cancel: () => {
+    const step = rewindPane.step;
+    rewindPane.close();
+    if (step !== undefined) list.focusIndex(data.indexOf(step) ?? -1);
+  },
+});
+
+const detail = new StepDetailPane({
+  openDiff: (step) => post({ type: 'openDiff', step }),
+  openFullOutput: (step) => post({ type: 'openFullOutput', step }),
+  close: () => closeDetail(true),
+});
+
+// ---- hint composer ------------------------------------------------------------------------
+
+const hintBox = vsTextBox('field', 'Hint', 'Knowledge, strategy or correction for the agent', 'hint');
+const hintKind = vsDropdown(
+  'Hint kind',
+  [
+    ['knowledge', 'knowledge'],
+    ['strategy', 'strategy'],
+    ['correction', 'correction'],
+  ],
+  'hint-kind',
+  saved.hintKind,
+);
+const hintWhen = vsDropdown(
+  'When',
+  [
+    ['next', 'next step'],
+    ['now', 'now (interrupts)'],
+  ],
+  'hint-when',
+  saved.hintUrgency,
+);
+const sendHintButton = vsButton('Send hint', sendHint, 'primary');
+const hintRow = el('div', 'hint-row');
+hintRow.append(hintKind, hintWhen, sendHintButton);
+const sentHeading = el('div', 'sent-heading');
+const sentList = el('ul', 'sent-hints');
+sentList.setAttribute('role', 'list');
+sentList.setAttribute('aria-label', 'Sent hints');
+const hintSection = el('section', 'hints');
+hintSection.setAttribute('aria-label', 'Hints');
+hintSection.append(hintBox, hintRow, sentHeading, sentList);
+
+app.append(header, runsDetails, runSection, attentionBar, scroller, rewindPane.node, detail.node, hintSection);
+
+// ---- actions ------------------------------------------------------------------------------
+
+function startRun(): void {
   const task = taskBox.value.trim();
   if (!task) return showNotice({ level: 'error', message: 'The task is empty: describe what the agent should do.' });
-  vscode.postMessage({ type: 'startRun', task });
-}, 'primary');
-const pauseButton = button('Pause', () => vscode.postMessage({ type: 'pauseRun' }));
-const resumeButton = button('Resume', () => vscode.postMessage({ type: 'resumeRun' }));
-const stopButton = button('Stop', () => vscode.postMessage({ type: 'stopRun' }));
-
-const controls = element('div', 'controls');
-controls.append(startButton, pauseButton, resumeButton, stopButton);
-
-const statusLine = element('div', 'status');
-statusLine.setAttribute('role', 'status');
-const noticeLine = element('div', 'notice');
-noticeLine.setAttribute('role', 'alert');
-
-const hintBox = element('vscode-text-field', 'hint') as ValueElement;
-hintBox.textContent = 'Hint';
-hintBox.setAttribute('placeholder', 'Knowledge, strategy or correction for the next step');
-const hintKind = element('vscode-dropdown', 'hint-kind') as ValueElement;
-hintKind.setAttribute('aria-label', 'Hint kind');
-for (const kind of ['knowledge', 'strategy', 'correction']) {
-  const option = element('vscode-option', undefined, kind);
-  option.setAttribute('value', kind);
-  hintKind.append(option);
+  post({ type: 'startRun', task });
 }
-const hintUrgency = element('vscode-dropdown', 'hint-urgency') as ValueElement;
-hintUrgency.setAttribute('aria-label', 'When');
-for (const [value, label] of [
-  ['next', 'next step'],
-  ['now', 'now (interrupt)'],
-]) {
-  const option = element('vscode-option', undefined, label);
-  option.setAttribute('value', value);
-  hintUrgency.append(option);
-}
-const sendHintButton = button('Send hint', sendHint);
-const hintRow = element('div', 'hint-row');
-hintRow.append(hintKind, hintUrgency, sendHintButton);
-const queuedList = element('ul', 'queued');
-queuedList.setAttribute('aria-label', 'Queued hints');
-
-const timeline = element('ul', 'timeline');
-timeline.setAttribute('aria-label', 'Timeline');
-const emptyTimeline = element('p', 'empty', 'No steps yet. Type a task and press Start run.');
-
-const runSection = element('section', 'run');
-runSection.append(taskBox, controls, statusLine, noticeLine);
-const hintSection = element('section', 'hints');
-hintSection.append(hintBox, hintRow, queuedList);
-app.append(runSection, hintSection, emptyTimeline, timeline);
 
 function sendHint(): void {
   const text = hintBox.value.trim();
-  if (!text) return;
-  const kind = (hintKind.value || 'knowledge') as 'knowledge' | 'strategy' | 'correction';
-  const urgency = hintUrgency.value === 'now' ? 'now' : 'next';
-  vscode.postMessage({ type: 'sendHint', text, kind, urgency });
+  if (!text || !viewedRunLive()) return;
+  const kind: HintKind = hintKind.value === 'strategy' || hintKind.value === 'correction' ? hintKind.value : 'knowledge';
+  post({ type: 'sendHint', text, kind, urgency: hintWhen.value === 'now' ? 'now' : 'next' });
   hintBox.value = '';
-  state.hintDraft = '';
-  save();
-  renderControls();
+  updateControls();
+  scheduleSave();
 }
 
-taskBox.addEventListener('input', () => {
-  state.taskDraft = taskBox.value;
-  save();
-  renderControls();
+function showStep(step: number, focusWhenShown: boolean): void {
+  selectStep(step);
+  focusDetailWhenShown = focusWhenShown;
+  if (detail.step !== step || !detail.open) detail.loading(step);
+  list.keepInView(data.indexOf(step) ?? -1);
+  post({ type: 'showStep', step });
+}
+
+function selectStep(step: number | undefined): void {
+  if (step === selectedStep) return;
+  const previous = selectedStep;
+  selectedStep = step;
+  for (const changed of [previous, step]) {
+    const index = changed === undefined ? undefined : data.indexOf(changed);
+    if (index !== undefined) list.contentChanged(index);
+  }
+  scheduleSave();
+}
+
+function closeDetail(returnFocus: boolean): void {
+  const step = detail.step;
+  detail.close();
+  selectStep(undefined);
+  if (returnFocus && step !== undefined) list.focusIndex(data.indexOf(step) ?? -1);
+}
+
+function openReason(row: StepRow, label: 'good' | 'bad'): void {
+  // One reason at a time: the form of an earlier click goes (its label is already recorded).
+  reason = { step: row.step, label };
+  // The toolkit names its inner input after the label slot (the element's text).
+  reasonForm.field.textContent = `Reason for step ${row.step}`;
+  reasonForm.field.setAttribute('placeholder', `Why is it ${label}? (optional)`);
+  reasonForm.field.value = '';
+  reasonForm.axis.value = '';
+  list.setFormRow(row.index);
+  list.scrollToIndex(row.index, 'nearest');
+  list.render();
+  reasonForm.field.focus();
+}
+
+function saveReason(): void {
+  if (!reason) return;
+  const text = reasonForm.field.value.trim();
+  const axis = reasonForm.axis.value;
+  if (text || axis === 'decision' || axis === 'execution') {
+    post({ type: 'labelStep', step: reason.step, label: reason.label, ...(text ? { reason: text } : {}), ...(axis === 'decision' || axis === 'execution' ? { axis } : {}) });
+  }
+  closeReason(true);
+}
+
+function closeReason(returnFocus: boolean): void {
+  if (!reason) return;
+  const step = reason.step;
+  const hadFocus = reasonForm.node.contains(document.activeElement);
+  reason = undefined;
+  reasonForm.node.remove();
+  list.setFormRow(-1);
+  const index = data.indexOf(step);
+  if (index !== undefined) list.contentChanged(index);
+  list.render();
+  if (returnFocus && hadFocus && index !== undefined) list.rowOf(index)?.node.focus({ preventScroll: true });
+}
+
+/** Scrolls to and focuses the next flagged step after the current position, wrapping round. */
+function nextFlag(): void {
+  const focused = list.indexOfNode(document.activeElement);
+  let from: number;
+  let inclusive = false;
+  if (focused !== undefined) from = focused;
+  else if (lastFlagIndex !== undefined && lastFlagIndex >= list.firstVisibleIndex() && lastFlagIndex <= list.lastVisibleIndex()) from = lastFlagIndex;
+  else {
+    from = list.firstVisibleIndex();
+    inclusive = true;
+  }
+  const index = data.nextFlagged(from, inclusive);
+  if (index === undefined) return;
+  lastFlagIndex = index;
+  list.focusIndex(index, 'center');
+  post({ type: 'attentionSeen' });
+  data.unseen = 0;
+  renderAttention();
+}
+
+document.addEventListener('keydown', (event) => {
+  if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.key === 'n' && !isTyping(event)) {
+    event.preventDefault();
+    nextFlag();
+  } else if (event.key === 'Escape') {
+    if (rewindPane.open) {
+      rewindPane.close();
+    } else if (detail.open) {
+      closeDetail(true);
+    }
+  }
 });
+
+taskBox.addEventListener('input', () => scheduleSave());
 hintBox.addEventListener('input', () => {
-  state.hintDraft = hintBox.value;
-  save();
-  renderControls();
+  updateControls();
+  scheduleSave();
 });
 hintBox.addEventListener('keydown', (event) => {
   if ((event as KeyboardEvent).key === 'Enter') sendHint();
 });
+hintKind.addEventListener('change', () => scheduleSave());
+hintWhen.addEventListener('change', () => scheduleSave());
 
 // ---- rendering ----------------------------------------------------------------------------
 
-function isLive(): boolean {
-  return state.run?.status === 'running' || state.run?.status === 'paused';
+function viewedRunLive(): boolean {
+  const run = data.run;
+  return !!run && run.live && !run.readOnly && (run.status === 'running' || run.status === 'paused');
 }
 
-function renderControls(): void {
-  const live = isLive();
-  startButton.disabled = live;
-  pauseButton.disabled = state.run?.status !== 'running';
-  resumeButton.disabled = state.run?.status !== 'paused';
-  stopButton.disabled = !live;
-  sendHintButton.disabled = !live || hintBox.value.trim() === '';
-  const run = state.run;
-  statusLine.textContent = run
-    ? `${run.status} · ${run.steps} step${run.steps === 1 ? '' : 's'} · ${run.model}${run.error ? ` · ${run.error}` : ''}${
-        run.pausedReason ? ` · ${run.pausedReason}: resume or send a hint` : ''
-      }`
-    : 'No run yet.';
+function updateControls(): void {
+  const run = data.run;
+  const live = viewedRunLive();
+  const writable = !!run && !run.readOnly;
+  setDisabled(startButton, live || liveRunId !== undefined);
+  setDisabled(pauseButton, !(live && run?.status === 'running'));
+  // Resume also continues a rewound run, which waits paused and not live.
+  setDisabled(resumeButton, !(writable && run.status === 'paused'));
+  setDisabled(stopButton, !live);
+  setDisabled(sendHintButton, !live || hintBox.value.trim() === '');
+}
+
+let ticker = 0;
+
+function renderHeader(): void {
+  const run = data.run;
+  setText(statusLine, statusText(run));
   statusLine.dataset.status = run?.status ?? 'none';
-}
-
-function showNotice(notice: PanelState['notice']): void {
-  state.notice = notice;
-  noticeLine.textContent = notice?.message ?? '';
-  noticeLine.dataset.level = notice?.level ?? '';
-  save();
-}
-
-function diffStat(step: TimelineStep): string {
-  if (step.diff.files === 0) return 'no changes';
-  return `${step.diff.files} file${step.diff.files === 1 ? '' : 's'} +${step.diff.additions} −${step.diff.deletions}`;
-}
-
-function renderHintsInto(item: HTMLLIElement, stepNumber: number): void {
-  item.querySelectorAll('.delivered-hint').forEach((node) => node.remove());
-  const delivered = state.hints.filter((hint) => hint.deliveredAtStep === stepNumber);
-  for (const hint of delivered.reverse()) {
-    const note = element('div', 'delivered-hint');
-    note.append(element('span', 'hint-label', `Hint delivered at step ${stepNumber} (${hint.kind}): `), element('span', 'hint-text', hint.text));
-    item.prepend(note);
+  setText(runTitle, run ? firstLine(run.task) : 'Apollo');
+  runTitle.title = run?.task ?? '';
+  stats.hidden = !run;
+  if (run) {
+    setText(tokensStat, `${formatTokens(run.tokens)} tokens`);
+    setText(hintsStat, plural(run.hints, 'hint'));
+    setText(maskedStat, `${Math.round(run.maskedShare * 100)}% masked`);
+    maskedStat.title = 'Share of steps kept out of training under the mask policy';
+    const redactions = typeof run.redactions === 'number' ? run.redactions : 0;
+    redactionsStat.hidden = redactions === 0;
+    setText(redactionsStat, `${plural(redactions, 'secret')} redacted`);
+    readOnlyTag.hidden = !run.readOnly;
+    readOnlyTag.title = run.readOnly ? 'A past run opened for reading: controls do not act on it; labels still can.' : '';
   }
-}
-
-function renderLabels(container: HTMLElement, step: TimelineStep): void {
-  // Labels are appended, never rewritten: each source's latest verdict per axis is what counts and what shows.
-  const latest = new Map<string, (typeof step.labels)[number]>();
-  for (const badge of step.labels) {
-    const key = `${badge.source}|${badge.axis ?? ''}`;
-    latest.delete(key);
-    latest.set(key, badge);
+  const ticking = viewedRunLive() && !run?.endedAt;
+  if (ticking && !ticker) ticker = window.setInterval(renderElapsed, 1000);
+  if (!ticking && ticker) {
+    clearInterval(ticker);
+    ticker = 0;
   }
-  container.replaceChildren(
-    ...[...latest.values()].map((badge) => {
-      const node = element('span', `badge ${badge.label}`, `${badge.label}${badge.axis ? ` (${badge.axis})` : ''} · ${badge.source}`);
-      if (badge.reason) node.title = badge.reason;
-      return node;
-    }),
-  );
+  renderElapsed();
 }
 
-/**
- * The label is recorded at the click; the reason and axis are optional and, when given, are
- * recorded as the same verdict with its details (labels are appended, the latest counts).
- */
-function showReasonForm(item: HTMLElement, stepNumber: number, label: 'good' | 'bad'): void {
-  // One reason at a time: the form of an earlier click goes (its label is already recorded).
-  for (const open of timeline.querySelectorAll('.reason-form')) open.remove();
-  const form = element('div', 'reason-form');
-  const reason = element('vscode-text-field', 'reason') as ValueElement;
-  // The toolkit names its inner input after the label slot (the element's text).
-  reason.textContent = `Reason for step ${stepNumber}`;
-  reason.setAttribute('placeholder', `Why is it ${label}? (optional)`);
-  reason.setAttribute('maxlength', '2000');
-  const axis = element('vscode-dropdown', 'axis') as ValueElement;
-  axis.setAttribute('aria-label', 'Axis');
-  for (const [value, text] of [
-    ['', 'Both axes'],
-    ['decision', 'Decision'],
-    ['execution', 'Execution'],
-  ]) {
-    const option = element('vscode-option', undefined, text);
-    option.setAttribute('value', value);
-    axis.append(option);
-  }
-  const submit = () => {
-    const text = reason.value.trim();
-    if (!text && !axis.value) return form.remove();
-    vscode.postMessage({ type: 'labelStep', step: stepNumber, label, ...(text ? { reason: text } : {}), ...(axis.value === 'decision' || axis.value === 'execution' ? { axis: axis.value } : {}) });
-    form.remove();
-  };
-  reason.addEventListener('keydown', (event) => {
-    if ((event as KeyboardEvent).key === 'Enter') submit();
-    if ((event as KeyboardEvent).key === 'Escape') form.remove();
-  });
-  form.append(reason, axis, button('Save reason', submit), button('Skip', () => form.remove()));
-  item.append(form);
-  reason.focus();
+function renderElapsed(): void {
+  const run = data.run;
+  if (!run) return;
+  const live = viewedRunLive();
+  const ms = run.endedAt || live ? elapsedMs(run, Date.now()) : undefined;
+  setText(elapsedStat, ms === undefined ? `started ${formatDate(run.startedAt)}` : `${formatDuration(ms)} elapsed`);
+  elapsedStat.title = `Started ${formatDate(run.startedAt)}${run.endedAt ? `, ended ${formatDate(run.endedAt)}` : ''}`;
 }
 
-function buildStepItem(step: TimelineStep): HTMLLIElement {
-  const item = element('li', `step${step.isError ? ' error' : ''}`);
-  item.dataset.step = String(step.step);
-  item.setAttribute('aria-label', `Step ${step.step}: ${step.tool ?? 'no tool call'} ${step.args}`);
+function showNotice(notice: { level: 'info' | 'error'; message: string } | undefined): void {
+  setText(noticeText, notice?.message ?? '');
+  noticeText.dataset.level = notice?.level ?? '';
+  noticeRow.hidden = !notice;
+}
 
-  const head = element('div', 'step-head');
-  head.append(element('span', 'step-number', `#${step.step}`), element('span', 'tool', step.tool ?? '(no tool call)'), element('span', 'args', step.args));
-  const observation = element('div', 'observation', step.observation);
-  const meta = element('div', 'meta');
-  const labels = element('span', 'labels');
-  renderLabels(labels, step);
-  meta.append(element('span', 'diffstat', diffStat(step)), labels);
+function renderAttention(): void {
+  const flagged = data.flaggedCount;
+  attentionBar.hidden = flagged === 0;
+  setText(attentionText, flagged ? `${plural(flagged, 'step')} need${flagged === 1 ? 's' : ''} attention${data.unseen ? ` · ${data.unseen} new` : ''}` : '');
+}
 
-  const actions = element('div', 'actions');
-  actions.append(
-    button('Mark good', () => {
-      vscode.postMessage({ type: 'labelStep', step: step.step, label: 'good' });
-      showReasonForm(item, step.step, 'good');
-    }),
-    button('Mark bad', () => {
-      vscode.postMessage({ type: 'labelStep', step: step.step, label: 'bad' });
-      showReasonForm(item, step.step, 'bad');
-    }),
-    button('Open diff', () => vscode.postMessage({ type: 'openDiff', step: step.step })),
-    button('Rewind to here', () => vscode.postMessage({ type: 'rewind', step: step.step })),
-  );
-  item.append(head, observation, meta, actions);
-  renderHintsInto(item, step.step);
+const sentItems = new Map<string, { item: HTMLLIElement; where: HTMLElement }>();
+
+function sentHintItem(hint: TimelineHint): HTMLLIElement {
+  const item = el('li', 'sent-hint');
+  const meta = el('div', 'sent-meta');
+  const where = el('span', 'where');
+  meta.append(el('span', 'tag kind', hint.kind), where);
+  if (hint.urgency === 'now') meta.append(el('span', 'tag now', 'now'));
+  const text = el('div', 'sent-text', hint.text);
+  text.title = hint.text;
+  item.append(meta, text);
+  sentItems.set(hint.hintId, { item, where });
+  updateSentHint(hint);
   return item;
 }
 
-function appendStep(step: TimelineStep): void {
-  const item = buildStepItem(step);
-  stepItems.set(step.step, item);
-  timeline.append(item);
-  emptyTimeline.hidden = true;
-  // Follow the run when the reader is already at the bottom.
-  const scroller = document.scrollingElement ?? document.documentElement;
-  if (scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120) item.scrollIntoView({ block: 'nearest' });
+function updateSentHint(hint: TimelineHint): void {
+  const entry = sentItems.get(hint.hintId);
+  if (!entry) return;
+  setText(entry.where, hint.deliveredAtStep === undefined ? 'queued' : `reached step ${hint.deliveredAtStep}`);
+  entry.where.classList.toggle('queued', hint.deliveredAtStep === undefined);
 }
 
-function renderQueuedHints(): void {
-  const queued = state.hints.filter((hint) => hint.deliveredAtStep === undefined);
-  queuedList.replaceChildren(
-    ...queued.map((hint) => {
-      const item = element('li', 'queued-hint');
-      item.append(element('span', 'hint-label', `Queued for the next step (${hint.kind}): `), element('span', 'hint-text', hint.text));
+function renderSentHeading(): void {
+  const count = data.hints.length;
+  sentHeading.hidden = count === 0;
+  setText(sentHeading, `Sent hints (${count})${count > MAX_SENT_HINTS_SHOWN ? `, latest ${MAX_SENT_HINTS_SHOWN}` : ''}`);
+}
+
+/** The hints sent, newest first (the latest few dozen). */
+function renderSentHints(): void {
+  sentItems.clear();
+  sentList.replaceChildren(...data.hints.slice(-MAX_SENT_HINTS_SHOWN).reverse().map(sentHintItem));
+  renderSentHeading();
+}
+
+function sentHintAdded(hint: TimelineHint): void {
+  sentList.prepend(sentHintItem(hint));
+  while (sentList.children.length > MAX_SENT_HINTS_SHOWN) {
+    const last = sentList.lastElementChild!;
+    for (const [id, entry] of sentItems) if (entry.item === last) sentItems.delete(id);
+    last.remove();
+  }
+  renderSentHeading();
+}
+
+function renderRunsSummary(): void {
+  setText(runsCount, String(runs.length));
+  runsCount.setAttribute('aria-label', plural(runs.length, 'run'));
+}
+
+function renderRuns(): void {
+  runsStale = false;
+  runsRenderedFor = data.run?.runId;
+  if (!runs.length) {
+    runsList.replaceChildren(el('li', 'muted', 'No runs recorded yet.'));
+    return;
+  }
+  runsList.replaceChildren(
+    ...runs.map((run) => {
+      const item = el('li', 'run-item');
+      const live = run.runId === liveRunId;
+      const open = run.runId === data.run?.runId;
+      item.classList.toggle('live', live);
+      item.classList.toggle('open', open);
+      const task = el('div', 'run-task', firstLine(run.task));
+      task.title = run.task;
+      const meta = el('div', 'run-meta');
+      // Steps first: the status line's text (/^finished · 5 steps/) stays the only one that starts so.
+      meta.append(el('span', undefined, `${plural(run.steps, 'step')} · ${run.status} · ${formatDate(run.createdAt)}`));
+      if (live) meta.append(el('span', 'tag live', 'live'));
+      if (open) meta.append(el('span', 'tag open', 'open'));
+      const actions = el('div', 'run-actions');
+      actions.append(vsButton('Open', () => post({ type: 'openRun', runId: run.runId })));
+      if ((run.status === 'running' || run.status === 'paused') && !live) {
+        const resume = vsButton('Resume', () => post({ type: 'resumeRun', runId: run.runId }));
+        if (liveRunId !== undefined) {
+          resume.disabled = true;
+          resume.title = 'Another run is going: stop it first.';
+        }
+        actions.append(resume);
+      }
+      item.append(task, meta, actions);
       return item;
     }),
   );
 }
 
-function renderAll(): void {
-  timeline.replaceChildren();
-  stepItems.clear();
-  for (const step of state.steps) appendStep(step);
-  emptyTimeline.hidden = state.steps.length > 0;
-  renderQueuedHints();
-  renderControls();
-  showNotice(state.notice);
+// ---- state --------------------------------------------------------------------------------
+
+let saveTimer = 0;
+let firstPendingSave = 0;
+
+/** Saves the view state 1 s after the last change (at most 10 s after the first). */
+function scheduleSave(): void {
+  const now = Date.now();
+  if (!saveTimer) firstPendingSave = now;
+  else clearTimeout(saveTimer);
+  const wait = Math.max(0, Math.min(SAVE_DELAY_MS, firstPendingSave + SAVE_MAX_WAIT_MS - now));
+  saveTimer = window.setTimeout(flushSave, wait);
 }
 
-// ---- messages from the host -----------------------------------------------------------------
+function flushSave(): void {
+  if (saveTimer) clearTimeout(saveTimer);
+  saveTimer = 0;
+  const anchor = list.topAnchor();
+  const run = data.run;
+  const top = anchor && data.steps[anchor.index];
+  vscode.setState({
+    version: 2,
+    taskDraft: taskBox.value ?? '',
+    hintDraft: hintBox.value ?? '',
+    hintKind: hintKind.value || 'knowledge',
+    hintUrgency: hintWhen.value || 'next',
+    runsOpen: runsDetails.open,
+    ...(run && top ? { position: { runId: run.runId, step: top.step, delta: anchor.delta, follow: list.follow } } : {}),
+    ...(selectedStep !== undefined ? { selectedStep } : {}),
+    ...(run || data.count ? { timeline: data.snapshot(MAX_SAVED_STEPS) } : {}),
+  });
+}
 
-window.addEventListener('message', (event: MessageEvent<HostToWebview>) => {
-  const message = event.data;
+const flushIfPending = () => {
+  if (saveTimer) flushSave();
+};
+window.addEventListener('pagehide', flushIfPending);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden') flushIfPending();
+});
+
+// ---- messages from the host ---------------------------------------------------------------
+
+/** Replaces everything: a new run, a reconnect, or a rewind that reshaped the timeline. */
+function applyInit(payload: InitPayload, restoring: boolean): void {
+  const previousRun = data.run?.runId;
+  const nextRun = payload.run?.runId;
+  let position: { step: number; delta: number; follow: boolean } | undefined;
+  // The saved place wins until the host's first `init` (the restored timeline may be cut short).
+  const resumingSaved = !!pendingPosition && pendingPosition.runId === nextRun;
+  if (resumingSaved) {
+    position = pendingPosition;
+  } else if (previousRun && previousRun === nextRun) {
+    const anchor = list.topAnchor();
+    const top = anchor && data.steps[anchor.index];
+    if (top) position = { step: top.step, delta: anchor.delta, follow: list.follow };
+  }
+  if (!restoring) pendingPosition = undefined;
+  const focused = list.indexOfNode(document.activeElement);
+  const focusedStep = focused !== undefined ? data.steps[focused]?.step : undefined;
+
+  if (reason) {
+    reason = undefined;
+    reasonForm.node.remove();
+  }
+  if (previousRun !== nextRun && !restoring && !resumingSaved) {
+    selectedStep = undefined;
+    if (detail.open) detail.close();
+    if (rewindPane.open) rewindPane.close();
+  }
+  lastFlagIndex = undefined;
+  data.reset(payload);
+  list.reset();
+
+  const live = viewedRunLive();
+  if (position && !position.follow) {
+    list.follow = false;
+    list.scrollToIndex(nearestIndex(position.step), 'start', position.delta);
+  } else if (position?.follow || live) {
+    list.scrollToBottom();
+  } else {
+    list.follow = false;
+    list.scrollToIndex(0, 'start');
+  }
+  emptyNote.hidden = data.count > 0;
+  list.render();
+  if (focusedStep !== undefined) {
+    const index = data.indexOf(focusedStep);
+    if (index !== undefined) list.focusIndex(index);
+  }
+
+  renderHeader();
+  updateControls();
+  renderSentHints();
+  renderAttention();
+  if (runsRenderedFor !== nextRun) {
+    runsStale = true;
+    if (runsDetails.open) renderRuns();
+  }
+  if (!restoring) {
+    showNotice(undefined);
+    scheduleSave();
+    // The step open before the view reloaded opens again.
+    if (resumingSaved && selectedStep !== undefined && data.indexOf(selectedStep) !== undefined && !detail.open) showStep(selectedStep, false);
+  }
+}
+
+/** The index of the step, or of the first step after it when it is gone. */
+function nearestIndex(step: number): number {
+  const exact = data.indexOf(step);
+  if (exact !== undefined) return exact;
+  const after = data.steps.findIndex((candidate) => candidate.step > step);
+  return after === -1 ? Math.max(0, data.count - 1) : after;
+}
+
+function onMessage(message: HostToWebview): void {
   switch (message.type) {
     case 'init':
-      state = { ...state, run: message.run, steps: message.steps, hints: message.hints, notice: undefined };
-      renderAll();
+      applyInit(message, false);
       break;
-    case 'runUpdated':
-      state.run = message.run;
-      renderControls();
+    case 'runUpdated': {
+      const wasReadOnly = data.run?.readOnly;
+      data.run = message.run;
+      renderHeader();
+      updateControls();
+      if (wasReadOnly !== message.run.readOnly) list.refreshRendered();
       break;
-    case 'stepAdded':
-      state.steps.push(message.step);
-      appendStep(message.step);
+    }
+    case 'stepAdded': {
+      const before = data.count;
+      const { index, appended } = data.addStep(message.step);
+      if (appended) list.appended();
+      else if (data.count === before) {
+        list.notesChanged(index);
+        list.contentChanged(index);
+      } else {
+        list.shiftedFrom(index);
+        if (reason) list.setFormRow(data.indexOf(reason.step) ?? -1);
+      }
+      emptyNote.hidden = true;
       break;
+    }
     case 'hintQueued':
-      state.hints.push(message.hint);
-      renderQueuedHints();
+      if (data.hints.some((known) => known.hintId === message.hint.hintId)) break;
+      data.addHint(message.hint);
+      if (message.hint.deliveredAtStep !== undefined) notesChangedAt(message.hint.deliveredAtStep);
+      sentHintAdded(message.hint);
       break;
     case 'hintDelivered': {
-      const hint = state.hints.find((candidate) => candidate.hintId === message.hintId);
-      if (hint) hint.deliveredAtStep = message.step;
-      renderQueuedHints();
-      const item = stepItems.get(message.step);
-      if (item) renderHintsInto(item, message.step);
+      const hint = data.hints.find((candidate) => candidate.hintId === message.hintId);
+      const previous = hint?.deliveredAtStep;
+      if (data.deliverHint(message.hintId, message.step)) {
+        if (previous !== undefined) notesChangedAt(previous);
+        notesChangedAt(message.step);
+        if (hint) updateSentHint(hint);
+      }
       break;
     }
     case 'labelAdded': {
-      const step = state.steps.find((candidate) => candidate.step === message.step);
-      if (!step) break;
-      step.labels.push(message.badge);
-      const labels = stepItems.get(message.step)?.querySelector<HTMLElement>('.labels');
-      if (labels) renderLabels(labels, step);
+      const index = data.addLabel(message.step, message.badge);
+      if (index !== undefined) list.contentChanged(index);
       break;
     }
+    case 'summaryAdded': {
+      const index = data.addSummary(message.step, message.tokensBefore, message.tokensAfter);
+      if (index !== undefined) list.notesChanged(index);
+      break;
+    }
+    case 'attention': {
+      const index = data.addFlag(message.flag, message.unseen);
+      if (index !== undefined) list.notesChanged(index);
+      renderAttention();
+      break;
+    }
+    case 'runs':
+      runs = Array.isArray(message.runs) ? message.runs : [];
+      liveRunId = message.liveRunId;
+      renderRunsSummary();
+      runsStale = true;
+      if (runsDetails.open) renderRuns();
+      updateControls();
+      break;
+    case 'stepDetail':
+      if (detail.open && detail.step !== undefined && detail.step !== message.detail.step) break; // an answer overtaken by a later click
+      detail.show(message.detail);
+      selectStep(message.detail.step);
+      list.keepInView(data.indexOf(message.detail.step) ?? -1);
+      if (focusDetailWhenShown) detail.focus();
+      focusDetailWhenShown = false;
+      break;
+    case 'stepDetailFailed':
+      if (detail.open && detail.step === message.step) detail.close();
+      showNotice({ level: 'error', message: message.message });
+      break;
+    case 'rewindPreview':
+      rewindPane.show(message.preview);
+      list.keepInView(data.indexOf(message.preview.step) ?? -1);
+      rewindPane.focus();
+      break;
+    case 'focusNextFlag':
+      nextFlag();
+      break;
     case 'notice':
       showNotice({ level: message.level, message: message.message });
       break;
   }
-  save();
+}
+
+function notesChangedAt(step: number): void {
+  const index = data.indexOf(step);
+  if (index !== undefined) list.notesChanged(index);
+}
+
+window.addEventListener('message', (event: MessageEvent) => {
+  const message = event.data as HostToWebview | undefined;
+  if (!message || typeof message !== 'object' || typeof message.type !== 'string') return;
+  onMessage(message);
 });
 
-// A delivered hint belongs to the step whose request carried it; that step's item appears
-// after the hint is delivered, so it is rendered with the item (buildStepItem).
-taskBox.value = state.taskDraft;
-hintBox.value = state.hintDraft;
-renderAll();
-vscode.postMessage({ type: 'ready' });
+// ---- start --------------------------------------------------------------------------------
+
+taskBox.value = saved.taskDraft;
+hintBox.value = saved.hintDraft;
+renderRunsSummary();
+showNotice(undefined);
+if (saved.timeline) {
+  applyInit(saved.timeline, true);
+} else {
+  renderHeader();
+  renderAttention();
+  renderSentHints();
+  emptyNote.hidden = false;
+  list.render();
+}
+updateControls();
+post({ type: 'ready' });

@@ -5,6 +5,7 @@ import { defaultDatasetPath } from '../core/dataset/store';
 import { DEFAULT_MAX_STEPS } from '../core/session/runSession';
 import { DEFAULT_MASK_POLICY, MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 import type { JudgeOptions } from '../core/supervision/judge';
+import type { CommandSandboxOptions } from '../core/agent/tools';
 import { resolveEndpoint, ResolvedEndpoint } from './endpoint';
 
 export const API_KEY_SECRET = 'apollo.apiKey';
@@ -18,6 +19,8 @@ export interface ApolloSettings {
   contextBudget: number;
   grounding: { exclude: string[]; maxFileBytes: number };
   maskPolicy: MaskPolicy;
+  sandbox: CommandSandboxOptions;
+  secretsToModel: boolean;
   /** Set when `apollo.judge.enabled`: the judge's endpoint, defaulting to the agent's. */
   judge?: JudgeOptions;
 }
@@ -42,6 +45,13 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     : undefined;
   return {
     maskPolicy: MASK_POLICIES.includes(maskPolicy) ? maskPolicy : DEFAULT_MASK_POLICY,
+    secretsToModel: config.get<boolean>('secrets.showToModel', false),
+    sandbox: {
+      mode: config.get<string>('sandbox', 'auto') === 'off' ? 'off' : 'auto',
+      network: config.get<boolean>('sandbox.network', true),
+      // Read at every check, so "Always Allow" applies at once.
+      allow: () => vscode.workspace.getConfiguration('apollo').get<string[]>('sandbox.allow', []).filter((pattern) => typeof pattern === 'string'),
+    },
     ...(judge ? { judge } : {}),
     endpoint,
     datasetDir: datasetSetting ? path.resolve(workspace, datasetSetting) : defaultDatasetPath(workspace),

@@ -3,7 +3,9 @@
  * unit tests use it alike.
  */
 import type { DatasetEvent, LabelEvent, StepEvent } from '../core/dataset/events';
-import type { LabelBadge, RunView, TimelineHint, TimelineStep } from '../protocol';
+import { AttentionTracker } from '../core/supervision/attention';
+import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../core/supervision/labels';
+import type { HostToWebview, LabelBadge, RunView, TimelineHint, TimelineStep } from '../protocol';
 
 const ARGS_LENGTH = 80;
 const OBSERVATION_LENGTH = 200;
@@ -50,45 +52,207 @@ export function toTimelineStep(event: StepEvent): TimelineStep {
   };
 }
 
-/** The whole view of a run, for the panel's first message after it (re)connects. */
-export function buildTimeline(events: readonly DatasetEvent[]): { run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[] } {
-  let run: RunView | null = null;
-  const steps: TimelineStep[] = [];
-  const byNumber = new Map<number, TimelineStep>();
-  const hints = new Map<string, TimelineHint>();
-  for (const event of events) {
+type InitMessage = Extract<HostToWebview, { type: 'init' }>;
+
+const REDACTION_MARK = /\[REDACTED:[a-z0-9-]+\]/g;
+
+/** How many secrets the recorded event had replaced, in the texts that can hold them. */
+export function countRedactions(event: DatasetEvent): number {
+  const count = (text: string | null | undefined) => (text ? (text.match(REDACTION_MARK)?.length ?? 0) : 0);
+  switch (event.type) {
+    case 'step':
+      return count(event.observation) + count(event.assistant.content) + count(event.action?.arguments) + count(event.grounding.patch);
+    case 'hint_queued':
+    case 'summary':
+      return count(event.text);
+    case 'external_change':
+      return count(event.grounding.patch);
+    default:
+      return 0;
+  }
+}
+
+/**
+ * The panel's view of one run, kept current event by event. `observe` returns only the
+ * messages an event changes (a step, a label, a hint), so the panel never gets the whole state
+ * again except through `init` (when it connects, or after a rewind reshapes the timeline).
+ */
+export class TimelineModel {
+  private run: RunView | null = null;
+  private readonly steps: TimelineStep[] = [];
+  private readonly byNumber = new Map<number, TimelineStep>();
+  private readonly hints = new Map<string, TimelineHint>();
+  private readonly labels = new LabelBook();
+  private readonly masks = new Map<number, 0 | 1>();
+  private masked = 0;
+  private readonly attention = new AttentionTracker();
+  private unseen = 0;
+  private pendingSummary: TimelineStep['summaryBefore'];
+  private branchStart: { branch: string; parentStep: number } | undefined;
+
+  constructor(private readonly options: { policy: MaskPolicy; readOnly: boolean }) {}
+
+  /** Feeds one event; returns the messages that tell the panel what changed. */
+  observe(event: DatasetEvent): HostToWebview[] {
+    const messages: HostToWebview[] = [];
+    const run = this.run;
     switch (event.type) {
       case 'run_started':
-        run = { runId: event.runId, task: event.task, status: 'running', steps: 0, model: event.model };
+        this.run = {
+          runId: event.runId,
+          task: event.task,
+          status: 'running',
+          steps: 0,
+          model: event.model,
+          startedAt: event.time,
+          tokens: 0,
+          hints: 0,
+          maskedShare: 0,
+          redactions: 0,
+          readOnly: this.options.readOnly,
+          live: !this.options.readOnly,
+        };
         break;
       case 'step': {
         const item = toTimelineStep(event);
-        steps.push(item);
-        byNumber.set(item.step, item);
-        if (run) run.steps = event.step;
+        if (event.branch) item.branch = event.branch;
+        if (this.branchStart && event.branch === this.branchStart.branch) {
+          item.branchFrom = this.branchStart.parentStep;
+          this.branchStart = undefined;
+        }
+        if (this.pendingSummary) {
+          item.summaryBefore = this.pendingSummary;
+          this.pendingSummary = undefined;
+        }
+        item.labels = this.labels.labelsOf(event.step).map(labelBadge);
+        this.steps.push(item);
+        this.byNumber.set(item.step, item);
+        this.updateMask(event.step);
+        if (run) {
+          run.steps = Math.max(run.steps, event.step);
+          run.tokens += (event.usage?.promptTokens ?? 0) + (event.usage?.completionTokens ?? 0);
+        }
+        messages.push({ type: 'stepAdded', step: item });
         break;
       }
-      case 'hint_queued':
-        hints.set(event.hintId, { hintId: event.hintId, text: event.text, kind: event.kind });
+      case 'hint_queued': {
+        const hint: TimelineHint = { hintId: event.hintId, text: event.text, kind: event.kind, ...(event.urgency ? { urgency: event.urgency } : {}) };
+        this.hints.set(event.hintId, hint);
+        if (run) run.hints++;
+        messages.push({ type: 'hintQueued', hint });
         break;
+      }
       case 'hint_delivered': {
-        const hint = hints.get(event.hintId);
+        const hint = this.hints.get(event.hintId);
         if (hint) hint.deliveredAtStep = event.step;
+        messages.push({ type: 'hintDelivered', hintId: event.hintId, step: event.step });
         break;
       }
-      case 'label':
-        byNumber.get(event.step)?.labels.push(labelBadge(event));
+      case 'label': {
+        this.labels.add(event);
+        const badge = labelBadge(event);
+        this.byNumber.get(event.step)?.labels.push(badge);
+        this.updateMask(event.step);
+        messages.push({ type: 'labelAdded', step: event.step, badge });
+        break;
+      }
+      case 'summary':
+        this.pendingSummary = { tokensBefore: event.tokensBefore, tokensAfter: event.tokensAfter };
+        if (run) run.tokens += (event.usage?.promptTokens ?? 0) + (event.usage?.completionTokens ?? 0);
+        messages.push({ type: 'summaryAdded', step: event.step, tokensBefore: event.tokensBefore, tokensAfter: event.tokensAfter });
+        break;
+      case 'rewind':
+        // Steps from the rewound one on leave the run's line; the timeline is reshaped, so it is sent whole.
+        for (const item of this.steps) if (item.step >= event.toStep && !item.abandoned && this.onCurrentLine(item)) item.abandoned = true;
+        this.branchStart = { branch: event.branch, parentStep: event.parentStep };
+        if (run) {
+          // Waits to be resumed: nothing runs until then.
+          run.status = 'paused';
+          run.live = false;
+          delete run.endedAt;
+          delete run.error;
+        }
+        messages.push(this.init());
         break;
       case 'run_state':
-        if (run) run.status = event.state === 'paused' ? 'paused' : 'running';
+        if (run) {
+          run.status = event.state === 'paused' ? 'paused' : 'running';
+          // A run resumed (after a crash or a rewind) is live again in the window that resumed it.
+          if (event.state === 'resumed') run.live = !this.options.readOnly;
+          if (event.state === 'paused' && event.reason) run.pausedReason = event.reason;
+          else delete run.pausedReason;
+        }
         break;
       case 'run_ended':
         if (run) {
           run.status = event.status;
+          run.live = false;
+          run.endedAt = event.time;
+          delete run.pausedReason;
           if (event.error) run.error = event.error;
         }
         break;
     }
+    if (run) run.redactions += countRedactions(event);
+    const flag = this.attention.observe(event);
+    if (flag) {
+      this.unseen++;
+      messages.push({ type: 'attention', flag, unseen: this.unseen });
+    }
+    if (run && (event.type === 'step' || event.type === 'label' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'hint_queued' || event.type === 'summary')) {
+      run.maskedShare = this.steps.length ? this.masked / this.steps.length : 0;
+      messages.push({ type: 'runUpdated', run: { ...run } });
+    }
+    return messages;
   }
-  return { run, steps, hints: [...hints.values()] };
+
+  /** The whole view, for a panel that (re)connects. */
+  init(): InitMessage {
+    return {
+      type: 'init',
+      run: this.run && { ...this.run, maskedShare: this.steps.length ? this.masked / this.steps.length : 0 },
+      steps: this.steps,
+      hints: [...this.hints.values()],
+      attention: [...this.attention.flags()],
+      unseen: this.unseen,
+    };
+  }
+
+  get runView(): RunView | null {
+    return this.run;
+  }
+
+  /** Flags raised since the annotator last looked (jumped to one, or intervened). */
+  get unseenFlags(): number {
+    return this.unseen;
+  }
+
+  markSeen(): void {
+    this.unseen = 0;
+  }
+
+  /** The steps raised flags are about, in order. */
+  flaggedSteps(): number[] {
+    return [...new Set(this.attention.flags().map((flag) => flag.step))].sort((a, b) => a - b);
+  }
+
+  private onCurrentLine(item: TimelineStep): boolean {
+    return !item.abandoned;
+  }
+
+  private updateMask(step: number): void {
+    if (!this.byNumber.has(step)) return;
+    const before = this.masks.get(step);
+    const mask = maskOf(this.labels.effective(step), this.options.policy);
+    this.masks.set(step, mask);
+    if (before === 0) this.masked--;
+    if (mask === 0) this.masked++;
+  }
+}
+
+/** The whole view of a run, for the panel's first message after it (re)connects. */
+export function buildTimeline(events: readonly DatasetEvent[], options: { policy?: MaskPolicy; readOnly?: boolean } = {}): InitMessage {
+  const model = new TimelineModel({ policy: options.policy ?? DEFAULT_MASK_POLICY, readOnly: options.readOnly ?? false });
+  for (const event of events) model.observe(event);
+  return model.init();
 }

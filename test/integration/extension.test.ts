@@ -70,7 +70,7 @@ describe('Apollo extension', function () {
 
   it('registers every command of the contract', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun', 'apollo.exportDataset', 'apollo.labelStep', 'apollo.setJudgeApiKey']) {
+    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun', 'apollo.exportDataset', 'apollo.labelStep', 'apollo.setJudgeApiKey', 'apollo.nextFlaggedStep', 'apollo.openRun']) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
   });
@@ -135,6 +135,62 @@ describe('Apollo extension', function () {
     assert.deepEqual((await fs.readdir(folder)).sort(), ['README.md', 'data']);
   });
 
+  it('shows a step in detail, lists the runs, and opens a past run read-only where labels still land', async () => {
+    await startServer([
+      { content: '<script>alert("x")</script> I will write the page.', toolCall: { name: 'write_file', arguments: { path: 'page/index.html', content: '<script>alert(1)</script>\n' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'page' } } },
+    ]);
+    const first = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Write a page'))!;
+    await api.currentSession()!.done;
+    await api.panel.receive({ type: 'showStep', step: 1 });
+    const detail = posted.find((message) => message.type === 'stepDetail');
+    assert.ok(detail?.type === 'stepDetail');
+    assert.equal(detail.detail.thought, '<script>alert("x")</script> I will write the page.');
+    assert.equal(detail.detail.arguments, JSON.stringify({ path: 'page/index.html', content: '<script>alert(1)</script>\n' }, null, 2));
+    assert.deepEqual(detail.detail.files.map((file) => file.path), ['page/index.html']);
+    assert.match(detail.detail.patch, /\+<script>alert\(1\)<\/script>/);
+
+    await startServer([{ toolCall: { name: 'finish', arguments: { summary: 'nothing to do' } } }]);
+    const second = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Do nothing'))!;
+    await api.currentSession()!.done;
+    posted.length = 0;
+    await api.panel.receive({ type: 'ready' });
+    const runs = posted.find((message) => message.type === 'runs');
+    assert.ok(runs?.type === 'runs' && runs.runs.some((run) => run.runId === first) && runs.runs.some((run) => run.runId === second));
+
+    await api.panel.receive({ type: 'openRun', runId: first });
+    const init = posted.filter((message) => message.type === 'init').pop();
+    assert.ok(init?.type === 'init' && init.run?.readOnly === true && init.run.runId === first && init.steps.length === 2);
+    await api.panel.receive({ type: 'labelStep', step: 1, label: 'bad', reason: 'script injection' });
+    const label = (await readEvents(first)).find((event) => event.type === 'label' && event.source === 'human');
+    assert.ok(label?.type === 'label' && label.step === 1 && label.reason === 'script injection');
+    assert.ok(posted.some((message) => message.type === 'labelAdded' && message.step === 1));
+    const inits = posted.filter((message) => message.type === 'init').length;
+    await api.panel.receive({ type: 'openRun', runId: '../escape' });
+    assert.equal(posted.filter((message) => message.type === 'init').length, inits, 'a malformed run id is dropped');
+    await fs.rm(path.join(workspaceDir(), 'page'), { recursive: true, force: true });
+  });
+
+  it('flags a run that needs the annotator: the attention message, the status, and the next-flag command', async () => {
+    await startServer([
+      { toolCall: { name: 'run_command', arguments: { command: 'exit 1' } } },
+      { toolCall: { name: 'run_command', arguments: { command: 'exit 2' } } },
+      { toolCall: { name: 'run_command', arguments: { command: 'exit 3' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'gave up' } } },
+    ]);
+    await configure({ 'attention.notify': false });
+    try {
+      await vscode.commands.executeCommand<string>('apollo.startRun', 'Fail three times');
+      await api.currentSession()!.done;
+      const flag = posted.find((message) => message.type === 'attention');
+      assert.deepEqual(flag?.type === 'attention' && [flag.flag.step, flag.flag.kind, flag.unseen], [3, 'failures', 1]);
+      await vscode.commands.executeCommand('apollo.nextFlaggedStep');
+      assert.ok(posted.some((message) => message.type === 'focusNextFlag'));
+    } finally {
+      await configure({ 'attention.notify': undefined });
+    }
+  });
+
   it('scores steps with the LLM judge the settings name, on its own endpoint', async () => {
     const judge = await startScriptedModelServer([], {
       fallback: (request) => {
@@ -186,6 +242,11 @@ describe('Apollo extension', function () {
     ]);
     const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Write two files');
     assert.equal((await api.currentSession()!.done).status, 'finished');
+    // The panel first shows what will change on disk; its confirmation sends the rewind.
+    await api.panel.receive({ type: 'previewRewind', step: 2 });
+    const preview = posted.find((message) => message.type === 'rewindPreview');
+    assert.deepEqual(preview?.type === 'rewindPreview' && preview.preview, { step: 2, written: [], removed: ['rewind/second.txt'], userEdits: [], stopsRun: false });
+    assert.ok(await fs.readFile(path.join(workspaceDir(), 'rewind/second.txt'), 'utf8'), 'a preview changes nothing');
     await api.panel.receive({ type: 'rewind', step: 2 });
     const events = await readEvents(runId!);
     const rewind = events[events.length - 1];
@@ -323,7 +384,8 @@ describe('Apollo extension', function () {
       await api.panel.receive(bad);
     }
     assert.equal(api.currentSession(), before);
-    assert.equal(posted.length, 0);
+    // Nothing answers a dropped message (a refreshed runs list from an earlier run may still arrive).
+    assert.deepEqual(posted.filter((message) => message.type !== 'runs').map((message) => message.type), []);
   });
 
   it('refuses an empty task and a missing endpoint with messages that say what to do', async () => {

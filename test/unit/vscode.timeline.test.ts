@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
-import { buildTimeline, summarizeArguments, toTimelineStep } from '../../src/vscode/timeline';
+import { buildTimeline, summarizeArguments, TimelineModel, toTimelineStep } from '../../src/vscode/timeline';
+import type { HostToWebview } from '../../src/protocol';
 import { resolveEndpoint } from '../../src/vscode/endpoint';
 
 const time = '2026-01-01T00:00:00.000Z';
@@ -61,13 +62,28 @@ test('the whole timeline is rebuilt from events: hints where delivered, labels, 
     { type: 'run_ended', time, status: 'failed', steps: 2, error: 'boom' },
   ];
   const { run, steps, hints } = buildTimeline(events);
-  assert.deepEqual(run, { runId: 'r1', task: 'do it', status: 'failed', steps: 2, model: 'm', error: 'boom' });
+  assert.deepEqual(run, {
+    runId: 'r1',
+    task: 'do it',
+    status: 'failed',
+    steps: 2,
+    model: 'm',
+    error: 'boom',
+    startedAt: time,
+    endedAt: time,
+    tokens: 0,
+    hints: 2,
+    maskedShare: 0.5,
+    redactions: 0,
+    readOnly: false,
+    live: false,
+  });
   assert.deepEqual(steps.map((item) => [item.step, item.labels]), [[1, []], [2, [{ label: 'bad', source: 'human' }]]]);
   assert.deepEqual(hints, [
     { hintId: 'h1', text: 'look left', kind: 'strategy', deliveredAtStep: 2 },
     { hintId: 'h2', text: 'still queued', kind: 'knowledge' },
   ]);
-  assert.deepEqual(buildTimeline([]), { run: null, steps: [], hints: [] });
+  assert.deepEqual(buildTimeline([]), { type: 'init', run: null, steps: [], hints: [], attention: [], unseen: 0 });
 });
 
 test('the endpoint comes from settings, then the environment, and says what is missing', () => {
@@ -99,4 +115,53 @@ test('panel messages are validated field by field', async () => {
   for (const bad of [undefined, 7, [], { type: 'labelStep', step: 1.5, label: 'good' }, { type: 'labelStep', step: 1, label: 'neutral' }, { type: 'startRun', task: 'x'.repeat(100_001) }, { type: 'openDiff', step: '2' }, { type: 'sendHint', text: 'x', kind: 'strategy', urgency: 'later' }, { type: 'nope' }]) {
     assert.equal(parseWebviewMessage(bad), undefined, JSON.stringify(bad)?.slice(0, 60));
   }
+});
+
+const started: DatasetEvent = { type: 'run_started', time, version: 1, runId: 'r2', task: 't', workspace: '/w', model: 'm', baseUrl: 'http://x', maxSteps: 50, systemPrompt: 's', tools: [] };
+
+test('the live model sends only what an event changes', () => {
+  const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
+  model.observe(started);
+  const types = (messages: HostToWebview[]) => messages.map((message) => message.type);
+  assert.deepEqual(types(model.observe(step(1, 'list_dir', {}, { usage: { promptTokens: 100, completionTokens: 5 } }))), ['stepAdded', 'runUpdated']);
+  assert.deepEqual(types(model.observe({ type: 'label', time, step: 1, label: 'bad', source: 'rule:tool_error' })), ['labelAdded', 'runUpdated']);
+  const updated = model.observe({ type: 'label', time, step: 1, label: 'good', source: 'human' }).find((message) => message.type === 'runUpdated');
+  assert.equal(updated?.type === 'runUpdated' && updated.run.maskedShare, 0, 'the human label outranks the rule: no longer masked');
+  assert.equal(updated?.type === 'runUpdated' && updated.run.tokens, 105);
+  assert.deepEqual(types(model.observe({ type: 'summary', time, step: 2, keptFromStep: 1, text: 'state', tokensBefore: 900, tokensAfter: 300 })), ['summaryAdded', 'runUpdated']);
+  const [added] = model.observe(step(2, 'read_file', { path: 'a' }));
+  assert.equal(added.type === 'stepAdded' && added.step.summaryBefore?.tokensAfter, 300);
+});
+
+test('a rewind reshapes the timeline: the abandoned steps are marked and the new branch says where it starts', () => {
+  const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
+  for (const event of [started, step(1, 'list_dir', {}), step(2, 'list_dir', {}), step(3, 'list_dir', {})]) model.observe(event);
+  const [init] = model.observe({ type: 'rewind', time, toStep: 2, branch: 'b-1', parentStep: 1, snapshot: 'x', files: [] });
+  assert.equal(init.type, 'init');
+  model.observe(step(4, 'read_file', { path: 'a' }, { branch: 'b-1', parentStep: 1 }));
+  const { steps, run } = model.init();
+  assert.deepEqual(
+    steps.map((item) => [item.step, !!item.abandoned, item.branch ?? null, item.branchFrom ?? null]),
+    [
+      [1, false, null, null],
+      [2, true, null, null],
+      [3, true, null, null],
+      [4, false, 'b-1', 1],
+    ],
+  );
+  assert.equal(run?.steps, 4);
+});
+
+test('attention flags reach the panel with the count not yet seen, until the annotator looks', () => {
+  const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
+  model.observe(started);
+  const failing = (n: number) => step(n, 'run_command', { command: 'make' }, { isError: true, grounding: { before: 'a', after: 'a', files: [], patch: '' } });
+  assert.equal(model.observe(failing(1)).some((message) => message.type === 'attention'), false);
+  model.observe(failing(2));
+  const flag = model.observe(failing(3)).find((message) => message.type === 'attention');
+  assert.deepEqual(flag, { type: 'attention', flag: { step: 3, kind: 'failures', message: '3 failed actions in a row' }, unseen: 1 });
+  assert.deepEqual(model.flaggedSteps(), [3]);
+  model.markSeen();
+  assert.equal(model.unseenFlags, 0);
+  assert.deepEqual(model.init().attention, [{ step: 3, kind: 'failures', message: '3 failed actions in a row' }]);
 });

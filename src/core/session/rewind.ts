@@ -37,7 +37,8 @@ export interface RewindResult {
 
 export const newBranchId = () => `b-${randomBytes(4).toString('hex')}`;
 
-export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
+/** Where a rewind stands: the run's current branch, the step to go back to and the workspace now. */
+async function prepare(options: RewindOptions) {
   if (!Number.isInteger(options.toStep) || options.toStep < 1) throw new ConfigError(`Rewind needs a step number of at least 1, not ${options.toStep}.`);
   const store = new DatasetStore(options.datasetDir);
   await store.readManifest(options.runId);
@@ -56,17 +57,36 @@ export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
   const datasetRoot = await fs.realpath(options.datasetDir);
   const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude: datasetExclusions(workspace, datasetRoot), runId: options.runId });
   await shadow.init();
-
   // What the workspace holds now, against what the run last recorded: the user's own edits.
   const now = await shadow.snapshot();
+  const userEdits = lastSnapshot && (await shadow.treeOf(now)) !== (await shadow.treeOf(lastSnapshot)) ? await shadow.ground(lastSnapshot, now) : undefined;
+  return { store, steps, target, shadow, now, userEdits };
+}
+
+export interface RewindPreview {
+  /** The files a rewind would write or remove: the workspace now against the state before the step. */
+  files: FileChange[];
+  /** Files the user changed since the run's last step; a rewind overwrites them. */
+  userEdits: string[];
+}
+
+/** What a rewind to the step would change on disk, without changing anything. */
+export async function previewRewind(options: Omit<RewindOptions, 'force'>): Promise<RewindPreview> {
+  const { shadow, now, target, userEdits } = await prepare(options);
+  const { files } = await shadow.ground(now, target.grounding.before);
+  await shadow.settled();
+  return { files, userEdits: userEdits?.files.map((file) => file.path) ?? [] };
+}
+
+export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
+  const { store, steps, target, shadow, now, userEdits } = await prepare(options);
   let overwritten: string[] = [];
-  if (lastSnapshot && (await shadow.treeOf(now)) !== (await shadow.treeOf(lastSnapshot))) {
-    const grounding = await shadow.ground(lastSnapshot, now);
-    overwritten = grounding.files.map((file) => file.path);
+  if (userEdits) {
+    overwritten = userEdits.files.map((file) => file.path);
     if (!options.force) throw new UnsavedChangesError(overwritten);
     // Recorded before anything is written, so the edits can always be got back from the store.
     const lastStep = steps.length ? steps[steps.length - 1].step : 1;
-    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, grounding });
+    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, grounding: userEdits });
   }
 
   const files: FileChange[] = await shadow.restore(now, target.grounding.before);

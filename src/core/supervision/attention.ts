@@ -1,0 +1,114 @@
+/**
+ * Attention: an annotator glances rather than shadows every step, so the run says when it
+ * drifts — failures in a row, a loop, a long stretch without any change on disk, the agent
+ * asking a question, a run that paused itself on errors. Fed the run's events in order.
+ */
+import type { DatasetEvent } from '../dataset/events';
+
+export type AttentionKind = 'failures' | 'loop' | 'no_progress' | 'question' | 'paused';
+
+export interface AttentionFlag {
+  step: number;
+  kind: AttentionKind;
+  message: string;
+}
+
+export interface AttentionOptions {
+  /** Steps in a row whose tool reported an error. */
+  failuresInARow?: number;
+  /** Steps in a row that changed nothing on disk. */
+  stepsWithoutDiff?: number;
+  /** Minutes without a change on disk (counted at each step). */
+  minutesWithoutDiff?: number;
+}
+
+export const DEFAULT_ATTENTION: Required<AttentionOptions> = { failuresInARow: 3, stepsWithoutDiff: 15, minutesWithoutDiff: 20 };
+
+/** A turn without a tool call whose text ends in a question, or whose last line asks one. */
+export function asksQuestion(content: string | null): boolean {
+  const text = (content ?? '').trim();
+  if (!text) return false;
+  const lastLine = text.split('\n').filter((line) => line.trim()).pop() ?? '';
+  return /\?\s*$/.test(text) || /\?\s*$/.test(lastLine);
+}
+
+export class AttentionTracker {
+  private readonly options: Required<AttentionOptions>;
+  private readonly raised: AttentionFlag[] = [];
+  private failures = 0;
+  private stepsSinceDiff = 0;
+  private lastDiffAt: number | undefined;
+  private droughtFlagged = false;
+  private lastStep = 0;
+
+  constructor(options: AttentionOptions = {}) {
+    this.options = { ...DEFAULT_ATTENTION, ...options };
+  }
+
+  /** Every flag raised so far, in the order raised. */
+  flags(): readonly AttentionFlag[] {
+    return this.raised;
+  }
+
+  /** The flag this event raises, if any. */
+  observe(event: DatasetEvent): AttentionFlag | undefined {
+    switch (event.type) {
+      case 'run_started':
+        this.lastDiffAt = Date.parse(event.time);
+        return undefined;
+      case 'step': {
+        this.lastStep = event.step;
+        const at = Date.parse(event.time);
+        this.lastDiffAt ??= at;
+        if (event.isError) this.failures++;
+        else this.failures = 0;
+        if (event.grounding.files.length) {
+          this.stepsSinceDiff = 0;
+          this.lastDiffAt = at;
+          this.droughtFlagged = false;
+        } else {
+          this.stepsSinceDiff++;
+        }
+        if (this.failures === this.options.failuresInARow) {
+          return this.raise(event.step, 'failures', `${this.failures} failed actions in a row`);
+        }
+        if (!event.action && asksQuestion(event.assistant.content)) {
+          return this.raise(event.step, 'question', `the agent asks: ${oneLine(event.assistant.content ?? '')}`);
+        }
+        const minutes = (at - this.lastDiffAt) / 60_000;
+        if (!this.droughtFlagged && (this.stepsSinceDiff >= this.options.stepsWithoutDiff || (minutes >= this.options.minutesWithoutDiff && this.stepsSinceDiff > 0))) {
+          this.droughtFlagged = true;
+          const what = this.stepsSinceDiff >= this.options.stepsWithoutDiff ? `${this.stepsSinceDiff} steps` : `${Math.round(minutes)} minutes`;
+          return this.raise(event.step, 'no_progress', `no change on disk for ${what}`);
+        }
+        return undefined;
+      }
+      case 'label':
+        if (event.source === 'rule:loop' && event.label === 'bad') return this.raise(event.step, 'loop', event.reason ?? 'the agent repeats itself');
+        return undefined;
+      case 'run_state':
+        if (event.state === 'paused' && event.reason) return this.raise(Math.max(this.lastStep, 1), 'paused', `paused: ${event.reason}`);
+        return undefined;
+      case 'rewind':
+        // The branch starts afresh.
+        this.failures = 0;
+        this.stepsSinceDiff = 0;
+        this.droughtFlagged = false;
+        this.lastDiffAt = Date.parse(event.time);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private raise(step: number, kind: AttentionKind, message: string): AttentionFlag {
+    const flag = { step, kind, message };
+    this.raised.push(flag);
+    return flag;
+  }
+}
+
+function oneLine(text: string, length = 120): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}

@@ -1,0 +1,201 @@
+/**
+ * The panes that open below the timeline: a step's detail, and the confirmation of a rewind.
+ * Model and workspace text goes in with textContent only.
+ */
+import type { RewindPreviewView, StepDetail } from '../src/protocol';
+import { el, vsButton } from './dom';
+import { formatInteger, plural } from './format';
+
+/** The patch shown in the pane; longer ones are cut (the diff editor shows them whole). */
+export const MAX_PATCH_CHARS = 50_000;
+const MAX_TEXT_CHARS = 100_000;
+const MAX_LISTED_FILES = 200;
+
+function capped(text: string, max: number): { text: string; cut: boolean } {
+  return text.length > max ? { text: text.slice(0, max), cut: true } : { text, cut: false };
+}
+
+function section(title: string, ...content: Node[]): HTMLElement {
+  const node = el('div', 'detail-section');
+  node.append(el('h3', 'detail-heading', title), ...content);
+  return node;
+}
+
+export interface DetailActions {
+  openDiff(step: number): void;
+  openFullOutput(step: number): void;
+  close(): void;
+}
+
+export class StepDetailPane {
+  readonly node = el('section', 'detail');
+  private readonly heading = el('h2', 'detail-title');
+  private readonly body = el('div', 'detail-body');
+  private readonly buttons = el('div', 'detail-buttons');
+  step: number | undefined;
+
+  constructor(private readonly actions: DetailActions) {
+    this.node.setAttribute('aria-label', 'Step detail');
+    this.node.hidden = true;
+    this.heading.tabIndex = -1;
+    const top = el('div', 'pane-top');
+    top.append(this.heading, vsButton('Close', () => this.actions.close(), 'secondary', 'close'));
+    this.node.append(top, this.buttons, this.body);
+    this.node.addEventListener('keydown', (event) => {
+      if ((event as KeyboardEvent).key === 'Escape') {
+        event.stopPropagation();
+        this.actions.close();
+      }
+    });
+  }
+
+  get open(): boolean {
+    return !this.node.hidden;
+  }
+
+  loading(step: number): void {
+    this.step = step;
+    this.node.hidden = false;
+    this.heading.textContent = `Step ${step}`;
+    this.buttons.replaceChildren();
+    this.body.replaceChildren(el('p', 'muted', `Loading step ${step}…`));
+  }
+
+  show(detail: StepDetail): void {
+    this.step = detail.step;
+    this.node.hidden = false;
+    this.heading.textContent = `Step ${detail.step} · ${detail.tool ?? 'no tool call'}${detail.isError ? ' · error' : ''}`;
+    const buttons: HTMLElement[] = [vsButton('Open diff', () => this.actions.openDiff(detail.step))];
+    if (detail.hasFullOutput) buttons.push(vsButton('Open full output', () => this.actions.openFullOutput(detail.step)));
+    this.buttons.replaceChildren(...buttons);
+
+    const parts: HTMLElement[] = [];
+    const thought = el('div', 'thought', detail.thought.trim() || '(no thought: the model went straight to the action)');
+    parts.push(section('Thought', thought));
+    parts.push(section('Arguments', el('pre', 'code', detail.tool ? detail.arguments || '(none)' : '(no tool call)')));
+
+    const observation = capped(detail.observation, MAX_TEXT_CHARS);
+    const observationNode = el('pre', `code${detail.isError ? ' error' : ''}`, observation.text || '(no output)');
+    const observationParts: Node[] = [observationNode];
+    if (observation.cut) observationParts.push(el('p', 'muted', `Showing the first ${formatInteger(MAX_TEXT_CHARS)} of ${formatInteger(detail.observation.length)} characters.`));
+    if (detail.hasFullOutput) observationParts.push(el('p', 'muted', 'The observation shows the head and tail of a longer output; Open full output shows all of it.'));
+    parts.push(section('Observation', ...observationParts));
+
+    if (detail.files.length) {
+      const list = el('ul', 'files');
+      list.setAttribute('aria-label', 'Changed files');
+      for (const file of detail.files.slice(0, MAX_LISTED_FILES)) {
+        const item = el('li', `file ${file.status}`);
+        item.append(el('span', 'file-status', file.status), el('span', 'file-path', file.path));
+        item.append(el('span', 'file-stat', file.binary ? 'binary' : `+${formatInteger(file.additions)} −${formatInteger(file.deletions)}`));
+        item.title = file.path;
+        list.append(item);
+      }
+      const more = detail.files.length > MAX_LISTED_FILES ? [el('p', 'muted', `and ${plural(detail.files.length - MAX_LISTED_FILES, 'more file')}`)] : [];
+      parts.push(section(`Changed files (${formatInteger(detail.files.length)})`, list, ...more));
+      const patch = capped(detail.patch, MAX_PATCH_CHARS);
+      const patchParts: Node[] = [el('pre', 'code patch', patch.text || '(no textual changes)')];
+      if (patch.cut) patchParts.push(el('p', 'muted', `Patch shortened: the first ${formatInteger(MAX_PATCH_CHARS)} of ${formatInteger(detail.patch.length)} characters. Open diff shows every change.`));
+      else if (detail.patchTruncated) patchParts.push(el('p', 'muted', 'The recorded patch was cut where it grew too large. Open diff shows every change.'));
+      parts.push(section('Patch', ...patchParts));
+    } else {
+      parts.push(section('Changed files', el('p', 'muted', 'No changes on disk.')));
+    }
+    this.body.replaceChildren(...parts);
+    this.body.scrollTop = 0;
+    this.node.scrollTop = 0;
+  }
+
+  focus(): void {
+    this.heading.focus();
+  }
+
+  close(): void {
+    this.node.hidden = true;
+    this.step = undefined;
+    this.body.replaceChildren();
+    this.buttons.replaceChildren();
+  }
+}
+
+export interface RewindActions {
+  confirm(step: number): void;
+  cancel(): void;
+}
+
+/** What "Rewind to here" would change, asked before anything is written. */
+export class RewindPane {
+  readonly node = el('section', 'rewind-confirm');
+  private readonly heading = el('h2', 'detail-title');
+  private readonly body = el('div', 'detail-body');
+  step: number | undefined;
+
+  constructor(private readonly actions: RewindActions) {
+    this.node.setAttribute('aria-label', 'Rewind preview');
+    this.node.hidden = true;
+    this.heading.tabIndex = -1;
+    const buttons = el('div', 'detail-buttons');
+    buttons.append(
+      vsButton('Confirm rewind', () => this.step !== undefined && this.actions.confirm(this.step), 'primary'),
+      vsButton('Cancel', () => this.actions.cancel()),
+    );
+    this.node.append(this.heading, this.body, buttons);
+    this.node.addEventListener('keydown', (event) => {
+      if ((event as KeyboardEvent).key === 'Escape') {
+        event.stopPropagation();
+        this.actions.cancel();
+      }
+    });
+  }
+
+  get open(): boolean {
+    return !this.node.hidden;
+  }
+
+  waiting(step: number): void {
+    this.step = step;
+    this.node.hidden = false;
+    this.heading.textContent = `Rewind the workspace to before step ${step}?`;
+    this.body.replaceChildren(el('p', 'muted', 'Working out what would change on disk…'));
+  }
+
+  show(preview: RewindPreviewView): void {
+    this.step = preview.step;
+    this.node.hidden = false;
+    this.heading.textContent = `Rewind the workspace to before step ${preview.step}?`;
+    const parts: HTMLElement[] = [];
+    const fileList = (title: string, paths: string[], className: string) => {
+      const list = el('ul', `files ${className}`);
+      list.setAttribute('aria-label', title);
+      for (const path of paths.slice(0, 50)) {
+        const item = el('li', 'file', path);
+        item.title = path;
+        list.append(item);
+      }
+      const more = paths.length > 50 ? [el('p', 'muted', `and ${plural(paths.length - 50, 'more file')}`)] : [];
+      return section(`${title} (${formatInteger(paths.length)})`, list, ...more);
+    };
+    if (!preview.written.length && !preview.removed.length) parts.push(el('p', undefined, 'No file changes on disk: the workspace already matches.'));
+    if (preview.written.length) parts.push(fileList('Written back', preview.written, 'written'));
+    if (preview.removed.length) parts.push(fileList('Removed', preview.removed, 'removed'));
+    if (preview.userEdits.length) {
+      const warning = fileList('Your own edits, overwritten', preview.userEdits, 'user-edits');
+      warning.classList.add('warning');
+      warning.append(el('p', 'muted', 'They stay recorded in the dataset.'));
+      parts.push(warning);
+    }
+    if (preview.stopsRun) parts.push(el('p', 'warning-text', 'The run stops first.'));
+    parts.push(el('p', 'muted', `Steps from ${preview.step} on stay in the dataset as an abandoned branch; resume to go on from here.`));
+    this.body.replaceChildren(...parts);
+  }
+
+  focus(): void {
+    this.heading.focus();
+  }
+
+  close(): void {
+    this.node.hidden = true;
+    this.step = undefined;
+    this.body.replaceChildren();
+  }
+}
