@@ -5,16 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { openPanel, ROOT } from '../fixtures/panelSession';
 
-const ROOT = path.resolve(__dirname, '../../..');
-// The harness is an ES module shared with `npm start`; load it without TypeScript rewriting the import.
-const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
 
 const FIXED_CONVERT = `"""Temperature conversions."""
 
@@ -37,7 +33,6 @@ function readRunEvents(workspace: string): DatasetEvent[] {
 }
 
 test('the Intervention panel runs a task, takes a hint mid-run and labels a step', { timeout: 240_000 }, async () => {
-  const harness = await importModule(path.join(ROOT, 'scripts', 'vscode-server.mjs'));
   const model = await startScriptedModelServer([
     { content: 'Let me look at the code first.', toolCall: { name: 'read_file', arguments: { path: 'convert.py' } }, delayMs: 1500 },
     { toolCall: { name: 'run_command', arguments: { command: 'python3 -m unittest discover -s tests 2>&1 | tail -3' } }, delayMs: 3000 },
@@ -45,42 +40,12 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     { toolCall: { name: 'run_command', arguments: { command: 'python3 -m unittest discover -s tests 2>&1 | tail -3' } }, delayMs: 1500 },
     { toolCall: { name: 'finish', arguments: { summary: 'Fixed fahrenheit_to_celsius; tests pass.' } }, delayMs: 1000 },
   ]);
-  const temp = mkdtempSync(path.join(os.tmpdir(), 'apollo-e2e-'));
-  const workspace = harness.makeDemoWorkspace(path.join(temp, 'workspace'));
-  const userDataDir = path.join(temp, 'user-data');
-  harness.writeUserSettings(userDataDir, {
-    'security.workspace.trust.enabled': false,
-    'workbench.startupEditor': 'none',
-    'workbench.colorTheme': 'Default Dark Modern',
-    'apollo.baseUrl': model.baseUrl,
-    'apollo.model': 'scripted-model',
+  const session = await openPanel({
+    viewport: { width: 1280, height: 860 },
+    settings: { 'workbench.colorTheme': 'Default Dark Modern', 'apollo.baseUrl': model.baseUrl, 'apollo.model': 'scripted-model' },
   });
-  const server = await harness.startCodeServer({
-    workspace,
-    userDataDir,
-    extensionsDir: path.join(temp, 'extensions'),
-    env: { OPENAI_API_KEY: 'e2e-test-key' },
-  });
-  const browser = await chromium.launch({ executablePath: harness.chromiumPath(), headless: true, args: harness.CHROMIUM_ARGS });
+  const { page, panel, workspace, resultsDir } = session;
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-    await page.goto(harness.workbenchUrl({ url: server.url, port: server.port, workspace }));
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-
-    await page.locator('.activitybar [aria-label^="Apollo"]').first().click({ timeout: 30_000 });
-    // A wider sidebar, as a person would drag it, so the screenshot reads well.
-    const sidebar = await page.locator('.part.sidebar').boundingBox();
-    if (sidebar) {
-      const edge = { x: sidebar.x + sidebar.width - 1, y: sidebar.y + sidebar.height / 2 };
-      await page.mouse.move(edge.x, edge.y);
-      await page.mouse.down();
-      await page.mouse.move(edge.x + 220, edge.y, { steps: 8 });
-      await page.mouse.up();
-    }
-    const resultsDir = path.join(ROOT, 'test-results');
-    mkdirSync(resultsDir, { recursive: true });
-    const panel = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-
     await panel.getByRole('textbox', { name: 'Task' }).fill('Make the tests pass without changing the tests.');
     await panel.getByRole('button', { name: 'Start run' }).click();
 
@@ -130,9 +95,7 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
     assert.ok(write?.type === 'step' && write.grounding.files.some((file) => file.path === 'convert.py'));
     assert.equal(readFileSync(path.join(workspace, 'convert.py'), 'utf8'), FIXED_CONVERT);
   } finally {
-    await browser.close();
-    await server.stop();
+    await session.close();
     await model.close();
-    rmSync(temp, { recursive: true, force: true });
   }
 });

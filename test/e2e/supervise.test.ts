@@ -6,20 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { openPanel } from '../fixtures/panelSession';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
 
 const INJECTED = '<script>window.__apolloInjected = true</script><img src=x onerror="window.__apolloInjected = true">';
 
 test('an annotator pauses, resumes and stops a run, reads a step, follows the attention flag and rewinds, in three themes', { timeout: 300_000 }, async () => {
-  const harness = await importModule(path.join(ROOT, 'scripts', 'vscode-server.mjs'));
   const failing = (code: number) => ({ toolCall: { name: 'run_command', arguments: { command: `echo failing; exit ${code}` } }, delayMs: 300 });
   const model = await startScriptedModelServer([
     { content: `I will write the notes. ${INJECTED}`, toolCall: { name: 'write_file', arguments: { path: 'notes/plan.md', content: '# plan\n' } }, delayMs: 500 },
@@ -30,35 +26,12 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
     { toolCall: { name: 'list_dir', arguments: { path: 'notes' } }, delayMs: 2500 },
     { toolCall: { name: 'read_file', arguments: { path: 'notes/plan.md' } }, delayMs: 4000 },
   ], { fallback: { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 4000 } });
-  const temp = mkdtempSync(path.join(os.tmpdir(), 'apollo-e2e-'));
-  const workspace = harness.makeDemoWorkspace(path.join(temp, 'workspace'));
-  const userDataDir = path.join(temp, 'user-data');
-  harness.writeUserSettings(userDataDir, {
-    'security.workspace.trust.enabled': false,
-    'workbench.startupEditor': 'none',
-    'workbench.colorTheme': 'Default Dark Modern',
-    'apollo.baseUrl': model.baseUrl,
-    'apollo.model': 'scripted-model',
-    'apollo.attention.notify': false,
+  const session = await openPanel({
+    viewport: { width: 1280, height: 900 },
+    settings: { 'apollo.baseUrl': model.baseUrl, 'apollo.model': 'scripted-model', 'apollo.attention.notify': false },
   });
-  const server = await harness.startCodeServer({ workspace, userDataDir, extensionsDir: path.join(temp, 'extensions'), env: { OPENAI_API_KEY: 'e2e-test-key' } });
-  const browser = await chromium.launch({ executablePath: harness.chromiumPath(), headless: true, args: harness.CHROMIUM_ARGS });
-  const resultsDir = path.join(ROOT, 'test-results');
-  mkdirSync(resultsDir, { recursive: true });
+  const { page, panel, workspace, resultsDir } = session;
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(harness.workbenchUrl({ url: server.url, port: server.port, workspace }));
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-    await page.locator('.activitybar [aria-label^="Apollo"]').first().click({ timeout: 30_000 });
-    const sidebar = await page.locator('.part.sidebar').boundingBox();
-    if (sidebar) {
-      const edge = { x: sidebar.x + sidebar.width - 1, y: sidebar.y + sidebar.height / 2 };
-      await page.mouse.move(edge.x, edge.y);
-      await page.mouse.down();
-      await page.mouse.move(edge.x + 220, edge.y, { steps: 8 });
-      await page.mouse.up();
-    }
-    const panel = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
     const status = panel.getByRole('status').first();
     const timeline = panel.getByRole('list', { name: 'Timeline' });
 
@@ -84,7 +57,7 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
     await timeline.getByRole('listitem').first().locator('.step-head').click();
     const detail = panel.getByRole('region', { name: 'Step detail' });
     await detail.getByText(INJECTED, { exact: false }).first().waitFor({ timeout: 10_000 });
-    const frame = page.frames().find((candidate) => candidate.name() === 'active-frame' || candidate.url().includes('fake.html'));
+    const frame = page.frames().find((candidate: { name(): string; url(): string }) => candidate.name() === 'active-frame' || candidate.url().includes('fake.html'));
     if (frame) assert.equal(await frame.evaluate(() => (globalThis as { __apolloInjected?: boolean }).__apolloInjected ?? false), false);
     assert.equal(await detail.locator('img').count(), 0, 'no element was made from the model text');
     await page.screenshot({ path: path.join(resultsDir, 'supervise-detail.png') });
@@ -136,9 +109,7 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
     assert.ok(events.some((event) => event.type === 'run_ended' && event.status === 'stopped'));
     assert.ok(events.some((event) => event.type === 'rewind' && event.toStep === 1));
   } finally {
-    await browser.close();
-    await server.stop();
+    await session.close();
     await model.close();
-    rmSync(temp, { recursive: true, force: true });
   }
 });
