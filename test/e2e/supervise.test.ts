@@ -63,6 +63,10 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
     await page.screenshot({ path: path.join(resultsDir, 'supervise-detail.png') });
     await detail.getByRole('button', { name: 'Close' }).click();
 
+    // Open diff shows what the step changed in VS Code's diff editor.
+    await timeline.getByRole('listitem').first().getByRole('button', { name: 'Open diff' }).click();
+    await page.locator('.tabs-container .tab', { hasText: 'plan.md (step 1)' }).first().waitFor({ timeout: 30_000 });
+
     // Rewind to here asks first, saying what will change on disk.
     await timeline.getByRole('listitem').first().getByRole('button', { name: 'Rewind to here' }).click();
     const preview = panel.getByRole('region', { name: 'Rewind preview' });
@@ -77,6 +81,11 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
     await panel.getByText('Runs', { exact: true }).first().click();
     const runs = panel.getByRole('list', { name: 'Runs' });
     await runs.getByText(/Write the plan/).first().waitFor({ timeout: 10_000 });
+    // Opened from the list, the rewound run waits to go on from the rewind: Resume, not Pause or Stop.
+    await runs.getByRole('button', { name: 'Open' }).first().click();
+    await status.getByText(/^paused · 5 steps/).waitFor({ timeout: 10_000 });
+    assert.equal(await panel.getByRole('button', { name: 'Resume', exact: true }).first().isDisabled(), false);
+    assert.equal(await panel.getByRole('button', { name: 'Stop', exact: true }).isDisabled(), true);
 
     for (const [theme, file] of [
       ['Dark Modern', 'supervise-dark.png'],

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { allowCovers, checkCommand, PolicyOptions, suggestAllowPattern } from '../../src/core/agent/commandPolicy';
 import { CommandApprovalRequest, ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
-import { tempDir } from '../fixtures/workspace';
+import { folderOutsideTmp, tempDir } from '../fixtures/workspace';
 
 const OPTIONS: PolicyOptions = {
   workspace: '/home/dev/project',
@@ -199,7 +199,7 @@ test('the allow list: word prefixes, /regex/ and rule:<id>, per simple command, 
 
 /** Outside the OS temp folder, where the policy lets writes through. */
 function nonTempDir(): { dir: string; cleanup(): void } {
-  const base = path.resolve(__dirname, '..', '..', '.policy-tests');
+  const base = folderOutsideTmp('.policy-tests');
   mkdirSync(base, { recursive: true });
   const dir = mkdtempSync(path.join(base, 'run-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, promises as fs, readFileSync, rmSyn
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { folderOutsideTmp } from '../fixtures/workspace';
 import { detectSandbox } from '../../src/core/agent/sandbox';
 import { CommandSandboxOptions, ToolRunner } from '../../src/core/agent/tools';
 import { PathRefusedError, WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
@@ -32,7 +33,7 @@ interface Fixture {
   cleanup(): Promise<void>;
 }
 
-const TEST_ROOT = path.resolve(__dirname, '..', '..', '.escape-tests');
+const TEST_ROOT = folderOutsideTmp('.escape-tests');
 
 async function fixture(options: Partial<CommandSandboxOptions> = {}): Promise<Fixture> {
   mkdirSync(TEST_ROOT, { recursive: true });
