@@ -17,6 +17,7 @@ import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from
 import { ExportError } from '../core/export/output';
 import { formatValidationReport, validateDataset } from '../core/dataset/validate';
 import { relabelRuns } from '../core/supervision/relabel';
+import { formatMergeReport, mergeDatasets } from '../core/dataset/merge';
 import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 
 export interface CliIo {
@@ -43,6 +44,7 @@ Usage:
                 [--policy not-bad|good-only|all] [--min-quality 0..1] [--run ID]... [--hints user|omit]
   apollo validate [--dataset DIR]                              check every run; exit 1 if any error
   apollo relabel [--dataset DIR] [--run ID]...                 re-run the quality rules over finished runs
+  apollo merge SRC... --into DIR                               bring the runs of other dataset folders into one (idempotent)
   apollo rewind --run ID --to-step N [--dataset DIR] [--force]  workspace back to before step N; resume goes on from there
   apollo gc [--dataset DIR]                                    reclaim the snapshot space of deleted runs
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
@@ -370,6 +372,18 @@ async function commandRelabel(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+async function commandMerge(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { into: { type: 'string' } }, io, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  if (!values.into) throw new UsageError('apollo merge needs --into DIR, the dataset folder to merge into.');
+  if (!positionals.length) throw new UsageError('apollo merge needs the dataset folders to merge: apollo merge A B --into C.');
+  const into = path.resolve(io.cwd, values.into);
+  const report = await mergeDatasets(positionals.map((source) => path.resolve(io.cwd, source)), into);
+  io.stdout(formatMergeReport(report, into));
+  return report.conflicts.length ? 1 : 0;
+}
+
 async function commandGc(args: string[], io: CliIo): Promise<number> {
   const parsed = parseCommand(args, { dataset: { type: 'string' } }, io);
   if (!parsed) return 0;
@@ -400,6 +414,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandValidate(rest, io);
       case 'relabel':
         return await commandRelabel(rest, io);
+      case 'merge':
+        return await commandMerge(rest, io);
       case undefined:
       case '--help':
       case '-h':
