@@ -688,6 +688,8 @@ function onMessage(message: HostToWebview): void {
       break;
     case 'runUpdated': {
       const wasReadOnly = data.run?.readOnly;
+      // An info notice about the run's state ("Pausing after the current step.") is over once the state changes.
+      if (data.run && data.run.status !== message.run.status && noticeText.dataset.level === 'info') showNotice(undefined);
       data.run = message.run;
       renderHeader();
       updateControls();
