@@ -21,6 +21,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Page } from 'playwright-core';
+import { panelHtml } from '../src/vscode/panelHtml';
 import type { AttentionFlagView, HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineStep } from '../src/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -383,30 +384,15 @@ const HARNESS = String.raw`
 `;
 
 function page(origin: string): string {
-  const csp = [
-    "default-src 'none'",
-    `script-src 'nonce-${NONCE}'`,
-    `style-src ${origin}`,
-    `font-src ${origin}`,
-    `img-src ${origin} data:`,
-  ].join('; ');
-  // The same shape as src/vscode/panelProvider.ts, plus the harness script before the panel's.
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${origin}/media/panel.css">
-  <title>Apollo</title>
-</head>
-<body>
-  <div id="app"></div>
-  <script nonce="${NONCE}" src="${origin}/harness.js"></script>
-  <script type="module" nonce="${NONCE}" src="${origin}/dist/webview/toolkit.min.js"></script>
-  <script nonce="${NONCE}" src="${origin}/dist/webview/webview.js"></script>
-</body>
-</html>`;
+  // The page the extension serves, plus the harness script before the panel's.
+  return panelHtml({
+    nonce: NONCE,
+    cspSource: origin,
+    style: `${origin}/media/panel.css`,
+    toolkit: `${origin}/dist/webview/toolkit.min.js`,
+    script: `${origin}/dist/webview/webview.js`,
+    before: [`${origin}/harness.js`],
+  });
 }
 
 async function serve(): Promise<{ server: Server; origin: string }> {

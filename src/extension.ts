@@ -34,15 +34,17 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
   const panel = new PanelProvider(context.extensionUri, (message) => void controller.receive(message));
   controller.attachPanel(panel);
 
-  /** The dataset folder the settings name for the open workspace; undefined (after saying so) without one. */
-  const configuredDatasetDir = async (): Promise<string | undefined> => {
+  /** The open workspace folder and its settings; undefined (after saying so) without one. */
+  const folderSettings = async () => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (!folder) {
       void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
       return undefined;
     }
-    return (await readSettings(context.secrets, folder.uri.fsPath)).datasetDir;
+    return { folder, settings: await readSettings(context.secrets, folder.uri.fsPath) };
   };
+  /** The dataset folder the settings name for the open workspace. */
+  const configuredDatasetDir = async (): Promise<string | undefined> => (await folderSettings())?.settings.datasetDir;
 
   /** Asks for a key and keeps it in VS Code's secret storage. */
   const storeKey = async (secret: string, title: string, what: string): Promise<void> => {
@@ -148,12 +150,11 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     vscode.commands.registerCommand('apollo.setJudgeApiKey', () => storeKey(JUDGE_API_KEY_SECRET, 'Apollo: Set Judge API Key', 'judge API key')),
 
     vscode.commands.registerCommand('apollo.exportDataset', async (request?: ExportRequest) => {
-      const folder = vscode.workspace.workspaceFolders?.[0];
-      const datasetDir = await configuredDatasetDir();
-      if (!folder || !datasetDir) return undefined;
-      const settings = await readSettings(context.secrets, folder.uri.fsPath);
+      const opened = await folderSettings();
+      if (!opened) return undefined;
+      const { folder, settings } = opened;
       try {
-        const summary = await runExportCommand({ datasetDir, workspace: folder.uri.fsPath, policy: settings.maskPolicy, request: typeof request === 'object' && request ? request : undefined });
+        const summary = await runExportCommand({ datasetDir: settings.datasetDir, workspace: folder.uri.fsPath, policy: settings.maskPolicy, request: typeof request === 'object' && request ? request : undefined });
         for (const skipped of summary?.skipped ?? []) log.warn(`Export left out ${skipped.id}: ${skipped.problems.join('; ')}`);
         for (const warning of summary?.warnings ?? []) log.warn(`Export: ${warning}`);
         return summary;

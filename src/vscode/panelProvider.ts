@@ -1,6 +1,7 @@
 /** The sidebar's Intervention panel: a webview whose only script is our bundle, under a strict CSP. */
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
+import { panelHtml } from './panelHtml';
 
 export const PANEL_VIEW_ID = 'apollo.panel';
 
@@ -43,27 +44,12 @@ export class PanelProvider implements vscode.WebviewViewProvider {
     const toolkit = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'toolkit.min.js'));
     const script = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js'));
     const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'panel.css'));
-    const csp = [
-      "default-src 'none'",
-      `script-src 'nonce-${nonce}'`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-      `img-src ${webview.cspSource} data:`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${style}">
-  <title>Apollo</title>
-</head>
-<body>
-  <div id="app"></div>
-  <script type="module" nonce="${nonce}" src="${toolkit}"></script>
-  <script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+    return panelHtml({
+      nonce,
+      cspSource: webview.cspSource,
+      style: String(style),
+      toolkit: String(toolkit),
+      script: String(script),
+    });
   }
 }

@@ -232,7 +232,7 @@ export class RunController implements vscode.Disposable {
     if (!session || viewed?.session !== session) return;
     for (const message of viewed.model.observe(event)) {
       this.post(message);
-      if (message.type === 'attention') this.raiseAttention(message.flag, message.unseen);
+      if (message.type === 'attention') this.raiseAttention(message.flag);
     }
     switch (event.type) {
       case 'model_retry':
@@ -262,7 +262,7 @@ export class RunController implements vscode.Disposable {
   }
 
   /** The view's badge, the status bar and (unless turned off) a notification. */
-  private raiseAttention(flag: AttentionFlag, unseen: number): void {
+  private raiseAttention(flag: AttentionFlag): void {
     this.updateStatus();
     this.log.info(`Step ${flag.step} needs attention: ${flag.message}`);
     if (!vscode.workspace.getConfiguration('apollo').get<boolean>('attention.notify', true)) return;
@@ -270,7 +270,6 @@ export class RunController implements vscode.Disposable {
       if (choice === 'Show') void this.focusNextFlag();
       if (choice === 'Send Hint') void vscode.commands.executeCommand('apollo.injectHint');
     });
-    void unseen;
   }
 
   /** The annotator looked or acted: the badge clears. */

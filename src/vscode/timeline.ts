@@ -163,7 +163,8 @@ export class TimelineModel {
         break;
       case 'rewind':
         // Steps from the rewound one on leave the run's line; the timeline is reshaped, so it is sent whole.
-        for (const item of this.steps) if (item.step >= event.toStep && !item.abandoned && this.onCurrentLine(item)) item.abandoned = true;
+        // Steps not yet abandoned are the run's current line.
+        for (const item of this.steps) if (item.step >= event.toStep) item.abandoned = true;
         this.branchStart = { branch: event.branch, parentStep: event.parentStep };
         if (run) {
           // Waits to be resumed: nothing runs until then.
@@ -234,10 +235,6 @@ export class TimelineModel {
   /** The steps raised flags are about, in order. */
   flaggedSteps(): number[] {
     return [...new Set(this.attention.flags().map((flag) => flag.step))].sort((a, b) => a - b);
-  }
-
-  private onCurrentLine(item: TimelineStep): boolean {
-    return !item.abandoned;
   }
 
   private updateMask(step: number): void {

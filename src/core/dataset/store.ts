@@ -214,10 +214,11 @@ export class DatasetStore {
     return parseEventLines(await fs.readFile(file, 'utf8'), file);
   }
 
-  /** Validates and redacts an event and returns the line to write. */
-  serialize(event: DatasetEvent): string {
+  /** Validates and redacts an event: the event as recorded, and the line to write. */
+  prepare<E extends DatasetEvent>(event: E): { recorded: E; line: string } {
     validateEvent(event);
-    return JSON.stringify(this.redactor.redactDeep(event)) + '\n';
+    const recorded = this.redactor.redactDeep(event);
+    return { recorded, line: JSON.stringify(recorded) + '\n' };
   }
 
   /**
@@ -226,7 +227,7 @@ export class DatasetStore {
    */
   async appendEvent(runId: string, event: DatasetEvent): Promise<void> {
     await this.requireRun(runId);
-    await appendLine(this.eventsFile(runId), this.serialize(event));
+    await appendLine(this.eventsFile(runId), this.prepare(event).line);
   }
 
   /**
@@ -314,9 +315,11 @@ export class RunWriter {
     return this.enqueue(() => this.store.readEvents(this.runId));
   }
 
-  async append(event: DatasetEvent): Promise<void> {
-    const line = this.store.serialize(event);
-    return this.enqueue(() => appendLine(path.join(this.store.runDir(this.runId), 'events.jsonl'), line));
+  /** Appends an event (flushed) and returns it as recorded: secrets redacted. */
+  async append<E extends DatasetEvent>(event: E): Promise<E> {
+    const { recorded, line } = this.store.prepare(event);
+    await this.enqueue(() => appendLine(path.join(this.store.runDir(this.runId), 'events.jsonl'), line));
+    return recorded;
   }
 
   updateManifest(patch: Partial<RunManifest>): Promise<void> {

@@ -117,7 +117,8 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
   const resolved = resolveExportOptions(options);
   const known = await store.runIds();
   const wanted = options.runs ?? known;
-  const missing = wanted.filter((id) => !known.includes(id));
+  const knownIds = new Set(known);
+  const missing = wanted.filter((id) => !knownIds.has(id));
   if (missing.length) throw new ExportError(`No run ${missing.join(', ')} in ${store.root}.`);
   if (!wanted.length) throw new ExportError(`The dataset ${store.root} has no runs to export.`);
 

@@ -591,9 +591,8 @@ export class RunSession {
     }
     // Numbered when queued for writing, so history() knows which events its read includes.
     const sequence = ++this.sequence;
-    await this.writer.append(event);
     // Listeners see the event as recorded: secrets redacted.
-    const recorded = this.store.redactor.redactDeep(event);
+    const recorded = await this.writer.append(event);
     if (event.type === 'step') {
       this.lastStep = event.step;
       if (event.usage) {
