@@ -18,7 +18,8 @@ export const LABEL_VALUES: readonly LabelValue[] = ['good', 'bad', 'neutral'];
 export type LabelAxis = 'decision' | 'execution';
 export const LABEL_AXES: readonly LabelAxis[] = ['decision', 'execution'];
 
-export type RunStatus = 'running' | 'paused' | 'finished' | 'max_steps' | 'stopped' | 'failed';
+/** `budget`: the run reached its wall-time or token budget and stopped cleanly (steps have `max_steps`). */
+export type RunStatus = 'running' | 'paused' | 'finished' | 'max_steps' | 'budget' | 'stopped' | 'failed';
 /** Statuses a run can end with. */
 export type RunEndStatus = Exclude<RunStatus, 'running' | 'paused'>;
 
@@ -78,7 +79,30 @@ export interface RunStartedEvent {
   systemPrompt: string;
   /** The tool schemas offered to the model (OpenAI function-tool format). */
   tools: unknown[];
+  /** Shared by the runs of one sampling (`apollo sample`): N rollouts of one task. */
+  taskId?: string;
+  /**
+   * A sampled run works in its own working copy (`workspace`), made from a snapshot of the user's
+   * workspace: which workspace, and the snapshot (a commit in that workspace's shadow store).
+   */
+  origin?: RunOrigin;
+  /** Limits besides maxSteps; reaching one ends the run with status `budget`. */
+  budget?: RunBudget;
 }
+
+export interface RunOrigin {
+  workspace: string;
+  snapshot: string;
+}
+
+export interface RunBudget {
+  /** Wall time the run may take, in minutes, not counting time spent paused. */
+  maxMinutes?: number;
+  /** Prompt plus completion tokens the run may use. */
+  maxTokens?: number;
+}
+
+export type BudgetKind = 'time' | 'tokens';
 
 export interface StepEvent {
   type: 'step';
@@ -225,6 +249,21 @@ export interface RunEndedEvent {
   steps: number;
   summary?: string;
   error?: string;
+  /** With status `budget`: which budget was reached. */
+  budget?: BudgetKind;
+}
+
+/** A sampled run's net change (origin snapshot to its last snapshot) was applied to the user's workspace. */
+export interface RunAdoptedEvent {
+  type: 'run_adopted';
+  time: string;
+  /** The workspace the changes were written to (the run's origin). */
+  workspace: string;
+  /** The run's snapshot that was adopted. */
+  snapshot: string;
+  files: FileChange[];
+  /** Files the user had changed too, overwritten because the user confirmed. */
+  overwritten: string[];
 }
 
 export type DatasetEvent =
@@ -240,7 +279,8 @@ export type DatasetEvent =
   | RequestInterruptedEvent
   | SummaryEvent
   | ExternalChangeEvent
-  | RunEndedEvent;
+  | RunEndedEvent
+  | RunAdoptedEvent;
 
 export type DatasetEventType = DatasetEvent['type'];
 
@@ -258,6 +298,12 @@ export interface RunManifest {
   endedAt?: string;
   error?: string;
   tokens: TokenUsage;
+  /** Shared by the runs of one sampling. */
+  taskId?: string;
+  /** A sampled run: the user's workspace its working copy was made from. */
+  originWorkspace?: string;
+  /** When the run's result was applied to the origin workspace. */
+  adoptedAt?: string;
 }
 
 export class InvalidEventError extends Error {}
@@ -295,6 +341,10 @@ export function validateEvent(value: unknown): DatasetEvent {
     case 'run_started':
       for (const key of ['runId', 'task', 'workspace', 'model', 'baseUrl', 'systemPrompt']) requireString(value, key);
       if (!Array.isArray(value.tools)) fail('"tools" must be an array');
+      if (value.taskId !== undefined) requireString(value, 'taskId');
+      if (value.origin !== undefined && (!isObject(value.origin) || typeof value.origin.workspace !== 'string' || typeof value.origin.snapshot !== 'string')) {
+        fail('"origin" must hold workspace and snapshot');
+      }
       break;
     case 'step': {
       requireStepNumber(value);
@@ -359,7 +409,13 @@ export function validateEvent(value: unknown): DatasetEvent {
       if (!Array.isArray(value.files)) fail('"files" must be an array');
       break;
     case 'run_ended':
-      requireOneOf(value, 'status', ['finished', 'max_steps', 'stopped', 'failed']);
+      requireOneOf(value, 'status', ['finished', 'max_steps', 'budget', 'stopped', 'failed']);
+      if (value.budget !== undefined) requireOneOf(value, 'budget', ['time', 'tokens']);
+      break;
+    case 'run_adopted':
+      requireString(value, 'workspace');
+      requireString(value, 'snapshot');
+      if (!Array.isArray(value.files) || !Array.isArray(value.overwritten)) fail('"files" and "overwritten" must be arrays');
       break;
     default:
       fail(`unknown event type "${String(value.type)}"`);
