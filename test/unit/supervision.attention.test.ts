@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetEvent } from '../../src/core/dataset/events';
-import { asksQuestion, AttentionTracker } from '../../src/core/supervision/attention';
+import { asksQuestion, AttentionTracker, orderByNeed } from '../../src/core/supervision/attention';
 import { filePatch, label, runStarted, step } from '../fixtures/trajectories';
 
 function flagsOf(events: DatasetEvent[], options = {}) {
@@ -60,4 +60,44 @@ test('asksQuestion reads the end of the turn', () => {
   assert.equal(asksQuestion('I looked.\nShall I go on?  '), true);
   assert.equal(asksQuestion('Done. No questions.'), false);
   assert.equal(asksQuestion(null), false);
+});
+
+test('runs are ordered by how much they need the annotator', () => {
+  const flag = (step: number, kind: 'failures' | 'loop' | 'no_progress' | 'question') => ({ step, kind, message: kind });
+  const base = { startedAt: '2026-01-01T00:00:00Z' };
+  const ordered = orderByNeed([
+    { ...base, runId: 'fine', status: 'running', unseen: [] },
+    { ...base, runId: 'done', status: 'finished', unseen: [flag(2, 'failures')] },
+    { ...base, runId: 'looping', status: 'running', unseen: [flag(4, 'failures'), flag(5, 'loop')] },
+    { ...base, runId: 'stuck', status: 'paused', pausedReason: 'the model failed 5 times in a row', unseen: [] },
+    { ...base, runId: 'asks', status: 'running', unseen: [flag(7, 'question')] },
+    { ...base, runId: 'held', status: 'paused', unseen: [] },
+    { ...base, runId: 'broke', status: 'failed', unseen: [] },
+    { ...base, runId: 'dry', status: 'running', unseen: [flag(9, 'no_progress')] },
+  ]);
+  assert.deepEqual(
+    ordered.map((run) => [run.runId, run.kind]),
+    [
+      ['stuck', 'paused'],
+      ['asks', 'question'],
+      ['looping', 'loop'],
+      ['dry', 'no_progress'],
+      ['held', 'paused_by_you'],
+      ['broke', 'failed'],
+      ['fine', 'running'],
+      // Flags of an ended run no longer call for a hint: it waits for review last.
+      ['done', 'ended'],
+    ],
+  );
+  assert.match(ordered[2].message, /step 5: loop/);
+});
+
+test('among runs with the same need, the one with more unseen flags and then the earlier one comes first', () => {
+  const failures = (step: number) => ({ step, kind: 'failures' as const, message: 'failed' });
+  const ordered = orderByNeed([
+    { runId: 'b', status: 'running', unseen: [failures(3)], startedAt: '2026-01-01T00:00:02Z' },
+    { runId: 'a', status: 'running', unseen: [failures(3)], startedAt: '2026-01-01T00:00:01Z' },
+    { runId: 'c', status: 'running', unseen: [failures(3), failures(6)], startedAt: '2026-01-01T00:00:03Z' },
+  ]);
+  assert.deepEqual(ordered.map((run) => run.runId), ['c', 'a', 'b']);
 });

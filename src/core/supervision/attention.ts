@@ -3,7 +3,7 @@
  * drifts — failures in a row, a loop, a long stretch without any change on disk, the agent
  * asking a question, a run that paused itself on errors. Fed the run's events in order.
  */
-import type { DatasetEvent } from '../dataset/events';
+import type { DatasetEvent, RunStatus } from '../dataset/events';
 
 export type AttentionKind = 'failures' | 'loop' | 'no_progress' | 'question' | 'paused';
 
@@ -111,4 +111,69 @@ export class AttentionTracker {
 function oneLine(text: string, length = 120): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}
+
+/** What the annotator needs to know to decide which of several runs to look at first. */
+export interface RunNeedInput {
+  runId: string;
+  status: RunStatus;
+  /** The run paused itself (repeated errors) and waits. */
+  pausedReason?: string;
+  /** Flags raised since the annotator last looked at this run, oldest first. */
+  unseen: readonly AttentionFlag[];
+  startedAt: string;
+}
+
+export type NeedKind = AttentionKind | 'paused_by_you' | 'failed' | 'ended' | 'running';
+
+export interface RunNeed extends RunNeedInput {
+  kind: NeedKind;
+  message: string;
+  /** Lower is more urgent; runs are shown in this order. */
+  rank: number;
+}
+
+/**
+ * Most urgent first: a run that stopped itself and waits, a question, a loop, a drought, failures
+ * in a row, a run the annotator paused, a failed run, then runs going fine, then ended ones (to
+ * review or adopt). A run stuck waiting costs the most, a run going wrong costs steps; a run
+ * going fine costs nothing yet.
+ */
+const NEED_ORDER: readonly NeedKind[] = ['paused', 'question', 'loop', 'no_progress', 'failures', 'paused_by_you', 'failed', 'running', 'ended'];
+
+export function needOf(run: RunNeedInput): RunNeed {
+  const rankOf = (kind: NeedKind) => NEED_ORDER.indexOf(kind);
+  let kind: NeedKind;
+  let message: string;
+  const live = run.status === 'running' || run.status === 'paused';
+  if (run.status === 'paused' && run.pausedReason) {
+    kind = 'paused';
+    message = `paused: ${run.pausedReason}`;
+  } else if (live && run.unseen.length) {
+    // The most urgent of the flags not yet seen.
+    const flag = [...run.unseen].sort((a, b) => rankOf(a.kind) - rankOf(b.kind))[0];
+    kind = flag.kind;
+    message = `step ${flag.step}: ${flag.message}`;
+  } else if (run.status === 'paused') {
+    kind = 'paused_by_you';
+    message = 'paused: waits for you to resume';
+  } else if (run.status === 'running') {
+    kind = 'running';
+    message = 'running';
+  } else if (run.status === 'failed') {
+    kind = 'failed';
+    message = 'failed';
+  } else {
+    kind = 'ended';
+    message = run.status === 'finished' ? 'finished' : `ended: ${run.status.replace('_', ' ')}`;
+  }
+  return { ...run, kind, message, rank: rankOf(kind) };
+}
+
+/** The runs in the order the annotator should look at them; ties keep the order the runs started in. */
+export function orderByNeed(runs: readonly RunNeedInput[]): RunNeed[] {
+  // Among runs with the same need, more unseen flags first.
+  return runs
+    .map(needOf)
+    .sort((a, b) => a.rank - b.rank || b.unseen.length - a.unseen.length || a.startedAt.localeCompare(b.startedAt) || a.runId.localeCompare(b.runId));
 }
