@@ -12,6 +12,7 @@ import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/
 import { ConfigError, DEFAULT_MAX_STEPS, RunSession } from '../core/session/runSession';
 import { collectGarbage, formatGarbageReport } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
+import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
 import { datasetStats, formatStats } from '../core/session/stats';
 import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from '../core/export/exportDataset';
 import { ExportError } from '../core/export/output';
@@ -46,6 +47,8 @@ Usage:
   apollo relabel [--dataset DIR] [--run ID]...                 re-run the quality rules over finished runs
   apollo merge SRC... --into DIR                               bring the runs of other dataset folders into one (idempotent)
   apollo rewind --run ID --to-step N [--dataset DIR] [--force]  workspace back to before step N; resume goes on from there
+  apollo adopt --run ID [--dataset DIR] [--force] [--dry-run]  apply a sampled run's changes to the workspace it was sampled from
+               (--dry-run: only list them; --force: overwrite your own changes to the files the run changed)
   apollo gc [--dataset DIR]                                    reclaim the snapshot space of deleted runs
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
 
@@ -309,6 +312,50 @@ async function commandRewind(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+function describeAdopt(preview: AdoptPreview): string {
+  const conflicts = new Set(preview.conflicts);
+  const upToDate = new Set(preview.upToDate);
+  const blocked = new Map(preview.blocked.map((entry) => [entry.path, entry.reason]));
+  const lines = [
+    `run ${preview.runId}${preview.taskId ? ` (task ${preview.taskId})` : ''}, ${preview.status}: ${preview.files.length} file(s) changed from snapshot ${preview.base.slice(0, 12)} to ${preview.final.slice(0, 12)}, into ${preview.workspace}`,
+    ...preview.files.map((file) => {
+      const note = conflicts.has(file.path) ? '  [changed in the workspace too]' : upToDate.has(file.path) ? '  [already so]' : blocked.has(file.path) ? `  [blocked: ${blocked.get(file.path)}]` : '';
+      return `  ${file.status.padEnd(10)} ${file.path}${note}`;
+    }),
+  ];
+  if (preview.conflicts.length) lines.push(`conflicts (changed in the workspace too): ${preview.conflicts.join(', ')}`);
+  if (preview.adoptedAt) lines.push(`adopted before, at ${preview.adoptedAt}`);
+  return lines.join('\n') + '\n';
+}
+
+async function commandAdopt(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, run: { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  if (!values.run) throw new UsageError('apollo adopt needs --run ID.');
+  const store = datasetFrom(values.dataset, io);
+  if (values['dry-run']) {
+    const preview = await previewAdopt(store.root, values.run);
+    io.stdout(describeAdopt(preview));
+    io.stdout('dry run: nothing written\n');
+    const refusal = adoptRefusal(preview, { overwrite: values.force });
+    if (refusal) {
+      io.stderr(`apollo: ${refusal.message.replace(/ Nothing was written\.?/, '')}\n`);
+      return 1;
+    }
+    return 0;
+  }
+  const result = await adoptRun(store.root, values.run, { overwrite: values.force });
+  io.stdout(describeAdopt(result.preview));
+  if (result.overwritten.length) io.stderr(`warning: overwrote your changes to ${result.overwritten.join(', ')}\n`);
+  io.stdout(
+    result.event
+      ? `adopted run ${values.run}: ${result.written.length} file(s) written or removed in ${result.preview.workspace}\n`
+      : `run ${values.run} was adopted before and ${result.preview.workspace} already holds its changes; nothing written\n`,
+  );
+  return 0;
+}
+
 async function commandExport(args: string[], io: CliIo): Promise<number> {
   const parsed = parseCommand(
     args,
@@ -408,6 +455,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandGc(rest, io);
       case 'rewind':
         return await commandRewind(rest, io);
+      case 'adopt':
+        return await commandAdopt(rest, io);
       case 'export':
         return await commandExport(rest, io);
       case 'validate':

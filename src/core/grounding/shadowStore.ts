@@ -17,6 +17,8 @@ import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
 /** Each run's snapshots hang off a ref of its own, so a deleted run's snapshots can be collected. */
 const RUN_REF_PREFIX = 'refs/apollo/runs/';
+/** The ref a run's snapshots hang off: it names the run's last snapshot. */
+export const runSnapshotRef = (runId: string) => `${RUN_REF_PREFIX}${runId}`;
 const DEFAULT_MAX_PATCH_BYTES = 256 * 1024;
 const IDENTITY = { name: 'Apollo', email: 'apollo@localhost' };
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
@@ -170,7 +172,7 @@ export class ShadowStore {
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.changes = options.changes;
     this.patchTrees = options.patch ?? true;
-    this.ref = options.runId ? `${RUN_REF_PREFIX}${options.runId}` : SNAPSHOT_REF;
+    this.ref = options.runId ? runSnapshotRef(options.runId) : SNAPSHOT_REF;
     this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
     // Reading objects needs no index, but git reads attributes from the index when it has no
     // work tree: an index file that never exists keeps a 100k-file index from being parsed.
@@ -621,7 +623,7 @@ export async function collectSnapshotGarbage(datasetRoot: string, keepRuns: Set<
 }
 
 /** Removes folders left empty by a restore, up to the workspace. */
-async function removeEmptyFolders(dir: string, workspace: string): Promise<void> {
+export async function removeEmptyFolders(dir: string, workspace: string): Promise<void> {
   while (dir !== workspace && isInside(dir, workspace)) {
     const entries = await fs.readdir(dir).catch(() => undefined);
     if (!entries || entries.length) return;
