@@ -191,6 +191,7 @@ test('pairs: the rewound step as rejected, the step after the correction as chos
   assert.doesNotMatch(JSON.stringify(pair.prompt), /Hint from the annotator/, 'the correction is not part of the shared prompt');
   assert.equal(pair.metadata.correction, HINT);
   assert.deepEqual([pair.metadata.rejected_step, pair.metadata.chosen_step], [2, 5]);
+  assert.deepEqual([pair.metadata.kind, pair.metadata.task_id, pair.metadata.run_id, pair.metadata.chosen_run, pair.metadata.rejected_run], ['rewind', null, runId, runId, runId]);
   assert.equal('weight' in pair.prompt[2], false);
 });
 

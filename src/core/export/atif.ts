@@ -86,7 +86,7 @@ export function atifTrajectory(trajectory: Trajectory, options: WriterContext['o
     steps: steps.map((step, index) => ({ step_id: index + 1, ...step })),
     notes: trajectory.abandoned ? `A branch of run ${trajectory.runId} abandoned by a rewind.` : `Run ${trajectory.runId}${trajectory.ended ? `, ${trajectory.ended.status}` : ''}.`,
     final_metrics: { total_prompt_tokens: promptTokens, total_completion_tokens: completionTokens, total_steps: steps.length },
-    extra: { apollo: { run_id: trajectory.runId, abandoned: trajectory.abandoned, mask_policy: options.policy, status: trajectory.ended?.status ?? null } },
+    extra: { apollo: { run_id: trajectory.runId, task_id: started.taskId ?? null, abandoned: trajectory.abandoned, mask_policy: options.policy, status: trajectory.ended?.status ?? null } },
   };
 }
 

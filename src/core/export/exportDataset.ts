@@ -23,7 +23,7 @@ export const FORMAT_DESCRIPTIONS: Record<ExportFormat, string> = {
   hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), loadable with datasets.load_dataset',
   atif: 'Agent Trajectory Interchange Format v1.4, one JSON file per trajectory',
   sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns',
-  pairs: 'preference pairs from rewinds: prompt / chosen / rejected in chat form (JSONL)',
+  pairs: 'preference pairs from rewinds and across the runs of one sampled task: prompt / chosen / rejected in chat form (JSONL)',
 };
 
 /** Formats that write a folder; the others write one file. */
@@ -88,6 +88,8 @@ export interface WriterContext {
   redact<T>(value: T): T;
   written(count?: number): void;
   skip(id: string, problems: string[]): void;
+  /** Reads a run of the export again (for records that span runs); undefined when it has no start. */
+  readRun(runId: string): Promise<RunTree | undefined>;
 }
 
 export class ExportCancelled extends ExportError {
@@ -149,6 +151,7 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
     redact: (value) => redactor.redactDeep(value),
     written: (count = 1) => (summary.records += count),
     skip: (id, problems) => summary.skipped.push({ id, problems }),
+    readRun: async (runId) => buildRunTree((await store.readEvents(runId)).events),
   };
   const writer = await OPENERS[resolved.format](context);
   const models = new Set<string>();

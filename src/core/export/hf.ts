@@ -33,6 +33,7 @@ export function hfRow(trajectory: Trajectory, messages: ChatMessage[], policy: s
   return {
     id: trajectory.id,
     run_id: trajectory.runId,
+    task_id: trajectory.started.taskId ?? null,
     abandoned: trajectory.abandoned,
     task: trajectory.started.task,
     model: trajectory.started.model,
@@ -117,6 +118,7 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     '## Columns',
     '',
     '- `id`, `run_id`: the trajectory and its run; `abandoned`: a branch left by a rewind.',
+    '- `task_id`: shared by the runs sampled for one task (several rollouts of it); null for a run on its own.',
     '- `task`, `model`, `status`: what the agent was asked, which model acted, how the run ended.',
     '- `messages`: `role`, `content`, `tool_calls` (arguments as JSON strings), `tool_call_id`, `weight` (assistant messages only).',
     '- `tools`: the tool schemas offered to the model, as a JSON string.',

@@ -9,25 +9,34 @@ export interface ExportRecord<T> {
   record: T;
 }
 
+export interface JsonlWriter<T> extends FormatWriter {
+  /** Writes records that belong to no one run (e.g. pairs across the runs of a task). */
+  write(records: Iterable<ExportRecord<T>>): Promise<void>;
+}
+
 export async function openJsonlWriter<T>(
   context: WriterContext,
   records: (tree: RunTree, trajectories: Trajectory[]) => Iterable<ExportRecord<T>>,
   validate: (record: T) => string[],
-): Promise<FormatWriter> {
+): Promise<JsonlWriter<T>> {
   const output = await FileOutput.open(context.options.out);
   const sink = new JsonlSink(output.partial);
-  return {
-    async writeRun(tree, trajectories) {
-      for (const { id, record } of records(tree, trajectories)) {
-        const redacted = context.redact(record);
-        const problems = validate(redacted);
-        if (problems.length) {
-          context.skip(id, problems);
-          continue;
-        }
-        await sink.write(redacted);
-        context.written();
+  const write = async (list: Iterable<ExportRecord<T>>) => {
+    for (const { id, record } of list) {
+      const redacted = context.redact(record);
+      const problems = validate(redacted);
+      if (problems.length) {
+        context.skip(id, problems);
+        continue;
       }
+      await sink.write(redacted);
+      context.written();
+    }
+  };
+  return {
+    write,
+    async writeRun(tree, trajectories) {
+      await write(records(tree, trajectories));
     },
     async finish() {
       await sink.close();

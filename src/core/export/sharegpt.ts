@@ -5,6 +5,8 @@
  * Each step's executed call is one `function_call` turn (calls the engine did not execute are
  * left out); the model's thought of a tool-calling turn has no place in this format and is not
  * kept. `weight` 0|1 on gpt and function_call turns carries the mask for trainers that read it.
+ * `task_id` (null for a run on its own) groups the runs sampled for one task; LLaMA-Factory reads
+ * only the columns dataset_info.json names, so it is left alone there.
  *
  * dataset_info.json entry:
  *   "apollo": { "file_name": "<file>.jsonl", "formatting": "sharegpt",
@@ -64,7 +66,12 @@ export function shareGptRecord(trajectory: Trajectory, options: WriterContext['o
   }
   // A conversation ends with the model's turn: the last tool result (or nudge) is not trained on anyway.
   while (turns.length && ODD.has(turns[turns.length - 1].from)) turns.pop();
-  return { conversations: turns, system: trajectory.started.systemPrompt, tools: JSON.stringify(toolDefinitions(trajectory.started.tools)) };
+  return {
+    conversations: turns,
+    system: trajectory.started.systemPrompt,
+    tools: JSON.stringify(toolDefinitions(trajectory.started.tools)),
+    task_id: trajectory.started.taskId ?? null,
+  };
 }
 
 /** The order LLaMA-Factory's converter enforces, valid function_call JSON, and no secret shapes. */

@@ -11,6 +11,10 @@ type SourceCounts = Record<'human' | 'judge' | 'rule', number>;
 export interface RunStats {
   id: string;
   status: string;
+  /** The task id of a sampled run. */
+  taskId?: string;
+  /** A sampled run whose changes were applied to the workspace it was sampled from. */
+  adopted?: boolean;
   steps: number;
   promptTokens: number;
   completionTokens: number;
@@ -36,6 +40,10 @@ export interface RunStats {
 
 export interface DatasetStats {
   runs: number;
+  /** Sampled runs (runs with a task id), and how many task ids they share. */
+  sampledRuns: number;
+  tasks: number;
+  adoptedRuns: number;
   steps: number;
   promptTokens: number;
   completionTokens: number;
@@ -90,7 +98,9 @@ export async function datasetStats(store: DatasetStore, policy: MaskPolicy = DEF
     const book = new LabelBook();
     const stepNumbers: number[] = [];
     for (const event of events) {
-      if (event.type === 'step') {
+      if (event.type === 'run_started' && event.taskId) run.taskId = event.taskId;
+      else if (event.type === 'run_adopted') run.adopted = true;
+      else if (event.type === 'step') {
         stepNumbers.push(event.step);
         run.steps = Math.max(run.steps, event.step);
         run.promptTokens += event.usage?.promptTokens ?? 0;
@@ -133,8 +143,12 @@ export async function datasetStats(store: DatasetStore, policy: MaskPolicy = DEF
   const maskedSteps = sum((run) => run.maskedSteps);
   const total = <K extends string>(pick: (run: RunStats) => Record<K, number>, keys: K[]) =>
     Object.fromEntries(keys.map((key) => [key, sum((run) => pick(run)[key])])) as Record<K, number>;
+  const sampled = perRun.filter((run) => run.taskId !== undefined);
   return {
     runs: perRun.length,
+    sampledRuns: sampled.length,
+    tasks: new Set(sampled.map((run) => run.taskId)).size,
+    adoptedRuns: perRun.filter((run) => run.adopted).length,
     steps: sum((run) => run.steps),
     promptTokens: sum((run) => run.promptTokens),
     completionTokens: sum((run) => run.completionTokens),
@@ -168,6 +182,7 @@ function seconds(ms: number): string {
 export function formatStats(stats: DatasetStats): string {
   const lines = [
     `runs: ${stats.runs}   steps: ${stats.steps}   hints: ${stats.hints} (${stats.hintsPerAgentHour} per agent-hour)`,
+    ...(stats.sampledRuns ? [`sampled: ${stats.sampledRuns} run(s) of ${stats.tasks} task(s), ${stats.adoptedRuns} adopted`] : []),
     `tokens: ${stats.promptTokens} in, ${stats.completionTokens} out`,
     `annotator actions (hints, human labels, rewinds): ${stats.annotatorActions} (${stats.annotatorActionsPerAgentHour} per agent-hour over ${stats.agentHours} agent-hours)`,
     `steps by effective label: ${Object.entries(stats.effectiveLabels).map(([label, count]) => `${label} ${count}`).join(', ')}`,
