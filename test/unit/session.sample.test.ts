@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, mkdirSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DatasetEvent, RunStartedEvent, StepEvent } from '../../src/core/dataset/events';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
@@ -179,6 +179,33 @@ test('stop ends the runs going on and cancels the queued ones', async () => {
     const results = await sampling.stop();
     assert.deepEqual(results.map((result) => result.ended?.status ?? (result.cancelled && 'cancelled')), ['stopped', 'cancelled', 'cancelled']);
     assert.match(results[1].error ?? '', /sampling was stopped/);
+  } finally {
+    await server.close();
+    runs.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('a run whose working copy cannot be made fails alone, saying why; the others go on', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  const runs = tempDir('apollo-runs-');
+  const server = await startScriptedModelServer([], { fallback: call('finish', { summary: 'ok' }) });
+  try {
+    const sampling = await startSampling({ ...baseOptions(ws.dir, server.baseUrl, runs.dir), n: 3 });
+    // The first copy's folder is taken before the sampling gets to it.
+    mkdirSync(sampling.runs[0].workingCopy, { recursive: true });
+    writeFileSync(path.join(sampling.runs[0].workingCopy, 'someone-else.txt'), 'mine\n');
+    const failed: string[] = [];
+    sampling.onRunChanged((run) => run.state === 'failed' && failed.push(run.error ?? ''));
+    const results = await sampling.done;
+    assert.deepEqual(results.map((result) => result.state), ['failed', 'ended', 'ended']);
+    assert.match(results[0].error ?? '', /Could not prepare working copy 1\/3 at .*: The working copy folder .* already exists and is not empty/);
+    assert.deepEqual(failed, [results[0].error]);
+    assert.equal(readFileSync(path.join(sampling.runs[0].workingCopy, 'someone-else.txt'), 'utf8'), 'mine\n');
+    for (const result of results.slice(1)) {
+      assert.equal(result.ended?.status, 'finished');
+      assert.equal(readFileSync(path.join(result.workingCopy, 'a.txt'), 'utf8'), 'a\n');
+    }
   } finally {
     await server.close();
     runs.cleanup();
