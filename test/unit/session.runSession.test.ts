@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { activeTimeOf, ConfigError, RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { rewindRun } from '../../src/core/session/rewind';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { git, makeWorkspace } from '../fixtures/workspace';
@@ -341,4 +342,17 @@ test('active time leaves out pauses and the time a crashed run was down', () => 
     { type: 'step', time: at(201) },
   ] as unknown as DatasetEvent[];
   assert.equal(activeTimeOf(events), (5 + 3 + 1) * 60_000);
+});
+
+test('a run resumed after a rewind keeps the budget it started with', async () => {
+  const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
+  await withRun([listing, listing], async ({ session, options }) => {
+    assert.equal((await session.done).status, 'budget');
+    await rewindRun({ datasetDir: options.datasetDir, runId: session.runId, toStep: 1 });
+    const resumed = await RunSession.resume({ datasetDir: options.datasetDir, runId: session.runId, apiKey: options.apiKey, baseUrl: options.baseUrl });
+    const ended = await resumed.done;
+    // The tokens already used count: the budget is reached before another request.
+    assert.deepEqual([ended.status, ended.budget], ['budget', 'tokens']);
+    assert.match(ended.summary ?? '', /token budget of 1 after/);
+  }, { budget: { maxTokens: 1 } });
 });
