@@ -116,7 +116,9 @@ export async function materializeSnapshot(storeDir: string, snapshot: string, di
   const store = git(dir, { GIT_INDEX_FILE: index });
   try {
     await store.raw([`--git-dir=${storeDir}`, 'read-tree', snapshot]);
-    await store.raw([`--git-dir=${storeDir}`, `--work-tree=${dir}`, '-c', 'core.autocrlf=false', 'checkout-index', '--all', '--force', `--prefix=${dir}${path.sep}`]);
+    // Parallel checkout (one worker a core) writes the files of a large tree markedly faster.
+    const config = ['-c', 'core.autocrlf=false', '-c', 'checkout.workers=0'];
+    await store.raw([`--git-dir=${storeDir}`, `--work-tree=${dir}`, ...config, 'checkout-index', '--all', '--force', `--prefix=${dir}${path.sep}`]);
   } finally {
     await fs.rm(index, { force: true });
   }
@@ -147,11 +149,13 @@ export async function copyWorkingFiles(from: string, to: string): Promise<{ file
     reflinked = false;
     return fs.copyFile(path.join(from, files[0]), path.join(to, files[0]), fsConstants.COPYFILE_FICLONE);
   });
+  // Where reflinks do not work, a plain copy spares each file the attempt.
+  const mode = reflinked ? fsConstants.COPYFILE_FICLONE : 0;
   let next = 1;
   const worker = async () => {
     while (next < files.length) {
       const file = files[next++];
-      await fs.copyFile(path.join(from, file), path.join(to, file), fsConstants.COPYFILE_FICLONE);
+      await fs.copyFile(path.join(from, file), path.join(to, file), mode);
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
