@@ -1,15 +1,17 @@
 /**
  * `apollo`: the headless CLI on the same engine as the extension.
- * Exit status: 0 run finished or hit its step limit, 1 run failed or stopped (or a command
- * failed), 2 usage error.
+ * Exit status: 0 run finished or hit its step limit or budget (sample: every run did), 1 a run
+ * failed or stopped (or a command failed), 2 usage error.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { DatasetEvent, HintKind, LabelAxis, LabelValue } from '../core/dataset/events';
+import type { DatasetEvent, HintKind, LabelAxis, LabelValue, RunEndedEvent } from '../core/dataset/events';
 import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../core/dataset/events';
 import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
-import { ConfigError, DEFAULT_MAX_STEPS, RunSession } from '../core/session/runSession';
+import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession } from '../core/session/runSession';
+import { startSampling } from '../core/session/sample';
 import { collectGarbage, formatGarbageReport } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
@@ -36,9 +38,14 @@ const USAGE = `apollo — run, steer and record coding agents
 
 Usage:
   apollo run --workspace DIR --task TEXT [--model ID] [--base-url URL] [--dataset DIR] [--max-steps N] [--context-budget TOKENS]
-             [--exclude PATTERN]... [--max-file-size-mb N] [--judge [--judge-model ID] [--judge-base-url URL]]
+             [--max-minutes M] [--max-tokens T] [--exclude PATTERN]... [--max-file-size-mb N]
+             [--judge [--judge-model ID] [--judge-base-url URL]]
              [--sandbox auto|off] [--no-network] [--allow-command PATTERN]... [--show-secrets-to-model]
   apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …]   continue an interrupted run from its last step
+  apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR]
+             [--max-steps N] [--max-minutes M] [--max-tokens T] [and the other options of apollo run]
+                                                               N runs of one task, each in its own working copy;
+                                                               prints each run's id as it starts
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
   apollo export --format openai|hf|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
@@ -61,7 +68,15 @@ never reach the dataset; the model does not see them either unless --show-secret
 --judge scores every step (decision and execution) with an LLM judge in the background; it uses the
 run's endpoint and model unless --judge-base-url / --judge-model (or APOLLO_JUDGE_BASE_URL,
 APOLLO_JUDGE_MODEL, APOLLO_JUDGE_API_KEY) name another.
---dataset defaults to .apollo/dataset under the workspace (run) or the current folder (other commands).
+--dataset defaults to .apollo/dataset under the workspace (run, sample) or the current folder (other commands).
+Budgets: a run stops after the step in flight once it has been going --max-minutes (paused time not
+counted) or used --max-tokens (prompt plus completion); it ends with status budget. --max-steps
+(default 50) ends it with status max_steps.
+apollo sample snapshots the workspace once (uncommitted changes included; .gitignored files,
+dependency folders and files over the size limit left out) and makes N working copies of it in
+--runs-dir/<task id>/ (default ~/.apollo/runs), each with its own .git when the workspace is a git
+repository. The workspace itself is not touched. Runs go on --concurrency at a time (default all);
+they share a task id in the dataset. Steps and errors go to stderr; hint one run with apollo hint.
 Masks: --policy not-bad (default) trains on every step not labelled bad, good-only only on steps
 labelled good, all on everything. A step's label is its latest human label, else the judge's, else
 the rules'. --min-quality leaves out trajectories whose share of steps not labelled bad is lower.
@@ -101,34 +116,53 @@ function describeStep(event: Extract<DatasetEvent, { type: 'step' }>): string {
   return `step ${event.step} ${tool} ${detail}${diff}${event.isError ? '  [error]' : ''}`.replace(/ +$/, '');
 }
 
-async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(
-    args,
-    {
-      workspace: { type: 'string' },
-      task: { type: 'string' },
-      model: { type: 'string' },
-      'base-url': { type: 'string' },
-      dataset: { type: 'string' },
-      'max-steps': { type: 'string' },
-      'context-budget': { type: 'string' },
-      exclude: { type: 'string', multiple: true },
-      'max-file-size-mb': { type: 'string' },
-      resume: { type: 'string' },
-      judge: { type: 'boolean' },
-      'judge-model': { type: 'string' },
-      'judge-base-url': { type: 'string' },
-      sandbox: { type: 'string' },
-      'no-network': { type: 'boolean' },
-      'allow-command': { type: 'string', multiple: true },
-      'show-secrets-to-model': { type: 'boolean' },
-    },
-    io,
-  );
-  if (!parsed) return 0;
-  const { values } = parsed;
+/** The options `apollo run` and `apollo sample` share: endpoint, limits and budgets, grounding, judge, sandbox. */
+const SESSION_FLAGS = {
+  model: { type: 'string' },
+  'base-url': { type: 'string' },
+  dataset: { type: 'string' },
+  'max-steps': { type: 'string' },
+  'max-minutes': { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'context-budget': { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  'max-file-size-mb': { type: 'string' },
+  judge: { type: 'boolean' },
+  'judge-model': { type: 'string' },
+  'judge-base-url': { type: 'string' },
+  sandbox: { type: 'string' },
+  'no-network': { type: 'boolean' },
+  'allow-command': { type: 'string', multiple: true },
+  'show-secrets-to-model': { type: 'boolean' },
+} as const;
+
+interface SessionFlagValues {
+  model?: string;
+  'base-url'?: string;
+  'max-steps'?: string;
+  'max-minutes'?: string;
+  'max-tokens'?: string;
+  'context-budget'?: string;
+  exclude?: string[];
+  'max-file-size-mb'?: string;
+  judge?: boolean;
+  'judge-model'?: string;
+  'judge-base-url'?: string;
+  sandbox?: string;
+  'no-network'?: boolean;
+  'allow-command'?: string[];
+  'show-secrets-to-model'?: boolean;
+}
+
+/** Reads the shared options; usage errors are thrown before anything runs. */
+function sessionFlags(values: SessionFlagValues, io: CliIo) {
   const maxSteps = values['max-steps'] === undefined ? undefined : Number(values['max-steps']);
   if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UsageError('--max-steps takes a whole number of at least 1.');
+  const maxMinutes = values['max-minutes'] === undefined ? undefined : Number(values['max-minutes']);
+  if (maxMinutes !== undefined && !(Number.isFinite(maxMinutes) && maxMinutes > 0)) throw new UsageError('--max-minutes takes a number of minutes greater than 0.');
+  const maxTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
+  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) throw new UsageError('--max-tokens takes a whole number of at least 1.');
+  const budget = maxMinutes !== undefined || maxTokens !== undefined ? { ...(maxMinutes !== undefined ? { maxMinutes } : {}), ...(maxTokens !== undefined ? { maxTokens } : {}) } : undefined;
   const contextBudget = values['context-budget'] === undefined ? undefined : Number(values['context-budget']);
   if (contextBudget !== undefined && !Number.isInteger(contextBudget)) throw new UsageError('--context-budget takes a whole number of tokens.');
   const maxFileMb = values['max-file-size-mb'] === undefined ? undefined : Number(values['max-file-size-mb']);
@@ -148,6 +182,35 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       : undefined;
   if (values.sandbox !== undefined && values.sandbox !== 'auto' && values.sandbox !== 'off') throw new UsageError('--sandbox takes auto or off.');
   const sandbox = { mode: (values.sandbox ?? 'auto') as 'auto' | 'off', network: !values['no-network'], allow: values['allow-command'] ?? [] };
+  /** The run's endpoint: flags, then the standard variables. */
+  const endpoint = { model: values.model ?? io.env.OPENAI_MODEL ?? '', baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '' };
+  return {
+    maxSteps,
+    budget,
+    contextBudget,
+    grounding,
+    judgeFor,
+    sandbox,
+    secretsToModel: values['show-secrets-to-model'] ?? false,
+    endpoint,
+    apiKey: io.env.OPENAI_API_KEY ?? '',
+  };
+}
+
+/** Statuses a run ends with that count as success: it stopped where it was meant to. */
+const CLEAN_ENDS = new Set(['finished', 'max_steps', 'budget']);
+
+function endLine(runId: string, ended: RunEndedEvent): string {
+  const why = ended.error ? `: ${ended.error}` : ended.summary ? `: ${ended.summary}` : '';
+  return `run ${runId} ${ended.status} after ${ended.steps} step(s)${why}\n`;
+}
+
+async function commandRun(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const flags = sessionFlags(values, io);
+  const { maxSteps, budget, contextBudget, grounding, judgeFor, sandbox, secretsToModel } = flags;
   const log = (line: string) => io.stderr(`${line}\n`);
   let session: RunSession;
   if (values.resume !== undefined) {
@@ -159,34 +222,35 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     session = await RunSession.resume({
       datasetDir,
       runId: values.resume,
-      apiKey: io.env.OPENAI_API_KEY ?? '',
+      apiKey: flags.apiKey,
       baseUrl: values['base-url'] ?? undefined,
       model: values.model ?? undefined,
       maxSteps,
+      budget,
       contextBudget,
       grounding,
       judge: recorded && judgeFor({ baseUrl: values['base-url'] ?? recorded.baseUrl, model: values.model ?? recorded.model }),
       sandbox,
-      secretsToModel: values['show-secrets-to-model'] ?? false,
+      secretsToModel,
       log,
     });
   } else {
     if (!values.workspace) throw new UsageError('apollo run needs --workspace DIR.');
     if (values.task === undefined) throw new UsageError('apollo run needs --task TEXT.');
     const workspace = path.resolve(io.cwd, values.workspace);
-    const endpoint = { model: values.model ?? io.env.OPENAI_MODEL ?? '', baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '' };
     session = await RunSession.start({
       workspace,
       datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
       task: values.task,
-      ...endpoint,
-      apiKey: io.env.OPENAI_API_KEY ?? '',
+      ...flags.endpoint,
+      apiKey: flags.apiKey,
       maxSteps: maxSteps ?? DEFAULT_MAX_STEPS,
+      budget,
       contextBudget,
       grounding,
-      judge: judgeFor(endpoint),
+      judge: judgeFor(flags.endpoint),
       sandbox,
-      secretsToModel: values['show-secrets-to-model'] ?? false,
+      secretsToModel,
       log,
     });
   }
@@ -196,26 +260,90 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     else if (event.type === 'hint_delivered') io.stdout(`hint ${event.hintId} delivered at step ${event.step}\n`);
     else if (event.type === 'hint_queued') io.stdout(`hint ${event.hintId} queued (${event.kind}): ${event.text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
     else if (event.type === 'summary') io.stdout(`context summarized before step ${event.step} (${event.tokensBefore} -> ${event.tokensAfter} tokens)\n`);
-    else if (event.type === 'judge_usage' && event.error) io.stderr(`judge: ${event.error} (steps ${event.steps.join(', ')} stay unjudged; the run goes on)\n`);
-    else if (event.type === 'model_retry') io.stderr(`model request failed (attempt ${event.attempt}): ${event.error}; retrying in ${Math.round(event.waitMs / 1000)} s\n`);
-    else if (event.type === 'external_change') {
-      io.stderr(`warning: the workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}\n`);
-    } else if (event.type === 'run_state' && event.state === 'paused' && event.reason) {
-      io.stderr(`PAUSED: ${event.reason}\nSend a hint to continue: apollo hint --run ${session.runId} "…" (or Ctrl+C to stop).\n`);
-    }
+    else describeTrouble(event, session.runId, io);
   });
   const release = io.onInterrupt?.(() => void session.stop());
   const ended = await session.done;
   release?.();
   subscription.dispose();
-  const why = ended.error ? `: ${ended.error}` : ended.summary ? `: ${ended.summary}` : '';
-  const line = `run ${session.runId} ${ended.status} after ${ended.steps} step(s)${why}\n`;
-  if (ended.status === 'finished' || ended.status === 'max_steps') {
+  const line = endLine(session.runId, ended);
+  if (CLEAN_ENDS.has(ended.status)) {
     io.stdout(line);
     return 0;
   }
   io.stderr(line);
   return 1;
+}
+
+/** What goes wrong during a run, said on stderr. */
+function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, prefix = ''): void {
+  if (event.type === 'judge_usage' && event.error) io.stderr(`${prefix}judge: ${event.error} (steps ${event.steps.join(', ')} stay unjudged; the run goes on)\n`);
+  else if (event.type === 'model_retry') io.stderr(`${prefix}model request failed (attempt ${event.attempt}): ${event.error}; retrying in ${Math.round(event.waitMs / 1000)} s\n`);
+  else if (event.type === 'external_change') {
+    io.stderr(`${prefix}warning: the workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}\n`);
+  } else if (event.type === 'run_state' && event.state === 'paused' && event.reason) {
+    io.stderr(`${prefix}PAUSED: ${event.reason}\nSend a hint to continue: apollo hint --run ${runId} "…" (or Ctrl+C to stop).\n`);
+  }
+}
+
+async function commandSample(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(
+    args,
+    { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' }, concurrency: { type: 'string' }, 'runs-dir': { type: 'string' } },
+    io,
+  );
+  if (!parsed) return 0;
+  const { values } = parsed;
+  if (!values.workspace) throw new UsageError('apollo sample needs --workspace DIR.');
+  if (values.task === undefined) throw new UsageError('apollo sample needs --task TEXT.');
+  const n = Number(values.n);
+  if (values.n === undefined || !Number.isInteger(n) || n < 1) throw new UsageError('apollo sample needs --n N, a whole number of runs of at least 1.');
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw new UsageError('--concurrency takes a whole number of at least 1.');
+  const flags = sessionFlags(values, io);
+  const workspace = path.resolve(io.cwd, values.workspace);
+  const runsDir = values['runs-dir'] ? path.resolve(io.cwd, values['runs-dir']) : path.join(os.homedir(), '.apollo', 'runs');
+  const sampling = await startSampling({
+    workspace,
+    datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
+    task: values.task,
+    ...flags.endpoint,
+    apiKey: flags.apiKey,
+    maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+    budget: flags.budget,
+    contextBudget: flags.contextBudget,
+    grounding: flags.grounding,
+    judge: flags.judgeFor(flags.endpoint),
+    sandbox: flags.sandbox,
+    secretsToModel: flags.secretsToModel,
+    n,
+    concurrency,
+    runsDir,
+    log: (line) => io.stderr(`${line}\n`),
+  });
+  io.stderr(`task ${sampling.taskId}: ${n} run(s) of a snapshot of ${sampling.workspace} (${sampling.baseSnapshot.slice(0, 12)}), working copies in ${sampling.copiesDir}\n`);
+  const subscriptions: Disposable[] = [];
+  sampling.onRunStarted((session) => {
+    io.stdout(`${session.runId}\n`);
+    subscriptions.push(
+      session.onEvent((event) => {
+        if (event.type === 'step') io.stderr(`${session.runId} ${describeStep(event)}\n`);
+        else describeTrouble(event, session.runId, io, `${session.runId} `);
+      }),
+    );
+  });
+  sampling.onRunChanged((run) => {
+    if (run.state === 'ended' && run.ended && run.runId) io.stderr(endLine(run.runId, run.ended));
+    else if (run.state === 'failed' && !run.cancelled) io.stderr(`${run.error}\n`);
+  });
+  const release = io.onInterrupt?.(() => void sampling.stop());
+  const results = await sampling.done;
+  release?.();
+  for (const subscription of subscriptions) subscription.dispose();
+  const clean = results.filter((result) => result.ended && CLEAN_ENDS.has(result.ended.status)).length;
+  const cancelled = results.filter((result) => result.cancelled).length;
+  io.stderr(`${clean} of ${results.length} run(s) ended cleanly${cancelled ? `, ${cancelled} not started` : ''}; working copies in ${sampling.copiesDir}\n`);
+  return clean === results.length ? 0 : 1;
 }
 
 function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {
@@ -445,6 +573,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     switch (command) {
       case 'run':
         return await commandRun(rest, io);
+      case 'sample':
+        return await commandSample(rest, io);
       case 'hint':
         return await commandHint(rest, io);
       case 'label':

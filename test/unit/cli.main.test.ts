@@ -6,7 +6,7 @@ import path from 'node:path';
 import { CliIo, main } from '../../src/cli/main';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
-import { makeWorkspace } from '../fixtures/workspace';
+import { makeWorkspace, tempDir } from '../fixtures/workspace';
 
 function io(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()) {
   const out: string[] = [];
@@ -129,6 +129,57 @@ test('apollo stats reports runs, steps, tokens, timings and labels', async () =>
     assert.match(text.out(), /^runs: 1 {3}steps: 2/);
   } finally {
     await server.close();
+    ws.cleanup();
+  }
+});
+
+test('apollo sample prints one run id per line as each run starts; the runs share a task', async () => {
+  const ws = makeWorkspace();
+  const runs = tempDir('apollo-runs-');
+  const server = await startScriptedModelServer([], { fallback: { toolCall: { name: 'finish', arguments: { summary: 'done' } } } });
+  try {
+    const sampleIo = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl });
+    const argv = ['sample', '--workspace', ws.dir, '--task', 'do it', '--n', '3', '--concurrency', '2', '--runs-dir', runs.dir, '--model', 'm', '--max-tokens', '100000', '--max-minutes', '30'];
+    assert.equal(await main(argv, sampleIo.io), 0, sampleIo.err());
+    const ids = sampleIo.out().trim().split('\n');
+    assert.equal(ids.length, 3);
+    for (const id of ids) assert.match(id, /^\d{8}-\d{6}-[0-9a-f]{8}$/);
+    const store = new DatasetStore(defaultDatasetPath(ws.dir));
+    const manifests = await Promise.all(ids.map((id) => store.readManifest(id)));
+    assert.equal(new Set(manifests.map((manifest) => manifest.taskId)).size, 1);
+    assert.equal(new Set(manifests.map((manifest) => manifest.workspace)).size, 3);
+    assert.match(sampleIo.err(), /3 of 3 run\(s\) ended cleanly/);
+    const { events } = await store.readEvents(ids[0]);
+    assert.deepEqual(events[0].type === 'run_started' && events[0].budget, { maxMinutes: 30, maxTokens: 100000 });
+  } finally {
+    await server.close();
+    runs.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('apollo sample and the budget options refuse bad values', async () => {
+  const ws = makeWorkspace();
+  try {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['sample', '--workspace', ws.dir, '--task', 'x'], 2, /needs --n N/],
+      [['sample', '--workspace', ws.dir, '--task', 'x', '--n', '0'], 2, /needs --n N, a whole number of runs of at least 1/],
+      [['sample', '--workspace', ws.dir, '--task', 'x', '--n', '2', '--concurrency', '0'], 2, /--concurrency takes a whole number/],
+      [['sample', '--task', 'x', '--n', '2'], 2, /needs --workspace/],
+      [['sample', '--workspace', ws.dir, '--task', 'x', '--n', '2', '--model', 'm', '--base-url', 'http://127.0.0.1:9/v1', '--runs-dir', path.join(ws.dir, 'runs')], 1, /inside the workspace/],
+      [['run', '--workspace', ws.dir, '--task', 'x', '--max-minutes', '0'], 2, /--max-minutes takes a number of minutes greater than 0/],
+      [['run', '--workspace', ws.dir, '--task', 'x', '--max-tokens', 'lots'], 2, /--max-tokens takes a whole number/],
+    ];
+    for (const [argv, code, message] of cases) {
+      const run = io({ OPENAI_API_KEY: 'k-0123456789' }, ws.dir);
+      assert.equal(await main(argv, run.io), code, argv.join(' '));
+      assert.match(run.err(), message, argv.join(' '));
+    }
+    assert.equal(existsSync(path.join(ws.dir, '.apollo')), false);
+    const help = io();
+    assert.equal(await main(['--help'], help.io), 0);
+    assert.match(help.out(), /apollo sample --workspace DIR --task TEXT --n N/);
+  } finally {
     ws.cleanup();
   }
 });

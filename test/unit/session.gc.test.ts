@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { newRunId } from '../../src/core/dataset/ids';
 import { ShadowStore, shadowStoreDir } from '../../src/core/grounding/shadowStore';
@@ -9,7 +10,8 @@ import { collectGarbage, formatGarbageReport } from '../../src/core/session/gc';
 import { datasetStats } from '../../src/core/session/stats';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { ConfigError } from '../../src/core/session/runSession';
-import { makeWorkspace, tempDir } from '../fixtures/workspace';
+import { prepareWorkingCopy, snapshotOrigin, workingCopyDir } from '../../src/core/session/workingCopy';
+import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
 
 test('gc reclaims the snapshots of deleted runs and keeps those of the runs that remain', async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n' });
@@ -61,5 +63,77 @@ test('gc refuses a folder that is not there', async () => {
     await assert.rejects(collectGarbage(path.join(parent.dir, 'missing')), (error: Error) => error instanceof ConfigError && /no dataset folder/.test(error.message));
   } finally {
     parent.cleanup();
+  }
+});
+
+/** A manifest for a run of a task, so gc sees the run and its task. */
+async function runOfTask(data: string, runId: string, taskId?: string): Promise<void> {
+  const time = new Date().toISOString();
+  await new DatasetStore(data).createRun({ id: runId, task: 't', workspace: '/w', model: 'm', baseUrl: 'http://127.0.0.1:9/v1', status: 'finished', steps: 0, createdAt: time, updatedAt: time, tokens: { promptTokens: 0, completionTokens: 0 }, ...(taskId ? { taskId } : {}) });
+}
+
+test('gc keeps a task\'s base snapshot while its runs exist, and every object a working copy\'s store borrows', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  const data = tempDir('apollo-data-');
+  const runs = tempDir('apollo-runs-');
+  const taskId = newRunId();
+  const sampledRun = newRunId();
+  try {
+    const origin = await snapshotOrigin({ workspace: ws.dir, datasetDir: data.dir, taskId });
+    // An object no ref of the workspace's store reaches (left by a deleted run, say) ...
+    const content = randomBytes(64 * 1024).toString('hex');
+    await fs.writeFile(path.join(runs.dir, 'left-over'), content);
+    const blob = git(ws.dir, `--git-dir=${origin.storeDir}`, 'hash-object', '-w', path.join(runs.dir, 'left-over')).trim();
+
+    // ... is what a sampled run's snapshot uses when its agent writes the same content.
+    const copy = await prepareWorkingCopy(origin, workingCopyDir(runs.dir, taskId, 0));
+    const sampled = new ShadowStore({ workspace: copy.dir, storeDir: copy.storeDir, runId: sampledRun });
+    await sampled.init();
+    await sampled.snapshot();
+    await fs.writeFile(path.join(copy.dir, 'shared.txt'), content);
+    const withShared = await sampled.snapshot();
+    await sampled.settled();
+    assert.equal(git(ws.dir, `--git-dir=${copy.storeDir}`, 'rev-parse', `${withShared}:shared.txt`).trim(), blob);
+    assert.equal(existsSync(path.join(copy.storeDir, 'objects', blob.slice(0, 2), blob.slice(2))), false, 'git did not write it again');
+
+    await runOfTask(data.dir, sampledRun, taskId);
+    await collectGarbage(data.dir);
+    assert.equal((await sampled.readFile(withShared, 'shared.txt'))?.toString(), content, 'the borrowed object is still there');
+    git(ws.dir, `--git-dir=${copy.storeDir}`, 'fsck', '--connectivity-only', '--no-progress');
+    assert.equal(git(ws.dir, `--git-dir=${origin.storeDir}`, 'rev-parse', `refs/apollo/tasks/${taskId}`).trim(), origin.snapshot);
+    assert.equal((await sampled.readFile(origin.snapshot, 'a.txt'))?.toString(), 'a\n');
+
+    // The sampled run is deleted too: its store lets go of its snapshots, and both stores stay whole.
+    await fs.rm(path.join(data.dir, 'runs', sampledRun), { recursive: true });
+    assert.deepEqual((await collectGarbage(data.dir)).runs, [sampledRun]);
+    for (const store of [copy.storeDir, origin.storeDir]) git(ws.dir, `--git-dir=${store}`, 'fsck', '--connectivity-only', '--no-progress');
+    assert.throws(() => git(ws.dir, `--git-dir=${origin.storeDir}`, 'cat-file', '-e', blob), 'nothing reaches the object any more');
+  } finally {
+    runs.cleanup();
+    data.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('gc drops a task\'s base snapshot once no run of the task remains (an hour after it was taken)', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  const data = tempDir('apollo-data-');
+  const [kept, dropped, young] = [newRunId(), newRunId(), newRunId()];
+  try {
+    const origin = await snapshotOrigin({ workspace: ws.dir, datasetDir: data.dir, taskId: young });
+    const tree = git(ws.dir, `--git-dir=${origin.storeDir}`, 'rev-parse', `${origin.snapshot}^{tree}`).trim();
+    const old = execFileSync('git', [`--git-dir=${origin.storeDir}`, 'commit-tree', tree, '-m', 'snapshot'], {
+      encoding: 'utf8',
+      env: { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@a', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@a', GIT_COMMITTER_DATE: '2020-01-01T00:00:00Z' },
+    }).trim();
+    for (const taskId of [kept, dropped]) git(ws.dir, `--git-dir=${origin.storeDir}`, 'update-ref', `refs/apollo/tasks/${taskId}`, old);
+    await runOfTask(data.dir, newRunId(), kept);
+    await runOfTask(data.dir, newRunId());
+    await collectGarbage(data.dir);
+    const refs = git(ws.dir, `--git-dir=${origin.storeDir}`, 'for-each-ref', '--format=%(refname)', 'refs/apollo/tasks/').split('\n').filter(Boolean).sort();
+    assert.deepEqual(refs, [`refs/apollo/tasks/${kept}`, `refs/apollo/tasks/${young}`].sort());
+  } finally {
+    data.cleanup();
+    ws.cleanup();
   }
 });

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, RunOptions, RunSession } from '../../src/core/session/runSession';
+import { activeTimeOf, ConfigError, RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { rewindRun } from '../../src/core/session/rewind';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { git, makeWorkspace } from '../fixtures/workspace';
@@ -273,4 +274,85 @@ test('snapshots leave out dependency folders and large files unless the groundin
   } finally {
     ws.cleanup();
   }
+});
+
+test('a token budget ends the run after the step in flight, with status budget and the reason in words', async () => {
+  const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
+  await withRun([listing, listing, listing], async ({ session, requests }) => {
+    const ended = await session.done;
+    assert.equal(ended.status, 'budget');
+    assert.equal(ended.budget, 'tokens');
+    assert.equal(ended.steps, 1);
+    assert.equal(ended.summary, 'Stopped: the run reached its token budget of 1 after 1 step.');
+    assert.equal(requests.length, 1);
+    const events = await session.events();
+    const started = events[0];
+    assert.deepEqual(started.type === 'run_started' && started.budget, { maxTokens: 1 });
+    assert.equal((await session.store.readManifest(session.runId)).status, 'budget');
+  }, { budget: { maxTokens: 1 } });
+});
+
+test('a time budget counts active time only: time spent paused is left out', async () => {
+  let clock = 1_000_000;
+  const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
+  await withRun(
+    [
+      { ...listing, delayMs: 200 },
+      // The second step takes two minutes of the run's clock.
+      () => ((clock += 2 * 60_000), listing),
+      listing,
+    ],
+    async ({ session, requests }) => {
+      await until('the first request', () => requests.length >= 1);
+      session.pause();
+      await until('the pause', () => session.status === 'paused');
+      clock += 10 * 60_000; // paused for ten minutes: not counted
+      session.resume();
+      const ended = await session.done;
+      assert.equal(ended.status, 'budget');
+      assert.equal(ended.budget, 'time');
+      assert.equal(ended.steps, 2);
+      assert.equal(ended.summary, 'Stopped: the run reached its time budget of 1 minute after 2 steps.');
+    },
+    { budget: { maxMinutes: 1 }, engine: { clock: () => clock } },
+  );
+});
+
+test('budgets must be positive', async () => {
+  const ws = makeWorkspace();
+  try {
+    const base: RunOptions = { workspace: ws.dir, datasetDir: defaultDatasetPath(ws.dir), task: 'x', model: 'm', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k' };
+    await assert.rejects(RunSession.start({ ...base, budget: { maxMinutes: 0 } }), (error: Error) => error instanceof ConfigError && /time budget must be a positive number of minutes \(got 0\)/.test(error.message));
+    await assert.rejects(RunSession.start({ ...base, budget: { maxTokens: -5 } }), (error: Error) => error instanceof ConfigError && /token budget must be a whole number of tokens, at least 1 \(got -5\)/.test(error.message));
+    await assert.rejects(RunSession.start({ ...base, budget: { maxTokens: 1.5 } }), /token budget/);
+    await assert.rejects(fs.access(defaultDatasetPath(ws.dir)));
+  } finally {
+    ws.cleanup();
+  }
+});
+
+test('active time leaves out pauses and the time a crashed run was down', () => {
+  const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 0, minutes)).toISOString();
+  const events = [
+    { type: 'run_started', time: at(0) },
+    { type: 'run_state', time: at(5), state: 'paused' },
+    { type: 'run_state', time: at(50), state: 'resumed' },
+    { type: 'step', time: at(53) }, // then the process died
+    { type: 'run_state', time: at(200), state: 'resumed' },
+    { type: 'step', time: at(201) },
+  ] as unknown as DatasetEvent[];
+  assert.equal(activeTimeOf(events), (5 + 3 + 1) * 60_000);
+});
+
+test('a run resumed after a rewind keeps the budget it started with', async () => {
+  const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
+  await withRun([listing, listing], async ({ session, options }) => {
+    assert.equal((await session.done).status, 'budget');
+    await rewindRun({ datasetDir: options.datasetDir, runId: session.runId, toStep: 1 });
+    const resumed = await RunSession.resume({ datasetDir: options.datasetDir, runId: session.runId, apiKey: options.apiKey, baseUrl: options.baseUrl });
+    const ended = await resumed.done;
+    // The tokens already used count: the budget is reached before another request.
+    assert.deepEqual([ended.status, ended.budget], ['budget', 'tokens']);
+    assert.match(ended.summary ?? '', /token budget of 1 after/);
+  }, { budget: { maxTokens: 1 } });
 });

@@ -5,7 +5,7 @@
  * with backoff (honouring Retry-After) and, after too many in a row, the run pauses and waits
  * for the annotator instead of burning budget.
  */
-import type { DatasetEvent, Grounding, HintKind, RunEndStatus, StepEvent } from '../dataset/events';
+import type { BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, StepEvent } from '../dataset/events';
 import { ContextManager, estimateTokens, SUMMARY_INSTRUCTIONS, transcript } from './context';
 import { ChatMessage, ModelClient, ModelError, ModelTurn } from './modelClient';
 import { budgetNote, hintMessage, NO_TOOL_CALL_NUDGE, SKIPPED_TOOL_CALL } from './prompt';
@@ -41,6 +41,11 @@ export interface LoopControl {
   /** Pauses the run until the annotator resumes it (or sends a hint). */
   pauseForErrors(reason: string): void;
   beginRequest(): RequestHandle;
+  /**
+   * Asked between steps, with the number of steps done: the time or token budget the run has
+   * reached, with the words saying so; the run then ends with status `budget`.
+   */
+  budgetReached?(steps: number): { kind: BudgetKind; summary: string } | undefined;
   /** Aborted by stop: cancels the in-flight model request or command. */
   signal: AbortSignal;
 }
@@ -70,6 +75,8 @@ export interface LoopOutcome {
   steps: number;
   summary?: string;
   error?: string;
+  /** With status `budget`: which budget was reached. */
+  budget?: BudgetKind;
 }
 
 const now = () => new Date().toISOString();
@@ -144,6 +151,8 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
     while (step < options.maxSteps) {
       await control.waitWhilePaused();
       if (control.signal.aborted) return stopped();
+      const reached = control.budgetReached?.(step);
+      if (reached) return { status: 'budget', steps: step, budget: reached.kind, summary: reached.summary };
       const number = step + 1;
 
       let turn: ModelTurn | undefined;

@@ -10,6 +10,7 @@ import { simpleGit, SimpleGit } from 'simple-git';
 import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events';
 import { folderBytes } from '../dataset/store';
 import { isInside } from '../paths';
+import { borrowersByLender, pinBorrowedObjects } from './borrowedObjects';
 import { gitEnvironment } from './gitEnvironment';
 import type { ChangeFeed } from './watcher';
 import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
@@ -593,18 +594,33 @@ export interface CollectedGarbage {
   bytesAfter: number;
 }
 
+/** Each sampling pins the snapshot its working copies were made from (see session/workingCopy). */
+export const TASK_REF_PREFIX = 'refs/apollo/tasks/';
+/** A task's snapshot younger than this is kept even with no run of the task yet: its copies may be being made. */
+const TASK_GRACE_SECONDS = 60 * 60;
+
 /**
  * Reclaims the space of snapshots no run in the dataset refers to any more, in every shadow store
  * of a dataset. `keepRuns` are the run folders that exist; `pruneRecent` false keeps unreferenced
  * objects younger than an hour, which a run still recording may be about to refer to.
+ * `keepTasks` are the task ids of the runs that exist: a sampling's base snapshot is let go once
+ * no run of its task remains (and it is over an hour old); without the set every one is kept.
+ * A store that others borrow objects from (a working copy's store) keeps every object theirs reach.
  */
-export async function collectSnapshotGarbage(datasetRoot: string, keepRuns: Set<string>, options: { pruneRecent: boolean }): Promise<CollectedGarbage> {
+export async function collectSnapshotGarbage(
+  datasetRoot: string,
+  keepRuns: Set<string>,
+  options: { pruneRecent: boolean; keepTasks?: Set<string> },
+): Promise<CollectedGarbage> {
   const root = path.join(datasetRoot, SHADOW_FOLDER);
   const bytesBefore = await folderBytes(root);
   const runs: string[] = [];
-  const stores = (await fs.readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith('.git'));
-  for (const name of stores) {
-    const storeDir = path.join(root, name);
+  const names = (await fs.readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith('.git'));
+  const borrowers = await borrowersByLender(names.map((name) => path.join(root, name)));
+  const borrowing = new Set([...borrowers.values()].flat());
+  // Borrowers first: the objects a lender keeps for them are those their remaining refs reach.
+  const stores = names.map((name) => path.join(root, name)).sort((a, b) => Number(borrowing.has(b)) - Number(borrowing.has(a)));
+  for (const storeDir of stores) {
     await withStoreLock(storeDir, async () => {
       const git = simpleGit({ baseDir: storeDir }).env(gitEnvironment());
       const raw = (args: string[]) => git.raw([`--git-dir=${storeDir}`, ...args]);
@@ -615,8 +631,20 @@ export async function collectSnapshotGarbage(datasetRoot: string, keepRuns: Set<
         await raw(['update-ref', '-d', ref]);
         runs.push(runId);
       }
+      if (options.keepTasks) {
+        const tasks = (await raw(['for-each-ref', '--format=%(refname) %(committerdate:unix)', TASK_REF_PREFIX])).split('\n').filter(Boolean);
+        for (const line of tasks) {
+          const [ref, date] = line.split(' ');
+          const young = Date.now() / 1000 - Number(date) < TASK_GRACE_SECONDS;
+          if (!young && !options.keepTasks.has(ref.slice(TASK_REF_PREFIX.length))) await raw(['update-ref', '-d', ref]);
+        }
+      }
+      await pinBorrowedObjects(storeDir, borrowers.get(storeDir) ?? []);
       await raw(['reflog', 'expire', '--expire=now', '--all']);
-      await raw(['gc', '--quiet', `--prune=${options.pruneRecent ? 'now' : '1.hour.ago'}`]);
+      // No commit-graph: git leaves the old one in place when no ref is left, naming collected commits.
+      await raw(['-c', 'gc.writeCommitGraph=false', 'gc', '--quiet', `--prune=${options.pruneRecent ? 'now' : '1.hour.ago'}`]);
+      await fs.rm(path.join(storeDir, 'objects', 'info', 'commit-graph'), { force: true });
+      await fs.rm(path.join(storeDir, 'objects', 'info', 'commit-graphs'), { recursive: true, force: true });
     });
   }
   return { runs, bytesBefore, bytesAfter: await folderBytes(root) };

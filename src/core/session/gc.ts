@@ -16,10 +16,13 @@ export async function collectGarbage(datasetDir: string): Promise<GarbageReport>
   if (!stat?.isDirectory()) throw new ConfigError(`There is no dataset folder at ${datasetDir}.`);
   const store = new DatasetStore(datasetDir);
   const keep = new Set(await store.runIds());
-  const recording = (await store.listRuns()).some(
+  const manifests = await store.listRuns();
+  const recording = manifests.some(
     (run) => (run.status === 'running' || run.status === 'paused') && Date.now() - Date.parse(run.updatedAt) < RECENT_MS,
   );
-  const collected = await collectSnapshotGarbage(datasetDir, keep, { pruneRecent: !recording });
+  // A run whose manifest cannot be read may belong to any task: then every task's snapshot is kept.
+  const keepTasks = manifests.length === keep.size ? new Set(manifests.flatMap((run) => (run.taskId ? [run.taskId] : []))) : undefined;
+  const collected = await collectSnapshotGarbage(datasetDir, keep, { pruneRecent: !recording, keepTasks });
   return { ...collected, keptRecent: recording };
 }
 

@@ -7,12 +7,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type {
+  BudgetKind,
   DatasetEvent,
   HintKind,
   HintUrgency,
   LabelAxis,
   LabelValue,
+  RunBudget,
   RunEndedEvent,
+  RunOrigin,
   RunStartedEvent,
   RunStatus,
   StepEvent,
@@ -47,11 +50,18 @@ export interface EngineTuning {
   inboxPollMs?: number;
   /** Stands in for shadow-git grounding, so a benchmark can measure the engine on its own. */
   grounder?: Grounder;
+  /** The clock the time budget is measured with (milliseconds); default Date.now. */
+  clock?: () => number;
 }
 
 /** What a new run and a resumed one are both given. */
 interface SessionOptions {
   maxSteps?: number;
+  /**
+   * Wall time (paused time not counted) and tokens (prompt plus completion) the run may use; checked
+   * between steps. A resumed run keeps the budget it started with unless given another.
+   */
+  budget?: RunBudget;
   /** Tokens the prompt may use before older steps are summarized; default from the model. */
   contextBudget?: number;
   commandTimeoutMs?: number;
@@ -77,6 +87,10 @@ export interface RunOptions extends SessionOptions {
   model: string;
   baseUrl: string;
   apiKey: string;
+  /** Shared by the runs of one sampling (N rollouts of one task). */
+  taskId?: string;
+  /** A sampled run: the user's workspace and the snapshot of it that `workspace`, a working copy, was made from. */
+  origin?: RunOrigin;
 }
 
 /** What snapshots leave out, on top of .gitignore and the dataset folder. */
@@ -154,6 +168,72 @@ function validateLimits(maxSteps: number, contextBudget: number | undefined): vo
   }
 }
 
+function validateBudget(budget: RunBudget | undefined): void {
+  if (!budget) return;
+  const { maxMinutes, maxTokens } = budget;
+  if (maxMinutes !== undefined && !(typeof maxMinutes === 'number' && Number.isFinite(maxMinutes) && maxMinutes > 0)) {
+    throw new ConfigError(`The time budget must be a positive number of minutes (got ${maxMinutes}) (CLI: --max-minutes).`);
+  }
+  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens > 0)) {
+    throw new ConfigError(`The token budget must be a whole number of tokens, at least 1 (got ${maxTokens}) (CLI: --max-tokens).`);
+  }
+}
+
+/**
+ * Everything RunSession.start checks before it writes anything, except that the workspace exists:
+ * the task, the endpoint, the limits and budgets, the grounding and judge options.
+ */
+export function validateRunOptions(options: RunOptions): void {
+  if (typeof options.task !== 'string' || options.task.trim() === '') {
+    throw new ConfigError('The task is empty: describe what the agent should do.');
+  }
+  validateEndpoint(options);
+  validateLimits(options.maxSteps ?? DEFAULT_MAX_STEPS, options.contextBudget);
+  validateBudget(options.budget);
+  validateGrounding(options.grounding);
+  validateJudge(options.judge);
+}
+
+/** What snapshots leave out besides .gitignore and the dataset folder, and their size limit. */
+export function snapshotFilters(grounding: GroundingOptions = {}): { excludePatterns: string[]; maxFileBytes: number } {
+  return {
+    excludePatterns: [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)],
+    maxFileBytes: grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+  };
+}
+
+const plural = (count: number, word: string) => `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
+
+/** Why a run stopped on a budget, in words. */
+export function budgetSummary(kind: BudgetKind, budget: RunBudget, steps: number): string {
+  const limit = kind === 'tokens' ? `token budget of ${(budget.maxTokens ?? 0).toLocaleString('en-US')}` : `time budget of ${plural(budget.maxMinutes ?? 0, 'minute')}`;
+  return `Stopped: the run reached its ${limit} after ${plural(steps, 'step')}.`;
+}
+
+/**
+ * Milliseconds a run was active before it was interrupted, from its events: from its start (or a
+ * resume) to a pause, its end, or its last event before a crash. Paused time does not count.
+ */
+export function activeTimeOf(events: readonly DatasetEvent[]): number {
+  let total = 0;
+  let since: number | undefined;
+  let last: number | undefined;
+  for (const event of events) {
+    const time = Date.parse(event.time);
+    if (!Number.isFinite(time)) continue;
+    if (event.type === 'run_started' || (event.type === 'run_state' && event.state === 'resumed')) {
+      if (since !== undefined && last !== undefined) total += Math.max(0, last - since);
+      since = time;
+    } else if ((event.type === 'run_state' && event.state === 'paused') || event.type === 'run_ended') {
+      if (since !== undefined) total += Math.max(0, time - since);
+      since = undefined;
+    }
+    last = time;
+  }
+  if (since !== undefined && last !== undefined) total += Math.max(0, last - since);
+  return total;
+}
+
 function secretRedactor(apiKey: string): Redactor {
   const redactor = new Redactor({ secrets: [apiKey] });
   for (const [name, value] of Object.entries(process.env)) {
@@ -196,6 +276,9 @@ interface Setup {
   maxSteps: number;
   context: ContextManager;
   startedAt: number;
+  /** Active (unpaused) milliseconds before this session, for the time budget. */
+  activeMs: number;
+  budget?: RunBudget;
   firstStep: number;
   lastSnapshot?: string;
   /** True when continuing an interrupted run. */
@@ -227,6 +310,11 @@ export class RunSession {
   /** The branch steps go on, after a rewind. */
   private branch: { id: string; lastStep: number } | undefined;
   private tokens = { promptTokens: 0, completionTokens: 0 };
+  private readonly budget: RunBudget | undefined;
+  private readonly clock: () => number;
+  /** Active time before the current stretch; the stretch began at activeSince (undefined while paused). */
+  private activeMs: number;
+  private activeSince: number | undefined;
   readonly done: Promise<RunEndedEvent>;
   readonly store: DatasetStore;
   readonly shadow: ShadowStore;
@@ -269,19 +357,17 @@ export class RunSession {
     this.lastStep = setup.firstStep - 1;
     this.branch = setup.branch;
     this.tokens = { ...manifest.tokens };
+    this.budget = setup.budget;
+    this.clock = setup.engine.clock ?? Date.now;
+    this.activeMs = setup.activeMs;
+    this.activeSince = this.clock();
     this.done = this.drive(setup);
   }
 
   /** Validates the options, records the run's start and starts the agent in the background. */
   static async start(options: RunOptions): Promise<RunSession> {
-    if (!options.task || options.task.trim() === '') {
-      throw new ConfigError('The task is empty: describe what the agent should do.');
-    }
-    validateEndpoint(options);
+    validateRunOptions(options);
     const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
-    validateLimits(maxSteps, options.contextBudget);
-    validateGrounding(options.grounding);
-    validateJudge(options.judge);
     const stat = await fs.stat(options.workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
 
@@ -300,6 +386,8 @@ export class RunSession {
       createdAt: time,
       updatedAt: time,
       tokens: { promptTokens: 0, completionTokens: 0 },
+      ...(options.taskId ? { taskId: options.taskId } : {}),
+      ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
     });
     const prompt = systemPrompt({ workspace, maxSteps });
     const started: RunStartedEvent = {
@@ -314,6 +402,9 @@ export class RunSession {
       maxSteps,
       systemPrompt: prompt,
       tools: TOOL_DEFINITIONS,
+      ...(options.taskId ? { taskId: options.taskId } : {}),
+      ...(options.origin ? { origin: { workspace: options.origin.workspace, snapshot: options.origin.snapshot } } : {}),
+      ...(options.budget ? { budget: { ...options.budget } } : {}),
     };
     await writer.append(started);
     const context = new ContextManager(
@@ -333,6 +424,8 @@ export class RunSession {
         maxSteps,
         context,
         startedAt: Date.parse(time),
+        activeMs: 0,
+        budget: options.budget,
         firstStep: 1,
         resumed: false,
         commandTimeoutMs: options.commandTimeoutMs,
@@ -371,6 +464,8 @@ export class RunSession {
     validateEndpoint(endpoint);
     const maxSteps = options.maxSteps ?? started.maxSteps;
     validateLimits(maxSteps, options.contextBudget);
+    const budget = options.budget ?? started.budget;
+    validateBudget(budget);
     validateGrounding(options.grounding);
     validateJudge(options.judge);
     const workspace = started.workspace;
@@ -437,6 +532,8 @@ export class RunSession {
         maxSteps,
         context,
         startedAt: Date.parse(started.time),
+        activeMs: activeTimeOf(events),
+        budget,
         firstStep: lastStep + 1,
         lastSnapshot,
         resumed: true,
@@ -459,8 +556,7 @@ export class RunSession {
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
     const exclude = datasetExclusions(workspace, datasetRoot);
-    const excludePatterns = [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)];
-    const maxFileBytes = grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    const { excludePatterns, maxFileBytes } = snapshotFilters(grounding);
     let watcher: WorkspaceWatcher | undefined;
     if (grounding.watch !== false) {
       const skipped = new Set(exclude.map((entry) => entry.split(path.sep).join('/')));
@@ -510,6 +606,7 @@ export class RunSession {
           waitWhilePaused: () => this.waitWhilePaused(),
           pauseForErrors: (reason) => this.pauseForErrors(reason),
           beginRequest: () => this.beginRequest(),
+          budgetReached: (steps) => this.budgetReached(steps),
           signal: this.abort.signal,
         },
       });
@@ -529,6 +626,7 @@ export class RunSession {
       steps: outcome.steps,
       ...('summary' in outcome && outcome.summary ? { summary: outcome.summary } : {}),
       ...(outcome.error ? { error: outcome.error } : {}),
+      ...('budget' in outcome && outcome.budget ? { budget: outcome.budget } : {}),
     };
     this.currentStatus = outcome.status;
     try {
@@ -537,6 +635,26 @@ export class RunSession {
       this.log(`Could not record the end of run ${this.runId}: ${(error as Error).message}`);
     }
     return ended;
+  }
+
+  /** Milliseconds the run has been active (paused time not counted), across sessions. */
+  get activeTime(): number {
+    return this.activeMs + (this.activeSince === undefined ? 0 : this.clock() - this.activeSince);
+  }
+
+  /** The run's budget, when it has one. */
+  get runBudget(): RunBudget | undefined {
+    return this.budget;
+  }
+
+  /** The budget the run has reached, if any, after `steps` steps. */
+  private budgetReached(steps: number): { kind: BudgetKind; summary: string } | undefined {
+    const budget = this.budget;
+    if (!budget) return undefined;
+    let kind: BudgetKind | undefined;
+    if (budget.maxTokens !== undefined && this.tokens.promptTokens + this.tokens.completionTokens >= budget.maxTokens) kind = 'tokens';
+    else if (budget.maxMinutes !== undefined && this.activeTime >= budget.maxMinutes * 60_000) kind = 'time';
+    return kind && { kind, summary: budgetSummary(kind, budget, steps) };
   }
 
   get status(): RunStatus {
@@ -722,6 +840,9 @@ export class RunSession {
   private async waitWhilePaused(): Promise<void> {
     if (!this.pauseRequested || this.abort.signal.aborted) return;
     this.currentStatus = 'paused';
+    // Paused time does not count against the time budget.
+    if (this.activeSince !== undefined) this.activeMs += this.clock() - this.activeSince;
+    this.activeSince = undefined;
     await this.record({ type: 'run_state', time: now(), state: 'paused', ...(this.pauseReason ? { reason: this.pauseReason } : {}) });
     while (this.pauseRequested && !this.abort.signal.aborted) {
       // A hint from another process also answers a pause on errors.
@@ -732,6 +853,7 @@ export class RunSession {
     this.wakeFromPause = undefined;
     this.pauseReason = undefined;
     if (this.abort.signal.aborted) return;
+    this.activeSince = this.clock();
     this.currentStatus = 'running';
     await this.record({ type: 'run_state', time: now(), state: 'resumed' });
   }
