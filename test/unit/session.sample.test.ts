@@ -10,10 +10,10 @@ import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fix
 import { fingerprint } from '../fixtures/shadow';
 import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
 
-/** Which working copy a request comes from: the system prompt names the run's workspace, `<runsDir>/<taskId>/<index>`. */
+/** Which run (0-based) a request comes from: the system prompt names its working copy, `<runsDir>/<taskId>/<index + 1>`. */
 function copyIndex(request: RecordedRequest): number {
   const match = /The workspace root is (.*?); every path/.exec(String(request.messages[0]?.content));
-  return Number(path.basename(match?.[1] ?? ''));
+  return Number(path.basename(match?.[1] ?? '')) - 1;
 }
 
 /** The step a request is for, from the budget note sent with it. */
@@ -73,7 +73,7 @@ test('three concurrent runs of one task each work in a copy of their own; the us
     const copies = results.map((result) => result.workingCopy);
     assert.equal(new Set(copies).size, 3);
     for (const [index, copy] of copies.entries()) {
-      assert.equal(copy, path.join(sampling.copiesDir, String(index)));
+      assert.equal(copy, path.join(sampling.copiesDir, String(index + 1)));
       assert.ok(!copy.startsWith(ws.dir + path.sep));
     }
     for (const result of results) {

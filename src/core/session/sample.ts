@@ -88,7 +88,7 @@ export interface SampleOptions extends Omit<RunOptions, 'taskId' | 'origin'> {
 export type SampledRunState = 'queued' | 'preparing' | 'running' | 'ended' | 'failed';
 
 export interface SampledRun {
-  /** 0-based: the position in `Sampling.runs`, and the working copy's folder name. */
+  /** 0-based: the position in `Sampling.runs`; the working copy's folder is numbered from 1. */
   readonly index: number;
   /** The run's working copy folder. */
   readonly workingCopy: string;

@@ -43,9 +43,9 @@ export interface PreparedCopy {
 
 const git = (cwd: string, extra: Record<string, string> = {}) => simpleGit({ baseDir: cwd, trimmed: false }).env(gitEnvironment(extra));
 
-/** The folder of one working copy. */
+/** The folder of one working copy; numbered from 1, as the runs are named ("run 2 of 3" works in `2`). */
 export function workingCopyDir(runsDir: string, taskId: string, index: number): string {
-  return path.join(path.resolve(runsDir), taskId, String(index));
+  return path.join(path.resolve(runsDir), taskId, String(index + 1));
 }
 
 /** The real path of a folder that may not exist yet: its nearest existing ancestor's, joined with the rest. */
