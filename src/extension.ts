@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
 import { HINT_KINDS, HintKind, HintUrgency, LABEL_AXES, LABEL_VALUES, LabelAxis, LabelValue } from './core/dataset/events';
+import type { LiveRunItem } from './protocol';
 import type { RunSession } from './core/session/runSession';
 import type { HostToWebview } from './protocol';
 import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider';
@@ -20,6 +21,10 @@ export interface ApolloApi {
     onDidPost(listener: (message: HostToWebview) => void): vscode.Disposable;
   };
   currentSession(): RunSession | undefined;
+  /** Every session started or resumed in this window. */
+  sessions(): RunSession[];
+  /** The window's runs, most in need of the annotator first, as the panel lists them. */
+  liveRuns(): LiveRunItem[];
 }
 
 const HINT_KIND_DESCRIPTIONS: Record<HintKind, string> = {
@@ -81,7 +86,16 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       return (await controller.startRun(task))?.runId;
     }),
 
-    vscode.commands.registerCommand('apollo.injectHint', async (textArgument?: unknown, kindArgument?: unknown, urgencyArgument?: unknown) => {
+    vscode.commands.registerCommand('apollo.sampleRuns', async (taskArgument?: unknown, countArgument?: unknown) => {
+      const task = typeof taskArgument === 'string' ? taskArgument : undefined;
+      const count = typeof countArgument === 'number' ? countArgument : undefined;
+      const sampling = await controller.sampleRuns(task, count);
+      return sampling && { taskId: sampling.taskId };
+    }),
+    vscode.commands.registerCommand('apollo.adoptRun', (runId?: unknown) => controller.adoptRun(typeof runId === 'string' ? runId : undefined)),
+    vscode.commands.registerCommand('apollo.nextRunNeedingAttention', () => controller.focusNeediestRun()),
+
+    vscode.commands.registerCommand('apollo.injectHint', async (textArgument?: unknown, kindArgument?: unknown, urgencyArgument?: unknown, runIdArgument?: unknown) => {
       let text = typeof textArgument === 'string' ? textArgument : undefined;
       let kind = HINT_KINDS.includes(kindArgument as HintKind) ? (kindArgument as HintKind) : undefined;
       let urgency: HintUrgency = urgencyArgument === 'now' ? 'now' : 'next';
@@ -109,7 +123,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
         if (!when) return undefined;
         urgency = when.urgency;
       }
-      return controller.injectHint(text, kind ?? 'knowledge', urgency);
+      return controller.injectHint(text, kind ?? 'knowledge', urgency, typeof runIdArgument === 'string' ? runIdArgument : undefined);
     }),
 
     vscode.commands.registerCommand('apollo.pauseRun', () => controller.pause()),
@@ -206,6 +220,8 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       onDidPost: (listener) => controller.onDidPost(listener),
     },
     currentSession: () => controller.currentSession(),
+    sessions: () => controller.sessions(),
+    liveRuns: () => controller.liveRuns(),
   };
 }
 

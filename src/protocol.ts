@@ -56,6 +56,8 @@ export interface RunView {
   steps: number;
   model: string;
   error?: string;
+  /** Why the run stopped before the agent finished, e.g. a budget it reached. */
+  stopReason?: string;
   /** Why the run paused itself (e.g. repeated model errors); it waits for the annotator. */
   pausedReason?: string;
   startedAt: string;
@@ -71,6 +73,11 @@ export interface RunView {
   readOnly: boolean;
   /** The agent is running or paused in this window now (a rewound run waits to be resumed: not live). */
   live: boolean;
+  /** A sampled run: the task id its sampling shares, and the user's workspace its working copy came from. */
+  taskId?: string;
+  originWorkspace?: string;
+  /** When its result was applied to the origin workspace. */
+  adoptedAt?: string;
 }
 
 export interface AttentionFlagView {
@@ -86,6 +93,22 @@ export interface RunListItem {
   status: RunStatus;
   steps: number;
   createdAt: string;
+}
+
+/** A run going on (or ended) in this window, for the live runs list: most in need first. */
+export interface LiveRunItem {
+  runId: string;
+  task: string;
+  status: RunStatus;
+  steps: number;
+  /** A sampled run: its place among the runs of its task ("2 of 3"). */
+  sample?: { taskId: string; index: number; count: number };
+  /** Why the annotator should look, in words, and of which kind. */
+  need: { kind: 'failures' | 'loop' | 'no_progress' | 'question' | 'paused' | 'paused_by_you' | 'failed' | 'running' | 'ended'; message: string };
+  /** Flags not yet seen. */
+  unseen: number;
+  /** Ended, sampled and not yet adopted: its result can be applied to the workspace. */
+  adoptable: boolean;
 }
 
 /** Everything about one step, sent when the annotator opens it. */
@@ -117,6 +140,17 @@ export interface RewindPreviewView {
   stopsRun: boolean;
 }
 
+/** What adopting a sampled run would write into the workspace, shown for confirmation. */
+export interface AdoptPreviewView {
+  runId: string;
+  /** "Run 2 of 3", or "Run <id>". */
+  name: string;
+  written: string[];
+  removed: string[];
+  /** Files the user changed too: adopting overwrites them, only when confirmed as such. */
+  conflicts: string[];
+}
+
 export type HostToWebview =
   | { type: 'init'; run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[]; attention: AttentionFlagView[]; unseen: number }
   | { type: 'runUpdated'; run: RunView }
@@ -127,19 +161,29 @@ export type HostToWebview =
   | { type: 'summaryAdded'; step: number; tokensBefore: number; tokensAfter: number }
   | { type: 'attention'; flag: AttentionFlagView; unseen: number }
   | { type: 'runs'; runs: RunListItem[]; liveRunId?: string }
+  /** The window's live runs (and sampled runs that ended), most in need of the annotator first. */
+  | { type: 'liveRuns'; runs: LiveRunItem[] }
   | { type: 'stepDetail'; detail: StepDetail }
   | { type: 'stepDetailFailed'; step: number; message: string }
   | { type: 'focusNextFlag' }
   | { type: 'rewindPreview'; preview: RewindPreviewView }
+  | { type: 'adoptPreview'; preview: AdoptPreviewView }
   | { type: 'notice'; level: 'info' | 'error'; message: string };
 
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'startRun'; task: string }
-  | { type: 'sendHint'; text: string; kind: HintKind; urgency: HintUrgency }
-  | { type: 'pauseRun' }
+  /** N runs of the task, each in its own working copy; the host asks how many. */
+  | { type: 'sampleRuns'; task: string }
+  /** `runId`: the run the panel shows; a hint goes to that run only. */
+  | { type: 'sendHint'; text: string; kind: HintKind; urgency: HintUrgency; runId?: string }
+  | { type: 'pauseRun'; runId?: string }
   | { type: 'resumeRun'; runId?: string }
-  | { type: 'stopRun' }
+  | { type: 'stopRun'; runId?: string }
+  /** Asks what adopting the run would write; the host opens the multi-diff editor and answers `adoptPreview`. */
+  | { type: 'previewAdopt'; runId: string }
+  /** Adopts, after the annotator confirmed the preview; `overwrite` when it listed conflicts. */
+  | { type: 'adoptRun'; runId: string; overwrite: boolean }
   | { type: 'labelStep'; step: number; label: 'good' | 'bad'; axis?: LabelAxis; reason?: string }
   | { type: 'openDiff'; step: number }
   /** Asks what a rewind would change on disk; the host answers `rewindPreview`. */
@@ -175,22 +219,27 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
   const message = raw as Record<string, unknown>;
   switch (message.type) {
     case 'ready':
-    case 'pauseRun':
-    case 'stopRun':
     case 'attentionSeen':
       return { type: message.type };
+    case 'pauseRun':
+    case 'stopRun':
     case 'resumeRun':
-      if (message.runId === undefined) return { type: 'resumeRun' };
-      return isRunId(message.runId) ? { type: 'resumeRun', runId: message.runId } : undefined;
+      if (message.runId === undefined) return { type: message.type };
+      return isRunId(message.runId) ? { type: message.type, runId: message.runId } : undefined;
     case 'openRun':
-      return isRunId(message.runId) ? { type: 'openRun', runId: message.runId } : undefined;
+    case 'previewAdopt':
+      return isRunId(message.runId) ? { type: message.type, runId: message.runId } : undefined;
+    case 'adoptRun':
+      return isRunId(message.runId) && typeof message.overwrite === 'boolean' ? { type: 'adoptRun', runId: message.runId, overwrite: message.overwrite } : undefined;
     case 'startRun':
-      return isText(message.task) ? { type: 'startRun', task: message.task } : undefined;
+    case 'sampleRuns':
+      return isText(message.task) ? { type: message.type, task: message.task } : undefined;
     case 'sendHint':
       if (!isText(message.text)) return undefined;
       if (message.kind !== 'knowledge' && message.kind !== 'strategy' && message.kind !== 'correction') return undefined;
       if (message.urgency !== undefined && message.urgency !== 'next' && message.urgency !== 'now') return undefined;
-      return { type: 'sendHint', text: message.text, kind: message.kind, urgency: message.urgency ?? 'next' };
+      if (message.runId !== undefined && !isRunId(message.runId)) return undefined;
+      return { type: 'sendHint', text: message.text, kind: message.kind, urgency: message.urgency ?? 'next', ...(message.runId !== undefined ? { runId: message.runId } : {}) };
     case 'labelStep': {
       if (!isStep(message.step) || (message.label !== 'good' && message.label !== 'bad')) return undefined;
       if (message.axis !== undefined && message.axis !== 'decision' && message.axis !== 'execution') return undefined;

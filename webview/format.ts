@@ -71,6 +71,7 @@ export function statusText(run: RunView | null): string {
   if (!run) return 'No run yet.';
   const parts = [run.status, plural(run.steps, 'step'), run.model];
   if (run.error) parts.push(run.error);
+  if (run.stopReason) parts.push(run.stopReason);
   if (run.pausedReason) parts.push(`${run.pausedReason}: resume or send a hint`);
   return parts.join(' · ');
 }

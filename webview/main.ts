@@ -12,10 +12,10 @@
  * most once a second, never per message.
  */
 import type { HintKind } from '../src/core/dataset/events';
-import type { HostToWebview, RunListItem, TimelineHint, WebviewToHost } from '../src/protocol';
+import type { HostToWebview, LiveRunItem, RunListItem, TimelineHint, WebviewToHost } from '../src/protocol';
 import { el, isTyping, setDisabled, setText, ToolkitControl, vsButton, vsDropdown, vsTextBox } from './dom';
 import { elapsedMs, firstLine, formatDate, formatDuration, formatTokens, plural, statusText } from './format';
-import { RewindPane, StepDetailPane } from './panes';
+import { AdoptPane, RewindPane, StepDetailPane } from './panes';
 import { buildReasonForm, StepRow, StepRows } from './stepRows';
 import { InitPayload, TimelineData } from './timelineData';
 import { VirtualList } from './virtualList';
@@ -53,6 +53,8 @@ const saved = readState(vscode.getState());
 const data = new TimelineData();
 
 let runs: RunListItem[] = [];
+/** The window's runs, most in need of the annotator first (host-ordered). */
+let liveRuns: LiveRunItem[] = [];
 let liveRunId: string | undefined;
 let runsStale = true;
 let runsRenderedFor: string | undefined;
@@ -124,17 +126,39 @@ runsDetails.addEventListener('toggle', () => {
   scheduleSave();
 });
 
+// ---- live runs: several agents at once, the one needing you most on top --------------------
+
+const liveSection = el('section', 'live-runs');
+liveSection.setAttribute('aria-label', 'Live runs');
+const liveHeading = el('div', 'live-heading');
+const liveHeadingText = el('span', undefined, 'Live runs');
+const neediestButton = vsButton('Go to the run that needs you most', () => goToNeediestRun(), 'secondary');
+neediestButton.title = 'Open the run at the top of the list (j)';
+liveHeading.append(liveHeadingText, neediestButton);
+const liveList = el('ul', 'live-list');
+liveList.setAttribute('role', 'list');
+liveList.setAttribute('aria-label', 'Live runs');
+liveSection.append(liveHeading, liveList);
+liveSection.hidden = true;
+
 // ---- task and run controls ----------------------------------------------------------------
 
 const taskBox = vsTextBox('area', 'Task', 'What should the agent do?', 'task');
 taskBox.setAttribute('rows', '2');
 taskBox.setAttribute('resize', 'vertical');
 const startButton = vsButton('Start run', startRun, 'primary');
-const pauseButton = vsButton('Pause', () => post({ type: 'pauseRun' }));
-const resumeButton = vsButton('Resume', () => post(data.run ? { type: 'resumeRun', runId: data.run.runId } : { type: 'resumeRun' }));
-const stopButton = vsButton('Stop', () => post({ type: 'stopRun' }));
+const sampleButton = vsButton('Sample runs', sampleRuns, 'secondary');
+sampleButton.title = 'Several runs of this task, each in its own working copy of the workspace';
+// Controls act on the run on screen only, named so the host never guesses.
+const onViewed = <T extends 'pauseRun' | 'resumeRun' | 'stopRun'>(type: T) => (data.run ? { type, runId: data.run.runId } : { type });
+const pauseButton = vsButton('Pause', () => post(onViewed('pauseRun')));
+const resumeButton = vsButton('Resume', () => post(onViewed('resumeRun')));
+const stopButton = vsButton('Stop', () => post(onViewed('stopRun')));
+const adoptButton = vsButton('Adopt', () => data.run && post({ type: 'previewAdopt', runId: data.run.runId }), 'primary');
+adoptButton.title = "Apply this run's changes to your workspace, after a preview";
+adoptButton.hidden = true;
 const controls = el('div', 'controls');
-controls.append(startButton, pauseButton, resumeButton, stopButton);
+controls.append(startButton, sampleButton, pauseButton, resumeButton, stopButton, adoptButton);
 const runSection = el('section', 'run-controls');
 runSection.setAttribute('aria-label', 'Run');
 runSection.append(taskBox, controls);
@@ -242,6 +266,14 @@ const rewindPane = new RewindPane({
   },
 });
 
+const adoptPane = new AdoptPane({
+  confirm: (runId, overwrite) => {
+    post({ type: 'adoptRun', runId, overwrite });
+    adoptPane.close();
+  },
+  cancel: () => adoptPane.close(),
+});
+
 const detail = new StepDetailPane({
   openDiff: (step) => post({ type: 'openDiff', step }),
   openFullOutput: (step) => post({ type: 'openFullOutput', step }),
@@ -281,7 +313,7 @@ const hintSection = el('section', 'hints');
 hintSection.setAttribute('aria-label', 'Hints');
 hintSection.append(hintBox, hintRow, sentHeading, sentList);
 
-app.append(header, runsDetails, runSection, attentionBar, scroller, rewindPane.node, detail.node, hintSection);
+app.append(header, liveSection, runsDetails, runSection, attentionBar, scroller, rewindPane.node, adoptPane.node, detail.node, hintSection);
 
 // ---- actions ------------------------------------------------------------------------------
 
@@ -291,11 +323,26 @@ function startRun(): void {
   post({ type: 'startRun', task });
 }
 
+function sampleRuns(): void {
+  const task = taskBox.value.trim();
+  if (!task) return showNotice({ level: 'error', message: 'The task is empty: describe what the agents should do.' });
+  post({ type: 'sampleRuns', task });
+}
+
+/** Opens the run at the top of the live runs list: the one that needs the annotator most. */
+function goToNeediestRun(): void {
+  const top = liveRuns[0];
+  if (!top) return;
+  if (top.runId !== data.run?.runId) post({ type: 'openRun', runId: top.runId });
+  else if (top.unseen) nextFlag();
+}
+
 function sendHint(): void {
   const text = hintBox.value.trim();
-  if (!text || !viewedRunLive()) return;
+  if (!text || !viewedRunLive() || !data.run) return;
   const kind: HintKind = hintKind.value === 'strategy' || hintKind.value === 'correction' ? hintKind.value : 'knowledge';
-  post({ type: 'sendHint', text, kind, urgency: hintWhen.value === 'now' ? 'now' : 'next' });
+  // The hint goes to the run on screen and to no other.
+  post({ type: 'sendHint', text, kind, urgency: hintWhen.value === 'now' ? 'now' : 'next', runId: data.run.runId });
   hintBox.value = '';
   updateControls();
   scheduleSave();
@@ -389,8 +436,13 @@ document.addEventListener('keydown', (event) => {
   if (event.key === 'n' && !isTyping(event)) {
     event.preventDefault();
     nextFlag();
+  } else if (event.key === 'j' && !isTyping(event) && liveRuns.length) {
+    event.preventDefault();
+    goToNeediestRun();
   } else if (event.key === 'Escape') {
-    if (rewindPane.open) {
+    if (adoptPane.open) {
+      adoptPane.close();
+    } else if (rewindPane.open) {
       rewindPane.close();
     } else if (detail.open) {
       closeDetail(true);
@@ -420,7 +472,9 @@ function updateControls(): void {
   const run = data.run;
   const live = viewedRunLive();
   const writable = !!run && !run.readOnly;
-  setDisabled(startButton, live || liveRunId !== undefined);
+  // A run on the workspace blocks another there; sampled runs work in copies and block nothing.
+  setDisabled(startButton, (live && !run?.taskId) || liveRunId !== undefined);
+  adoptButton.hidden = !(run && run.originWorkspace && !run.adoptedAt && run.status !== 'running' && run.status !== 'paused');
   setDisabled(pauseButton, !(live && run?.status === 'running'));
   // Resume also continues a rewound run, which waits paused and not live.
   setDisabled(resumeButton, !(writable && run.status === 'paused'));
@@ -527,6 +581,56 @@ function sentHintAdded(hint: TimelineHint): void {
 function renderRunsSummary(): void {
   setText(runsCount, String(runs.length));
   runsCount.setAttribute('aria-label', plural(runs.length, 'run'));
+}
+
+const NEED_ICONS: Record<LiveRunItem['need']['kind'], string> = {
+  paused: '⏸',
+  question: '?',
+  loop: '↻',
+  no_progress: '…',
+  failures: '✕',
+  paused_by_you: '⏸',
+  failed: '✕',
+  running: '▶',
+  ended: '✓',
+};
+
+/** Shown once there is more than one run to keep an eye on, or any sampled run. */
+function renderLiveRuns(): void {
+  liveSection.hidden = liveRuns.length < 2 && !liveRuns.some((run) => run.sample);
+  if (liveSection.hidden) return;
+  const waiting = liveRuns.filter((run) => run.need.kind !== 'running' && run.need.kind !== 'ended').length;
+  setText(liveHeadingText, `Live runs (${liveRuns.length})${waiting ? ` · ${waiting} need${waiting === 1 ? 's' : ''} you` : ''}`);
+  setDisabled(neediestButton, !liveRuns.length);
+  liveList.replaceChildren(
+    ...liveRuns.map((run) => {
+      const item = el('li', 'live-item');
+      const open = run.runId === data.run?.runId;
+      item.classList.toggle('open', open);
+      item.dataset.need = run.need.kind;
+      const icon = el('span', 'need-icon', NEED_ICONS[run.need.kind] ?? '•');
+      icon.setAttribute('aria-hidden', 'true');
+      const name = run.sample ? `Run ${run.sample.index} of ${run.sample.count}` : 'Run';
+      const title = el('div', 'live-title');
+      title.append(icon, el('span', 'live-name', name), el('span', 'live-need', run.need.message));
+      title.title = run.task;
+      const meta = el('div', 'run-meta');
+      meta.append(el('span', undefined, `${plural(run.steps, 'step')} · ${run.status}`));
+      if (run.unseen) meta.append(el('span', 'tag flags', `${run.unseen} new`));
+      if (open) meta.append(el('span', 'tag open', 'open'));
+      const actions = el('div', 'run-actions');
+      const openButton = vsButton('Open', () => post({ type: 'openRun', runId: run.runId }));
+      openButton.setAttribute('aria-label', `Open ${name.toLowerCase()}: ${run.need.message}`);
+      actions.append(openButton);
+      if (run.adoptable) {
+        const adopt = vsButton('Adopt', () => post({ type: 'previewAdopt', runId: run.runId }));
+        adopt.setAttribute('aria-label', `Adopt ${name.toLowerCase()}`);
+        actions.append(adopt);
+      }
+      item.append(title, meta, actions);
+      return item;
+    }),
+  );
 }
 
 function renderRuns(): void {
@@ -661,6 +765,7 @@ function applyInit(payload: InitPayload, restoring: boolean): void {
   updateControls();
   renderSentHints();
   renderAttention();
+  renderLiveRuns();
   if (runsRenderedFor !== nextRun) {
     runsStale = true;
     if (runsDetails.open) renderRuns();
@@ -742,6 +847,10 @@ function onMessage(message: HostToWebview): void {
       renderAttention();
       break;
     }
+    case 'liveRuns':
+      liveRuns = Array.isArray(message.runs) ? message.runs : [];
+      renderLiveRuns();
+      break;
     case 'runs':
       runs = Array.isArray(message.runs) ? message.runs : [];
       liveRunId = message.liveRunId;
@@ -761,6 +870,10 @@ function onMessage(message: HostToWebview): void {
     case 'stepDetailFailed':
       if (detail.open && detail.step === message.step) detail.close();
       showNotice({ level: 'error', message: message.message });
+      break;
+    case 'adoptPreview':
+      adoptPane.show(message.preview);
+      adoptPane.focus();
       break;
     case 'rewindPreview':
       rewindPane.show(message.preview);

@@ -2,7 +2,7 @@
  * The panes that open below the timeline: a step's detail, and the confirmation of a rewind.
  * Model and workspace text goes in with textContent only.
  */
-import type { RewindPreviewView, StepDetail } from '../src/protocol';
+import type { AdoptPreviewView, RewindPreviewView, StepDetail } from '../src/protocol';
 import { el, vsButton } from './dom';
 import { formatInteger, plural } from './format';
 
@@ -124,6 +124,20 @@ export interface RewindActions {
 }
 
 /** What "Rewind to here" would change, asked before anything is written. */
+/** A titled list of paths (the first 50), or nothing when there are none. */
+function fileSection(title: string, paths: string[], className: string): HTMLElement | undefined {
+  if (!paths.length) return undefined;
+  const list = el('ul', `files ${className}`);
+  list.setAttribute('aria-label', title);
+  for (const path of paths.slice(0, 50)) {
+    const item = el('li', 'file', path);
+    item.title = path;
+    list.append(item);
+  }
+  const more = paths.length > 50 ? [el('p', 'muted', `and ${plural(paths.length - 50, 'more file')}`)] : [];
+  return section(`${title} (${formatInteger(paths.length)})`, list, ...more);
+}
+
 export class RewindPane {
   readonly node = el('section', 'rewind-confirm');
   private readonly heading = el('h2', 'detail-title');
@@ -164,22 +178,11 @@ export class RewindPane {
     this.node.hidden = false;
     this.heading.textContent = `Rewind the workspace to before step ${preview.step}?`;
     const parts: HTMLElement[] = [];
-    const fileList = (title: string, paths: string[], className: string) => {
-      const list = el('ul', `files ${className}`);
-      list.setAttribute('aria-label', title);
-      for (const path of paths.slice(0, 50)) {
-        const item = el('li', 'file', path);
-        item.title = path;
-        list.append(item);
-      }
-      const more = paths.length > 50 ? [el('p', 'muted', `and ${plural(paths.length - 50, 'more file')}`)] : [];
-      return section(`${title} (${formatInteger(paths.length)})`, list, ...more);
-    };
     if (!preview.written.length && !preview.removed.length) parts.push(el('p', undefined, 'No file changes on disk: the workspace already matches.'));
-    if (preview.written.length) parts.push(fileList('Written back', preview.written, 'written'));
-    if (preview.removed.length) parts.push(fileList('Removed', preview.removed, 'removed'));
+    if (preview.written.length) parts.push(fileSection('Written back', preview.written, 'written')!);
+    if (preview.removed.length) parts.push(fileSection('Removed', preview.removed, 'removed')!);
     if (preview.userEdits.length) {
-      const warning = fileList('Your own edits, overwritten', preview.userEdits, 'user-edits');
+      const warning = fileSection('Your own edits, overwritten', preview.userEdits, 'user-edits')!;
       warning.classList.add('warning');
       warning.append(el('p', 'muted', 'They stay recorded in the dataset.'));
       parts.push(warning);
@@ -196,6 +199,73 @@ export class RewindPane {
   close(): void {
     this.node.hidden = true;
     this.step = undefined;
+    this.body.replaceChildren();
+  }
+}
+
+export interface AdoptActions {
+  confirm(runId: string, overwrite: boolean): void;
+  cancel(): void;
+}
+
+/** What adopting a sampled run writes into the workspace; the multi-diff editor shows the lines. */
+export class AdoptPane {
+  readonly node = el('section', 'rewind-confirm adopt-confirm');
+  private readonly heading = el('h2', 'detail-title');
+  private readonly body = el('div', 'detail-body');
+  private readonly confirmButton: HTMLElement;
+  private preview: AdoptPreviewView | undefined;
+
+  constructor(private readonly actions: AdoptActions) {
+    this.node.setAttribute('aria-label', 'Adopt preview');
+    this.node.hidden = true;
+    this.heading.tabIndex = -1;
+    const buttons = el('div', 'detail-buttons');
+    this.confirmButton = vsButton('Confirm adopt', () => this.preview && this.actions.confirm(this.preview.runId, this.preview.conflicts.length > 0), 'primary');
+    buttons.append(this.confirmButton, vsButton('Cancel', () => this.actions.cancel()));
+    this.node.append(this.heading, this.body, buttons);
+    this.node.addEventListener('keydown', (event) => {
+      if ((event as KeyboardEvent).key === 'Escape') {
+        event.stopPropagation();
+        this.actions.cancel();
+      }
+    });
+  }
+
+  get open(): boolean {
+    return !this.node.hidden;
+  }
+
+  get runId(): string | undefined {
+    return this.preview?.runId;
+  }
+
+  show(preview: AdoptPreviewView): void {
+    this.preview = preview;
+    this.node.hidden = false;
+    this.heading.textContent = `Adopt the changes of ${preview.name} into your workspace?`;
+    const overwrite = preview.conflicts.length > 0;
+    this.confirmButton.textContent = overwrite ? 'Adopt and overwrite my changes' : 'Confirm adopt';
+    this.confirmButton.setAttribute('aria-label', overwrite ? 'Adopt and overwrite my changes' : 'Confirm adopt');
+    const parts: HTMLElement[] = [fileSection('Written', preview.written, 'written'), fileSection('Removed', preview.removed, 'removed')].filter((part): part is HTMLElement => !!part);
+    const conflicts = fileSection('Changed by you too, overwritten', preview.conflicts, 'user-edits');
+    if (conflicts) {
+      conflicts.classList.add('warning');
+      parts.push(conflicts);
+    } else {
+      parts.push(el('p', 'muted', 'None of these files has changes of your own.'));
+    }
+    parts.push(el('p', 'muted', 'The diff editor shows each file: yours now on the left, the run\'s on the right. The adoption is recorded in the run.'));
+    this.body.replaceChildren(...parts);
+  }
+
+  focus(): void {
+    this.heading.focus();
+  }
+
+  close(): void {
+    this.node.hidden = true;
+    this.preview = undefined;
     this.body.replaceChildren();
   }
 }

@@ -1,5 +1,6 @@
 /** Where the model endpoint comes from: settings first, then the standard OpenAI variables. */
 import * as vscode from 'vscode';
+import os from 'node:os';
 import path from 'node:path';
 import { defaultDatasetPath } from '../core/dataset/store';
 import { DEFAULT_MAX_STEPS } from '../core/session/runSession';
@@ -23,7 +24,21 @@ export interface ApolloSettings {
   secretsToModel: boolean;
   /** Set when `apollo.judge.enabled`: the judge's endpoint, defaulting to the agent's. */
   judge?: JudgeOptions;
+  /** Limits of every run besides maxSteps; absent when unlimited. */
+  budget: { maxMinutes?: number; maxTokens?: number };
+  /** Where sampled runs get their working copies: outside the workspace. */
+  runsDir: string;
+  /** How many runs `Apollo: Sample Runs…` proposes, and how many may go at once in this window. */
+  sampleCount: number;
+  concurrency: number;
 }
+
+/** The default folder for sampled runs' working copies, shared with the CLI. */
+export function defaultRunsDir(): string {
+  return path.join(os.homedir(), '.apollo', 'runs');
+}
+
+const positive = (value: number | undefined) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined);
 
 export async function readSettings(secrets: vscode.SecretStorage, workspace: string): Promise<ApolloSettings> {
   const config = vscode.workspace.getConfiguration('apollo');
@@ -61,5 +76,15 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
       exclude: config.get<string[]>('grounding.exclude', []).filter((pattern) => typeof pattern === 'string'),
       maxFileBytes: Math.round(config.get<number>('grounding.maxFileSizeMb', 10) * 1024 * 1024),
     },
+    budget: {
+      ...(positive(config.get<number>('budget.maxMinutes', 0)) ? { maxMinutes: config.get<number>('budget.maxMinutes', 0) } : {}),
+      ...(positive(config.get<number>('budget.maxTokens', 0)) ? { maxTokens: Math.round(config.get<number>('budget.maxTokens', 0)) } : {}),
+    },
+    runsDir: (() => {
+      const setting = config.get<string>('runsPath', '').trim();
+      return setting ? path.resolve(workspace, setting.replace(/^~(?=$|[\\/])/, os.homedir())) : defaultRunsDir();
+    })(),
+    sampleCount: Math.max(1, Math.round(config.get<number>('sample.count', 3))),
+    concurrency: Math.max(1, Math.round(config.get<number>('sample.concurrency', 3))),
   };
 }

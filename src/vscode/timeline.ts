@@ -3,7 +3,7 @@
  * unit tests use it alike.
  */
 import type { DatasetEvent, LabelEvent, StepEvent } from '../core/dataset/events';
-import { AttentionTracker } from '../core/supervision/attention';
+import { AttentionFlag, AttentionTracker } from '../core/supervision/attention';
 import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../core/supervision/labels';
 import type { HostToWebview, LabelBadge, RunView, TimelineHint, TimelineStep } from '../protocol';
 
@@ -111,6 +111,8 @@ export class TimelineModel {
           redactions: 0,
           readOnly: this.options.readOnly,
           live: !this.options.readOnly,
+          ...(event.taskId ? { taskId: event.taskId } : {}),
+          ...(event.origin ? { originWorkspace: event.origin.workspace } : {}),
         };
         break;
       case 'step': {
@@ -191,7 +193,11 @@ export class TimelineModel {
           run.endedAt = event.time;
           delete run.pausedReason;
           if (event.error) run.error = event.error;
+          if (event.status === 'budget' && event.summary) run.stopReason = event.summary;
         }
+        break;
+      case 'run_adopted':
+        if (run) run.adoptedAt = event.time;
         break;
     }
     if (run) run.redactions += countRedactions(event);
@@ -200,7 +206,7 @@ export class TimelineModel {
       this.unseen++;
       messages.push({ type: 'attention', flag, unseen: this.unseen });
     }
-    if (run && (event.type === 'step' || event.type === 'label' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'hint_queued' || event.type === 'summary')) {
+    if (run && (event.type === 'step' || event.type === 'label' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'run_adopted' || event.type === 'hint_queued' || event.type === 'summary')) {
       run.maskedShare = this.steps.length ? this.masked / this.steps.length : 0;
       messages.push({ type: 'runUpdated', run: { ...run } });
     }
@@ -230,6 +236,12 @@ export class TimelineModel {
 
   markSeen(): void {
     this.unseen = 0;
+  }
+
+  /** The flags raised since the annotator last looked, oldest first. */
+  unseenFlagList(): AttentionFlag[] {
+    const flags = this.attention.flags();
+    return this.unseen ? flags.slice(flags.length - this.unseen) : [];
   }
 
   /** The steps raised flags are about, in order. */

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { ApolloApi } from '../../src/extension';
@@ -51,11 +52,11 @@ describe('Apollo extension', function () {
   });
 
   afterEach(async () => {
-    await api.currentSession()?.stop();
+    for (const session of api.sessions()) await session.stop();
     await server?.close();
     server = undefined;
     posted.length = 0;
-    await configure({ baseUrl: undefined, model: undefined, maxSteps: undefined });
+    await configure({ baseUrl: undefined, model: undefined, maxSteps: undefined, runsPath: undefined, 'sample.concurrency': undefined, 'budget.maxTokens': undefined });
   });
 
   after(() => {
@@ -70,7 +71,7 @@ describe('Apollo extension', function () {
 
   it('registers every command of the contract', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['apollo.startRun', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun', 'apollo.exportDataset', 'apollo.labelStep', 'apollo.setJudgeApiKey', 'apollo.nextFlaggedStep', 'apollo.openRun']) {
+    for (const id of ['apollo.startRun', 'apollo.sampleRuns', 'apollo.adoptRun', 'apollo.nextRunNeedingAttention', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun', 'apollo.exportDataset', 'apollo.labelStep', 'apollo.setJudgeApiKey', 'apollo.nextFlaggedStep', 'apollo.openRun']) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
   });
@@ -89,6 +90,11 @@ describe('Apollo extension', function () {
     assert.equal(config.get('judge.baseUrl'), '');
     assert.equal(config.get('judge.model'), '');
     assert.equal(config.get('judge.batchSize'), 8);
+    assert.equal(config.get('runsPath'), '');
+    assert.equal(config.get('sample.count'), 3);
+    assert.equal(config.get('sample.concurrency'), 3);
+    assert.equal(config.get('budget.maxMinutes'), 0);
+    assert.equal(config.get('budget.maxTokens'), 0);
   });
 
   it('labels from the panel and the palette carry reason and axis, and the export command follows the mask policy setting', async () => {
@@ -385,7 +391,7 @@ describe('Apollo extension', function () {
     }
     assert.equal(api.currentSession(), before);
     // Nothing answers a dropped message (a refreshed runs list from an earlier run may still arrive).
-    assert.deepEqual(posted.filter((message) => message.type !== 'runs').map((message) => message.type), []);
+    assert.deepEqual(posted.filter((message) => message.type !== 'runs' && message.type !== 'liveRuns').map((message) => message.type), []);
   });
 
   it('refuses an empty task and a missing endpoint with messages that say what to do', async () => {
@@ -413,5 +419,145 @@ describe('Apollo extension', function () {
     await until('the model request', () => model.requests.length >= 1);
     await vscode.commands.executeCommand('apollo.stopRun');
     assert.equal(api.currentSession()?.status, 'stopped');
+  });
+
+  describe('sampling', () => {
+    /** The working copy a request came from: the system prompt names the workspace root. */
+    const workspaceOf = (request: { messages: { role: string; content: string }[] }) => /The workspace root is (\S+?);/.exec(request.messages[0].content)?.[1];
+    const runsPath = () => path.join(os.tmpdir(), `apollo-it-runs-${process.pid}-${Date.now()}`);
+
+    it('samples runs in copies of their own, lists them by need, sends a hint to one run only, and adopts one from the panel', async () => {
+      const hint = 'HINT-FOR-THE-FIRST-RUN';
+      const seen = new Map<string, number>();
+      // Each run writes a file named after its working copy, lists its folder, then finishes; the
+      // first step waits so that a hint can be sent while both runs go on.
+      const reply = (request: { messages: { role: string; content: string }[] }): ScriptedReply => {
+        const copy = workspaceOf(request) ?? 'unknown';
+        const turn = (seen.get(copy) ?? 0) + 1;
+        seen.set(copy, turn);
+        if (turn === 1) return { toolCall: { name: 'write_file', arguments: { path: `made-by-${path.basename(copy)}.txt`, content: 'mine\n' } }, delayMs: 1500 };
+        if (turn === 2) return { toolCall: { name: 'list_dir', arguments: {} } };
+        return { toolCall: { name: 'finish', arguments: { summary: 'done' } } };
+      };
+      const model = await startScriptedModelServer([], { fallback: reply });
+      server = model;
+      const runs = runsPath();
+      await configure({ baseUrl: model.baseUrl, model: 'scripted-model', runsPath: runs, 'sample.concurrency': 2 });
+
+      const started = await vscode.commands.executeCommand<{ taskId: string }>('apollo.sampleRuns', 'Write your own file', 2);
+      assert.ok(started?.taskId, 'the command returns the task id');
+      const ofThisSampling = () => api.sessions().filter((session) => session.shadow.workspace.startsWith(runs + path.sep));
+      const sessions = await until('both runs to start', () => (ofThisSampling().length === 2 ? ofThisSampling() : undefined));
+      const [first, second] = sessions;
+      assert.notEqual(first.shadow.workspace, second.shadow.workspace);
+      for (const session of sessions) assert.ok(session.shadow.workspace.startsWith(runs + path.sep), 'each run works in a copy under apollo.runsPath');
+
+      // The panel shows the first run; its hint names that run and reaches it alone.
+      await api.panel.receive({ type: 'sendHint', text: hint, kind: 'strategy', urgency: 'next', runId: first.runId });
+      const listed = await until('the live runs list', () => [...posted].reverse().find((message) => message.type === 'liveRuns' && message.runs.length === 2));
+      assert.ok(listed.type === 'liveRuns' && listed.runs.every((run) => run.sample?.taskId === started.taskId && run.sample.count === 2));
+      await Promise.all(sessions.map((session) => session.done));
+
+      const withHint = model.requests.filter((request) => JSON.stringify(request.messages).includes(hint));
+      assert.ok(withHint.length > 0, 'the hint reached the run it was sent to');
+      assert.ok(withHint.every((request) => workspaceOf(request) === first.shadow.workspace), 'and no other run');
+      // Each run saw only its own file.
+      for (const session of sessions) {
+        const listing = (await readEvents(session.runId)).find((event) => event.type === 'step' && event.action?.name === 'list_dir');
+        const observation = listing?.type === 'step' ? listing.observation : '';
+        assert.match(observation, new RegExp(`made-by-${path.basename(session.shadow.workspace)}`));
+        assert.equal((observation.match(/made-by-/g) ?? []).length, 1, observation);
+      }
+      for (const session of sessions) {
+        const startedEvent = (await readEvents(session.runId))[0];
+        assert.ok(startedEvent.type === 'run_started' && startedEvent.taskId === started.taskId && startedEvent.origin?.workspace === (await fs.realpath(workspaceDir())));
+      }
+      // The workspace itself was not touched by either run.
+      assert.deepEqual((await fs.readdir(workspaceDir())).filter((name) => name.startsWith('made-by-')), []);
+      const ended = api.liveRuns().filter((run) => run.sample?.taskId === started.taskId);
+      assert.equal(ended.length, 2);
+      assert.ok(ended.every((run) => run.need.kind === 'ended' && run.adoptable));
+
+      // Adopt the second run from the panel: preview first, then the confirmation.
+      const file = `made-by-${path.basename(second.shadow.workspace)}.txt`;
+      posted.length = 0;
+      await api.panel.receive({ type: 'previewAdopt', runId: second.runId });
+      const preview = posted.find((message) => message.type === 'adoptPreview');
+      assert.ok(preview?.type === 'adoptPreview');
+      assert.deepEqual([preview.preview.written, preview.preview.removed, preview.preview.conflicts], [[file], [], []]);
+      assert.equal(await fs.access(path.join(workspaceDir(), file)).then(() => true, () => false), false, 'a preview writes nothing');
+      await api.panel.receive({ type: 'adoptRun', runId: second.runId, overwrite: false });
+      assert.equal(await fs.readFile(path.join(workspaceDir(), file), 'utf8'), 'mine\n');
+      const adopted = (await readEvents(second.runId)).find((event) => event.type === 'run_adopted');
+      assert.ok(adopted?.type === 'run_adopted' && adopted.files.map((change) => change.path).join() === file);
+      assert.equal(api.liveRuns().find((run) => run.runId === second.runId)?.adoptable, false);
+
+      // The first run's file, changed by the user meanwhile, is a conflict: refused unless confirmed as such.
+      const otherFile = `made-by-${path.basename(first.shadow.workspace)}.txt`;
+      await fs.writeFile(path.join(workspaceDir(), otherFile), 'my own\n');
+      posted.length = 0;
+      await api.panel.receive({ type: 'adoptRun', runId: first.runId, overwrite: false });
+      assert.match(JSON.stringify(posted.find((message) => message.type === 'notice')), /nothing was written/);
+      assert.equal(await fs.readFile(path.join(workspaceDir(), otherFile), 'utf8'), 'my own\n');
+      await api.panel.receive({ type: 'previewAdopt', runId: first.runId });
+      const conflicted = posted.find((message) => message.type === 'adoptPreview');
+      assert.ok(conflicted?.type === 'adoptPreview' && conflicted.preview.conflicts.join() === otherFile);
+      await api.panel.receive({ type: 'adoptRun', runId: first.runId, overwrite: true });
+      assert.equal(await fs.readFile(path.join(workspaceDir(), otherFile), 'utf8'), 'mine\n');
+      for (const name of [file, otherFile]) await fs.rm(path.join(workspaceDir(), name));
+      await fs.rm(runs, { recursive: true, force: true });
+    });
+
+    it('orders live runs by need and jumps to the neediest', async () => {
+      // One run asks a question and waits on a long request; the other keeps working.
+      const seen = new Map<string, number>();
+      const reply = (request: { messages: { role: string; content: string }[] }): ScriptedReply => {
+        const copy = workspaceOf(request) ?? 'unknown';
+        const turn = (seen.get(copy) ?? 0) + 1;
+        seen.set(copy, turn);
+        const asks = copy.endsWith(`${path.sep}2`);
+        if (turn === 1) return asks ? { content: 'Which database should I use?' } : { toolCall: { name: 'list_dir', arguments: {} } };
+        return { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 30_000 };
+      };
+      const model = await startScriptedModelServer([], { fallback: reply });
+      server = model;
+      const runs = runsPath();
+      await configure({ baseUrl: model.baseUrl, model: 'scripted-model', runsPath: runs, 'attention.notify': false });
+      try {
+        const started = await vscode.commands.executeCommand<{ taskId: string }>('apollo.sampleRuns', 'Ask or work', 2);
+        const ofThisSampling = () => api.liveRuns().filter((run) => run.sample?.taskId === started?.taskId);
+        const top = await until('the question to reach the top', () => {
+          const listed = ofThisSampling();
+          return listed.length === 2 && api.liveRuns()[0].need.kind === 'question' ? api.liveRuns()[0] : undefined;
+        });
+        assert.equal(top.sample?.index, 2);
+        assert.equal(ofThisSampling()[1].need.kind, 'running');
+        const jumped = await vscode.commands.executeCommand<string>('apollo.nextRunNeedingAttention');
+        assert.equal(jumped, top.runId);
+        assert.equal(api.currentSession()?.runId, top.runId, 'the panel now shows that run');
+        // Looking at it counts as seen: the question no longer ranks first.
+        assert.equal(api.liveRuns().find((run) => run.runId === top.runId)?.unseen, 0);
+      } finally {
+        await configure({ 'attention.notify': undefined });
+        for (const session of api.sessions()) await session.stop();
+        await fs.rm(runs, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a sampling with nothing to do, and a runs folder inside the workspace, with clear errors', async () => {
+      await configure({ baseUrl: 'http://127.0.0.1:9/v1', model: 'm' });
+      posted.length = 0;
+      await api.panel.receive({ type: 'sampleRuns', task: '  ' });
+      assert.match(JSON.stringify(posted.find((message) => message.type === 'notice')), /task is empty/);
+      posted.length = 0;
+      assert.equal(await vscode.commands.executeCommand('apollo.sampleRuns', 'x', 0), undefined);
+      assert.match(JSON.stringify(posted.find((message) => message.type === 'notice')), /from 1 to 20/);
+      posted.length = 0;
+      await configure({ runsPath: 'copies' });
+      assert.equal(await vscode.commands.executeCommand('apollo.sampleRuns', 'x', 2), undefined);
+      assert.match(JSON.stringify(posted.find((message) => message.type === 'notice')), /inside the workspace/);
+      assert.equal(await fs.access(path.join(workspaceDir(), 'copies')).then(() => true, () => false), false, 'nothing was created');
+      assert.equal(api.sessions().filter((session) => session.isLive).length, 0);
+    });
   });
 });
