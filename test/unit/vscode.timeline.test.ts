@@ -4,6 +4,7 @@ import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { buildTimeline, summarizeArguments, TimelineModel, toTimelineStep } from '../../src/vscode/timeline';
 import type { HostToWebview } from '../../src/protocol';
 import { resolveEndpoint } from '../../src/vscode/endpoint';
+import { runStarted } from '../fixtures/trajectories';
 
 const time = '2026-01-01T00:00:00.000Z';
 
@@ -112,7 +113,28 @@ test('panel messages are validated field by field', async () => {
   assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'strategy', extra: 1 }), { type: 'sendHint', text: 'hi', kind: 'strategy', urgency: 'next' });
   assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'strategy', urgency: 'now' }), { type: 'sendHint', text: 'hi', kind: 'strategy', urgency: 'now' });
   assert.deepEqual(parseWebviewMessage({ type: 'labelStep', step: 3, label: 'good' }), { type: 'labelStep', step: 3, label: 'good' });
-  for (const bad of [undefined, 7, [], { type: 'labelStep', step: 1.5, label: 'good' }, { type: 'labelStep', step: 1, label: 'neutral' }, { type: 'startRun', task: 'x'.repeat(100_001) }, { type: 'openDiff', step: '2' }, { type: 'sendHint', text: 'x', kind: 'strategy', urgency: 'later' }, { type: 'nope' }]) {
+  // Actions on one of several runs name it; a hint for a named run carries the name through.
+  assert.deepEqual(parseWebviewMessage({ type: 'sendHint', text: 'hi', kind: 'knowledge', runId: 'run-1' }), { type: 'sendHint', text: 'hi', kind: 'knowledge', urgency: 'next', runId: 'run-1' });
+  assert.deepEqual(parseWebviewMessage({ type: 'stopRun', runId: 'run-1' }), { type: 'stopRun', runId: 'run-1' });
+  assert.deepEqual(parseWebviewMessage({ type: 'sampleRuns', task: 'fix it' }), { type: 'sampleRuns', task: 'fix it' });
+  assert.deepEqual(parseWebviewMessage({ type: 'adoptRun', runId: 'run-1', overwrite: false }), { type: 'adoptRun', runId: 'run-1', overwrite: false });
+  for (const bad of [
+    undefined,
+    7,
+    [],
+    { type: 'labelStep', step: 1.5, label: 'good' },
+    { type: 'labelStep', step: 1, label: 'neutral' },
+    { type: 'startRun', task: 'x'.repeat(100_001) },
+    { type: 'openDiff', step: '2' },
+    { type: 'sendHint', text: 'x', kind: 'strategy', urgency: 'later' },
+    { type: 'sendHint', text: 'x', kind: 'strategy', runId: '../other' },
+    { type: 'pauseRun', runId: 42 },
+    { type: 'sampleRuns' },
+    { type: 'adoptRun', runId: 'run-1' },
+    { type: 'adoptRun', runId: 'run-1', overwrite: 'yes' },
+    { type: 'previewAdopt', runId: '' },
+    { type: 'nope' },
+  ]) {
     assert.equal(parseWebviewMessage(bad), undefined, JSON.stringify(bad)?.slice(0, 60));
   }
 });
@@ -164,4 +186,21 @@ test('attention flags reach the panel with the count not yet seen, until the ann
   model.markSeen();
   assert.equal(model.unseenFlags, 0);
   assert.deepEqual(model.init().attention, [{ step: 3, kind: 'failures', message: '3 failed actions in a row' }]);
+});
+
+test('a sampled run shows its task id and origin, a budget stop says why, and adopting is noted', () => {
+  const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
+  model.observe({ ...runStarted('r-1'), taskId: 'task-1', origin: { workspace: '/home/me/project', snapshot: 'a'.repeat(40) } });
+  const failing = (n: number) => step(n, 'run_command', { command: 'make' }, { isError: true });
+  for (const n of [1, 2, 3]) model.observe(failing(n));
+  assert.deepEqual(model.unseenFlagList().map((flag) => [flag.step, flag.kind]), [[3, 'failures']]);
+  model.markSeen();
+  assert.deepEqual(model.unseenFlagList(), []);
+  const ended = model.observe({ type: 'run_ended', time, status: 'budget', budget: 'tokens', steps: 3, summary: 'Stopped: the run reached its token budget of 1,000 after 3 steps.' });
+  const view = ended.find((message) => message.type === 'runUpdated');
+  assert.ok(view?.type === 'runUpdated');
+  assert.deepEqual([view.run.taskId, view.run.originWorkspace, view.run.status, view.run.stopReason, view.run.error], ['task-1', '/home/me/project', 'budget', 'Stopped: the run reached its token budget of 1,000 after 3 steps.', undefined]);
+  const adopted = model.observe({ type: 'run_adopted', time: '2026-01-01T02:00:00.000Z', workspace: '/home/me/project', snapshot: 'b'.repeat(40), files: [], overwritten: [] });
+  const after = adopted.find((message) => message.type === 'runUpdated');
+  assert.equal(after?.type === 'runUpdated' && after.run.adoptedAt, '2026-01-01T02:00:00.000Z');
 });
