@@ -10,12 +10,13 @@
  * `--real-tree DIR` the real tree (copied first), `--no-real` leaves it out.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ShadowStore } from '../src/core/grounding/shadowStore';
 import { WorkspaceWatcher } from '../src/core/grounding/watcher';
+import { generate } from './tree';
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const sizes = (arg('--sizes') ?? '2000,20000,100000').split(',').map(Number);
@@ -39,19 +40,6 @@ function duBytes(dir: string): number {
     else total += statSync(file).size;
   }
   return total;
-}
-
-/** A source-like tree: folders of 50 files, a few hundred bytes to a few KB each. */
-function generate(root: string, files: number): string[] {
-  const made: string[] = [];
-  for (let i = 0; i < files; i++) {
-    const dir = path.join(`pkg${Math.floor(i / 2500)}`, `mod${Math.floor(i / 50) % 50}`);
-    if (i % 50 === 0) mkdirSync(path.join(root, dir), { recursive: true });
-    const file = path.join(dir, `file${i}.ts`);
-    writeFileSync(path.join(root, file), `// file ${i}\n` + `export const value${i} = ${i};\n`.repeat(10 + (i % 60)));
-    made.push(file);
-  }
-  return made;
 }
 
 function listFiles(root: string, dir = ''): string[] {
