@@ -12,7 +12,7 @@ import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
 import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession } from '../core/session/runSession';
 import { startSampling } from '../core/session/sample';
-import { collectGarbage, formatGarbageReport } from '../core/session/gc';
+import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
 import { datasetStats, formatStats } from '../core/session/stats';
@@ -56,7 +56,9 @@ Usage:
   apollo rewind --run ID --to-step N [--dataset DIR] [--force]  workspace back to before step N; resume goes on from there
   apollo adopt --run ID [--dataset DIR] [--force] [--dry-run]  apply a sampled run's changes to the workspace it was sampled from
                (--dry-run: only list them; --force: overwrite your own changes to the files the run changed)
-  apollo gc [--dataset DIR]                                    reclaim the snapshot space of deleted runs
+  apollo gc [--dataset DIR] [--working-copies]                 reclaim the snapshot space of deleted runs
+                                                               (--working-copies: also remove the working copies
+                                                               of samplings whose runs have all ended)
   apollo label --run ID --step N --label good|bad|neutral [--dataset DIR] [--axis decision|execution] [--reason TEXT]
 
 The model endpoint also comes from OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL.
@@ -560,10 +562,12 @@ async function commandMerge(args: string[], io: CliIo): Promise<number> {
 }
 
 async function commandGc(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { dataset: { type: 'string' } }, io);
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, 'working-copies': { type: 'boolean' } }, io);
   if (!parsed) return 0;
   const { values } = parsed;
-  io.stdout(formatGarbageReport(await collectGarbage(datasetFrom(values.dataset, io).root)));
+  const root = datasetFrom(values.dataset, io).root;
+  if (values['working-copies']) io.stdout(formatWorkingCopyReport(await removeEndedWorkingCopies(root)));
+  io.stdout(formatGarbageReport(await collectGarbage(root)));
   return 0;
 }
 

@@ -6,7 +6,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { newRunId } from '../../src/core/dataset/ids';
 import { ShadowStore, shadowStoreDir } from '../../src/core/grounding/shadowStore';
-import { collectGarbage, formatGarbageReport } from '../../src/core/session/gc';
+import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../../src/core/session/gc';
 import { datasetStats } from '../../src/core/session/stats';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { ConfigError } from '../../src/core/session/runSession';
@@ -133,6 +133,42 @@ test('gc drops a task\'s base snapshot once no run of the task remains (an hour 
     const refs = git(ws.dir, `--git-dir=${origin.storeDir}`, 'for-each-ref', '--format=%(refname)', 'refs/apollo/tasks/').split('\n').filter(Boolean).sort();
     assert.deepEqual(refs, [`refs/apollo/tasks/${kept}`, `refs/apollo/tasks/${young}`].sort());
   } finally {
+    data.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('gc --working-copies removes the copies of samplings whose runs have all ended, and keeps those with a run going', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  const data = tempDir('apollo-data-');
+  const runs = tempDir('apollo-runs-');
+  const [endedTask, liveTask] = [newRunId(), newRunId()];
+  try {
+    const time = new Date().toISOString();
+    const store = new DatasetStore(data.dir);
+    const copies: Record<string, string> = {};
+    for (const [taskId, statuses] of [[endedTask, ['finished', 'failed']], [liveTask, ['finished', 'running']]] as const) {
+      const origin = await snapshotOrigin({ workspace: ws.dir, datasetDir: data.dir, taskId });
+      for (const [index, status] of statuses.entries()) {
+        const copy = await prepareWorkingCopy(origin, workingCopyDir(runs.dir, taskId, index));
+        copies[`${taskId}/${index}`] = copy.dir;
+        await store.createRun({
+          id: newRunId(), task: 't', workspace: copy.dir, model: 'm', baseUrl: 'http://127.0.0.1:9/v1', status, steps: 1,
+          createdAt: time, updatedAt: time, tokens: { promptTokens: 0, completionTokens: 0 }, taskId, originWorkspace: ws.dir,
+        });
+      }
+    }
+    const report = await removeEndedWorkingCopies(data.dir);
+    assert.deepEqual([report.removed, report.kept], [[endedTask], [liveTask]]);
+    assert.ok(report.bytes > 0);
+    assert.equal(existsSync(path.join(runs.dir, endedTask)), false);
+    for (const index of [0, 1]) assert.equal(existsSync(copies[`${liveTask}/${index}`]), true, 'a sampling with a run going keeps every copy');
+    assert.match(formatWorkingCopyReport(report), /Removed the working copies of 1 sampling/);
+    // The ended runs stay in the dataset; a second pass has nothing left to do.
+    assert.equal((await store.listRuns()).length, 4);
+    assert.deepEqual((await removeEndedWorkingCopies(data.dir)).removed, []);
+  } finally {
+    runs.cleanup();
     data.cleanup();
     ws.cleanup();
   }
