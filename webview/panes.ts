@@ -138,32 +138,52 @@ function fileSection(title: string, paths: string[], className: string): HTMLEle
   return section(`${title} (${formatInteger(paths.length)})`, list, ...more);
 }
 
-export class RewindPane {
-  readonly node = el('section', 'rewind-confirm');
-  private readonly heading = el('h2', 'detail-title');
-  private readonly body = el('div', 'detail-body');
-  step: number | undefined;
+/**
+ * A pane that asks before something is written to disk: a heading, what would change, and a
+ * confirm and a cancel button; Escape cancels.
+ */
+abstract class ConfirmPane {
+  readonly node: HTMLElement;
+  protected readonly heading = el('h2', 'detail-title');
+  protected readonly body = el('div', 'detail-body');
+  protected readonly confirmButton: HTMLElement;
 
-  constructor(private readonly actions: RewindActions) {
-    this.node.setAttribute('aria-label', 'Rewind preview');
+  constructor(className: string, name: string, confirmLabel: string, onConfirm: () => void, private readonly onCancel: () => void) {
+    this.node = el('section', className);
+    this.node.setAttribute('aria-label', name);
     this.node.hidden = true;
     this.heading.tabIndex = -1;
     const buttons = el('div', 'detail-buttons');
-    buttons.append(
-      vsButton('Confirm rewind', () => this.step !== undefined && this.actions.confirm(this.step), 'primary'),
-      vsButton('Cancel', () => this.actions.cancel()),
-    );
+    this.confirmButton = vsButton(confirmLabel, onConfirm, 'primary');
+    buttons.append(this.confirmButton, vsButton('Cancel', () => this.onCancel()));
     this.node.append(this.heading, this.body, buttons);
     this.node.addEventListener('keydown', (event) => {
       if ((event as KeyboardEvent).key === 'Escape') {
         event.stopPropagation();
-        this.actions.cancel();
+        this.onCancel();
       }
     });
   }
 
   get open(): boolean {
     return !this.node.hidden;
+  }
+
+  focus(): void {
+    this.heading.focus();
+  }
+
+  close(): void {
+    this.node.hidden = true;
+    this.body.replaceChildren();
+  }
+}
+
+export class RewindPane extends ConfirmPane {
+  step: number | undefined;
+
+  constructor(actions: RewindActions) {
+    super('rewind-confirm', 'Rewind preview', 'Confirm rewind', () => this.step !== undefined && actions.confirm(this.step), () => actions.cancel());
   }
 
   waiting(step: number): void {
@@ -192,14 +212,9 @@ export class RewindPane {
     this.body.replaceChildren(...parts);
   }
 
-  focus(): void {
-    this.heading.focus();
-  }
-
   close(): void {
-    this.node.hidden = true;
+    super.close();
     this.step = undefined;
-    this.body.replaceChildren();
   }
 }
 
@@ -209,35 +224,11 @@ export interface AdoptActions {
 }
 
 /** What adopting a sampled run writes into the workspace; the multi-diff editor shows the lines. */
-export class AdoptPane {
-  readonly node = el('section', 'rewind-confirm adopt-confirm');
-  private readonly heading = el('h2', 'detail-title');
-  private readonly body = el('div', 'detail-body');
-  private readonly confirmButton: HTMLElement;
+export class AdoptPane extends ConfirmPane {
   private preview: AdoptPreviewView | undefined;
 
-  constructor(private readonly actions: AdoptActions) {
-    this.node.setAttribute('aria-label', 'Adopt preview');
-    this.node.hidden = true;
-    this.heading.tabIndex = -1;
-    const buttons = el('div', 'detail-buttons');
-    this.confirmButton = vsButton('Confirm adopt', () => this.preview && this.actions.confirm(this.preview.runId, this.preview.conflicts.length > 0), 'primary');
-    buttons.append(this.confirmButton, vsButton('Cancel', () => this.actions.cancel()));
-    this.node.append(this.heading, this.body, buttons);
-    this.node.addEventListener('keydown', (event) => {
-      if ((event as KeyboardEvent).key === 'Escape') {
-        event.stopPropagation();
-        this.actions.cancel();
-      }
-    });
-  }
-
-  get open(): boolean {
-    return !this.node.hidden;
-  }
-
-  get runId(): string | undefined {
-    return this.preview?.runId;
+  constructor(actions: AdoptActions) {
+    super('rewind-confirm adopt-confirm', 'Adopt preview', 'Confirm adopt', () => this.preview && actions.confirm(this.preview.runId, this.preview.conflicts.length > 0), () => actions.cancel());
   }
 
   show(preview: AdoptPreviewView): void {
@@ -245,9 +236,10 @@ export class AdoptPane {
     this.node.hidden = false;
     this.heading.textContent = `Adopt the changes of ${preview.name} into your workspace?`;
     const overwrite = preview.conflicts.length > 0;
-    this.confirmButton.textContent = overwrite ? 'Adopt and overwrite my changes' : 'Confirm adopt';
-    this.confirmButton.setAttribute('aria-label', overwrite ? 'Adopt and overwrite my changes' : 'Confirm adopt');
-    const parts: HTMLElement[] = [fileSection('Written', preview.written, 'written'), fileSection('Removed', preview.removed, 'removed')].filter((part): part is HTMLElement => !!part);
+    const label = overwrite ? 'Adopt and overwrite my changes' : 'Confirm adopt';
+    this.confirmButton.textContent = label;
+    this.confirmButton.setAttribute('aria-label', label);
+    const parts = [fileSection('Written', preview.written, 'written'), fileSection('Removed', preview.removed, 'removed')].filter((part): part is HTMLElement => !!part);
     const conflicts = fileSection('Changed by you too, overwritten', preview.conflicts, 'user-edits');
     if (conflicts) {
       conflicts.classList.add('warning');
@@ -259,13 +251,8 @@ export class AdoptPane {
     this.body.replaceChildren(...parts);
   }
 
-  focus(): void {
-    this.heading.focus();
-  }
-
   close(): void {
-    this.node.hidden = true;
+    super.close();
     this.preview = undefined;
-    this.body.replaceChildren();
   }
 }

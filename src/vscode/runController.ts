@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, RewindEvent, RunAdoptedEvent, StepEvent } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { shadowStoreDir } from '../core/grounding/shadowStore';
-import { ConfigError, RunSession } from '../core/session/runSession';
+import { ConfigError, RunSession, SessionOptions } from '../core/session/runSession';
 import { previewRewind, rewindRun } from '../core/session/rewind';
 import { AttentionFlag, orderByNeed } from '../core/supervision/attention';
 import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
@@ -19,7 +19,7 @@ import type { CommandApprovalRequest } from '../core/agent/tools';
 import { DEFAULT_MASK_POLICY } from '../core/supervision/labels';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
 import { openStepDiff, SnapshotContentProvider } from './diffProvider';
-import { readSettings } from './settings';
+import { ApolloSettings, readSettings } from './settings';
 import { TimelineModel, toTimelineStep } from './timeline';
 
 export interface PanelChannel {
@@ -213,21 +213,9 @@ export class RunController implements vscode.Disposable {
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
       if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
       const session = await RunSession.start({
+        ...this.newRunOptions(settings),
         workspace: folder.uri.fsPath,
-        datasetDir: settings.datasetDir,
         task,
-        model: settings.endpoint.model,
-        baseUrl: settings.endpoint.baseUrl,
-        apiKey: settings.endpoint.apiKey,
-        maxSteps: settings.maxSteps,
-        ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
-        grounding: settings.grounding,
-        judge: settings.judge,
-        sandbox: settings.sandbox,
-        secretsToModel: settings.secretsToModel,
-        ...(Object.keys(settings.budget).length ? { budget: settings.budget } : {}),
-        approveCommand: (request) => this.approveCommand(request),
-        log: (line) => this.log.info(line),
       });
       await this.attach(session);
       void this.postRuns();
@@ -281,24 +269,12 @@ export class RunController implements vscode.Disposable {
         () =>
           startSampling({
             workspace: folder.uri.fsPath,
-            datasetDir: settings.datasetDir,
+            ...this.newRunOptions(settings),
             runsDir: settings.runsDir,
             task: task!,
             n: total,
             concurrency: settings.concurrency,
             limit: this.limit!,
-            model: settings.endpoint.model,
-            baseUrl: settings.endpoint.baseUrl,
-            apiKey: settings.endpoint.apiKey,
-            maxSteps: settings.maxSteps,
-            ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
-            ...(Object.keys(settings.budget).length ? { budget: settings.budget } : {}),
-            grounding: settings.grounding,
-            judge: settings.judge,
-            sandbox: settings.sandbox,
-            secretsToModel: settings.secretsToModel,
-            approveCommand: (request) => this.approveCommand(request),
-            log: (line) => this.log.info(line),
           }),
       );
       let shown = false;
@@ -472,6 +448,32 @@ export class RunController implements vscode.Disposable {
       }),
     );
     await vscode.commands.executeCommand('vscode.changes', `Adopt run ${preview.runId}`, resources);
+  }
+
+  /** What every session takes from the settings, started or resumed. */
+  private sessionOptions(settings: ApolloSettings): SessionOptions {
+    return {
+      ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
+      grounding: settings.grounding,
+      judge: settings.judge,
+      sandbox: settings.sandbox,
+      secretsToModel: settings.secretsToModel,
+      approveCommand: (request) => this.approveCommand(request),
+      log: (line) => this.log.info(line),
+    };
+  }
+
+  /** The options of a new run (alone or sampled) besides its task and workspace. */
+  private newRunOptions(settings: ApolloSettings) {
+    return {
+      ...this.sessionOptions(settings),
+      datasetDir: settings.datasetDir,
+      model: settings.endpoint.model,
+      baseUrl: settings.endpoint.baseUrl,
+      apiKey: settings.endpoint.apiKey,
+      maxSteps: settings.maxSteps,
+      ...(Object.keys(settings.budget).length ? { budget: settings.budget } : {}),
+    };
   }
 
   /**
@@ -810,13 +812,8 @@ export class RunController implements vscode.Disposable {
         apiKey: settings.endpoint.apiKey,
         ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
         ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
-        ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
-        grounding: settings.grounding,
-        judge: settings.judge,
-        sandbox: settings.sandbox,
-        secretsToModel: settings.secretsToModel,
-        approveCommand: (request) => this.approveCommand(request),
-        log: (line) => this.log.info(line),
+        // The budget stays the one the run started with (kept in run_started).
+        ...this.sessionOptions(settings),
       });
       // A sampled run keeps its place among the runs of its task.
       let sample: LiveRun['sample'];

@@ -55,7 +55,7 @@ export interface EngineTuning {
 }
 
 /** What a new run and a resumed one are both given. */
-interface SessionOptions {
+export interface SessionOptions {
   maxSteps?: number;
   /**
    * Wall time (paused time not counted) and tokens (prompt plus completion) the run may use; checked
