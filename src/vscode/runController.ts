@@ -658,10 +658,11 @@ export class RunController implements vscode.Disposable {
   /** Opens a run of the dataset in the panel: the live one as it goes, any other for reading. */
   async openRun(runId: string): Promise<void> {
     try {
-      // A run going on in this window, or a sampled one still listed, is shown as it is kept;
-      // any other run is read from the dataset, for reading.
+      // A run going on in this window, a sampled one still listed, or the one started last (a
+      // rewound run waits there to be resumed) is shown as it is kept; any other run is read
+      // from the dataset, for reading.
       const live = this.live.get(runId);
-      if (live && (live.session.isLive || live.sample)) {
+      if (live && (live.session.isLive || live.sample || live.session === this.lastStarted)) {
         this.view(live);
         return;
       }
