@@ -7,13 +7,21 @@
  * caller asks git instead.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 const deflate = promisify(zlib.deflate);
 const inflate = promisify(zlib.inflate);
+
+/**
+ * Objects up to this size are compressed and written synchronously: a few tens of microseconds,
+ * where a round trip through Node's thread pool costs more than the work. Larger ones are
+ * compressed off the main thread.
+ */
+const SYNC_BYTES = 256 * 1024;
+
 
 export type ObjectType = 'blob' | 'tree' | 'commit';
 
@@ -26,10 +34,18 @@ export function objectId(type: ObjectType, body: Buffer): string {
 
 const isHexId = (id: string) => /^[0-9a-f]{40}$/.test(id);
 
+/** An object stored or freshened this recently is not freshened again (prune keeps objects an hour or more). */
+const FRESH_MS = 10 * 60 * 1000;
+
 export class LooseObjects {
   private readonly objectsDir: string;
   /** Fan-out folders known to exist. */
   private readonly folders = new Set<string>();
+  /** When objects were last stored or freshened here. */
+  private readonly fresh = new Map<string, number>();
+  /** Temporary file names: unique to this process, then counted. */
+  private readonly temporaryPrefix = `tmp_obj_${process.pid}_${randomBytes(4).toString('hex')}_`;
+  private temporaryCount = 0;
 
   constructor(readonly gitDir: string) {
     this.objectsDir = path.join(gitDir, 'objects');
@@ -47,23 +63,35 @@ export class LooseObjects {
    */
   async write(type: ObjectType, body: Buffer): Promise<string> {
     const id = objectId(type, body);
+    const now = Date.now();
+    if (now - (this.fresh.get(id) ?? -Infinity) < FRESH_MS) return id;
+    if (this.fresh.size >= 100_000) this.fresh.clear();
+    this.fresh.set(id, now);
     const target = this.file(id);
-    const now = new Date();
-    if (await fs.utimes(target, now, now).then(() => true, () => false)) return id;
+    if (existsSync(target)) {
+      try {
+        utimesSync(target, now / 1000, now / 1000);
+        return id;
+      } catch {
+        // gone meanwhile (a prune): write it
+      }
+    }
     const folder = path.dirname(target);
     if (!this.folders.has(folder)) {
-      await fs.mkdir(folder, { recursive: true });
+      mkdirSync(folder, { recursive: true });
       this.folders.add(folder);
     }
     // Level 1 is git's default for loose objects (core.looseCompression); any level reads back alike.
-    const data = await deflate(Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body]), { level: 1 });
+    const raw = Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body]);
+    const data = raw.length <= SYNC_BYTES ? zlib.deflateSync(raw, { level: 1 }) : await deflate(raw, { level: 1 });
     // Named like git's own temporary objects, which `git gc` cleans up if one is ever left behind.
-    const temporary = path.join(folder, `tmp_obj_${randomBytes(6).toString('hex')}`);
-    await fs.writeFile(temporary, data, { mode: 0o444, flag: 'wx' });
+    const temporary = path.join(folder, `${this.temporaryPrefix}${this.temporaryCount++}`);
+    writeFileSync(temporary, data, { mode: 0o444, flag: 'wx' });
     try {
-      await fs.rename(temporary, target);
+      renameSync(temporary, target);
     } catch (error) {
-      await fs.rm(temporary, { force: true });
+      rmSync(temporary, { force: true });
+      this.fresh.delete(id);
       throw error;
     }
     return id;
@@ -74,7 +102,8 @@ export class LooseObjects {
     if (!isHexId(id)) return undefined;
     let data: Buffer;
     try {
-      data = await inflate(await fs.readFile(this.file(id)));
+      const stored = readFileSync(this.file(id));
+      data = stored.length <= SYNC_BYTES / 4 ? zlib.inflateSync(stored) : await inflate(stored);
     } catch {
       return undefined;
     }
@@ -131,16 +160,16 @@ export class LooseObjects {
     const file = path.join(this.gitDir, ...ref.split('/'));
     const lock = `${file}.lock`;
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.writeFile(lock, `${id}\n`, { flag: 'wx' });
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(lock, `${id}\n`, { flag: 'wx' });
     } catch {
       return false;
     }
     try {
-      await fs.rename(lock, file);
+      renameSync(lock, file);
       return true;
     } catch {
-      await fs.rm(lock, { force: true });
+      rmSync(lock, { force: true });
       return false;
     }
   }
@@ -151,14 +180,19 @@ export class LooseObjects {
    * index, an old pack index format).
    */
   async abbreviator(configured: number | 'auto'): Promise<Abbreviator | undefined> {
-    if (await fs.access(path.join(this.objectsDir, 'info', 'alternates')).then(() => true, () => false)) return undefined;
+    if (existsSync(path.join(this.objectsDir, 'info', 'alternates'))) return undefined;
     const packFolder = path.join(this.objectsDir, 'pack');
-    const names = await fs.readdir(packFolder).catch(() => [] as string[]);
+    let names: string[] = [];
+    try {
+      names = readdirSync(packFolder);
+    } catch {
+      // no packs
+    }
     if (names.includes('multi-pack-index')) return undefined;
     const packs: PackIndex[] = [];
     for (const name of names) {
       if (!name.endsWith('.idx') || !names.includes(name.replace(/\.idx$/, '.pack'))) continue;
-      const index = await PackIndex.open(path.join(packFolder, name));
+      const index = PackIndex.open(path.join(packFolder, name));
       if (!index) return undefined;
       packs.push(index);
     }
@@ -175,6 +209,17 @@ export class LooseObjects {
   }
 }
 
+/** `length` bytes of a file from `offset`, or undefined when the file is shorter. */
+function readAt(file: string, offset: number, length: number): Buffer | undefined {
+  const descriptor = openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    return readSync(descriptor, buffer, 0, length, offset) === length ? buffer : undefined;
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
 /** One pack's index (version 2): the sorted object names, read a few at a time. */
 class PackIndex {
   private constructor(
@@ -186,38 +231,26 @@ class PackIndex {
     return this.fanout[255];
   }
 
-  static async open(file: string): Promise<PackIndex | undefined> {
-    const handle = await fs.open(file, 'r');
-    try {
-      const head = Buffer.alloc(8 + 1024);
-      const { bytesRead } = await handle.read(head, 0, head.length, 0);
-      if (bytesRead < head.length || head.readUInt32BE(0) !== 0xff744f63 || head.readUInt32BE(4) !== 2) return undefined;
-      const fanout = new Uint32Array(256);
-      for (let i = 0; i < 256; i++) fanout[i] = head.readUInt32BE(8 + i * 4);
-      return new PackIndex(file, fanout);
-    } finally {
-      await handle.close();
-    }
+  static open(file: string): PackIndex | undefined {
+    const head = readAt(file, 0, 8 + 1024);
+    if (!head || head.readUInt32BE(0) !== 0xff744f63 || head.readUInt32BE(4) !== 2) return undefined;
+    const fanout = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) fanout[i] = head.readUInt32BE(8 + i * 4);
+    return new PackIndex(file, fanout);
   }
 
   /**
    * The names next to where `id` sorts: the one after it (or at its place, when it is absent)
    * and the one before, as git compares an abbreviation against.
    */
-  async neighbours(id: string): Promise<string[]> {
+  neighbours(id: string): string[] {
     const first = parseInt(id.slice(0, 2), 16);
     const low = Math.max(0, (first === 0 ? 0 : this.fanout[first - 1]) - 1);
     const high = Math.min(this.count, this.fanout[first] + 1);
     if (high <= low) return [];
-    const handle = await fs.open(this.file, 'r');
-    let names: string[];
-    try {
-      const slice = Buffer.alloc((high - low) * 20);
-      await handle.read(slice, 0, slice.length, 8 + 1024 + low * 20);
-      names = Array.from({ length: high - low }, (_, i) => slice.toString('hex', i * 20, i * 20 + 20));
-    } finally {
-      await handle.close();
-    }
+    const slice = readAt(this.file, 8 + 1024 + low * 20, (high - low) * 20);
+    if (!slice) throw new Error(`The pack index ${this.file} is shorter than it says.`);
+    const names = Array.from({ length: high - low }, (_, i) => slice.toString('hex', i * 20, i * 20 + 20));
     // Position of id among all names: the first not below it.
     let at = names.findIndex((name) => name >= id);
     const position = at < 0 ? high : low + at;
@@ -242,7 +275,7 @@ const commonHexPrefix = (a: string, b: string) => {
 
 /** Shortest unambiguous names, at least the configured length, as git's find_unique_abbrev gives. */
 export class Abbreviator {
-  private readonly looseFolders = new Map<string, Promise<string[]>>();
+  private readonly looseFolders = new Map<string, string[]>();
 
   constructor(
     private readonly objectsDir: string,
@@ -258,15 +291,19 @@ export class Abbreviator {
       const shared = commonHexPrefix(id, other);
       if (shared < 32 && shared >= length) length = shared + 1;
     };
-    for (const pack of this.packs) for (const other of await pack.neighbours(id)) extend(other);
+    for (const pack of this.packs) for (const other of pack.neighbours(id)) extend(other);
     const folder = id.slice(0, 2);
     let listing = this.looseFolders.get(folder);
     if (!listing) {
-      listing = fs.readdir(path.join(this.objectsDir, folder)).catch(() => [] as string[]);
+      try {
+        listing = readdirSync(path.join(this.objectsDir, folder));
+      } catch {
+        listing = [];
+      }
       this.looseFolders.set(folder, listing);
     }
     const prefix = id.slice(2, length);
-    for (const name of await listing) {
+    for (const name of listing) {
       if (name.length === 38 && name.startsWith(prefix)) extend(folder + name);
     }
     return id.slice(0, length);

@@ -9,7 +9,7 @@
  * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
  * files, renames, packed objects) still goes through git.
  */
-import { promises as fs, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -502,15 +502,14 @@ export class ShadowStore {
   private async patch(unit: Unit, scope: string[]): Promise<string | undefined> {
     const changes = new Map<string, PathState>();
     const folders = new Set<string>(['']);
+    // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
     for (const relative of new Set(scope)) {
-      const stat = await fs.lstat(path.join(this.workspace, relative)).catch(() => undefined);
+      const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
       if (stat && !stat.isFile()) return undefined;
       changes.set(relative, stat ? { kind: 'file', stat } : { kind: 'missing' });
       for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
     }
-    for (const dir of folders) {
-      if (await fs.access(path.join(this.workspace, dir, '.gitattributes')).then(() => true, () => false)) return undefined;
-    }
+    if (this.attributesIn(folders)) return undefined;
     let result;
     try {
       result = await patchTree(
@@ -532,6 +531,12 @@ export class ShadowStore {
     unit.baseTree = result.tree;
     unit.lastTree = result.tree;
     return result.tree;
+  }
+
+  /** Whether a .gitattributes file lies in one of these folders: git reads those of the work tree, tracked or not. */
+  private attributesIn(folders: Iterable<string>): boolean {
+    for (const dir of folders) if (existsSync(path.join(this.workspace, dir, '.gitattributes'))) return true;
+    return false;
   }
 
   /** A tree's entries from memory or its loose object; undefined when git must read it (packed). */
@@ -579,7 +584,7 @@ export class ShadowStore {
         // No attributes apply and the store's git runs with no system config: nothing could
         // filter the content, so git would store the file's bytes as they are.
         return Promise.all(paths.map(async (relative) => {
-          const content = await fs.readFile(path.join(this.workspace, relative));
+          const content = readFileSync(path.join(this.workspace, relative));
           const id = await this.objects.write('blob', content);
           this.rememberBlob(id, content);
           return id;
@@ -703,13 +708,7 @@ export class ShadowStore {
         listTree: (id) => this.listTreeInProcess(id),
         readBlob: (id) => this.readBlobInProcess(id),
         abbreviate: (id) => abbreviator.abbreviate(id),
-        // git reads the .gitattributes files of the work tree, tracked or not.
-        attributesIn: async (folders) => {
-          for (const dir of folders) {
-            if (await fs.access(path.join(this.workspace, dir, '.gitattributes')).then(() => true, () => false)) return true;
-          }
-          return false;
-        },
+        attributesIn: async (folders) => this.attributesIn(folders),
       },
       beforeTree,
       afterTree,

@@ -39,15 +39,11 @@ function sortKey(entry: TreeEntry): string {
   return entry.mode === TREE_MODE ? `${entry.name}/` : entry.name;
 }
 
-function compareEntries(a: TreeEntry, b: TreeEntry): number {
-  const [x, y] = [Buffer.from(sortKey(a)), Buffer.from(sortKey(b))];
-  return Buffer.compare(x, y);
-}
-
 /** The bytes of a tree object: "<mode> <name>\0<20-byte id>" per entry. */
 export function treeBody(entries: TreeEntry[]): Buffer {
   const parts: Buffer[] = [];
-  for (const entry of [...entries].sort(compareEntries)) {
+  const sorted = entries.map((entry) => ({ entry, key: Buffer.from(sortKey(entry)) })).sort((a, b) => Buffer.compare(a.key, b.key));
+  for (const { entry } of sorted) {
     parts.push(Buffer.from(`${entry.mode} ${entry.name}\0`), Buffer.from(entry.id, 'hex'));
   }
   return Buffer.concat(parts);
@@ -156,6 +152,9 @@ export async function patchTree(
   }
   const underRemoved = (dir: string) => removedFolders.some((folder) => dir === folder || dir.startsWith(`${folder}/`));
   kept.forEach((write, index) => {
+    const current = listings.get(write.dir)!.find((entry) => entry.name === write.name);
+    // Content and mode as they were: the folder stays as it is.
+    if (current && current.id === ids[index] && current.mode === write.mode) return;
     const entries = listings.get(write.dir)!.filter((entry) => entry.name !== write.name);
     entries.push({ mode: write.mode, id: ids[index], name: write.name });
     listings.set(write.dir, entries);
