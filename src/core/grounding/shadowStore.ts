@@ -9,7 +9,7 @@
  * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
  * files, renames, packed objects) still goes through git.
  */
-import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -621,14 +621,14 @@ export class ShadowStore {
       unit.baseCommit = { commit, tree: unit.baseTree };
     }
     // A detached HEAD written directly: the store's HEAD means nothing else.
-    await fs.writeFile(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
+    writeFileSync(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
     // --branch makes status print a line even when nothing changed: a git process that prints
     // nothing costs simple-git an extra 50 ms wait for its output streams.
     const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
       unit.baseCommit = undefined;
-      await fs.writeFile(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
+      writeFileSync(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
       return status();
     });
     const paths: string[] = [];
