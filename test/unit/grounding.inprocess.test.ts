@@ -323,3 +323,46 @@ test('a patch past the size cap is cut as git\'s would be, wherever the cut fall
     ws.cleanup();
   }
 });
+
+test('full passes skip files they hashed before only while their stat vouches for them', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'aaaa\n', 'b.txt': 'bbbb\n', 'c.txt': 'cccc\n' });
+  // Full passes (git status names what differs from the store's index) against git add each time.
+  const fed = await storeFor(ws.dir);
+  const full = await storeFor(ws.dir, { patch: false });
+  const past = (seconds: number) => new Date(Date.now() - seconds * 1000);
+  const age = (file: string, seconds: number) => fs.utimes(path.join(ws.dir, file), past(seconds), past(seconds));
+  const compare = async (what: string) => {
+    const [fedTree, fullTree] = [await fed.shadow.treeOf(await fed.shadow.snapshot()), await full.shadow.treeOf(await full.shadow.snapshot())];
+    assert.equal(fedTree, fullTree, what);
+  };
+  try {
+    await compare('first');
+    // Old files, hashed once: later passes name them again (the index is behind) and skip them.
+    for (const file of ['a.txt', 'b.txt']) {
+      await fs.writeFile(path.join(ws.dir, file), `${file[0].repeat(3)}X\n`);
+      await age(file, 30);
+    }
+    await compare('old files changed');
+    await compare('nothing changed');
+    // Same size, a second write within the same moment as the read: never taken as unchanged.
+    await fs.writeFile(path.join(ws.dir, 'c.txt'), 'ccc1\n');
+    await compare('c changed');
+    await fs.writeFile(path.join(ws.dir, 'c.txt'), 'ccc2\n');
+    await compare('c changed again, same size, at once');
+    // A file hashed when old, then rewritten with the same size: its new time shows.
+    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'aaaY\n');
+    await compare('a rewritten, same size');
+    await fs.chmod(path.join(ws.dir, 'b.txt'), 0o755);
+    await compare('b made executable');
+    await fs.rm(path.join(ws.dir, 'b.txt'));
+    await compare('b removed');
+    await fs.writeFile(path.join(ws.dir, 'b.txt'), 'bbbX\n');
+    await age('b.txt', 30);
+    await compare('b back, old');
+    assert.ok(fed.shadow.passes.full >= 9, JSON.stringify(fed.shadow.passes));
+  } finally {
+    fed.cleanup();
+    full.cleanup();
+    ws.cleanup();
+  }
+});

@@ -9,7 +9,7 @@
  * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
  * files, renames, packed objects) still goes through git.
  */
-import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -210,6 +210,32 @@ async function gitSettings(listing: string, storeDir: string, workspace: string)
   return settings;
 }
 
+/** What identifies a file's content without reading it, as git's index keeps it. */
+interface StatKey {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  mode: number;
+}
+
+const statKey = (stat: Stats): StatKey => ({ size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, mode: stat.mode });
+
+const sameStat = (key: StatKey | undefined, stat: Stats) =>
+  !!key && key.size === stat.size && key.mtimeMs === stat.mtimeMs && key.ctimeMs === stat.ctimeMs && key.ino === stat.ino && key.mode === stat.mode;
+
+/**
+ * Whether a file's stat can vouch for the content read at `readAt`: its last change must lie
+ * further back than the file system's timestamp step, or a second write in the same step could
+ * leave the same stat behind (git's "racily clean" entries). A second or three, for file systems
+ * whose times have whole seconds.
+ */
+function settledBefore(stat: Stats, readAt: number): boolean {
+  const changed = Math.max(stat.mtimeMs, stat.ctimeMs);
+  const step = stat.mtimeMs % 1000 === 0 ? 3000 : 1000;
+  return changed <= readAt && readAt - changed > step;
+}
+
 /** Contents of blobs written or read lately: the next step's diff starts from them. */
 const RECENT_BLOB_BYTES = 16 * 1024 * 1024;
 
@@ -252,6 +278,10 @@ export class ShadowStore {
   private readonly commitTrees = new Map<string, string>();
   private readonly recentBlobs = new Map<string, Buffer>();
   private recentBytes = 0;
+  /** Files whose content is in the last tree as the store hashed it, by their stat then. */
+  private readonly hashedFiles = new Map<string, StatKey>();
+  /** The patch under way: the stats its changes were taken with, and the files hashed so far. */
+  private hashing: { stats: Map<string, PathState>; hashed: Map<string, StatKey> } | undefined;
 
   constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
@@ -482,6 +512,7 @@ export class ShadowStore {
     const indexUnchanged = pathspecs.length === 0 && tooLarge.length === 0 && nestedScopes.size === 0;
     if (indexUnchanged && unit.baseTree && unit.lastTree) return unit.lastTree;
     const base = (await this.raw(['write-tree'], unit)).trim();
+    if (unit === this.root) this.hashedFiles.clear();
     unit.baseTree = base;
     unit.indexBehind = false;
     unit.drift.clear();
@@ -506,11 +537,15 @@ export class ShadowStore {
     for (const relative of new Set(scope)) {
       const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
       if (stat && !stat.isFile()) return undefined;
+      // A file a full pass names only because the index is behind it: the tree has it already.
+      if (stat && sameStat(this.hashedFiles.get(relative), stat)) continue;
+      this.hashedFiles.delete(relative);
       changes.set(relative, stat ? { kind: 'file', stat } : { kind: 'missing' });
       for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
     }
     if (this.attributesIn(folders)) return undefined;
     let result;
+    this.hashing = { stats: changes, hashed: new Map() };
     try {
       result = await patchTree(
         unit.baseTree!,
@@ -522,6 +557,10 @@ export class ShadowStore {
     } catch {
       // Anything unexpected: the index path is always right.
       return undefined;
+    } finally {
+      const hashed = this.hashing.hashed;
+      this.hashing = undefined;
+      if (result) for (const [relative, stat] of hashed) this.hashedFiles.set(relative, stat);
     }
     if (!result) return undefined;
     for (const file of result.oversized) this.oversized.add(file);
@@ -584,9 +623,12 @@ export class ShadowStore {
         // No attributes apply and the store's git runs with no system config: nothing could
         // filter the content, so git would store the file's bytes as they are.
         return Promise.all(paths.map(async (relative) => {
+          const readAt = Date.now();
           const content = readFileSync(path.join(this.workspace, relative));
           const id = await this.objects.write('blob', content);
           this.rememberBlob(id, content);
+          const state = this.hashing?.stats.get(relative);
+          if (state?.kind === 'file' && settledBefore(state.stat, readAt)) this.hashing!.hashed.set(relative, statKey(state.stat));
           return id;
         }));
       },
