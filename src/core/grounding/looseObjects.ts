@@ -22,7 +22,6 @@ const inflate = promisify(zlib.inflate);
  */
 const SYNC_BYTES = 256 * 1024;
 
-
 export type ObjectType = 'blob' | 'tree' | 'commit';
 
 /** The all-zero name git prints for the missing side of an added or deleted file. */
@@ -34,7 +33,10 @@ export function objectId(type: ObjectType, body: Buffer): string {
 
 const isHexId = (id: string) => /^[0-9a-f]{40}$/.test(id);
 
-/** An object stored or freshened this recently is not freshened again (prune keeps objects an hour or more). */
+/**
+ * An object stored or freshened this recently is not freshened again: while a run records, `apollo
+ * gc` keeps unreferenced objects younger than an hour.
+ */
 const FRESH_MS = 10 * 60 * 1000;
 
 export class LooseObjects {
