@@ -359,7 +359,13 @@ test('full passes skip files they hashed before only while their stat vouches fo
     await fs.writeFile(path.join(ws.dir, 'b.txt'), 'bbbX\n');
     await age('b.txt', 30);
     await compare('b back, old');
-    assert.ok(fed.shadow.passes.full >= 9, JSON.stringify(fed.shadow.passes));
+    // New files git status lists as untracked are not ignored; an ignored one is not listed.
+    await fs.writeFile(path.join(ws.dir, '.gitignore'), '*.log\n');
+    await compare('a .gitignore');
+    await fs.writeFile(path.join(ws.dir, 'd.txt'), 'd\n');
+    await fs.writeFile(path.join(ws.dir, 'e.log'), 'e\n');
+    await compare('new files, one ignored');
+    assert.ok(fed.shadow.passes.full >= 11, JSON.stringify(fed.shadow.passes));
   } finally {
     fed.cleanup();
     full.cleanup();

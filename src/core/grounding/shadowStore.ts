@@ -280,8 +280,11 @@ export class ShadowStore {
   private recentBytes = 0;
   /** Files whose content is in the last tree as the store hashed it, by their stat then. */
   private readonly hashedFiles = new Map<string, StatKey>();
-  /** The patch under way: the stats its changes were taken with, and the files hashed so far. */
-  private hashing: { stats: Map<string, PathState>; hashed: Map<string, StatKey> } | undefined;
+  /**
+   * The patch under way: the stats its changes were taken with, the files hashed so far, and new
+   * files git status listed as untracked (so not ignored).
+   */
+  private hashing: { stats: Map<string, PathState>; hashed: Map<string, StatKey>; notIgnored: Set<string> } | undefined;
 
   constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
@@ -452,12 +455,13 @@ export class ShadowStore {
     if (unit === this.root) this.passes[fullPass ? 'full' : 'scoped']++;
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
-    const changed = fullPass ? await this.changedByStatus(unit) : scope!;
+    const untracked = new Set<string>();
+    const changed = fullPass ? await this.changedByStatus(unit, untracked) : scope!;
     if (fullPass && this.canPatch(unit) && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
       // What status found is patched into the last tree too. The index stays behind for those
       // files; status names them again, except a file that only a patch added and that is gone
       // now, which the drift list remembers.
-      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])]);
+      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])], untracked);
       if (patched) return patched;
     }
     if (fullPass) {
@@ -530,7 +534,7 @@ export class ShadowStore {
    * number of changed files, not the size of the workspace. Undefined when the change is beyond
    * a plain file edit, creation or deletion (or a .gitattributes file could filter the content).
    */
-  private async patch(unit: Unit, scope: string[]): Promise<string | undefined> {
+  private async patch(unit: Unit, scope: string[], notIgnored = new Set<string>()): Promise<string | undefined> {
     const changes = new Map<string, PathState>();
     const folders = new Set<string>(['']);
     // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
@@ -545,7 +549,7 @@ export class ShadowStore {
     }
     if (this.attributesIn(folders)) return undefined;
     let result;
-    this.hashing = { stats: changes, hashed: new Map() };
+    this.hashing = { stats: changes, hashed: new Map(), notIgnored };
     try {
       result = await patchTree(
         unit.baseTree!,
@@ -633,7 +637,9 @@ export class ShadowStore {
         }));
       },
       writeTrees: (bodies) => Promise.all(bodies.map((body) => this.objects.write('tree', body))),
-      ignored: async (paths) => {
+      ignored: async (all) => {
+        const paths = all.filter((relative) => !this.hashing?.notIgnored.has(relative));
+        if (!paths.length) return new Set<string>();
         // -v -n prints one line per path, in order, ignored or not ("::" then the path when not).
         const lines = (await run(['check-ignore', '--no-index', '-v', '-n', '--', ...paths])).split('\n');
         const ignored = new Set<string>();
@@ -656,7 +662,7 @@ export class ShadowStore {
    * (untracked folders, nested repositories among them, as the folder). HEAD is set to the unit's
    * last tree first, so the index-to-HEAD half of status has nothing to report.
    */
-  private async changedByStatus(unit: Unit): Promise<string[]> {
+  private async changedByStatus(unit: Unit, untracked = new Set<string>()): Promise<string[]> {
     if (unit.baseTree && unit.baseCommit?.tree !== unit.baseTree) {
       const reuse = unit === this.root && this.lastSnapshot?.tree === unit.baseTree;
       const commit = reuse ? this.lastSnapshot!.commit : await this.writeCommit(unit.baseTree, [], 'index');
@@ -677,7 +683,9 @@ export class ShadowStore {
     for (const entry of splitNul(output)) {
       if (entry.startsWith('## ')) continue;
       const [index, worktree, relative] = [entry[0], entry[1], entry.slice(3)];
-      if (index === '?' || worktree !== ' ') paths.push(relative.replace(/\/$/, ''));
+      const name = relative.replace(/\/$/, '');
+      if (index === '?' || worktree !== ' ') paths.push(name);
+      if (index === '?') untracked.add(name);
     }
     return paths;
   }
