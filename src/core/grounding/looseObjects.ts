@@ -22,6 +22,15 @@ const inflate = promisify(zlib.inflate);
  */
 const SYNC_BYTES = 256 * 1024;
 
+/**
+ * Level 1 with a window no larger than the object: the same stream git would inflate, without
+ * setting up (and collecting) a 32 KiB window and a 64 KiB hash table for a few hundred bytes.
+ */
+function compression(length: number): zlib.ZlibOptions {
+  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(length + 262))));
+  return { level: 1, windowBits, memLevel: Math.min(9, Math.max(1, windowBits - 6)) };
+}
+
 export type ObjectType = 'blob' | 'tree' | 'commit';
 
 /** The all-zero name git prints for the missing side of an added or deleted file. */
@@ -85,7 +94,7 @@ export class LooseObjects {
     }
     // Level 1 is git's default for loose objects (core.looseCompression); any level reads back alike.
     const raw = Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body]);
-    const data = raw.length <= SYNC_BYTES ? zlib.deflateSync(raw, { level: 1 }) : await deflate(raw, { level: 1 });
+    const data = raw.length <= SYNC_BYTES ? zlib.deflateSync(raw, compression(raw.length)) : await deflate(raw, { level: 1 });
     // Named like git's own temporary objects, which `git gc` cleans up if one is ever left behind.
     const temporary = path.join(folder, `${this.temporaryPrefix}${this.temporaryCount++}`);
     writeFileSync(temporary, data, { mode: 0o444, flag: 'wx' });

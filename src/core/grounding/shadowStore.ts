@@ -395,8 +395,10 @@ export class ShadowStore {
       const commit = await this.writeCommit(tree, this.lastSnapshot ? [this.lastSnapshot.commit] : [], 'snapshot');
       this.lastSnapshot = { commit, tree };
       // The ref only keeps snapshots from being collected and tells a resumed run where it was;
-      // it is moved after this snapshot returns, before the store's next use (same lock).
+      // it is moved once the work this snapshot returns to (the diff) is done, before the store's
+      // next use (same lock).
       this.pendingRef = withStoreLock(this.storeDir, async () => {
+        await new Promise((resolve) => setImmediate(resolve));
         if (!(await this.objects.writeRef(this.ref, commit))) await this.raw(['update-ref', this.ref, commit]);
       });
       this.pendingRef.catch(() => undefined);
