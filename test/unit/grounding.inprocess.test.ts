@@ -372,3 +372,33 @@ test('full passes skip files they hashed before only while their stat vouches fo
     ws.cleanup();
   }
 });
+
+test('the in-process diff follows the settings git reads: abbreviation, path quoting, blank context lines, indent heuristic', async () => {
+  const settings: [string, string][][] = [
+    [['core.abbrev', '12'], ['core.quotePath', 'false']],
+    [['core.abbrev', 'no'], ['diff.suppressBlankEmpty', 'true'], ['diff.indentHeuristic', 'false']],
+  ];
+  for (const config of settings) {
+    const ws = makeWorkspace({ 'café.txt': 'a\n\nb\n', 'code.ts': 'function a() {\n  one();\n}\n\nfunction c() {\n  three();\n}\n' });
+    const data = tempDir('apollo-data-');
+    try {
+      const storeDir = path.join(data.dir, 'store.git');
+      let next: string[] | undefined;
+      const first = new ShadowStore({ workspace: ws.dir, storeDir });
+      await first.init();
+      for (const [key, value] of config) execFileSync('git', ['config', '--file', path.join(storeDir, 'config'), key, value]);
+      const shadow = new ShadowStore({ workspace: ws.dir, storeDir, changes: { take: async () => next } });
+      await shadow.init();
+      const before = await shadow.snapshot();
+      await fs.writeFile(path.join(ws.dir, 'café.txt'), 'a\n\nB\n');
+      await fs.writeFile(path.join(ws.dir, 'code.ts'), 'function a() {\n  one();\n}\n\nfunction b() {\n  two();\n}\n\nfunction c() {\n  three();\n}\n');
+      next = ['café.txt', 'code.ts'];
+      const grounding = await shadow.ground(before, await shadow.snapshot());
+      assertSameAsGit(shadow, grounding, JSON.stringify(config));
+      assert.deepEqual(shadow.diffs, { inProcess: 1, git: 0 });
+    } finally {
+      data.cleanup();
+      ws.cleanup();
+    }
+  }
+});
