@@ -10,7 +10,7 @@
  * `--real-tree DIR` the real tree (copied first), `--no-real` leaves it out.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -144,8 +144,10 @@ async function main(): Promise<void> {
       rmSync(workspace, { recursive: true, force: true });
     }
   }
-  const modules = arg('--real-tree') ?? path.join(__dirname, '..', '..', 'node_modules');
-  if (existsSync(modules) && !process.argv.includes('--no-real')) {
+  const given = arg('--real-tree') ?? path.join(__dirname, '..', '..', 'node_modules');
+  if (existsSync(given) && !process.argv.includes('--no-real')) {
+    // The folder itself, not a link to it: a link would be copied as a link.
+    const modules = realpathSync(given);
     const workspace = mkdtempSync(path.join(os.tmpdir(), 'apollo-bench-real-'));
     try {
       // Copied under another name: node_modules is excluded from snapshots by default.

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { InvalidEventError, validateEvent } from '../../src/core/dataset/events';
 import type { LabelEvent, RunManifest } from '../../src/core/dataset/events';
 import { isValidRunId, newRunId } from '../../src/core/dataset/ids';
 import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
@@ -122,5 +123,14 @@ test('secrets are redacted before anything is written', async () => {
     assert.match(raw, /\[REDACTED:secret\].*\[REDACTED:openai\]/);
   } finally {
     tmp.cleanup();
+  }
+});
+
+test('run_started may record the run\'s grounding; events recorded before it was kept still validate', () => {
+  const started = { type: 'run_started', time: new Date().toISOString(), version: 1, runId: 'r', task: 't', workspace: '/w', model: 'm', baseUrl: 'http://x', maxSteps: 5, systemPrompt: 's', tools: [] };
+  assert.equal(validateEvent(started).type, 'run_started');
+  assert.equal(validateEvent({ ...started, grounding: { excludePatterns: ['node_modules/', '*.log'], maxFileBytes: 1000 } }).type, 'run_started');
+  for (const grounding of [{ excludePatterns: '*.log', maxFileBytes: 1000 }, { excludePatterns: [1], maxFileBytes: 1000 }, { excludePatterns: [], maxFileBytes: 0 }, 'none']) {
+    assert.throws(() => validateEvent({ ...started, grounding }), InvalidEventError);
   }
 });

@@ -105,3 +105,62 @@ test('rewind refuses to overwrite the user\'s edits unless forced, and keeps the
     ws.cleanup();
   }
 });
+
+test('rewind and resume snapshot with the run\'s own exclusions and size limit, recorded when it started', async () => {
+  const ws = makeWorkspace({ 'README.md': '# demo\n', 'a.txt': '0\n' });
+  const server = await startScriptedModelServer([
+    { toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: '1\n' } } },
+    { toolCall: { name: 'run_command', arguments: { command: 'echo 2 > a.txt && echo noise > debug.log && head -c 3000 /dev/zero > big.bin' } } },
+    { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
+  ]);
+  const datasetDir = defaultDatasetPath(ws.dir);
+  const read = (name: string) => fs.readFile(path.join(ws.dir, name), 'utf8').catch(() => undefined);
+  try {
+    const session = await RunSession.start({
+      workspace: ws.dir,
+      datasetDir,
+      task: 'Edit files',
+      model: 'm',
+      baseUrl: server.baseUrl,
+      apiKey: 'k-0123456789',
+      maxSteps: 10,
+      grounding: { exclude: ['*.log'], maxFileBytes: 1000 },
+    });
+    assert.equal((await session.done).status, 'finished');
+    const runId = session.runId;
+    const { events } = await new DatasetStore(datasetDir).readEvents(runId);
+    const started = events[0];
+    assert.ok(started.type === 'run_started');
+    assert.deepEqual(started.grounding?.excludePatterns.slice(-1), ['*.log']);
+    assert.ok(started.grounding?.excludePatterns.includes('node_modules/'), 'the built-in exclusions are recorded too');
+    assert.equal(started.grounding?.maxFileBytes, 1000);
+    const second = events.find((event): event is StepEvent => event.type === 'step' && event.step === 2)!;
+    assert.deepEqual(second.grounding.files.map((file) => file.path), ['a.txt']);
+
+    // The log and the large file were never in the run's snapshots: they are not the user's
+    // edits to overwrite, and the rewind leaves them alone.
+    const { event, overwritten } = await rewindRun({ datasetDir, runId, toStep: 2 });
+    assert.deepEqual(overwritten, []);
+    assert.deepEqual(event.files.map((file) => file.path), ['a.txt']);
+    assert.equal(await read('a.txt'), '1\n');
+    assert.equal(await read('debug.log'), 'noise\n');
+    assert.equal((await fs.stat(path.join(ws.dir, 'big.bin'))).size, 3000);
+
+    // Resumed without any grounding options, the run still leaves out what it left out.
+    const next = await startScriptedModelServer([
+      { toolCall: { name: 'run_command', arguments: { command: 'echo more > other.log && echo c > c.txt' } } },
+      { toolCall: { name: 'finish', arguments: { summary: 'done again' } } },
+    ]);
+    try {
+      const resumed = await RunSession.resume({ datasetDir, runId, apiKey: 'k-0123456789', baseUrl: next.baseUrl });
+      assert.equal((await resumed.done).status, 'finished');
+      const after = (await resumed.events()).filter((candidate): candidate is StepEvent => candidate.type === 'step');
+      assert.deepEqual(after[after.length - 2].grounding.files.map((file) => file.path), ['c.txt']);
+    } finally {
+      await next.close();
+    }
+  } finally {
+    await server.close();
+    ws.cleanup();
+  }
+});

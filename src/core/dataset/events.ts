@@ -88,6 +88,19 @@ export interface RunStartedEvent {
   origin?: RunOrigin;
   /** Limits besides maxSteps; reaching one ends the run with status `budget`. */
   budget?: RunBudget;
+  /**
+   * What the run's snapshots leave out, as resolved when it started; resume and rewind snapshot
+   * the workspace the same way. Absent on runs recorded before it was kept: the built-in
+   * exclusions and size limit apply to those.
+   */
+  grounding?: RunGrounding;
+}
+
+export interface RunGrounding {
+  /** Every gitignore-style pattern left out of snapshots (on top of .gitignore), the built-in ones included. */
+  excludePatterns: string[];
+  /** Files larger than this are left out of snapshots. */
+  maxFileBytes: number;
 }
 
 export interface RunOrigin {
@@ -344,6 +357,16 @@ export function validateEvent(value: unknown): DatasetEvent {
       if (value.taskId !== undefined) requireString(value, 'taskId');
       if (value.origin !== undefined && (!isObject(value.origin) || typeof value.origin.workspace !== 'string' || typeof value.origin.snapshot !== 'string')) {
         fail('"origin" must hold workspace and snapshot');
+      }
+      if (
+        value.grounding !== undefined &&
+        (!isObject(value.grounding) ||
+          !Array.isArray(value.grounding.excludePatterns) ||
+          !value.grounding.excludePatterns.every((pattern) => typeof pattern === 'string') ||
+          typeof value.grounding.maxFileBytes !== 'number' ||
+          !(value.grounding.maxFileBytes > 0))
+      ) {
+        fail('"grounding" must hold excludePatterns (strings) and a positive maxFileBytes');
       }
       break;
     case 'step': {

@@ -2,8 +2,14 @@
  * The shadow store: a git directory of Apollo's own, with its own index, that snapshots the
  * workspace before and after every action. The user's `.git` is never read or written; the
  * workspace does not even have to be a git repository.
+ *
+ * A step that edits, adds or deletes a few plain files is recorded without any git process:
+ * its objects, the snapshot commit and the run's ref are written in-process (looseObjects.ts)
+ * and its diff is worked out in-process (treeDiff.ts, lineDiff.ts), byte for byte as git would.
+ * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
+ * files, renames, packed objects) still goes through git.
  */
-import { promises as fs, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -12,6 +18,8 @@ import { folderBytes } from '../dataset/store';
 import { isInside } from '../paths';
 import { borrowersByLender, pinBorrowedObjects } from './borrowedObjects';
 import { gitEnvironment } from './gitEnvironment';
+import { LooseObjects } from './looseObjects';
+import { groundTrees, PatchSettings } from './treeDiff';
 import type { ChangeFeed } from './watcher';
 import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
 
@@ -46,6 +54,8 @@ export function datasetExclusions(workspace: string, datasetRoot: string): strin
 
 function storeEnvironment(indexFile: string): Record<string, string> {
   return gitEnvironment({
+    // The system's attributes file, like its config, has no say over what a snapshot holds.
+    GIT_ATTR_NOSYSTEM: '1',
     GIT_INDEX_FILE: indexFile,
     GIT_AUTHOR_NAME: IDENTITY.name,
     GIT_AUTHOR_EMAIL: IDENTITY.email,
@@ -134,6 +144,104 @@ interface Unit {
   drift: Set<string>;
 }
 
+/** What of git's configuration (the store's own and the user's global) bears on the work done in-process. */
+interface GitSettings extends PatchSettings {
+  /** core.abbrev: the shortest object name a patch's index line shows. */
+  abbrev: number | 'auto';
+  /** An attributes file outside the workspace could apply (the user's, the store's own): git hashes and diffs. */
+  outsideAttributes: boolean;
+  /** A setting changes git's diff in a way not reproduced in-process: git diffs. */
+  diffThroughGit: boolean;
+}
+
+const DEFAULT_SETTINGS: GitSettings = { abbrev: 'auto', quotePath: true, indentHeuristic: true, suppressBlankEmpty: false, bigFileThreshold: 512 * 1024 * 1024, outsideAttributes: true, diffThroughGit: true };
+
+function parseBoolean(value: string | undefined): boolean | undefined {
+  if (value === undefined) return true; // a key without "=" is true
+  if (/^(true|yes|on)$/i.test(value)) return true;
+  if (/^(false|no|off|)$/i.test(value)) return false;
+  return /^-?\d+$/.test(value) ? Number(value) !== 0 : undefined;
+}
+
+/** Reads `git config --list -z` output (the store's config, the user's global one and their includes). */
+async function gitSettings(listing: string, storeDir: string, workspace: string): Promise<GitSettings> {
+  const settings: GitSettings = { ...DEFAULT_SETTINGS, outsideAttributes: false, diffThroughGit: false };
+  const home = process.env.HOME ?? '';
+  const xdg = process.env.XDG_CONFIG_HOME;
+  let attributesFile: string | undefined = xdg ? path.join(xdg, 'git', 'attributes') : home ? path.join(home, '.config', 'git', 'attributes') : undefined;
+  for (const entry of splitNul(listing)) {
+    const newline = entry.indexOf('\n');
+    const key = (newline < 0 ? entry : entry.slice(0, newline)).toLowerCase();
+    const value = newline < 0 ? undefined : entry.slice(newline + 1);
+    const flag = () => {
+      const parsed = parseBoolean(value);
+      if (parsed === undefined) settings.diffThroughGit = true;
+      return parsed ?? false;
+    };
+    switch (key) {
+      case 'core.quotepath':
+        settings.quotePath = flag();
+        break;
+      case 'diff.indentheuristic':
+        settings.indentHeuristic = flag();
+        break;
+      case 'diff.suppressblankempty':
+      case 'diff.suppress-blank-empty':
+        settings.suppressBlankEmpty = flag();
+        break;
+      case 'core.abbrev':
+        if (value !== undefined && /^auto$/i.test(value)) settings.abbrev = 'auto';
+        else if (value !== undefined && parseBoolean(value) === false) settings.abbrev = 40;
+        else if (value !== undefined && /^\d+$/.test(value) && Number(value) >= 4 && Number(value) <= 40) settings.abbrev = Number(value);
+        else settings.diffThroughGit = true;
+        break;
+      case 'core.bigfilethreshold': {
+        const match = /^(\d+)([kmg]?)$/i.exec(value ?? '');
+        if (match) settings.bigFileThreshold = Number(match[1]) * 1024 ** ' kmg'.indexOf((match[2] || ' ').toLowerCase());
+        else settings.diffThroughGit = true;
+        break;
+      }
+      case 'core.attributesfile':
+        if (value === undefined || value.startsWith('~') && !value.startsWith('~/')) settings.outsideAttributes = true;
+        else attributesFile = value.startsWith('~/') ? path.join(home, value.slice(2)) : path.resolve(workspace, value);
+        break;
+    }
+  }
+  const exists = (file: string) => fs.access(file).then(() => true, () => false);
+  if (attributesFile && (await exists(attributesFile))) settings.outsideAttributes = true;
+  if (await exists(path.join(storeDir, 'info', 'attributes'))) settings.outsideAttributes = true;
+  return settings;
+}
+
+/** What identifies a file's content without reading it, as git's index keeps it. */
+interface StatKey {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  mode: number;
+}
+
+const statKey = (stat: Stats): StatKey => ({ size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, mode: stat.mode });
+
+const sameStat = (key: StatKey | undefined, stat: Stats) =>
+  !!key && key.size === stat.size && key.mtimeMs === stat.mtimeMs && key.ctimeMs === stat.ctimeMs && key.ino === stat.ino && key.mode === stat.mode;
+
+/**
+ * Whether a file's stat can vouch for the content read at `readAt`: its last change must lie
+ * further back than the file system's timestamp step, or a second write in the same step could
+ * leave the same stat behind (git's "racily clean" entries). A second or three, for file systems
+ * whose times have whole seconds.
+ */
+function settledBefore(stat: Stats, readAt: number): boolean {
+  const changed = Math.max(stat.mtimeMs, stat.ctimeMs);
+  const step = stat.mtimeMs % 1000 === 0 ? 3000 : 1000;
+  return changed <= readAt && readAt - changed > step;
+}
+
+/** Contents of blobs written or read lately: the next step's diff starts from them. */
+const RECENT_BLOB_BYTES = 16 * 1024 * 1024;
+
 const PATHSPEC_BATCH = 1000;
 /** Past this many files that differ from the index, a full pass brings the index up to date. */
 const MAX_INDEX_DRIFT = 200;
@@ -164,6 +272,22 @@ export class ShadowStore {
   readonly oversized = new Set<string>();
   /** How the workspace's snapshots were taken: tree patched, index updated for some paths, full pass. */
   readonly passes = { patched: 0, scoped: 0, full: 0 };
+  /** How diffs were worked out: in-process, or by git. */
+  readonly diffs = { inProcess: 0, git: 0 };
+  /** Objects and refs written and read without a git process. */
+  private readonly objects: LooseObjects;
+  private settings: GitSettings = DEFAULT_SETTINGS;
+  /** Trees of snapshot commits seen, so that a diff need not read the commits. */
+  private readonly commitTrees = new Map<string, string>();
+  private readonly recentBlobs = new Map<string, Buffer>();
+  private recentBytes = 0;
+  /** Files whose content is in the last tree as the store hashed it, by their stat then. */
+  private readonly hashedFiles = new Map<string, StatKey>();
+  /**
+   * The patch under way: the stats its changes were taken with, the files hashed so far, and new
+   * files git status listed as untracked (so not ignored).
+   */
+  private hashing: { stats: Map<string, PathState>; hashed: Map<string, StatKey>; notIgnored: Set<string> } | undefined;
 
   constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
@@ -182,6 +306,7 @@ export class ShadowStore {
       GIT_DIR: this.storeDir,
     });
     this.root = { dir: '', git: this.git, nested: new Map(), drift: new Set() };
+    this.objects = new LooseObjects(this.storeDir);
     this.objectAccess = this.createObjectAccess();
   }
 
@@ -226,7 +351,40 @@ export class ShadowStore {
     if (head) {
       const tree = (await this.raw(['rev-parse', `${head}^{tree}`])).trim();
       this.lastSnapshot = { commit: head, tree };
+      this.rememberCommit(head, tree);
     }
+    this.settings = await gitSettings(await this.git.raw([`--git-dir=${this.storeDir}`, 'config', '--list', '-z']), this.storeDir, this.workspace).catch(() => DEFAULT_SETTINGS);
+  }
+
+  private rememberCommit(commit: string, tree: string): void {
+    if (this.commitTrees.size >= 10000) this.commitTrees.delete(this.commitTrees.keys().next().value!);
+    this.commitTrees.set(commit, tree);
+  }
+
+  private rememberBlob(id: string, content: Buffer): void {
+    if (content.length > RECENT_BLOB_BYTES / 4 || this.recentBlobs.has(id)) return;
+    this.recentBlobs.set(id, content);
+    this.recentBytes += content.length;
+    while (this.recentBytes > RECENT_BLOB_BYTES) {
+      const [oldest, bytes] = this.recentBlobs.entries().next().value!;
+      this.recentBlobs.delete(oldest);
+      this.recentBytes -= bytes.length;
+    }
+  }
+
+  /**
+   * Writes a commit object as `git commit-tree` does with the store's identity: the same bytes
+   * but for the time, which is now.
+   */
+  private async writeCommit(tree: string, parents: string[], message: string): Promise<string> {
+    const seconds = Math.floor(Date.now() / 1000);
+    const offset = -new Date(seconds * 1000).getTimezoneOffset();
+    const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}${String(Math.abs(offset) % 60).padStart(2, '0')}`;
+    const person = `${IDENTITY.name} <${IDENTITY.email}> ${seconds} ${zone}`;
+    const body = `tree ${tree}\n${parents.map((parent) => `parent ${parent}\n`).join('')}author ${person}\ncommitter ${person}\n\n${message}\n`;
+    const commit = await this.objects.write('commit', Buffer.from(body));
+    this.rememberCommit(commit, tree);
+    return commit;
   }
 
   /** Records the work tree as it is now and returns the snapshot's commit id. */
@@ -237,12 +395,15 @@ export class ShadowStore {
       const tree = await this.snapshotUnit(this.root, changed);
       // An unchanged tree is the same snapshot: no new commit, and its diff is empty.
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
-      const parent = this.lastSnapshot ? ['-p', this.lastSnapshot.commit] : [];
-      const commit = (await this.raw(['commit-tree', tree, ...parent, '-m', 'snapshot'])).trim();
+      const commit = await this.writeCommit(tree, this.lastSnapshot ? [this.lastSnapshot.commit] : [], 'snapshot');
       this.lastSnapshot = { commit, tree };
       // The ref only keeps snapshots from being collected and tells a resumed run where it was;
-      // it is moved after this snapshot returns, before the store's next use (same lock).
-      this.pendingRef = withStoreLock(this.storeDir, () => this.raw(['update-ref', this.ref, commit]));
+      // it is moved once the work this snapshot returns to (the diff) is done, before the store's
+      // next use (same lock).
+      this.pendingRef = withStoreLock(this.storeDir, async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!(await this.objects.writeRef(this.ref, commit))) await this.raw(['update-ref', this.ref, commit]);
+      });
       this.pendingRef.catch(() => undefined);
       return commit;
     });
@@ -299,12 +460,13 @@ export class ShadowStore {
     if (unit === this.root) this.passes[fullPass ? 'full' : 'scoped']++;
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
-    const changed = fullPass ? await this.changedByStatus(unit) : scope!;
+    const untracked = new Set<string>();
+    const changed = fullPass ? await this.changedByStatus(unit, untracked) : scope!;
     if (fullPass && this.canPatch(unit) && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
       // What status found is patched into the last tree too. The index stays behind for those
       // files; status names them again, except a file that only a patch added and that is gone
       // now, which the drift list remembers.
-      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])]);
+      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])], untracked);
       if (patched) return patched;
     }
     if (fullPass) {
@@ -359,6 +521,7 @@ export class ShadowStore {
     const indexUnchanged = pathspecs.length === 0 && tooLarge.length === 0 && nestedScopes.size === 0;
     if (indexUnchanged && unit.baseTree && unit.lastTree) return unit.lastTree;
     const base = (await this.raw(['write-tree'], unit)).trim();
+    if (unit === this.root) this.hashedFiles.clear();
     unit.baseTree = base;
     unit.indexBehind = false;
     unit.drift.clear();
@@ -376,19 +539,22 @@ export class ShadowStore {
    * number of changed files, not the size of the workspace. Undefined when the change is beyond
    * a plain file edit, creation or deletion (or a .gitattributes file could filter the content).
    */
-  private async patch(unit: Unit, scope: string[]): Promise<string | undefined> {
+  private async patch(unit: Unit, scope: string[], notIgnored = new Set<string>()): Promise<string | undefined> {
     const changes = new Map<string, PathState>();
     const folders = new Set<string>(['']);
+    // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
     for (const relative of new Set(scope)) {
-      const stat = await fs.lstat(path.join(this.workspace, relative)).catch(() => undefined);
+      const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
       if (stat && !stat.isFile()) return undefined;
+      // A file a full pass names only because the index is behind it: the tree has it already.
+      if (stat && sameStat(this.hashedFiles.get(relative), stat)) continue;
+      this.hashedFiles.delete(relative);
       changes.set(relative, stat ? { kind: 'file', stat } : { kind: 'missing' });
       for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
     }
-    for (const dir of folders) {
-      if (await fs.access(path.join(this.workspace, dir, '.gitattributes')).then(() => true, () => false)) return undefined;
-    }
+    if (this.attributesIn(folders)) return undefined;
     let result;
+    this.hashing = { stats: changes, hashed: new Map(), notIgnored };
     try {
       result = await patchTree(
         unit.baseTree!,
@@ -400,6 +566,10 @@ export class ShadowStore {
     } catch {
       // Anything unexpected: the index path is always right.
       return undefined;
+    } finally {
+      const hashed = this.hashing.hashed;
+      this.hashing = undefined;
+      if (result) for (const [relative, stat] of hashed) this.hashedFiles.set(relative, stat);
     }
     if (!result) return undefined;
     for (const file of result.oversized) this.oversized.add(file);
@@ -411,15 +581,43 @@ export class ShadowStore {
     return result.tree;
   }
 
-  /** Reads, writes and ignore checks for patching trees; no index is read by any of them. */
+  /** Whether a .gitattributes file lies in one of these folders: git reads those of the work tree, tracked or not. */
+  private attributesIn(folders: Iterable<string>): boolean {
+    for (const dir of folders) if (existsSync(path.join(this.workspace, dir, '.gitattributes'))) return true;
+    return false;
+  }
+
+  /** A tree's entries from memory or its loose object; undefined when git must read it (packed). */
+  private async listTreeInProcess(id: string): Promise<TreeEntry[] | undefined> {
+    const cached = this.listings.get(id);
+    if (cached) return cached;
+    const entries = await this.objects.readTree(id).catch(() => undefined);
+    if (entries) this.rememberListing(id, entries);
+    return entries;
+  }
+
+  /** A blob's content from memory or its loose object; undefined when git must read it (packed). */
+  private async readBlobInProcess(id: string): Promise<Buffer | undefined> {
+    const recent = this.recentBlobs.get(id);
+    if (recent) return recent;
+    const content = await this.objects.readBlob(id).catch(() => undefined);
+    if (content) this.rememberBlob(id, content);
+    return content;
+  }
+
+  /**
+   * Reads, writes and ignore checks for patching trees; no index is read by any of them. Objects
+   * are read and written in-process (a git process costs more than the work), except blobs that
+   * attributes could filter: git hashes those, as `git add` would store them.
+   */
   private createObjectAccess(): ObjectAccess {
     const objects = this.gitWithIndex(path.join(this.storeDir, 'apollo-index', 'none'));
     const run = (args: string[]) => objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
     return {
       remember: (id, entries) => this.rememberListing(id, entries),
       listTree: async (id) => {
-        const cached = this.listings.get(id);
-        if (cached) return cached;
+        const known = await this.listTreeInProcess(id);
+        if (known) return known;
         const entries = splitNul(await this.reader.raw(['ls-tree', '-z', id])).map((line) => {
           const [info, name] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
           const [mode, , entryId] = info.split(' ');
@@ -429,21 +627,24 @@ export class ShadowStore {
         this.rememberListing(id, entries);
         return entries;
       },
-      writeBlobs: async (paths) => (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean),
-      writeTrees: async (bodies) => {
-        const folder = await fs.mkdtemp(path.join(this.storeDir, 'apollo-trees-'));
-        try {
-          const files = await Promise.all(bodies.map(async (body, index) => {
-            const file = path.join(folder, String(index));
-            await fs.writeFile(file, body);
-            return file;
-          }));
-          return (await this.reader.raw(['hash-object', '-w', '-t', 'tree', '--', ...files])).split('\n').filter(Boolean);
-        } finally {
-          await fs.rm(folder, { recursive: true, force: true });
-        }
+      writeBlobs: async (paths, attributes) => {
+        if (attributes || this.settings.outsideAttributes) return (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean);
+        // No attributes apply and the store's git runs with no system config: nothing could
+        // filter the content, so git would store the file's bytes as they are.
+        return Promise.all(paths.map(async (relative) => {
+          const readAt = Date.now();
+          const content = readFileSync(path.join(this.workspace, relative));
+          const id = await this.objects.write('blob', content);
+          this.rememberBlob(id, content);
+          const state = this.hashing?.stats.get(relative);
+          if (state?.kind === 'file' && settledBefore(state.stat, readAt)) this.hashing!.hashed.set(relative, statKey(state.stat));
+          return id;
+        }));
       },
-      ignored: async (paths) => {
+      writeTrees: (bodies) => Promise.all(bodies.map((body) => this.objects.write('tree', body))),
+      ignored: async (all) => {
+        const paths = all.filter((relative) => !this.hashing?.notIgnored.has(relative));
+        if (!paths.length) return new Set<string>();
         // -v -n prints one line per path, in order, ignored or not ("::" then the path when not).
         const lines = (await run(['check-ignore', '--no-index', '-v', '-n', '--', ...paths])).split('\n');
         const ignored = new Set<string>();
@@ -466,28 +667,30 @@ export class ShadowStore {
    * (untracked folders, nested repositories among them, as the folder). HEAD is set to the unit's
    * last tree first, so the index-to-HEAD half of status has nothing to report.
    */
-  private async changedByStatus(unit: Unit): Promise<string[]> {
+  private async changedByStatus(unit: Unit, untracked = new Set<string>()): Promise<string[]> {
     if (unit.baseTree && unit.baseCommit?.tree !== unit.baseTree) {
       const reuse = unit === this.root && this.lastSnapshot?.tree === unit.baseTree;
-      const commit = reuse ? this.lastSnapshot!.commit : (await this.raw(['commit-tree', unit.baseTree, '-m', 'index'], unit)).trim();
+      const commit = reuse ? this.lastSnapshot!.commit : await this.writeCommit(unit.baseTree, [], 'index');
       unit.baseCommit = { commit, tree: unit.baseTree };
     }
     // A detached HEAD written directly: the store's HEAD means nothing else.
-    await fs.writeFile(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
+    writeFileSync(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
     // --branch makes status print a line even when nothing changed: a git process that prints
     // nothing costs simple-git an extra 50 ms wait for its output streams.
     const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
       unit.baseCommit = undefined;
-      await fs.writeFile(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
+      writeFileSync(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
       return status();
     });
     const paths: string[] = [];
     for (const entry of splitNul(output)) {
       if (entry.startsWith('## ')) continue;
       const [index, worktree, relative] = [entry[0], entry[1], entry.slice(3)];
-      if (index === '?' || worktree !== ' ') paths.push(relative.replace(/\/$/, ''));
+      const name = relative.replace(/\/$/, '');
+      if (index === '?' || worktree !== ' ') paths.push(name);
+      if (index === '?') untracked.add(name);
     }
     return paths;
   }
@@ -537,10 +740,42 @@ export class ShadowStore {
   /** What changed between two snapshots: the files with line counts, and the unified diff. */
   async ground(before: string, after: string, options: { maxPatchBytes?: number } = {}): Promise<Grounding> {
     if (before === after) return { before, after, files: [], patch: '' };
+    const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
+    const worked = await this.groundInProcess(before, after, maxPatchBytes).catch(() => undefined);
+    if (worked) {
+      this.diffs.inProcess++;
+      return { before, after, ...worked };
+    }
+    this.diffs.git++;
+    return this.groundWithGit(before, after, maxPatchBytes);
+  }
+
+  /** The common step's grounding without a git process; undefined where git has to work it out. */
+  private async groundInProcess(before: string, after: string, maxPatchBytes: number) {
+    if (this.settings.diffThroughGit || this.settings.outsideAttributes) return undefined;
+    const treeOf = async (commit: string) => this.commitTrees.get(commit) ?? (await this.objects.commitTree(commit).catch(() => undefined));
+    const [beforeTree, afterTree] = await Promise.all([treeOf(before), treeOf(after)]);
+    if (!beforeTree || !afterTree) return undefined;
+    const abbreviator = await this.objects.abbreviator(this.settings.abbrev);
+    if (!abbreviator) return undefined;
+    return groundTrees(
+      {
+        listTree: (id) => this.listTreeInProcess(id),
+        readBlob: (id) => this.readBlobInProcess(id),
+        abbreviate: (id) => abbreviator.abbreviate(id),
+        attributesIn: async (folders) => this.attributesIn(folders),
+      },
+      beforeTree,
+      afterTree,
+      this.settings,
+      maxPatchBytes,
+    );
+  }
+
+  private async groundWithGit(before: string, after: string, maxPatchBytes: number): Promise<Grounding> {
     // One process: the NUL-separated summary (raw entries, then numstat), then the patch text.
     const output = await this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', before, after]);
     const { files, patch: fullPatch } = parseChanges(output);
-    const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
     const truncated = Buffer.byteLength(fullPatch) > maxPatchBytes;
     const patch = truncated ? Buffer.from(fullPatch).subarray(0, maxPatchBytes).toString('utf8') : fullPatch;
     return { before, after, files, patch, ...(truncated ? { patchTruncated: true } : {}) };
@@ -548,7 +783,8 @@ export class ShadowStore {
 
   /** The tree a snapshot records. */
   async treeOf(snapshot: string): Promise<string> {
-    return (await this.reader.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
+    const known = this.commitTrees.get(snapshot) ?? (await this.objects.commitTree(snapshot).catch(() => undefined));
+    return known ?? (await this.reader.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
   }
 
   /**

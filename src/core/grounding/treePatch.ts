@@ -14,11 +14,14 @@ export interface TreeEntry {
   name: string;
 }
 
-/** What the patch needs from git: reading a tree, writing blobs and trees, checking ignores. */
+/** What the patch needs of the object store: reading a tree, writing blobs and trees, checking ignores. */
 export interface ObjectAccess {
   listTree(id: string): Promise<TreeEntry[]>;
-  /** Hashes and stores workspace files (with the same filters as `git add`); ids in order. */
-  writeBlobs(relativePaths: string[]): Promise<string[]>;
+  /**
+   * Hashes and stores workspace files (with the same filters as `git add`); ids in order.
+   * `attributes`: a .gitattributes file lies in a folder above one of them.
+   */
+  writeBlobs(relativePaths: string[], attributes: boolean): Promise<string[]>;
   /** Stores tree objects; ids in order. */
   writeTrees(bodies: Buffer[]): Promise<string[]>;
   /** Which of these new paths .gitignore, the store's excludes or the user's excludes leave out. */
@@ -36,15 +39,11 @@ function sortKey(entry: TreeEntry): string {
   return entry.mode === TREE_MODE ? `${entry.name}/` : entry.name;
 }
 
-function compareEntries(a: TreeEntry, b: TreeEntry): number {
-  const [x, y] = [Buffer.from(sortKey(a)), Buffer.from(sortKey(b))];
-  return Buffer.compare(x, y);
-}
-
 /** The bytes of a tree object: "<mode> <name>\0<20-byte id>" per entry. */
 export function treeBody(entries: TreeEntry[]): Buffer {
   const parts: Buffer[] = [];
-  for (const entry of [...entries].sort(compareEntries)) {
+  const sorted = entries.map((entry) => ({ entry, key: Buffer.from(sortKey(entry)) })).sort((a, b) => Buffer.compare(a.key, b.key));
+  for (const { entry } of sorted) {
     parts.push(Buffer.from(`${entry.mode} ${entry.name}\0`), Buffer.from(entry.id, 'hex'));
   }
   return Buffer.concat(parts);
@@ -126,7 +125,14 @@ export async function patchTree(
   // New files follow the ignore rules; files the tree already has stay, as in git.
   const ignored = fresh.length ? await access.ignored(fresh) : new Set<string>();
   const kept = writes.filter((write) => !ignored.has(write.path));
-  const ids = kept.length ? await access.writeBlobs(kept.map((write) => write.path)) : [];
+  // A .gitattributes file the tree holds above a file could filter its content.
+  const attributes = kept.some((write) => {
+    for (let dir = write.dir; ; dir = dir.includes('/') ? dir.slice(0, dir.lastIndexOf('/')) : '') {
+      if (listings.get(dir)?.some((entry) => entry.name === '.gitattributes')) return true;
+      if (dir === '') return false;
+    }
+  });
+  const ids = kept.length ? await access.writeBlobs(kept.map((write) => write.path), attributes) : [];
 
   // Apply the changes to the listings, then rebuild trees from the deepest folder up.
   const changed = new Set<string>();
@@ -146,6 +152,9 @@ export async function patchTree(
   }
   const underRemoved = (dir: string) => removedFolders.some((folder) => dir === folder || dir.startsWith(`${folder}/`));
   kept.forEach((write, index) => {
+    const current = listings.get(write.dir)!.find((entry) => entry.name === write.name);
+    // Content and mode as they were: the folder stays as it is.
+    if (current && current.id === ids[index] && current.mode === write.mode) return;
     const entries = listings.get(write.dir)!.filter((entry) => entry.name !== write.name);
     entries.push({ mode: write.mode, id: ids[index], name: write.name });
     listings.set(write.dir, entries);

@@ -55,7 +55,15 @@ async function prepare(options: RewindOptions) {
   }
   const workspace = started.workspace;
   const datasetRoot = await fs.realpath(options.datasetDir);
-  const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude: datasetExclusions(workspace, datasetRoot), runId: options.runId });
+  // Snapshots as the run took them: its own exclusions and size limit (the built-in ones for a
+  // run recorded before they were kept).
+  const shadow = new ShadowStore({
+    workspace,
+    storeDir: shadowStoreDir(datasetRoot, workspace),
+    exclude: datasetExclusions(workspace, datasetRoot),
+    ...(started.grounding ? { excludePatterns: started.grounding.excludePatterns, maxFileBytes: started.grounding.maxFileBytes } : {}),
+    runId: options.runId,
+  });
   await shadow.init();
   // What the workspace holds now, against what the run last recorded: the user's own edits.
   const now = await shadow.snapshot();

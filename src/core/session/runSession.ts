@@ -15,6 +15,7 @@ import type {
   LabelValue,
   RunBudget,
   RunEndedEvent,
+  RunGrounding,
   RunOrigin,
   RunStartedEvent,
   RunStatus,
@@ -65,6 +66,10 @@ export interface SessionOptions {
   /** Tokens the prompt may use before older steps are summarized; default from the model. */
   contextBudget?: number;
   commandTimeoutMs?: number;
+  /**
+   * What snapshots leave out. A resumed run keeps the exclusions and size limit it recorded when
+   * it started (only `watch` is taken from here), except a run recorded before they were kept.
+   */
   grounding?: GroundingOptions;
   /** Scores every step with an LLM judge, in the background; its failures never stop the run. */
   judge?: JudgeOptions;
@@ -104,6 +109,14 @@ export interface GroundingOptions {
   maxFileBytes?: number;
   /** Watch the workspace so a snapshot looks only at what changed; default true. */
   watch?: boolean;
+}
+
+/** The snapshot settings a run records when it starts: the options over the built-in defaults. */
+export function resolveGrounding(grounding: GroundingOptions = {}): RunGrounding {
+  return {
+    excludePatterns: [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)],
+    maxFileBytes: grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+  };
 }
 
 export interface ResumeOptions extends SessionOptions {
@@ -194,13 +207,6 @@ export function validateRunOptions(options: RunOptions): void {
   validateJudge(options.judge);
 }
 
-/** What snapshots leave out besides .gitignore and the dataset folder, and their size limit. */
-export function snapshotFilters(grounding: GroundingOptions = {}): { excludePatterns: string[]; maxFileBytes: number } {
-  return {
-    excludePatterns: [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)],
-    maxFileBytes: grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
-  };
-}
 
 const plural = (count: number, word: string) => `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
 
@@ -373,7 +379,8 @@ export class RunSession {
 
     const workspace = await fs.realpath(options.workspace);
     const runId = newRunId();
-    const stores = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, options.grounding);
+    const grounding = resolveGrounding(options.grounding);
+    const stores = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, grounding, options.grounding?.watch);
     const time = now();
     const writer = await stores.store.createRun({
       id: runId,
@@ -402,6 +409,7 @@ export class RunSession {
       maxSteps,
       systemPrompt: prompt,
       tools: TOOL_DEFINITIONS,
+      grounding,
       ...(options.taskId ? { taskId: options.taskId } : {}),
       ...(options.origin ? { origin: { workspace: options.origin.workspace, snapshot: options.origin.snapshot } } : {}),
       ...(options.budget ? { budget: { ...options.budget } } : {}),
@@ -472,7 +480,9 @@ export class RunSession {
     const stat = await fs.stat(workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
 
-    const stores = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, options.grounding);
+    // The run snapshots as it did when it started; runs recorded before that was kept take the options given.
+    const grounding = started.grounding ?? resolveGrounding(options.grounding);
+    const stores = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, grounding, options.grounding?.watch);
     const writer = await stores.store.openRun(options.runId);
     const context = new ContextManager(
       { role: 'system', content: started.systemPrompt },
@@ -551,14 +561,14 @@ export class RunSession {
     return session;
   }
 
-  private static async openStores(workspace: string, datasetDir: string, runId: string, apiKey: string, grounding: GroundingOptions = {}) {
+  private static async openStores(workspace: string, datasetDir: string, runId: string, apiKey: string, grounding: RunGrounding, watch = true) {
     const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
     const exclude = datasetExclusions(workspace, datasetRoot);
-    const { excludePatterns, maxFileBytes } = snapshotFilters(grounding);
+    const { excludePatterns, maxFileBytes } = grounding;
     let watcher: WorkspaceWatcher | undefined;
-    if (grounding.watch !== false) {
+    if (watch) {
       const skipped = new Set(exclude.map((entry) => entry.split(path.sep).join('/')));
       const skippedNames = folderNames(excludePatterns);
       watcher = new WorkspaceWatcher(workspace, {

@@ -17,7 +17,7 @@ import { lendObjects } from '../grounding/borrowedObjects';
 import { gitEnvironment } from '../grounding/gitEnvironment';
 import { datasetExclusions, ShadowStore, shadowStoreDir, TASK_REF_PREFIX } from '../grounding/shadowStore';
 import { isInside } from '../paths';
-import { ConfigError, GroundingOptions, snapshotFilters } from './runSession';
+import { ConfigError, GroundingOptions, resolveGrounding } from './runSession';
 
 /** The snapshot of the user's workspace that a sampling's working copies are made from. */
 export interface OriginSnapshot {
@@ -95,7 +95,7 @@ export async function snapshotOrigin(options: { workspace: string; datasetDir: s
   const storeDir = shadowStoreDir(datasetRoot, workspace);
   // Its snapshots hang off a ref of their own with no parent; the ref is renamed to the task's below.
   const scratchRun = `task-${options.taskId}`;
-  const shadow = new ShadowStore({ workspace, storeDir, exclude: datasetExclusions(workspace, datasetRoot), ...snapshotFilters(options.grounding), runId: scratchRun });
+  const shadow = new ShadowStore({ workspace, storeDir, exclude: datasetExclusions(workspace, datasetRoot), ...resolveGrounding(options.grounding), runId: scratchRun });
   await shadow.init();
   const snapshot = await shadow.snapshot();
   await shadow.settled();
