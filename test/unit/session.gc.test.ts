@@ -85,9 +85,10 @@ test('gc keeps a task\'s base snapshot while its runs exist, and every object a 
     await fs.writeFile(path.join(runs.dir, 'left-over'), content);
     const blob = git(ws.dir, `--git-dir=${origin.storeDir}`, 'hash-object', '-w', path.join(runs.dir, 'left-over')).trim();
 
-    // ... is what a sampled run's snapshot uses when its agent writes the same content.
+    // ... is what a sampled run's snapshot uses when its agent writes the same content and git
+    // stores it (through the index: the in-process path writes its own copy of an object).
     const copy = await prepareWorkingCopy(origin, workingCopyDir(runs.dir, taskId, 0));
-    const sampled = new ShadowStore({ workspace: copy.dir, storeDir: copy.storeDir, runId: sampledRun });
+    const sampled = new ShadowStore({ workspace: copy.dir, storeDir: copy.storeDir, runId: sampledRun, patch: false });
     await sampled.init();
     await sampled.snapshot();
     await fs.writeFile(path.join(copy.dir, 'shared.txt'), content);

@@ -875,6 +875,14 @@ export async function collectSnapshotGarbage(
           if (!young && !options.keepTasks.has(ref.slice(TASK_REF_PREFIX.length))) await raw(['update-ref', '-d', ref]);
         }
       }
+      // HEAD only serves `git status` (set again before each one); left on a snapshot it would
+      // keep a deleted run's last snapshot, and what it borrows, from being collected.
+      await fs.writeFile(path.join(storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
+      if (borrowing.has(storeDir) && !(await raw(['for-each-ref', '--count=1', '--format=%(refname)'])).trim()) {
+        // A working copy's store whose runs are all gone: its indexes name objects the lender is
+        // about to let go of. A run that works there again builds them afresh.
+        await forgetIndexes(storeDir);
+      }
       await pinBorrowedObjects(storeDir, borrowers.get(storeDir) ?? []);
       await raw(['reflog', 'expire', '--expire=now', '--all']);
       // No commit-graph: git leaves the old one in place when no ref is left, naming collected commits.
@@ -884,6 +892,15 @@ export async function collectSnapshotGarbage(
     });
   }
   return { runs, bytesBefore, bytesAfter: await folderBytes(root) };
+}
+
+/** Removes a store's indexes (its own, the split index's shared parts, those of nested repositories). */
+async function forgetIndexes(storeDir: string): Promise<void> {
+  for (const name of await fs.readdir(storeDir)) {
+    if (name === 'index' || name.startsWith('sharedindex.')) await fs.rm(path.join(storeDir, name), { force: true });
+  }
+  const scratch = path.join(storeDir, 'apollo-index');
+  for (const name of await fs.readdir(scratch).catch(() => [] as string[])) await fs.rm(path.join(scratch, name), { recursive: true, force: true });
 }
 
 /** Removes folders left empty by a restore, up to the workspace. */
