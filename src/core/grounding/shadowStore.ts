@@ -9,7 +9,7 @@
  * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
  * files, renames, packed objects) still goes through git.
  */
-import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -278,6 +278,8 @@ export class ShadowStore {
   private readonly commitTrees = new Map<string, string>();
   private readonly recentBlobs = new Map<string, Buffer>();
   private recentBytes = 0;
+  /** Untracked folders that hold only files over the size limit, with those files. */
+  private readonly leftOutFolders = new Map<string, string[]>();
   /** Files whose content is in the last tree as the store hashed it, by their stat then. */
   private readonly hashedFiles = new Map<string, StatKey>();
   /**
@@ -494,8 +496,16 @@ export class ShadowStore {
       const untracked = splitNul(await this.raw(['ls-files', '--others', '--exclude-standard', '-z', '--', ...folders.map(literal)], unit));
       const nested = untracked.filter((entry) => entry.endsWith('/')).map((entry) => entry.slice(0, -1));
       newNested(nested);
-      excluded.push(...nested, ...(await this.oversizedAmong(unit, untracked.filter((entry) => !entry.endsWith('/')))));
+      const large = await this.oversizedAmong(unit, untracked.filter((entry) => !entry.endsWith('/')));
+      excluded.push(...nested, ...large);
       pathspecs.push(...folders);
+      if (unit === this.root) {
+        for (const folder of folders) {
+          const inside = untracked.filter((entry) => within(entry, folder));
+          if (inside.length && inside.every((entry) => large.includes(entry))) this.leftOutFolders.set(folder, inside);
+          else this.leftOutFolders.delete(folder);
+        }
+      }
     }
     if (missing.length) {
       // Only paths the index knows can be named to git add; the others came and went.
@@ -542,6 +552,8 @@ export class ShadowStore {
     // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
     for (const relative of new Set(scope)) {
       const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
+      // A folder git status lists as untracked because all it holds is over the size limit.
+      if (stat?.isDirectory() && this.stillLeftOut(relative)) continue;
       if (stat && !stat.isFile()) return undefined;
       // A file a full pass names only because the index is behind it: the tree has it already.
       if (stat && sameStat(this.hashedFiles.get(relative), stat)) continue;
@@ -576,6 +588,35 @@ export class ShadowStore {
     unit.baseTree = result.tree;
     unit.lastTree = result.tree;
     return result.tree;
+  }
+
+  /**
+   * Whether a folder still holds exactly the files it held when they were all found too large to
+   * snapshot, and they still are. Anything else (a new file, a smaller one, a link) is left to
+   * the index.
+   */
+  private stillLeftOut(folder: string): boolean {
+    const known = this.leftOutFolders.get(folder);
+    if (!known) return false;
+    const found: string[] = [];
+    const walk = (dir: string): boolean => {
+      for (const entry of readdirSync(path.join(this.workspace, dir), { withFileTypes: true })) {
+        const relative = `${dir}/${entry.name}`;
+        if (entry.isDirectory()) {
+          if (!walk(relative)) return false;
+        } else if (!entry.isFile() || (lstatSync(path.join(this.workspace, relative)).size <= this.maxFileBytes)) {
+          return false;
+        } else {
+          found.push(relative);
+        }
+      }
+      return true;
+    };
+    try {
+      return walk(folder) && found.length === known.length && found.every((file) => known.includes(file));
+    } catch {
+      return false;
+    }
   }
 
   /** Whether a .gitattributes file lies in one of these folders: git reads those of the work tree, tracked or not. */
