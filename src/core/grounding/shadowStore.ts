@@ -132,9 +132,11 @@ interface Unit {
   /** Nested repositories directly inside, relative to this unit, with their last tree. */
   nested: Map<string, string | undefined>;
   lastTree?: string;
-  /** The unit's own tree without nested repositories, and a commit of it for `git status`. */
+  /** The unit's own tree without nested repositories. */
   baseTree?: string;
-  baseCommit?: { commit: string; tree: string };
+  /** The tree the unit's index holds (the last write-tree), and a commit of it for `git status`. */
+  indexTree?: string;
+  indexCommit?: { commit: string; tree: string };
   /** The last tree was patched without the index, which is behind it until the next full pass. */
   indexBehind?: boolean;
   /** Paths patched since the index was last brought up to date: status cannot see all of them. */
@@ -278,6 +280,8 @@ export class ShadowStore {
   private readonly commitTrees = new Map<string, string>();
   private readonly recentBlobs = new Map<string, Buffer>();
   private recentBytes = 0;
+  /** What this store last wrote into the store's HEAD. */
+  private head: string | undefined;
   /** Untracked folders that hold only files over the size limit, with those files. */
   private readonly leftOutFolders = new Map<string, string[]>();
   /** Files whose content is in the last tree as the store hashed it, by their stat then. */
@@ -530,6 +534,7 @@ export class ShadowStore {
     const base = (await this.raw(['write-tree'], unit)).trim();
     if (unit === this.root) this.hashedFiles.clear();
     unit.baseTree = base;
+    unit.indexTree = base;
     unit.indexBehind = false;
     unit.drift.clear();
     unit.lastTree = await this.graft(unit, base);
@@ -619,6 +624,13 @@ export class ShadowStore {
     }
   }
 
+  /** Points the store's HEAD somewhere, unless this store last pointed it there already. */
+  private writeHead(content: string): void {
+    if (this.head === content) return;
+    writeFileSync(path.join(this.storeDir, 'HEAD'), content);
+    this.head = content;
+  }
+
   /** Whether a .gitattributes file lies in one of these folders: git reads those of the work tree, tracked or not. */
   private attributesIn(folders: Iterable<string>): boolean {
     for (const dir of folders) if (existsSync(path.join(this.workspace, dir, '.gitattributes'))) return true;
@@ -702,24 +714,25 @@ export class ShadowStore {
 
   /**
    * The unit-relative paths that differ from the unit's index: modified, deleted, untracked
-   * (untracked folders, nested repositories among them, as the folder). HEAD is set to the unit's
-   * last tree first, so the index-to-HEAD half of status has nothing to report.
+   * (untracked folders, nested repositories among them, as the folder). HEAD is set to the tree
+   * the index holds first, so the index-to-HEAD half of status has nothing to report (only the
+   * work tree's half is read).
    */
   private async changedByStatus(unit: Unit, untracked = new Set<string>()): Promise<string[]> {
-    if (unit.baseTree && unit.baseCommit?.tree !== unit.baseTree) {
-      const reuse = unit === this.root && this.lastSnapshot?.tree === unit.baseTree;
-      const commit = reuse ? this.lastSnapshot!.commit : await this.writeCommit(unit.baseTree, [], 'index');
-      unit.baseCommit = { commit, tree: unit.baseTree };
+    if (unit.indexTree && unit.indexCommit?.tree !== unit.indexTree) {
+      const reuse = unit === this.root && this.lastSnapshot?.tree === unit.indexTree;
+      const commit = reuse ? this.lastSnapshot!.commit : await this.writeCommit(unit.indexTree, [], 'index');
+      unit.indexCommit = { commit, tree: unit.indexTree };
     }
     // A detached HEAD written directly: the store's HEAD means nothing else.
-    writeFileSync(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
+    this.writeHead(unit.indexCommit ? `${unit.indexCommit.commit}\n` : 'ref: refs/heads/unborn\n');
     // --branch makes status print a line even when nothing changed: a git process that prints
     // nothing costs simple-git an extra 50 ms wait for its output streams.
     const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
-      unit.baseCommit = undefined;
-      writeFileSync(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
+      unit.indexCommit = undefined;
+      this.writeHead('ref: refs/heads/unborn\n');
       return status();
     });
     const paths: string[] = [];
