@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { simpleGit } from 'simple-git';
 import { parseChanges, ShadowStore } from '../../src/core/grounding/shadowStore';
 import type { Grounding } from '../../src/core/dataset/events';
 import { storeFor } from '../fixtures/shadow';
@@ -400,5 +401,75 @@ test('the in-process diff follows the settings git reads: abbreviation, path quo
       data.cleanup();
       ws.cleanup();
     }
+  }
+});
+
+/** The git commands simple-git starts while `work` runs. */
+async function gitCommands<T>(work: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
+  const prototype = Object.getPrototypeOf(simpleGit()) as { raw: (...args: unknown[]) => Promise<string> };
+  const raw = prototype.raw;
+  const commands: string[] = [];
+  prototype.raw = function (this: unknown, ...args: unknown[]) {
+    const list = (Array.isArray(args[0]) ? args[0] : args) as string[];
+    commands.push(list.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? '');
+    return raw.apply(this, args);
+  };
+  try {
+    return { result: await work(), commands };
+  } finally {
+    prototype.raw = raw;
+  }
+}
+
+test('a plain step starts no git process when the watcher names the change, and only git status on a full pass', async () => {
+  const ws = makeWorkspace({ 'src/a.txt': 'a\n', 'src/b.txt': 'b\n' });
+  // An untracked folder that holds only a file over the size limit: git status lists it every time.
+  await fs.mkdir(path.join(ws.dir, 'weights'));
+  await fs.writeFile(path.join(ws.dir, 'weights/model.bin'), Buffer.alloc(5000, 1));
+  let next: string[] | undefined;
+  const watched = await storeFor(ws.dir, { changes: { take: async () => next }, maxFileBytes: 1000 });
+  const full = await storeFor(ws.dir, { maxFileBytes: 1000 });
+  const last = new Map<ShadowStore, string>();
+  /** A snapshot and its grounding against the store's last one, with the git commands they started. */
+  const step = async (shadow: ShadowStore) => {
+    await shadow.settled();
+    const measured = await gitCommands(async () => {
+      const after = await shadow.snapshot();
+      const grounding = await shadow.ground(last.get(shadow)!, after);
+      last.set(shadow, after);
+      return grounding;
+    });
+    return { files: measured.result.files.map((file) => [file.path, file.status]), commands: measured.commands };
+  };
+  try {
+    for (const shadow of [watched.shadow, full.shadow]) last.set(shadow, await shadow.snapshot());
+    await fs.writeFile(path.join(ws.dir, 'src/a.txt'), 'a1\n');
+    next = ['src/a.txt'];
+    await step(watched.shadow);
+    await step(full.shadow); // the folder of left-out files is looked at once through the index
+    for (const [name, change, changed] of [
+      ['edit', () => fs.writeFile(path.join(ws.dir, 'src/a.txt'), 'a2\n'), 'src/a.txt'],
+      ['delete', () => fs.rm(path.join(ws.dir, 'src/b.txt')), 'src/b.txt'],
+      ['edit again', () => fs.writeFile(path.join(ws.dir, 'src/a.txt'), 'a3\n'), 'src/a.txt'],
+    ] as [string, () => Promise<void>, string][]) {
+      await change();
+      next = [changed];
+      const fed = await step(watched.shadow);
+      assert.deepEqual(fed.commands, [], `${name}, watcher: no git process`);
+      const pass = await step(full.shadow);
+      assert.deepEqual(pass.commands, ['status'], `${name}, full pass: git status only`);
+      assert.deepEqual(fed.files, [[changed, name === 'delete' ? 'deleted' : 'modified']]);
+      assert.deepEqual(pass.files, fed.files);
+    }
+    // A new file on a full pass: git status has already applied the ignore rules.
+    await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c\n');
+    assert.deepEqual(await step(full.shadow), { files: [['src/c.txt', 'added']], commands: ['status'] });
+    // The left-out file shrinks: it comes in (through the index).
+    await fs.writeFile(path.join(ws.dir, 'weights/model.bin'), 'small\n');
+    assert.deepEqual((await step(full.shadow)).files, [['weights/model.bin', 'added']]);
+  } finally {
+    watched.cleanup();
+    full.cleanup();
+    ws.cleanup();
   }
 });

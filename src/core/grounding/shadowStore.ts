@@ -9,7 +9,7 @@
  * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
  * files, renames, packed objects) still goes through git.
  */
-import { existsSync, lstatSync, promises as fs, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -135,9 +135,11 @@ interface Unit {
   /** Nested repositories directly inside, relative to this unit, with their last tree. */
   nested: Map<string, string | undefined>;
   lastTree?: string;
-  /** The unit's own tree without nested repositories, and a commit of it for `git status`. */
+  /** The unit's own tree without nested repositories. */
   baseTree?: string;
-  baseCommit?: { commit: string; tree: string };
+  /** The tree the unit's index holds (the last write-tree), and a commit of it for `git status`. */
+  indexTree?: string;
+  indexCommit?: { commit: string; tree: string };
   /** The last tree was patched without the index, which is behind it until the next full pass. */
   indexBehind?: boolean;
   /** Paths patched since the index was last brought up to date: status cannot see all of them. */
@@ -281,6 +283,10 @@ export class ShadowStore {
   private readonly commitTrees = new Map<string, string>();
   private readonly recentBlobs = new Map<string, Buffer>();
   private recentBytes = 0;
+  /** What this store last wrote into the store's HEAD. */
+  private head: string | undefined;
+  /** Untracked folders that hold only files over the size limit, with those files. */
+  private readonly leftOutFolders = new Map<string, string[]>();
   /** Files whose content is in the last tree as the store hashed it, by their stat then. */
   private readonly hashedFiles = new Map<string, StatKey>();
   /**
@@ -497,8 +503,16 @@ export class ShadowStore {
       const untracked = splitNul(await this.raw(['ls-files', '--others', '--exclude-standard', '-z', '--', ...folders.map(literal)], unit));
       const nested = untracked.filter((entry) => entry.endsWith('/')).map((entry) => entry.slice(0, -1));
       newNested(nested);
-      excluded.push(...nested, ...(await this.oversizedAmong(unit, untracked.filter((entry) => !entry.endsWith('/')))));
+      const large = await this.oversizedAmong(unit, untracked.filter((entry) => !entry.endsWith('/')));
+      excluded.push(...nested, ...large);
       pathspecs.push(...folders);
+      if (unit === this.root) {
+        for (const folder of folders) {
+          const inside = untracked.filter((entry) => within(entry, folder));
+          if (inside.length && inside.every((entry) => large.includes(entry))) this.leftOutFolders.set(folder, inside);
+          else this.leftOutFolders.delete(folder);
+        }
+      }
     }
     if (missing.length) {
       // Only paths the index knows can be named to git add; the others came and went.
@@ -523,6 +537,7 @@ export class ShadowStore {
     const base = (await this.raw(['write-tree'], unit)).trim();
     if (unit === this.root) this.hashedFiles.clear();
     unit.baseTree = base;
+    unit.indexTree = base;
     unit.indexBehind = false;
     unit.drift.clear();
     unit.lastTree = await this.graft(unit, base);
@@ -545,6 +560,8 @@ export class ShadowStore {
     // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
     for (const relative of new Set(scope)) {
       const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
+      // A folder git status lists as untracked because all it holds is over the size limit.
+      if (stat?.isDirectory() && this.stillLeftOut(relative)) continue;
       if (stat && !stat.isFile()) return undefined;
       // A file a full pass names only because the index is behind it: the tree has it already.
       if (stat && sameStat(this.hashedFiles.get(relative), stat)) continue;
@@ -579,6 +596,42 @@ export class ShadowStore {
     unit.baseTree = result.tree;
     unit.lastTree = result.tree;
     return result.tree;
+  }
+
+  /**
+   * Whether a folder still holds exactly the files it held when they were all found too large to
+   * snapshot, and they still are. Anything else (a new file, a smaller one, a link) is left to
+   * the index.
+   */
+  private stillLeftOut(folder: string): boolean {
+    const known = this.leftOutFolders.get(folder);
+    if (!known) return false;
+    const found: string[] = [];
+    const walk = (dir: string): boolean => {
+      for (const entry of readdirSync(path.join(this.workspace, dir), { withFileTypes: true })) {
+        const relative = `${dir}/${entry.name}`;
+        if (entry.isDirectory()) {
+          if (!walk(relative)) return false;
+        } else if (!entry.isFile() || (lstatSync(path.join(this.workspace, relative)).size <= this.maxFileBytes)) {
+          return false;
+        } else {
+          found.push(relative);
+        }
+      }
+      return true;
+    };
+    try {
+      return walk(folder) && found.length === known.length && found.every((file) => known.includes(file));
+    } catch {
+      return false;
+    }
+  }
+
+  /** Points the store's HEAD somewhere, unless this store last pointed it there already. */
+  private writeHead(content: string): void {
+    if (this.head === content) return;
+    writeFileSync(path.join(this.storeDir, 'HEAD'), content);
+    this.head = content;
   }
 
   /** Whether a .gitattributes file lies in one of these folders: git reads those of the work tree, tracked or not. */
@@ -664,24 +717,25 @@ export class ShadowStore {
 
   /**
    * The unit-relative paths that differ from the unit's index: modified, deleted, untracked
-   * (untracked folders, nested repositories among them, as the folder). HEAD is set to the unit's
-   * last tree first, so the index-to-HEAD half of status has nothing to report.
+   * (untracked folders, nested repositories among them, as the folder). HEAD is set to the tree
+   * the index holds first, so the index-to-HEAD half of status has nothing to report (only the
+   * work tree's half is read).
    */
   private async changedByStatus(unit: Unit, untracked = new Set<string>()): Promise<string[]> {
-    if (unit.baseTree && unit.baseCommit?.tree !== unit.baseTree) {
-      const reuse = unit === this.root && this.lastSnapshot?.tree === unit.baseTree;
-      const commit = reuse ? this.lastSnapshot!.commit : await this.writeCommit(unit.baseTree, [], 'index');
-      unit.baseCommit = { commit, tree: unit.baseTree };
+    if (unit.indexTree && unit.indexCommit?.tree !== unit.indexTree) {
+      const reuse = unit === this.root && this.lastSnapshot?.tree === unit.indexTree;
+      const commit = reuse ? this.lastSnapshot!.commit : await this.writeCommit(unit.indexTree, [], 'index');
+      unit.indexCommit = { commit, tree: unit.indexTree };
     }
     // A detached HEAD written directly: the store's HEAD means nothing else.
-    writeFileSync(path.join(this.storeDir, 'HEAD'), unit.baseCommit ? `${unit.baseCommit.commit}\n` : 'ref: refs/heads/unborn\n');
+    this.writeHead(unit.indexCommit ? `${unit.indexCommit.commit}\n` : 'ref: refs/heads/unborn\n');
     // --branch makes status print a line even when nothing changed: a git process that prints
     // nothing costs simple-git an extra 50 ms wait for its output streams.
     const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
-      unit.baseCommit = undefined;
-      writeFileSync(path.join(this.storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
+      unit.indexCommit = undefined;
+      this.writeHead('ref: refs/heads/unborn\n');
       return status();
     });
     const paths: string[] = [];
