@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { newRunId } from '../../src/core/dataset/ids';
 import { ShadowStore, shadowStoreDir } from '../../src/core/grounding/shadowStore';
@@ -170,6 +170,32 @@ test('gc --working-copies removes the copies of samplings whose runs have all en
     assert.deepEqual((await removeEndedWorkingCopies(data.dir)).removed, []);
   } finally {
     runs.cleanup();
+    data.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('a store in use keeps snapshotting exactly after gc points its HEAD away', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'b.txt': 'b\n' });
+  const data = tempDir('apollo-data-');
+  const runId = newRunId();
+  try {
+    await runOfTask(data.dir, runId);
+    // No change feed: every snapshot is a full pass through `git status`, which reads HEAD.
+    const store = new ShadowStore({ workspace: ws.dir, storeDir: shadowStoreDir(data.dir, ws.dir), runId });
+    await store.init();
+    const first = await store.snapshot();
+    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a, changed\n');
+    await store.snapshot();
+    await store.settled();
+    await collectGarbage(data.dir);
+    assert.equal(readFileSync(path.join(store.storeDir, 'HEAD'), 'utf8'), 'ref: refs/heads/unborn\n');
+    await fs.writeFile(path.join(ws.dir, 'b.txt'), 'b, changed\n');
+    const third = await store.snapshot();
+    const changed = git(ws.dir, `--git-dir=${store.storeDir}`, 'diff-tree', '-r', '--name-only', first, third).trim().split('\n');
+    assert.deepEqual(changed, ['a.txt', 'b.txt']);
+    assert.equal(git(ws.dir, `--git-dir=${store.storeDir}`, 'show', `${third}:b.txt`), 'b, changed\n');
+  } finally {
     data.cleanup();
     ws.cleanup();
   }

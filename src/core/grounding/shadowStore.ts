@@ -283,8 +283,6 @@ export class ShadowStore {
   private readonly commitTrees = new Map<string, string>();
   private readonly recentBlobs = new Map<string, Buffer>();
   private recentBytes = 0;
-  /** What this store last wrote into the store's HEAD. */
-  private head: string | undefined;
   /** Untracked folders that hold only files over the size limit, with those files. */
   private readonly leftOutFolders = new Map<string, string[]>();
   /** Files whose content is in the last tree as the store hashed it, by their stat then. */
@@ -627,11 +625,19 @@ export class ShadowStore {
     }
   }
 
-  /** Points the store's HEAD somewhere, unless this store last pointed it there already. */
+  /**
+   * Points the store's HEAD somewhere unless it points there already. The file is read, not
+   * remembered: `apollo gc` (in this process or another) points HEAD away between snapshots.
+   */
   private writeHead(content: string): void {
-    if (this.head === content) return;
-    writeFileSync(path.join(this.storeDir, 'HEAD'), content);
-    this.head = content;
+    const file = path.join(this.storeDir, 'HEAD');
+    let current: string | undefined;
+    try {
+      current = readFileSync(file, 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current !== content) writeFileSync(file, content);
   }
 
   /** Whether a .gitattributes file lies in one of these folders: git reads those of the work tree, tracked or not. */
