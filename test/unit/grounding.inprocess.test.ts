@@ -9,6 +9,7 @@ import { parseChanges, ShadowStore } from '../../src/core/grounding/shadowStore'
 import type { Grounding } from '../../src/core/dataset/events';
 import { storeFor } from '../fixtures/shadow';
 import { makeWorkspace, tempDir } from '../fixtures/workspace';
+import { random, VOCABULARY } from '../fixtures/random';
 
 /** Git run on a shadow store as the store itself runs it: no index, no system config or attributes. */
 function storeGit(shadow: ShadowStore, args: string[], input?: string | Buffer): string {
@@ -34,22 +35,6 @@ function assertSameAsGit(shadow: ShadowStore, grounding: Grounding, what: string
   assert.equal(grounding.patch, reference.patch, `patch, ${what}`);
 }
 
-/** A small deterministic random source. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  return { next, below, pick: <T>(items: readonly T[]) => items[below(items.length)] };
-}
-
-/** Lines that repeat and nest, so that git has changes to slide and blocks to place. */
-const VOCABULARY = ['', '}', '{', '  return value;', '\tif (ready) {', 'function run() {', '    step();', '// note', 'end', '  }', 'export const x = 1;'];
 
 function sourceLines(rand: ReturnType<typeof random>, count: number): string[] {
   return Array.from({ length: count }, () => (rand.next() < 0.6 ? rand.pick(VOCABULARY) : `line ${rand.below(50)}`));

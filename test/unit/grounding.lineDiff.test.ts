@@ -5,23 +5,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { unifiedDiff } from '../../src/core/grounding/lineDiff';
 import { tempDir } from '../fixtures/workspace';
+import { random, VOCABULARY } from '../fixtures/random';
 
-/** A small deterministic random source. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  return { next, below, pick: <T>(items: readonly T[]) => items[below(items.length)] };
-}
-
-/** Lines that repeat and nest, so that there are changes to slide and blocks to place. */
-const VOCABULARY = ['', '}', '{', '  return value;', '\tif (ready) {', 'function run() {', '    step();', '// note', 'end', '  }', 'export const x = 1;'];
 
 /** Lines git's hunk headers treat specially: long names (cut at 80 bytes, in a character), bytes that are not UTF-8, CR. */
 const AWKWARD = ['f' + 'a'.repeat(78) + '\u00e9\u00e9 tail', 'caf\u00e9 ' + 'x'.repeat(90) + '  ', 'name\r', '$var = 1', '_under'];
