@@ -7,7 +7,6 @@ import { unifiedDiff } from '../../src/core/grounding/lineDiff';
 import { tempDir } from '../fixtures/workspace';
 import { random, VOCABULARY } from '../fixtures/random';
 
-
 /** Lines git's hunk headers treat specially: long names (cut at 80 bytes, in a character), bytes that are not UTF-8, CR. */
 const AWKWARD = ['f' + 'a'.repeat(78) + '\u00e9\u00e9 tail', 'caf\u00e9 ' + 'x'.repeat(90) + '  ', 'name\r', '$var = 1', '_under'];
 
