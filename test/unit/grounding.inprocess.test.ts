@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
+import { LooseObjects, objectId } from '../../src/core/grounding/looseObjects';
 import { parseChanges, ShadowStore } from '../../src/core/grounding/shadowStore';
 import type { Grounding } from '../../src/core/dataset/events';
 import { storeFor } from '../fixtures/shadow';
@@ -456,5 +457,32 @@ test('a plain step starts no git process when the watcher names the change, and 
     watched.cleanup();
     full.cleanup();
     ws.cleanup();
+  }
+});
+
+test('loose objects and refs written in-process read back with git, also after a gc removed their folder', async () => {
+  const data = tempDir('apollo-data-');
+  try {
+    const gitDir = path.join(data.dir, 'store.git');
+    execFileSync('git', ['init', '-q', '--bare', gitDir]);
+    const git = (args: string[], input?: string) => execFileSync('git', [`--git-dir=${gitDir}`, ...args], { encoding: 'utf8', input });
+    const objects = new LooseObjects(gitDir);
+    const first = await objects.write('blob', Buffer.from('first\n'));
+    assert.equal(first, git(['hash-object', '--stdin'], 'first\n').trim());
+    // Another blob for the same fan-out folder, written after a gc removed that folder.
+    let content = '';
+    for (let i = 0; objectId('blob', Buffer.from(content)).slice(0, 2) !== first.slice(0, 2); i++) content = `second ${i}\n`;
+    await fs.rm(path.join(gitDir, 'objects', first.slice(0, 2)), { recursive: true });
+    const second = await objects.write('blob', Buffer.from(content));
+    assert.equal(git(['cat-file', '-p', second]), content);
+    // A ref: written, moved, and left to git while someone else holds its lock.
+    assert.equal(await objects.writeRef('refs/apollo/runs/r1', second), true);
+    assert.equal(git(['rev-parse', 'refs/apollo/runs/r1']).trim(), second);
+    await fs.writeFile(path.join(gitDir, 'refs/apollo/runs/r1.lock'), '');
+    assert.equal(await objects.writeRef('refs/apollo/runs/r1', second), false);
+    assert.equal(await objects.writeRef('refs/../HEAD', second), false);
+    assert.equal(git(['fsck', '--strict', '--no-progress', '--no-dangling']), '');
+  } finally {
+    data.cleanup();
   }
 });

@@ -77,11 +77,11 @@ export class LooseObjects {
     const now = Date.now();
     if (now - (this.fresh.get(id) ?? -Infinity) < FRESH_MS) return id;
     if (this.fresh.size >= 100_000) this.fresh.clear();
-    this.fresh.set(id, now);
     const target = this.file(id);
     if (existsSync(target)) {
       try {
         utimesSync(target, now / 1000, now / 1000);
+        this.fresh.set(id, now);
         return id;
       } catch {
         // gone meanwhile (a prune): write it
@@ -97,14 +97,24 @@ export class LooseObjects {
     const data = raw.length <= SYNC_BYTES ? zlib.deflateSync(raw, compression(raw.length)) : await deflate(raw, { level: 1 });
     // Named like git's own temporary objects, which `git gc` cleans up if one is ever left behind.
     const temporary = path.join(folder, `${this.temporaryPrefix}${this.temporaryCount++}`);
-    writeFileSync(temporary, data, { mode: 0o444, flag: 'wx' });
-    try {
+    const store = () => {
+      writeFileSync(temporary, data, { mode: 0o444, flag: 'wx' });
       renameSync(temporary, target);
+    };
+    try {
+      try {
+        store();
+      } catch (error) {
+        // The fan-out folder went away (a gc removes empty ones): make it again, once.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        mkdirSync(folder, { recursive: true });
+        store();
+      }
     } catch (error) {
       rmSync(temporary, { force: true });
-      this.fresh.delete(id);
       throw error;
     }
+    this.fresh.set(id, now);
     return id;
   }
 
