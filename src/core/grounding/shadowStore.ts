@@ -324,7 +324,14 @@ export class ShadowStore {
     return unit.git.raw([`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...config, ...args]);
   }
 
-  async init(): Promise<void> {
+  /** Creates the store if need be and finds where the run's snapshots stand. */
+  init(): Promise<void> {
+    // Two runs of one workspace may start at once (samplings do): one creates the store while
+    // the other waits, or git's config lock refuses the second.
+    return withStoreLock(this.storeDir, () => this.initUnlocked());
+  }
+
+  private async initUnlocked(): Promise<void> {
     await fs.mkdir(this.storeDir, { recursive: true });
     const isNew = !(await fs
       .access(path.join(this.storeDir, 'HEAD'))
