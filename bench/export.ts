@@ -28,6 +28,7 @@ import { EXPORT_FORMATS, ExportFormat, exportDataset, FOLDER_FORMATS } from '../
 import { pairsOf } from '../src/core/export/pairs';
 import { buildRunTree, trajectoriesOf } from '../src/core/export/trajectory';
 import { DEFAULT_MASK_POLICY } from '../src/core/supervision/labels';
+import { random } from '../test/fixtures/random';
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -37,16 +38,9 @@ const SAMPLE_MS = 20;
 // ---------------------------------------------------------------------------------------------
 // A seeded generator of realistic runs.
 
-/** mulberry32: small, fast, good enough to make text and choices reproducible. */
+/** The tests' reproducible random source, with what the generator needs on top. */
 function prng(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const { next } = random(seed);
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
   return {
     next,
