@@ -168,8 +168,9 @@ test('dependency folders are left out by default and the list can be replaced', 
   }
 });
 
-/** The tree a snapshot commit records, read from the store. */
-function treeOf(shadow: ShadowStore, commit: string): string {
+/** The tree a snapshot commit records, read from the store once its objects are stored. */
+async function treeOf(shadow: ShadowStore, commit: string): Promise<string> {
+  await shadow.settled();
   return git(shadow.workspace, `--git-dir=${shadow.storeDir}`, 'rev-parse', `${commit}^{tree}`).trim();
 }
 
@@ -208,10 +209,10 @@ for (const nativeRecursive of [false, true]) {
       ['remove the nested repository', () => fs.rm(path.join(ws.dir, 'new'), { recursive: true })],
     ];
     try {
-      assert.equal(treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot()));
+      assert.equal(await treeOf(fed.shadow, await fed.shadow.snapshot()), await treeOf(full.shadow, await full.shadow.snapshot()));
       for (const [name, step] of steps) {
         await step();
-        const [fedTree, fullTree] = [treeOf(fed.shadow, await fed.shadow.snapshot()), treeOf(full.shadow, await full.shadow.snapshot())];
+        const [fedTree, fullTree] = [await treeOf(fed.shadow, await fed.shadow.snapshot()), await treeOf(full.shadow, await full.shadow.snapshot())];
         const listing = (shadow: ShadowStore, tree: string) => git(shadow.workspace, `--git-dir=${shadow.storeDir}`, 'ls-tree', '-r', tree);
         assert.equal(fedTree, fullTree, `after "${name}": ${listing(fed.shadow, fedTree)} vs ${listing(full.shadow, fullTree)}`);
       }
@@ -256,9 +257,9 @@ test('patched trees equal full passes for names git sorts specially, emptied fol
     for (const [name, changed, step] of steps) {
       await step();
       next = changed;
-      const reference = treeOf(full.shadow, await full.shadow.snapshot());
-      assert.equal(treeOf(fed.shadow, await fed.shadow.snapshot()), reference, `after "${name}"`);
-      assert.equal(treeOf(statusFed.shadow, await statusFed.shadow.snapshot()), reference, `after "${name}", from git status`);
+      const reference = await treeOf(full.shadow, await full.shadow.snapshot());
+      assert.equal(await treeOf(fed.shadow, await fed.shadow.snapshot()), reference, `after "${name}"`);
+      assert.equal(await treeOf(statusFed.shadow, await statusFed.shadow.snapshot()), reference, `after "${name}", from git status`);
     }
     assert.equal(fed.shadow.passes.patched, steps.length);
     assert.deepEqual([...fed.shadow.oversized], []);

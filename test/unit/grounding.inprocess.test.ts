@@ -25,13 +25,14 @@ function storeGit(shadow: ShadowStore, args: string[], input?: string | Buffer):
   });
 }
 
-/** What git's own diff-tree gives for two snapshots, read the way the store reads it. */
-function gitGrounding(shadow: ShadowStore, before: string, after: string) {
+/** What git's own diff-tree gives for two snapshots, read the way the store reads it once their objects are stored. */
+async function gitGrounding(shadow: ShadowStore, before: string, after: string) {
+  await shadow.settled();
   return parseChanges(storeGit(shadow, ['diff-tree', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', before, after]));
 }
 
-function assertSameAsGit(shadow: ShadowStore, grounding: Grounding, what: string): void {
-  const reference = gitGrounding(shadow, grounding.before, grounding.after);
+async function assertSameAsGit(shadow: ShadowStore, grounding: Grounding, what: string): Promise<void> {
+  const reference = await gitGrounding(shadow, grounding.before, grounding.after);
   assert.deepEqual(grounding.files, reference.files, `files and line counts, ${what}`);
   assert.equal(grounding.patch, reference.patch, `patch, ${what}`);
 }
@@ -102,7 +103,7 @@ test('many random steps through the in-process path: objects as git hashes them,
       const reference = await full.shadow.snapshot();
       assert.equal(await fed.shadow.treeOf(after), await full.shadow.treeOf(reference), `step ${step}: the same tree as git add gives`);
       const grounding = await fed.shadow.ground(before, after);
-      assertSameAsGit(fed.shadow, grounding, `step ${step} (${next.join(', ')})`);
+      await assertSameAsGit(fed.shadow, grounding, `step ${step} (${next.join(', ')})`);
       // Every file's object is what git hashes for its bytes.
       const present = [...changed].filter((file) => files.has(file));
       if (present.length) {
@@ -144,7 +145,7 @@ test('with a .gitattributes above a changed file, or attributes in the store, gi
       const after = await fed.shadow.snapshot();
       assert.equal(await fed.shadow.treeOf(after), await full.shadow.treeOf(await full.shadow.snapshot()), `${file}: the tree git add gives`);
       const grounding = await fed.shadow.ground(before, after);
-      assertSameAsGit(fed.shadow, grounding, file);
+      await assertSameAsGit(fed.shadow, grounding, file);
       before = after;
       return grounding;
     };
@@ -179,7 +180,7 @@ test('with a .gitattributes above a changed file, or attributes in the store, gi
     assert.equal(shadow.passes.patched, 1);
     assert.equal((await shadow.readFile(after, 'c.txt'))?.toString(), '$Id$\n');
     const grounding = await shadow.ground(before, after);
-    assertSameAsGit(shadow, grounding, 'info/attributes');
+    await assertSameAsGit(shadow, grounding, 'info/attributes');
     assert.deepEqual(shadow.diffs, { inProcess: 0, git: 1 });
   } finally {
     data.cleanup();
@@ -213,7 +214,7 @@ test('abbreviated names follow what the store holds: a loose twin, many packed o
       next = [file];
       const after = await shadow.snapshot();
       const grounding = await shadow.ground(before, after);
-      assertSameAsGit(shadow, grounding, file);
+      await assertSameAsGit(shadow, grounding, file);
       before = after;
       return grounding;
     };
@@ -238,7 +239,7 @@ test('abbreviated names follow what the store holds: a loose twin, many packed o
       await fs.writeFile(path.join(ws.dir, 'a.txt'), content);
       next = ['a.txt'];
       const after = await resumed.snapshot();
-      assertSameAsGit(resumed, await resumed.ground(before, after), content);
+      await assertSameAsGit(resumed, await resumed.ground(before, after), content);
       before = after;
     };
     await resumedStep('a again\n');
@@ -271,14 +272,14 @@ test('names that need quoting, spaces, binary files and modes are written as git
     next = [...names, 'image.bin', 'empty.txt'];
     const middle = await shadow.snapshot();
     const grounding = await shadow.ground(before, middle);
-    assertSameAsGit(shadow, grounding, 'names');
+    await assertSameAsGit(shadow, grounding, 'names');
     assert.match(grounding.patch, /^--- a\/with space\.txt\t$/m);
     assert.match(grounding.patch, /^Binary files \/dev\/null and b\/image\.bin differ$/m);
     await fs.writeFile(path.join(ws.dir, 'image.bin'), Buffer.from([0x89, 0x50, 0, 1, 3]));
     await fs.rm(path.join(ws.dir, 'empty.txt'));
     await fs.chmod(path.join(ws.dir, 'with space.txt'), 0o644);
     next = ['image.bin', 'empty.txt', 'with space.txt'];
-    assertSameAsGit(shadow, await shadow.ground(middle, await shadow.snapshot()), 'binary, deleted empty file, mode only');
+    await assertSameAsGit(shadow, await shadow.ground(middle, await shadow.snapshot()), 'binary, deleted empty file, mode only');
     assert.equal(shadow.diffs.inProcess, 2);
   } finally {
     cleanup();
@@ -296,7 +297,7 @@ test('a patch past the size cap is cut as git\'s would be, wherever the cut fall
     await fs.writeFile(path.join(ws.dir, 'b.txt'), 'b\nmore\n');
     next = ['a.txt', 'b.txt'];
     const after = await shadow.snapshot();
-    const full = gitGrounding(shadow, before, after);
+    const full = await gitGrounding(shadow, before, after);
     for (const max of [0, 1, 150, 151, 152, 153, 154, 4000, 1 << 20]) {
       const cut = await shadow.ground(before, after, { maxPatchBytes: max });
       const truncated = Buffer.byteLength(full.patch) > max;
@@ -381,7 +382,7 @@ test('the in-process diff follows the settings git reads: abbreviation, path quo
       await fs.writeFile(path.join(ws.dir, 'code.ts'), 'function a() {\n  one();\n}\n\nfunction b() {\n  two();\n}\n\nfunction c() {\n  three();\n}\n');
       next = ['café.txt', 'code.ts'];
       const grounding = await shadow.ground(before, await shadow.snapshot());
-      assertSameAsGit(shadow, grounding, JSON.stringify(config));
+      await assertSameAsGit(shadow, grounding, JSON.stringify(config));
       assert.deepEqual(shadow.diffs, { inProcess: 1, git: 0 });
     } finally {
       data.cleanup();

@@ -192,6 +192,7 @@ test('a store in use keeps snapshotting exactly after gc points its HEAD away', 
     assert.equal(readFileSync(path.join(store.storeDir, 'HEAD'), 'utf8'), 'ref: refs/heads/unborn\n');
     await fs.writeFile(path.join(ws.dir, 'b.txt'), 'b, changed\n');
     const third = await store.snapshot();
+    await store.settled();
     const changed = git(ws.dir, `--git-dir=${store.storeDir}`, 'diff-tree', '-r', '--name-only', first, third).trim().split('\n');
     assert.deepEqual(changed, ['a.txt', 'b.txt']);
     assert.equal(git(ws.dir, `--git-dir=${store.storeDir}`, 'show', `${third}:b.txt`), 'b, changed\n');

@@ -54,6 +54,9 @@ export class LooseObjects {
   private readonly folders = new Set<string>();
   /** When objects were last stored or freshened here. */
   private readonly fresh = new Map<string, number>();
+  /** Objects named by `writeLater` and not stored yet, by id. */
+  private readonly pending = new Map<string, { type: ObjectType; body: Buffer }>();
+  private flushing: Promise<void> = Promise.resolve();
   /** Temporary file names: unique to this process, then counted. */
   private readonly temporaryPrefix = `tmp_obj_${process.pid}_${randomBytes(4).toString('hex')}_`;
   private temporaryCount = 0;
@@ -118,9 +121,35 @@ export class LooseObjects {
     return id;
   }
 
+  /**
+   * Names an object now and stores it at the next `flush()`. Until then it is read here as if
+   * stored, and counted when names are abbreviated; a git process must not be asked about it.
+   * A step's snapshot is named on the step's path and written while the agent waits for the model.
+   */
+  writeLater(type: ObjectType, body: Buffer): string {
+    const id = objectId(type, body);
+    if (!this.pending.has(id) && Date.now() - (this.fresh.get(id) ?? -Infinity) >= FRESH_MS) this.pending.set(id, { type, body });
+    return id;
+  }
+
+  /** Stores every object `writeLater` named; git can then be asked about them. */
+  flush(): Promise<void> {
+    if (!this.pending.size) return this.flushing;
+    this.flushing = this.flushing.then(async () => {
+      // Each leaves the list once it is on disk, so a read meanwhile finds it in one or the other.
+      for (const [id, object] of this.pending) {
+        await this.write(object.type, object.body);
+        this.pending.delete(id);
+      }
+    });
+    return this.flushing;
+  }
+
   /** An object stored loose, or undefined when it is not (packed, or missing). */
   async read(id: string): Promise<{ type: string; body: Buffer } | undefined> {
     if (!isHexId(id)) return undefined;
+    const pending = this.pending.get(id);
+    if (pending) return pending;
     let data: Buffer;
     try {
       const stored = readFileSync(this.file(id));
@@ -226,7 +255,7 @@ export class LooseObjects {
     } else {
       length = configured;
     }
-    return new Abbreviator(this.objectsDir, packs, length);
+    return new Abbreviator(this.objectsDir, packs, length, [...this.pending.keys()]);
   }
 }
 
@@ -302,6 +331,8 @@ export class Abbreviator {
     private readonly objectsDir: string,
     private readonly packs: PackIndex[],
     private readonly length: number,
+    /** Objects about to be stored loose: git will count them by the time it is asked. */
+    private readonly pending: string[] = [],
   ) {}
 
   async abbreviate(id: string): Promise<string> {
@@ -327,6 +358,7 @@ export class Abbreviator {
     for (const name of listing) {
       if (name.length === 38 && name.startsWith(prefix)) extend(folder + name);
     }
+    for (const other of this.pending) extend(other);
     return id.slice(0, length);
   }
 }

@@ -319,7 +319,8 @@ export class ShadowStore {
   }
 
   /** Runs git against the shadow store with a unit's folder as the work tree and its own index. */
-  private raw(args: string[], unit: Unit = this.root): Promise<string> {
+  private async raw(args: string[], unit: Unit = this.root): Promise<string> {
+    await this.objects.flush();
     const config = ['-c', 'core.autocrlf=false', '-c', 'core.safecrlf=false', '-c', 'advice.addEmbeddedRepo=false', '-c', 'advice.addIgnoredFile=false'];
     return unit.git.raw([`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...config, ...args]);
   }
@@ -393,7 +394,7 @@ export class ShadowStore {
     const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}${String(Math.abs(offset) % 60).padStart(2, '0')}`;
     const person = `${IDENTITY.name} <${IDENTITY.email}> ${seconds} ${zone}`;
     const body = `tree ${tree}\n${parents.map((parent) => `parent ${parent}\n`).join('')}author ${person}\ncommitter ${person}\n\n${message}\n`;
-    const commit = await this.objects.write('commit', Buffer.from(body));
+    const commit = this.objects.writeLater('commit', Buffer.from(body));
     this.rememberCommit(commit, tree);
     return commit;
   }
@@ -408,11 +409,13 @@ export class ShadowStore {
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
       const commit = await this.writeCommit(tree, this.lastSnapshot ? [this.lastSnapshot.commit] : [], 'snapshot');
       this.lastSnapshot = { commit, tree };
-      // The ref only keeps snapshots from being collected and tells a resumed run where it was;
-      // it is moved once the work this snapshot returns to (the diff) is done, before the store's
-      // next use (same lock).
+      // The snapshot's objects are named now and stored, with the run's ref, once the work this
+      // snapshot returns to (the diff) is done: before the store's next use (same lock) and before
+      // any git process reads the store. The ref keeps snapshots from being collected and tells a
+      // resumed run where it was.
       this.pendingRef = withStoreLock(this.storeDir, async () => {
         await new Promise((resolve) => setImmediate(resolve));
+        await this.objects.flush();
         if (!(await this.objects.writeRef(this.ref, commit))) await this.raw(['update-ref', this.ref, commit]);
       });
       this.pendingRef.catch(() => undefined);
@@ -420,7 +423,7 @@ export class ShadowStore {
     });
   }
 
-  /** Waits until the run's ref points at the last snapshot (its move is not awaited by snapshot()). */
+  /** Waits until the last snapshot's objects are stored and the run's ref points at it (snapshot() does not wait for either). */
   async settled(): Promise<void> {
     await this.pendingRef;
   }
@@ -678,12 +681,16 @@ export class ShadowStore {
    */
   private createObjectAccess(): ObjectAccess {
     const objects = this.gitWithIndex(path.join(this.storeDir, 'apollo-index', 'none'));
-    const run = (args: string[]) => objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
+    const run = async (args: string[]) => {
+      await this.objects.flush();
+      return objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
+    };
     return {
       remember: (id, entries) => this.rememberListing(id, entries),
       listTree: async (id) => {
         const known = await this.listTreeInProcess(id);
         if (known) return known;
+        await this.objects.flush();
         const entries = splitNul(await this.reader.raw(['ls-tree', '-z', id])).map((line) => {
           const [info, name] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
           const [mode, , entryId] = info.split(' ');
@@ -700,14 +707,14 @@ export class ShadowStore {
         return Promise.all(paths.map(async (relative) => {
           const readAt = Date.now();
           const content = readFileSync(path.join(this.workspace, relative));
-          const id = await this.objects.write('blob', content);
+          const id = this.objects.writeLater('blob', content);
           this.rememberBlob(id, content);
           const state = this.hashing?.stats.get(relative);
           if (state?.kind === 'file' && settledBefore(state.stat, readAt)) this.hashing!.hashed.set(relative, statKey(state.stat));
           return id;
         }));
       },
-      writeTrees: (bodies) => Promise.all(bodies.map((body) => this.objects.write('tree', body))),
+      writeTrees: async (bodies) => bodies.map((body) => this.objects.writeLater('tree', body)),
       ignored: async (all) => {
         const paths = all.filter((relative) => !this.hashing?.notIgnored.has(relative));
         if (!paths.length) return new Set<string>();
@@ -840,6 +847,7 @@ export class ShadowStore {
   }
 
   private async groundWithGit(before: string, after: string, maxPatchBytes: number): Promise<Grounding> {
+    await this.objects.flush();
     // One process: the NUL-separated summary (raw entries, then numstat), then the patch text.
     const output = await this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', before, after]);
     const { files, patch: fullPatch } = parseChanges(output);
@@ -851,7 +859,9 @@ export class ShadowStore {
   /** The tree a snapshot records. */
   async treeOf(snapshot: string): Promise<string> {
     const known = this.commitTrees.get(snapshot) ?? (await this.objects.commitTree(snapshot).catch(() => undefined));
-    return known ?? (await this.reader.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
+    if (known) return known;
+    await this.objects.flush();
+    return (await this.reader.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
   }
 
   /**
@@ -860,6 +870,7 @@ export class ShadowStore {
    */
   async restore(current: string, target: string): Promise<FileChange[]> {
     const changes = (await this.ground(current, target, { maxPatchBytes: 0 })).files;
+    await this.objects.flush();
     const raw = splitNul(await this.reader.raw(['diff-tree', '-r', '-z', '--no-renames', current, target]));
     // Raw entries come in pairs: ":oldmode newmode oldsha newsha status" then the path.
     for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -882,6 +893,7 @@ export class ShadowStore {
   /** A file's content in a snapshot, or undefined when the snapshot has no such file. */
   async readFile(snapshot: string, filePath: string): Promise<Buffer | undefined> {
     const relative = filePath.split(path.sep).join('/').replace(/^\/+/, '');
+    await this.objects.flush();
     try {
       return await this.reader.showBuffer([`${snapshot}:${relative}`]);
     } catch {
