@@ -487,3 +487,47 @@ test('loose objects and refs written in-process read back with git, also after a
     data.cleanup();
   }
 });
+
+test('two stores on one workspace stay exact when the other one writes the index between their snapshots', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'src/c.txt': 'c\n' });
+  // No change feed: every snapshot is a full pass, patched from what git status reports.
+  const { shadow: first, cleanup } = await storeFor(ws.dir, { runId: 'first' });
+  // Another store's first snapshot goes through the index (a rewind's preview, a sampling's base).
+  const other = async () => {
+    const second = new ShadowStore({ workspace: ws.dir, storeDir: first.storeDir, exclude: ['.apollo'], runId: 'second' });
+    await second.init();
+    await second.snapshot();
+    await second.settled();
+  };
+  try {
+    let last = await first.snapshot();
+    const step = async (what: string, change: () => Promise<void>, expected: string[]) => {
+      await change();
+      // The other store takes the change into the index before this one looks.
+      await other();
+      const next = await first.snapshot();
+      const grounding = await first.ground(last, next);
+      assert.deepEqual(grounding.files.map((file) => file.path).sort(), expected, what);
+      const { shadow: fresh, cleanup: done } = await storeFor(ws.dir);
+      try {
+        assert.equal(await first.treeOf(next), await fresh.treeOf(await fresh.snapshot()), `${what}: the workspace as it is`);
+      } finally {
+        done();
+      }
+      last = next;
+    };
+    await step('an edit', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a, changed\n'), ['a.txt']);
+    await step('a new file and a deletion', async () => {
+      await fs.writeFile(path.join(ws.dir, 'src/d.txt'), 'd\n');
+      await fs.rm(path.join(ws.dir, 'b.txt'));
+    }, ['b.txt', 'src/d.txt']);
+    // Only this store's own snapshots in between: patched from status again.
+    await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c, changed\n');
+    const next = await first.snapshot();
+    assert.deepEqual((await first.ground(last, next)).files.map((file) => file.path), ['src/c.txt']);
+    assert.ok(first.passes.full >= 4, JSON.stringify(first.passes));
+  } finally {
+    cleanup();
+    ws.cleanup();
+  }
+});

@@ -9,7 +9,7 @@
  * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
  * files, renames, packed objects) still goes through git.
  */
-import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, realpathSync, Stats, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, realpathSync, Stats, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { simpleGit, SimpleGit } from 'simple-git';
@@ -144,6 +144,13 @@ interface Unit {
   indexBehind?: boolean;
   /** Paths patched since the index was last brought up to date: status cannot see all of them. */
   drift: Set<string>;
+  indexFile: string;
+  /**
+   * The index file as this store's last git call left it. Another store on the workspace (a
+   * rewind's preview, a sampling's base snapshot, a second process) may write the index too:
+   * what status then reports is measured from that store's state, not from this one's last tree.
+   */
+  indexStamp?: string;
 }
 
 /** What of git's configuration (the store's own and the user's global) bears on the work done in-process. */
@@ -213,6 +220,12 @@ async function gitSettings(listing: string, storeDir: string, workspace: string)
   if (attributesFile && (await exists(attributesFile))) settings.outsideAttributes = true;
   if (await exists(path.join(storeDir, 'info', 'attributes'))) settings.outsideAttributes = true;
   return settings;
+}
+
+/** Tells one write of an index file from another: git renames a new file into place each time. */
+function indexStamp(file: string): string {
+  const stat = statSync(file, { bigint: true, throwIfNoEntry: false });
+  return stat ? `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}` : 'none';
 }
 
 /** What identifies a file's content without reading it, as git's index keeps it. */
@@ -309,7 +322,7 @@ export class ShadowStore {
       ...storeEnvironment(path.join(this.storeDir, 'apollo-index', 'none')),
       GIT_DIR: this.storeDir,
     });
-    this.root = { dir: '', git: this.git, nested: new Map(), drift: new Set() };
+    this.root = { dir: '', git: this.git, nested: new Map(), drift: new Set(), indexFile: path.join(this.storeDir, 'index') };
     this.objects = new LooseObjects(this.storeDir);
     this.objectAccess = this.createObjectAccess();
   }
@@ -434,7 +447,8 @@ export class ShadowStore {
     let unit = this.units.get(id);
     if (!unit) {
       const key = createHash('sha1').update(id).digest('hex').slice(0, 16);
-      unit = { dir, git: this.gitWithIndex(path.join(this.storeDir, 'apollo-index', key)), nested: new Map(), drift: new Set() };
+      const indexFile = path.join(this.storeDir, 'apollo-index', key);
+      unit = { dir, git: this.gitWithIndex(indexFile), nested: new Map(), drift: new Set(), indexFile };
       this.units.set(id, unit);
     }
     return unit;
@@ -470,13 +484,17 @@ export class ShadowStore {
       // The index is behind the last tree: only a full pass brings it up to date.
       if (unit.indexBehind) scope = undefined;
     }
+    // Another store wrote the index since this one did: only a full pass through the index (what
+    // differs from it, added to it) gives the workspace as it is, and the last tree is no base.
+    const foreignIndex = unit.indexStamp !== undefined && unit.indexStamp !== indexStamp(unit.indexFile);
+    if (foreignIndex) scope = undefined;
     const fullPass = scope === undefined;
     if (unit === this.root) this.passes[fullPass ? 'full' : 'scoped']++;
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
     const untracked = new Set<string>();
     const changed = fullPass ? await this.changedByStatus(unit, untracked) : scope!;
-    if (fullPass && this.canPatch(unit) && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
+    if (fullPass && !foreignIndex && this.canPatch(unit) && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
       // What status found is patched into the last tree too. The index stays behind for those
       // files; status names them again, except a file that only a patch added and that is gone
       // now, which the drift list remembers.
@@ -540,9 +558,10 @@ export class ShadowStore {
       if (unit.nested.has(dir)) unit.nested.set(dir, await this.snapshotUnit(this.unitFor(unit.dir ? `${unit.dir}/${dir}` : dir), nestedScope));
     }
     // Most steps change nothing (reading, searching): then the index is as the last tree left it.
-    const indexUnchanged = pathspecs.length === 0 && tooLarge.length === 0 && nestedScopes.size === 0;
+    const indexUnchanged = !foreignIndex && pathspecs.length === 0 && tooLarge.length === 0 && nestedScopes.size === 0;
     if (indexUnchanged && unit.baseTree && unit.lastTree) return unit.lastTree;
     const base = (await this.raw(['write-tree'], unit)).trim();
+    unit.indexStamp = indexStamp(unit.indexFile);
     if (unit === this.root) this.hashedFiles.clear();
     unit.baseTree = base;
     unit.indexTree = base;
@@ -758,6 +777,8 @@ export class ShadowStore {
       this.writeHead('ref: refs/heads/unborn\n');
       return status();
     });
+    // Status refreshes the index when it can; that write is this store's own.
+    unit.indexStamp = indexStamp(unit.indexFile);
     const paths: string[] = [];
     for (const entry of splitNul(output)) {
       if (entry.startsWith('## ')) continue;
