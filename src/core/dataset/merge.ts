@@ -93,7 +93,9 @@ export async function mergeDatasets(sources: string[], into: string): Promise<Me
         report.conflicts.push({ runId, source, why: 'the two records of this run differ; both are kept as they are' });
       }
     }
-    report.snapshotFiles += await copyMissing(path.join(from, 'shadow'), path.join(target.root, 'shadow'), (name) => name === 'index' || name.endsWith('.lock'));
+    // Snapshots only: an index, a lock or a workspace claim belongs to the processes of the other folder.
+    const processState = (name: string) => name === 'index' || name.endsWith('.lock') || name.startsWith('apollo-claim');
+    report.snapshotFiles += await copyMissing(path.join(from, 'shadow'), path.join(target.root, 'shadow'), processState);
   }
   return report;
 }

@@ -16,6 +16,7 @@ import { blobId, compareListings, MODE_EXECUTABLE, MODE_SYMLINK, SnapshotReader,
 import { isInside } from '../paths';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
+import { claimWorkspace } from './workspaceClaim';
 
 /** Why a run cannot be adopted (or previewed); the CLI prints the message. */
 export class AdoptError extends ConfigError {}
@@ -350,7 +351,17 @@ export async function adoptRun(datasetDir: string, runId: string, options: Adopt
   const written = plan.pending.map((file) => byPath.get(file)!);
   const overwritten = preview.conflicts.filter((file) => plan.pending.includes(file));
   if (!written.length && preview.adoptedAt) return { preview, written, overwritten };
+  // No run may be changing the workspace while the run's changes are written into it.
+  const claim = await claimWorkspace(preview.originStore, runId, 'adopt');
+  try {
+    return await writeChanges(plan, runId, written, overwritten);
+  } finally {
+    await claim.release();
+  }
+}
 
+async function writeChanges(plan: Plan, runId: string, written: FileChange[], overwritten: string[]): Promise<AdoptResult> {
+  const { preview } = plan;
   // Removals first, deepest first, so a link or file the run replaced by a folder is gone before the folder is made.
   const removals = plan.pending.filter((file) => !plan.finalListing.has(file)).sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
   for (const relative of removals) {

@@ -5,11 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { FileChange, RewindEvent } from '../dataset/events';
 import { DatasetStore } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
+import { CLAIM_FILE, claimWorkspace, WorkspaceBusyError, WorkspaceClaim, workspaceHolder } from './workspaceClaim';
 
 /** The user changed files since the run's last snapshot; rewinding would overwrite them. */
 export class UnsavedChangesError extends ConfigError {
@@ -37,8 +40,12 @@ export interface RewindResult {
 
 export const newBranchId = () => `b-${randomBytes(4).toString('hex')}`;
 
-/** Where a rewind stands: the run's current branch, the step to go back to and the workspace now. */
-async function prepare(options: RewindOptions) {
+/**
+ * Where a rewind stands: the run's current branch, the step to go back to and the workspace now.
+ * A rewind claims the workspace before looking at it; a preview only needs no other run going
+ * there (its own run may be, in the same process: it stops before the rewind).
+ */
+async function prepare(options: RewindOptions, purpose: 'preview' | 'rewind') {
   if (!Number.isInteger(options.toStep) || options.toStep < 1) throw new ConfigError(`Rewind needs a step number of at least 1, not ${options.toStep}.`);
   const store = new DatasetStore(options.datasetDir);
   await store.readManifest(options.runId);
@@ -65,10 +72,23 @@ async function prepare(options: RewindOptions) {
     runId: options.runId,
   });
   await shadow.init();
-  // What the workspace holds now, against what the run last recorded: the user's own edits.
-  const now = await shadow.snapshot();
-  const userEdits = lastSnapshot && (await shadow.treeOf(now)) !== (await shadow.treeOf(lastSnapshot)) ? await shadow.ground(lastSnapshot, now) : undefined;
-  return { store, steps, target, shadow, now, userEdits };
+  let claim: WorkspaceClaim | undefined;
+  if (purpose === 'rewind') {
+    claim = await claimWorkspace(shadow.storeDir, options.runId, 'rewind');
+  } else {
+    const holder = await workspaceHolder(shadow.storeDir);
+    const ownRunHere = holder?.purpose === 'run' && holder.runId === options.runId && holder.pid === process.pid && holder.host === os.hostname();
+    if (holder && !ownRunHere) throw new WorkspaceBusyError(holder, path.join(shadow.storeDir, CLAIM_FILE));
+  }
+  try {
+    // What the workspace holds now, against what the run last recorded: the user's own edits.
+    const now = await shadow.snapshot();
+    const userEdits = lastSnapshot && (await shadow.treeOf(now)) !== (await shadow.treeOf(lastSnapshot)) ? await shadow.ground(lastSnapshot, now) : undefined;
+    return { store, steps, target, shadow, now, userEdits, claim };
+  } catch (error) {
+    await claim?.release();
+    throw error;
+  }
 }
 
 export interface RewindPreview {
@@ -80,14 +100,23 @@ export interface RewindPreview {
 
 /** What a rewind to the step would change on disk, without changing anything. */
 export async function previewRewind(options: Omit<RewindOptions, 'force'>): Promise<RewindPreview> {
-  const { shadow, now, target, userEdits } = await prepare(options);
+  const { shadow, now, target, userEdits } = await prepare(options, 'preview');
   const { files } = await shadow.ground(now, target.grounding.before);
   await shadow.settled();
   return { files, userEdits: userEdits?.files.map((file) => file.path) ?? [] };
 }
 
 export async function rewindRun(options: RewindOptions): Promise<RewindResult> {
-  const { store, steps, target, shadow, now, userEdits } = await prepare(options);
+  const { claim, ...prepared } = await prepare(options, 'rewind');
+  try {
+    return await rewindClaimed(options, prepared);
+  } finally {
+    await claim?.release();
+  }
+}
+
+async function rewindClaimed(options: RewindOptions, prepared: Omit<Awaited<ReturnType<typeof prepare>>, 'claim'>): Promise<RewindResult> {
+  const { store, steps, target, shadow, now, userEdits } = prepared;
   let overwritten: string[] = [];
   if (userEdits) {
     overwritten = userEdits.files.map((file) => file.path);

@@ -37,8 +37,10 @@ import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
 import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
 
-/** A problem with what the user asked for or configured; the message says how to fix it. */
-export class ConfigError extends Error {}
+import { ConfigError } from './errors';
+import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
+
+export { ConfigError };
 
 /** Knobs of the engine's fault handling; the defaults suit real endpoints, tests shorten them. */
 export interface EngineTuning {
@@ -273,6 +275,8 @@ interface Setup {
   store: DatasetStore;
   shadow: ShadowStore;
   watcher?: WorkspaceWatcher;
+  /** The workspace is this run's until it ends: no other run, rewind or adopt works there meanwhile. */
+  claim: WorkspaceClaim;
   writer: RunWriter;
   workspace: string;
   datasetRoot: string;
@@ -381,72 +385,85 @@ export class RunSession {
     const runId = newRunId();
     const grounding = resolveGrounding(options.grounding);
     const stores = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, grounding, options.grounding?.watch);
-    const time = now();
-    const writer = await stores.store.createRun({
-      id: runId,
-      task: options.task,
-      workspace,
-      model: options.model,
-      baseUrl: options.baseUrl,
-      status: 'running',
-      steps: 0,
-      createdAt: time,
-      updatedAt: time,
-      tokens: { promptTokens: 0, completionTokens: 0 },
-      ...(options.taskId ? { taskId: options.taskId } : {}),
-      ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
-    });
-    const prompt = systemPrompt({ workspace, maxSteps });
-    const started: RunStartedEvent = {
-      type: 'run_started',
-      time,
-      version: 1,
-      runId,
-      task: options.task,
-      workspace,
-      model: options.model,
-      baseUrl: options.baseUrl,
-      maxSteps,
-      systemPrompt: prompt,
-      tools: TOOL_DEFINITIONS,
-      grounding,
-      ...(options.taskId ? { taskId: options.taskId } : {}),
-      ...(options.origin ? { origin: { workspace: options.origin.workspace, snapshot: options.origin.snapshot } } : {}),
-      ...(options.budget ? { budget: { ...options.budget } } : {}),
-    };
-    await writer.append(started);
-    const context = new ContextManager(
-      { role: 'system', content: prompt },
-      { role: 'user', content: options.task },
-      options.contextBudget ?? defaultContextBudget(options.model),
-    );
-    return new RunSession(
-      {
-        ...stores,
-        rules: new RuleEngine(),
-        writer,
+    return RunSession.releasingOnFailure(stores, async () => {
+      const time = now();
+      const writer = await stores.store.createRun({
+        id: runId,
+        task: options.task,
         workspace,
         model: options.model,
         baseUrl: options.baseUrl,
-        apiKey: options.apiKey,
+        status: 'running',
+        steps: 0,
+        createdAt: time,
+        updatedAt: time,
+        tokens: { promptTokens: 0, completionTokens: 0 },
+        ...(options.taskId ? { taskId: options.taskId } : {}),
+        ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
+      });
+      const prompt = systemPrompt({ workspace, maxSteps });
+      const started: RunStartedEvent = {
+        type: 'run_started',
+        time,
+        version: 1,
+        runId,
+        task: options.task,
+        workspace,
+        model: options.model,
+        baseUrl: options.baseUrl,
         maxSteps,
-        context,
-        startedAt: Date.parse(time),
-        activeMs: 0,
-        budget: options.budget,
-        firstStep: 1,
-        resumed: false,
-        commandTimeoutMs: options.commandTimeoutMs,
-        log: options.log ?? (() => undefined),
-        engine: options.engine ?? {},
-        judge: options.judge,
-        sandbox: options.sandbox,
-        approveCommand: options.approveCommand,
-        secretsToModel: options.secretsToModel,
-      },
-      started,
-      [],
-    );
+        systemPrompt: prompt,
+        tools: TOOL_DEFINITIONS,
+        grounding,
+        ...(options.taskId ? { taskId: options.taskId } : {}),
+        ...(options.origin ? { origin: { workspace: options.origin.workspace, snapshot: options.origin.snapshot } } : {}),
+        ...(options.budget ? { budget: { ...options.budget } } : {}),
+      };
+      await writer.append(started);
+      const context = new ContextManager(
+        { role: 'system', content: prompt },
+        { role: 'user', content: options.task },
+        options.contextBudget ?? defaultContextBudget(options.model),
+      );
+      return new RunSession(
+        {
+          ...stores,
+          rules: new RuleEngine(),
+          writer,
+          workspace,
+          model: options.model,
+          baseUrl: options.baseUrl,
+          apiKey: options.apiKey,
+          maxSteps,
+          context,
+          startedAt: Date.parse(time),
+          activeMs: 0,
+          budget: options.budget,
+          firstStep: 1,
+          resumed: false,
+          commandTimeoutMs: options.commandTimeoutMs,
+          log: options.log ?? (() => undefined),
+          engine: options.engine ?? {},
+          judge: options.judge,
+          sandbox: options.sandbox,
+          approveCommand: options.approveCommand,
+          secretsToModel: options.secretsToModel,
+        },
+        started,
+        [],
+      );
+    });
+  }
+
+  /** Lets the workspace and the watcher go when a run cannot start after its stores were opened. */
+  private static async releasingOnFailure<T>(stores: { watcher?: WorkspaceWatcher; claim: WorkspaceClaim }, build: () => Promise<T>): Promise<T> {
+    try {
+      return await build();
+    } catch (error) {
+      stores.watcher?.dispose();
+      await stores.claim.release().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -483,82 +500,84 @@ export class RunSession {
     // The run snapshots as it did when it started; runs recorded before that was kept take the options given.
     const grounding = started.grounding ?? resolveGrounding(options.grounding);
     const stores = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, grounding, options.grounding?.watch);
-    const writer = await stores.store.openRun(options.runId);
-    const context = new ContextManager(
-      { role: 'system', content: started.systemPrompt },
-      { role: 'user', content: started.task },
-      options.contextBudget ?? defaultContextBudget(endpoint.model),
-    );
-    const queued = new Map<string, PendingHint>();
-    const rules = new RuleEngine();
-    for (const event of events) rules.observe(event);
-    // After a rewind only the steps of the current branch are in the model's context.
-    const branchPath = currentPath(events);
-    const onPath = new Set(branchPath.steps.map((step) => step.step));
-    let lastStep = 0;
-    events.forEach((event, index) => {
-      switch (event.type) {
-        case 'hint_queued':
-          queued.set(event.hintId, { hintId: event.hintId, text: event.text, kind: event.kind, urgency: event.urgency ?? 'next' });
-          break;
-        case 'hint_delivered': {
-          const hint = queued.get(event.hintId);
-          if (!hint) break;
-          queued.delete(event.hintId);
-          if (!onPath.has(event.step)) break; // delivered on an abandoned branch
-          context.add(event.step, { role: 'user', content: hintMessage(hint.kind, hint.text) });
-          context.noteHint({ step: event.step, kind: hint.kind, text: hint.text });
-          break;
-        }
-        case 'step':
-          lastStep = Math.max(lastStep, event.step);
-          if (!onPath.has(event.step)) break;
-          context.add(event.step, assistantMessage(event));
-          if (event.action) {
-            context.add(event.step, { role: 'tool', tool_call_id: event.action.id, content: event.observation });
-            for (const skipped of event.skippedToolCalls ?? []) context.add(event.step, { role: 'tool', tool_call_id: skipped.id, content: skipped.content });
-          } else {
-            context.add(event.step, { role: 'user', content: NO_TOOL_CALL_NUDGE });
+    return RunSession.releasingOnFailure(stores, async () => {
+      const writer = await stores.store.openRun(options.runId);
+      const context = new ContextManager(
+        { role: 'system', content: started.systemPrompt },
+        { role: 'user', content: started.task },
+        options.contextBudget ?? defaultContextBudget(endpoint.model),
+      );
+      const queued = new Map<string, PendingHint>();
+      const rules = new RuleEngine();
+      for (const event of events) rules.observe(event);
+      // After a rewind only the steps of the current branch are in the model's context.
+      const branchPath = currentPath(events);
+      const onPath = new Set(branchPath.steps.map((step) => step.step));
+      let lastStep = 0;
+      events.forEach((event, index) => {
+        switch (event.type) {
+          case 'hint_queued':
+            queued.set(event.hintId, { hintId: event.hintId, text: event.text, kind: event.kind, urgency: event.urgency ?? 'next' });
+            break;
+          case 'hint_delivered': {
+            const hint = queued.get(event.hintId);
+            if (!hint) break;
+            queued.delete(event.hintId);
+            if (!onPath.has(event.step)) break; // delivered on an abandoned branch
+            context.add(event.step, { role: 'user', content: hintMessage(hint.kind, hint.text) });
+            context.noteHint({ step: event.step, kind: hint.kind, text: hint.text });
+            break;
           }
-          break;
-        case 'summary':
-          if (index > lastRewind || onPath.has(event.step)) context.applyCompaction(event.text, event.keptFromStep);
-          break;
-      }
+          case 'step':
+            lastStep = Math.max(lastStep, event.step);
+            if (!onPath.has(event.step)) break;
+            context.add(event.step, assistantMessage(event));
+            if (event.action) {
+              context.add(event.step, { role: 'tool', tool_call_id: event.action.id, content: event.observation });
+              for (const skipped of event.skippedToolCalls ?? []) context.add(event.step, { role: 'tool', tool_call_id: skipped.id, content: skipped.content });
+            } else {
+              context.add(event.step, { role: 'user', content: NO_TOOL_CALL_NUDGE });
+            }
+            break;
+          case 'summary':
+            if (index > lastRewind || onPath.has(event.step)) context.applyCompaction(event.text, event.keptFromStep);
+            break;
+        }
+      });
+      const lastSnapshot = branchPath.lastSnapshot;
+      const branch = branchPath.branch ? { id: branchPath.branch, lastStep: branchPath.steps[branchPath.steps.length - 1]?.step ?? 0 } : undefined;
+      if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
+      const session = new RunSession(
+        {
+          branch,
+          rules,
+          ...stores,
+          writer,
+          workspace,
+          model: endpoint.model,
+          baseUrl: endpoint.baseUrl,
+          apiKey: options.apiKey,
+          maxSteps,
+          context,
+          startedAt: Date.parse(started.time),
+          activeMs: activeTimeOf(events),
+          budget,
+          firstStep: lastStep + 1,
+          lastSnapshot,
+          resumed: true,
+          commandTimeoutMs: options.commandTimeoutMs,
+          log: options.log ?? (() => undefined),
+          engine: options.engine ?? {},
+          judge: options.judge,
+          sandbox: options.sandbox,
+          approveCommand: options.approveCommand,
+          secretsToModel: options.secretsToModel,
+        },
+        started,
+        [...queued.values()],
+      );
+      return session;
     });
-    const lastSnapshot = branchPath.lastSnapshot;
-    const branch = branchPath.branch ? { id: branchPath.branch, lastStep: branchPath.steps[branchPath.steps.length - 1]?.step ?? 0 } : undefined;
-    if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
-    const session = new RunSession(
-      {
-        branch,
-        rules,
-        ...stores,
-        writer,
-        workspace,
-        model: endpoint.model,
-        baseUrl: endpoint.baseUrl,
-        apiKey: options.apiKey,
-        maxSteps,
-        context,
-        startedAt: Date.parse(started.time),
-        activeMs: activeTimeOf(events),
-        budget,
-        firstStep: lastStep + 1,
-        lastSnapshot,
-        resumed: true,
-        commandTimeoutMs: options.commandTimeoutMs,
-        log: options.log ?? (() => undefined),
-        engine: options.engine ?? {},
-        judge: options.judge,
-        sandbox: options.sandbox,
-        approveCommand: options.approveCommand,
-        secretsToModel: options.secretsToModel,
-      },
-      started,
-      [...queued.values()],
-    );
-    return session;
   }
 
   private static async openStores(workspace: string, datasetDir: string, runId: string, apiKey: string, grounding: RunGrounding, watch = true) {
@@ -577,13 +596,15 @@ export class RunSession {
       await watcher.start();
     }
     const shadow = new ShadowStore({ workspace, storeDir: shadowStoreDir(datasetRoot, workspace), exclude, excludePatterns, maxFileBytes, changes: watcher, runId });
+    let claim: WorkspaceClaim;
     try {
       await shadow.init();
+      claim = await claimWorkspace(shadow.storeDir, runId, 'run');
     } catch (error) {
       watcher?.dispose();
       throw error;
     }
-    return { store, shadow, watcher, datasetRoot };
+    return { store, shadow, watcher, claim, datasetRoot };
   }
 
   private async drive(setup: Setup): Promise<RunEndedEvent> {
@@ -629,6 +650,7 @@ export class RunSession {
     await this.judge?.drain();
     this.judge?.dispose();
     await this.shadow.settled().catch((error: Error) => this.log(`Could not record the run's last snapshot ref: ${error.message}`));
+    await setup.claim.release().catch((error: Error) => this.log(`Could not let the workspace go: ${error.message}`));
     const ended: RunEndedEvent = {
       type: 'run_ended',
       time: now(),
