@@ -302,6 +302,19 @@ interface Setup {
   secretsToModel?: boolean;
 }
 
+/** What a new run and a resumed one hand on to their session alike. */
+function sessionTuning(options: SessionOptions) {
+  return {
+    commandTimeoutMs: options.commandTimeoutMs,
+    log: options.log ?? (() => undefined),
+    engine: options.engine ?? {},
+    judge: options.judge,
+    sandbox: options.sandbox,
+    approveCommand: options.approveCommand,
+    secretsToModel: options.secretsToModel,
+  };
+}
+
 export class RunSession {
   readonly runId: string;
   /** Kept in memory for the session's lifetime; every other event lives only in the dataset, so memory stays flat however long the run. */
@@ -441,13 +454,7 @@ export class RunSession {
           budget: options.budget,
           firstStep: 1,
           resumed: false,
-          commandTimeoutMs: options.commandTimeoutMs,
-          log: options.log ?? (() => undefined),
-          engine: options.engine ?? {},
-          judge: options.judge,
-          sandbox: options.sandbox,
-          approveCommand: options.approveCommand,
-          secretsToModel: options.secretsToModel,
+          ...sessionTuning(options),
         },
         started,
         [],
@@ -565,13 +572,7 @@ export class RunSession {
           firstStep: lastStep + 1,
           lastSnapshot,
           resumed: true,
-          commandTimeoutMs: options.commandTimeoutMs,
-          log: options.log ?? (() => undefined),
-          engine: options.engine ?? {},
-          judge: options.judge,
-          sandbox: options.sandbox,
-          approveCommand: options.approveCommand,
-          secretsToModel: options.secretsToModel,
+          ...sessionTuning(options),
         },
         started,
         [...queued.values()],
