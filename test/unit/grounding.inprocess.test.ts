@@ -488,6 +488,46 @@ test('loose objects and refs written in-process read back with git, also after a
   }
 });
 
+test('objects named now and stored later: read and counted in abbreviations meanwhile, stored by a flush that survives a failed one', async () => {
+  const data = tempDir('apollo-data-');
+  try {
+    const gitDir = path.join(data.dir, 'store.git');
+    execFileSync('git', ['init', '-q', '--bare', gitDir]);
+    const git = (args: string[], input?: string) => execFileSync('git', [`--git-dir=${gitDir}`, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+    const objects = new LooseObjects(gitDir);
+    // Two blobs whose names share their first four characters.
+    const byPrefix = new Map<string, string>();
+    let twins: [string, string] | undefined;
+    for (let i = 0; !twins; i++) {
+      const content = `blob ${i}\n`;
+      const prefix = objectId('blob', Buffer.from(content)).slice(0, 4);
+      const other = byPrefix.get(prefix);
+      if (other !== undefined) twins = [other, content];
+      else byPrefix.set(prefix, content);
+    }
+    const [id, twin] = twins.map((content) => objects.writeLater('blob', Buffer.from(content)));
+    assert.equal(id, git(['hash-object', '--stdin'], twins[0]).trim());
+    assert.throws(() => git(['cat-file', '-e', id]), 'not stored yet');
+    assert.equal((await objects.readBlob(id))?.toString(), twins[0]);
+    const shared = [...id].findIndex((char, at) => twin[at] !== char);
+    assert.equal(await (await objects.abbreviator(4))!.abbreviate(id), id.slice(0, shared + 1), 'the twin waiting to be stored lengthens the name');
+
+    // A fan-out folder that cannot be made: the flush fails and keeps the objects for the next one.
+    const blocked = path.join(gitDir, 'objects', id.slice(0, 2));
+    await fs.writeFile(blocked, '');
+    await assert.rejects(objects.flush());
+    assert.equal((await objects.readBlob(id))?.toString(), twins[0], 'still readable after the failure');
+    await fs.rm(blocked);
+    await objects.flush();
+    assert.equal(git(['cat-file', '-p', id]), twins[0]);
+    assert.equal(git(['cat-file', '-p', twin]), twins[1]);
+    assert.equal(git(['rev-parse', '--short=4', id]).trim(), id.slice(0, shared + 1), 'as git abbreviates it once stored');
+    assert.equal(git(['fsck', '--strict', '--no-progress', '--no-dangling']), '');
+  } finally {
+    data.cleanup();
+  }
+});
+
 test('two stores on one workspace stay exact when the other one writes the index between their snapshots', async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'src/c.txt': 'c\n' });
   // No change feed: every snapshot is a full pass, patched from what git status reports.

@@ -134,8 +134,10 @@ export class LooseObjects {
 
   /** Stores every object `writeLater` named; git can then be asked about them. */
   flush(): Promise<void> {
-    if (!this.pending.size) return this.flushing;
-    this.flushing = this.flushing.then(async () => {
+    // One flush at a time; one that failed (a full disk) leaves its objects listed for the next.
+    const settled = this.flushing.catch(() => undefined);
+    if (!this.pending.size) return settled;
+    this.flushing = settled.then(async () => {
       // Each leaves the list once it is on disk, so a read meanwhile finds it in one or the other.
       for (const [id, object] of this.pending) {
         await this.write(object.type, object.body);

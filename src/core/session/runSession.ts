@@ -650,7 +650,7 @@ export class RunSession {
     // The judge's last verdicts land before the run's end; it never throws.
     await this.judge?.drain();
     this.judge?.dispose();
-    await this.shadow.settled().catch((error: Error) => this.log(`Could not record the run's last snapshot ref: ${error.message}`));
+    await this.shadow.settled().catch((error: Error) => this.log(`Could not store the run's last snapshot: ${error.message}`));
     await setup.claim.release().catch((error: Error) => this.log(`Could not let the workspace go: ${error.message}`));
     const ended: RunEndedEvent = {
       type: 'run_ended',
