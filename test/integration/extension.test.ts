@@ -6,6 +6,8 @@ import * as vscode from 'vscode';
 import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import type { HostToWebview } from '../../src/protocol';
+import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
+import { CLAIM_FILE } from '../../src/core/session/workspaceClaim';
 import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
 
 const EXTENSION_ID = 'apollo-agent.apollo-agent';
@@ -411,6 +413,34 @@ describe('Apollo extension', function () {
     }
     const missing = posted.find((message) => message.type === 'notice');
     assert.match(missing?.type === 'notice' ? missing.message : '', /apollo\.baseUrl/);
+  });
+
+  it('refuses a run while another process runs an agent in the workspace, and starts one once that process has gone', async () => {
+    const model = await startServer([{ toolCall: { name: 'finish', arguments: { summary: 'done' } } }]);
+    const datasetRoot = path.join(workspaceDir(), '.apollo', 'dataset');
+    await fs.mkdir(datasetRoot, { recursive: true });
+    const storeDir = shadowStoreDir(await fs.realpath(datasetRoot), await fs.realpath(workspaceDir()));
+    await fs.mkdir(storeDir, { recursive: true });
+    // The CLI running an agent here: a claim naming a process that is alive (this one's parent).
+    const claimFile = path.join(storeDir, CLAIM_FILE);
+    const holder = { runId: 'run-from-the-cli', purpose: 'run', pid: process.ppid, host: os.hostname(), since: new Date().toISOString() };
+    await fs.writeFile(claimFile, JSON.stringify(holder) + '\n');
+    const live = api.sessions().length;
+    try {
+      await api.panel.receive({ type: 'startRun', task: 'Finish at once' });
+      const notice = await until('the refusal', () => posted.find((message) => message.type === 'notice'));
+      assert.match(notice.type === 'notice' ? notice.message : '', new RegExp(`Run run-from-the-cli is going in this workspace \\(in process ${process.ppid}, `));
+      assert.equal(api.sessions().length, live, 'no run was started');
+      assert.equal(model.requests.length, 0);
+      assert.equal(JSON.parse(await fs.readFile(claimFile, 'utf8')).runId, 'run-from-the-cli', 'the other claim stands');
+    } finally {
+      await fs.rm(claimFile, { force: true });
+    }
+    const before = api.currentSession();
+    await api.panel.receive({ type: 'startRun', task: 'Finish at once' });
+    const session = await until('the run', () => (api.currentSession() !== before ? api.currentSession() : undefined));
+    assert.equal((await session.done).status, 'finished');
+    await assert.rejects(fs.access(claimFile), 'the ended run let the workspace go');
   });
 
   it('stop ends a run whose model request is in flight', async () => {
