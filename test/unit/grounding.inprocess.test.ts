@@ -461,13 +461,18 @@ test('a plain step starts no git process when the watcher names the change, and 
   }
 });
 
-test('loose objects and refs written in-process read back with git, also after a gc removed their folder', async () => {
+/** An empty bare repository, git run on it (stderr kept from the test's output), and its loose objects. */
+function bareStore() {
   const data = tempDir('apollo-data-');
+  const gitDir = path.join(data.dir, 'store.git');
+  execFileSync('git', ['init', '-q', '--bare', gitDir]);
+  const git = (args: string[], input?: string) => execFileSync('git', [`--git-dir=${gitDir}`, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return { gitDir, git, objects: new LooseObjects(gitDir), cleanup: data.cleanup };
+}
+
+test('loose objects and refs written in-process read back with git, also after a gc removed their folder', async () => {
+  const { gitDir, git, objects, cleanup } = bareStore();
   try {
-    const gitDir = path.join(data.dir, 'store.git');
-    execFileSync('git', ['init', '-q', '--bare', gitDir]);
-    const git = (args: string[], input?: string) => execFileSync('git', [`--git-dir=${gitDir}`, ...args], { encoding: 'utf8', input });
-    const objects = new LooseObjects(gitDir);
     const first = await objects.write('blob', Buffer.from('first\n'));
     assert.equal(first, git(['hash-object', '--stdin'], 'first\n').trim());
     // Another blob for the same fan-out folder, written after a gc removed that folder.
@@ -484,17 +489,13 @@ test('loose objects and refs written in-process read back with git, also after a
     assert.equal(await objects.writeRef('refs/../HEAD', second), false);
     assert.equal(git(['fsck', '--strict', '--no-progress', '--no-dangling']), '');
   } finally {
-    data.cleanup();
+    cleanup();
   }
 });
 
 test('objects named now and stored later: read and counted in abbreviations meanwhile, stored by a flush that survives a failed one', async () => {
-  const data = tempDir('apollo-data-');
+  const { gitDir, git, objects, cleanup } = bareStore();
   try {
-    const gitDir = path.join(data.dir, 'store.git');
-    execFileSync('git', ['init', '-q', '--bare', gitDir]);
-    const git = (args: string[], input?: string) => execFileSync('git', [`--git-dir=${gitDir}`, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-    const objects = new LooseObjects(gitDir);
     // Two blobs whose names share their first four characters.
     const byPrefix = new Map<string, string>();
     let twins: [string, string] | undefined;
@@ -524,7 +525,7 @@ test('objects named now and stored later: read and counted in abbreviations mean
     assert.equal(git(['rev-parse', '--short=4', id]).trim(), id.slice(0, shared + 1), 'as git abbreviates it once stored');
     assert.equal(git(['fsck', '--strict', '--no-progress', '--no-dangling']), '');
   } finally {
-    data.cleanup();
+    cleanup();
   }
 });
 
