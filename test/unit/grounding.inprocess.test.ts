@@ -52,6 +52,9 @@ test('many random steps through the in-process path: objects as git hashes them,
   const fed = await storeFor(ws.dir, { changes: { take: async () => next } });
   // The reference store goes through git's index every time.
   const full = await storeFor(ws.dir, { patch: false });
+  // No change feed: a full pass each time, patched from what git status lists; the files the
+  // index is behind on are looked at while status runs.
+  const passes = await storeFor(ws.dir);
   const files = new Set(Object.keys(initial));
   const folders = ['', 'src/mod0', 'src/mod1', 'src/mod2', 'src'];
   try {
@@ -88,6 +91,9 @@ test('many random steps through the in-process path: objects as git hashes them,
         } else if (kind === 7 && files.size > 4) {
           await fs.rm(target);
           files.delete(file);
+        } else if (kind === 8) {
+          // The same bytes written again: a new time, nothing to record.
+          await fs.writeFile(target, await fs.readFile(target));
         } else {
           const dir = rand.pick(folders);
           const name = `${dir ? `${dir}/` : ''}new${step}-${op}.txt`;
@@ -102,6 +108,7 @@ test('many random steps through the in-process path: objects as git hashes them,
       const after = await fed.shadow.snapshot();
       const reference = await full.shadow.snapshot();
       assert.equal(await fed.shadow.treeOf(after), await full.shadow.treeOf(reference), `step ${step}: the same tree as git add gives`);
+      assert.equal(await passes.shadow.treeOf(await passes.shadow.snapshot()), await full.shadow.treeOf(reference), `step ${step}: a full pass, the same tree`);
       const grounding = await fed.shadow.ground(before, after);
       await assertSameAsGit(fed.shadow, grounding, `step ${step} (${next.join(', ')})`);
       // Every file's object is what git hashes for its bytes.
@@ -119,9 +126,11 @@ test('many random steps through the in-process path: objects as git hashes them,
     assert.ok(fed.shadow.diffs.inProcess >= steps * 0.6, `diffs ${JSON.stringify(fed.shadow.diffs)}`);
     assert.ok(fed.shadow.diffs.git >= 1, 'steps that add and delete files went to git');
     assert.equal(storeGit(fed.shadow, ['fsck', '--strict', '--no-dangling', '--no-progress']), '');
+    assert.ok(passes.shadow.passes.full >= steps, `full passes ${JSON.stringify(passes.shadow.passes)}`);
   } finally {
     fed.cleanup();
     full.cleanup();
+    passes.cleanup();
     ws.cleanup();
   }
 });

@@ -18,7 +18,7 @@ import { folderBytes } from '../dataset/store';
 import { isInside } from '../paths';
 import { borrowersByLender, pinBorrowedObjects } from './borrowedObjects';
 import { gitEnvironment } from './gitEnvironment';
-import { LooseObjects } from './looseObjects';
+import { LooseObjects, objectId } from './looseObjects';
 import { groundTrees, PatchSettings } from './treeDiff';
 import type { ChangeFeed } from './watcher';
 import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
@@ -228,6 +228,15 @@ function indexStamp(file: string): string {
   return stat ? `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}` : 'none';
 }
 
+/** A file as it was looked at while git status ran: its stat (undefined: gone), and its content if read. */
+interface LookedAt {
+  stat: Stats | undefined;
+  content?: Buffer;
+  readAt?: number;
+  /** The content and mode are the last tree's. */
+  unchanged?: boolean;
+}
+
 /** What identifies a file's content without reading it, as git's index keeps it. */
 interface StatKey {
   size: number;
@@ -305,6 +314,8 @@ export class ShadowStore {
    * files git status listed as untracked (so not ignored).
    */
   private hashing: { stats: Map<string, PathState>; hashed: Map<string, StatKey>; notIgnored: Set<string> } | undefined;
+  /** What `lookAtDrift` found while the current full pass's git status ran. */
+  private lookedAt: Map<string, LookedAt> | undefined;
 
   constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
@@ -493,13 +504,25 @@ export class ShadowStore {
     // A full pass asks git what changed: one stat pass over the index plus the untracked walk,
     // which the untracked cache keeps short. Either way the changed paths are then handled alike.
     const untracked = new Set<string>();
-    const changed = fullPass ? await this.changedByStatus(unit, untracked) : scope!;
-    if (fullPass && !foreignIndex && this.canPatch(unit) && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
-      // What status found is patched into the last tree too. The index stays behind for those
-      // files; status names them again, except a file that only a patch added and that is gone
-      // now, which the drift list remembers.
-      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])], untracked);
-      if (patched) return patched;
+    const status = fullPass ? this.changedByStatus(unit, untracked) : undefined;
+    const patching = fullPass && !foreignIndex && this.canPatch(unit);
+    if (status && patching && unit.drift.size) {
+      // Status names the files the index is behind on every time: they are looked at while it runs.
+      status.catch(() => undefined);
+      this.lookedAt = await this.lookAtDrift(unit);
+    }
+    let changed: string[];
+    try {
+      changed = status ? await status : scope!;
+      if (patching && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
+        // What status found is patched into the last tree too. The index stays behind for those
+        // files; status names them again, except a file that only a patch added and that is gone
+        // now, which the drift list remembers.
+        const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])], untracked);
+        if (patched) return patched;
+      }
+    } finally {
+      this.lookedAt = undefined;
     }
     if (fullPass) {
       // Nested repositories always show as untracked folders; one not shown is gone or plain now.
@@ -571,6 +594,56 @@ export class ShadowStore {
     return unit.lastTree;
   }
 
+  /**
+   * The stat of each file the index is behind on, and the content of those whose stat cannot
+   * vouch for the tree's. Runs once git status has started; the patch after it uses what was
+   * found instead of looking again. A file changed after this has a new stat the next pass sees.
+   */
+  private async lookAtDrift(unit: Unit): Promise<Map<string, LookedAt>> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const looked = new Map<string, LookedAt>();
+    // Attributes could filter what git stores: bytes equal to the tree's then prove nothing.
+    const folders = new Set<string>(['']);
+    for (const relative of unit.drift) for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
+    const compare = !this.settings.outsideAttributes && !this.attributesIn(folders);
+    for (const relative of unit.drift) {
+      const file = path.join(this.workspace, relative);
+      const stat = lstatSync(file, { throwIfNoEntry: false });
+      const entry: LookedAt = { stat };
+      if (stat?.isFile() && stat.size <= this.maxFileBytes && !sameStat(this.hashedFiles.get(relative), stat)) {
+        const readAt = Date.now();
+        entry.readAt = readAt;
+        try {
+          entry.content = readFileSync(file);
+        } catch {
+          entry.content = undefined; // read again by the patch, which reports what went wrong
+        }
+        // Content and mode as the last tree has them: nothing to patch for this file, and its
+        // stat vouches for it from now on once it is old enough.
+        const known = compare && entry.content ? await this.entryAt(unit.baseTree!, relative) : undefined;
+        // Where the file system has no executable bit, a file keeps the mode it had (as in patchTree).
+        const mode = process.platform === 'win32' ? known?.mode : (stat.mode & 0o111) !== 0 ? '100755' : '100644';
+        entry.unchanged = !!known && known.mode === mode && known.id === objectId('blob', entry.content!);
+        if (entry.unchanged && settledBefore(stat, readAt)) this.hashedFiles.set(relative, statKey(stat));
+      }
+      looked.set(relative, entry);
+    }
+    return looked;
+  }
+
+  /** A path's entry in a tree read in-process; undefined when the tree has none or cannot be read here. */
+  private async entryAt(tree: string, relative: string): Promise<TreeEntry | undefined> {
+    let id = tree;
+    const parts = relative.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const entry = (await this.listTreeInProcess(id))?.find((candidate) => candidate.name === parts[i]);
+      if (!entry || i === parts.length - 1) return entry;
+      if (entry.mode !== '40000') return undefined;
+      id = entry.id;
+    }
+    return undefined;
+  }
+
   /** Patching needs a last tree to start from and handles the workspace without nested repositories. */
   private canPatch(unit: Unit): boolean {
     return this.patchTrees && unit === this.root && unit.nested.size === 0 && unit.baseTree !== undefined;
@@ -586,7 +659,9 @@ export class ShadowStore {
     const folders = new Set<string>(['']);
     // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
     for (const relative of new Set(scope)) {
-      const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
+      const looked = this.lookedAt?.get(relative);
+      if (looked?.unchanged) continue;
+      const stat = looked ? looked.stat : lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
       // A folder git status lists as untracked because all it holds is over the size limit.
       if (stat?.isDirectory() && this.stillLeftOut(relative)) continue;
       if (stat && !stat.isFile()) return undefined;
@@ -724,11 +799,14 @@ export class ShadowStore {
         // No attributes apply and the store's git runs with no system config: nothing could
         // filter the content, so git would store the file's bytes as they are.
         return Promise.all(paths.map(async (relative) => {
-          const readAt = Date.now();
-          const content = readFileSync(path.join(this.workspace, relative));
+          const state = this.hashing?.stats.get(relative);
+          // Read while git status ran, at the stat the patch goes by.
+          const looked = this.lookedAt?.get(relative);
+          const early = looked?.content && state?.kind === 'file' && looked.stat === state.stat ? looked : undefined;
+          const readAt = early?.readAt ?? Date.now();
+          const content = early?.content ?? readFileSync(path.join(this.workspace, relative));
           const id = this.objects.writeLater('blob', content);
           this.rememberBlob(id, content);
-          const state = this.hashing?.stats.get(relative);
           if (state?.kind === 'file' && settledBefore(state.stat, readAt)) this.hashing!.hashed.set(relative, statKey(state.stat));
           return id;
         }));
