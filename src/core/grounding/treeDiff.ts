@@ -50,6 +50,14 @@ interface ChangedPath {
 /** Git's tree order: names compared as bytes, a folder's as if it ended in "/". */
 const orderKey = (entry: TreeEntry) => Buffer.from(entry.mode === TREE_MODE ? `${entry.name}/` : entry.name);
 const inTreeOrder = (entries: TreeEntry[]) => entries.map((entry) => ({ entry, key: orderKey(entry) })).sort((a, b) => Buffer.compare(a.key, b.key));
+type Ordered = ReturnType<typeof inTreeOrder>;
+
+/**
+ * Trees put in order lately, by id (an id always names the same entries): a step's "before"
+ * trees are the last step's "after" trees.
+ */
+const ordered = new Map<string, Ordered | 'attributes'>();
+const ORDERED_TREES = 4096;
 
 class Declined extends Error {}
 const decline = (): never => {
@@ -61,10 +69,15 @@ async function changedPaths(source: TreeDiffSource, before: string, after: strin
   const changes: ChangedPath[] = [];
   const list = async (id: string | undefined) => {
     if (id === undefined) return [];
-    const entries = (await source.listTree(id)) ?? decline();
-    // Attributes could change how the files below are compared.
-    if (entries.some((entry) => entry.name === '.gitattributes')) decline();
-    return inTreeOrder(entries);
+    let known = ordered.get(id);
+    if (!known) {
+      const entries = (await source.listTree(id)) ?? decline();
+      // Attributes could change how the files below are compared.
+      known = entries.some((entry) => entry.name === '.gitattributes') ? 'attributes' : inTreeOrder(entries);
+      if (ordered.size >= ORDERED_TREES) ordered.delete(ordered.keys().next().value!);
+      ordered.set(id, known);
+    }
+    return known === 'attributes' ? decline() : known;
   };
   const visit = async (prefix: string, oldTree: string | undefined, newTree: string | undefined): Promise<void> => {
     const [olds, news] = await Promise.all([list(oldTree), list(newTree)]);
