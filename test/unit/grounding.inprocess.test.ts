@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
+import { GitShell, GitShellError } from '../../src/core/grounding/gitShell';
 import { LooseObjects, objectId } from '../../src/core/grounding/looseObjects';
 import { parseChanges, ShadowStore } from '../../src/core/grounding/shadowStore';
 import type { Grounding } from '../../src/core/dataset/events';
@@ -404,16 +405,23 @@ test('the in-process diff follows the settings git reads: abbreviation, path quo
 async function gitCommands<T>(work: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
   const prototype = Object.getPrototypeOf(simpleGit()) as { raw: (...args: unknown[]) => Promise<string> };
   const raw = prototype.raw;
+  const run = GitShell.prototype.run;
   const commands: string[] = [];
+  const command = (list: string[]) => list.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? '';
   prototype.raw = function (this: unknown, ...args: unknown[]) {
-    const list = (Array.isArray(args[0]) ? args[0] : args) as string[];
-    commands.push(list.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? '');
+    commands.push(command((Array.isArray(args[0]) ? args[0] : args) as string[]));
     return raw.apply(this, args);
+  };
+  // Commands run through the git shell count too (marked, to tell them apart).
+  GitShell.prototype.run = function (this: GitShell, cwd: string, args: string[], env: Record<string, string>) {
+    commands.push(`shell:${command(args)}`);
+    return run.call(this, cwd, args, env);
   };
   try {
     return { result: await work(), commands };
   } finally {
     prototype.raw = raw;
+    GitShell.prototype.run = run;
   }
 }
 
@@ -453,19 +461,42 @@ test('a plain step starts no git process when the watcher names the change, and 
       const fed = await step(watched.shadow);
       assert.deepEqual(fed.commands, [], `${name}, watcher: no git process`);
       const pass = await step(full.shadow);
-      assert.deepEqual(pass.commands, ['status'], `${name}, full pass: git status only`);
+      // Through the git shell, so that this process does not fork after every step.
+      assert.deepEqual(pass.commands, ['shell:status'], `${name}, full pass: git status only`);
       assert.deepEqual(fed.files, [[changed, name === 'delete' ? 'deleted' : 'modified']]);
       assert.deepEqual(pass.files, fed.files);
     }
     // A new file on a full pass: git status has already applied the ignore rules.
     await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c\n');
-    assert.deepEqual(await step(full.shadow), { files: [['src/c.txt', 'added']], commands: ['status'] });
+    assert.deepEqual(await step(full.shadow), { files: [['src/c.txt', 'added']], commands: ['shell:status'] });
     // The left-out file shrinks: it comes in (through the index).
     await fs.writeFile(path.join(ws.dir, 'weights/model.bin'), 'small\n');
     assert.deepEqual((await step(full.shadow)).files, [['weights/model.bin', 'added']]);
   } finally {
     watched.cleanup();
     full.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('a full pass whose git shell fails asks git through simple-git, with the same result', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'src/b.txt': 'b\n' });
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  const run = GitShell.prototype.run;
+  GitShell.prototype.run = async () => {
+    throw new GitShellError('The git shell ended.');
+  };
+  try {
+    const before = await shadow.snapshot();
+    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a, changed\n');
+    await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c\n');
+    await shadow.settled();
+    const { result, commands } = await gitCommands(async () => shadow.ground(before, await shadow.snapshot()));
+    assert.deepEqual(commands, ['shell:status', 'status']);
+    assert.deepEqual(result.files.map((file) => [file.path, file.status]), [['a.txt', 'modified'], ['src/c.txt', 'added']]);
+  } finally {
+    GitShell.prototype.run = run;
+    cleanup();
     ws.cleanup();
   }
 });

@@ -18,6 +18,7 @@ import { folderBytes } from '../dataset/store';
 import { isInside } from '../paths';
 import { borrowersByLender, pinBorrowedObjects } from './borrowedObjects';
 import { gitEnvironment } from './gitEnvironment';
+import { GitShell } from './gitShell';
 import { LooseObjects, objectId } from './looseObjects';
 import { groundTrees, PatchSettings } from './treeDiff';
 import type { ChangeFeed } from './watcher';
@@ -345,8 +346,30 @@ export class ShadowStore {
   /** Runs git against the shadow store with a unit's folder as the work tree and its own index. */
   private async raw(args: string[], unit: Unit = this.root): Promise<string> {
     await this.objects.flush();
+    return unit.git.raw(this.gitArguments(args, unit));
+  }
+
+  private gitArguments(args: string[], unit: Unit): string[] {
     const config = ['-c', 'core.autocrlf=false', '-c', 'core.safecrlf=false', '-c', 'advice.addEmbeddedRepo=false', '-c', 'advice.addIgnoredFile=false'];
-    return unit.git.raw([`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...config, ...args]);
+    return [`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...config, ...args];
+  }
+
+  /**
+   * A git command run after every step (a full pass's status): through the process's git shell,
+   * so that this process does not fork for it (see gitShell.ts), and through simple-git where
+   * there is no shell or it fails in any way, which then gives git's own answer or error.
+   */
+  private async rawEveryStep(args: string[], unit: Unit): Promise<string> {
+    const shell = GitShell.shared();
+    if (shell) {
+      await this.objects.flush();
+      try {
+        return await shell.run(this.workspace, this.gitArguments(args, unit), storeEnvironment(unit.indexFile));
+      } catch {
+        // simple-git below
+      }
+    }
+    return this.raw(args, unit);
   }
 
   /** Creates the store if need be and finds where the run's snapshots stand. */
@@ -848,7 +871,7 @@ export class ShadowStore {
     this.writeHead(unit.indexCommit ? `${unit.indexCommit.commit}\n` : 'ref: refs/heads/unborn\n');
     // --branch makes status print a line even when nothing changed: a git process that prints
     // nothing costs simple-git an extra 50 ms wait for its output streams.
-    const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
+    const status = () => this.rawEveryStep(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
       unit.indexCommit = undefined;
