@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GitShell, GitShellError } from '../../src/core/grounding/gitShell';
 import { gitEnvironment } from '../../src/core/grounding/gitEnvironment';
@@ -60,6 +60,9 @@ test('a failing command rejects with git\'s message and exit code, and the shell
       assert.match(error.message, /not a git repository/);
       return true;
     });
+    assert.match(await shell.run(folder.dir, ['--version'], gitEnvironment()), /^git version/);
+    // Its folder for output, removed by a cleaner of temporary folders, is made again.
+    rmSync((shell as unknown as { folder: string }).folder, { recursive: true });
     assert.match(await shell.run(folder.dir, ['--version'], gitEnvironment()), /^git version/);
   } finally {
     shell.dispose();

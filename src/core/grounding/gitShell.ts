@@ -10,7 +10,7 @@
  * on Windows, which has no fork either.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,8 @@ export class GitShell {
     for (const key of Object.keys(this.base)) if (!(key in env)) setup.push(`unset ${key};`);
     const child = this.start();
     const folder = this.folder!;
+    // A cleaner of temporary folders may have taken it meanwhile.
+    mkdirSync(folder, { recursive: true });
     const [out, err] = [path.join(folder, 'out'), path.join(folder, 'err')];
     // A subshell, so that the environment and folder stay with this command; git takes its place.
     // Git reads nothing from the shell's stdin, which carries the next commands.
