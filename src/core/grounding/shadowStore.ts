@@ -22,7 +22,7 @@ import { GitShell } from './gitShell';
 import { LooseObjects, objectId } from './looseObjects';
 import { groundTrees, PatchSettings } from './treeDiff';
 import type { ChangeFeed } from './watcher';
-import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
+import { fileMode, ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
 /** Each run's snapshots hang off a ref of its own, so a deleted run's snapshots can be collected. */
@@ -273,6 +273,10 @@ const MAX_INDEX_DRIFT = 200;
 const splitNul = (output: string) => output.split('\0').filter(Boolean);
 const literal = (relative: string) => `:(literal)${relative}`;
 const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent}/`);
+/** Adds the folders above a workspace-relative path (not '', the top). */
+const addFoldersAbove = (folders: Set<string>, relative: string) => {
+  for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
+};
 
 export class ShadowStore {
   readonly workspace: string;
@@ -627,7 +631,7 @@ export class ShadowStore {
     const looked = new Map<string, LookedAt>();
     // Attributes could filter what git stores: bytes equal to the tree's then prove nothing.
     const folders = new Set<string>(['']);
-    for (const relative of unit.drift) for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
+    for (const relative of unit.drift) addFoldersAbove(folders, relative);
     const compare = !this.settings.outsideAttributes && !this.attributesIn(folders);
     for (const relative of unit.drift) {
       const file = path.join(this.workspace, relative);
@@ -639,14 +643,12 @@ export class ShadowStore {
         try {
           entry.content = readFileSync(file);
         } catch {
-          entry.content = undefined; // read again by the patch, which reports what went wrong
+          // read again by the patch, which reports what went wrong
         }
         // Content and mode as the last tree has them: nothing to patch for this file, and its
         // stat vouches for it from now on once it is old enough.
         const known = compare && entry.content ? await this.entryAt(unit.baseTree!, relative) : undefined;
-        // Where the file system has no executable bit, a file keeps the mode it had (as in patchTree).
-        const mode = process.platform === 'win32' ? known?.mode : (stat.mode & 0o111) !== 0 ? '100755' : '100644';
-        entry.unchanged = !!known && known.mode === mode && known.id === objectId('blob', entry.content!);
+        entry.unchanged = !!known && known.mode === fileMode(stat, known.mode, process.platform !== 'win32') && known.id === objectId('blob', entry.content!);
         if (entry.unchanged && settledBefore(stat, readAt)) this.hashedFiles.set(relative, statKey(stat));
       }
       looked.set(relative, entry);
@@ -692,7 +694,7 @@ export class ShadowStore {
       if (stat && sameStat(this.hashedFiles.get(relative), stat)) continue;
       this.hashedFiles.delete(relative);
       changes.set(relative, stat ? { kind: 'file', stat } : { kind: 'missing' });
-      for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) folders.add(dir);
+      addFoldersAbove(folders, relative);
     }
     if (this.attributesIn(folders)) return undefined;
     let result;

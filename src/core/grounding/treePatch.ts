@@ -53,6 +53,12 @@ export function treeId(body: Buffer): string {
   return createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex');
 }
 
+/** The mode git records for a regular file; where the file system has no executable bit, a file keeps the mode it had. */
+export function fileMode(stat: Stats, previous: string | undefined, executableBit: boolean): '100755' | '100644' {
+  const executable = executableBit ? (stat.mode & 0o111) !== 0 : previous === '100755';
+  return executable ? '100755' : '100644';
+}
+
 export interface PatchResult {
   tree: string;
   /** Files left out for their size now, and files no longer left out. */
@@ -115,9 +121,7 @@ export async function patchTree(
       continue;
     }
     fitting.push(relative);
-    // Where the file system has no executable bit, a file keeps the mode it had.
-    const executable = executableBit ? (state.stat.mode & 0o111) !== 0 : existing?.mode === '100755';
-    const mode = executable ? '100755' : '100644';
+    const mode = fileMode(state.stat, existing?.mode, executableBit);
     if (!existing) fresh.push(relative);
     writes.push({ dir, name, mode, path: relative });
   }
