@@ -7,7 +7,7 @@
  */
 import type { BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, StepEvent } from '../dataset/events';
 import { ContextManager, estimateTokens, SUMMARY_INSTRUCTIONS, transcript } from './context';
-import { ChatMessage, ModelClient, ModelError, ModelTurn } from './modelClient';
+import { ChatMessage, ChatModelClient, ModelError, ModelTurn } from './modelClient';
 import { budgetNote, hintMessage, NO_TOOL_CALL_NUDGE, SKIPPED_TOOL_CALL } from './prompt';
 import { TOOL_DEFINITIONS, ToolRunner } from './tools';
 
@@ -51,7 +51,7 @@ export interface LoopControl {
 }
 
 export interface LoopOptions {
-  client: ModelClient;
+  client: ChatModelClient;
   tools: ToolRunner;
   grounder: Grounder;
   context: ContextManager;

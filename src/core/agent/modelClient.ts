@@ -1,7 +1,7 @@
 /** Every model call goes through the `openai` package: any OpenAI-compatible endpoint works. */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import type { TokenUsage, ToolCallRecord } from '../dataset/events';
+import type { SamplingOptions, TokenUsage, ToolCallRecord } from '../dataset/events';
 
 export type ChatMessage = ChatCompletionMessageParam;
 export type ChatTool = ChatCompletionTool;
@@ -9,11 +9,19 @@ export type ChatTool = ChatCompletionTool;
 export interface ModelTurn {
   content: string | null;
   toolCalls: ToolCallRecord[];
+  /** Reasoning text of the turn, apart from the visible content (absent: the server sent none). */
+  reasoning?: string;
+  /** The reply was cut by the output limit (`finish_reason: "length"`) while a tool call was being written. */
+  truncated?: boolean;
   usage?: TokenUsage;
   finishReason?: string;
 }
 
-export type ModelErrorKind = 'auth' | 'unreachable' | 'timeout' | 'http' | 'aborted' | 'protocol';
+/**
+ * `context`: the request did not fit the model's context window (HTTP 400 "maximum context
+ * length"); sending it again unchanged cannot succeed, a smaller prompt can.
+ */
+export type ModelErrorKind = 'auth' | 'unreachable' | 'timeout' | 'http' | 'aborted' | 'protocol' | 'context';
 
 export class ModelError extends Error {
   constructor(
@@ -56,7 +64,25 @@ export interface ModelClientOptions {
   maxRetries?: number;
 }
 
-export class ModelClient {
+export interface CompletionRequest {
+  messages: ChatMessage[];
+  tools?: ChatTool[];
+  signal?: AbortSignal;
+  sampling?: SamplingOptions;
+}
+
+/**
+ * What the agent loop needs of a model: an OpenAI-compatible endpoint (`ModelClient`) or another
+ * provider handed in by the host (VS Code's language models), never imported by the core.
+ */
+export interface ChatModelClient {
+  readonly model: string;
+  complete(request: CompletionRequest): Promise<ModelTurn>;
+  /** The model's context window in tokens, where the provider says; undefined when it does not. */
+  contextWindow?(signal?: AbortSignal): Promise<number | undefined>;
+}
+
+export class ModelClient implements ChatModelClient {
   private readonly client: OpenAI;
 
   constructor(private readonly options: ModelClientOptions) {
@@ -75,7 +101,7 @@ export class ModelClient {
     return this.options.model;
   }
 
-  async complete(request: { messages: ChatMessage[]; tools?: ChatTool[]; signal?: AbortSignal }): Promise<ModelTurn> {
+  async complete(request: CompletionRequest): Promise<ModelTurn> {
     // The client never removes the abort listener it adds to the signal it is given, so a
     // long-lived signal (a run's stop) would gather one per request: hand it a fresh one.
     const controller = new AbortController();

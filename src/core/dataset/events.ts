@@ -28,12 +28,32 @@ export interface ToolCallRecord {
   id: string;
   name: string;
   arguments: string;
+  /**
+   * Provider fields the server attached to this call and wants back on the next request, kept
+   * verbatim (Google's `extra_content.google.thought_signature`).
+   */
+  extra?: Record<string, unknown>;
 }
 
 /** The assistant turn of a step, exactly as it goes back into the model's context. */
 export interface AssistantRecord {
   content: string | null;
   toolCalls: ToolCallRecord[];
+  /**
+   * The model's reasoning for this turn, kept apart from its visible text: `reasoning` or
+   * `reasoning_content` deltas, or `<think>` blocks split out of the content.
+   */
+  reasoning?: string;
+}
+
+/** How a run samples its model: recorded in `run_started` so a dataset says how it was made. */
+export interface SamplingOptions {
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  maxOutputTokens?: number;
+  /** Server-specific request fields merged into every request (vLLM's `chat_template_kwargs`, …). */
+  extra?: Record<string, unknown>;
 }
 
 export type FileChangeStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'typechange';
@@ -94,6 +114,8 @@ export interface RunStartedEvent {
    * exclusions and size limit apply to those.
    */
   grounding?: RunGrounding;
+  /** Sampling parameters sent with every request of the run; absent: the server's defaults. */
+  sampling?: SamplingOptions;
 }
 
 export interface RunGrounding {
