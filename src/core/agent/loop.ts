@@ -232,6 +232,8 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
                 id: call.id,
                 type: 'function' as const,
                 function: { name: call.name, arguments: call.arguments },
+                // Provider fields the server asked to get back (Google's thought signature).
+                ...(call.extra ?? {}),
               })),
             }
           : {}),
@@ -264,7 +266,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         type: 'step',
         time: now(),
         step: number,
-        assistant: { content: turn.content, toolCalls: turn.toolCalls },
+        assistant: { content: turn.content, toolCalls: turn.toolCalls, ...(turn.reasoning ? { reasoning: turn.reasoning } : {}) },
         action: action ?? null,
         observation,
         isError,

@@ -93,6 +93,7 @@ export class ModelClient implements ChatModelClient {
       // Retries belong to the agent loop: it records them, honours Retry-After and pauses the
       // run after too many failures in a row instead of burning budget.
       maxRetries: options.maxRetries ?? 0,
+      fetch: fetchWithErrorBodies,
     });
   }
 
@@ -114,16 +115,18 @@ export class ModelClient implements ChatModelClient {
           model: this.options.model,
           messages: request.messages,
           ...(request.tools?.length ? { tools: request.tools } : {}),
+          ...samplingFields(request.sampling),
           stream: true,
           stream_options: { include_usage: true },
         },
         { signal: controller.signal },
       );
-      let content = '';
+      const text = new ThinkSplitter();
+      let reasoning = '';
       let sawContent = false;
       let finishReason: string | undefined;
       let usage: TokenUsage | undefined;
-      const calls: { id: string; name: string; arguments: string }[] = [];
+      const calls = new ToolCallSlots();
       for await (const chunk of stream) {
         if (chunk.usage) {
           usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
@@ -131,22 +134,32 @@ export class ModelClient implements ChatModelClient {
         const choice = chunk.choices?.[0];
         if (!choice) continue;
         if (choice.finish_reason) finishReason = choice.finish_reason;
-        const delta = choice.delta;
+        const delta = choice.delta as (typeof choice.delta & { reasoning?: unknown; reasoning_content?: unknown }) | undefined;
+        // vLLM (since it renamed the field) sends `reasoning`; DeepSeek, llama.cpp, OpenRouter
+        // and older vLLM send `reasoning_content`.
+        for (const field of [delta?.reasoning, delta?.reasoning_content]) {
+          if (typeof field === 'string') reasoning += field;
+        }
         if (delta?.content) {
-          content += delta.content;
+          text.push(delta.content);
           sawContent = true;
         }
-        for (const part of delta?.tool_calls ?? []) {
-          const slot = (calls[part.index] ??= { id: '', name: '', arguments: '' });
-          if (part.id) slot.id = part.id;
-          if (part.function?.name) slot.name += part.function.name;
-          if (part.function?.arguments) slot.arguments += part.function.arguments;
-        }
+        for (const part of delta?.tool_calls ?? []) calls.add(part as Parameters<ToolCallSlots['add']>[0]);
       }
-      const toolCalls = calls
-        .filter((call) => call && call.name)
-        .map((call, index) => ({ id: call.id || `call_${index}`, name: call.name, arguments: call.arguments }));
-      return { content: sawContent ? content : null, toolCalls, usage, finishReason };
+      text.end();
+      reasoning += text.reasoning;
+      // Qwen3 and the like put a blank line after `</think>`: it is not part of what was said.
+      const content = sawContent ? (text.reasoning ? text.content.replace(/^\s+/, '') : text.content) : null;
+      const toolCalls = calls.records();
+      const truncated = finishReason === 'length' && toolCalls.length > 0;
+      return {
+        content: content === '' && text.reasoning ? null : content,
+        toolCalls,
+        ...(reasoning ? { reasoning } : {}),
+        ...(truncated ? { truncated } : {}),
+        usage,
+        finishReason,
+      };
     } catch (error) {
       throw this.describe(error);
     } finally {
@@ -187,8 +200,151 @@ export class ModelClient implements ChatModelClient {
         // An error event inside the stream, or a stream that ended early.
         return new ModelError(`The model's reply broke off: ${error.message}`, 'protocol');
       }
-      return new ModelError(`The model endpoint answered HTTP ${error.status}: ${error.message}`, 'http', error.status, retryAfterMs(error.headers as Headers | undefined));
+      const said = serverMessage(error);
+      if (error.status === 400 && CONTEXT_REFUSAL.test(said)) {
+        return new ModelError(`The prompt did not fit the model's context window: ${said}`, 'context', 400);
+      }
+      return new ModelError(`The model endpoint answered HTTP ${error.status}: ${said}`, 'http', error.status, retryAfterMs(error.headers as Headers | undefined));
     }
     return new ModelError(`The model's reply could not be read: ${(error as Error)?.message ?? String(error)}`, 'protocol');
   }
+}
+
+/** How servers word a prompt over the window: OpenAI and vLLM, llama.cpp, Ollama, OpenRouter. */
+const CONTEXT_REFUSAL = /maximum context length|context length exceeded|context_length_exceeded|exceeds the available context size|prompt is too long|too many tokens|context window/i;
+
+/**
+ * The server's own words: OpenAI's `{error: {message}}`, vLLM's `{object: "error", message}`,
+ * Ollama's `{error: "…"}`, OpenRouter's `{error: {message, metadata: {raw}}}`.
+ */
+export function serverMessage(error: APIError): string {
+  const body = error.error as unknown;
+  const pick = (value: unknown): string | undefined => {
+    if (typeof value === 'string' && value.trim()) return value.trim();
+    if (value && typeof value === 'object') {
+      const record = value as Record<string, unknown>;
+      const raw = (record.metadata as Record<string, unknown> | undefined)?.raw;
+      return pick(record.message) ?? pick(record.error) ?? pick(record.detail) ?? (typeof raw === 'string' ? raw : undefined);
+    }
+    return undefined;
+  };
+  return pick(body) ?? error.message;
+}
+
+/** The request fields for a run's sampling options; unset options are left to the server. */
+export function samplingFields(sampling: SamplingOptions | undefined): Record<string, unknown> {
+  if (!sampling) return {};
+  return {
+    ...(sampling.extra ?? {}),
+    ...(sampling.temperature !== undefined ? { temperature: sampling.temperature } : {}),
+    ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),
+    ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}),
+    ...(sampling.maxOutputTokens !== undefined ? { max_tokens: sampling.maxOutputTokens } : {}),
+  };
+}
+
+/**
+ * Tool-call deltas put back together. Most servers number each call with `index`; Google's
+ * OpenAI-compatible endpoint and some proxies send each call whole, without `index`: such a part
+ * continues the call with the same id, or else opens a new slot.
+ */
+class ToolCallSlots {
+  private readonly slots: { id: string; name: string; arguments: string; extra?: Record<string, unknown> }[] = [];
+  private readonly byIndex = new Map<number, number>();
+
+  add(part: { index?: number; id?: string; function?: { name?: string; arguments?: string }; extra_content?: unknown }): void {
+    let at: number | undefined;
+    if (typeof part.index === 'number') at = this.byIndex.get(part.index);
+    if (at === undefined && part.id) {
+      const same = this.slots.findIndex((slot) => slot.id === part.id);
+      if (same >= 0) at = same;
+    }
+    if (at === undefined) {
+      at = this.slots.push({ id: '', name: '', arguments: '' }) - 1;
+      if (typeof part.index === 'number') this.byIndex.set(part.index, at);
+    }
+    const slot = this.slots[at];
+    if (part.id) slot.id = part.id;
+    if (part.function?.name) slot.name += part.function.name;
+    if (part.function?.arguments) slot.arguments += part.function.arguments;
+    // Provider fields to hand back on the next request (Google's thought signature).
+    if (part.extra_content && typeof part.extra_content === 'object') slot.extra = { ...slot.extra, extra_content: part.extra_content };
+  }
+
+  records(): ToolCallRecord[] {
+    return this.slots
+      .filter((slot) => slot.name)
+      .map((slot, index) => ({ id: slot.id || `call_${index}`, name: slot.name, arguments: slot.arguments, ...(slot.extra ? { extra: slot.extra } : {}) }));
+  }
+}
+
+/**
+ * Splits `<think>…</think>` out of streamed text (servers without a reasoning parser send the
+ * thoughts inline), also when a tag is cut across chunks.
+ */
+export class ThinkSplitter {
+  content = '';
+  reasoning = '';
+  private inThink = false;
+  private pending = '';
+
+  push(chunk: string): void {
+    let text = this.pending + chunk;
+    this.pending = '';
+    for (;;) {
+      const tag = this.inThink ? '</think>' : '<think>';
+      const at = text.indexOf(tag);
+      if (at >= 0) {
+        this.emit(text.slice(0, at));
+        text = text.slice(at + tag.length);
+        this.inThink = !this.inThink;
+        continue;
+      }
+      // Keep back a tail that could be the start of the tag.
+      let keep = 0;
+      for (let n = Math.min(tag.length - 1, text.length); n > 0; n--) {
+        if (tag.startsWith(text.slice(text.length - n))) {
+          keep = n;
+          break;
+        }
+      }
+      this.emit(text.slice(0, text.length - keep));
+      this.pending = text.slice(text.length - keep);
+      return;
+    }
+  }
+
+  end(): void {
+    this.emit(this.pending);
+    this.pending = '';
+  }
+
+  private emit(text: string): void {
+    if (!text) return;
+    if (this.inThink) this.reasoning += text;
+    else this.content += text;
+  }
+}
+
+/**
+ * The `openai` package reads a refusal's reason only from `{error: …}`; vLLM answers
+ * `{"object":"error","message":…}` and would show as "400 status code (no body)". Such bodies
+ * are wrapped as `{error: body}` so the server's own words reach the user.
+ */
+async function fetchWithErrorBodies(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  if (response.ok) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const wrapped =
+    body && typeof body === 'object' && !('error' in body) ? JSON.stringify({ error: body }) : body === undefined && text.trim() ? JSON.stringify({ error: { message: text.trim().slice(0, 2000) } }) : text;
+  const headers = new Headers(response.headers);
+  headers.delete('content-encoding');
+  headers.delete('content-length');
+  return new Response(wrapped, { status: response.status, statusText: response.statusText, headers });
 }
