@@ -112,10 +112,11 @@ export class ModelClient implements ChatModelClient {
     try {
       const stream = await this.client.chat.completions.create(
         {
+          // First, so that extra request fields cannot replace the model, messages or stream.
+          ...samplingFields(request.sampling),
           model: this.options.model,
           messages: request.messages,
           ...(request.tools?.length ? { tools: request.tools } : {}),
-          ...samplingFields(request.sampling),
           stream: true,
           stream_options: { include_usage: true },
         },
