@@ -43,9 +43,11 @@ test('calibration follows the token counts the endpoint reports', () => {
   context.calibrate(0, raw); // ignored
 });
 
-test('budgets come from the model family, the note from the step count and clock', () => {
-  assert.equal(defaultContextBudget('gpt-4o-mini'), 102_400);
-  assert.equal(defaultContextBudget('some-local-model'), 26_214);
+test('budgets come from the window (a cautious one when unknown) and leave room for a set output limit; the note from the step count and clock', () => {
+  assert.equal(defaultContextBudget(), 26_214);
+  assert.equal(defaultContextBudget(128_000), 102_400);
+  assert.equal(defaultContextBudget(8192, 4096), 3840);
+  assert.equal(defaultContextBudget(1_047_576, 32_768), 838_060);
   assert.equal(
     budgetNote({ step: 12, maxSteps: 50, startedAt: 0, now: 3_900_000 }),
     'Budget: this is step 12 of at most 50 (38 left after this one); 65 min elapsed since the run started.',

@@ -45,18 +45,19 @@ export function estimateTokens(message: ChatMessage): number {
   return Math.ceil(chars / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS;
 }
 
-/** Context windows of common model families, in tokens; unknown models get a cautious default. */
-const KNOWN_WINDOWS: Array<[RegExp, number]> = [
-  [/gpt-4\.1|gpt-5|o3|o4/i, 400_000],
-  [/gpt-4o|gpt-4-turbo|glm-4\.[5-9]|glm-4-plus|claude|deepseek|qwen3|qwen2\.5-coder-(14|32)b/i, 128_000],
-  [/llama-?3\.[1-3]|mistral|codestral|qwen2\.5/i, 32_768],
-];
+/**
+ * The window assumed when neither the server nor the user says: small enough for the servers that
+ * serve least (Ollama's default num_ctx is a few thousand tokens, many local servers 32k), so a run
+ * compacts early rather than being refused.
+ */
 export const DEFAULT_CONTEXT_WINDOW = 32_768;
+/** Share of the window a prompt may use, leaving room for the reply. */
+export const PROMPT_SHARE = 0.8;
 
-/** The budget a prompt may use: most of the window, leaving room for the reply. */
-export function defaultContextBudget(model: string): number {
-  const window = KNOWN_WINDOWS.find(([pattern]) => pattern.test(model))?.[1] ?? DEFAULT_CONTEXT_WINDOW;
-  return Math.floor(window * 0.8);
+/** The budget a prompt may use: most of the window, and never the room a set output limit needs. */
+export function defaultContextBudget(window = DEFAULT_CONTEXT_WINDOW, maxOutputTokens?: number): number {
+  const share = Math.floor(window * PROMPT_SHARE);
+  return maxOutputTokens !== undefined ? Math.max(1000, Math.min(share, window - maxOutputTokens - 256)) : share;
 }
 
 export class ContextManager {

@@ -5,7 +5,7 @@
  * with backoff (honouring Retry-After) and, after too many in a row, the run pauses and waits
  * for the annotator instead of burning budget.
  */
-import type { BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, StepEvent } from '../dataset/events';
+import type { BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, SamplingOptions, StepEvent } from '../dataset/events';
 import { ContextManager, estimateTokens, SUMMARY_INSTRUCTIONS, transcript } from './context';
 import { ChatMessage, ChatModelClient, ModelError, ModelTurn } from './modelClient';
 import { budgetNote, hintMessage, NO_TOOL_CALL_NUDGE, SKIPPED_TOOL_CALL } from './prompt';
@@ -68,6 +68,10 @@ export interface LoopOptions {
   retryMaxMs?: number;
   /** What the model may read of an observation (secrets redacted, unless the user lets it see them). */
   forModel?: (text: string) => string;
+  /** Sent with every request of the run. */
+  sampling?: SamplingOptions;
+  /** Earlier turns' reasoning goes back to the model (models trained for interleaved thinking). */
+  keepReasoning?: boolean;
 }
 
 export interface LoopOutcome {
@@ -180,7 +184,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         const started = Date.now();
         const rawTokens = context.rawPromptTokens(noteTokens);
         try {
-          const candidate = await client.complete({ messages: context.prompt([note]), tools: TOOL_DEFINITIONS, signal: request.signal });
+          const candidate = await client.complete({ messages: context.prompt([note]), tools: TOOL_DEFINITIONS, signal: request.signal, sampling: options.sampling });
           if (isEmptyTurn(candidate)) throw new ModelError('The model sent an empty reply.', 'protocol');
           turn = candidate;
           reachedModel = true;

@@ -77,6 +77,8 @@ export interface CompletionRequest {
  */
 export interface ChatModelClient {
   readonly model: string;
+  /** Recorded in run_started: `openai-compatible` when absent, `vscode-lm` for VS Code's models. */
+  readonly provider?: string;
   complete(request: CompletionRequest): Promise<ModelTurn>;
   /** The model's context window in tokens, where the provider says; undefined when it does not. */
   contextWindow?(signal?: AbortSignal): Promise<number | undefined>;

@@ -44,6 +44,26 @@ export interface AssistantRecord {
    * `reasoning_content` deltas, or `<think>` blocks split out of the content.
    */
   reasoning?: string;
+  /**
+   * The reply was cut by the output limit (`finish_reason: "length"`) while its last tool call
+   * was being written: that call was not run, and the model was told so.
+   */
+  truncated?: boolean;
+}
+
+/** Whether earlier turns' reasoning goes back to the model in later requests. */
+export type ReasoningInContext = 'auto' | 'always' | 'never';
+export const REASONING_IN_CONTEXT: readonly ReasoningInContext[] = ['auto', 'always', 'never'];
+
+/** One executed tool call of a step after its first: a model may ask for several in one turn. */
+export interface ActionResult {
+  action: ToolCallRecord;
+  observation: string;
+  isError: boolean;
+  /** What this call changed: from the snapshot after the call before it to the one after it. */
+  grounding: Grounding;
+  toolMs: number;
+  fullOutput?: string;
 }
 
 /** How a run samples its model: recorded in `run_started` so a dataset says how it was made. */
@@ -116,6 +136,10 @@ export interface RunStartedEvent {
   grounding?: RunGrounding;
   /** Sampling parameters sent with every request of the run; absent: the server's defaults. */
   sampling?: SamplingOptions;
+  /** Where the model is served: `openai-compatible` (absent on older runs) or `vscode-lm`. */
+  provider?: string;
+  /** Whether earlier turns' reasoning was sent back to the model; absent: `auto`. */
+  reasoningInContext?: ReasoningInContext;
 }
 
 export interface RunGrounding {
@@ -150,9 +174,16 @@ export interface StepEvent {
   observation: string;
   /** True when the tool refused or failed (bad arguments, path outside the workspace, …). */
   isError: boolean;
-  /** Tool messages for extra tool calls of the same turn that were not executed (one action per step). */
+  /**
+   * Tool messages for tool calls of the turn that were not run, with the reason the model was
+   * given: a call cut by the output limit, calls after `finish`, and (runs recorded before a step
+   * could run several) every call after the first.
+   */
   skippedToolCalls?: { id: string; content: string }[];
+  /** The step's action: from the snapshot when the request was sent to the one after `action` ran. */
   grounding: Grounding;
+  /** The turn's further tool calls, run in order after `action`, each with its own result and diff. */
+  moreActions?: ActionResult[];
   usage?: TokenUsage;
   modelMs: number;
   toolMs: number;
@@ -176,6 +207,40 @@ export interface HintQueuedEvent {
   source: string;
   /** `now` interrupts the model request in flight; `next` (default) waits for the next step. */
   urgency?: HintUrgency;
+}
+
+/**
+ * A queued hint could no longer reach the model: the run ended (finished, stopped, out of steps
+ * or budget, failed) before its next request. Shown to the annotator.
+ */
+export interface HintUndeliveredEvent {
+  type: 'hint_undelivered';
+  time: string;
+  hintId: string;
+  reason: string;
+}
+
+/**
+ * What the run learned of the model's context window, and the prompt budget it works to: at the
+ * start, and again when the server refused a prompt as too long.
+ */
+export interface ContextWindowEvent {
+  type: 'context_window';
+  time: string;
+  /** The window in tokens, when known. */
+  windowTokens?: number;
+  budgetTokens: number;
+  /** `server` (it said, e.g. GET /v1/models), `setting`, `default`, or `refusal` (a too-long prompt). */
+  source: 'server' | 'setting' | 'default' | 'refusal';
+  detail?: string;
+}
+
+/** Something the engine noticed and decided about, said once (e.g. token counts it will not trust). */
+export interface NoticeEvent {
+  type: 'notice';
+  time: string;
+  step?: number;
+  message: string;
 }
 
 /** A queued hint was put into the model request of `step` as a user message. */
@@ -307,6 +372,9 @@ export type DatasetEvent =
   | StepEvent
   | HintQueuedEvent
   | HintDeliveredEvent
+  | HintUndeliveredEvent
+  | ContextWindowEvent
+  | NoticeEvent
   | LabelEvent
   | JudgeUsageEvent
   | RunStateEvent
@@ -318,6 +386,18 @@ export type DatasetEvent =
   | RunAdoptedEvent;
 
 export type DatasetEventType = DatasetEvent['type'];
+
+/**
+ * What the model was told of each tool call of a step's turn, in call order: the result of each
+ * call that ran, or why it did not. Empty when the turn called no tool.
+ */
+export function stepToolResults(step: StepEvent): { id: string; content: string }[] {
+  const told = new Map<string, string>();
+  for (const skipped of step.skippedToolCalls ?? []) told.set(skipped.id, skipped.content);
+  if (step.action) told.set(step.action.id, step.observation);
+  for (const part of step.moreActions ?? []) told.set(part.action.id, part.observation);
+  return step.assistant.toolCalls.map((call) => ({ id: call.id, content: told.get(call.id) ?? '' }));
+}
 
 /** `runs/<id>/run.json`: a summary kept current while the run goes on (derivable from the events). */
 export interface RunManifest {
@@ -402,6 +482,14 @@ export function validateEvent(value: unknown): DatasetEvent {
       if (!isObject(grounding) || !Array.isArray(grounding.files) || typeof grounding.patch !== 'string') {
         fail('"grounding" must hold files and patch');
       }
+      if (value.moreActions !== undefined) {
+        if (!Array.isArray(value.moreActions)) fail('"moreActions" must be an array');
+        for (const part of value.moreActions) {
+          if (!isObject(part) || !isObject(part.action) || typeof part.action.arguments !== 'string' || typeof part.observation !== 'string' || !isObject(part.grounding)) {
+            fail('each of "moreActions" must hold action, observation and grounding');
+          }
+        }
+      }
       break;
     }
     case 'hint_queued':
@@ -413,6 +501,17 @@ export function validateEvent(value: unknown): DatasetEvent {
     case 'hint_delivered':
       requireString(value, 'hintId');
       requireStepNumber(value);
+      break;
+    case 'hint_undelivered':
+      requireString(value, 'hintId');
+      requireString(value, 'reason');
+      break;
+    case 'context_window':
+      if (typeof value.budgetTokens !== 'number' || !(value.budgetTokens > 0)) fail('"budgetTokens" must be a positive number');
+      requireOneOf(value, 'source', ['server', 'setting', 'default', 'refusal']);
+      break;
+    case 'notice':
+      requireString(value, 'message');
       break;
     case 'label':
       requireStepNumber(value);

@@ -84,6 +84,9 @@ export async function validateDataset(store: DatasetStore, onRun?: (runId: strin
         case 'hint_delivered':
           if (!hints.has(event.hintId)) add({ severity: 'error', runId, file: eventsFile, message: `hint ${event.hintId} is delivered at step ${event.step} but was never queued` });
           break;
+        case 'hint_undelivered':
+          if (!hints.has(event.hintId)) add({ severity: 'error', runId, file: eventsFile, message: `hint ${event.hintId} is recorded as undelivered but was never queued` });
+          break;
         case 'rewind':
           if (event.toStep > lastStep) add({ severity: 'error', runId, file: eventsFile, message: `a rewind to step ${event.toStep} comes before that step was recorded` });
           break;

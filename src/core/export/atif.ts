@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import type { FormatWriter, WriterContext } from './exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
+import { stepToolResults } from '../dataset/events';
 import { APOLLO_VERSION } from '../version';
 import { FolderOutput } from './output';
 import type { Trajectory, TrajectoryStep } from './trajectory';
@@ -32,7 +33,6 @@ function argumentsObject(raw: string): Record<string, unknown> {
 
 function agentStep(step: TrajectoryStep, model: string): AtifStepBody {
   const { event } = step;
-  const skipped = new Map((event.skippedToolCalls ?? []).map((call) => [call.id, call.content]));
   return {
     timestamp: event.time,
     source: 'agent',
@@ -42,10 +42,7 @@ function agentStep(step: TrajectoryStep, model: string): AtifStepBody {
       ? {
           tool_calls: event.assistant.toolCalls.map((call) => ({ tool_call_id: call.id, function_name: call.name, arguments: argumentsObject(call.arguments) })),
           observation: {
-            results: event.assistant.toolCalls.map((call) => ({
-              source_call_id: call.id,
-              content: call.id === event.action?.id ? event.observation : (skipped.get(call.id) ?? ''),
-            })),
+            results: stepToolResults(event).map((result) => ({ source_call_id: result.id, content: result.content })),
           },
         }
       : {}),

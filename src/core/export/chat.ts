@@ -4,7 +4,7 @@
  * the chat-shaped exports (openai, hf, pairs) and checked by `validateChat` before it is written.
  */
 import { findSecretShapes } from '../dataset/redaction';
-import type { StepEvent } from '../dataset/events';
+import { stepToolResults, type StepEvent } from '../dataset/events';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import type { Trajectory, TrajectoryStep } from './trajectory';
 
@@ -58,13 +58,8 @@ export function assistantMessage(step: StepEvent, weight?: 0 | 1, ids: CallIds =
 
 /** What followed the assistant turn: one tool message per call, or the nudge when it called none. */
 export function resultMessages(step: StepEvent, ids: CallIds = sameIds): ChatMessage[] {
-  if (!step.action) return [{ role: 'user', content: NO_TOOL_CALL_NUDGE }];
-  const skipped = new Map((step.skippedToolCalls ?? []).map((call) => [call.id, call.content]));
-  return step.assistant.toolCalls.map((call) => ({
-    role: 'tool' as const,
-    tool_call_id: ids(call.id),
-    content: call.id === step.action!.id ? step.observation : (skipped.get(call.id) ?? ''),
-  }));
+  if (!step.assistant.toolCalls.length) return [{ role: 'user', content: NO_TOOL_CALL_NUDGE }];
+  return stepToolResults(step).map((result) => ({ role: 'tool' as const, tool_call_id: ids(result.id), content: result.content }));
 }
 
 export function hintMessages(step: TrajectoryStep, options: ChatOptions): ChatMessage[] {

@@ -18,10 +18,12 @@ import type {
   RunGrounding,
   RunOrigin,
   RunStartedEvent,
+  ReasoningInContext,
   RunStatus,
+  SamplingOptions,
   StepEvent,
 } from '../dataset/events';
-import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES } from '../dataset/events';
+import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
@@ -30,8 +32,9 @@ import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
 import { ContextManager, defaultContextBudget } from '../agent/context';
 import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
-import { ModelClient } from '../agent/modelClient';
+import { ChatModelClient, ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
+import { assistantContextMessage, keepsReasoning } from '../agent/reasoning';
 import { CommandApprovalRequest, CommandSandboxOptions, SandboxStatus, TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
 import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
@@ -83,6 +86,18 @@ export interface SessionOptions {
   approveCommand?: (request: CommandApprovalRequest) => Promise<'allow' | 'deny'>;
   log?: (line: string) => void;
   engine?: EngineTuning;
+  /**
+   * Sampling of every model request (temperature, top_p, seed, output limit, extra request
+   * fields), recorded in run_started. A resumed run keeps the sampling it started with unless given other.
+   */
+  sampling?: SamplingOptions;
+  /** Whether earlier turns' reasoning is sent back to the model; default `auto` (by model family). */
+  reasoningInContext?: ReasoningInContext;
+  /**
+   * A model the host serves (VS Code's language models) in place of the OpenAI-compatible
+   * endpoint; the run then needs no base URL or key, and records the client's provider and model.
+   */
+  client?: ChatModelClient;
 }
 
 export const DEFAULT_SANDBOX: CommandSandboxOptions = { mode: 'auto', network: true };
@@ -147,7 +162,11 @@ interface InFlightRequest {
 
 const now = () => new Date().toISOString();
 
-function validateEndpoint(options: { baseUrl: string; model: string; apiKey: string }): void {
+function validateEndpoint(options: { baseUrl: string; model: string; apiKey: string; client?: ChatModelClient }): void {
+  if (options.client) {
+    if (!options.client.model) throw new ConfigError('The language model chosen has no id.');
+    return;
+  }
   if (!options.baseUrl) {
     throw new ConfigError('No model endpoint configured: set apollo.baseUrl (CLI: --base-url or OPENAI_BASE_URL).');
   }
@@ -164,6 +183,41 @@ function validateEndpoint(options: { baseUrl: string; model: string; apiKey: str
     throw new ConfigError(
       'No API key configured: run "Apollo: Set API Key" (CLI: set OPENAI_API_KEY). A local server that needs no key accepts any text.',
     );
+  }
+}
+
+const SAMPLING_RESERVED = ['model', 'messages', 'stream', 'stream_options', 'tools', 'n'];
+
+/** Checks sampling options, naming the setting and flag that fix each problem. */
+export function validateSampling(sampling: SamplingOptions | undefined): void {
+  if (!sampling) return;
+  const { temperature, topP, seed, maxOutputTokens, extra } = sampling;
+  if (temperature !== undefined && !(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0 && temperature <= 2)) {
+    throw new ConfigError(`The temperature must be a number from 0 to 2 (got ${temperature}): fix apollo.request.temperature (CLI: --temperature).`);
+  }
+  if (topP !== undefined && !(typeof topP === 'number' && Number.isFinite(topP) && topP > 0 && topP <= 1)) {
+    throw new ConfigError(`top_p must be a number above 0 and at most 1 (got ${topP}): fix apollo.request.topP (CLI: --top-p).`);
+  }
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) {
+    throw new ConfigError(`The seed must be a whole number, 0 or more (got ${seed}): fix apollo.request.seed (CLI: --seed).`);
+  }
+  if (maxOutputTokens !== undefined && !(Number.isInteger(maxOutputTokens) && maxOutputTokens >= 1)) {
+    throw new ConfigError(`The output limit must be a whole number of tokens, at least 1 (got ${maxOutputTokens}): fix apollo.request.maxOutputTokens (CLI: --max-output-tokens).`);
+  }
+  if (extra !== undefined) {
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
+      throw new ConfigError('The extra request fields must be a JSON object, e.g. {"chat_template_kwargs": {"enable_thinking": false}}: fix apollo.request.extra (CLI: --request-extra).');
+    }
+    const reserved = Object.keys(extra).filter((key) => SAMPLING_RESERVED.includes(key));
+    if (reserved.length) {
+      throw new ConfigError(`The extra request fields cannot set ${reserved.join(', ')}: Apollo sends those itself. Remove them from apollo.request.extra (CLI: --request-extra).`);
+    }
+  }
+}
+
+function validateReasoningInContext(value: ReasoningInContext | undefined): void {
+  if (value !== undefined && !REASONING_IN_CONTEXT.includes(value)) {
+    throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(value)}": use ${REASONING_IN_CONTEXT.join(', ')}.`);
   }
 }
 
@@ -204,6 +258,8 @@ export function validateRunOptions(options: RunOptions): void {
   }
   validateEndpoint(options);
   validateLimits(options.maxSteps ?? DEFAULT_MAX_STEPS, options.contextBudget);
+  validateSampling(options.sampling);
+  validateReasoningInContext(options.reasoningInContext);
   validateBudget(options.budget);
   validateGrounding(options.grounding);
   validateJudge(options.judge);
@@ -250,23 +306,6 @@ function secretRedactor(apiKey: string): Redactor {
   return redactor;
 }
 
-/** The assistant message of a recorded step, as it went back into the model's context. */
-function assistantMessage(event: StepEvent) {
-  return {
-    role: 'assistant' as const,
-    content: event.assistant.content,
-    ...(event.assistant.toolCalls.length
-      ? {
-          tool_calls: event.assistant.toolCalls.map((call) => ({
-            id: call.id,
-            type: 'function' as const,
-            function: { name: call.name, arguments: call.arguments },
-          })),
-        }
-      : {}),
-  };
-}
-
 interface Setup {
   /** The quality rules, primed with the run's earlier events when it resumes. */
   rules: RuleEngine;
@@ -300,6 +339,11 @@ interface Setup {
   sandbox?: CommandSandboxOptions;
   approveCommand?: SessionOptions['approveCommand'];
   secretsToModel?: boolean;
+  client?: ChatModelClient;
+  sampling?: SamplingOptions;
+  reasoningInContext: ReasoningInContext;
+  /** The prompt budget the user set (apollo.contextBudget, --context-budget), if any. */
+  contextBudgetSetting?: number;
 }
 
 /** What a new run and a resumed one hand on to their session alike. */
@@ -312,6 +356,8 @@ function sessionTuning(options: SessionOptions) {
     sandbox: options.sandbox,
     approveCommand: options.approveCommand,
     secretsToModel: options.secretsToModel,
+    client: options.client,
+    contextBudgetSetting: options.contextBudget,
   };
 }
 
@@ -396,6 +442,9 @@ export class RunSession {
 
     const workspace = await fs.realpath(options.workspace);
     const runId = newRunId();
+    const model = options.client?.model ?? options.model;
+    const baseUrl = options.client ? '' : options.baseUrl;
+    const provider = options.client?.provider ?? 'openai-compatible';
     const grounding = resolveGrounding(options.grounding);
     const stores = await RunSession.openStores(workspace, path.resolve(workspace, options.datasetDir), runId, options.apiKey, grounding, options.grounding?.watch);
     return RunSession.releasingOnFailure(stores, async () => {
@@ -404,8 +453,8 @@ export class RunSession {
         id: runId,
         task: options.task,
         workspace,
-        model: options.model,
-        baseUrl: options.baseUrl,
+        model,
+        baseUrl,
         status: 'running',
         steps: 0,
         createdAt: time,
@@ -422,8 +471,9 @@ export class RunSession {
         runId,
         task: options.task,
         workspace,
-        model: options.model,
-        baseUrl: options.baseUrl,
+        model,
+        baseUrl,
+        provider,
         maxSteps,
         systemPrompt: prompt,
         tools: TOOL_DEFINITIONS,
@@ -431,12 +481,14 @@ export class RunSession {
         ...(options.taskId ? { taskId: options.taskId } : {}),
         ...(options.origin ? { origin: { workspace: options.origin.workspace, snapshot: options.origin.snapshot } } : {}),
         ...(options.budget ? { budget: { ...options.budget } } : {}),
+        ...(options.sampling ? { sampling: { ...options.sampling } } : {}),
+        reasoningInContext: options.reasoningInContext ?? 'auto',
       };
       await writer.append(started);
       const context = new ContextManager(
         { role: 'system', content: prompt },
         { role: 'user', content: options.task },
-        options.contextBudget ?? defaultContextBudget(options.model),
+        options.contextBudget ?? defaultContextBudget(),
       );
       return new RunSession(
         {
@@ -444,8 +496,8 @@ export class RunSession {
           rules: new RuleEngine(),
           writer,
           workspace,
-          model: options.model,
-          baseUrl: options.baseUrl,
+          model,
+          baseUrl,
           apiKey: options.apiKey,
           maxSteps,
           context,
@@ -455,6 +507,8 @@ export class RunSession {
           firstStep: 1,
           resumed: false,
           ...sessionTuning(options),
+          sampling: options.sampling,
+          reasoningInContext: options.reasoningInContext ?? 'auto',
         },
         started,
         [],
@@ -492,8 +546,12 @@ export class RunSession {
     if (ended?.type === 'run_ended' && lastRewind < lastEnd) {
       throw new ConfigError(`Run ${options.runId} already ended (${ended.status}); there is nothing to resume. Rewind it to a step to go on from there.`);
     }
-    const endpoint = { baseUrl: options.baseUrl ?? started.baseUrl, model: options.model ?? started.model, apiKey: options.apiKey };
+    const endpoint = { baseUrl: options.client ? '' : (options.baseUrl ?? started.baseUrl), model: options.client?.model ?? options.model ?? started.model, apiKey: options.apiKey, client: options.client };
     validateEndpoint(endpoint);
+    const sampling = options.sampling ?? started.sampling;
+    validateSampling(sampling);
+    const reasoningInContext = options.reasoningInContext ?? started.reasoningInContext ?? 'auto';
+    validateReasoningInContext(reasoningInContext);
     const maxSteps = options.maxSteps ?? started.maxSteps;
     validateLimits(maxSteps, options.contextBudget);
     const budget = options.budget ?? started.budget;
@@ -512,7 +570,7 @@ export class RunSession {
       const context = new ContextManager(
         { role: 'system', content: started.systemPrompt },
         { role: 'user', content: started.task },
-        options.contextBudget ?? defaultContextBudget(endpoint.model),
+        options.contextBudget ?? defaultContextBudget(),
       );
       const queued = new Map<string, PendingHint>();
       const rules = new RuleEngine();
@@ -538,10 +596,9 @@ export class RunSession {
           case 'step':
             lastStep = Math.max(lastStep, event.step);
             if (!onPath.has(event.step)) break;
-            context.add(event.step, assistantMessage(event));
-            if (event.action) {
-              context.add(event.step, { role: 'tool', tool_call_id: event.action.id, content: event.observation });
-              for (const skipped of event.skippedToolCalls ?? []) context.add(event.step, { role: 'tool', tool_call_id: skipped.id, content: skipped.content });
+            context.add(event.step, assistantContextMessage(event.assistant, keepsReasoning(reasoningInContext, endpoint.model), endpoint.model));
+            if (event.assistant.toolCalls.length) {
+              for (const result of stepToolResults(event)) context.add(event.step, { role: 'tool', tool_call_id: result.id, content: result.content });
             } else {
               context.add(event.step, { role: 'user', content: NO_TOOL_CALL_NUDGE });
             }
@@ -573,6 +630,8 @@ export class RunSession {
           lastSnapshot,
           resumed: true,
           ...sessionTuning(options),
+          sampling,
+          reasoningInContext,
         },
         started,
         [...queued.values()],
@@ -613,7 +672,7 @@ export class RunSession {
     await new Promise((resolve) => setImmediate(resolve));
     // Said once; the first model request does not wait for the sandbox check.
     void this.sandboxStatus.then((sandbox) => this.log(sandbox.active ? sandbox.description : `warning: ${sandbox.description}`));
-    const client = new ModelClient({ baseUrl: setup.baseUrl, apiKey: setup.apiKey, model: setup.model, timeoutMs: setup.engine.requestTimeoutMs });
+    const client = setup.client ?? new ModelClient({ baseUrl: setup.baseUrl, apiKey: setup.apiKey, model: setup.model, timeoutMs: setup.engine.requestTimeoutMs });
     let outcome;
     try {
       if (setup.resumed) {
@@ -628,6 +687,8 @@ export class RunSession {
         firstStep: setup.firstStep,
         lastSnapshot: setup.lastSnapshot,
         startedAt: setup.startedAt,
+        sampling: setup.sampling,
+        keepReasoning: keepsReasoning(setup.reasoningInContext, setup.model),
         maxConsecutiveFailures: setup.engine.maxConsecutiveFailures,
         retryBaseMs: setup.engine.retryBaseMs,
         retryMaxMs: setup.engine.retryMaxMs,
