@@ -63,7 +63,10 @@ test('a run records grounded steps for file tools and shell commands, then finis
       const store = new DatasetStore(defaultDatasetPath(workspace));
       const { events, problems } = await store.readEvents(session.runId);
       assert.deepEqual(problems, []);
-      assert.deepEqual(events.map((event) => event.type), ['run_started', 'step', 'step', 'step', 'step', 'run_ended']);
+      assert.deepEqual(events.map((event) => event.type), ['run_started', 'context_window', 'step', 'step', 'step', 'step', 'run_ended']);
+      // The scripted server says nothing of its window: the cautious default, said so.
+      const window = events.find((event) => event.type === 'context_window');
+      assert.equal(window?.type === 'context_window' && window.source, 'default');
       const [write, command, read, finish] = steps(events);
       assert.equal(write.assistant.content, 'I will create the file.');
       assert.deepEqual(write.grounding.files.map((file) => [file.path, file.status, file.additions]), [['hello.txt', 'added', 1]]);

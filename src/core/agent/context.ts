@@ -51,6 +51,10 @@ export function estimateTokens(message: ChatMessage): number {
  * compacts early rather than being refused.
  */
 export const DEFAULT_CONTEXT_WINDOW = 32_768;
+const MIN_BUDGET_TOKENS = 1000;
+/** Tokenizers give 1 to 5 characters a token for code, prose and CJK text; outside this a count is not believed. */
+const MIN_CHARS_PER_TOKEN = 0.5;
+const MAX_CHARS_PER_TOKEN = 10;
 /** Share of the window a prompt may use, leaving room for the reply. */
 export const PROMPT_SHARE = 0.8;
 
@@ -58,6 +62,25 @@ export const PROMPT_SHARE = 0.8;
 export function defaultContextBudget(window = DEFAULT_CONTEXT_WINDOW, maxOutputTokens?: number): number {
   const share = Math.floor(window * PROMPT_SHARE);
   return maxOutputTokens !== undefined ? Math.max(1000, Math.min(share, window - maxOutputTokens - 256)) : share;
+}
+
+/**
+ * What a "prompt too long" refusal says, where it says it: the window and how many tokens the
+ * prompt really had. vLLM and OpenAI: "maximum context length is 32768 tokens. However, you
+ * requested 33000 tokens (31000 in the messages, 2000 in the completion)" or "your request has
+ * 5000 input tokens" / "your messages resulted in 130000 tokens"; llama.cpp: "request (5000
+ * tokens) exceeds the available context size (4096 tokens)".
+ */
+export function readContextRefusal(message: string): { windowTokens?: number; promptTokens?: number } {
+  const number = (pattern: RegExp) => {
+    const match = pattern.exec(message);
+    const value = match ? Number(match[1].replace(/,/g, '')) : NaN;
+    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  };
+  return {
+    windowTokens: number(/maximum context length is ([\d,]+)/i) ?? number(/context size \(([\d,]+) tokens\)/i),
+    promptTokens: number(/([\d,]+) in the messages/i) ?? number(/request has ([\d,]+) input tokens/i) ?? number(/messages resulted in ([\d,]+) tokens/i) ?? number(/request \(([\d,]+) tokens\)/i),
+  };
 }
 
 export class ContextManager {
@@ -69,13 +92,35 @@ export class ContextManager {
   private groupTokens = 0;
   /** Reported prompt tokens / estimated prompt tokens, smoothed. */
   private calibration = 1;
+  private budget: number;
 
   constructor(
     private readonly system: ChatMessage,
     private readonly task: ChatMessage,
-    readonly budgetTokens: number,
+    budgetTokens: number,
   ) {
     this.fixedTokens = estimateTokens(system) + estimateTokens(task);
+    this.budget = budgetTokens;
+  }
+
+  /** Tokens the prompt may use before older steps are summarized. */
+  get budgetTokens(): number {
+    return this.budget;
+  }
+
+  setBudget(tokens: number): void {
+    this.budget = Math.max(MIN_BUDGET_TOKENS, Math.floor(tokens));
+  }
+
+  /**
+   * After the server refused a prompt as too long: a budget well under what was sent (and under
+   * the window the refusal named, if it did), so the next request is compacted harder.
+   */
+  shrinkAfterRefusal(windowTokens?: number, maxOutputTokens?: number): number {
+    let next = Math.min(this.budget, this.estimatedPromptTokens()) * 0.7;
+    if (windowTokens) next = Math.min(next, defaultContextBudget(windowTokens, maxOutputTokens));
+    this.setBudget(next);
+    return this.budget;
   }
 
   /** Adds a message to the group of `step` (groups arrive in step order). */
@@ -117,11 +162,19 @@ export class ContextManager {
     return Math.ceil((this.fixedTokens + this.summaryTokens + this.groupTokens + extraTokens) * this.calibration);
   }
 
-  /** Learns the endpoint's real token count for the last prompt. */
-  calibrate(reportedPromptTokens: number, estimatedRawTokens: number): void {
-    if (reportedPromptTokens <= 0 || estimatedRawTokens <= 0) return;
-    const ratio = Math.min(4, Math.max(0.25, reportedPromptTokens / estimatedRawTokens));
+  /**
+   * Learns the endpoint's real token count for the last prompt. A count that would mean fewer
+   * than half a character or more than ten characters a token is not believed (a proxy that
+   * reports made-up usage would otherwise let the context grow until the server refuses it):
+   * it is ignored, and false is returned so the run can say so.
+   */
+  calibrate(reportedPromptTokens: number, estimatedRawTokens: number): boolean {
+    if (!(reportedPromptTokens > 0) || !(estimatedRawTokens > 0)) return true;
+    const ratio = reportedPromptTokens / estimatedRawTokens;
+    const charsPerToken = CHARS_PER_TOKEN / ratio;
+    if (charsPerToken < MIN_CHARS_PER_TOKEN || charsPerToken > MAX_CHARS_PER_TOKEN) return false;
     this.calibration = this.calibration * 0.7 + ratio * 0.3;
+    return true;
   }
 
   /** Raw (uncalibrated) estimate of the current prompt, for calibration. */
@@ -130,13 +183,13 @@ export class ContextManager {
   }
 
   needsCompaction(extraTokens = 0): boolean {
-    return this.groups.length > 1 && this.estimatedPromptTokens(extraTokens) > this.budgetTokens;
+    return this.groups.length > 1 && this.estimatedPromptTokens(extraTokens) > this.budget;
   }
 
   /** The groups a compaction would summarize: all but a recent tail that fits half the budget. */
   planCompaction(): { summarized: StepGroup[]; keptFromStep: number } | undefined {
     if (this.groups.length < 2) return undefined;
-    const tailBudget = this.budgetTokens / 2 / this.calibration;
+    const tailBudget = this.budget / 2 / this.calibration;
     // Always keep the latest step, always summarize at least the oldest one.
     let firstKept = this.groups.length - 1;
     let tail = this.groups[firstKept].rawTokens;

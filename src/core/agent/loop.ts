@@ -5,10 +5,11 @@
  * with backoff (honouring Retry-After) and, after too many in a row, the run pauses and waits
  * for the annotator instead of burning budget.
  */
-import type { BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, SamplingOptions, StepEvent } from '../dataset/events';
-import { ContextManager, estimateTokens, SUMMARY_INSTRUCTIONS, transcript } from './context';
+import type { ActionResult, BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, SamplingOptions, StepEvent } from '../dataset/events';
+import { ContextManager, estimateTokens, readContextRefusal, SUMMARY_INSTRUCTIONS, transcript } from './context';
 import { ChatMessage, ChatModelClient, ModelError, ModelTurn } from './modelClient';
-import { budgetNote, hintMessage, NO_TOOL_CALL_NUDGE, SKIPPED_TOOL_CALL } from './prompt';
+import { AFTER_FINISH_TOOL_CALL, budgetNote, FINISH_HELD_FOR_HINT, hintMessage, NO_TOOL_CALL_NUDGE, TRUNCATED_TOOL_CALL } from './prompt';
+import { assistantContextMessage } from './reasoning';
 import { TOOL_DEFINITIONS, ToolRunner } from './tools';
 
 export interface DeliverableHint {
@@ -36,6 +37,8 @@ export interface LoopControl {
   record(event: DatasetEvent): Promise<void>;
   /** Hints to put into the next model request; each is handed out once. */
   takeHints(): Promise<DeliverableHint[]>;
+  /** True when hints are waiting for the next request (checked before a finish is carried out). */
+  hasPendingHints?(): Promise<boolean>;
   /** Resolves at once unless the run is paused; then when it is resumed or stopped. */
   waitWhilePaused(): Promise<void>;
   /** Pauses the run until the annotator resumes it (or sends a hint). */
@@ -113,6 +116,8 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
   let lastAfter = options.lastSnapshot;
   const stopped = (): LoopOutcome => ({ status: 'stopped', steps: step });
   let reachedModel = false;
+  /** Set once the endpoint's token counts were found unbelievable (said once). */
+  let usageDoubted = false;
 
   /** Replaces older steps by a state snapshot when the next prompt would pass the budget. */
   async function compactIfNeeded(number: number, noteTokens: number): Promise<void> {
@@ -189,7 +194,15 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
           turn = candidate;
           reachedModel = true;
           modelMs = Date.now() - started;
-          if (turn.usage) context.calibrate(turn.usage.promptTokens, rawTokens);
+          if (turn.usage && !context.calibrate(turn.usage.promptTokens, rawTokens) && !usageDoubted) {
+            usageDoubted = true;
+            await control.record({
+              type: 'notice',
+              time: now(),
+              step: number,
+              message: `The endpoint reported ${turn.usage.promptTokens} prompt tokens for a prompt of about ${rawTokens} estimated tokens; such counts are not believed, and the context is kept within budget by estimate.`,
+            });
+          }
         } catch (error) {
           if (control.signal.aborted) return stopped();
           const urgent = request.interruptedBy();
@@ -199,17 +212,32 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
             continue;
           }
           const modelError = error instanceof ModelError ? error : new ModelError(String((error as Error)?.message ?? error), 'protocol');
+          if (modelError.kind === 'context') {
+            // The prompt did not fit: compact harder and send again; never a reason to fail the run.
+            const said = readContextRefusal(modelError.message);
+            if (said.promptTokens) context.calibrate(said.promptTokens, rawTokens);
+            const budgetTokens = context.shrinkAfterRefusal(said.windowTokens, options.sampling?.maxOutputTokens);
+            await control.record({
+              type: 'context_window',
+              time: now(),
+              ...(said.windowTokens ? { windowTokens: said.windowTokens } : {}),
+              budgetTokens,
+              source: 'refusal',
+              detail: modelError.message,
+            });
+          }
           // An endpoint never reached is a configuration problem; one that answered before is retried.
-          if (!modelError.retryable || (modelError.kind === 'unreachable' && !reachedModel)) throw modelError;
+          const tooLong = modelError.kind === 'context';
+          if (!tooLong && (!modelError.retryable || (modelError.kind === 'unreachable' && !reachedModel))) throw modelError;
           failures++;
           const pausing = failures >= maxFailures;
-          const waitMs = pausing ? 0 : Math.min(retryMaxMs, modelError.retryAfterMs ?? retryBaseMs * 2 ** (failures - 1));
+          const waitMs = pausing || tooLong ? 0 : Math.min(retryMaxMs, modelError.retryAfterMs ?? retryBaseMs * 2 ** (failures - 1));
           await control.record({
             type: 'model_retry',
             time: now(),
             step: number,
             attempt: failures,
-            error: modelError.message,
+            error: tooLong ? `${modelError.message} The context is compacted to ${context.budgetTokens} tokens and the request sent again.` : modelError.message,
             ...(modelError.status ? { status: modelError.status } : {}),
             waitMs,
           });
@@ -226,61 +254,80 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         }
       }
 
-      const [action, ...extra] = turn.toolCalls;
-      context.add(number, {
-        role: 'assistant',
-        content: turn.content,
-        ...(turn.toolCalls.length
-          ? {
-              tool_calls: turn.toolCalls.map((call) => ({
-                id: call.id,
-                type: 'function' as const,
-                function: { name: call.name, arguments: call.arguments },
-                // Provider fields the server asked to get back (Google's thought signature).
-                ...(call.extra ?? {}),
-              })),
-            }
-          : {}),
-      });
+      context.add(number, assistantContextMessage(turn, options.keepReasoning ?? false, client.model));
 
-      const toolStarted = Date.now();
-      let observation: string;
-      let isError = false;
+      // Every call of the turn runs, in order, each grounded in its own diff; what cannot run (a
+      // call cut by the output limit, calls after finish) is told to the model with the reason.
+      const cut = turn.truncated ? turn.toolCalls[turn.toolCalls.length - 1] : undefined;
+      const executed: ActionResult[] = [];
+      const skipped: { id: string; content: string }[] = [];
       let finished: { summary: string } | undefined;
-      let fullOutput: string | undefined;
-      if (action) {
-        const result = await tools.run(action, { signal: control.signal, step: number });
-        observation = result.observation;
-        isError = result.isError;
+      let heldFinish = false;
+      let previous = before;
+      let groundingMs = 0;
+      for (const call of turn.toolCalls) {
+        let content: string | undefined;
+        if (call === cut) content = TRUNCATED_TOOL_CALL;
+        else if (finished || heldFinish) content = AFTER_FINISH_TOOL_CALL;
+        if (content !== undefined) {
+          skipped.push({ id: call.id, content });
+          context.add(number, { role: 'tool', tool_call_id: call.id, content });
+          continue;
+        }
+        const toolStarted = Date.now();
+        let result: { observation: string; isError: boolean; finished?: { summary: string }; fullOutput?: string };
+        if (call.name === 'finish' && (await control.hasPendingHints?.())) {
+          // A hint came in while the model was deciding to finish: it goes to the model first.
+          heldFinish = true;
+          result = { observation: FINISH_HELD_FOR_HINT, isError: false };
+        } else {
+          result = await tools.run(call, { signal: control.signal, step: number });
+        }
+        const toolMs = Date.now() - toolStarted;
+        const groundingStarted = Date.now();
+        const after = await grounder.snapshot();
+        const grounding = await grounder.ground(previous, after);
+        groundingMs += Date.now() - groundingStarted;
+        previous = after;
         finished = result.finished;
-        fullOutput = result.fullOutput;
-        context.add(number, { role: 'tool', tool_call_id: action.id, content: options.forModel ? options.forModel(observation) : observation });
-        for (const call of extra) context.add(number, { role: 'tool', tool_call_id: call.id, content: SKIPPED_TOOL_CALL });
-      } else {
-        observation = NO_TOOL_CALL_NUDGE;
-        context.add(number, { role: 'user', content: observation });
+        executed.push({ action: call, observation: result.observation, isError: result.isError, grounding, toolMs, ...(result.fullOutput ? { fullOutput: result.fullOutput } : {}) });
+        context.add(number, { role: 'tool', tool_call_id: call.id, content: options.forModel ? options.forModel(result.observation) : result.observation });
+        if (control.signal.aborted) break;
       }
-      const toolMs = Date.now() - toolStarted;
+      if (!turn.toolCalls.length) context.add(number, { role: 'user', content: NO_TOOL_CALL_NUDGE });
 
-      const groundingStarted = Date.now();
-      const after = await grounder.snapshot();
-      const grounding = await grounder.ground(before, after);
-      lastAfter = after;
+      const first: ActionResult | undefined = executed[0];
+      let grounding = first?.grounding;
+      if (!grounding) {
+        // Nothing ran: the step's diff is whatever changed while the model answered (usually nothing).
+        const groundingStarted = Date.now();
+        const after = await grounder.snapshot();
+        grounding = await grounder.ground(before, after);
+        groundingMs += Date.now() - groundingStarted;
+        previous = after;
+      }
+      lastAfter = previous;
       const event: StepEvent = {
         type: 'step',
         time: now(),
         step: number,
-        assistant: { content: turn.content, toolCalls: turn.toolCalls, ...(turn.reasoning ? { reasoning: turn.reasoning } : {}) },
-        action: action ?? null,
-        observation,
-        isError,
-        ...(extra.length ? { skippedToolCalls: extra.map((call) => ({ id: call.id, content: SKIPPED_TOOL_CALL })) } : {}),
+        assistant: {
+          content: turn.content,
+          toolCalls: turn.toolCalls,
+          ...(turn.reasoning ? { reasoning: turn.reasoning } : {}),
+          ...(turn.truncated ? { truncated: true } : {}),
+        },
+        action: first?.action ?? null,
+        observation: first ? first.observation : turn.toolCalls.length ? skipped.map((entry) => entry.content).join('\n') : NO_TOOL_CALL_NUDGE,
+        isError: first?.isError ?? false,
+        ...(skipped.length ? { skippedToolCalls: skipped } : {}),
         grounding,
+        ...(executed.length > 1 ? { moreActions: executed.slice(1) } : {}),
         ...(turn.usage ? { usage: turn.usage } : {}),
         modelMs,
-        toolMs,
-        groundingMs: Date.now() - groundingStarted,
-        ...(fullOutput ? { fullOutput } : {}),
+        toolMs: executed.reduce((sum, part) => sum + part.toolMs, 0),
+        groundingMs,
+        ...(first?.fullOutput ? { fullOutput: first.fullOutput } : {}),
       };
       await control.record(event);
       step = number;

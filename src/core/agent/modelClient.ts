@@ -82,6 +82,8 @@ export interface ChatModelClient {
   complete(request: CompletionRequest): Promise<ModelTurn>;
   /** The model's context window in tokens, where the provider says; undefined when it does not. */
   contextWindow?(signal?: AbortSignal): Promise<number | undefined>;
+  /** The window with where it was learned, in words ("vLLM: max_model_len from GET /v1/models"). */
+  contextWindowDetail?(signal?: AbortSignal): Promise<{ tokens: number; detail: string } | undefined>;
 }
 
 export class ModelClient implements ChatModelClient {

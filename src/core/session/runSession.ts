@@ -30,7 +30,7 @@ import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/sto
 import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
-import { ContextManager, defaultContextBudget } from '../agent/context';
+import { ContextManager, DEFAULT_CONTEXT_WINDOW, defaultContextBudget } from '../agent/context';
 import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
 import { ChatModelClient, ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
@@ -374,6 +374,8 @@ export class RunSession {
   private pauseReason: string | undefined;
   private wakeFromPause: (() => void) | undefined;
   private inFlight: InFlightRequest | undefined;
+  /** Set when the agent loop has returned: hints are refused from then on. */
+  private ending = false;
   private pullingInbox: Promise<InboxHint[]> | undefined;
   private lastStep = 0;
   /** The branch steps go on, after a rewind. */
@@ -678,6 +680,7 @@ export class RunSession {
       if (setup.resumed) {
         await this.record({ type: 'run_state', time: now(), state: 'resumed', reason: `resumed after an interruption, from step ${setup.firstStep}` });
       }
+      await this.learnContextWindow(client, setup);
       outcome = await runAgentLoop({
         client,
         tools: this.tools,
@@ -696,6 +699,10 @@ export class RunSession {
         control: {
           record: (event) => this.record(event),
           takeHints: () => this.takeHints(),
+          hasPendingHints: async () => {
+            await this.pullInbox();
+            return this.pendingHints.length > 0;
+          },
           waitWhilePaused: () => this.waitWhilePaused(),
           pauseForErrors: (reason) => this.pauseForErrors(reason),
           beginRequest: () => this.beginRequest(),
@@ -706,6 +713,9 @@ export class RunSession {
     } catch (error) {
       outcome = { status: 'failed' as const, steps: this.lastStep, error: `The run failed: ${(error as Error).message}` };
     }
+    // From here no hint can reach the model: the ones still queued are said to be undelivered.
+    this.ending = true;
+    await this.recordUndeliveredHints(outcome.status);
     await this.tools.dispose().catch(() => undefined);
     setup.watcher?.dispose();
     // The judge's last verdicts land before the run's end; it never throws.
@@ -729,6 +739,60 @@ export class RunSession {
       this.log(`Could not record the end of run ${this.runId}: ${(error as Error).message}`);
     }
     return ended;
+  }
+
+  /**
+   * The prompt budget: from the window the server says it serves (GET /v1/models and the like),
+   * else the user's setting, else a cautious default; a setting above what the server serves is
+   * brought down to fit. Recorded as a context_window event.
+   */
+  private async learnContextWindow(client: ChatModelClient, setup: Setup): Promise<void> {
+    const reserve = setup.sampling?.maxOutputTokens;
+    let served: { tokens: number; detail: string } | undefined;
+    try {
+      served = client.contextWindowDetail
+        ? await client.contextWindowDetail(this.abort.signal)
+        : await client.contextWindow?.(this.abort.signal).then((tokens) => (tokens ? { tokens, detail: `${client.provider ?? 'the provider'} says` } : undefined));
+    } catch {
+      served = undefined;
+    }
+    if (this.abort.signal.aborted) return;
+    const setting = setup.contextBudgetSetting;
+    const fromWindow = served ? defaultContextBudget(served.tokens, reserve) : undefined;
+    let budgetTokens: number;
+    let source: 'server' | 'setting' | 'default';
+    let detail: string | undefined = served?.detail;
+    if (setting !== undefined) {
+      source = 'setting';
+      budgetTokens = fromWindow !== undefined ? Math.min(setting, fromWindow) : setting;
+      if (fromWindow !== undefined && setting > fromWindow) detail = `${served!.detail}; the context budget setting (${setting}) is more than that window holds`;
+    } else if (fromWindow !== undefined) {
+      source = 'server';
+      budgetTokens = fromWindow;
+    } else {
+      source = 'default';
+      budgetTokens = defaultContextBudget(DEFAULT_CONTEXT_WINDOW, reserve);
+      detail = `the server does not say its context window; a ${DEFAULT_CONTEXT_WINDOW}-token window is assumed (set apollo.contextBudget, CLI --context-budget, for a larger one)`;
+    }
+    setup.context.setBudget(budgetTokens);
+    await this.record({
+      type: 'context_window',
+      time: now(),
+      ...(served ? { windowTokens: served.tokens } : {}),
+      budgetTokens: setup.context.budgetTokens,
+      source,
+      ...(detail ? { detail } : {}),
+    });
+  }
+
+  /** Hints queued (here or through the inbox) that the run ended before it could deliver. */
+  private async recordUndeliveredHints(status: RunStatus): Promise<void> {
+    await this.pullInbox().catch(() => undefined);
+    for (const hint of this.pendingHints.splice(0)) {
+      const reason = `the run ended (${status}) before its next model request`;
+      this.log(`Hint ${hint.hintId} was not delivered: ${reason}.`);
+      await this.record({ type: 'hint_undelivered', time: now(), hintId: hint.hintId, reason }).catch(() => undefined);
+    }
   }
 
   /** Milliseconds the run has been active (paused time not counted), across sessions. */
@@ -853,7 +917,7 @@ export class RunSession {
     if (typeof text !== 'string' || text.trim() === '') throw new ConfigError('The hint is empty: type what the agent should know.');
     if (!HINT_KINDS.includes(kind)) throw new ConfigError(`Unknown hint kind "${kind}": use ${HINT_KINDS.join(', ')}.`);
     if (!HINT_URGENCIES.includes(urgency)) throw new ConfigError(`Unknown urgency "${urgency}": use next or now.`);
-    if (!this.isLive) throw new ConfigError(`Run ${this.runId} has ended (${this.currentStatus}); a hint can no longer reach it.`);
+    if (!this.isLive || this.ending) throw new ConfigError(`Run ${this.runId} has ended${this.ending ? '' : ` (${this.currentStatus})`}; a hint can no longer reach it.`);
     const hintId = newHintId();
     await this.record({ type: 'hint_queued', time: now(), hintId, text, kind, source, urgency });
     this.pendingHints.push({ hintId, text, kind, urgency });

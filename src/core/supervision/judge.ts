@@ -463,7 +463,10 @@ export class Judge {
     lines.push(`Thought:\n${thought ? this.text(thought, LIMITS.thought) : '(none)'}`);
     if (step.action) lines.push(`Action: ${this.text(step.action.name, 200)}\nArguments:\n${this.text(step.action.arguments, LIMITS.arguments)}`);
     else lines.push('Action: none (the agent answered without a tool call)');
-    if (step.skippedToolCalls?.length) lines.push(`(${step.skippedToolCalls.length} more tool call(s) of this turn were not executed: one action per step.)`);
+    for (const part of step.moreActions ?? []) {
+      lines.push(`Then: ${this.text(part.action.name, 200)} ${this.text(part.action.arguments, LIMITS.arguments / 2)} → ${part.isError ? 'error: ' : ''}${this.text(part.observation, LIMITS.observation / 4)}`);
+    }
+    if (step.skippedToolCalls?.length) lines.push(`(${step.skippedToolCalls.length} tool call(s) of this turn were not executed: ${this.text(step.skippedToolCalls[0].content, 200)})`);
     lines.push(`Tool reported an error: ${step.isError ? 'yes' : 'no'}`);
     lines.push(`Observation:\n${step.observation ? this.text(step.observation, LIMITS.observation) : '(empty)'}`);
     const files = step.grounding?.files ?? [];
