@@ -97,7 +97,7 @@ class Probe {
   readonly root: string;
   readonly fetch: typeof fetch;
 
-  constructor(private readonly options: ContextWindowOptions, private readonly base: URL, private readonly signal: AbortSignal) {
+  constructor(private readonly options: ContextWindowOptions, base: URL, private readonly signal: AbortSignal) {
     this.root = base.href.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.fetch = sameOriginFetch(options.fetch ?? globalThis.fetch, base.origin);
   }
@@ -235,7 +235,7 @@ async function fromLmStudio(probe: Probe, model: string): Promise<ContextWindow 
     const from = saneTokens(v0Entry?.max_context_length) ? '/api/v0/models' : '/api/v1/models';
     return {
       tokens: most,
-      detail: `LM Studio: max_context_length of ${model} from ${probe.where(from)} (not loaded yet: the most it supports; LM Studio may load it with less)`,
+      detail: `LM Studio: max_context_length of ${model} from ${probe.where(from)} (${v0Entry?.state === 'not-loaded' ? 'not loaded yet' : 'no loaded window given'}: the most it supports; LM Studio may load it with less)`,
     };
   }
   return undefined;
