@@ -2,6 +2,7 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { SamplingOptions, TokenUsage, ToolCallRecord } from '../dataset/events';
+import { discoverContextWindow, type ContextWindow } from './contextWindow';
 
 export type ChatMessage = ChatCompletionMessageParam;
 export type ChatTool = ChatCompletionTool;
@@ -104,6 +105,16 @@ export class ModelClient implements ChatModelClient {
   /** One streamed model turn: text deltas and tool-call deltas are put back together. */
   get model(): string {
     return this.options.model;
+  }
+
+  /** The window the server serves this model with, where it says (see contextWindow.ts); never throws. */
+  async contextWindow(signal?: AbortSignal): Promise<number | undefined> {
+    return (await this.contextWindowDetail(signal))?.tokens;
+  }
+
+  /** The same, with where the figure came from, for the user. */
+  contextWindowDetail(signal?: AbortSignal): Promise<ContextWindow | undefined> {
+    return discoverContextWindow({ baseUrl: this.options.baseUrl, apiKey: this.options.apiKey, model: this.options.model, signal });
   }
 
   async complete(request: CompletionRequest): Promise<ModelTurn> {
