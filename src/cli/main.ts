@@ -3,14 +3,15 @@
  * Exit status: 0 run finished or hit its step limit or budget (sample: every run did), 1 a run
  * failed or stopped (or a command failed), 2 usage error.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { DatasetEvent, HintKind, LabelAxis, LabelValue, RunEndedEvent } from '../core/dataset/events';
-import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../core/dataset/events';
+import type { DatasetEvent, HintKind, LabelAxis, LabelValue, ReasoningInContext, RunEndedEvent, SamplingOptions, ToolCallRecord } from '../core/dataset/events';
+import { HINT_KINDS, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
-import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession } from '../core/session/runSession';
+import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession, validateSampling } from '../core/session/runSession';
 import { startSampling } from '../core/session/sample';
 import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
@@ -41,9 +42,13 @@ Usage:
              [--max-minutes M] [--max-tokens T] [--exclude PATTERN]... [--max-file-size-mb N]
              [--judge [--judge-model ID] [--judge-base-url URL]]
              [--sandbox auto|off] [--no-network] [--allow-command PATTERN]... [--show-secrets-to-model]
-  apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …]   continue an interrupted run from its last step
+             [--temperature T] [--top-p P] [--seed S] [--max-output-tokens N] [--request-extra JSON|@FILE]
+             [--keep-reasoning auto|always|never] [--verbose]
+  apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …] [--temperature T …]
+                                                               continue an interrupted run from its last step
   apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR]
-             [--max-steps N] [--max-minutes M] [--max-tokens T] [and the other options of apollo run]
+             [--max-steps N] [--max-minutes M] [--max-tokens T] [--seed S [--same-seed]]
+             [and the other options of apollo run]
                                                                N runs of one task, each in its own working copy;
                                                                prints each run's id as it starts
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
@@ -71,6 +76,13 @@ never reach the dataset; the model does not see them either unless --show-secret
 run's endpoint and model unless --judge-base-url / --judge-model (or APOLLO_JUDGE_BASE_URL,
 APOLLO_JUDGE_MODEL, APOLLO_JUDGE_API_KEY) name another.
 --dataset defaults to .apollo/dataset under the workspace (run, sample) or the current folder (other commands).
+Sampling (sent with every model request, recorded in the run): --temperature (0 to 2), --top-p (above 0,
+at most 1), --seed (a whole number), --max-output-tokens (the reply's limit), --request-extra (a JSON
+object of server-specific fields merged into each request, e.g. '{"chat_template_kwargs":
+{"enable_thinking":false}}', or @file.json). With --resume they replace the recorded values one by
+one. apollo sample gives its runs seeds S, S+1, … S+N-1 unless --same-seed. --keep-reasoning: whether
+earlier turns' reasoning goes back to the model (auto: when the model is known to want it).
+--verbose prints each step's reasoning and every further action of a step.
 Budgets: a run stops after the step in flight once it has been going --max-minutes (paused time not
 counted) or used --max-tokens (prompt plus completion); it ends with status budget. --max-steps
 (default 50) ends it with status max_steps.
@@ -101,21 +113,63 @@ function parseCommand<const O extends OptionSpec>(args: string[], options: O, io
 
 const now = () => new Date().toISOString();
 
-function describeStep(event: Extract<DatasetEvent, { type: 'step' }>): string {
-  const tool = event.action?.name ?? '(no tool call)';
+type StepEvent = Extract<DatasetEvent, { type: 'step' }>;
+
+/** A tool call in a few words: its name and its main argument. */
+function describeAction(action: ToolCallRecord | null): string {
+  const tool = action?.name ?? '(no tool call)';
   let detail = '';
-  if (event.action) {
+  if (action) {
     try {
-      const args = JSON.parse(event.action.arguments) as Record<string, unknown>;
+      const args = JSON.parse(action.arguments) as Record<string, unknown>;
       detail = String(args.path ?? args.command ?? args.summary ?? '').replace(/\s+/g, ' ').slice(0, 80);
     } catch {
       detail = '(invalid arguments)';
     }
   }
-  const added = event.grounding.files.reduce((sum, file) => sum + file.additions, 0);
-  const removed = event.grounding.files.reduce((sum, file) => sum + file.deletions, 0);
-  const diff = event.grounding.files.length ? `  ${event.grounding.files.length} file(s) +${added} -${removed}` : '';
-  return `step ${event.step} ${tool} ${detail}${diff}${event.isError ? '  [error]' : ''}`.replace(/ +$/, '');
+  return `${tool} ${detail}`;
+}
+
+function describeDiff(grounding: StepEvent['grounding']): string {
+  const added = grounding.files.reduce((sum, file) => sum + file.additions, 0);
+  const removed = grounding.files.reduce((sum, file) => sum + file.deletions, 0);
+  return grounding.files.length ? `  ${grounding.files.length} file(s) +${added} -${removed}` : '';
+}
+
+/** How much of a step's reasoning --verbose prints. */
+export const REASONING_SHOWN = 2000;
+
+/**
+ * A step in one line; with `verbose`, followed by its reasoning (indented, cut at
+ * REASONING_SHOWN characters) and its further actions, one line each.
+ */
+export function describeStep(event: StepEvent, verbose = false): string {
+  const line = `step ${event.step} ${describeAction(event.action)}${describeDiff(event.grounding)}${event.isError ? '  [error]' : ''}`.replace(/ +$/, '');
+  if (!verbose) return line;
+  const lines = [line];
+  const reasoning = event.assistant.reasoning?.trim();
+  if (reasoning) {
+    const shown = reasoning.length > REASONING_SHOWN ? `${reasoning.slice(0, REASONING_SHOWN)} […]` : reasoning;
+    lines.push('    reasoning:', ...shown.split(/\r?\n/).map((text) => `      ${text}`.replace(/ +$/, '')));
+  }
+  if (event.assistant.truncated) lines.push('    (the reply was cut by the output limit)');
+  for (const more of event.moreActions ?? []) {
+    lines.push(`    + ${describeAction(more.action)}${describeDiff(more.grounding)}${more.isError ? '  [error]' : ''}`.replace(/ +$/, ''));
+  }
+  return lines.join('\n');
+}
+
+const WINDOW_SOURCES: Record<Extract<DatasetEvent, { type: 'context_window' }>['source'], string> = {
+  server: 'from the server',
+  setting: 'from the settings',
+  default: 'a cautious default',
+  refusal: 'the server refused a longer prompt',
+};
+
+/** The context window in one line: its size, where that came from, and the prompt budget worked to. */
+export function describeContextWindow(event: Extract<DatasetEvent, { type: 'context_window' }>): string {
+  const size = event.windowTokens !== undefined ? `${event.windowTokens} tokens` : 'not known';
+  return `context window ${size} (${event.detail ?? WINDOW_SOURCES[event.source] ?? event.source}); prompt budget ${event.budgetTokens}`;
 }
 
 /** The options `apollo run` and `apollo sample` share: endpoint, limits and budgets, grounding, judge, sandbox. */
@@ -136,6 +190,13 @@ const SESSION_FLAGS = {
   'no-network': { type: 'boolean' },
   'allow-command': { type: 'string', multiple: true },
   'show-secrets-to-model': { type: 'boolean' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  'max-output-tokens': { type: 'string' },
+  'request-extra': { type: 'string' },
+  'keep-reasoning': { type: 'string' },
+  verbose: { type: 'boolean' },
 } as const;
 
 interface SessionFlagValues {
@@ -154,6 +215,75 @@ interface SessionFlagValues {
   'no-network'?: boolean;
   'allow-command'?: string[];
   'show-secrets-to-model'?: boolean;
+  temperature?: string;
+  'top-p'?: string;
+  seed?: string;
+  'max-output-tokens'?: string;
+  'request-extra'?: string;
+  'keep-reasoning'?: string;
+  verbose?: boolean;
+}
+
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const WHOLE = /^\d+$/;
+
+/** A number flag, read strictly: "0.7" and "1e-1" yes, "", "0x1", "warm" no. */
+function numberFlag(value: string | undefined, flag: string, what: string, whole = false): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (!(whole ? WHOLE : DECIMAL).test(text)) throw new UsageError(`${flag} takes ${what} (got "${value}").`);
+  const number = Number(text);
+  if (!Number.isFinite(number) || (whole && !Number.isSafeInteger(number))) throw new UsageError(`${flag} takes ${what} (got "${value}").`);
+  return number;
+}
+
+/** --request-extra: a JSON object given inline or as @path/to/file.json (relative to the current folder). */
+function requestExtraFlag(value: string | undefined, cwd: string): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  let text = value;
+  let where = '--request-extra';
+  if (value.startsWith('@')) {
+    const file = path.resolve(cwd, value.slice(1));
+    where = `--request-extra ${value} (${file})`;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`${where}: cannot read the file: ${(error as Error).message}`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${where} is not valid JSON: ${(error as Error).message}.`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`${where} must be a JSON object, e.g. '{"chat_template_kwargs": {"enable_thinking": false}}'.`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** The sampling flags given (only those), checked with the engine's own rules. */
+function samplingFlags(values: SessionFlagValues, cwd: string): SamplingOptions | undefined {
+  const sampling: SamplingOptions = {};
+  const temperature = numberFlag(values.temperature, '--temperature', 'a number from 0 to 2, e.g. 0.7');
+  if (temperature !== undefined) sampling.temperature = temperature;
+  const topP = numberFlag(values['top-p'], '--top-p', 'a number above 0 and at most 1, e.g. 0.95');
+  if (topP !== undefined) sampling.topP = topP;
+  const seed = numberFlag(values.seed, '--seed', 'a whole number, 0 or more', true);
+  if (seed !== undefined) sampling.seed = seed;
+  const maxOutputTokens = numberFlag(values['max-output-tokens'], '--max-output-tokens', 'a whole number of tokens, at least 1', true);
+  if (maxOutputTokens !== undefined) sampling.maxOutputTokens = maxOutputTokens;
+  const extra = requestExtraFlag(values['request-extra'], cwd);
+  if (extra !== undefined) sampling.extra = extra;
+  if (!Object.keys(sampling).length) return undefined;
+  try {
+    validateSampling(sampling);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  return sampling;
 }
 
 /** Reads the shared options; usage errors are thrown before anything runs. */
@@ -184,6 +314,9 @@ function sessionFlags(values: SessionFlagValues, io: CliIo) {
       : undefined;
   if (values.sandbox !== undefined && values.sandbox !== 'auto' && values.sandbox !== 'off') throw new UsageError('--sandbox takes auto or off.');
   const sandbox = { mode: (values.sandbox ?? 'auto') as 'auto' | 'off', network: !values['no-network'], allow: values['allow-command'] ?? [] };
+  const keepReasoning = values['keep-reasoning'] as ReasoningInContext | undefined;
+  if (keepReasoning !== undefined && !REASONING_IN_CONTEXT.includes(keepReasoning)) throw new UsageError(`--keep-reasoning takes ${REASONING_IN_CONTEXT.join(', ')}.`);
+  const sampling = samplingFlags(values, io.cwd);
   /** The run's endpoint: flags, then the standard variables. */
   const endpoint = { model: values.model ?? io.env.OPENAI_MODEL ?? '', baseUrl: values['base-url'] ?? io.env.OPENAI_BASE_URL ?? '' };
   return {
@@ -194,9 +327,19 @@ function sessionFlags(values: SessionFlagValues, io: CliIo) {
     judgeFor,
     sandbox,
     secretsToModel: values['show-secrets-to-model'] ?? false,
+    sampling,
+    reasoningInContext: keepReasoning,
+    verbose: values.verbose ?? false,
     endpoint,
     apiKey: io.env.OPENAI_API_KEY ?? '',
   };
+}
+
+/** The sampling a run recorded when it started; flags given to --resume replace its values one by one. */
+async function recordedSampling(datasetDir: string, runId: string): Promise<SamplingOptions | undefined> {
+  const { events } = await new DatasetStore(datasetDir).readEvents(runId);
+  const started = events.find((event) => event.type === 'run_started');
+  return started?.type === 'run_started' ? started.sampling : undefined;
 }
 
 /** Statuses a run ends with that count as success: it stopped where it was meant to. */
@@ -234,6 +377,8 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       judge: recorded && judgeFor({ baseUrl: values['base-url'] ?? recorded.baseUrl, model: values.model ?? recorded.model }),
       sandbox,
       secretsToModel,
+      sampling: flags.sampling && { ...(await recordedSampling(datasetDir, values.resume)), ...flags.sampling },
+      reasoningInContext: flags.reasoningInContext,
       log,
     });
   } else {
@@ -253,12 +398,15 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       judge: judgeFor(flags.endpoint),
       sandbox,
       secretsToModel,
+      sampling: flags.sampling,
+      reasoningInContext: flags.reasoningInContext,
       log,
     });
   }
   io.stdout(`${session.runId}\n`);
   const subscription = session.onEvent((event) => {
-    if (event.type === 'step') io.stdout(`${describeStep(event)}\n`);
+    if (event.type === 'step') io.stdout(`${describeStep(event, flags.verbose)}\n`);
+    else if (event.type === 'context_window') io.stdout(`${describeContextWindow(event)}\n`);
     else if (event.type === 'hint_delivered') io.stdout(`hint ${event.hintId} delivered at step ${event.step}\n`);
     else if (event.type === 'hint_queued') io.stdout(`hint ${event.hintId} queued (${event.kind}): ${event.text.replace(/\s+/g, ' ').slice(0, 80)}\n`);
     else if (event.type === 'summary') io.stdout(`context summarized before step ${event.step} (${event.tokensBefore} -> ${event.tokensAfter} tokens)\n`);
@@ -278,11 +426,15 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
 }
 
 /** What goes wrong during a run, said on stderr. */
-function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, prefix = ''): void {
+export function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, prefix = ''): void {
   if (event.type === 'judge_usage' && event.error) io.stderr(`${prefix}judge: ${event.error} (steps ${event.steps.join(', ')} stay unjudged; the run goes on)\n`);
   else if (event.type === 'model_retry') io.stderr(`${prefix}model request failed (attempt ${event.attempt}): ${event.error}; retrying in ${Math.round(event.waitMs / 1000)} s\n`);
   else if (event.type === 'external_change') {
     io.stderr(`${prefix}warning: the workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}\n`);
+  } else if (event.type === 'hint_undelivered') {
+    io.stderr(`${prefix}hint ${event.hintId} not delivered: ${event.reason}\n`);
+  } else if (event.type === 'notice') {
+    io.stderr(`${prefix}note: ${event.step !== undefined ? `step ${event.step}: ` : ''}${event.message}\n`);
   } else if (event.type === 'run_state' && event.state === 'paused' && event.reason) {
     io.stderr(`${prefix}PAUSED: ${event.reason}\nSend a hint to continue: apollo hint --run ${runId} "…" (or Ctrl+C to stop).\n`);
   }
@@ -291,7 +443,7 @@ function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, prefix =
 async function commandSample(args: string[], io: CliIo): Promise<number> {
   const parsed = parseCommand(
     args,
-    { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' }, concurrency: { type: 'string' }, 'runs-dir': { type: 'string' } },
+    { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' }, concurrency: { type: 'string' }, 'runs-dir': { type: 'string' }, 'same-seed': { type: 'boolean' } },
     io,
   );
   if (!parsed) return 0;
@@ -303,6 +455,7 @@ async function commandSample(args: string[], io: CliIo): Promise<number> {
   const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw new UsageError('--concurrency takes a whole number of at least 1.');
   const flags = sessionFlags(values, io);
+  if (values['same-seed'] && flags.sampling?.seed === undefined) throw new UsageError('--same-seed goes with --seed S.');
   const workspace = path.resolve(io.cwd, values.workspace);
   const runsDir = values['runs-dir'] ? path.resolve(io.cwd, values['runs-dir']) : path.join(os.homedir(), '.apollo', 'runs');
   const sampling = await startSampling({
@@ -318,6 +471,9 @@ async function commandSample(args: string[], io: CliIo): Promise<number> {
     judge: flags.judgeFor(flags.endpoint),
     sandbox: flags.sandbox,
     secretsToModel: flags.secretsToModel,
+    sampling: flags.sampling,
+    reasoningInContext: flags.reasoningInContext,
+    sameSeed: values['same-seed'],
     n,
     concurrency,
     runsDir,
@@ -329,7 +485,8 @@ async function commandSample(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${session.runId}\n`);
     subscriptions.push(
       session.onEvent((event) => {
-        if (event.type === 'step') io.stderr(`${session.runId} ${describeStep(event)}\n`);
+        if (event.type === 'step') io.stderr(`${session.runId} ${describeStep(event, flags.verbose)}\n`);
+        else if (event.type === 'context_window') io.stderr(`${session.runId} ${describeContextWindow(event)}\n`);
         else describeTrouble(event, session.runId, io, `${session.runId} `);
       }),
     );

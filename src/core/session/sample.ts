@@ -5,9 +5,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { RunEndedEvent } from '../dataset/events';
+import type { RunEndedEvent, SamplingOptions } from '../dataset/events';
 import { newRunId } from '../dataset/ids';
-import { ConfigError, Disposable, RunOptions, RunSession, validateRunOptions } from './runSession';
+import { ConfigError, Disposable, RunOptions, RunSession, validateRunOptions, validateSampling } from './runSession';
 import { checkRunsDir, OriginSnapshot, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
 
 /**
@@ -77,6 +77,20 @@ export interface SampleOptions extends Omit<RunOptions, 'taskId' | 'origin'> {
   runsDir: string;
   /** A limit shared with other samplings of the process. */
   limit?: ConcurrencyLimit;
+  /**
+   * With a seed in `sampling`: every run gets that same seed. By default run i (0-based) gets
+   * seed + i, so the N runs differ and each one can be replayed.
+   */
+  sameSeed?: boolean;
+}
+
+/**
+ * The sampling of the run at `index` (0-based) of a sampling: without a seed, `sampling` as it is;
+ * with seed S, S + index unless `sameSeed`.
+ */
+export function seedFor(index: number, sampling: SamplingOptions | undefined, sameSeed = false): SamplingOptions | undefined {
+  if (sampling?.seed === undefined || sameSeed) return sampling;
+  return { ...sampling, seed: sampling.seed + index };
 }
 
 /**
@@ -247,9 +261,10 @@ export class Sampling {
     }
     try {
       this.set(run, 'preparing');
-      const { n: _n, concurrency: _concurrency, runsDir: _runsDir, limit: _limit, ...runOptions } = this.options;
+      const { n: _n, concurrency: _concurrency, runsDir: _runsDir, limit: _limit, sameSeed, ...runOptions } = this.options;
       const session = await RunSession.start({
         ...runOptions,
+        sampling: seedFor(run.index, runOptions.sampling, sameSeed),
         workspace: run.workingCopy,
         datasetDir: this.origin.datasetRoot,
         taskId: this.origin.taskId,
@@ -289,6 +304,8 @@ export async function startSampling(options: SampleOptions): Promise<Sampling> {
     throw new ConfigError(`The concurrency must be a whole number of at least 1 (got ${options.concurrency}) (CLI: --concurrency).`);
   }
   validateRunOptions({ ...options });
+  // The last run's seed must be valid too.
+  validateSampling(seedFor(options.n - 1, options.sampling, options.sameSeed));
   if (!options.runsDir) throw new ConfigError('No folder for the working copies given (CLI: --runs-dir).');
   const stat = await fs.stat(options.workspace).catch(() => undefined);
   if (!stat?.isDirectory()) throw new ConfigError(`The workspace folder ${options.workspace} does not exist.`);
