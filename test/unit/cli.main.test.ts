@@ -37,9 +37,10 @@ test('apollo run prints the run id first, one line per step, and a hint from apo
     const lines = runIo.out().trim().split('\n');
     assert.match(lines[0], /^\d{8}-\d{6}-[0-9a-f]{8}$/);
     assert.ok(lines.includes('step 1 write_file a.txt  1 file(s) +1 -0'), lines.join('\n'));
-    assert.ok(lines.some((line) => /^hint h-[0-9a-f]+ delivered at step 2$/.test(line)), lines.join('\n'));
+    // Delivered at the next request: the first or the second, depending on when it came.
+    assert.ok(lines.some((line) => /^hint h-[0-9a-f]+ delivered at step [12]$/.test(line)), lines.join('\n'));
     assert.equal(lines[lines.length - 1], `run ${runId} finished after 3 step(s): all done`);
-    assert.ok(server.requests[1].messages.some((m: any) => m.content === '[Hint from the annotator (strategy)]: list the files'));
+    assert.ok(server.requests.some((request) => request.messages.some((m: any) => m.content === '[Hint from the annotator (strategy)]: list the files')));
 
     const labelIo = io({}, ws.dir);
     assert.equal(await main(['label', '--run', runId, '--step', '1', '--label', 'good', '--reason', 'right file'], labelIo.io), 0);
