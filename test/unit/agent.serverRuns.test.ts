@@ -153,6 +153,24 @@ test('two tool calls in one turn (OpenAI models call in parallel by default) bot
   );
 });
 
+test('a hostile turn of many calls runs only the first sixteen; the rest are answered with the reason, none run', async () => {
+  const calls = Array.from({ length: 40 }, (_, index) => ({ tool_calls: [{ index, id: `w${index}`, type: 'function', function: { name: 'write_file', arguments: JSON.stringify({ path: `m${index}.txt`, content: 'x' }) } }] }));
+  await withRun(
+    (_request, index) => (index === 0 ? { deltas: calls, finishReason: 'tool_calls' } : FINISH),
+    async ({ session, workspace, requests }) => {
+      assert.equal((await session.done).status, 'finished');
+      const [first] = stepsOf(await eventsOf(session, workspace));
+      assert.equal(1 + (first.moreActions?.length ?? 0), 16);
+      assert.equal(first.skippedToolCalls?.length, 24);
+      await fs.stat(path.join(workspace, 'm15.txt'));
+      await assert.rejects(fs.stat(path.join(workspace, 'm16.txt')));
+      const tools = requests[1].messages.filter((message: any) => message.role === 'tool');
+      assert.equal(tools.length, 40);
+      assert.match(tools[39].content, /at most 16 tool calls/);
+    },
+  );
+});
+
 test('a reply cut by the output limit mid-call (finish_reason "length") does not run the half call and tells the model', async () => {
   // vLLM and OpenAI end a reply that reaches max_tokens with finish_reason "length", whatever was being written.
   await withRun(

@@ -8,7 +8,7 @@
 import type { ActionResult, BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, SamplingOptions, StepEvent } from '../dataset/events';
 import { ContextManager, estimateTokens, readContextRefusal, SUMMARY_INSTRUCTIONS, transcript } from './context';
 import { ChatMessage, ChatModelClient, ModelError, ModelTurn } from './modelClient';
-import { AFTER_FINISH_TOOL_CALL, budgetNote, FINISH_HELD_FOR_HINT, hintMessage, NO_TOOL_CALL_NUDGE, TRUNCATED_TOOL_CALL } from './prompt';
+import { AFTER_FINISH_TOOL_CALL, budgetNote, FINISH_HELD_FOR_HINT, hintMessage, NO_TOOL_CALL_NUDGE, tooManyCalls, TRUNCATED_TOOL_CALL } from './prompt';
 import { assistantContextMessage } from './reasoning';
 import { TOOL_DEFINITIONS, ToolRunner } from './tools';
 
@@ -87,6 +87,9 @@ export interface LoopOutcome {
 }
 
 const now = () => new Date().toISOString();
+
+/** A turn's calls past this many are not run (the model is told why): one reply cannot fan out without bound. */
+export const MAX_CALLS_PER_TURN = 16;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -269,6 +272,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         let content: string | undefined;
         if (call === cut) content = TRUNCATED_TOOL_CALL;
         else if (finished || heldFinish) content = AFTER_FINISH_TOOL_CALL;
+        else if (executed.length >= MAX_CALLS_PER_TURN) content = tooManyCalls(MAX_CALLS_PER_TURN);
         if (content !== undefined) {
           skipped.push({ id: call.id, content });
           context.add(number, { role: 'tool', tool_call_id: call.id, content });

@@ -26,6 +26,8 @@ export const SKIPPED_TOOL_CALL = 'Not executed: only one action runs per step. C
 export const TRUNCATED_TOOL_CALL =
   'Not executed: your reply reached the output limit while this call was being written, so its arguments are incomplete. Send the call again, shorter (for a large file, write it in parts).';
 
+export const tooManyCalls = (limit: number) => `Not executed: at most ${limit} tool calls run per turn. Call it again in the next turn if it is still needed.`;
+
 export const AFTER_FINISH_TOOL_CALL = 'Not executed: it came after finish in the same turn.';
 
 export const FINISH_HELD_FOR_HINT =
