@@ -125,10 +125,12 @@ test("Ollama's and OpenRouter's error bodies reach the message", async () => {
     const error = (await client.complete({ messages }).catch((e: unknown) => e)) as ModelError;
     assert.equal(error.kind, 'http');
     assert.match(error.message, /model requires more system memory/);
+    assert.match(error.message, /check the model id and the request fields you set/);
   });
   await replay({ status: 502, body: { error: { code: 502, message: 'Provider returned error', metadata: { raw: 'upstream overloaded' } } } }, async (client) => {
     const error = (await client.complete({ messages }).catch((e: unknown) => e)) as ModelError;
-    assert.match(error.message, /Provider returned error/);
+    assert.match(error.message, /Provider returned error: upstream overloaded/);
+    assert.match(error.message, /retried/);
     assert.equal(error.retryable, true);
   });
 });

@@ -220,10 +220,20 @@ export class ModelClient implements ChatModelClient {
       if (error.status === 400 && CONTEXT_REFUSAL.test(said)) {
         return new ModelError(`The prompt did not fit the model's context window: ${said}`, 'context', 400);
       }
-      return new ModelError(`The model endpoint answered HTTP ${error.status}: ${said}`, 'http', error.status, retryAfterMs(error.headers as Headers | undefined));
+      return new ModelError(`The model endpoint answered HTTP ${error.status}: ${said}${whatToDo(error.status)}`, 'http', error.status, retryAfterMs(error.headers as Headers | undefined));
     }
     return new ModelError(`The model's reply could not be read: ${(error as Error)?.message ?? String(error)}`, 'protocol');
   }
+}
+
+/** What the user can do about a refusal, by status (retried ones say so). */
+function whatToDo(status: number): string {
+  if (status === 429) return ' (rate limited: retried after the wait the server asks for).';
+  if (status >= 500) return ' (a server-side failure: retried).';
+  if (status === 400 || status === 422) {
+    return '. The server refused the request itself: check the model id and the request fields you set (apollo.request.*, CLI --temperature, --request-extra and the like).';
+  }
+  return '.';
 }
 
 /** How servers word a prompt over the window: OpenAI and vLLM, llama.cpp, Ollama, OpenRouter. */
@@ -240,7 +250,10 @@ export function serverMessage(error: APIError): string {
     if (value && typeof value === 'object') {
       const record = value as Record<string, unknown>;
       const raw = (record.metadata as Record<string, unknown> | undefined)?.raw;
-      return pick(record.message) ?? pick(record.error) ?? pick(record.detail) ?? (typeof raw === 'string' ? raw : undefined);
+      const said = pick(record.message) ?? pick(record.error) ?? pick(record.detail);
+      // OpenRouter puts the upstream provider's own words in metadata.raw.
+      const upstream = typeof raw === 'string' && raw.trim() ? raw.trim().slice(0, 1000) : undefined;
+      return said && upstream && !said.includes(upstream) ? `${said}: ${upstream}` : (said ?? upstream);
     }
     return undefined;
   };
