@@ -586,6 +586,10 @@ export class RunSession {
           case 'hint_queued':
             queued.set(event.hintId, { hintId: event.hintId, text: event.text, kind: event.kind, urgency: event.urgency ?? 'next' });
             break;
+          case 'hint_undelivered':
+            // Already reported to the annotator as not delivered; a later branch does not get it by surprise.
+            queued.delete(event.hintId);
+            break;
           case 'hint_delivered': {
             const hint = queued.get(event.hintId);
             if (!hint) break;
