@@ -138,7 +138,7 @@ function makeRun(count: number): Fixture {
     readOnly: false,
     live: true,
   };
-  return { init: { type: 'init', run, steps, hints, attention, unseen: 0 } };
+  return { init: { type: 'init', run, steps, hints, notes: [], attention, unseen: 0 } };
 }
 
 // ---- the page -----------------------------------------------------------------------------
@@ -582,6 +582,10 @@ function shortRun(): { init: Extract<HostToWebview, { type: 'init' }>; detail: S
   const detail: StepDetail = {
     step: 3,
     thought: 'The hint says operator precedence; parenthesize.\n<b>not bold</b>',
+    reasoning: 'The subtraction binds after the multiplication; the hint agrees.',
+    truncated: false,
+    moreActions: [],
+    skipped: [],
     tool: 'write_file',
     arguments: JSON.stringify({ path: 'convert.py', content: 'def fahrenheit_to_celsius(f):\n    return (f - 32) * 5 / 9\n' }, null, 2),
     observation: 'Wrote 243 bytes to convert.py <script>alert("not run")</script>',
@@ -591,7 +595,7 @@ function shortRun(): { init: Extract<HostToWebview, { type: 'init' }>; detail: S
     patch: 'diff --git a/convert.py b/convert.py\n--- a/convert.py\n+++ b/convert.py\n@@ -8,2 +8,2 @@\n def fahrenheit_to_celsius(fahrenheit: float) -> float:\n-    return fahrenheit - 32 * 5 / 9\n+    return (fahrenheit - 32) * 5 / 9\n',
     patchTruncated: false,
   };
-  return { init: { type: 'init', run, steps, hints, attention, unseen: 1 }, detail };
+  return { init: { type: 'init', run, steps, hints, notes: [], attention, unseen: 1 }, detail };
 }
 
 async function screenshots(origin: string, browser: import('playwright-core').Browser, dir: string): Promise<void> {

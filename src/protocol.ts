@@ -47,6 +47,21 @@ export interface TimelineHint {
   urgency?: HintUrgency;
   /** The step whose model request carried the hint; undefined while still queued. */
   deliveredAtStep?: number;
+  /** Why the hint never reached the model (the run ended first); set instead of deliveredAtStep. */
+  undelivered?: string;
+}
+
+/**
+ * A line in the timeline about something other than a step, shown above the item of `step`:
+ * an engine notice, a prompt the server refused as too long, a hint the run ended without
+ * delivering. Its step is the one it is about, else the last step before it (1 before any).
+ */
+export interface TimelineNote {
+  kind: 'notice' | 'context' | 'undelivered';
+  step: number;
+  text: string;
+  /** The longer form, shown on hover. */
+  title: string;
 }
 
 export interface RunView {
@@ -111,10 +126,23 @@ export interface LiveRunItem {
   adoptable: boolean;
 }
 
+/** A further tool call a step's turn ran after its first, with what it returned. */
+export interface StepDetailAction {
+  tool: string;
+  /** The arguments, pretty-printed when they are JSON. */
+  arguments: string;
+  observation: string;
+  isError: boolean;
+}
+
 /** Everything about one step, sent when the annotator opens it. */
 export interface StepDetail {
   step: number;
   thought: string;
+  /** The model's reasoning for the turn, apart from its visible text; empty when it gave none. */
+  reasoning: string;
+  /** The reply was cut by the output limit while a tool call was being written. */
+  truncated: boolean;
   tool: string | null;
   /** The arguments, pretty-printed when they are JSON. */
   arguments: string;
@@ -122,6 +150,11 @@ export interface StepDetail {
   isError: boolean;
   /** The full output was kept beside the run (the observation shows head and tail). */
   hasFullOutput: boolean;
+  /** The turn's further calls, run in order after the first. */
+  moreActions: StepDetailAction[];
+  /** Calls of the turn that were not run, with the reason the model was given. */
+  skipped: { tool: string; reason: string }[];
+  /** What all the step's calls changed together. */
   files: { path: string; status: string; additions: number; deletions: number; binary: boolean }[];
   patch: string;
   patchTruncated: boolean;
@@ -152,11 +185,14 @@ export interface AdoptPreviewView {
 }
 
 export type HostToWebview =
-  | { type: 'init'; run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[]; attention: AttentionFlagView[]; unseen: number }
+  | { type: 'init'; run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[]; notes: TimelineNote[]; attention: AttentionFlagView[]; unseen: number }
   | { type: 'runUpdated'; run: RunView }
   | { type: 'stepAdded'; step: TimelineStep }
   | { type: 'hintQueued'; hint: TimelineHint }
   | { type: 'hintDelivered'; hintId: string; step: number }
+  /** The run ended before the hint could reach the model. */
+  | { type: 'hintUndelivered'; hintId: string; reason: string }
+  | { type: 'timelineNote'; note: TimelineNote }
   | { type: 'labelAdded'; step: number; badge: LabelBadge }
   | { type: 'summaryAdded'; step: number; tokensBefore: number; tokensAfter: number }
   | { type: 'attention'; flag: AttentionFlagView; unseen: number }

@@ -551,8 +551,11 @@ function sentHintItem(hint: TimelineHint): HTMLLIElement {
 function updateSentHint(hint: TimelineHint): void {
   const entry = sentItems.get(hint.hintId);
   if (!entry) return;
-  setText(entry.where, hint.deliveredAtStep === undefined ? 'queued' : `reached step ${hint.deliveredAtStep}`);
-  entry.where.classList.toggle('queued', hint.deliveredAtStep === undefined);
+  const undelivered = hint.deliveredAtStep === undefined && hint.undelivered !== undefined;
+  setText(entry.where, undelivered ? `Hint not delivered: ${hint.undelivered}` : hint.deliveredAtStep === undefined ? 'queued' : `reached step ${hint.deliveredAtStep}`);
+  entry.where.title = undelivered ? `Hint not delivered: ${hint.undelivered}` : '';
+  entry.where.classList.toggle('queued', hint.deliveredAtStep === undefined && !undelivered);
+  entry.where.classList.toggle('undelivered', undelivered);
 }
 
 function renderSentHeading(): void {
@@ -829,6 +832,16 @@ function onMessage(message: HostToWebview): void {
         notesChangedAt(message.step);
         if (hint) updateSentHint(hint);
       }
+      break;
+    }
+    case 'hintUndelivered': {
+      const hint = data.undeliverHint(message.hintId, message.reason);
+      if (hint) updateSentHint(hint);
+      break;
+    }
+    case 'timelineNote': {
+      const index = data.addNote(message.note);
+      if (index !== undefined) list.notesChanged(index);
       break;
     }
     case 'labelAdded': {

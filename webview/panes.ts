@@ -4,7 +4,7 @@
  */
 import type { AdoptPreviewView, RewindPreviewView, StepDetail } from '../src/protocol';
 import { el, vsButton } from './dom';
-import { formatInteger, plural } from './format';
+import { formatInteger, oneLine, plural } from './format';
 
 /** The patch shown in the pane; longer ones are cut (the diff editor shows them whole). */
 export const MAX_PATCH_CHARS = 50_000;
@@ -18,6 +18,23 @@ function capped(text: string, max: number): { text: string; cut: boolean } {
 function section(title: string, ...content: Node[]): HTMLElement {
   const node = el('div', 'detail-section');
   node.append(el('h3', 'detail-heading', title), ...content);
+  return node;
+}
+
+/** A long text in a <pre>, cut at `max` characters with a line saying so. */
+function cappedPre(text: string, max: number, className: string, empty: string): Node[] {
+  const shown = capped(text, max);
+  const nodes: Node[] = [el('pre', className, shown.text || empty)];
+  if (shown.cut) nodes.push(el('p', 'muted', `Showing the first ${formatInteger(max)} of ${formatInteger(text.length)} characters.`));
+  return nodes;
+}
+
+/** The model's reasoning, collapsed until the annotator opens it. */
+function reasoningDisclosure(reasoning: string): HTMLElement {
+  const node = el('details', 'detail-section reasoning');
+  node.setAttribute('aria-label', 'Reasoning');
+  const summary = el('summary', 'detail-heading reasoning-summary', 'Reasoning');
+  node.append(summary, ...cappedPre(reasoning, MAX_TEXT_CHARS, 'code reasoning-text', ''));
   return node;
 }
 
@@ -64,7 +81,9 @@ export class StepDetailPane {
   show(detail: StepDetail): void {
     this.step = detail.step;
     this.node.hidden = false;
-    this.heading.textContent = `Step ${detail.step} · ${detail.tool ?? 'no tool call'}${detail.isError ? ' · error' : ''}`;
+    const more = Array.isArray(detail.moreActions) ? detail.moreActions : [];
+    const skipped = Array.isArray(detail.skipped) ? detail.skipped : [];
+    this.heading.textContent = `Step ${detail.step} · ${detail.tool ?? 'no tool call'}${more.length ? ` +${more.length}` : ''}${detail.isError ? ' · error' : ''}`;
     const buttons: HTMLElement[] = [vsButton('Open diff', () => this.actions.openDiff(detail.step))];
     if (detail.hasFullOutput) buttons.push(vsButton('Open full output', () => this.actions.openFullOutput(detail.step)));
     this.buttons.replaceChildren(...buttons);
@@ -72,14 +91,39 @@ export class StepDetailPane {
     const parts: HTMLElement[] = [];
     const thought = el('div', 'thought', detail.thought.trim() || '(no thought: the model went straight to the action)');
     parts.push(section('Thought', thought));
+    if (typeof detail.reasoning === 'string' && detail.reasoning.trim()) parts.push(reasoningDisclosure(detail.reasoning));
+    if (detail.truncated) parts.push(el('p', 'muted truncated-note', 'The reply was cut by the output limit while a tool call was being written; that call was not run.'));
     parts.push(section('Arguments', el('pre', 'code', detail.tool ? detail.arguments || '(none)' : '(no tool call)')));
 
-    const observation = capped(detail.observation, MAX_TEXT_CHARS);
-    const observationNode = el('pre', `code${detail.isError ? ' error' : ''}`, observation.text || '(no output)');
-    const observationParts: Node[] = [observationNode];
-    if (observation.cut) observationParts.push(el('p', 'muted', `Showing the first ${formatInteger(MAX_TEXT_CHARS)} of ${formatInteger(detail.observation.length)} characters.`));
+    const observationParts = cappedPre(detail.observation, MAX_TEXT_CHARS, `code${detail.isError ? ' error' : ''}`, '(no output)');
     if (detail.hasFullOutput) observationParts.push(el('p', 'muted', 'The observation shows the head and tail of a longer output; Open full output shows all of it.'));
     parts.push(section('Observation', ...observationParts));
+
+    if (more.length) {
+      const list = el('ol', 'more-actions');
+      list.setAttribute('aria-label', 'Further actions');
+      more.forEach((action, index) => {
+        const item = el('li', `more-action${action.isError ? ' error' : ''}`);
+        item.append(
+          el('div', 'more-action-head', `${index + 2}. ${action.tool}${action.isError ? ' · error' : ''}`),
+          el('pre', 'code', action.arguments || '(none)'),
+          ...cappedPre(action.observation, MAX_TEXT_CHARS, `code${action.isError ? ' error' : ''}`, '(no output)'),
+        );
+        list.append(item);
+      });
+      parts.push(section(`Further actions (${formatInteger(more.length)})`, list));
+    }
+    if (skipped.length) {
+      const list = el('ul', 'skipped-calls');
+      list.setAttribute('aria-label', 'Calls not run');
+      for (const call of skipped) {
+        const item = el('li', 'skipped-call');
+        item.append(el('span', 'skipped-tool', call.tool), el('span', 'skipped-reason', capped(oneLine(call.reason), 2000).text));
+        item.title = call.reason;
+        list.append(item);
+      }
+      parts.push(section(`Not run (${formatInteger(skipped.length)})`, list));
+    }
 
     if (detail.files.length) {
       const list = el('ul', 'files');

@@ -2,14 +2,14 @@
  * The panel's copy of the open run: the steps in order, and what hangs off them (hints delivered
  * at a step, attention flags, summaries). Updated message by message; nothing here touches the DOM.
  */
-import type { AttentionFlagView, LabelBadge, RunView, TimelineHint, TimelineStep } from '../src/protocol';
+import type { AttentionFlagView, LabelBadge, RunView, TimelineHint, TimelineNote, TimelineStep } from '../src/protocol';
 import { formatInteger, oneLine } from './format';
 
-export type InitPayload = { run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[]; attention: AttentionFlagView[]; unseen?: number };
+export type InitPayload = { run: RunView | null; steps: TimelineStep[]; hints: TimelineHint[]; notes?: TimelineNote[]; attention: AttentionFlagView[]; unseen?: number };
 
 /** One line shown inside a step's item, above its head. */
 export interface StepNote {
-  kind: 'branch' | 'summary' | 'hint' | 'flag';
+  kind: 'branch' | 'summary' | 'hint' | 'flag' | TimelineNote['kind'];
   text: string;
   title: string;
 }
@@ -18,12 +18,15 @@ export class TimelineData {
   run: RunView | null = null;
   steps: TimelineStep[] = [];
   hints: TimelineHint[] = [];
+  /** Notices, refused prompts and undelivered hints, each shown above the item of its step. */
+  notes: TimelineNote[] = [];
   attention: AttentionFlagView[] = [];
   /** Flags raised since the annotator last looked (from the host's `attention` messages). */
   unseen = 0;
   private indexByStep = new Map<number, number>();
   private hintsAtStep = new Map<number, TimelineHint[]>();
   private flagsAtStep = new Map<number, AttentionFlagView[]>();
+  private notesAtStep = new Map<number, TimelineNote[]>();
   private summaries = new Map<number, { tokensBefore: number; tokensAfter: number }>();
   /** Step numbers with at least one flag, ascending. */
   private flagged: number[] = [];
@@ -48,6 +51,9 @@ export class TimelineData {
     this.flagsAtStep.clear();
     this.flagged = [];
     for (const flag of this.attention) this.pushFlag(flag);
+    this.notes = Array.isArray(payload.notes) ? payload.notes.filter(isNote) : [];
+    this.notesAtStep.clear();
+    for (const note of this.notes) this.pushNote(note);
   }
 
   /** The payload an `init` would carry for the current state (for the saved view state). */
@@ -58,6 +64,7 @@ export class TimelineData {
       run: this.run,
       steps,
       hints: this.hints.filter((hint) => hint.deliveredAtStep === undefined || hint.deliveredAtStep >= first),
+      notes: this.notes.filter((note) => note.step >= first),
       attention: this.attention.filter((flag) => flag.step >= first),
     };
   }
@@ -121,6 +128,21 @@ export class TimelineData {
     return hint;
   }
 
+  /** The hint the run ended without delivering; undefined when the id is unknown. */
+  undeliverHint(hintId: string, reason: string): TimelineHint | undefined {
+    const hint = this.hints.find((candidate) => candidate.hintId === hintId);
+    if (hint) hint.undelivered = reason;
+    return hint;
+  }
+
+  /** Returns the index of the step whose notes changed, if it is already in the timeline. */
+  addNote(note: TimelineNote): number | undefined {
+    if (!isNote(note)) return undefined;
+    this.notes.push(note);
+    this.pushNote(note);
+    return this.indexByStep.get(note.step);
+  }
+
   addLabel(step: number, badge: LabelBadge): number | undefined {
     const index = this.indexByStep.get(step);
     if (index === undefined) return undefined;
@@ -169,11 +191,12 @@ export class TimelineData {
       (step.branchFrom !== undefined ? 1 : 0) +
       (step.summaryBefore ? 1 : 0) +
       (this.hintsAtStep.get(step.step)?.length ?? 0) +
+      (this.notesAtStep.get(step.step)?.length ?? 0) +
       (this.flagsAtStep.get(step.step)?.length ?? 0)
     );
   }
 
-  /** The note lines themselves, in the order they happened: branch, summary, hints, then flags about the step. */
+  /** The note lines themselves, in the order they happened: branch, summary, hints, notices, then flags about the step. */
   notesOf(index: number): StepNote[] {
     const step = this.steps[index];
     const notes: StepNote[] = [];
@@ -189,6 +212,7 @@ export class TimelineData {
       const head = `Hint delivered at step ${step.step} (${hint.kind}${hint.urgency === 'now' ? ', now' : ''}): `;
       notes.push({ kind: 'hint', text: head + oneLine(hint.text), title: head + hint.text });
     }
+    for (const note of this.notesAtStep.get(step.step) ?? []) notes.push({ kind: note.kind, text: note.text, title: note.title });
     for (const flag of this.flagsAtStep.get(step.step) ?? []) {
       const text = `Needs attention: ${oneLine(flag.message)}`;
       notes.push({ kind: 'flag', text, title: `Needs attention (${flag.kind.replace('_', ' ')}): ${flag.message}` });
@@ -210,6 +234,12 @@ export class TimelineData {
     else this.hintsAtStep.set(step, [hint]);
   }
 
+  private pushNote(note: TimelineNote): void {
+    const list = this.notesAtStep.get(note.step);
+    if (list) list.push(note);
+    else this.notesAtStep.set(note.step, [note]);
+  }
+
   private pushFlag(flag: AttentionFlagView): void {
     const list = this.flagsAtStep.get(flag.step);
     if (list) {
@@ -221,4 +251,10 @@ export class TimelineData {
     while (at > 0 && this.flagged[at - 1] > flag.step) at--;
     this.flagged.splice(at, 0, flag.step);
   }
+}
+
+const NOTE_KINDS: readonly string[] = ['notice', 'context', 'undelivered'];
+
+function isNote(value: TimelineNote): boolean {
+  return typeof value === 'object' && value !== null && NOTE_KINDS.includes(value.kind) && typeof value.step === 'number' && typeof value.text === 'string' && typeof value.title === 'string';
 }

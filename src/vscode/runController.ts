@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, RewindEvent, RunAdoptedEvent, StepEvent } from '../core/dataset/events';
+import { stepGrounding, type DatasetEvent, type HintKind, type HintUrgency, type LabelAxis, type LabelValue, type RewindEvent, type RunAdoptedEvent, type StepEvent } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { shadowStoreDir } from '../core/grounding/shadowStore';
 import { ConfigError, RunSession, SessionOptions } from '../core/session/runSession';
@@ -20,7 +20,7 @@ import { DEFAULT_MASK_POLICY } from '../core/supervision/labels';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
 import { openStepDiff, SnapshotContentProvider } from './diffProvider';
 import { ApolloSettings, readSettings } from './settings';
-import { TimelineModel, toTimelineStep } from './timeline';
+import { stepDetail, TimelineModel, toTimelineStep } from './timeline';
 
 export interface PanelChannel {
   post(message: HostToWebview): void;
@@ -46,7 +46,6 @@ interface LiveRun {
   sample?: { taskId: string; index: number; count: number };
 }
 
-const MAX_DETAIL_PATCH = 200_000;
 /** More runs of one task than this is a batch job for the CLI, not a window's worth to supervise. */
 const MAX_SAMPLES = 20;
 
@@ -55,14 +54,6 @@ const firstLine = (text: string) => {
   return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 };
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
-
-function prettyArguments(raw: string): string {
-  try {
-    return JSON.stringify(JSON.parse(raw), null, 2);
-  } catch {
-    return raw;
-  }
-}
 
 export class RunController implements vscode.Disposable {
   private readonly live = new Map<string, LiveRun>();
@@ -143,7 +134,7 @@ export class RunController implements vscode.Disposable {
       case 'ready':
         // The panel (re)loaded: give it the whole timeline again, and the runs to choose from.
         if (this.viewed) this.post(this.viewed.model.init());
-        else this.post({ type: 'init', run: null, steps: [], hints: [], attention: [], unseen: 0 });
+        else this.post({ type: 'init', run: null, steps: [], hints: [], notes: [], attention: [], unseen: 0 });
         await this.postRuns();
         this.postLiveRuns();
         return;
@@ -703,19 +694,7 @@ export class RunController implements vscode.Disposable {
     try {
       if (!this.viewed) throw new ConfigError('No run is open.');
       const event = await this.findStep(step);
-      const patch = event.grounding.patch;
-      const detail: StepDetail = {
-        step,
-        thought: event.assistant.content ?? '',
-        tool: event.action?.name ?? null,
-        arguments: event.action ? prettyArguments(event.action.arguments) : '',
-        observation: event.observation,
-        isError: event.isError,
-        hasFullOutput: !!event.fullOutput,
-        files: event.grounding.files.map(({ path: file, status, additions, deletions, binary }) => ({ path: file, status, additions, deletions, binary })),
-        patch: patch.length > MAX_DETAIL_PATCH ? patch.slice(0, MAX_DETAIL_PATCH) : patch,
-        patchTruncated: !!event.grounding.patchTruncated || patch.length > MAX_DETAIL_PATCH,
-      };
+      const detail = stepDetail(event);
       this.post({ type: 'stepDetail', detail });
       return detail;
     } catch (error) {
@@ -1042,7 +1021,7 @@ export class RunController implements vscode.Disposable {
         if (!viewed || started?.type !== 'run_started') throw new ConfigError('The run has no start recorded; its snapshots cannot be found.');
         shadow = { workspace: started.workspace, storeDir: shadowStoreDir(await fs.realpath(viewed.store.root), started.workspace) };
       }
-      await openStepDiff(step, event.grounding, shadow);
+      await openStepDiff(step, stepGrounding(event), shadow);
     } catch (error) {
       this.report(error);
     }

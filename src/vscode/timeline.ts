@@ -2,10 +2,10 @@
  * Turns dataset events into the panel's view model (src/protocol.ts). Pure: the host and the
  * unit tests use it alike.
  */
-import type { DatasetEvent, LabelEvent, StepEvent } from '../core/dataset/events';
+import { stepGrounding, type DatasetEvent, type LabelEvent, type StepEvent } from '../core/dataset/events';
 import { AttentionFlag, AttentionTracker } from '../core/supervision/attention';
 import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../core/supervision/labels';
-import type { HostToWebview, LabelBadge, RunView, TimelineHint, TimelineStep } from '../protocol';
+import type { HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../protocol';
 
 const ARGS_LENGTH = 80;
 const OBSERVATION_LENGTH = 200;
@@ -52,7 +52,74 @@ export function toTimelineStep(event: StepEvent): TimelineStep {
   };
 }
 
+const MAX_DETAIL_PATCH = 200_000;
+
+function prettyArguments(raw: string): string {
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Everything about one step for the panel's detail view: its thought and reasoning, each call it
+ * ran with what it returned, the calls it did not run with why, and what they all changed.
+ */
+export function stepDetail(event: StepEvent): StepDetail {
+  const grounding = stepGrounding(event);
+  const patch = grounding.patch;
+  const names = new Map(event.assistant.toolCalls.map((call) => [call.id, call.name]));
+  return {
+    step: event.step,
+    thought: event.assistant.content ?? '',
+    reasoning: event.assistant.reasoning ?? '',
+    truncated: !!event.assistant.truncated,
+    tool: event.action?.name ?? null,
+    arguments: event.action ? prettyArguments(event.action.arguments) : '',
+    observation: event.observation,
+    isError: event.isError,
+    hasFullOutput: !!event.fullOutput,
+    moreActions: (event.moreActions ?? []).map((part) => ({ tool: part.action.name, arguments: prettyArguments(part.action.arguments), observation: part.observation, isError: part.isError })),
+    skipped: (event.skippedToolCalls ?? []).map((call) => ({ tool: names.get(call.id) ?? call.id, reason: call.content })),
+    files: grounding.files.map(({ path: file, status, additions, deletions, binary }) => ({ path: file, status, additions, deletions, binary })),
+    patch: patch.length > MAX_DETAIL_PATCH ? patch.slice(0, MAX_DETAIL_PATCH) : patch,
+    patchTruncated: !!grounding.patchTruncated || patch.length > MAX_DETAIL_PATCH,
+  };
+}
+
 type InitMessage = Extract<HostToWebview, { type: 'init' }>;
+
+const NOTE_TEXT_LENGTH = 160;
+
+/**
+ * The timeline line of an event that is not a step, or undefined for events that have none: a
+ * notice, a prompt refused as too long (the other context_window sources are the run's setup,
+ * not news), a hint the run ended without delivering. `lastStep`: the step before the event.
+ */
+export function timelineNote(event: DatasetEvent, lastStep: number, hints: ReadonlyMap<string, TimelineHint> = new Map()): TimelineNote | undefined {
+  const at = Math.max(1, lastStep);
+  switch (event.type) {
+    case 'notice': {
+      const text = `Notice: ${event.message}`;
+      return { kind: 'notice', step: event.step ?? at, text: oneLine(text, NOTE_TEXT_LENGTH), title: text };
+    }
+    case 'context_window': {
+      if (event.source !== 'refusal') return undefined;
+      const window = event.windowTokens ? ` (window ${event.windowTokens.toLocaleString('en-US')} tokens)` : '';
+      const text = `The server refused a prompt as too long${window}: the prompt budget is now ${event.budgetTokens.toLocaleString('en-US')} tokens`;
+      const title = event.detail ? `${text}. ${event.detail}` : text;
+      return { kind: 'context', step: at, text: oneLine(text, NOTE_TEXT_LENGTH), title };
+    }
+    case 'hint_undelivered': {
+      const text = `Hint not delivered: ${event.reason}`;
+      const hint = hints.get(event.hintId);
+      return { kind: 'undelivered', step: at, text: oneLine(text, NOTE_TEXT_LENGTH), title: hint ? `${text}. The hint (${hint.kind}): ${hint.text}` : text };
+    }
+    default:
+      return undefined;
+  }
+}
 
 const REDACTION_MARK = /\[REDACTED:[a-z0-9-]+\]/g;
 
@@ -61,10 +128,19 @@ export function countRedactions(event: DatasetEvent): number {
   const count = (text: string | null | undefined) => (text ? (text.match(REDACTION_MARK)?.length ?? 0) : 0);
   switch (event.type) {
     case 'step':
-      return count(event.observation) + count(event.assistant.content) + count(event.action?.arguments) + count(event.grounding.patch);
+      return (
+        count(event.observation) +
+        count(event.assistant.content) +
+        count(event.assistant.reasoning) +
+        count(event.action?.arguments) +
+        count(event.grounding.patch) +
+        (event.moreActions ?? []).reduce((sum, part) => sum + count(part.observation) + count(part.action.arguments) + count(part.grounding.patch), 0)
+      );
     case 'hint_queued':
     case 'summary':
       return count(event.text);
+    case 'notice':
+      return count(event.message);
     case 'external_change':
       return count(event.grounding.patch);
     default:
@@ -82,6 +158,8 @@ export class TimelineModel {
   private readonly steps: TimelineStep[] = [];
   private readonly byNumber = new Map<number, TimelineStep>();
   private readonly hints = new Map<string, TimelineHint>();
+  private readonly notes: TimelineNote[] = [];
+  private lastStep = 0;
   private readonly labels = new LabelBook();
   private readonly masks = new Map<number, 0 | 1>();
   private masked = 0;
@@ -129,6 +207,7 @@ export class TimelineModel {
         item.labels = this.labels.labelsOf(event.step).map(labelBadge);
         this.steps.push(item);
         this.byNumber.set(item.step, item);
+        this.lastStep = event.step;
         this.updateMask(event.step);
         if (run) {
           run.steps = Math.max(run.steps, event.step);
@@ -148,6 +227,12 @@ export class TimelineModel {
         const hint = this.hints.get(event.hintId);
         if (hint) hint.deliveredAtStep = event.step;
         messages.push({ type: 'hintDelivered', hintId: event.hintId, step: event.step });
+        break;
+      }
+      case 'hint_undelivered': {
+        const hint = this.hints.get(event.hintId);
+        if (hint) hint.undelivered = event.reason;
+        messages.push({ type: 'hintUndelivered', hintId: event.hintId, reason: event.reason });
         break;
       }
       case 'label': {
@@ -200,6 +285,11 @@ export class TimelineModel {
         if (run) run.adoptedAt = event.time;
         break;
     }
+    const note = timelineNote(event, this.lastStep, this.hints);
+    if (note) {
+      this.notes.push(note);
+      messages.push({ type: 'timelineNote', note });
+    }
     if (run) run.redactions += countRedactions(event);
     const flag = this.attention.observe(event);
     if (flag) {
@@ -220,6 +310,7 @@ export class TimelineModel {
       run: this.run && { ...this.run, maskedShare: this.steps.length ? this.masked / this.steps.length : 0 },
       steps: this.steps,
       hints: [...this.hints.values()],
+      notes: this.notes,
       attention: [...this.attention.flags()],
       unseen: this.unseen,
     };

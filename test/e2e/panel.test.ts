@@ -23,6 +23,8 @@ def fahrenheit_to_celsius(fahrenheit: float) -> float:
     return (fahrenheit - 32) * 5 / 9
 `;
 
+const REASONING = 'The failing test is about temperatures, so the formulas in convert.py come first.';
+
 function readRunEvents(workspace: string): DatasetEvent[] {
   const runs = path.join(workspace, '.apollo', 'dataset', 'runs');
   const [runId] = readdirSync(runs);
@@ -32,9 +34,9 @@ function readRunEvents(workspace: string): DatasetEvent[] {
     .map((line) => JSON.parse(line) as DatasetEvent);
 }
 
-test('the Intervention panel runs a task, takes a hint mid-run and labels a step', { timeout: 240_000 }, async () => {
+test('the Intervention panel runs a task, takes a hint mid-run, labels a step and shows its reasoning', { timeout: 240_000 }, async () => {
   const model = await startScriptedModelServer([
-    { content: 'Let me look at the code first.', toolCall: { name: 'read_file', arguments: { path: 'convert.py' } }, delayMs: 1500 },
+    { content: 'Let me look at the code first.', reasoning: REASONING, toolCall: { name: 'read_file', arguments: { path: 'convert.py' } }, delayMs: 1500 },
     { toolCall: { name: 'run_command', arguments: { command: 'python3 -m unittest discover -s tests 2>&1 | tail -3' } }, delayMs: 3000 },
     { content: 'The hint says operator precedence; parenthesize.', toolCall: { name: 'write_file', arguments: { path: 'convert.py', content: FIXED_CONVERT } }, delayMs: 1500 },
     { toolCall: { name: 'run_command', arguments: { command: 'python3 -m unittest discover -s tests 2>&1 | tail -3' } }, delayMs: 1500 },
@@ -75,6 +77,18 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
 
     await page.screenshot({ path: path.join(resultsDir, 'panel-finished.png') });
 
+    // Step 1's detail: the model's reasoning is there, collapsed until the annotator opens it.
+    await timeline.getByRole('listitem').first().locator('.step-head').click();
+    const stepDetail = panel.getByRole('region', { name: 'Step detail' });
+    const reasoning = stepDetail.getByRole('group', { name: 'Reasoning' });
+    await reasoning.waitFor({ timeout: 10_000 });
+    assert.equal(await reasoning.getAttribute('open'), null, 'collapsed by default');
+    assert.equal(await stepDetail.getByText(REASONING).isVisible(), false);
+    await reasoning.getByText('Reasoning', { exact: true }).click();
+    await stepDetail.getByText(REASONING).waitFor({ state: 'visible', timeout: 5_000 });
+    await stepDetail.getByText('Let me look at the code first.').waitFor();
+    await page.screenshot({ path: path.join(resultsDir, 'panel-reasoning.png') });
+
     // The dataset on disk holds the whole story.
     const events = readRunEvents(workspace);
     const delivered = events.find((event) => event.type === 'hint_delivered');
@@ -91,6 +105,10 @@ test('the Intervention panel runs a task, takes a hint mid-run and labels a step
         [3, 'good', 'human', null],
       ],
     );
+    const first = events.find((event) => event.type === 'step' && event.step === 1);
+    assert.ok(first?.type === 'step');
+    assert.equal(first.assistant.reasoning, REASONING, 'the reasoning is recorded apart from the visible text');
+    assert.equal(first.assistant.content, 'Let me look at the code first.');
     const write = events.find((event) => event.type === 'step' && event.action?.name === 'write_file');
     assert.ok(write?.type === 'step' && write.grounding.files.some((file) => file.path === 'convert.py'));
     assert.equal(readFileSync(path.join(workspace, 'convert.py'), 'utf8'), FIXED_CONVERT);

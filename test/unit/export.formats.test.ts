@@ -123,7 +123,7 @@ test('hf: a folder with a dataset card naming its splits, and rows that all shar
   assert.match(card, /- `test-model`/);
   const rows = [...readJsonl(path.join(folder, 'data', 'train.jsonl')), ...readJsonl(path.join(folder, 'data', 'abandoned.jsonl'))];
   const messageKeys = new Set(rows.flatMap((row) => row.messages.map((message: object) => Object.keys(message).sort().join(','))));
-  assert.deepEqual([...messageKeys], ['content,role,tool_call_id,tool_calls,weight']);
+  assert.deepEqual([...messageKeys], ['content,reasoning_content,role,tool_call_id,tool_calls,weight']);
   assert.equal(new Set(rows.map((row) => Object.keys(row).sort().join(','))).size, 1);
   assert.equal(typeof rows[0].tools, 'string');
   assert.deepEqual(rows[1].steps.map((entry: { step: number; mask: number; label: string | null }) => [entry.step, entry.mask, entry.label]), [

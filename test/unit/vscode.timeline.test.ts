@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
-import { buildTimeline, summarizeArguments, TimelineModel, toTimelineStep } from '../../src/vscode/timeline';
+import { buildTimeline, stepDetail, summarizeArguments, TimelineModel, timelineNote, toTimelineStep } from '../../src/vscode/timeline';
+import { TimelineData } from '../../webview/timelineData';
 import type { HostToWebview } from '../../src/protocol';
 import { resolveEndpoint } from '../../src/vscode/endpoint';
 import { runStarted } from '../fixtures/trajectories';
@@ -84,7 +85,7 @@ test('the whole timeline is rebuilt from events: hints where delivered, labels, 
     { hintId: 'h1', text: 'look left', kind: 'strategy', deliveredAtStep: 2 },
     { hintId: 'h2', text: 'still queued', kind: 'knowledge' },
   ]);
-  assert.deepEqual(buildTimeline([]), { type: 'init', run: null, steps: [], hints: [], attention: [], unseen: 0 });
+  assert.deepEqual(buildTimeline([]), { type: 'init', run: null, steps: [], hints: [], notes: [], attention: [], unseen: 0 });
 });
 
 test('the endpoint comes from settings, then the environment, and says what is missing', () => {
@@ -203,4 +204,81 @@ test('a sampled run shows its task id and origin, a budget stop says why, and ad
   const adopted = model.observe({ type: 'run_adopted', time: '2026-01-01T02:00:00.000Z', workspace: '/home/me/project', snapshot: 'b'.repeat(40), files: [], overwritten: [] });
   const after = adopted.find((message) => message.type === 'runUpdated');
   assert.equal(after?.type === 'runUpdated' && after.run.adoptedAt, '2026-01-01T02:00:00.000Z');
+});
+
+test('the step detail holds the reasoning, every call the turn ran, the calls it did not run and what they all changed', () => {
+  const second = { id: 'c2b', name: 'run_command', arguments: '{"command":"make"}' };
+  const event = step(2, 'write_file', { path: 'a.ts', content: 'x' }, {
+    assistant: {
+      content: 'Writing, then building.',
+      reasoning: 'a.ts lacks the export; add it, then build.',
+      toolCalls: [{ id: 'c2', name: 'write_file', arguments: '{"path":"a.ts","content":"x"}' }, second, { id: 'c2c', name: 'finish', arguments: '{}' }],
+    },
+    moreActions: [
+      { action: second, observation: 'make: ok', isError: false, toolMs: 1, grounding: { before: 'b', after: 'c', files: [{ path: 'out.js', status: 'added', additions: 1, deletions: 0, binary: false }], patch: 'diff --git a/out.js b/out.js\n' } },
+    ],
+    skippedToolCalls: [{ id: 'c2c', content: 'Not run: finish must be the only call of its turn.' }],
+  });
+  const detail = stepDetail(event);
+  assert.equal(detail.reasoning, 'a.ts lacks the export; add it, then build.');
+  assert.equal(detail.thought, 'Writing, then building.');
+  assert.equal(detail.truncated, false);
+  assert.deepEqual(detail.moreActions, [{ tool: 'run_command', arguments: '{\n  "command": "make"\n}', observation: 'make: ok', isError: false }]);
+  assert.deepEqual(detail.skipped, [{ tool: 'finish', reason: 'Not run: finish must be the only call of its turn.' }]);
+  assert.deepEqual(detail.files.map((file) => file.path), ['a.ts', 'b.png', 'out.js']);
+  const plain = stepDetail(step(3, 'list_dir', {}));
+  assert.deepEqual([plain.reasoning, plain.moreActions, plain.skipped], ['', [], []]);
+  const cut = stepDetail(step(4, null, '', { assistant: { content: 'Next file.', toolCalls: [{ id: 'c4', name: 'write_file', arguments: '{"pa' }], truncated: true }, skippedToolCalls: [{ id: 'c4', content: 'Cut by the output limit; not run.' }] }));
+  assert.equal(cut.truncated, true);
+  assert.deepEqual(cut.skipped, [{ tool: 'write_file', reason: 'Cut by the output limit; not run.' }]);
+});
+
+test('undelivered hints, notices and refused prompts become timeline notes; the run setup\'s context window does not', () => {
+  const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
+  model.observe(runStarted('r-notes'));
+  assert.equal(model.observe({ type: 'context_window', time, windowTokens: 32_768, budgetTokens: 24_000, source: 'server' }).some((message) => message.type === 'timelineNote'), false);
+  model.observe(step(1, 'list_dir', {}));
+  model.observe({ type: 'hint_queued', time, hintId: 'h9', text: 'try the other branch', kind: 'strategy', source: 'human' });
+  const refused = model.observe({ type: 'context_window', time, windowTokens: 8192, budgetTokens: 6000, source: 'refusal', detail: 'maximum context length is 8192 tokens' });
+  assert.deepEqual(refused.find((message) => message.type === 'timelineNote'), {
+    type: 'timelineNote',
+    note: {
+      kind: 'context',
+      step: 1,
+      text: 'The server refused a prompt as too long (window 8,192 tokens): the prompt budget is now 6,000 tokens',
+      title: 'The server refused a prompt as too long (window 8,192 tokens): the prompt budget is now 6,000 tokens. maximum context length is 8192 tokens',
+    },
+  });
+  model.observe(step(2, 'list_dir', {}));
+  const noticed = model.observe({ type: 'notice', time, step: 1, message: 'The server reports no token usage; counts are estimated.' });
+  assert.deepEqual(noticed.find((message) => message.type === 'timelineNote'), {
+    type: 'timelineNote',
+    note: { kind: 'notice', step: 1, text: 'Notice: The server reports no token usage; counts are estimated.', title: 'Notice: The server reports no token usage; counts are estimated.' },
+  });
+  const undelivered = model.observe({ type: 'hint_undelivered', time, hintId: 'h9', reason: 'the run finished before its next step' });
+  assert.deepEqual(undelivered.find((message) => message.type === 'hintUndelivered'), { type: 'hintUndelivered', hintId: 'h9', reason: 'the run finished before its next step' });
+  const note = undelivered.find((message) => message.type === 'timelineNote');
+  assert.ok(note?.type === 'timelineNote');
+  assert.deepEqual([note.note.kind, note.note.step, note.note.text], ['undelivered', 2, 'Hint not delivered: the run finished before its next step']);
+  assert.match(note.note.title, /The hint \(strategy\): try the other branch/);
+  const init = model.init();
+  assert.deepEqual(init.notes.map((entry) => [entry.kind, entry.step]), [['context', 1], ['notice', 1], ['undelivered', 2]]);
+  assert.equal(init.hints.find((hint) => hint.hintId === 'h9')?.undelivered, 'the run finished before its next step');
+  // Before any step a note waits above step 1.
+  assert.equal(timelineNote({ type: 'notice', time, message: 'early' }, 0)?.step, 1);
+});
+
+test('the panel places notes above their step, counts them in the row height and keeps them in its saved copy', () => {
+  const data = new TimelineData();
+  const init = buildTimeline([runStarted('r-panel'), step(1, 'list_dir', {}), step(2, 'list_dir', {})]);
+  data.reset({ ...init, notes: [{ kind: 'notice', step: 2, text: 'Notice: x', title: 'Notice: x' }] });
+  assert.equal(data.noteCount(1), 1);
+  assert.deepEqual(data.notesOf(1), [{ kind: 'notice', text: 'Notice: x', title: 'Notice: x' }]);
+  assert.equal(data.addNote({ kind: 'undelivered', step: 2, text: 'Hint not delivered: ended', title: 'Hint not delivered: ended' }), 1);
+  assert.equal(data.noteCount(1), 2);
+  assert.equal(data.addNote({ kind: 'context', step: 7, text: 'later', title: 'later' }), undefined, 'a step not yet shown');
+  assert.equal(data.snapshot(10).notes?.length, 3);
+  assert.equal(data.addNote({ kind: 'bogus', step: 1, text: 'x', title: 'x' } as never), undefined, 'a malformed note is dropped');
+  data.addHint({ hintId: 'h', text: 't', kind: 'knowledge' });
+  assert.equal(data.undeliverHint('h', 'the run was stopped')?.undelivered, 'the run was stopped');
 });

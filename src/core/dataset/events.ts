@@ -399,6 +399,40 @@ export function stepToolResults(step: StepEvent): { id: string; content: string 
   return step.assistant.toolCalls.map((call) => ({ id: call.id, content: told.get(call.id) ?? '' }));
 }
 
+/**
+ * Everything a step's executed calls changed, in call order: `action`'s grounding, then each of
+ * `moreActions`'. The patch is the calls' patches one after the other (they apply in that order);
+ * a file changed by several calls is listed once, with the line counts of all its hunks, and is
+ * `deleted` when its last call removed it (`added` stays `added` while the file still exists).
+ */
+export function stepGrounding(step: StepEvent): Grounding {
+  const parts = [step.grounding, ...(step.moreActions ?? []).map((part) => part.grounding)];
+  if (parts.length === 1) return step.grounding;
+  const files = new Map<string, FileChange>();
+  for (const part of parts) {
+    for (const file of part.files) {
+      const known = files.get(file.path);
+      if (!known) {
+        files.set(file.path, { ...file });
+        continue;
+      }
+      known.additions += file.additions;
+      known.deletions += file.deletions;
+      known.binary = known.binary || file.binary;
+      if (file.status === 'deleted') known.status = 'deleted';
+      else if (known.status === 'deleted') known.status = file.status === 'added' ? 'modified' : file.status;
+    }
+  }
+  const truncated = parts.some((part) => part.patchTruncated);
+  return {
+    before: parts[0].before,
+    after: parts[parts.length - 1].after,
+    files: [...files.values()],
+    patch: parts.map((part) => part.patch).filter((patch) => patch.length > 0).map((patch) => (patch.endsWith('\n') ? patch : `${patch}\n`)).join(''),
+    ...(truncated ? { patchTruncated: true } : {}),
+  };
+}
+
 /** `runs/<id>/run.json`: a summary kept current while the run goes on (derivable from the events). */
 export interface RunManifest {
   id: string;

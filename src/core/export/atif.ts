@@ -1,13 +1,16 @@
 /**
  * `atif`: Agent Trajectory Interchange Format v1.4, one JSON file per trajectory. Step 1 is the
  * system prompt, step 2 the task; hints are user steps; each action is an agent step holding its
- * tool call and result, and `extra.apollo` holds its labels, mask and grounded diff.
+ * tool calls and their results, and `extra.apollo` holds its labels, mask and grounded diff.
+ * The model's reasoning goes in the step's `reasoning_content` (ATIF's field for an agent step's
+ * explicit internal reasoning, apart from its `message`). A step that ran several calls has one
+ * diff covering them all, in call order.
  */
 import { promises as fs } from 'node:fs';
 import type { FormatWriter, WriterContext } from './exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
-import { stepToolResults } from '../dataset/events';
+import { stepGrounding, stepToolResults } from '../dataset/events';
 import { APOLLO_VERSION } from '../version';
 import { FolderOutput } from './output';
 import type { Trajectory, TrajectoryStep } from './trajectory';
@@ -33,11 +36,13 @@ function argumentsObject(raw: string): Record<string, unknown> {
 
 function agentStep(step: TrajectoryStep, model: string): AtifStepBody {
   const { event } = step;
+  const grounding = stepGrounding(event);
   return {
     timestamp: event.time,
     source: 'agent',
     model_name: model,
     message: event.assistant.content ?? '',
+    ...(event.assistant.reasoning ? { reasoning_content: event.assistant.reasoning } : {}),
     ...(event.assistant.toolCalls.length
       ? {
           tool_calls: event.assistant.toolCalls.map((call) => ({ tool_call_id: call.id, function_name: call.name, arguments: argumentsObject(call.arguments) })),
@@ -55,7 +60,8 @@ function agentStep(step: TrajectoryStep, model: string): AtifStepBody {
         effective_label: step.effective?.label ?? null,
         mask: step.mask,
         is_error: event.isError,
-        diff: { files: event.grounding.files, patch: event.grounding.patch, ...(event.grounding.patchTruncated ? { patch_truncated: true } : {}) },
+        ...(event.assistant.truncated ? { truncated: true } : {}),
+        diff: { files: grounding.files, patch: grounding.patch, ...(grounding.patchTruncated ? { patch_truncated: true } : {}) },
       },
     },
   };
@@ -72,7 +78,8 @@ export function atifTrajectory(trajectory: Trajectory, options: WriterContext['o
   for (const step of trajectory.steps) {
     if (options.hints) for (const hint of step.hints) steps.push({ timestamp: step.event.time, source: 'user', message: hintMessage(hint.kind, hint.text) });
     steps.push(agentStep(step, started.model));
-    if (!step.event.action) steps.push({ timestamp: step.event.time, source: 'user', message: NO_TOOL_CALL_NUDGE });
+    // The nudge follows a turn that called no tool; a turn whose calls were not run got their reasons instead.
+    if (!step.event.assistant.toolCalls.length) steps.push({ timestamp: step.event.time, source: 'user', message: NO_TOOL_CALL_NUDGE });
     promptTokens += step.event.usage?.promptTokens ?? 0;
     completionTokens += step.event.usage?.completionTokens ?? 0;
   }

@@ -17,7 +17,13 @@ export interface ChatToolCall {
 export type ChatMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string }
-  | { role: 'assistant'; content: string | null; tool_calls?: ChatToolCall[]; weight?: 0 | 1 }
+  /**
+   * `reasoning_content`: the model's reasoning for the turn, apart from its visible text. The key
+   * is the one the chat templates of reasoning models read (Qwen3 and GLM-4.5 put it inside
+   * `<think>…</think>` before the content; DeepSeek-R1's servers send it under that name).
+   * gpt-oss's template reads `thinking` instead: rename the key for it.
+   */
+  | { role: 'assistant'; content: string | null; reasoning_content?: string; tool_calls?: ChatToolCall[]; weight?: 0 | 1 }
   | { role: 'tool'; tool_call_id: string; content: string };
 
 export interface ChatOptions {
@@ -51,6 +57,7 @@ export function assistantMessage(step: StepEvent, weight?: 0 | 1, ids: CallIds =
     role: 'assistant',
     // A turn that only calls tools has no text: null, as chat APIs send it.
     content: step.assistant.content || (calls.length ? null : ''),
+    ...(step.assistant.reasoning ? { reasoning_content: step.assistant.reasoning } : {}),
     ...(calls.length ? { tool_calls: calls } : {}),
     ...(weight === undefined ? {} : { weight }),
   };
@@ -118,7 +125,7 @@ export function validateChat(messages: readonly ChatMessage[], options: { comple
       problems.push(`${where}: tool call(s) ${[...open].join(', ')} have no tool result`);
       open = new Set();
     }
-    const text = [message.content ?? '', ...(message.role === 'assistant' ? (message.tool_calls ?? []).map((call) => call.function.arguments) : [])].join('\n');
+    const text = [message.content ?? '', ...(message.role === 'assistant' ? [message.reasoning_content ?? '', ...(message.tool_calls ?? []).map((call) => call.function.arguments)] : [])].join('\n');
     const shapes = findSecretShapes(text);
     if (shapes.length) problems.push(`${where}: holds a secret shape (${shapes.join(', ')})`);
   });

@@ -3,6 +3,9 @@
  * `data/abandoned.jsonl` (branches left by rewinds, when asked for) and a `README.md` dataset card
  * whose YAML `configs` names them. Every row has the same columns and every message the same
  * keys, so the JSON loader infers one schema; tool schemas and arguments stay JSON strings.
+ * An assistant message's `reasoning_content` holds the model's reasoning for that turn (null when
+ * it gave none, and on other roles): the key Qwen3's and GLM-4.5's chat templates read and render
+ * inside `<think>…</think>` (gpt-oss's template reads `thinking`: rename the column for it).
  */
 import { promises as fs } from 'node:fs';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
@@ -14,6 +17,7 @@ import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
 interface HfMessage {
   role: string;
   content: string | null;
+  reasoning_content: string | null;
   tool_calls: { id: string; type: string; function: { name: string; arguments: string } }[];
   tool_call_id: string | null;
   weight: number | null;
@@ -23,6 +27,7 @@ function hfMessage(message: ChatMessage): HfMessage {
   return {
     role: message.role,
     content: message.content,
+    reasoning_content: message.role === 'assistant' ? (message.reasoning_content ?? null) : null,
     tool_calls: message.role === 'assistant' ? (message.tool_calls ?? []) : [],
     tool_call_id: message.role === 'tool' ? message.tool_call_id : null,
     weight: message.role === 'assistant' ? (message.weight ?? null) : null,
@@ -120,7 +125,7 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     '- `id`, `run_id`: the trajectory and its run; `abandoned`: a branch left by a rewind.',
     '- `task_id`: shared by the runs sampled for one task (several rollouts of it); null for a run on its own.',
     '- `task`, `model`, `status`: what the agent was asked, which model acted, how the run ended.',
-    '- `messages`: `role`, `content`, `tool_calls` (arguments as JSON strings), `tool_call_id`, `weight` (assistant messages only).',
+    '- `messages`: `role`, `content`, `reasoning_content` (the model\'s reasoning for an assistant turn, else null), `tool_calls` (arguments as JSON strings), `tool_call_id`, `weight` (assistant messages only).',
     '- `tools`: the tool schemas offered to the model, as a JSON string.',
     '- `steps`: per step its number, tool, effective label, the sources that decided it and its mask.',
     '',

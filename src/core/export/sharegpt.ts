@@ -2,9 +2,11 @@
  * `sharegpt`: LLaMA-Factory's sharegpt format with tools, JSON lines. Turns alternate
  * human/observation and gpt/function_call, as its converter requires (it silently drops a row
  * that breaks the order), so a hint that follows a tool result joins that observation turn.
- * Each step's executed call is one `function_call` turn (calls the engine did not execute are
- * left out); the model's thought of a tool-calling turn has no place in this format and is not
- * kept. `weight` 0|1 on gpt and function_call turns carries the mask for trainers that read it.
+ * Each step's executed calls are one `function_call` turn (a JSON list when the turn ran several,
+ * LLaMA-Factory's form for parallel calls) and their results one `observation` turn; calls the
+ * engine did not execute are left out, and a turn none of whose calls ran (cut by the output
+ * limit) is the model's text followed by what it was told. The model's thought of a
+ * tool-calling turn, and its reasoning, have no place in this format and are not kept. `weight` 0|1 on gpt and function_call turns carries the mask for trainers that read it.
  * `task_id` (null for a run on its own) groups the runs sampled for one task; LLaMA-Factory reads
  * only the columns dataset_info.json names, so it is left alone there.
  *
@@ -15,6 +17,7 @@
 import type { FormatWriter, WriterContext } from './exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
+import { stepToolResults } from '../dataset/events';
 import { openJsonlWriter } from './jsonlWriter';
 import type { Trajectory } from './trajectory';
 
@@ -57,11 +60,15 @@ export function shareGptRecord(trajectory: Trajectory, options: WriterContext['o
     if (options.hints) for (const hint of step.hints) say(hintMessage(hint.kind, hint.text));
     const { event } = step;
     if (event.action) {
-      turns.push({ from: 'function_call', value: JSON.stringify({ name: event.action.name, arguments: parsedArguments(event.action.arguments) }), weight: step.mask });
-      turns.push({ from: 'observation', value: event.observation });
+      const executed = [{ action: event.action, observation: event.observation }, ...(event.moreActions ?? [])];
+      const calls = executed.map(({ action }) => ({ name: action.name, arguments: parsedArguments(action.arguments) }));
+      turns.push({ from: 'function_call', value: JSON.stringify(calls.length === 1 ? calls[0] : calls), weight: step.mask });
+      turns.push({ from: 'observation', value: executed.map(({ observation }) => observation).join('\n\n') });
     } else {
       turns.push({ from: 'gpt', value: event.assistant.content ?? '', weight: step.mask });
-      say(NO_TOOL_CALL_NUDGE);
+      // Calls that were not run (a reply cut mid-call) were answered with why; no call at all, with the nudge.
+      const told = event.assistant.toolCalls.length ? stepToolResults(event).map((result) => result.content) : [NO_TOOL_CALL_NUDGE];
+      say(told.join('\n\n'));
     }
   }
   // A conversation ends with the model's turn: the last tool result (or nudge) is not trained on anyway.
@@ -85,8 +92,9 @@ export function validateShareGpt(record: ReturnType<typeof shareGptRecord>): str
     if ('weight' in turn && ODD.has(turn.from)) problems.push(`turn ${index + 1}: "weight" is only for gpt and function_call turns`);
     if (turn.from === 'function_call') {
       try {
-        const call = JSON.parse(turn.value) as { name?: unknown; arguments?: unknown };
-        if (typeof call.name !== 'string' || typeof call.arguments !== 'object') problems.push(`turn ${index + 1}: function_call needs a name and an arguments object`);
+        const parsed = JSON.parse(turn.value) as unknown;
+        const calls = (Array.isArray(parsed) ? parsed : [parsed]) as { name?: unknown; arguments?: unknown }[];
+        if (!calls.length || calls.some((call) => !call || typeof call.name !== 'string' || typeof call.arguments !== 'object')) problems.push(`turn ${index + 1}: function_call needs a name and an arguments object`);
       } catch {
         problems.push(`turn ${index + 1}: function_call is not valid JSON`);
       }
