@@ -10,7 +10,9 @@ import path from 'node:path';
 import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, RewindEvent, RunAdoptedEvent, StepEvent } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { shadowStoreDir } from '../core/grounding/shadowStore';
-import { ConfigError, RunSession, SessionOptions } from '../core/session/runSession';
+import { ConfigError, RunSession, SessionOptions, validateSampling } from '../core/session/runSession';
+import type { ChatModelClient } from '../core/agent/modelClient';
+import { REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { previewRewind, rewindRun } from '../core/session/rewind';
 import { AttentionFlag, orderByNeed } from '../core/supervision/attention';
 import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
@@ -20,6 +22,8 @@ import { DEFAULT_MASK_POLICY } from '../core/supervision/labels';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
 import { openStepDiff, SnapshotContentProvider } from './diffProvider';
 import { ApolloSettings, readSettings } from './settings';
+import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
+import { NO_CHAT_MODELS, pickChatModel } from './languageModels';
 import { TimelineModel, toTimelineStep } from './timeline';
 
 export interface PanelChannel {
@@ -55,6 +59,14 @@ const firstLine = (text: string) => {
   return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 };
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/** The model a run talks to: an OpenAI-compatible endpoint, or a client VS Code serves (no URL or key). */
+interface ModelChoice {
+  model: string;
+  baseUrl: string;
+  apiKey: string;
+  client?: ChatModelClient;
+}
 
 function prettyArguments(raw: string): string {
   try {
@@ -125,10 +137,16 @@ export class RunController implements vscode.Disposable {
     if (/Set API Key/.test(message)) actions.push('Set API Key');
     if (/apollo\.(baseUrl|model)/.test(message)) actions.push('Open Settings');
     if (/untrusted/.test(message)) actions.push('Manage Workspace Trust');
+    if (message === NO_CHAT_MODELS) actions.push('Use an OpenAI-Compatible Endpoint');
     void vscode.window.showErrorMessage(message, ...actions).then((choice) => {
       if (choice === 'Set API Key') void vscode.commands.executeCommand('apollo.setApiKey');
       if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'apollo.');
       if (choice === 'Manage Workspace Trust') void vscode.commands.executeCommand('workbench.trust.manage');
+      if (choice === 'Use an OpenAI-Compatible Endpoint') {
+        void Promise.resolve(vscode.workspace.getConfiguration('apollo').update('provider', 'openai-compatible', vscode.ConfigurationTarget.Global)).then(() =>
+          vscode.commands.executeCommand('workbench.action.openSettings', 'apollo.baseUrl'),
+        );
+      }
     });
   }
 
@@ -211,9 +229,10 @@ export class RunController implements vscode.Disposable {
       if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: the agent works inside a workspace folder.');
       if (!task || task.trim() === '') throw new ConfigError('The task is empty: describe what the agent should do.');
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
-      if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+      const model = await this.chooseModel(settings, 'Apollo: Start Run');
+      if (!model) return undefined;
       const session = await RunSession.start({
-        ...this.newRunOptions(settings),
+        ...this.newRunOptions(settings, model),
         workspace: folder.uri.fsPath,
         task,
       });
@@ -240,7 +259,8 @@ export class RunController implements vscode.Disposable {
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: sampled runs work in copies of a workspace folder.');
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
-      if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+      const model = await this.chooseModel(settings, 'Apollo: Sample Runs');
+      if (!model) return undefined;
       let task = taskArgument;
       if (task === undefined) {
         task = await vscode.window.showInputBox({ title: 'Apollo: Sample Runs', prompt: 'The task every run works on', placeHolder: 'What should the agents do?', ignoreFocusOut: true });
@@ -269,7 +289,7 @@ export class RunController implements vscode.Disposable {
         () =>
           startSampling({
             workspace: folder.uri.fsPath,
-            ...this.newRunOptions(settings),
+            ...this.newRunOptions(settings, model),
             runsDir: settings.runsDir,
             task: task!,
             n: total,
@@ -463,14 +483,40 @@ export class RunController implements vscode.Disposable {
     };
   }
 
+  /**
+   * Checks the request settings and finds the model a new run uses, before anything starts:
+   * the endpoint (complete, or a ConfigError that says what is missing), or one of VS Code's
+   * language models (apollo.model names it, else the user picks; undefined when dismissed).
+   */
+  private async chooseModel(settings: ApolloSettings, title: string): Promise<ModelChoice | undefined> {
+    validateSampling(settings.sampling);
+    if (!REASONING_IN_CONTEXT.includes(settings.reasoningInContext)) {
+      throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(settings.reasoningInContext)}": use ${REASONING_IN_CONTEXT.join(', ')}.`);
+    }
+    if (settings.provider === VSCODE_LM_PROVIDER) return this.chooseLanguageModel(settings.endpoint.model, title);
+    if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+    return { model: settings.endpoint.model, baseUrl: settings.endpoint.baseUrl, apiKey: settings.endpoint.apiKey };
+  }
+
+  /** One of VS Code's language models: no base URL, no key. */
+  private async chooseLanguageModel(wanted: string, title: string): Promise<ModelChoice | undefined> {
+    const chat = await pickChatModel(wanted, title);
+    if (!chat) return undefined;
+    this.log.info(`Model: ${chat.name} (${chat.id}, ${chat.vendor}) from VS Code's language models; sampling settings are recorded but not sent to it.`);
+    return { model: chat.id, baseUrl: '', apiKey: '', client: new LanguageModelClient(chat) };
+  }
+
   /** The options of a new run (alone or sampled) besides its task and workspace. */
-  private newRunOptions(settings: ApolloSettings) {
+  private newRunOptions(settings: ApolloSettings, choice: ModelChoice) {
     return {
       ...this.sessionOptions(settings),
       datasetDir: settings.datasetDir,
-      model: settings.endpoint.model,
-      baseUrl: settings.endpoint.baseUrl,
-      apiKey: settings.endpoint.apiKey,
+      model: choice.model,
+      baseUrl: choice.baseUrl,
+      apiKey: choice.apiKey,
+      ...(choice.client ? { client: choice.client } : {}),
+      ...(settings.sampling ? { sampling: settings.sampling } : {}),
+      reasoningInContext: settings.reasoningInContext,
       maxSteps: settings.maxSteps,
       ...(Object.keys(settings.budget).length ? { budget: settings.budget } : {}),
     };
@@ -807,12 +853,23 @@ export class RunController implements vscode.Disposable {
       const going = this.workspaceRun();
       // Two agents in one folder would trip over each other; a sampled run has a folder of its own.
       if (going && !manifest?.originWorkspace) throw new ConfigError(`Run ${going.runId} is still going in this workspace: stop it before resuming another.`);
+      // A run on one of VS Code's models goes on with the model it recorded, if VS Code still has it.
+      const started = (await new DatasetStore(settings.datasetDir).readEvents(chosen)).events.find((event) => event.type === 'run_started');
+      let languageModel: ModelChoice | undefined;
+      if (started?.type === 'run_started' && started.provider === VSCODE_LM_PROVIDER) {
+        languageModel = await this.chooseLanguageModel(started.model, 'Apollo: Resume Run');
+        if (!languageModel) return;
+      }
       const session = await RunSession.resume({
         datasetDir: settings.datasetDir,
         runId: chosen,
-        apiKey: settings.endpoint.apiKey,
-        ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
-        ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
+        ...(languageModel
+          ? { apiKey: '', model: languageModel.model, client: languageModel.client }
+          : {
+              apiKey: settings.endpoint.apiKey,
+              ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
+              ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
+            }),
         // The budget stays the one the run started with (kept in run_started).
         ...this.sessionOptions(settings),
       });
