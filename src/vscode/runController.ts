@@ -12,16 +12,16 @@ import { DatasetStore } from '../core/dataset/store';
 import { shadowStoreDir } from '../core/grounding/shadowStore';
 import { ConfigError, RunSession, SessionOptions, validateSampling } from '../core/session/runSession';
 import type { ChatModelClient } from '../core/agent/modelClient';
+import { defaultContextBudget } from '../core/agent/context';
 import { REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { previewRewind, rewindRun } from '../core/session/rewind';
 import { AttentionFlag, orderByNeed } from '../core/supervision/attention';
 import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
 import { AdoptPreview, adoptRefusal, adoptRun, previewAdopt } from '../core/session/adopt';
 import type { CommandApprovalRequest } from '../core/agent/tools';
-import { DEFAULT_MASK_POLICY } from '../core/supervision/labels';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
 import { openStepDiff, SnapshotContentProvider } from './diffProvider';
-import { ApolloSettings, readSettings } from './settings';
+import { ApolloSettings, readMaskPolicy, readSettings } from './settings';
 import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
 import { NO_CHAT_MODELS, pickChatModel } from './languageModels';
 import { TimelineModel, toTimelineStep } from './timeline';
@@ -66,6 +66,8 @@ interface ModelChoice {
   baseUrl: string;
   apiKey: string;
   client?: ChatModelClient;
+  /** The prompt budget the model's own window allows, where the provider says (apollo.contextBudget 0). */
+  contextBudget?: number;
 }
 
 function prettyArguments(raw: string): string {
@@ -503,7 +505,10 @@ export class RunController implements vscode.Disposable {
     const chat = await pickChatModel(wanted, title);
     if (!chat) return undefined;
     this.log.info(`Model: ${chat.name} (${chat.id}, ${chat.vendor}) from VS Code's language models; sampling settings are recorded but not sent to it.`);
-    return { model: chat.id, baseUrl: '', apiKey: '', client: new LanguageModelClient(chat) };
+    const client = new LanguageModelClient(chat);
+    const window = await client.contextWindow();
+    const budget = window ? defaultContextBudget(window) : undefined;
+    return { model: chat.id, baseUrl: '', apiKey: '', client, ...(budget && budget >= 1000 ? { contextBudget: budget } : {}) };
   }
 
   /** The options of a new run (alone or sampled) besides its task and workspace. */
@@ -515,6 +520,7 @@ export class RunController implements vscode.Disposable {
       baseUrl: choice.baseUrl,
       apiKey: choice.apiKey,
       ...(choice.client ? { client: choice.client } : {}),
+      ...(!settings.contextBudget && choice.contextBudget ? { contextBudget: choice.contextBudget } : {}),
       ...(settings.sampling ? { sampling: settings.sampling } : {}),
       reasoningInContext: settings.reasoningInContext,
       maxSteps: settings.maxSteps,
@@ -864,7 +870,7 @@ export class RunController implements vscode.Disposable {
         datasetDir: settings.datasetDir,
         runId: chosen,
         ...(languageModel
-          ? { apiKey: '', model: languageModel.model, client: languageModel.client }
+          ? { apiKey: '', model: languageModel.model, client: languageModel.client, ...(!settings.contextBudget && languageModel.contextBudget ? { contextBudget: languageModel.contextBudget } : {}) }
           : {
               apiKey: settings.endpoint.apiKey,
               ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
@@ -895,8 +901,8 @@ export class RunController implements vscode.Disposable {
   private async attach(session: RunSession, options: { sample?: LiveRun['sample']; show?: boolean } = {}): Promise<LiveRun> {
     const previous = this.live.get(session.runId);
     previous?.subscription.dispose();
-    const folder = vscode.workspace.workspaceFolders?.[0];
-    const policy = folder ? (await readSettings(this.secrets, folder.uri.fsPath)).maskPolicy : DEFAULT_MASK_POLICY;
+    // Nothing is awaited before the subscription: a fast first step must not slip past it.
+    const policy = readMaskPolicy();
     const sample = options.sample ?? previous?.sample;
     const run: LiveRun = { session, model: new TimelineModel({ policy, readOnly: false }), subscription: { dispose: () => undefined }, ...(sample ? { sample } : {}) };
     // Subscribe before reading the history; events that arrive meanwhile wait, and those the

@@ -65,6 +65,12 @@ export function readSampling(config: Pick<vscode.WorkspaceConfiguration, 'get'>)
   return Object.keys(sampling).length ? (sampling as SamplingOptions) : undefined;
 }
 
+/** apollo.maskPolicy, read at once (no secrets involved), the default for an unknown value. */
+export function readMaskPolicy(config: Pick<vscode.WorkspaceConfiguration, 'get'> = vscode.workspace.getConfiguration('apollo')): MaskPolicy {
+  const policy = config.get<string>('maskPolicy', DEFAULT_MASK_POLICY) as MaskPolicy;
+  return MASK_POLICIES.includes(policy) ? policy : DEFAULT_MASK_POLICY;
+}
+
 const positive = (value: number | undefined) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined);
 
 export async function readSettings(secrets: vscode.SecretStorage, workspace: string): Promise<ApolloSettings> {
@@ -76,7 +82,6 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     env: process.env,
   });
   const datasetSetting = config.get<string>('datasetPath', '').trim();
-  const maskPolicy = config.get<string>('maskPolicy', DEFAULT_MASK_POLICY) as MaskPolicy;
   const judge = config.get<boolean>('judge.enabled', false)
     ? {
         baseUrl: config.get<string>('judge.baseUrl', '').trim() || endpoint.baseUrl,
@@ -90,7 +95,7 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     provider: config.get<string>('provider', 'openai-compatible') === 'vscode-lm' ? 'vscode-lm' : 'openai-compatible',
     ...(sampling ? { sampling } : {}),
     reasoningInContext: config.get<ReasoningInContext>('reasoning.keepInContext', 'auto'),
-    maskPolicy: MASK_POLICIES.includes(maskPolicy) ? maskPolicy : DEFAULT_MASK_POLICY,
+    maskPolicy: readMaskPolicy(config),
     secretsToModel: config.get<boolean>('secrets.showToModel', false),
     sandbox: {
       mode: config.get<string>('sandbox', 'auto') === 'off' ? 'off' : 'auto',
