@@ -112,7 +112,7 @@ export function toModelError(error: unknown, model: string, stage: 'request' | '
   if (code === vscode.LanguageModelError.NotFound.name) {
     return new ModelError(`${name} is no longer available (${detail}). Start the run again to pick one of the models VS Code has, or set apollo.model to one of them.`, 'http');
   }
-  if (/context|token limit|too long|too many tokens/i.test(detail)) {
+  if (/context (window|length)|token limit|too many tokens|prompt is too long/i.test(detail)) {
     return new ModelError(`${name} did not take the prompt: it is larger than its context window (${detail}).`, 'context');
   }
   if (stage === 'stream') return new ModelError(`The reply of ${name} broke off: ${detail}`, 'protocol');
