@@ -209,6 +209,7 @@ export function segmentsOf(trajectory: Pick<Trajectory, 'steps' | 'summaries'>, 
     }
     segments[segments.length - 1].steps.push(step);
   }
-  // A segment with no step of its own (a compaction right before the run stopped) trains nothing.
-  return segments.filter((segment, index) => index === 0 || segment.steps.length);
+  // A segment with no step of its own (a run with no step, a compaction right before the run
+  // stopped) holds no assistant turn: it is no row.
+  return segments.filter((segment) => segment.steps.length);
 }
