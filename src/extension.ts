@@ -43,7 +43,8 @@ const HINT_KIND_DESCRIPTIONS: Record<HintKind, string> = {
 
 export function activate(context: vscode.ExtensionContext): ApolloApi {
   const log = vscode.window.createOutputChannel('Apollo', { log: true });
-  const guard = new SettingsGuard(log);
+  // The user's settings.json sits two folders above the extension's global storage.
+  const guard = new SettingsGuard(log, vscode.Uri.joinPath(context.globalStorageUri, '..', '..', 'settings.json'));
   const controller = new RunController(context.secrets, log, guard);
   const panel = new PanelProvider(context.extensionUri, (message) => void controller.receive(message));
   controller.attachPanel(panel);

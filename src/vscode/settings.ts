@@ -77,11 +77,17 @@ export function userValue<T>(config: Inspectable, key: string, fallback: T): T {
   return value === undefined || value === null ? fallback : value;
 }
 
-/** The sandbox mode the user set; the old `apollo.sandbox` string is read from user settings only, until it is migrated. */
+/** The user's old `apollo.sandbox` value, kept while it could not be moved to `apollo.sandbox.mode`. */
+let legacySandboxMode: string | undefined;
+export function setLegacySandboxFallback(value: string | undefined): void {
+  legacySandboxMode = value;
+}
+
+/** The sandbox mode the user set; the old `apollo.sandbox` string counts (from user settings only) until it is moved. */
 export function userSandboxMode(config: Inspectable): 'auto' | 'off' {
   const mode = config.inspect<unknown>('sandbox.mode')?.globalValue;
   const legacy = config.inspect<unknown>(LEGACY_SANDBOX_SETTING)?.globalValue;
-  const value = typeof mode === 'string' ? mode : typeof legacy === 'string' ? legacy : 'auto';
+  const value = typeof mode === 'string' ? mode : typeof legacy === 'string' ? legacy : legacySandboxMode ?? 'auto';
   return value === 'off' ? 'off' : 'auto';
 }
 

@@ -4,7 +4,7 @@
  * security setting that Apollo ignores. The values themselves are read in settings.ts.
  */
 import * as vscode from 'vscode';
-import { LEGACY_SANDBOX_SETTING, workspaceSecurityValues } from './settings';
+import { LEGACY_SANDBOX_SETTING, parseSettingsText, setLegacySandboxFallback, workspaceSecurityValues } from './settings';
 
 export class SettingsGuard implements vscode.Disposable {
   /** The notifications this guard showed, in order (the test API reads them). */
@@ -16,7 +16,14 @@ export class SettingsGuard implements vscode.Disposable {
   private checking: Promise<void> = Promise.resolve();
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly log: vscode.LogOutputChannel) {}
+  /**
+   * @param userSettings the user's settings.json: VS Code no longer knows `apollo.sandbox`, so it
+   * does not show its old value through the API; the migration reads and edits the file.
+   */
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly userSettings?: vscode.Uri,
+  ) {}
 
   /** Migrates now and checks the workspace, then watches both. */
   start(): void {
@@ -25,7 +32,8 @@ export class SettingsGuard implements vscode.Disposable {
     const check = () => void this.checkWorkspace();
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((event) => {
-        if (event.affectsConfiguration(`apollo.${LEGACY_SANDBOX_SETTING}`)) void this.migrateLegacySandbox();
+        // VS Code may not report a key it no longer knows, so any change to Apollo's settings looks again.
+        if (event.affectsConfiguration('apollo')) void this.migrateLegacySandbox();
         if (event.affectsConfiguration('apollo')) check();
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => {
@@ -65,22 +73,48 @@ export class SettingsGuard implements vscode.Disposable {
 
   private async migrate(): Promise<void> {
     const config = vscode.workspace.getConfiguration('apollo');
-    const legacy = config.inspect<unknown>(LEGACY_SANDBOX_SETTING)?.globalValue;
+    const text = await this.readUserSettings();
+    const fromFile = text === undefined ? undefined : parseSettingsText(text)?.[`apollo.${LEGACY_SANDBOX_SETTING}`];
+    const fromApi = config.inspect<unknown>(LEGACY_SANDBOX_SETTING)?.globalValue;
     // An object there is the new settings under `apollo.sandbox.*`, not the old string.
-    if (typeof legacy !== 'string') return;
+    const legacy = typeof fromFile === 'string' ? fromFile : typeof fromApi === 'string' ? fromApi : undefined;
+    if (legacy === undefined) return;
     const mode = legacy === 'off' ? 'off' : 'auto';
     try {
       if (config.inspect<unknown>('sandbox.mode')?.globalValue === undefined) await config.update('sandbox.mode', mode, vscode.ConfigurationTarget.Global);
-      await config.update(LEGACY_SANDBOX_SETTING, undefined, vscode.ConfigurationTarget.Global);
+      if (typeof fromApi === 'string') await config.update(LEGACY_SANDBOX_SETTING, undefined, vscode.ConfigurationTarget.Global);
+      if (typeof fromFile === 'string') await this.removeFromUserSettings();
     } catch (error) {
-      // The old user value is still read (settings.ts) until it can be moved.
-      this.log.warn(`Could not move apollo.sandbox to apollo.sandbox.mode in your settings: ${(error as Error).message}. The old value "${legacy}" still applies.`);
+      // The old user value still applies (settings.ts) until it can be moved.
+      setLegacySandboxFallback(mode);
+      this.log.warn(`Could not move apollo.sandbox to apollo.sandbox.mode in your settings: ${(error as Error).message}. Your old value "${legacy}" still applies.`);
       return;
     }
+    setLegacySandboxFallback(undefined);
     const message = `Apollo: the setting apollo.sandbox is now apollo.sandbox.mode; your value "${legacy}" was moved to it in your user settings.`;
     this.log.info(message);
     this.notices.push(message);
     void vscode.window.showInformationMessage(message);
+  }
+
+  private async readUserSettings(): Promise<string | undefined> {
+    if (!this.userSettings) return undefined;
+    try {
+      return new TextDecoder().decode(await vscode.workspace.fs.readFile(this.userSettings));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Takes the `"apollo.sandbox": "…"` line out of the user's settings.json, leaving the rest as it was. */
+  private async removeFromUserSettings(): Promise<void> {
+    const text = await this.readUserSettings();
+    if (text === undefined || !this.userSettings) throw new Error('the user settings file could not be read');
+    const edited = text.replace(/^[ \t]*"apollo\.sandbox"[ \t]*:[ \t]*"(?:[^"\\\n]|\\.)*"[ \t]*,?[ \t]*(?:\/\/[^\n]*)?\r?\n?/m, '');
+    if (edited === text) throw new Error('the old key was not found on a line of its own');
+    const stillThere = parseSettingsText(edited)?.[`apollo.${LEGACY_SANDBOX_SETTING}`];
+    if (stillThere !== undefined) throw new Error('the old key appears more than once');
+    await vscode.workspace.fs.writeFile(this.userSettings, new TextEncoder().encode(edited));
   }
 
   /** Says once per window when the workspace sets security settings, naming them and the file; logs every new one. */
