@@ -642,7 +642,8 @@ export class RunController implements vscode.Disposable {
     return orderByNeed(
       runs.map((run) => {
         const view = run.model.runView!;
-        return { runId: view.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt };
+        // The session's id: a recorded run_started may name another (a run copied before it was resumed).
+        return { runId: run.session.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt };
       }),
     ).map((need) => {
       const run = byId.get(need.runId)!;
