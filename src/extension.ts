@@ -14,6 +14,7 @@ import { ExportCancelled } from './core/export/exportDataset';
 import { DatasetStore } from './core/dataset/store';
 import { collectGarbage, formatGarbageReport } from './core/session/gc';
 import { availableChatModels, trackChatModels } from './vscode/languageModels';
+import { SettingsGuard } from './vscode/settingsGuard';
 
 /** Returned by `activate`, so integration tests can drive the panel's message channel. */
 export interface ApolloApi {
@@ -26,6 +27,12 @@ export interface ApolloApi {
   sessions(): RunSession[];
   /** The window's runs, most in need of the annotator first, as the panel lists them. */
   liveRuns(): LiveRunItem[];
+  /** What Apollo said about settings: ignored workspace values of security settings, migrations. */
+  settingsNotices(): readonly string[];
+  /** Moves an old user-level `apollo.sandbox` value to `apollo.sandbox.mode` (also done at activation and when it changes). */
+  migrateSettings(): Promise<void>;
+  /** The "Always Allow" answer to a command question: adds the pattern to the user's own apollo.sandbox.allow. */
+  alwaysAllow(pattern: string): Promise<void>;
 }
 
 const HINT_KIND_DESCRIPTIONS: Record<HintKind, string> = {
@@ -36,7 +43,9 @@ const HINT_KIND_DESCRIPTIONS: Record<HintKind, string> = {
 
 export function activate(context: vscode.ExtensionContext): ApolloApi {
   const log = vscode.window.createOutputChannel('Apollo', { log: true });
-  const controller = new RunController(context.secrets, log);
+  // The user's settings.json sits two folders above the extension's global storage.
+  const guard = new SettingsGuard(log, vscode.Uri.joinPath(context.globalStorageUri, '..', '..', 'settings.json'));
+  const controller = new RunController(context.secrets, log, guard);
   const panel = new PanelProvider(context.extensionUri, (message) => void controller.receive(message));
   controller.attachPanel(panel);
 
@@ -68,6 +77,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
 
   context.subscriptions.push(
     log,
+    guard,
     controller,
     vscode.window.registerWebviewViewProvider(PANEL_VIEW_ID, panel),
     vscode.workspace.registerTextDocumentContentProvider(SNAPSHOT_SCHEME, new SnapshotContentProvider()),
@@ -233,6 +243,8 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     }),
   );
 
+  guard.start();
+
   return {
     panel: {
       receive: (message) => controller.receive(message),
@@ -241,6 +253,9 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     currentSession: () => controller.currentSession(),
     sessions: () => controller.sessions(),
     liveRuns: () => controller.liveRuns(),
+    settingsNotices: () => [...guard.notices],
+    migrateSettings: () => guard.migrateLegacySandbox(),
+    alwaysAllow: (pattern) => controller.alwaysAllow(pattern),
   };
 }
 

@@ -20,7 +20,8 @@ import { AdoptPreview, adoptRefusal, adoptRun, previewAdopt } from '../core/sess
 import type { CommandApprovalRequest } from '../core/agent/tools';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
 import { openStepDiff, SnapshotContentProvider } from './diffProvider';
-import { ApolloSettings, readMaskPolicy, readSettings } from './settings';
+import { ApolloSettings, readMaskPolicy, readSettings, userAllowList } from './settings';
+import type { SettingsGuard } from './settingsGuard';
 import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
 import { NO_CHAT_MODELS, pickChatModel } from './languageModels';
 import { stepDetail, TimelineModel, toTimelineStep } from './timeline';
@@ -87,6 +88,8 @@ export class RunController implements vscode.Disposable {
   constructor(
     private readonly secrets: vscode.SecretStorage,
     private readonly log: vscode.LogOutputChannel,
+    /** Says when the workspace sets security settings; asked again before each run starts. */
+    private readonly guard?: Pick<SettingsGuard, 'checkWorkspace'>,
   ) {
     this.statusBar = vscode.window.createStatusBarItem('apollo.runState', vscode.StatusBarAlignment.Left, 50);
     this.statusBar.name = 'Apollo Run';
@@ -218,6 +221,7 @@ export class RunController implements vscode.Disposable {
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: the agent works inside a workspace folder.');
       if (!task || task.trim() === '') throw new ConfigError('The task is empty: describe what the agent should do.');
+      await this.guard?.checkWorkspace();
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
       const model = await this.chooseModel(settings, 'Apollo: Start Run');
       if (!model) return undefined;
@@ -248,6 +252,7 @@ export class RunController implements vscode.Disposable {
       }
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: sampled runs work in copies of a workspace folder.');
+      await this.guard?.checkWorkspace();
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
       const model = await this.chooseModel(settings, 'Apollo: Sample Runs');
       if (!model) return undefined;
@@ -521,19 +526,27 @@ export class RunController implements vscode.Disposable {
     this.post({ type: 'notice', level: 'info', message: `The agent wants to run a command that needs your answer: ${request.command}` });
     const choice = await vscode.window.showWarningMessage(
       `Apollo: allow the agent to run this command?`,
-      { modal: true, detail: `${request.command}\n\n${request.reason}\n\nAlways Allow adds "${request.suggestedAllow}" to apollo.sandbox.allow.` },
+      { modal: true, detail: `${request.command}\n\n${request.reason}\n\nAlways Allow adds "${request.suggestedAllow}" to apollo.sandbox.allow in your user settings.` },
       'Allow Once',
       'Always Allow',
       'Refuse',
     );
-    if (choice === 'Always Allow') {
-      const config = vscode.workspace.getConfiguration('apollo');
-      const allow = config.get<string[]>('sandbox.allow', []);
-      await config.update('sandbox.allow', [...allow, request.suggestedAllow], vscode.ConfigurationTarget.Global);
-    }
+    if (choice === 'Always Allow') await this.alwaysAllow(request.suggestedAllow);
     const verdict = choice === 'Allow Once' || choice === 'Always Allow' ? 'allow' : 'deny';
     this.log.info(`Command ${verdict === 'allow' ? 'allowed' : 'refused'} by the annotator: ${request.command}`);
     return verdict;
+  }
+
+  /**
+   * Adds a pattern to the user's own apollo.sandbox.allow: their user value and the new pattern,
+   * never the merged value (a workspace's list would be copied into the user's settings).
+   */
+  async alwaysAllow(pattern: string): Promise<void> {
+    const config = vscode.workspace.getConfiguration('apollo');
+    const allow = userAllowList(config);
+    if (allow.includes(pattern)) return;
+    await config.update('sandbox.allow', [...allow, pattern], vscode.ConfigurationTarget.Global);
+    this.log.info(`Added "${pattern}" to apollo.sandbox.allow in your user settings.`);
   }
 
   /** Says once, in the panel and a notification, when commands are not sandboxed. */
@@ -629,7 +642,8 @@ export class RunController implements vscode.Disposable {
     return orderByNeed(
       runs.map((run) => {
         const view = run.model.runView!;
-        return { runId: view.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt };
+        // The session's id: a recorded run_started may name another (a run copied before it was resumed).
+        return { runId: run.session.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt };
       }),
     ).map((need) => {
       const run = byId.get(need.runId)!;

@@ -361,7 +361,7 @@ export class ToolRunner {
     const policy = this.options.approveCommand
       ? 'risky commands (sudo, git push, writes outside the workspace, curl | sh…) wait for the annotator\'s approval'
       : 'risky commands (sudo, git push, writes outside the workspace, curl | sh…) are refused, as no one can approve them here';
-    if (options.mode === 'off') return { active: false, description: `The command sandbox is off (apollo.sandbox = "off"): commands run unsandboxed; ${policy}.` };
+    if (options.mode === 'off') return { active: false, description: `The command sandbox is off (sandbox mode "off"): commands run unsandboxed; ${policy}.` };
     const sandbox = await this.sandbox();
     if (sandbox?.kind === 'bwrap') return { active: true, description: describeSandbox(sandbox, { network: options.network }) };
     return { active: false, description: `Commands are not sandboxed: ${sandbox?.kind === 'none' ? sandbox.reason : 'no sandbox'}. Instead ${policy}.` };
