@@ -12,6 +12,8 @@
  * every run the export finishes, and reported as the peak above what the process held just
  * before the export (after gc). `APOLLO_BENCH_DIR` picks the folder the temporary dataset goes
  * in (default: the system's temporary folder); everything is deleted at the end.
+ * Runs compact their context every 30 to 50 steps, as a 32k-token budget makes them, so the
+ * formats that cut at compactions see real segments. `--formats openai,trl` picks formats.
  * Prints figures; asserts nothing. Run with `npm run bench:export`.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -212,8 +214,14 @@ function generateRun(spec: RunSpec, pools: TextPools): GeneratedRun {
     events.push({ type: 'hint_delivered', time: time(1), hintId, step });
   };
 
+  // Compactions as a 32k-token budget makes them: every 30 to 50 steps of this size, keeping a few recent steps.
+  let compactAt = r.int(30, 50);
   for (let number = 1; number <= spec.steps; number++) {
     if (hintAt.has(number)) queueHint(number, r.pick(HINT_KINDS_USED), pools.sentences(r.int(60, 220)));
+    if (number === compactAt) {
+      events.push({ type: 'summary', time: time(r.int(5, 20)), step: number, keptFromStep: number - r.int(4, 12), text: pools.sentences(r.int(1200, 2400)), tokensBefore: r.int(25_000, 27_000), tokensAfter: r.int(8_000, 12_000) });
+      compactAt = number + r.int(30, 50);
+    }
     const last = number === spec.steps;
     const toolRoll = r.next();
     const tool = last ? 'finish' : toolRoll < 0.02 ? null : toolRoll < 0.3 ? 'read_file' : toolRoll < 0.48 ? 'write_file' : toolRoll < 0.58 ? 'edit_file' : toolRoll < 0.8 ? 'run_command' : toolRoll < 0.9 ? 'search' : 'list_dir';
@@ -596,8 +604,11 @@ async function main(): Promise<void> {
     const target = (format: JobFormat, count: number) => path.join(outDir, (FOLDER_FORMATS as readonly JobFormat[]).includes(format) ? `${format}-${count}` : `${format}-${count}.jsonl`);
 
     const byFormat: Measurement[] = [];
-    for (const format of ['read', ...EXPORT_FORMATS] as JobFormat[]) {
+    const only = arg('--formats')?.split(',');
+    for (const format of ['read', ...EXPORT_FORMATS].filter((format) => !only || only.includes(format)) as JobFormat[]) {
       const result = await runChild({ dataset, format, out: target(format, runs), runs });
+      // The rows of trl and llamafactory repeat their context: gigabytes at this size, so each output goes once measured.
+      rmSync(target(format, runs), { recursive: true, force: true });
       process.stderr.write(`  ${format}: ${result.seconds.toFixed(1)} s, peak heap +${mb(result.peakHeap)}, peak rss +${mb(result.peakRss)}\n`);
       byFormat.push(result);
     }
@@ -620,7 +631,7 @@ async function main(): Promise<void> {
         ]),
       ),
     );
-    const base = byFormat.find((m) => m.format === 'openai')!;
+    const base = byFormat.find((m) => m.format === 'openai') ?? byFormat[0];
     console.log('  read only: reading each run and building its trajectories, the part every format shares; no writer');
     console.log('  peak heap / peak RSS: highest sample above the value just before the export (after gc); max RSS: the process high-water mark');
     console.log(`  before each export: heap ${mb(base.baseHeap)}, RSS ${mb(base.baseRss)} (openai's process); ${SAMPLE_MS} ms sampling, ${int(base.samples)} samples in openai's export`);
@@ -635,6 +646,7 @@ async function main(): Promise<void> {
       const results: Measurement[] = [];
       for (const count of sizes) {
         const result = await runChild({ dataset, format, out: target(format, count), runs: count });
+        rmSync(target(format, count), { recursive: true, force: true });
         process.stderr.write(`  ${format} x ${count}: ${result.seconds.toFixed(1)} s, peak heap +${mb(result.peakHeap)}, peak rss +${mb(result.peakRss)}\n`);
         results.push(result);
       }
