@@ -9,34 +9,12 @@ import type { HostToWebview } from '../../src/protocol';
 import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
 import { CLAIM_FILE } from '../../src/core/session/workspaceClaim';
 import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
-
-const EXTENSION_ID = 'apollo-agent.apollo-agent';
-
-function workspaceDir(): string {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the test needs a workspace folder');
-  return folder.uri.fsPath;
-}
+import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
 async function readEvents(runId: string): Promise<DatasetEvent[]> {
   const file = path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId, 'events.jsonl');
   const text = await fs.readFile(file, 'utf8');
   return text.trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function configure(values: Record<string, unknown>): Promise<void> {
-  const config = vscode.workspace.getConfiguration('apollo');
-  for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
 }
 
 describe('Apollo extension', function () {

@@ -12,18 +12,10 @@ import { RunSession } from '../../src/core/session/runSession';
 import { LanguageModelClient, readResponseStream, toLanguageModelMessages, toLanguageModelTools } from '../../src/vscode/languageModelClient';
 import type { HostToWebview } from '../../src/protocol';
 import { startScriptedModelServer, ScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { EXTENSION_ID, until as untilWithin } from './helpers';
 
-const EXTENSION_ID = 'apollo-agent.apollo-agent';
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Runs on a language model take a little longer to start here. */
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000) => untilWithin(what, probe, timeoutMs);
 
 interface ReceivedRequest {
   messages: vscode.LanguageModelChatMessage[];

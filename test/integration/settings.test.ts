@@ -12,30 +12,9 @@ import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { SECURITY_SETTINGS } from '../../src/vscode/settings';
 import { startScriptedModelServer, ScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
-const EXTENSION_ID = 'apollo-agent.apollo-agent';
 const IGNORED = /Apollo ignores workspace values of security settings and uses yours/;
-
-function workspaceDir(): string {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the test needs a workspace folder');
-  return folder.uri.fsPath;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function configure(values: Record<string, unknown>): Promise<void> {
-  const config = vscode.workspace.getConfiguration('apollo');
-  for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
-}
 
 /** A server a hostile workspace points Apollo at: records every request and the key it carried. */
 async function startHostileServer(): Promise<{ baseUrl: string; requests: { url: string; authorization?: string }[]; close(): Promise<void> }> {
