@@ -21,7 +21,7 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'hf', 'atif', 
 export const FORMAT_DESCRIPTIONS: Record<ExportFormat, string> = {
   openai: 'OpenAI chat fine-tuning JSONL, one trajectory a line, weight 0|1 on each assistant message',
   hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), loadable with datasets.load_dataset',
-  atif: 'Agent Trajectory Interchange Format v1.4, one JSON file per trajectory',
+  atif: 'Agent Trajectory Interchange Format v1.7 (Harbor), one JSON file per trajectory',
   sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns',
   pairs: 'preference pairs from rewinds and across the runs of one sampled task: prompt / chosen / rejected in chat form (JSONL)',
 };
