@@ -387,7 +387,7 @@ export function generateDataset(root: string, runs: number, steps: number): Gene
       validateEvent(run.events.find((event) => event.type === 'rewind'));
       const tree = buildRunTree(run.events)!;
       const trajectories = trajectoriesOf(tree, { branches: 'all', policy: DEFAULT_MASK_POLICY });
-      const pairs = pairsOf(tree, { format: 'pairs', out: '', branches: 'all', policy: DEFAULT_MASK_POLICY, minQuality: 0, hints: true });
+      const pairs = pairsOf(tree, { format: 'pairs', out: '', branches: 'all', policy: DEFAULT_MASK_POLICY, minQuality: 0, hints: true, wholeTrajectories: false, allowEmpty: false });
       if (trajectories.length !== 2 || pairs.length !== 1) throw new Error(`the generated rewound run ${id} gives ${trajectories.length} trajectories and ${pairs.length} pairs, not 2 and 1`);
       checkedRewind = true;
     }

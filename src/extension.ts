@@ -13,6 +13,7 @@ import { ExportRequest, runExportCommand } from './vscode/exportCommand';
 import { ExportCancelled } from './core/export/exportDataset';
 import { DatasetStore } from './core/dataset/store';
 import { collectGarbage, formatGarbageReport } from './core/session/gc';
+import { availableChatModels, trackChatModels } from './vscode/languageModels';
 
 /** Returned by `activate`, so integration tests can drive the panel's message channel. */
 export interface ApolloApi {
@@ -70,6 +71,24 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     controller,
     vscode.window.registerWebviewViewProvider(PANEL_VIEW_ID, panel),
     vscode.workspace.registerTextDocumentContentProvider(SNAPSHOT_SCHEME, new SnapshotContentProvider()),
+    trackChatModels(),
+
+    // The walkthrough's "use the models VS Code has": switches apollo.provider when there are some.
+    vscode.commands.registerCommand('apollo.useVsCodeModels', async () => {
+      const models = await availableChatModels();
+      if (!models.length) {
+        void vscode.window.showWarningMessage(
+          'Apollo: VS Code has no language models yet. Install and sign in to an extension that provides them (e.g. GitHub Copilot Chat), or use an OpenAI-compatible endpoint.',
+        );
+        return 0;
+      }
+      await vscode.workspace.getConfiguration('apollo').update('provider', 'vscode-lm', vscode.ConfigurationTarget.Global);
+      const names = models.slice(0, 5).map((model) => model.name).join(', ') + (models.length > 5 ? `, and ${models.length - 5} more` : '');
+      void vscode.window.showInformationMessage(
+        `Apollo: runs now use VS Code's language models (${models.length} found: ${names}). A run asks which one, unless apollo.model names one by id or family.`,
+      );
+      return models.length;
+    }),
 
     vscode.commands.registerCommand('apollo.startRun', async (taskArgument?: unknown) => {
       let task = typeof taskArgument === 'string' ? taskArgument : undefined;

@@ -53,8 +53,12 @@ Usage:
                                                                prints each run's id as it starts
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
-  apollo export --format openai|hf|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
+  apollo export --format openai|hf|trl|llamafactory|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
                 [--policy not-bad|good-only|all] [--min-quality 0..1] [--run ID]... [--hints user|omit]
+                [--whole-trajectories] [--allow-empty]
+                                                               one row per context the model saw (cut at each
+                                                               compaction; --whole-trajectories: one per trajectory);
+                                                               exits 1 when nothing comes out unless --allow-empty
   apollo validate [--dataset DIR]                              check every run; exit 1 if any error
   apollo relabel [--dataset DIR] [--run ID]...                 re-run the quality rules over finished runs
   apollo merge SRC... --into DIR                               bring the runs of other dataset folders into one (idempotent)
@@ -655,6 +659,8 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
       'min-quality': { type: 'string' },
       run: { type: 'string', multiple: true },
       hints: { type: 'string' },
+      'whole-trajectories': { type: 'boolean' },
+      'allow-empty': { type: 'boolean' },
     },
     io,
   );
@@ -662,7 +668,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
   const { values } = parsed;
   const format = values.format as ExportFormat;
   if (!EXPORT_FORMATS.includes(format)) throw new UsageError(`apollo export needs --format ${EXPORT_FORMATS.join('|')}.`);
-  if (!values.out) throw new UsageError('apollo export needs --out PATH (a file for openai, sharegpt and pairs; a new folder for hf and atif).');
+  if (!values.out) throw new UsageError('apollo export needs --out PATH (a file for openai, sharegpt and pairs; a new folder for hf, trl, llamafactory and atif).');
   if (values.branches !== undefined && values.branches !== 'main' && values.branches !== 'all') throw new UsageError('--branches takes main or all.');
   if (values.hints !== undefined && values.hints !== 'user' && values.hints !== 'omit') throw new UsageError('--hints takes user or omit.');
   const minQuality = values['min-quality'] === undefined ? undefined : Number(values['min-quality']);
@@ -677,6 +683,8 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
     minQuality,
     runs: values.run,
     hints: values.hints !== 'omit',
+    wholeTrajectories: values['whole-trajectories'] ?? false,
+    allowEmpty: values['allow-empty'] ?? false,
     onProgress: ({ runsDone, runsTotal, records }) => {
       if (Date.now() - lastReport < 1000 && runsDone < runsTotal) return;
       lastReport = Date.now();

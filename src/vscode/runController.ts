@@ -10,16 +10,19 @@ import path from 'node:path';
 import { stepGrounding, type DatasetEvent, type HintKind, type HintUrgency, type LabelAxis, type LabelValue, type RewindEvent, type RunAdoptedEvent, type StepEvent } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { shadowStoreDir } from '../core/grounding/shadowStore';
-import { ConfigError, RunSession, SessionOptions } from '../core/session/runSession';
+import { ConfigError, RunSession, SessionOptions, validateSampling } from '../core/session/runSession';
+import type { ChatModelClient } from '../core/agent/modelClient';
+import { REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { previewRewind, rewindRun } from '../core/session/rewind';
 import { AttentionFlag, orderByNeed } from '../core/supervision/attention';
 import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
 import { AdoptPreview, adoptRefusal, adoptRun, previewAdopt } from '../core/session/adopt';
 import type { CommandApprovalRequest } from '../core/agent/tools';
-import { DEFAULT_MASK_POLICY } from '../core/supervision/labels';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
 import { openStepDiff, SnapshotContentProvider } from './diffProvider';
-import { ApolloSettings, readSettings } from './settings';
+import { ApolloSettings, readMaskPolicy, readSettings } from './settings';
+import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
+import { NO_CHAT_MODELS, pickChatModel } from './languageModels';
 import { stepDetail, TimelineModel, toTimelineStep } from './timeline';
 
 export interface PanelChannel {
@@ -54,6 +57,14 @@ const firstLine = (text: string) => {
   return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 };
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/** The model a run talks to: an OpenAI-compatible endpoint, or a client VS Code serves (no URL or key). */
+interface ModelChoice {
+  model: string;
+  baseUrl: string;
+  apiKey: string;
+  client?: ChatModelClient;
+}
 
 export class RunController implements vscode.Disposable {
   private readonly live = new Map<string, LiveRun>();
@@ -116,10 +127,16 @@ export class RunController implements vscode.Disposable {
     if (/Set API Key/.test(message)) actions.push('Set API Key');
     if (/apollo\.(baseUrl|model)/.test(message)) actions.push('Open Settings');
     if (/untrusted/.test(message)) actions.push('Manage Workspace Trust');
+    if (message === NO_CHAT_MODELS) actions.push('Use an OpenAI-Compatible Endpoint');
     void vscode.window.showErrorMessage(message, ...actions).then((choice) => {
       if (choice === 'Set API Key') void vscode.commands.executeCommand('apollo.setApiKey');
       if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'apollo.');
       if (choice === 'Manage Workspace Trust') void vscode.commands.executeCommand('workbench.trust.manage');
+      if (choice === 'Use an OpenAI-Compatible Endpoint') {
+        void Promise.resolve(vscode.workspace.getConfiguration('apollo').update('provider', 'openai-compatible', vscode.ConfigurationTarget.Global)).then(() =>
+          vscode.commands.executeCommand('workbench.action.openSettings', 'apollo.baseUrl'),
+        );
+      }
     });
   }
 
@@ -202,9 +219,10 @@ export class RunController implements vscode.Disposable {
       if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: the agent works inside a workspace folder.');
       if (!task || task.trim() === '') throw new ConfigError('The task is empty: describe what the agent should do.');
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
-      if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+      const model = await this.chooseModel(settings, 'Apollo: Start Run');
+      if (!model) return undefined;
       const session = await RunSession.start({
-        ...this.newRunOptions(settings),
+        ...this.newRunOptions(settings, model),
         workspace: folder.uri.fsPath,
         task,
       });
@@ -231,7 +249,8 @@ export class RunController implements vscode.Disposable {
       const folder = vscode.workspace.workspaceFolders?.[0];
       if (!folder || folder.uri.scheme !== 'file') throw new ConfigError('Open a folder first: sampled runs work in copies of a workspace folder.');
       const settings = await readSettings(this.secrets, folder.uri.fsPath);
-      if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+      const model = await this.chooseModel(settings, 'Apollo: Sample Runs');
+      if (!model) return undefined;
       let task = taskArgument;
       if (task === undefined) {
         task = await vscode.window.showInputBox({ title: 'Apollo: Sample Runs', prompt: 'The task every run works on', placeHolder: 'What should the agents do?', ignoreFocusOut: true });
@@ -260,7 +279,7 @@ export class RunController implements vscode.Disposable {
         () =>
           startSampling({
             workspace: folder.uri.fsPath,
-            ...this.newRunOptions(settings),
+            ...this.newRunOptions(settings, model),
             runsDir: settings.runsDir,
             task: task!,
             n: total,
@@ -454,14 +473,41 @@ export class RunController implements vscode.Disposable {
     };
   }
 
+  /**
+   * Checks the request settings and finds the model a new run uses, before anything starts:
+   * the endpoint (complete, or a ConfigError that says what is missing), or one of VS Code's
+   * language models (apollo.model names it, else the user picks; undefined when dismissed).
+   */
+  private async chooseModel(settings: ApolloSettings, title: string): Promise<ModelChoice | undefined> {
+    validateSampling(settings.sampling);
+    if (!REASONING_IN_CONTEXT.includes(settings.reasoningInContext)) {
+      throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(settings.reasoningInContext)}": use ${REASONING_IN_CONTEXT.join(', ')}.`);
+    }
+    if (settings.provider === VSCODE_LM_PROVIDER) return this.chooseLanguageModel(settings.endpoint.model, title);
+    if (settings.endpoint.problem) throw new ConfigError(settings.endpoint.problem);
+    return { model: settings.endpoint.model, baseUrl: settings.endpoint.baseUrl, apiKey: settings.endpoint.apiKey };
+  }
+
+  /** One of VS Code's language models: no base URL, no key. */
+  private async chooseLanguageModel(wanted: string, title: string): Promise<ModelChoice | undefined> {
+    const chat = await pickChatModel(wanted, title);
+    if (!chat) return undefined;
+    this.log.info(`Model: ${chat.name} (${chat.id}, ${chat.vendor}) from VS Code's language models; sampling settings are recorded but not sent to it.`);
+    // The engine learns the prompt budget from the model's input limit (contextWindowDetail).
+    return { model: chat.id, baseUrl: '', apiKey: '', client: new LanguageModelClient(chat) };
+  }
+
   /** The options of a new run (alone or sampled) besides its task and workspace. */
-  private newRunOptions(settings: ApolloSettings) {
+  private newRunOptions(settings: ApolloSettings, choice: ModelChoice) {
     return {
       ...this.sessionOptions(settings),
       datasetDir: settings.datasetDir,
-      model: settings.endpoint.model,
-      baseUrl: settings.endpoint.baseUrl,
-      apiKey: settings.endpoint.apiKey,
+      model: choice.model,
+      baseUrl: choice.baseUrl,
+      apiKey: choice.apiKey,
+      ...(choice.client ? { client: choice.client } : {}),
+      ...(settings.sampling ? { sampling: settings.sampling } : {}),
+      reasoningInContext: settings.reasoningInContext,
       maxSteps: settings.maxSteps,
       ...(Object.keys(settings.budget).length ? { budget: settings.budget } : {}),
     };
@@ -786,12 +832,23 @@ export class RunController implements vscode.Disposable {
       const going = this.workspaceRun();
       // Two agents in one folder would trip over each other; a sampled run has a folder of its own.
       if (going && !manifest?.originWorkspace) throw new ConfigError(`Run ${going.runId} is still going in this workspace: stop it before resuming another.`);
+      // A run on one of VS Code's models goes on with the model it recorded, if VS Code still has it.
+      const started = (await new DatasetStore(settings.datasetDir).readEvents(chosen)).events.find((event) => event.type === 'run_started');
+      let languageModel: ModelChoice | undefined;
+      if (started?.type === 'run_started' && started.provider === VSCODE_LM_PROVIDER) {
+        languageModel = await this.chooseLanguageModel(started.model, 'Apollo: Resume Run');
+        if (!languageModel) return;
+      }
       const session = await RunSession.resume({
         datasetDir: settings.datasetDir,
         runId: chosen,
-        apiKey: settings.endpoint.apiKey,
-        ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
-        ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
+        ...(languageModel
+          ? { apiKey: '', model: languageModel.model, client: languageModel.client }
+          : {
+              apiKey: settings.endpoint.apiKey,
+              ...(settings.endpoint.baseUrl ? { baseUrl: settings.endpoint.baseUrl } : {}),
+              ...(settings.endpoint.model ? { model: settings.endpoint.model } : {}),
+            }),
         // The budget stays the one the run started with (kept in run_started).
         ...this.sessionOptions(settings),
       });
@@ -817,8 +874,8 @@ export class RunController implements vscode.Disposable {
   private async attach(session: RunSession, options: { sample?: LiveRun['sample']; show?: boolean } = {}): Promise<LiveRun> {
     const previous = this.live.get(session.runId);
     previous?.subscription.dispose();
-    const folder = vscode.workspace.workspaceFolders?.[0];
-    const policy = folder ? (await readSettings(this.secrets, folder.uri.fsPath)).maskPolicy : DEFAULT_MASK_POLICY;
+    // Nothing is awaited before the subscription: a fast first step must not slip past it.
+    const policy = readMaskPolicy();
     const sample = options.sample ?? previous?.sample;
     const run: LiveRun = { session, model: new TimelineModel({ policy, readOnly: false }), subscription: { dispose: () => undefined }, ...(sample ? { sample } : {}) };
     // Subscribe before reading the history; events that arrive meanwhile wait, and those the

@@ -7,13 +7,23 @@ import { DEFAULT_MAX_STEPS } from '../core/session/runSession';
 import { DEFAULT_MASK_POLICY, MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 import type { JudgeOptions } from '../core/supervision/judge';
 import type { CommandSandboxOptions } from '../core/agent/tools';
+import type { ReasoningInContext, SamplingOptions } from '../core/dataset/events';
 import { resolveEndpoint, ResolvedEndpoint } from './endpoint';
 
 export const API_KEY_SECRET = 'apollo.apiKey';
 export const JUDGE_API_KEY_SECRET = 'apollo.judgeApiKey';
 
+export type Provider = 'openai-compatible' | 'vscode-lm';
+export const PROVIDERS: readonly Provider[] = ['openai-compatible', 'vscode-lm'];
+
 export interface ApolloSettings {
+  /** Where the agent's model is served: an OpenAI-compatible endpoint, or VS Code's language models. */
+  provider: Provider;
   endpoint: ResolvedEndpoint;
+  /** apollo.request.*, only the values set (unset ones are the server's defaults); checked when a run starts. */
+  sampling?: SamplingOptions;
+  /** apollo.reasoning.keepInContext, as set; checked when a run starts. */
+  reasoningInContext: ReasoningInContext;
   datasetDir: string;
   maxSteps: number;
   /** 0: derived from the model's context window. */
@@ -38,6 +48,29 @@ export function defaultRunsDir(): string {
   return path.join(os.homedir(), '.apollo', 'runs');
 }
 
+/** The apollo.request.* values that are set; null and absent mean the server's default. */
+export function readSampling(config: Pick<vscode.WorkspaceConfiguration, 'get'>): SamplingOptions | undefined {
+  const value = (key: string) => {
+    const setting = config.get<unknown>(key);
+    return setting === null || setting === undefined ? undefined : setting;
+  };
+  const sampling: Record<string, unknown> = {};
+  for (const [key, setting] of [['temperature', 'request.temperature'], ['topP', 'request.topP'], ['seed', 'request.seed'], ['maxOutputTokens', 'request.maxOutputTokens']] as const) {
+    const setValue = value(setting);
+    if (setValue !== undefined) sampling[key] = setValue;
+  }
+  const extra = value('request.extra');
+  // An empty object adds nothing; anything else that is not an object is left for the check to name.
+  if (extra !== undefined && !(typeof extra === 'object' && !Array.isArray(extra) && Object.keys(extra as object).length === 0)) sampling.extra = extra;
+  return Object.keys(sampling).length ? (sampling as SamplingOptions) : undefined;
+}
+
+/** apollo.maskPolicy, read at once (no secrets involved), the default for an unknown value. */
+export function readMaskPolicy(config: Pick<vscode.WorkspaceConfiguration, 'get'> = vscode.workspace.getConfiguration('apollo')): MaskPolicy {
+  const policy = config.get<string>('maskPolicy', DEFAULT_MASK_POLICY) as MaskPolicy;
+  return MASK_POLICIES.includes(policy) ? policy : DEFAULT_MASK_POLICY;
+}
+
 const positive = (value: number | undefined) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined);
 
 export async function readSettings(secrets: vscode.SecretStorage, workspace: string): Promise<ApolloSettings> {
@@ -49,7 +82,6 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     env: process.env,
   });
   const datasetSetting = config.get<string>('datasetPath', '').trim();
-  const maskPolicy = config.get<string>('maskPolicy', DEFAULT_MASK_POLICY) as MaskPolicy;
   const judge = config.get<boolean>('judge.enabled', false)
     ? {
         baseUrl: config.get<string>('judge.baseUrl', '').trim() || endpoint.baseUrl,
@@ -58,8 +90,12 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
         batchSize: config.get<number>('judge.batchSize', 8),
       }
     : undefined;
+  const sampling = readSampling(config);
   return {
-    maskPolicy: MASK_POLICIES.includes(maskPolicy) ? maskPolicy : DEFAULT_MASK_POLICY,
+    provider: config.get<string>('provider', 'openai-compatible') === 'vscode-lm' ? 'vscode-lm' : 'openai-compatible',
+    ...(sampling ? { sampling } : {}),
+    reasoningInContext: config.get<ReasoningInContext>('reasoning.keepInContext', 'auto'),
+    maskPolicy: readMaskPolicy(config),
     secretsToModel: config.get<boolean>('secrets.showToModel', false),
     sandbox: {
       mode: config.get<string>('sandbox', 'auto') === 'off' ? 'off' : 'auto',

@@ -301,7 +301,7 @@ describe('Apollo extension', function () {
     const ended = await api.currentSession()!.done;
     assert.equal(ended.status, 'finished');
     const events = await readEvents(runId!);
-    assert.deepEqual(events.map((event) => event.type), ['run_started', 'step', 'step', 'step', 'run_ended']);
+    assert.deepEqual(events.map((event) => event.type), ['run_started', 'context_window', 'step', 'step', 'step', 'run_ended']);
     const added = posted.filter((message): message is Extract<HostToWebview, { type: 'stepAdded' }> => message.type === 'stepAdded');
     assert.deepEqual(
       added.map((message) => [message.step.step, message.step.tool, message.step.args, message.step.diff.files]),

@@ -428,3 +428,39 @@ test('bad sampling options are refused before anything is written, naming the se
     ws.cleanup();
   }
 });
+
+/**
+ * Per server, the reasoning field it streams and whether the next request sends it back (auto):
+ * - vLLM with a reasoning parser: `delta.reasoning` (vLLM docs "Reasoning Outputs"; earlier releases named it `reasoning_content`);
+ * - older vLLM, llama.cpp (`--reasoning-format deepseek`), DeepSeek's API: `delta.reasoning_content`;
+ * - OpenRouter: `delta.reasoning` beside `reasoning_details` (docs "Reasoning Tokens").
+ */
+const REASONING_SERVERS: { server: string; model: string; field: 'reasoning' | 'reasoning_content'; extra?: Record<string, unknown>; sentBack: boolean }[] = [
+  { server: 'vLLM (reasoning parser, current field)', model: 'Qwen/Qwen3-8B', field: 'reasoning', sentBack: false },
+  { server: 'vLLM (older field) serving GLM-4.5', model: 'zai-org/GLM-4.5-Air', field: 'reasoning_content', sentBack: true },
+  { server: 'llama.cpp llama-server', model: 'qwen3-8b-q4_k_m.gguf', field: 'reasoning_content', sentBack: false },
+  { server: 'DeepSeek (thinking mode with tools)', model: 'deepseek-reasoner', field: 'reasoning_content', sentBack: true },
+  { server: 'OpenRouter', model: 'moonshotai/kimi-k2-thinking', field: 'reasoning', extra: { reasoning_details: [{ type: 'reasoning.text', text: 'Look first.' }] }, sentBack: true },
+];
+
+for (const habit of REASONING_SERVERS) {
+  test(`${habit.server}: thoughts in delta.${habit.field} are recorded apart from the text; sent back: ${habit.sentBack}`, async () => {
+    await withRun(
+      (_request, index) =>
+        index === 0
+          ? { deltas: [{ role: 'assistant', [habit.field]: 'Look ', ...(habit.extra ?? {}) }, { [habit.field]: 'first.' }, { content: 'Listing.' }, ...streamedCall(0, 'call_x', 'list_dir', { path: '.' })], finishReason: 'tool_calls' }
+          : FINISH,
+      async ({ session, workspace, requests }) => {
+        assert.equal((await session.done).status, 'finished');
+        const [first] = stepsOf(await eventsOf(session, workspace));
+        assert.equal(first.assistant.reasoning, 'Look first.');
+        assert.equal(first.assistant.content, 'Listing.');
+        const assistant = requests[1].messages.find((message: any) => message.role === 'assistant');
+        assert.equal(assistant.content, 'Listing.');
+        assert.equal(assistant.reasoning_content, habit.sentBack ? 'Look first.' : undefined);
+        assert.equal(requests[1].messages.find((message: any) => message.role === 'tool')?.tool_call_id, 'call_x');
+      },
+      { model: habit.model },
+    );
+  });
+}

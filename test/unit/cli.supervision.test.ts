@@ -102,7 +102,7 @@ test('apollo export writes the chosen format and refuses bad options with a usag
     assert.deepEqual(line.messages.filter((message: { role: string }) => message.role === 'assistant').map((message: { weight: number }) => message.weight), [0, 1]);
 
     for (const [args, message] of [
-      [['--format', 'csv', '--out', 'x'], /needs --format openai\|hf\|atif\|sharegpt\|pairs/],
+      [['--format', 'csv', '--out', 'x'], /needs --format openai\|hf\|trl\|llamafactory\|atif\|sharegpt\|pairs/],
       [['--format', 'openai'], /needs --out PATH/],
       [['--format', 'openai', '--out', 'x', '--policy', 'lenient'], /--policy takes not-bad, good-only, all/],
       [['--format', 'openai', '--out', 'x', '--min-quality', '80'], /--min-quality takes a share between 0 and 1/],

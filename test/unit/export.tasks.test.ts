@@ -51,34 +51,41 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const readJsonl = (file: string): any[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
 
-test('pairs across runs: within one task the better-scored run is chosen; equal scores and different tasks never pair', async () => {
+test('pairs across runs: where two runs of one task part, the better turn is chosen, by labels then by outcome; a tie never pairs', async () => {
   const file = path.join(dir, 'pairs.jsonl');
   const summary = await exportDataset(store, { format: 'pairs', out: file });
   assert.deepEqual(summary.skipped, []);
   const pairs = readJsonl(file);
   assert.deepEqual(
-    pairs.map((pair) => [pair.metadata.task_id, pair.metadata.chosen_run, pair.metadata.rejected_run, pair.metadata.chosen_score, pair.metadata.rejected_score]),
+    pairs.map((pair) => [pair.metadata.task_id, pair.metadata.chosen_run, pair.metadata.rejected_run, pair.metadata.chosen_score, pair.metadata.rejected_score, pair.metadata.decided_by]),
     [
-      ['task-a', 'run-a1', 'run-a2', 4, 2.5],
-      ['task-a', 'run-a1', 'run-a3', 4, 1],
-      ['task-a', 'run-a2', 'run-a3', 2.5, 1],
+      // Step 1 parts them: a1's turn is good, a2's unlabelled.
+      ['task-a', 'run-a1', 'run-a2', 4, 2.5, 'labels'],
+      // Both turns good: a1 finished, a3 failed.
+      ['task-a', 'run-a1', 'run-a3', 4, 1, 'outcome'],
+      // a3's turn is good, a2's unlabelled: the turn's label comes before the run's outcome.
+      ['task-a', 'run-a3', 'run-a2', 1, 2.5, 'labels'],
+      // Task B: b1's first turn is good, b2's unlabelled, though their runs score the same.
+      ['task-b', 'run-b1', 'run-b2', 3.5, 3.5, 'labels'],
     ],
   );
-  assert.equal(summary.records, 3);
+  assert.equal(summary.records, 4);
   for (const pair of pairs) {
     assert.equal(pair.metadata.kind, 'across_runs');
     assert.deepEqual(pair.prompt, [
       { role: 'system', content: 'You are a careful software engineer.' },
       { role: 'user', content: 'Make the tests pass' },
     ]);
-    assert.deepEqual(pair.chosen.map((message: ChatMessage) => message.role), ['assistant', 'tool', 'assistant', 'tool']);
+    assert.deepEqual(pair.chosen.map((message: ChatMessage) => message.role), ['assistant'], 'the first differing turn only, no tool result');
+    assert.deepEqual(pair.rejected.map((message: ChatMessage) => message.role), ['assistant']);
+    assert.deepEqual([pair.metadata.chosen_step, pair.metadata.rejected_step], [1, 1]);
     assert.equal(pair.chosen[0].content, `${pair.metadata.chosen_run} writes a.txt`);
     assert.equal(pair.rejected[0].content, `${pair.metadata.rejected_run} writes a.txt`);
     assert.equal(pair.chosen.some((message: object) => 'weight' in message), false);
-    assert.deepEqual(validateChat([...pair.prompt, ...pair.chosen]), []);
-    assert.deepEqual(validateChat([...pair.prompt, ...pair.rejected]), []);
+    assert.deepEqual(validateChat([...pair.prompt, ...pair.chosen], { completion: true }), []);
+    assert.deepEqual(validateChat([...pair.prompt, ...pair.rejected], { completion: true }), []);
     // Every pair has the same metadata keys, whatever its kind.
-    assert.deepEqual(Object.keys(pair.metadata).sort(), ['branch', 'chosen_run', 'chosen_score', 'chosen_step', 'correction', 'kind', 'rejected_run', 'rejected_score', 'rejected_step', 'run_id', 'task_id']);
+    assert.deepEqual(Object.keys(pair.metadata).sort(), ['branch', 'chosen_run', 'chosen_score', 'chosen_step', 'correction', 'decided_by', 'kind', 'rejected_run', 'rejected_score', 'rejected_step', 'run_id', 'task_id']);
   }
 });
 
@@ -107,7 +114,7 @@ test('two runs under one task id but with different tasks are not paired; the ex
     await sampled(mixed, 'run-m1', 'task-m', ['good', 'good'], 'finished', 'Fix the parser');
     await sampled(mixed, 'run-m2', 'task-m', [null, null], 'finished', 'Fix the printer');
     const file = path.join(other, 'pairs.jsonl');
-    const summary = await exportDataset(mixed, { format: 'pairs', out: file });
+    const summary = await exportDataset(mixed, { format: 'pairs', out: file, allowEmpty: true });
     assert.equal(summary.records, 0);
     assert.deepEqual(summary.skipped, [{ id: 'task task-m: run run-m1 over run-m2', problems: ['the two runs share a task id but not their task'] }]);
   } finally {

@@ -6,7 +6,7 @@
 import { findSecretShapes } from '../dataset/redaction';
 import { stepToolResults, type StepEvent } from '../dataset/events';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
-import type { Trajectory, TrajectoryStep } from './trajectory';
+import { segmentsOf, type Trajectory, type TrajectorySegment, type TrajectoryStep } from './trajectory';
 
 export interface ChatToolCall {
   id: string;
@@ -23,12 +23,35 @@ export type ChatMessage =
    * `<think>…</think>` before the content; DeepSeek-R1's servers send it under that name).
    * gpt-oss's template reads `thinking` instead: rename the key for it.
    */
-  | { role: 'assistant'; content: string | null; reasoning_content?: string; tool_calls?: ChatToolCall[]; weight?: 0 | 1 }
+  /** `content` is always a string, "" for a turn that only calls tools (Qwen3's and gpt-oss's templates fail on null). */
+  | { role: 'assistant'; content: string; reasoning_content?: string; tool_calls?: ChatToolCall[]; weight?: 0 | 1 }
   | { role: 'tool'; tool_call_id: string; content: string };
 
 export interface ChatOptions {
   /** Hints appear as the user messages the model received; false leaves them out. */
   hints: boolean;
+}
+
+/**
+ * A call's arguments as the object chat templates iterate over (the HF convention); a string that
+ * is not a JSON object (a call cut by the output limit) is kept as `{"raw": <the string>}`.
+ */
+export function argumentsObject(raw: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // kept raw below
+  }
+  return { raw };
+}
+
+/** Function tools as JSON schema objects, as `apply_chat_template(tools=…)` takes them. */
+export function functionTools(tools: unknown[]): unknown[] {
+  return tools.map((tool) => {
+    const record = tool as { type?: string; function?: unknown };
+    return record.type === 'function' && record.function ? tool : { type: 'function', function: tool };
+  });
 }
 
 /** Maps a step's tool call ids to the ids used in the conversation. */
@@ -55,8 +78,8 @@ export function assistantMessage(step: StepEvent, weight?: 0 | 1, ids: CallIds =
   const calls = step.assistant.toolCalls.map((call): ChatToolCall => ({ id: ids(call.id), type: 'function', function: { name: call.name, arguments: call.arguments } }));
   return {
     role: 'assistant',
-    // A turn that only calls tools has no text: null, as chat APIs send it.
-    content: step.assistant.content || (calls.length ? null : ''),
+    // A turn that only calls tools has no text: "", which every chat template renders (null breaks some).
+    content: step.assistant.content ?? '',
     ...(step.assistant.reasoning ? { reasoning_content: step.assistant.reasoning } : {}),
     ...(calls.length ? { tool_calls: calls } : {}),
     ...(weight === undefined ? {} : { weight }),
@@ -85,6 +108,49 @@ export function promptMessages(trajectory: Pick<Trajectory, 'started'>, steps: r
     messages.push(...hintMessages(step, options), assistantMessage(step.event, weights ? step.mask : undefined, ids), ...resultMessages(step.event, ids));
   }
   return { messages, usedIds };
+}
+
+/** A conversation and where each of its steps' assistant turns is in it. */
+export interface SegmentChat {
+  segment: TrajectorySegment;
+  messages: ChatMessage[];
+  /** The segment's own steps, each with the index of its assistant message in `messages`. */
+  turns: { step: TrajectoryStep; index: number }[];
+  usedIds: Set<string>;
+}
+
+/**
+ * One context the model saw: system, task, the summary that stood for the older steps (if any),
+ * the steps carried over with it (weight 0: they were trained in the context before), then the
+ * segment's own steps with their masks. `weights` false leaves `weight` off every message.
+ */
+export function segmentChat(trajectory: Pick<Trajectory, 'started'>, segment: TrajectorySegment, options: ChatOptions, weights = true): SegmentChat {
+  const messages: ChatMessage[] = [
+    { role: 'system', content: trajectory.started.systemPrompt },
+    { role: 'user', content: trajectory.started.task },
+  ];
+  if (segment.summary) messages.push({ role: 'user', content: segment.summary.text });
+  const usedIds = new Set<string>();
+  const turns: SegmentChat['turns'] = [];
+  const add = (step: TrajectoryStep, weight: 0 | 1 | undefined, own: boolean) => {
+    const ids = uniqueCallIds(usedIds, step.event);
+    messages.push(...hintMessages(step, options));
+    if (own) turns.push({ step, index: messages.length });
+    messages.push(assistantMessage(step.event, weights ? weight : undefined, ids), ...resultMessages(step.event, ids));
+  };
+  for (const step of segment.carried) add(step, 0, false);
+  for (const step of segment.steps) add(step, step.mask, true);
+  return { segment, messages, turns, usedIds };
+}
+
+/** The trajectory's contexts, cut at each compaction (one, the whole trajectory, with `whole`). */
+export function segmentChats(trajectory: Trajectory, options: ChatOptions & { wholeTrajectories?: boolean }, weights = true): SegmentChat[] {
+  return segmentsOf(trajectory, { whole: options.wholeTrajectories }).map((segment) => segmentChat(trajectory, segment, options, weights));
+}
+
+/** The record id of a segment: the trajectory's id, with `#k` for the k-th context after a compaction. */
+export function segmentId(trajectory: Pick<Trajectory, 'id'>, segment: TrajectorySegment): string {
+  return segment.index ? `${trajectory.id}#${segment.index}` : trajectory.id;
 }
 
 /** The assistant turn of a step that continues a conversation whose call ids are `usedIds`. */
@@ -125,7 +191,7 @@ export function validateChat(messages: readonly ChatMessage[], options: { comple
       problems.push(`${where}: tool call(s) ${[...open].join(', ')} have no tool result`);
       open = new Set();
     }
-    const text = [message.content ?? '', ...(message.role === 'assistant' ? [message.reasoning_content ?? '', ...(message.tool_calls ?? []).map((call) => call.function.arguments)] : [])].join('\n');
+    const text = [message.content, ...(message.role === 'assistant' ? [message.reasoning_content ?? '', ...(message.tool_calls ?? []).map((call) => call.function.arguments)] : [])].join('\n');
     const shapes = findSecretShapes(text);
     if (shapes.length) problems.push(`${where}: holds a secret shape (${shapes.join(', ')})`);
   });

@@ -14,20 +14,24 @@ import { openHfWriter } from './hf';
 import { openOpenAiWriter } from './openai';
 import { openPairsWriter } from './pairs';
 import { openShareGptWriter } from './sharegpt';
+import { openTrlWriter } from './trl';
+import { openLlamaFactoryWriter } from './llamafactory';
 
-export type ExportFormat = 'openai' | 'hf' | 'atif' | 'sharegpt' | 'pairs';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'hf', 'atif', 'sharegpt', 'pairs'];
+export type ExportFormat = 'openai' | 'hf' | 'trl' | 'llamafactory' | 'atif' | 'sharegpt' | 'pairs';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'hf', 'trl', 'llamafactory', 'atif', 'sharegpt', 'pairs'];
 
 export const FORMAT_DESCRIPTIONS: Record<ExportFormat, string> = {
-  openai: 'OpenAI chat fine-tuning JSONL, one trajectory a line, weight 0|1 on each assistant message',
-  hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), loadable with datasets.load_dataset',
+  openai: 'OpenAI chat fine-tuning JSONL, one context a line (runs are cut at each compaction), weight 0|1 on each assistant message',
+  hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), one context a row, per-message weight and axolotl training flag',
+  trl: "Hugging Face dataset folder of prompt-completion rows, one per trained assistant turn: TRL's SFTTrainer puts loss on exactly those turns",
+  llamafactory: 'LLaMA-Factory folder (dataset_info.json + data/train.jsonl), one sharegpt row per trained turn, ending with it: train with mask_history: true',
   atif: 'Agent Trajectory Interchange Format v1.7 (Harbor), one JSON file per trajectory',
-  sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns',
-  pairs: 'preference pairs from rewinds and across the runs of one sampled task: prompt / chosen / rejected in chat form (JSONL)',
+  sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns, whole trajectories (carries no mask)',
+  pairs: 'preference pairs where two trajectories part (rewinds, sampled runs of one task): prompt / chosen / rejected assistant turns in chat form (JSONL)',
 };
 
 /** Formats that write a folder; the others write one file. */
-export const FOLDER_FORMATS: readonly ExportFormat[] = ['hf', 'atif'];
+export const FOLDER_FORMATS: readonly ExportFormat[] = ['hf', 'trl', 'llamafactory', 'atif'];
 
 export interface ExportOptions {
   format: ExportFormat;
@@ -41,6 +45,13 @@ export interface ExportOptions {
   runs?: string[];
   /** Hints as the user messages the model received (default true). */
   hints?: boolean;
+  /**
+   * One row per trajectory, from its start to its end, instead of one per context the model saw
+   * (cut at each compaction). For long-context training; default false.
+   */
+  wholeTrajectories?: boolean;
+  /** Write the (empty) output when no record comes out, instead of refusing (default false). */
+  allowEmpty?: boolean;
   onProgress?: (progress: { runsDone: number; runsTotal: number; records: number }) => void;
   signal?: AbortSignal;
 }
@@ -53,6 +64,7 @@ export interface ExportSummary {
   policy: MaskPolicy;
   branches: 'main' | 'all';
   hints: boolean;
+  wholeTrajectories: boolean;
   minQuality: number;
   runs: number;
   trajectories: number;
@@ -76,6 +88,8 @@ export interface ExportSummary {
 
 export interface FormatWriter {
   writeRun(tree: RunTree, trajectories: Trajectory[]): Promise<void>;
+  /** Writes the records that need every run (pairs across runs), before the output is checked and completed. */
+  flush?(): Promise<void>;
   /** Completes the output (the dataset card needs the summary) and puts it in place. */
   finish(summary: ExportSummary): Promise<void>;
   discard(): Promise<void>;
@@ -101,6 +115,8 @@ export class ExportCancelled extends ExportError {
 const OPENERS: Record<ExportFormat, (context: WriterContext) => Promise<FormatWriter>> = {
   openai: openOpenAiWriter,
   hf: openHfWriter,
+  trl: openTrlWriter,
+  llamafactory: openLlamaFactoryWriter,
   atif: openAtifWriter,
   sharegpt: openShareGptWriter,
   pairs: openPairsWriter,
@@ -112,7 +128,28 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
   if (!(minQuality >= 0 && minQuality <= 1)) throw new ExportError('The minimum quality is a share of steps between 0 and 1 (e.g. 0.8).');
   const branches = options.branches ?? 'main';
   if (branches !== 'main' && branches !== 'all') throw new ExportError('Branches are "main" or "all".');
-  return { format: options.format, out: options.out, branches, policy: options.policy ?? DEFAULT_MASK_POLICY, minQuality, hints: options.hints ?? true };
+  return {
+    format: options.format,
+    out: options.out,
+    branches,
+    policy: options.policy ?? DEFAULT_MASK_POLICY,
+    minQuality,
+    hints: options.hints ?? true,
+    wholeTrajectories: options.wholeTrajectories ?? false,
+    allowEmpty: options.allowEmpty ?? false,
+  };
+}
+
+/** Why a format gave no record, for the refusal of an empty export. */
+function whyEmpty(format: ExportFormat, summary: ExportSummary, seen: { rewinds: number; sampledTasks: number }): string {
+  if (!summary.trajectories) return summary.belowQuality ? `every trajectory is below the minimum quality ${summary.minQuality}` : 'no run has a trajectory to export';
+  if (summary.skipped.length) return `every record failed validation (${summary.skipped.length} left out)`;
+  if (format === 'pairs') {
+    if (!seen.rewinds && !seen.sampledTasks) return 'the dataset has no rewinds or sampled tasks';
+    return 'no rewind or pair of sampled runs gave two different assistant turns with one preferred';
+  }
+  if ((format === 'trl' || format === 'llamafactory') && !summary.trainedSteps) return `no step is trained on under the mask policy ${summary.policy}`;
+  return 'no trajectory has a step';
 }
 
 export async function exportDataset(store: DatasetStore, options: ExportOptions): Promise<ExportSummary> {
@@ -130,6 +167,7 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
     policy: resolved.policy,
     branches: resolved.branches,
     hints: resolved.hints,
+    wholeTrajectories: resolved.wholeTrajectories,
     minQuality: resolved.minQuality,
     runs: 0,
     trajectories: 0,
@@ -155,6 +193,8 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
   };
   const writer = await OPENERS[resolved.format](context);
   const models = new Set<string>();
+  const seen = { rewinds: 0, sampledTasks: 0 };
+  const tasks = new Set<string>();
   try {
     for (const [index, runId] of [...wanted].sort().entries()) {
       if (options.signal?.aborted) throw new ExportCancelled();
@@ -172,6 +212,8 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
       });
       summary.runs++;
       models.add(tree.started.model);
+      seen.rewinds += tree.rewinds.length;
+      if (tree.started.taskId) tasks.add(tree.started.taskId);
       for (const trajectory of trajectories) {
         summary.trajectories++;
         if (trajectory.abandoned) summary.abandonedTrajectories++;
@@ -188,6 +230,11 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
     }
     summary.models = [...models].sort();
     if (options.signal?.aborted) throw new ExportCancelled();
+    await writer.flush?.();
+    seen.sampledTasks = tasks.size;
+    if (!summary.records && !resolved.allowEmpty) {
+      throw new ExportError(`Nothing to export as ${resolved.format}: ${whyEmpty(resolved.format, summary, seen)}. Nothing was written (allow an empty output with --allow-empty).`);
+    }
     await writer.finish(summary);
   } catch (error) {
     await writer.discard().catch(() => undefined);

@@ -1,42 +1,72 @@
 /**
  * `hf`: a folder `datasets.load_dataset(path)` loads: `data/train.jsonl` (each run's final line),
  * `data/abandoned.jsonl` (branches left by rewinds, when asked for) and a `README.md` dataset card
- * whose YAML `configs` names them. Every row has the same columns and every message the same
- * keys, so the JSON loader infers one schema; tool schemas and arguments stay JSON strings.
+ * whose YAML `configs` names them. A row is one context the model saw (a run is cut at each
+ * compaction; `wholeTrajectories`: one row per trajectory). Every row has the same columns and
+ * every message the same keys, so the JSON loader infers one schema. Tool-call arguments are
+ * objects (the HF chat-template convention), `content` always a string, the tool schemas one JSON
+ * string. Assistant messages carry `weight` 0|1 and axolotl's per-message `training` flag.
  * An assistant message's `reasoning_content` holds the model's reasoning for that turn (null when
  * it gave none, and on other roles): the key Qwen3's and GLM-4.5's chat templates read and render
  * inside `<think>…</think>` (gpt-oss's template reads `thinking`: rename the column for it).
  */
 import { promises as fs } from 'node:fs';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
-import { ChatMessage, chatOf, validateChat } from './chat';
+import { argumentsObject, ChatMessage, SegmentChat, segmentChats, segmentId, validateChat } from './chat';
 import { FolderOutput, JsonlSink } from './output';
 import type { Trajectory } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
 
-interface HfMessage {
+export interface HfToolCall {
+  id: string;
+  type: string;
+  function: { name: string; arguments: Record<string, unknown> };
+}
+
+export interface HfMessage {
   role: string;
-  content: string | null;
+  content: string;
   reasoning_content: string | null;
-  tool_calls: { id: string; type: string; function: { name: string; arguments: string } }[];
+  tool_calls: HfToolCall[];
   tool_call_id: string | null;
   weight: number | null;
+  /** axolotl's per-message training flag (`message_field_training: training`); null off assistant messages. */
+  training: boolean | null;
+}
+
+/** Tool calls with their arguments as objects, as HF chat templates iterate over them. */
+export function hfToolCalls(message: ChatMessage): HfToolCall[] {
+  if (message.role !== 'assistant') return [];
+  return (message.tool_calls ?? []).map((call) => ({ id: call.id, type: call.type, function: { name: call.function.name, arguments: argumentsObject(call.function.arguments) } }));
 }
 
 function hfMessage(message: ChatMessage): HfMessage {
+  const weight = message.role === 'assistant' ? (message.weight ?? null) : null;
   return {
     role: message.role,
     content: message.content,
     reasoning_content: message.role === 'assistant' ? (message.reasoning_content ?? null) : null,
-    tool_calls: message.role === 'assistant' ? (message.tool_calls ?? []) : [],
+    tool_calls: hfToolCalls(message),
     tool_call_id: message.role === 'tool' ? message.tool_call_id : null,
-    weight: message.role === 'assistant' ? (message.weight ?? null) : null,
+    weight,
+    training: weight === null ? null : weight === 1,
   };
 }
 
-export function hfRow(trajectory: Trajectory, messages: ChatMessage[], policy: string) {
+export function hfRow(trajectory: Trajectory, chat: Pick<SegmentChat, 'segment'>, messages: ChatMessage[], policy: string) {
+  const { segment } = chat;
+  const entry = (step: Trajectory['steps'][number], carried: boolean) => ({
+    step: step.event.step,
+    tool: step.event.action?.name ?? null,
+    label: step.effective?.label ?? null,
+    label_source: step.effective?.sources.join(',') ?? null,
+    mask: carried ? 0 : step.mask,
+    carried,
+  });
   return {
-    id: trajectory.id,
+    id: segmentId(trajectory, segment),
+    trajectory_id: trajectory.id,
+    segment: segment.index,
     run_id: trajectory.runId,
     task_id: trajectory.started.taskId ?? null,
     abandoned: trajectory.abandoned,
@@ -46,13 +76,7 @@ export function hfRow(trajectory: Trajectory, messages: ChatMessage[], policy: s
     mask_policy: policy,
     messages: messages.map(hfMessage),
     tools: JSON.stringify(trajectory.started.tools),
-    steps: trajectory.steps.map((step) => ({
-      step: step.event.step,
-      tool: step.event.action?.name ?? null,
-      label: step.effective?.label ?? null,
-      label_source: step.effective?.sources.join(',') ?? null,
-      mask: step.mask,
-    })),
+    steps: [...segment.carried.map((step) => entry(step, true)), ...segment.steps.map((step) => entry(step, false))],
   };
 }
 
@@ -84,9 +108,33 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     '',
     '# Coding-agent trajectories recorded with Apollo',
     '',
-    'Each row is one trajectory of a coding agent working in a real workspace: the system prompt, the task,',
-    "then per step the annotator's hints (as user messages), the assistant turn with its tool call and the",
-    'tool result. Every assistant message carries `weight`: 1 to train on it, 0 to keep it as context only.',
+    summary.wholeTrajectories
+      ? 'Each row is one whole trajectory of a coding agent working in a real workspace (for long-context training): the system prompt, the task,'
+      : 'Each row is one context a coding agent working in a real workspace saw: runs are cut at each compaction of the context. A row holds the system prompt, the task,',
+    ...(summary.wholeTrajectories
+      ? []
+      : ['the summary that stood for the older steps (after a compaction) and the steps carried over with it (weight 0: they were trained in the row before),']),
+    "then per step the annotator's hints (as user messages) where they were delivered, the assistant turn with its tool calls and the",
+    'tool results. Every assistant message carries `weight` (1 to train on it, 0 to keep it as context only) and the same as',
+    "axolotl's per-message flag `training` (true/false). No step's assistant turn is lost by the cutting: each is the own turn of one row.",
+    '',
+    '## Training',
+    '',
+    'axolotl (`chat_template`) applies the per-message flag:',
+    '',
+    '```yaml',
+    'datasets:',
+    '  - path: <this folder>',
+    '    type: chat_template',
+    '    field_messages: messages',
+    '    message_property_mappings:',
+    '      role: role',
+    '      content: content',
+    '    roles_to_train: ["assistant"]',
+    '    message_field_training: training',
+    '```',
+    '',
+    "Tool calls are `{id, type, function: {name, arguments}}` with `arguments` an object, the key chat templates iterate over; a turn that only calls tools has `content` \"\" (never null). `reasoning_content` holds the turn's reasoning. `weight` is for trainers that read it (it is OpenAI's key); `datasets` itself applies no mask.",
     '',
     '## Contents',
     '',
@@ -122,12 +170,12 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     '',
     '## Columns',
     '',
-    '- `id`, `run_id`: the trajectory and its run; `abandoned`: a branch left by a rewind.',
+    '- `id`: the row (`<trajectory>` for a context from the start, `<trajectory>#k` for the context opened by its k-th compaction); `trajectory_id`, `segment` (k), `run_id`; `abandoned`: a branch left by a rewind.',
     '- `task_id`: shared by the runs sampled for one task (several rollouts of it); null for a run on its own.',
     '- `task`, `model`, `status`: what the agent was asked, which model acted, how the run ended.',
-    '- `messages`: `role`, `content`, `reasoning_content` (the model\'s reasoning for an assistant turn, else null), `tool_calls` (arguments as JSON strings), `tool_call_id`, `weight` (assistant messages only).',
-    '- `tools`: the tool schemas offered to the model, as a JSON string.',
-    '- `steps`: per step its number, tool, effective label, the sources that decided it and its mask.',
+    '- `messages`: `role`, `content` (always a string), `reasoning_content` (the model\'s reasoning for an assistant turn, else null), `tool_calls` (`arguments` as objects), `tool_call_id`, `weight` and `training` (assistant messages only, else null).',
+    '- `tools`: the tool schemas offered to the model (OpenAI function tools), as one JSON string: `json.loads` it for `apply_chat_template(tools=…)`.',
+    '- `steps`: per step of the row its number, tool, effective label, the sources that decided it, its mask in this row and `carried` (context carried over from the row before: mask 0).',
     '',
     `Hints ${summary.hints ? 'appear as user messages where they were delivered' : 'are left out'}.`,
     '',
@@ -142,16 +190,18 @@ export async function openHfWriter(context: WriterContext): Promise<FormatWriter
   return {
     async writeRun(_tree, trajectories) {
       for (const trajectory of trajectories) {
-        const messages = context.redact(chatOf(trajectory, context.options));
-        const problems = validateChat(messages);
-        if (problems.length) {
-          context.skip(trajectory.id, problems);
-          continue;
+        for (const chat of segmentChats(trajectory, context.options)) {
+          const messages = context.redact(chat.messages);
+          const problems = validateChat(messages);
+          if (problems.length) {
+            context.skip(segmentId(trajectory, chat.segment), problems);
+            continue;
+          }
+          const sink = trajectory.abandoned ? (abandoned ??= new JsonlSink(output.file('data', 'abandoned.jsonl'))) : train;
+          const row = hfRow(trajectory, chat, messages, context.options.policy);
+          await sink.write({ ...row, task: context.redact(row.task), tools: context.redact(row.tools) });
+          context.written();
         }
-        const sink = trajectory.abandoned ? (abandoned ??= new JsonlSink(output.file('data', 'abandoned.jsonl'))) : train;
-        const row = hfRow(trajectory, messages, context.options.policy);
-        await sink.write({ ...row, task: context.redact(row.task), tools: context.redact(row.tools) });
-        context.written();
       }
     },
     async finish(summary) {

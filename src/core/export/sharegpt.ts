@@ -6,7 +6,10 @@
  * LLaMA-Factory's form for parallel calls) and their results one `observation` turn; calls the
  * engine did not execute are left out, and a turn none of whose calls ran (cut by the output
  * limit) is the model's text followed by what it was told. The model's thought of a
- * tool-calling turn, and its reasoning, have no place in this format and are not kept. `weight` 0|1 on gpt and function_call turns carries the mask for trainers that read it.
+ * tool-calling turn, and its reasoning, have no place in this format and are not kept. The
+ * format carries no mask: LLaMA-Factory trains on every model turn of a row (or, with
+ * `mask_history`, only the last), so each row is a whole trajectory and every turn is trained.
+ * For masked training use `llamafactory` (one row per trained turn) instead.
  * `task_id` (null for a run on its own) groups the runs sampled for one task; LLaMA-Factory reads
  * only the columns dataset_info.json names, so it is left alone there.
  *
@@ -24,13 +27,12 @@ import type { Trajectory } from './trajectory';
 export interface ShareGptTurn {
   from: 'human' | 'gpt' | 'function_call' | 'observation';
   value: string;
-  weight?: 0 | 1;
 }
 
 const ODD = new Set(['human', 'observation']);
 
 /** Function definitions as LLaMA-Factory's tool formatters read them: name, description, parameters. */
-function toolDefinitions(tools: unknown[]): unknown[] {
+export function toolDefinitions(tools: unknown[]): unknown[] {
   return tools.map((tool) => {
     const record = tool as { type?: string; function?: { parameters?: { properties?: unknown } } };
     const fn = record.type === 'function' && record.function ? record.function : (tool as { parameters?: { properties?: unknown } });
@@ -62,10 +64,10 @@ export function shareGptRecord(trajectory: Trajectory, options: WriterContext['o
     if (event.action) {
       const executed = [{ action: event.action, observation: event.observation }, ...(event.moreActions ?? [])];
       const calls = executed.map(({ action }) => ({ name: action.name, arguments: parsedArguments(action.arguments) }));
-      turns.push({ from: 'function_call', value: JSON.stringify(calls.length === 1 ? calls[0] : calls), weight: step.mask });
+      turns.push({ from: 'function_call', value: JSON.stringify(calls.length === 1 ? calls[0] : calls) });
       turns.push({ from: 'observation', value: executed.map(({ observation }) => observation).join('\n\n') });
     } else {
-      turns.push({ from: 'gpt', value: event.assistant.content ?? '', weight: step.mask });
+      turns.push({ from: 'gpt', value: event.assistant.content ?? '' });
       // Calls that were not run (a reply cut mid-call) were answered with why; no call at all, with the nudge.
       const told = event.assistant.toolCalls.length ? stepToolResults(event).map((result) => result.content) : [NO_TOOL_CALL_NUDGE];
       say(told.join('\n\n'));
@@ -82,14 +84,13 @@ export function shareGptRecord(trajectory: Trajectory, options: WriterContext['o
 }
 
 /** The order LLaMA-Factory's converter enforces, valid function_call JSON, and no secret shapes. */
-export function validateShareGpt(record: ReturnType<typeof shareGptRecord>): string[] {
+export function validateShareGpt(record: { conversations: ShareGptTurn[] }): string[] {
   const problems: string[] = [];
   const { conversations } = record;
   if (conversations.length < 2 || conversations.length % 2 !== 0) problems.push(`${conversations.length} turns: a conversation needs an even number, ending with the model's turn`);
   conversations.forEach((turn, index) => {
     const expected = index % 2 === 0 ? 'human or observation' : 'gpt or function_call';
     if (ODD.has(turn.from) !== (index % 2 === 0)) problems.push(`turn ${index + 1} is ${turn.from}; expected ${expected}`);
-    if ('weight' in turn && ODD.has(turn.from)) problems.push(`turn ${index + 1}: "weight" is only for gpt and function_call turns`);
     if (turn.from === 'function_call') {
       try {
         const parsed = JSON.parse(turn.value) as unknown;

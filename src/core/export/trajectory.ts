@@ -3,7 +3,7 @@
  * hints delivered along it and each step's labels and mask. A run that was never rewound is one
  * trajectory; each rewind leaves an abandoned branch that can be exported as its own.
  */
-import type { DatasetEvent, HintKind, LabelEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent } from '../dataset/events';
+import type { DatasetEvent, HintKind, LabelEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent, SummaryEvent } from '../dataset/events';
 import { EffectiveLabel, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
 
 export interface TrajectoryHint {
@@ -29,6 +29,11 @@ export interface Trajectory {
   abandoned: boolean;
   started: RunStartedEvent;
   steps: TrajectoryStep[];
+  /**
+   * The compactions the model's context went through on this trajectory's path, in order: each
+   * replaced the steps before its `keptFromStep` by a user message. Absent: none.
+   */
+  summaries?: SummaryEvent[];
   ended?: RunEndedEvent;
 }
 
@@ -37,6 +42,8 @@ export interface RunTree {
   ended?: RunEndedEvent;
   steps: Map<number, StepEvent>;
   rewinds: RewindEvent[];
+  /** Every compaction of the run, on any branch, in the order recorded. */
+  summaries: SummaryEvent[];
   labels: LabelBook;
   hintsByStep: Map<number, TrajectoryHint[]>;
   /** The steps of the line the run is on now, in order. */
@@ -53,6 +60,7 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
   if (!started) return undefined;
   const steps = new Map<number, StepEvent>();
   const rewinds: RewindEvent[] = [];
+  const summaries: SummaryEvent[] = [];
   const labels = new LabelBook();
   const queued = new Map<string, TrajectoryHint>();
   const hintsByStep = new Map<number, TrajectoryHint[]>();
@@ -68,6 +76,9 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
         rewinds.push(event);
         tip = event.parentStep;
         ended = undefined; // the end recorded before it belongs to the abandoned line
+        break;
+      case 'summary':
+        summaries.push(event);
         break;
       case 'label':
         labels.add(event);
@@ -88,7 +99,7 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
         break;
     }
   }
-  return { started, ended, steps, rewinds, labels, hintsByStep, mainLine: pathTo(steps, tip) };
+  return { started, ended, steps, rewinds, summaries, labels, hintsByStep, mainLine: pathTo(steps, tip) };
 }
 
 /** The steps from the run's start to `last`, in order. */
@@ -129,14 +140,18 @@ export interface TrajectoryOptions {
 
 export function trajectoriesOf(tree: RunTree, options: TrajectoryOptions): Trajectory[] {
   const runId = tree.started.runId;
-  const make = (steps: number[], abandoned: boolean, id: string): Trajectory => ({
-    runId,
-    id,
-    abandoned,
-    started: tree.started,
-    steps: steps.map((step) => trajectoryStep(tree, step, options.policy)),
-    ...(abandoned || !tree.ended ? {} : { ended: tree.ended }),
-  });
+  const make = (steps: number[], abandoned: boolean, id: string): Trajectory => {
+    const summaries = summariesOnPath(tree, steps);
+    return {
+      runId,
+      id,
+      abandoned,
+      started: tree.started,
+      steps: steps.map((step) => trajectoryStep(tree, step, options.policy)),
+      ...(summaries.length ? { summaries } : {}),
+      ...(abandoned || !tree.ended ? {} : { ended: tree.ended }),
+    };
+  };
   const result = [make(tree.mainLine, false, runId)];
   if (options.branches === 'all') {
     for (const leaf of abandonedLeaves(tree)) result.push(make(pathTo(tree.steps, leaf), true, `${runId}--${leaf}`));
@@ -148,4 +163,53 @@ export function trajectoriesOf(tree: RunTree, options: TrajectoryOptions): Traje
 export function qualityOf(trajectory: Trajectory): number {
   if (!trajectory.steps.length) return 1;
   return trajectory.steps.filter((step) => step.effective?.label !== 'bad').length / trajectory.steps.length;
+}
+
+/**
+ * The compactions that shaped the context along a path: those made before the request of a step
+ * on it (as a resumed run rebuilds its context after a rewind), ordered by that step. A summary
+ * made on a branch the run later left belongs to that branch only.
+ */
+export function summariesOnPath(tree: Pick<RunTree, 'summaries'>, path: readonly number[]): SummaryEvent[] {
+  const onPath = new Set(path);
+  const latest = new Map<number, SummaryEvent>();
+  // Two summaries before one request cannot happen; if a dataset holds them, the later one stood.
+  for (const summary of tree.summaries) if (onPath.has(summary.step)) latest.set(summary.step, summary);
+  return [...latest.values()].sort((a, b) => a.step - b.step);
+}
+
+/**
+ * One context the model really saw, between two compactions: the summary that opened it (none for
+ * the first), the steps carried over from before it (trained in an earlier segment, context here)
+ * and its own steps, up to the next compaction.
+ */
+export interface TrajectorySegment {
+  /** 0 for the run's start, k for the context opened by the trajectory's k-th summary. */
+  index: number;
+  summary?: SummaryEvent;
+  /** Steps from the summary's `keptFromStep` up to its step: context only in this segment. */
+  carried: TrajectoryStep[];
+  /** The steps whose request was sent in this context; each is in exactly one segment. */
+  steps: TrajectoryStep[];
+}
+
+/**
+ * The trajectory cut at each compaction. Every step is the own step of exactly one segment;
+ * `whole` gives one segment holding them all (for long-context training).
+ */
+export function segmentsOf(trajectory: Pick<Trajectory, 'steps' | 'summaries'>, options: { whole?: boolean } = {}): TrajectorySegment[] {
+  const summaries = options.whole ? [] : (trajectory.summaries ?? []);
+  const segments: TrajectorySegment[] = [{ index: 0, carried: [], steps: [] }];
+  let next = 0;
+  for (const step of trajectory.steps) {
+    while (next < summaries.length && summaries[next].step <= step.event.step) {
+      const summary = summaries[next++];
+      const carried = trajectory.steps.filter((candidate) => candidate.event.step >= summary.keptFromStep && candidate.event.step < summary.step);
+      segments.push({ index: segments.length, summary, carried, steps: [] });
+    }
+    segments[segments.length - 1].steps.push(step);
+  }
+  // A segment with no step of its own (a run with no step, a compaction right before the run
+  // stopped) holds no assistant turn: it is no row.
+  return segments.filter((segment) => segment.steps.length);
 }
