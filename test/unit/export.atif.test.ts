@@ -125,11 +125,11 @@ function compactedRun(): DatasetEvent[] {
   ] as DatasetEvent[];
 }
 
-/** The run's trajectory with the compactions on its path, as the export reads it. */
-function compactedTrajectory() {
-  const events = compactedRun();
+/** The run's trajectory, with the compactions on its path, as the export reads it. */
+function compactedTrajectory(events = compactedRun()) {
   const [trajectory] = trajectoriesOf(buildRunTree(events)!, { branches: 'main', policy: DEFAULT_MASK_POLICY });
-  return { ...trajectory, summaries: events.filter((event): event is SummaryEvent => event.type === 'summary') };
+  assert.equal(trajectory.summaries?.length, 2, 'the trajectory carries the compactions on its path');
+  return trajectory;
 }
 
 test('atif v1.7: trajectory_id from the run and its branch, session_id the run, tool definitions from run_started', () => {
@@ -186,6 +186,20 @@ test('atif v1.7: a compaction is a replace boundary, then the context the model 
   assert.equal(document.extra.apollo.compactions, 2);
   for (const entry of document.steps.filter((candidate: any) => candidate.source === 'agent' && !candidate.is_copied_context)) assert.equal(entry.llm_call_count, 1);
   assert.deepEqual(harborAtifErrors(document), []);
+});
+
+test('atif export of a recorded run with compactions: the boundaries and copies are in the file, and it passes Harbor\'s rules', async () => {
+  const store = new DatasetStore(path.join(dir, 'compacted'));
+  const events = compactedRun();
+  await writeRun(store, 'run-long', events);
+  const folder = path.join(dir, 'compacted-atif');
+  const summary = await exportDataset(store, { format: 'atif', out: folder });
+  assert.deepEqual(summary.skipped, []);
+  const document = JSON.parse(readFileSync(path.join(folder, 'run-long.json'), 'utf8'));
+  assert.deepEqual(harborAtifErrors(document), []);
+  assert.deepEqual(document, JSON.parse(JSON.stringify(atifTrajectory(compactedTrajectory(events), OPTIONS))), 'the export writes what the trajectory gives');
+  assert.equal(document.steps.filter((entry: any) => entry.extra?.context_management?.boundary === 'replace').length, 2);
+  assert.equal(document.steps.filter((entry: any) => entry.is_copied_context === true).length, 9);
 });
 
 test('atif: the verifier\'s rewards go in final_metrics.extra; none, no extra', () => {

@@ -34,10 +34,10 @@ interface AtifStepBody {
 }
 
 /**
- * What a trajectory may carry besides its steps: the compactions on its path (in step order), and
- * the verifier's rewards (Harbor's `reward.txt` as `{reward: x}`, or its `reward.json` object).
+ * A trajectory, and the verifier's rewards when they are known (Harbor's `reward.txt` as
+ * `{reward: x}`, or its `reward.json` object); the dataset records none yet.
  */
-export type AtifSource = Trajectory & { summaries?: readonly SummaryEvent[]; rewards?: Readonly<Record<string, number>> };
+export type AtifSource = Trajectory & { rewards?: Readonly<Record<string, number>> };
 
 /** ATIF arguments are a JSON object; arguments the model garbled are kept whole under `raw`. */
 function argumentsObject(raw: string): Record<string, unknown> {
