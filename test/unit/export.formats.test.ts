@@ -14,6 +14,8 @@ import { APOLLO_VERSION } from '../../src/core/version';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace, TempWorkspace } from '../fixtures/workspace';
 import { runStarted, step, writeRun } from '../fixtures/trajectories';
+import { harborAtifErrors } from '../fixtures/atifValidator';
+import { TOOL_DEFINITIONS } from '../../src/core/agent/tools';
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'openai-chat-finetune.schema.json'), 'utf8'));
 const validateOpenAiLine = new Ajv2020().compile<any>(schema);
@@ -136,15 +138,17 @@ test('hf: a folder with a dataset card naming its splits, and rows that all shar
   ]);
 });
 
-test('atif: one v1.4 file per trajectory with sequential step ids, and labels, mask and diff under extra.apollo', async () => {
+test('atif: one v1.7 file per trajectory, valid under Harbor\'s rules, with sequential step ids, and labels, mask and diff under extra.apollo', async () => {
   const folder = path.join(out, 'atif');
   await exportDataset(store, { format: 'atif', out: folder, branches: 'all' });
   const files = readdirSync(folder).sort();
   assert.deepEqual(files, [`${runId}--4.json`, `${runId}.json`]);
+  for (const file of files) assert.deepEqual(harborAtifErrors(JSON.parse(readFileSync(path.join(folder, file), 'utf8'))), [], file);
   const document = JSON.parse(readFileSync(path.join(folder, `${runId}.json`), 'utf8'));
-  assert.equal(document.schema_version, 'ATIF-v1.4');
+  assert.equal(document.schema_version, 'ATIF-v1.7');
   assert.equal(document.session_id, runId);
-  assert.deepEqual(document.agent, { name: 'apollo', version: APOLLO_VERSION, model_name: 'test-model' });
+  assert.match(document.trajectory_id, new RegExp(`^${runId}@`));
+  assert.deepEqual(document.agent, { name: 'apollo', version: APOLLO_VERSION, model_name: 'test-model', tool_definitions: TOOL_DEFINITIONS });
   assert.deepEqual(document.steps.map((entry: { step_id: number }) => entry.step_id), [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(document.steps.map((entry: { source: string }) => entry.source), ['system', 'user', 'agent', 'user', 'agent', 'agent']);
   for (const entry of document.steps.filter((candidate: { source: string }) => candidate.source !== 'agent')) {
@@ -158,6 +162,9 @@ test('atif: one v1.4 file per trajectory with sequential step ids, and labels, m
   assert.match(first.extra.apollo.diff.patch, /\+\+\+ b\/a\.txt\n@@ -0,0 \+1 @@\n\+a/);
   assert.deepEqual(first.extra.apollo.diff.files.map((file: { path: string }) => file.path), ['a.txt']);
   const abandoned = JSON.parse(readFileSync(path.join(folder, `${runId}--4.json`), 'utf8'));
+  assert.equal(abandoned.session_id, runId, 'the run is the session of all its trajectories');
+  assert.equal(abandoned.trajectory_id, `${runId}@main`);
+  assert.notEqual(document.trajectory_id, abandoned.trajectory_id);
   assert.equal(abandoned.steps[3].extra.apollo.mask, 0);
   assert.equal(abandoned.steps[3].extra.apollo.labels[0].source, 'rule:command_failed');
 });
@@ -214,6 +221,7 @@ test('secret shapes in the dataset never reach an export, and validation names w
     }
     await exportDataset(secretStore, { format: 'atif', out: path.join(dir, 'atif') });
     assert.match(readFileSync(path.join(dir, 'atif', 'run-secret.json'), 'utf8'), /\[REDACTED:github\]/);
+    assert.deepEqual(harborAtifErrors(JSON.parse(readFileSync(path.join(dir, 'atif', 'run-secret.json'), 'utf8'))), []);
     assert.deepEqual(validateChat([{ role: 'tool', tool_call_id: 'x', content: token }]), [
       'message 1 (tool): tool_call_id x answers no open tool call',
       'message 1 (tool): holds a secret shape (github)',

@@ -10,6 +10,7 @@ import { exportDataset } from '../../src/core/export/exportDataset';
 import { assistantMessage, validateChat } from '../../src/core/export/chat';
 import { NO_TOOL_CALL_NUDGE } from '../../src/core/agent/prompt';
 import { filePatch, runStarted, step, writeRun } from '../fixtures/trajectories';
+import { harborAtifErrors } from '../fixtures/atifValidator';
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'openai-chat-finetune.schema.json'), 'utf8'));
 const validateOpenAiLine = new Ajv2020().compile<any>(schema);
@@ -107,6 +108,7 @@ test('atif: reasoning in the agent step\'s reasoning_content; one diff for all t
   assert.deepEqual(summary.skipped, [], 'the documents pass the validator');
   assert.deepEqual(readdirSync(folder), [`${RUN}.json`]);
   const document = JSON.parse(readFileSync(path.join(folder, `${RUN}.json`), 'utf8'));
+  assert.deepEqual(harborAtifErrors(document), []);
   assert.deepEqual(document.steps.map((entry: { source: string }) => entry.source), ['system', 'user', 'agent', 'agent', 'agent', 'agent'], 'no nudge after a step whose calls were answered');
   const [first, second, third, fourth] = document.steps.slice(2);
   assert.equal(first.reasoning_content, 'I should read the README before writing anything.');

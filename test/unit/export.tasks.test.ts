@@ -10,6 +10,7 @@ import { exportDataset } from '../../src/core/export/exportDataset';
 import { ChatMessage, validateChat } from '../../src/core/export/chat';
 import { datasetStats, formatStats } from '../../src/core/session/stats';
 import { label, runStarted, step, tick, writeRun } from '../fixtures/trajectories';
+import { harborAtifErrors } from '../fixtures/atifValidator';
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'openai-chat-finetune.schema.json'), 'utf8'));
 const validateOpenAiLine = new Ajv2020().compile<any>(schema);
@@ -148,6 +149,7 @@ test('each format with room for it carries the task id (hf, atif, sharegpt); ope
   const atif = path.join(dir, 'atif');
   await exportDataset(store, { format: 'atif', out: atif });
   assert.equal(readdirSync(atif).length, 7);
+  for (const file of readdirSync(atif)) assert.deepEqual(harborAtifErrors(JSON.parse(readFileSync(path.join(atif, file), 'utf8'))), [], file);
   assert.equal(JSON.parse(readFileSync(path.join(atif, 'run-a2.json'), 'utf8')).extra.apollo.task_id, 'task-a');
   assert.equal(JSON.parse(readFileSync(path.join(atif, 'run-solo.json'), 'utf8')).extra.apollo.task_id, null);
 

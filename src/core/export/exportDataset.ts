@@ -25,7 +25,7 @@ export const FORMAT_DESCRIPTIONS: Record<ExportFormat, string> = {
   hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), one context a row, per-message weight and axolotl training flag',
   trl: "Hugging Face dataset folder of prompt-completion rows, one per trained assistant turn: TRL's SFTTrainer puts loss on exactly those turns",
   llamafactory: 'LLaMA-Factory folder (dataset_info.json + data/train.jsonl), one sharegpt row per trained turn, ending with it: train with mask_history: true',
-  atif: 'Agent Trajectory Interchange Format, one JSON file per trajectory',
+  atif: 'Agent Trajectory Interchange Format v1.7 (Harbor), one JSON file per trajectory',
   sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns, whole trajectories (carries no mask)',
   pairs: 'preference pairs where two trajectories part (rewinds, sampled runs of one task): prompt / chosen / rejected assistant turns in chat form (JSONL)',
 };
