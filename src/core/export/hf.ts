@@ -10,10 +10,9 @@
  * it gave none, and on other roles): the key Qwen3's and GLM-4.5's chat templates read and render
  * inside `<think>…</think>` (gpt-oss's template reads `thinking`: rename the column for it).
  */
-import { promises as fs } from 'node:fs';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { argumentsObject, ChatMessage, SegmentChat, segmentChats, segmentId, validateChat } from './chat';
-import { FolderOutput, JsonlSink } from './output';
+import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
 
@@ -183,10 +182,7 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
 }
 
 export async function openHfWriter(context: WriterContext): Promise<FormatWriter> {
-  const output = await FolderOutput.open(context.options.out);
-  await fs.mkdir(output.file('data'));
-  const train = new JsonlSink(output.file('data', 'train.jsonl'));
-  let abandoned: JsonlSink | undefined;
+  const folder = await SplitFolder.open(context.options.out);
   return {
     async writeRun(_tree, trajectories) {
       for (const trajectory of trajectories) {
@@ -197,23 +193,13 @@ export async function openHfWriter(context: WriterContext): Promise<FormatWriter
             context.skip(segmentId(trajectory, chat.segment), problems);
             continue;
           }
-          const sink = trajectory.abandoned ? (abandoned ??= new JsonlSink(output.file('data', 'abandoned.jsonl'))) : train;
           const row = hfRow(trajectory, chat, messages, context.options.policy);
-          await sink.write({ ...row, task: context.redact(row.task), tools: context.redact(row.tools) });
+          await folder.sink(trajectory.abandoned).write({ ...row, task: context.redact(row.task), tools: context.redact(row.tools) });
           context.written();
         }
       }
     },
-    async finish(summary) {
-      await train.close();
-      await abandoned?.close();
-      await fs.writeFile(output.file('README.md'), datasetCard(summary, { abandonedSplit: abandoned !== undefined }));
-      await output.commit();
-    },
-    async discard() {
-      train.destroy();
-      abandoned?.destroy();
-      await output.discard();
-    },
+    finish: (summary) => folder.commit({ 'README.md': datasetCard(summary, { abandonedSplit: folder.hasAbandoned }) }),
+    discard: () => folder.discard(),
   };
 }

@@ -28,12 +28,11 @@
  * `tools` is a JSON string of function definitions (name, description, parameters), as its tool
  * formatters read it.
  */
-import { promises as fs } from 'node:fs';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { stepToolResults } from '../dataset/events';
 import { argumentsObject } from './chat';
-import { FolderOutput, JsonlSink } from './output';
+import { SplitFolder } from './output';
 import { ShareGptTurn, toolDefinitions, validateShareGpt } from './sharegpt';
 import { segmentsOf, type Trajectory, type TrajectoryStep } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
@@ -158,10 +157,7 @@ export function llamaFactoryReadme(summary: ExportSummary): string {
 }
 
 export async function openLlamaFactoryWriter(context: WriterContext): Promise<FormatWriter> {
-  const output = await FolderOutput.open(context.options.out);
-  await fs.mkdir(output.file('data'));
-  const train = new JsonlSink(output.file('data', 'train.jsonl'));
-  let abandoned: JsonlSink | undefined;
+  const folder = await SplitFolder.open(context.options.out);
   return {
     async writeRun(_tree, trajectories) {
       for (const trajectory of trajectories) {
@@ -172,23 +168,16 @@ export async function openLlamaFactoryWriter(context: WriterContext): Promise<Fo
             context.skip(row.id, problems);
             continue;
           }
-          const sink = trajectory.abandoned ? (abandoned ??= new JsonlSink(output.file('data', 'abandoned.jsonl'))) : train;
-          await sink.write(redacted);
+          await folder.sink(trajectory.abandoned).write(redacted);
           context.written();
         }
       }
     },
-    async finish(summary) {
-      await train.close();
-      await abandoned?.close();
-      await fs.writeFile(output.file('dataset_info.json'), JSON.stringify(datasetInfo({ abandonedSplit: abandoned !== undefined }), null, 2) + '\n');
-      await fs.writeFile(output.file('README.md'), llamaFactoryReadme(summary));
-      await output.commit();
-    },
-    async discard() {
-      train.destroy();
-      abandoned?.destroy();
-      await output.discard();
-    },
+    finish: (summary) =>
+      folder.commit({
+        'dataset_info.json': JSON.stringify(datasetInfo({ abandonedSplit: folder.hasAbandoned }), null, 2) + '\n',
+        'README.md': llamaFactoryReadme(summary),
+      }),
+    discard: () => folder.discard(),
   };
 }

@@ -111,3 +111,45 @@ export class FolderOutput {
     await fs.rm(this.partial, { recursive: true, force: true });
   }
 }
+
+/**
+ * A dataset folder with `data/train.jsonl` and, once a branch left by a rewind is written,
+ * `data/abandoned.jsonl`: the shape of the hf, trl and llamafactory exports.
+ */
+export class SplitFolder {
+  private abandoned: JsonlSink | undefined;
+
+  private constructor(
+    readonly output: FolderOutput,
+    private readonly train: JsonlSink,
+  ) {}
+
+  static async open(out: string): Promise<SplitFolder> {
+    const output = await FolderOutput.open(out);
+    await fs.mkdir(output.file('data'));
+    return new SplitFolder(output, new JsonlSink(output.file('data', 'train.jsonl')));
+  }
+
+  /** Where a row of a trajectory goes: its branch left by a rewind, or the train split. */
+  sink(abandoned: boolean): JsonlSink {
+    return abandoned ? (this.abandoned ??= new JsonlSink(this.output.file('data', 'abandoned.jsonl'))) : this.train;
+  }
+
+  get hasAbandoned(): boolean {
+    return this.abandoned !== undefined;
+  }
+
+  /** Closes the splits, writes the folder's other files, and puts the folder in place. */
+  async commit(files: Record<string, string>): Promise<void> {
+    await this.train.close();
+    await this.abandoned?.close();
+    for (const [name, text] of Object.entries(files)) await fs.writeFile(this.output.file(name), text);
+    await this.output.commit();
+  }
+
+  async discard(): Promise<void> {
+    this.train.destroy();
+    this.abandoned?.destroy();
+    await this.output.discard();
+  }
+}

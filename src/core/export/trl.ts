@@ -17,11 +17,10 @@
  * `tool_call_id`), so Arrow infers one type: `content` is a string ("" when the turn only calls
  * tools), tool-call `arguments` are objects, `reasoning_content` null where there is none.
  */
-import { promises as fs } from 'node:fs';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
 import { hfToolCalls, HfToolCall } from './hf';
-import { FolderOutput, JsonlSink } from './output';
+import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
 
@@ -119,10 +118,7 @@ export function trlCard(summary: ExportSummary, options: { abandonedSplit: boole
 }
 
 export async function openTrlWriter(context: WriterContext): Promise<FormatWriter> {
-  const output = await FolderOutput.open(context.options.out);
-  await fs.mkdir(output.file('data'));
-  const train = new JsonlSink(output.file('data', 'train.jsonl'));
-  let abandoned: JsonlSink | undefined;
+  const folder = await SplitFolder.open(context.options.out);
   return {
     async writeRun(_tree, trajectories) {
       for (const trajectory of trajectories) {
@@ -132,22 +128,12 @@ export async function openTrlWriter(context: WriterContext): Promise<FormatWrite
             context.skip(id, problems);
             continue;
           }
-          const sink = trajectory.abandoned ? (abandoned ??= new JsonlSink(output.file('data', 'abandoned.jsonl'))) : train;
-          await sink.write(context.redact(row));
+          await folder.sink(trajectory.abandoned).write(context.redact(row));
           context.written();
         }
       }
     },
-    async finish(summary) {
-      await train.close();
-      await abandoned?.close();
-      await fs.writeFile(output.file('README.md'), trlCard(summary, { abandonedSplit: abandoned !== undefined }));
-      await output.commit();
-    },
-    async discard() {
-      train.destroy();
-      abandoned?.destroy();
-      await output.discard();
-    },
+    finish: (summary) => folder.commit({ 'README.md': trlCard(summary, { abandonedSplit: folder.hasAbandoned }) }),
+    discard: () => folder.discard(),
   };
 }
