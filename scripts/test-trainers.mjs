@@ -5,16 +5,17 @@
 // Needs `npm run build` and `npm run compile-tests` first (`npm test` does both).
 // Without python3 it prints why it skipped and exits 0.
 //
-// Environment: TRAINERS_TORCH_INDEX (default the PyTorch CPU index) is where torch comes from;
+// Environment: TRAINERS_VENV puts the virtual environment elsewhere (CI keeps it in a cache);
+// TRAINERS_TORCH_INDEX (default the PyTorch CPU index) is where torch comes from;
 // TRAINERS_NODE_MODULES overrides the node_modules folder the tokenizer packages are read from.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const VENV = path.join(ROOT, '.venv-trainers');
+const VENV = process.env.TRAINERS_VENV ? path.resolve(process.env.TRAINERS_VENV) : path.join(ROOT, '.venv-trainers');
 const REQUIREMENTS = path.join(ROOT, 'test', 'trainers', 'requirements.txt');
 const STAMP = path.join(VENV, 'apollo-requirements.txt');
 const CHECKS = ['check_datasets.py', 'check_templates.py', 'check_trl.py'];
@@ -57,28 +58,36 @@ function venvReady() {
 
 function setUpVenv() {
   const started = Date.now();
-  if (!existsSync(venvPython)) {
-    const created = run('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
-    if (created.status !== 0) {
-      rmSync(VENV, { recursive: true, force: true });
-      throw new Error('python3 -m venv failed: install the python3-venv package (Debian/Ubuntu) and run again.');
-    }
+  // Built afresh: a venv of other requirements or of a python3 since replaced is not patched up.
+  // (pip's download cache makes the rebuild cheap.)
+  if (existsSync(VENV) && readdirSync(VENV).length && !existsSync(path.join(VENV, 'pyvenv.cfg'))) {
+    throw new Error(`${VENV} is not a virtual environment; it is left alone: point TRAINERS_VENV elsewhere.`);
   }
-  rmSync(STAMP, { force: true });
+  rmSync(VENV, { recursive: true, force: true });
+  const created = run('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+  if (created.status !== 0) {
+    rmSync(VENV, { recursive: true, force: true });
+    throw new Error('python3 -m venv failed: install the python3-venv package (Debian/Ubuntu) and run again.');
+  }
   const pip = [venvPython, '-m', 'pip'];
-  // CPU torch first, from the CPU index only (an index's default torch wheel brings CUDA);
-  // the requirements then find torch already satisfied.
-  must(pip[0], [...pip.slice(1), 'install', '--index-url', TORCH_INDEX, 'torch'], { env: { ...process.env, PIP_EXTRA_INDEX_URL: '' } });
+  // CPU torch first, from the CPU index in place of the default one (whose Linux torch brings
+  // CUDA, gigabytes the tier has no use for); the requirements then find torch satisfied.
+  must(pip[0], [...pip.slice(1), 'install', '--index-url', TORCH_INDEX, 'torch']);
   must(pip[0], [...pip.slice(1), 'install', '-r', REQUIREMENTS]);
   writeFileSync(STAMP, readFileSync(REQUIREMENTS, 'utf8'));
   console.log(`trainer tier: virtual environment ready in ${seconds(started)}`);
 }
 
 const tierStarted = Date.now();
-if (venvReady()) console.log(`trainer tier: reusing ${path.relative(ROOT, VENV)}/`);
+if (venvReady()) console.log(`trainer tier: reusing ${VENV}`);
 else {
-  console.log(`trainer tier: setting up ${path.relative(ROOT, VENV)}/ from ${path.relative(ROOT, REQUIREMENTS)}`);
-  setUpVenv();
+  console.log(`trainer tier: setting up ${VENV} from ${path.relative(ROOT, REQUIREMENTS)}`);
+  try {
+    setUpVenv();
+  } catch (error) {
+    console.error(`trainer tier: ${error.message}`);
+    process.exit(1);
+  }
 }
 
 const temp = mkdtempSync(path.join(os.tmpdir(), 'apollo-trainers-'));

@@ -4,7 +4,7 @@ import json
 import os
 from collections import Counter
 
-from common import NEW_SHAPE, Checks, arguments_of, canonical_turn, export_path, exported, jsonl_files, read_jsonl, trainable_turns
+from common import NEW_SHAPE, Checks, arguments_of, canonical_turn, export_path, exported, jsonl_files, parse_tools, read_jsonl, trainable_turns
 
 checks = Checks("datasets")
 LONG_TASK = "Append fourteen numbered lines"
@@ -69,7 +69,7 @@ def hf_raw_rows():
 def hf_content_strings():
     for row in hf_raw_rows():
         for message in row["messages"]:
-            assert isinstance(message["content"], str), f"{row.get('id')}: a {message['role']} message has content {message['content']!r}"
+            assert isinstance(message["content"], str), f"{row.get('id')}: a message of role {message["role"]} has content {message['content']!r}"
 
 
 def hf_argument_objects():
@@ -90,17 +90,27 @@ def hf_assistant_keys():
             assert "reasoning_content" in message, "no reasoning_content key"
 
 
-def hf_loaded_arguments_unchanged():
-    """What a trainer reads after load_dataset is what the export wrote (a schema shared by all
-    rows must not add other tools' argument keys as nulls)."""
-    raw = hf_raw_rows()
-    loaded = list(load("hf")["train"])
-    assert len(raw) == len(loaded)
+def read_back_unchanged(folder, message_columns):
+    """What a trainer reads after load_dataset is what the export wrote: a schema shared by all
+    rows must not add other tools' argument or parameter keys as nulls."""
+    exported(folder)
+    raw = [row for path in jsonl_files(export_path(folder)) for row in read_jsonl(path)]
+    loaded = [row for split in load(folder).values() for row in split]
+    assert len(raw) == len(loaded), f"{len(raw)} rows written, {len(loaded)} loaded"
+    calls = 0
     for before, after in zip(raw, loaded):
-        for m_before, m_after in zip(before["messages"], after["messages"]):
-            for c_before, c_after in zip(m_before.get("tool_calls") or [], m_after.get("tool_calls") or []):
-                a_before, a_after = arguments_of(c_before), arguments_of(c_after)
-                assert a_before == a_after, f"{c_before['function']['name']}: {a_before} became {a_after} after load_dataset"
+        assert parse_tools(before.get("tools")) == parse_tools(after.get("tools")), "the tools column changed after load_dataset (keys added as null?)"
+        for column in message_columns:
+            for m_before, m_after in zip(before[column], after[column]):
+                for c_before, c_after in zip(m_before.get("tool_calls") or [], m_after.get("tool_calls") or []):
+                    a_before, a_after = arguments_of(c_before), arguments_of(c_after)
+                    assert a_before == a_after, f"{c_before['function']['name']}: {a_before} became {a_after} after load_dataset"
+                    calls += 1
+    return f"tools and {calls} tool calls"
+
+
+def hf_loaded_arguments_unchanged():
+    return read_back_unchanged("hf", ["messages"])
 
 
 def hf_segments():
@@ -113,7 +123,7 @@ checks.check("hf: load_dataset(folder) loads, rows match the summary", hf_loads)
 checks.check("hf: content is always a string", hf_content_strings, needs=NEW_SHAPE)
 checks.check("hf: tool-call arguments are objects", hf_argument_objects, needs=NEW_SHAPE)
 checks.check("hf: assistant messages carry weight, training and reasoning_content", hf_assistant_keys, needs=NEW_SHAPE)
-checks.check("hf: arguments read back by load_dataset equal the exported ones", hf_loaded_arguments_unchanged)
+checks.check("hf: tools and arguments read back by load_dataset equal the exported ones", hf_loaded_arguments_unchanged)
 checks.check("hf: a summarized run is cut at each compaction", hf_segments, needs=NEW_SHAPE)
 
 # trl --------------------------------------------------------------------------------------------
@@ -142,6 +152,7 @@ def trl_rows_are_trainable_turns():
 
 checks.check("trl: load_dataset(folder) loads, rows match the summary", trl_loads, needs=NEW_SHAPE)
 checks.check("trl: one prompt-completion row per trainable turn", trl_rows_are_trainable_turns, needs=NEW_SHAPE)
+checks.check("trl: tools and arguments read back by load_dataset equal the exported ones", lambda: read_back_unchanged("trl", ["prompt", "completion"]), needs=NEW_SHAPE)
 
 # sharegpt and llamafactory: LLaMA-Factory's SharegptDatasetConverter rules ------------------------
 
