@@ -69,7 +69,7 @@ def hf_raw_rows():
 def hf_content_strings():
     for row in hf_raw_rows():
         for message in row["messages"]:
-            assert isinstance(message["content"], str), f"{row.get('id')}: a message of role {message["role"]} has content {message['content']!r}"
+            assert isinstance(message["content"], str), f"{row.get('id')}: a message of role {message['role']} has content {message['content']!r}"
 
 
 def hf_argument_objects():
