@@ -21,6 +21,11 @@ const STAMP = path.join(VENV, 'apollo-requirements.txt');
 const CHECKS = ['check_datasets.py', 'check_templates.py', 'check_trl.py'];
 const FORMATS = { openai: 'openai.jsonl', hf: 'hf', trl: 'trl', llamafactory: 'llamafactory', sharegpt: 'sharegpt.jsonl', pairs: 'pairs.jsonl' };
 const TORCH_INDEX = process.env.TRAINERS_TORCH_INDEX || 'https://download.pytorch.org/whl/cpu';
+/**
+ * A failed connection costs pip five retries with back-off per package: where an index cannot be
+ * reached (a machine with only a local index) that alone takes minutes, so one retry is enough.
+ */
+const PIP_FLAGS = ['--retries', process.env.TRAINERS_PIP_RETRIES || '1', '--timeout', '20'];
 const IMPORTS = 'import datasets, pyarrow, transformers, trl, torch, jinja2, accelerate';
 
 const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
@@ -72,8 +77,8 @@ function setUpVenv() {
   const pip = [venvPython, '-m', 'pip'];
   // CPU torch first, from the CPU index in place of the default one (whose Linux torch brings
   // CUDA, gigabytes the tier has no use for); the requirements then find torch satisfied.
-  must(pip[0], [...pip.slice(1), 'install', '--index-url', TORCH_INDEX, 'torch']);
-  must(pip[0], [...pip.slice(1), 'install', '-r', REQUIREMENTS]);
+  must(pip[0], [...pip.slice(1), 'install', ...PIP_FLAGS, '--index-url', TORCH_INDEX, 'torch']);
+  must(pip[0], [...pip.slice(1), 'install', ...PIP_FLAGS, '-r', REQUIREMENTS]);
   writeFileSync(STAMP, readFileSync(REQUIREMENTS, 'utf8'));
   console.log(`trainer tier: virtual environment ready in ${seconds(started)}`);
 }

@@ -4,7 +4,7 @@ import json
 import os
 from collections import Counter
 
-from common import NEW_SHAPE, Checks, arguments_of, canonical_turn, export_path, exported, jsonl_files, parse_tools, read_jsonl, trainable_turns
+from common import Checks, arguments_of, canonical_turn, export_path, exported, jsonl_files, parse_tools, read_jsonl, trainable_turns
 
 checks = Checks("datasets")
 LONG_TASK = "Append fourteen numbered lines"
@@ -50,7 +50,7 @@ def openai_segments():
 
 
 checks.check("openai: one line per record, weight 0|1, arguments JSON strings", openai_lines)
-checks.check("openai: a summarized run is cut at each compaction", openai_segments, needs=NEW_SHAPE)
+checks.check("openai: a summarized run is cut at each compaction", openai_segments)
 
 # hf ---------------------------------------------------------------------------------------------
 
@@ -120,11 +120,11 @@ def hf_segments():
 
 
 checks.check("hf: load_dataset(folder) loads, rows match the summary", hf_loads)
-checks.check("hf: content is always a string", hf_content_strings, needs=NEW_SHAPE)
-checks.check("hf: tool-call arguments are objects", hf_argument_objects, needs=NEW_SHAPE)
-checks.check("hf: assistant messages carry weight, training and reasoning_content", hf_assistant_keys, needs=NEW_SHAPE)
+checks.check("hf: content is always a string", hf_content_strings)
+checks.check("hf: tool-call arguments are objects", hf_argument_objects)
+checks.check("hf: assistant messages carry weight, training and reasoning_content", hf_assistant_keys)
 checks.check("hf: tools and arguments read back by load_dataset equal the exported ones", hf_loaded_arguments_unchanged)
-checks.check("hf: a summarized run is cut at each compaction", hf_segments, needs=NEW_SHAPE)
+checks.check("hf: a summarized run is cut at each compaction", hf_segments)
 
 # trl --------------------------------------------------------------------------------------------
 
@@ -150,9 +150,9 @@ def trl_rows_are_trainable_turns():
     return f"{len(rows)} rows = weight-1 turns of the openai export"
 
 
-checks.check("trl: load_dataset(folder) loads, rows match the summary", trl_loads, needs=NEW_SHAPE)
-checks.check("trl: one prompt-completion row per trainable turn", trl_rows_are_trainable_turns, needs=NEW_SHAPE)
-checks.check("trl: tools and arguments read back by load_dataset equal the exported ones", lambda: read_back_unchanged("trl", ["prompt", "completion"]), needs=NEW_SHAPE)
+checks.check("trl: load_dataset(folder) loads, rows match the summary", trl_loads)
+checks.check("trl: one prompt-completion row per trainable turn", trl_rows_are_trainable_turns)
+checks.check("trl: tools and arguments read back by load_dataset equal the exported ones", lambda: read_back_unchanged("trl", ["prompt", "completion"]))
 
 # sharegpt and llamafactory: LLaMA-Factory's SharegptDatasetConverter rules ------------------------
 
@@ -199,7 +199,7 @@ def llamafactory_rows():
 
 
 checks.check("sharegpt: LLaMA-Factory's turn order (system?, human|observation, gpt|function_call, …)", sharegpt_rows)
-checks.check("llamafactory: dataset_info.json names the data; LLaMA-Factory's turn order", llamafactory_rows, needs=NEW_SHAPE)
+checks.check("llamafactory: dataset_info.json names the data; LLaMA-Factory's turn order", llamafactory_rows)
 
 # pairs ------------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ Qwen3's <think> exactly where its template puts it."""
 import json
 import re
 
-from common import NEW_SHAPE, Checks, arguments_of, export_path, load_tokenizer, parse_tools, trl_template, without_nulls
+from common import Checks, arguments_of, export_path, load_tokenizer, parse_tools, trl_template, without_nulls
 
 checks = Checks("templates")
 state = {}
@@ -101,7 +101,7 @@ def qwen3_reasoning():
     return f"{shown} in <think>, {hidden} dropped before the last user message"
 
 
-checks.check("Qwen3: every hf row renders with apply_chat_template(messages, tools=tools)", qwen3_renders, needs=NEW_SHAPE)
+checks.check("Qwen3: every hf row renders with apply_chat_template(messages, tools=tools)", qwen3_renders)
 if "qwen3_text" in state:
     checks.check("Qwen3: tool-call arguments render as objects equal to the exported ones", qwen3_calls_not_double_encoded)
     checks.check("Qwen3: reasoning in <think> after the last user message only", qwen3_reasoning)
@@ -143,6 +143,6 @@ def llama_calls_not_double_encoded():
 
 checks.check("Llama 3.1: every hf row renders with apply_chat_template(messages, tools=tools)", llama_renders)
 if "llama_text" in state:
-    checks.check("Llama 3.1: tool-call parameters render as objects, not JSON strings", llama_calls_not_double_encoded, needs=NEW_SHAPE)
+    checks.check("Llama 3.1: tool-call parameters render as objects, not JSON strings", llama_calls_not_double_encoded)
 
 checks.finish()

@@ -8,7 +8,7 @@ import re
 import tempfile
 from collections import Counter
 
-from common import NEW_SHAPE, Checks, canonical_turn, export_path, exported, load_tokenizer, parse_tools, read_jsonl, trainable_turns
+from common import Checks, canonical_turn, export_path, exported, load_tokenizer, parse_tools, read_jsonl, trainable_turns
 
 checks = Checks("trl")
 state = {}
@@ -122,7 +122,7 @@ def trains():
     return f"losses {', '.join(f'{loss:.3f}' for loss in losses)}"
 
 
-if checks.check("SFTTrainer prepares the trl export (tiny Qwen2 model, Qwen3 tokenizer)", build, needs=NEW_SHAPE):
+if checks.check("SFTTrainer prepares the trl export (tiny Qwen2 model, Qwen3 tokenizer)", build):
     checks.check("defaults: prompt-completion rows give completion_only_loss", defaults_mask_completions)
     checks.check("collated labels: loss on exactly the completion turn of each row", loss_on_exactly_the_completion)
     checks.check("the turns under loss are the openai export's weight-1 turns", loss_turns_are_the_trainable_ones)
