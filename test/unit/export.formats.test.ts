@@ -213,15 +213,16 @@ test('secret shapes in the dataset never reach an export, and validation names w
     const token = `ghp_${'a1B2'.repeat(9)}`;
     const leaked = step(2, { tool: 'run_command', args: { command: 'printenv' }, observation: `GITHUB_TOKEN=${token}\nAuthorization: Bearer abcdefgh12345678` });
     await fs.appendFile(path.join(secretStore.runDir('run-secret'), 'events.jsonl'), JSON.stringify(leaked) + '\n');
+    // The run is refused whole, in every format, saying why.
     for (const format of ['openai', 'sharegpt', 'pairs'] as const) {
       const file = path.join(dir, `${format}.jsonl`);
-      await exportDataset(secretStore, { format, out: file, allowEmpty: true });
-      const text = readFileSync(file, 'utf8');
-      assert.doesNotMatch(text, /ghp_a1B2|abcdefgh12345678/, format);
+      const summary = await exportDataset(secretStore, { format, out: file, allowEmpty: true });
+      assert.doesNotMatch(readFileSync(file, 'utf8'), /ghp_a1B2|abcdefgh12345678/, format);
+      assert.deepEqual(summary.skipped.map((skipped) => skipped.id), ['run-secret'], format);
+      assert.match(summary.skipped[0].problems[0], /refused: the run's record holds a secret shape \(bearer, github\)/, format);
     }
-    await exportDataset(secretStore, { format: 'atif', out: path.join(dir, 'atif') });
-    assert.match(readFileSync(path.join(dir, 'atif', 'run-secret.json'), 'utf8'), /\[REDACTED:github\]/);
-    assert.deepEqual(harborAtifErrors(JSON.parse(readFileSync(path.join(dir, 'atif', 'run-secret.json'), 'utf8'))), []);
+    await exportDataset(secretStore, { format: 'atif', out: path.join(dir, 'atif'), allowEmpty: true });
+    assert.equal(existsSync(path.join(dir, 'atif', 'run-secret.json')), false);
     assert.deepEqual(validateChat([{ role: 'tool', tool_call_id: 'x', content: token }]), [
       'message 1 (tool): tool_call_id x answers no open tool call',
       'message 1 (tool): holds a secret shape (github)',

@@ -45,7 +45,7 @@ class Job {
     readonly name: string,
     readonly command: string,
     private readonly child: ChildProcessWithoutNullStreams,
-    private readonly onOutput: (text: string) => void,
+    private readonly onOutput: (text: string, ended?: boolean) => void,
   ) {
     const collect = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -62,6 +62,7 @@ class Job {
     child.stderr.on('data', collect);
     this.exited = new Promise((resolve) =>
       child.on('close', (code, signal) => {
+        this.onOutput('', true);
         this.running = false;
         this.exitCode = code;
         this.signal = signal;
@@ -121,8 +122,8 @@ export class JobManager {
 
   constructor(
     private readonly workspace: string,
-    /** Receives every chunk a job prints, so the full log can be kept outside the context. */
-    private readonly onOutput: (name: string, text: string) => void = () => undefined,
+    /** Receives every chunk a job prints, so the full log can be kept outside the context; `ended` once, when it ends. */
+    private readonly onOutput: (name: string, text: string, ended?: boolean) => void = () => undefined,
   ) {}
 
   start(name: string, command: string, launch: CommandLaunch = { file: SHELL, args: ['-c', command] }): JobStatus {
@@ -135,7 +136,7 @@ export class JobManager {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: process.env,
     });
-    const job = new Job(name, command, child, (text) => this.onOutput(name, text));
+    const job = new Job(name, command, child, (text, ended) => this.onOutput(name, text, ended));
     this.jobs.set(name, job);
     return job.status();
   }

@@ -64,15 +64,17 @@
  * Rights: `--unshare-user --cap-drop ALL` (and `--disable-userns` where bwrap has it, 0.8+): no
  * capabilities inside, even when Apollo runs as root, so mounts cannot be undone; `--unshare-ipc`.
  * Environment: HOME is the given home, TMPDIR=/tmp, XDG_CACHE_HOME=~/.cache, APOLLO_SANDBOX=bwrap;
- * variables that look like secrets (`SECRET_ENV_PATTERN`: *_TOKEN, *_API_KEY, *_SECRET*,
- * *PASSWORD*, AWS_ACCESS_KEY_ID…) and agent/bus sockets (SSH_AUTH_SOCK, DBUS_SESSION_BUS_ADDRESS,
- * XDG_RUNTIME_DIR, VS Code's IPC handles) are removed, except the names in `passEnv`.
+ * variables that look like secrets (`isSecretEnvName`, the definition the record's redaction uses
+ * too: *_TOKEN, *_KEY, *SECRET*, *PASSWORD*, *_PASS, *_AUTH, *_COOKIE, *_SESSION…) and agent/bus
+ * sockets (SSH_AUTH_SOCK, DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR, VS Code's IPC handles) are
+ * removed, except the names in `passEnv`.
  *
  * Elsewhere (macOS, Windows, no bwrap, or bwrap failing its trial run, e.g. user namespaces
  * disabled) `detectSandbox` says why, in words for the user, and the caller falls back to the
  * command policy (commandPolicy.ts).
  */
 import { spawn } from 'node:child_process';
+import { isSecretEnvName, SECRET_ENV_PATTERN } from '../dataset/redaction';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -187,9 +189,8 @@ export const CACHE_FOLDERS: readonly CacheFolder[] = [
   { name: 'bun', path: '.bun/install/cache', anchor: '.bun' },
 ];
 
-/** Environment variables that look like secrets: removed inside the sandbox. */
-export const SECRET_ENV_PATTERN =
-  /(^|_)(TOKEN|TOKENS|SECRET|SECRETS|PASSWORD|PASSWD|PASSPHRASE|APIKEY|CREDENTIAL|CREDENTIALS|AUTH|COOKIE)(_|$)|(^|_)(API|ACCESS|PRIVATE|SECRET|SIGNING|MASTER)_KEY(_|$)/i;
+/** Environment variables that look like secrets: removed inside the sandbox (the same definition the record redacts by). */
+export { SECRET_ENV_PATTERN };
 
 /** Sockets and handles that lead out of the sandbox: removed inside it. */
 const SOCKET_ENV = ['SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GPG_AGENT_INFO', 'DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_GIT_IPC_HANDLE', 'GIT_ASKPASS', 'SSH_ASKPASS', 'WAYLAND_DISPLAY', 'DISPLAY'];
@@ -495,7 +496,7 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
   args.push('--setenv', 'HOME', home, '--setenv', 'TMPDIR', '/tmp', '--setenv', 'XDG_CACHE_HOME', path.join(home, '.cache'), '--setenv', 'APOLLO_SANDBOX', 'bwrap');
   for (const name of Object.keys(env).sort()) {
     if (passEnv.has(name)) continue;
-    if (SOCKET_ENV.includes(name) || SECRET_ENV_PATTERN.test(name)) args.push('--unsetenv', name);
+    if (SOCKET_ENV.includes(name) || isSecretEnvName(name)) args.push('--unsetenv', name);
   }
   args.push('--', options.shell ?? DEFAULT_SHELL, '-c', options.command);
   return { file: sandbox.path, args };

@@ -4,6 +4,7 @@ import { constants as fsConstants, existsSync, mkdtempSync, promises as fs, real
 import os from 'node:os';
 import path from 'node:path';
 import type { ToolCallRecord } from '../dataset/events';
+import { safeCut } from '../dataset/redaction';
 import type { ChatTool } from './modelClient';
 import { simpleGit } from 'simple-git';
 import { gitEnvironment } from '../grounding/gitEnvironment';
@@ -114,8 +115,8 @@ export interface ToolRunnerOptions {
   maxObservationChars?: number;
   /** Keeps a command's full output outside the context; returns where it was kept. */
   keepFullOutput?: (name: string, text: string) => Promise<string>;
-  /** Receives every chunk a background job prints. */
-  onJobOutput?: (job: string, text: string) => void;
+  /** Receives every chunk a background job prints; `ended` once, with an empty chunk, when the job ends. */
+  onJobOutput?: (job: string, text: string, ended?: boolean) => void;
 }
 
 export interface ToolContext {
@@ -162,6 +163,8 @@ function describeExit(status: JobStatus): string {
 
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 const MAX_KEPT_OUTPUT_CHARS = 50 * 1024 * 1024;
+/** A job silent this long (or ended) has its unfinished last line shown: a prompt waiting for input. */
+const JOB_SETTLE_MS = 1000;
 /** Writes never follow a symlink in the last path component (one swapped in after the guard's check). */
 const WRITE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | (fsConstants.O_NOFOLLOW ?? 0);
 
@@ -188,6 +191,8 @@ export class ToolRunner {
   private readonly commandTimeoutMs: number;
   private readonly maxObservationChars: number;
   readonly jobs: JobManager;
+  /** Per job, output read but not shown yet: an unfinished line while the job is printing. */
+  private readonly heldJobOutput: Map<string, string>;
   private sandboxInfo: Promise<SandboxInfo | undefined> | undefined;
   /** The run's private /tmp inside the sandbox, shared by its commands and jobs. */
   private sandboxTmp: string | undefined;
@@ -197,6 +202,7 @@ export class ToolRunner {
     this.commandTimeoutMs = options.commandTimeoutMs ?? 120_000;
     this.maxObservationChars = options.maxObservationChars ?? 20_000;
     this.jobs = new JobManager(options.workspace, options.onJobOutput);
+    this.heldJobOutput = new Map();
   }
 
   async run(call: ToolCallRecord, context: ToolContext = {}): Promise<ToolResult> {
@@ -329,10 +335,18 @@ export class ToolRunner {
   }
 
   private readJob(name: string): ToolResult {
-    const { status, text, dropped } = this.jobs.read(name);
+    const { status, dropped, text: fresh } = this.jobs.read(name);
+    // While a job is printing, an unfinished line (or key block) waits for the next read, so a
+    // secret split between two reads is whole when it is redacted; an idle or ended job shows all.
+    const pending = (this.heldJobOutput.get(name) ?? '') + fresh;
+    const cut = status.running && status.idleMs < JOB_SETTLE_MS ? safeCut(pending) : pending.length;
+    this.heldJobOutput.set(name, pending.slice(cut));
+    const text = pending.slice(0, cut);
     const state = status.running ? `running, idle for ${Math.round(status.idleMs / 1000)} s` : `ended (${describeExit(status)})`;
     const droppedNote = dropped ? `[${dropped} older characters were not kept]\n` : '';
-    const body = text ? capText(text, this.maxObservationChars) : '(no new output)';
+    const held = this.heldJobOutput.get(name)?.length ?? 0;
+    const heldNote = held ? `\n[an unfinished line (${held} characters) is shown once it ends or the job pauses]` : '';
+    const body = (text ? capText(text, this.maxObservationChars) : '(no new output)') + heldNote;
     return { observation: `[job "${name}": ${state}]\n${droppedNote}${body}`, isError: false };
   }
 

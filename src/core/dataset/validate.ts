@@ -56,10 +56,7 @@ export async function validateDataset(store: DatasetStore, onRun?: (runId: strin
       add({ severity: problem.truncated ? 'warning' : 'error', runId, file: eventsFile, line: problem.line, message: `${problem.message}; readers skip this line` });
     }
     report.events += events.length;
-    text.split('\n').forEach((line, index) => {
-      const shapes = findSecretShapes(line);
-      if (shapes.length) add({ severity: 'error', runId, file: eventsFile, line: index + 1, message: `holds a secret shape (${shapes.join(', ')}); redact it before sharing the dataset` });
-    });
+    for (const problem of await secretShapeProblems(runId, dir, text)) add(problem);
 
     const first = events[0];
     if (first?.type !== 'run_started') add({ severity: 'error', runId, file: eventsFile, line: 1, message: 'the first event is not run_started' });
@@ -97,6 +94,30 @@ export async function validateDataset(store: DatasetStore, onRun?: (runId: strin
     }
   }
   return report;
+}
+
+/** The text files kept beside a run's events (a command's full output, a job's log, the manifest). */
+const RUN_TEXT_FILE = /\.(?:json|jsonl|txt|log)$/;
+
+/** One error per secret shape found, with the file, the line and the rule, in the events and every text file of the run. */
+async function secretShapeProblems(runId: string, dir: string, eventsText: string): Promise<ValidationProblem[]> {
+  const problems: ValidationProblem[] = [];
+  const scan = (file: string, text: string) => {
+    text.split('\n').forEach((line, index) => {
+      for (const kind of findSecretShapes(line)) {
+        problems.push({ severity: 'error', runId, file, line: index + 1, message: `holds a secret shape (${kind}); redact it before sharing the dataset` });
+      }
+    });
+  };
+  scan(path.join(dir, 'events.jsonl'), eventsText);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names.sort()) {
+    if (name === 'events.jsonl' || !RUN_TEXT_FILE.test(name)) continue;
+    const file = path.join(dir, name);
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (text !== undefined) scan(file, text);
+  }
+  return problems;
 }
 
 export function formatValidationReport(report: ValidationReport): string {

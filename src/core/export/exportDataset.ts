@@ -5,7 +5,7 @@
  * appears only when the export completes.
  */
 import { DatasetStore } from '../dataset/store';
-import { Redactor } from '../dataset/redaction';
+import { findSecretShapes, Redactor } from '../dataset/redaction';
 import { DEFAULT_MASK_POLICY, MaskPolicy } from '../supervision/labels';
 import { buildRunTree, qualityOf, RunTree, Trajectory, trajectoriesOf } from './trajectory';
 import { ExportError } from './output';
@@ -142,7 +142,11 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
 
 /** Why a format gave no record, for the refusal of an empty export. */
 function whyEmpty(format: ExportFormat, summary: ExportSummary, seen: { rewinds: number; sampledTasks: number }): string {
-  if (!summary.trajectories) return summary.belowQuality ? `every trajectory is below the minimum quality ${summary.minQuality}` : 'no run has a trajectory to export';
+  if (!summary.trajectories) {
+    if (summary.belowQuality) return `every trajectory is below the minimum quality ${summary.minQuality}`;
+    if (summary.skipped.length) return `every run was refused (${summary.skipped.map((skipped) => `${skipped.id}: ${skipped.problems[0]}`).join('; ')})`;
+    return 'no run has a trajectory to export';
+  }
   if (summary.skipped.length) return `every record failed validation (${summary.skipped.length} left out)`;
   if (format === 'pairs') {
     if (!seen.rewinds && !seen.sampledTasks) return 'the dataset has no rewinds or sampled tasks';
@@ -189,7 +193,10 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
     redact: (value) => redactor.redactDeep(value),
     written: (count = 1) => (summary.records += count),
     skip: (id, problems) => summary.skipped.push({ id, problems }),
-    readRun: async (runId) => buildRunTree((await store.readEvents(runId)).events),
+    readRun: async (runId) => {
+      const { events } = await store.readEvents(runId);
+      return findSecretShapes(JSON.stringify(events)).length ? undefined : buildRunTree(events);
+    },
   };
   const writer = await OPENERS[resolved.format](context);
   const models = new Set<string>();
@@ -200,6 +207,12 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
       if (options.signal?.aborted) throw new ExportCancelled();
       const { events, problems } = await store.readEvents(runId);
       summary.warnings.push(...problems);
+      // A run whose record holds a secret shape is refused whole, in every format.
+      const shapes = findSecretShapes(JSON.stringify(events));
+      if (shapes.length) {
+        summary.skipped.push({ id: runId, problems: [`refused: the run's record holds a secret shape (${shapes.join(', ')}); \`apollo validate\` shows the file and line`] });
+        continue;
+      }
       const tree = buildRunTree(events);
       if (!tree) {
         summary.warnings.push(`run ${runId} has no run_started event; left out`);

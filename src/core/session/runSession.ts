@@ -25,7 +25,7 @@ import type {
 } from '../dataset/events';
 import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
-import { Redactor } from '../dataset/redaction';
+import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
 import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
@@ -299,11 +299,8 @@ export function activeTimeOf(events: readonly DatasetEvent[]): number {
 }
 
 function secretRedactor(apiKey: string): Redactor {
-  const redactor = new Redactor({ secrets: [apiKey] });
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value && /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(name)) redactor.addSecret(value);
-  }
-  return redactor;
+  // The same definition of a secret-looking variable as the sandbox's; values also base64/hex-encoded.
+  return new Redactor({ secrets: [apiKey, ...secretEnvValues(process.env)] });
 }
 
 interface Setup {
@@ -407,6 +404,7 @@ export class RunSession {
     this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
     this.rules = setup.rules;
     const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir]);
+    const jobLogs = new Map<string, StreamRedactor>();
     this.tools = new ToolRunner({
       workspace: setup.workspace,
       guard,
@@ -414,8 +412,14 @@ export class RunSession {
       approveCommand: setup.approveCommand,
       commandTimeoutMs: setup.commandTimeoutMs,
       keepFullOutput: (name, text) => this.store.writeRunFile(this.runId, name, text),
-      onJobOutput: (job, text) => {
-        void this.store.writeRunFile(this.runId, `job-${job}.log`, text, { append: true }).catch((error: Error) => this.log(`Could not keep the output of job ${job}: ${error.message}`));
+      onJobOutput: (job, text, ended) => {
+        // A job's log grows chunk by chunk: a secret split between two chunks is completed before it is written.
+        let stream = jobLogs.get(job);
+        if (!stream) jobLogs.set(job, (stream = new StreamRedactor(this.store.redactor)));
+        const safe = stream.push(text) + (ended ? stream.end() : '');
+        if (ended) jobLogs.delete(job);
+        if (!safe) return;
+        void this.store.writeRunFile(this.runId, `job-${job}.log`, safe, { append: true }).catch((error: Error) => this.log(`Could not keep the output of job ${job}: ${error.message}`));
       },
     });
     this.sandboxStatus = this.tools.sandboxStatus();
