@@ -82,6 +82,16 @@ test('a secret split between two chunks of a stream is redacted whole', () => {
   assert.match(longOut, /done\n$/);
 });
 
+// A key block that ends in something else once sent the held-back check into minutes of
+// backtracking: a hostile command's output must not stall the run (the timeout fails a regression).
+test('a long key block followed by other text streams through without stalling', { timeout: 20_000 }, () => {
+  const stream = new StreamRedactor(new Redactor());
+  const chunks = ['-----BEGIN OPENSSH PRIVATE KEY-----\n', ...Array.from({ length: 200 }, () => `${KEY_BODY}\n`), '-----END OPENSSH PRIVATE KEY-----\n', 'after the key: ok!\n'];
+  const out = chunks.map((chunk) => stream.push(chunk)).join('') + stream.end();
+  assert.doesNotMatch(out, /MIIE/);
+  assert.match(out, /after the key: ok!\n$/);
+});
+
 test('Authorization: Bearer inside JSON, and a token after a NUL byte', () => {
   const json = JSON.stringify({ headers: { 'Content-Type': 'application/json', Authorization: 'Bearer q1w2e3r4t5y6u7i8o9p0a1s2' } });
   const redacted = new Redactor().redact(json);

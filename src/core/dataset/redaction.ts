@@ -236,6 +236,15 @@ export function safeCut(text: string, maxHeld = MAX_HELD_CHARS): number {
  * Redacts text that arrives in chunks (a job's output): a secret split between two chunks is
  * completed before it is passed on. `push` returns what is safe to pass on now, `end` the rest.
  */
+/**
+ * True when text holds nothing but what follows a key's BEGIN line: base64 lines and PEM headers.
+ * Line by line, not one regular expression: a nested quantifier over a long body that ends in
+ * something else backtracks for minutes.
+ */
+function onlyKeyLines(text: string): boolean {
+  return text.split(/\r?\n/).every((line) => /^[A-Za-z0-9+/=]*$/.test(line) || /^(?:Proc-Type|DEK-Info|Version|Comment):/.test(line));
+}
+
 export class StreamRedactor {
   private held = '';
   /** The text passed on so far ended inside a private key block (it outgrew what is held back). */
@@ -273,7 +282,7 @@ export class StreamRedactor {
     let lastBegin = -1;
     KEY_BEGIN.lastIndex = 0;
     for (const match of rest.matchAll(KEY_BEGIN)) lastBegin = match.index ?? -1;
-    if (lastBegin >= 0 && /^(?:\r?\n|[A-Za-z0-9+/=]+|(?:Proc-Type|DEK-Info|Version|Comment):[^\n]*)*$/.test(rest.slice(lastBegin).replace(KEY_BEGIN, ''))) this.inKey = true;
+    if (lastBegin >= 0 && onlyKeyLines(rest.slice(lastBegin).replace(KEY_BEGIN, ''))) this.inKey = true;
     return prefix + this.redactor.redact(rest);
   }
 }

@@ -83,10 +83,11 @@ function percent(part: number, whole: number): string {
   return whole ? `${((part / whole) * 100).toFixed(1)}%` : '0%';
 }
 
-export function datasetCard(summary: ExportSummary, options: { abandonedSplit: boolean }): string {
+/** The YAML head of a dataset card: the splits `load_dataset` reads, and the card's tags. */
+export function cardHeader(options: { abandonedSplit: boolean }, tag: string): string[] {
   const splits = [{ split: 'train', path: 'data/train.jsonl' }];
   if (options.abandonedSplit) splits.push({ split: 'abandoned', path: 'data/abandoned.jsonl' });
-  const yaml = [
+  return [
     '---',
     'configs:',
     '- config_name: default',
@@ -97,10 +98,14 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     'tags:',
     '- agent',
     '- tool-use',
-    '- trajectories',
+    `- ${tag}`,
     '- apollo',
     '---',
   ];
+}
+
+export function datasetCard(summary: ExportSummary, options: { abandonedSplit: boolean }): string {
+  const yaml = cardHeader(options, 'trajectories');
   const labels = summary.effectiveLabels;
   return [
     ...yaml,

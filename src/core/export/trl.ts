@@ -19,7 +19,7 @@
  */
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
-import { hfToolCalls, HfToolCall } from './hf';
+import { cardHeader, hfToolCalls, HfToolCall } from './hf';
 import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
@@ -67,22 +67,8 @@ export function trlRows(trajectory: Trajectory, options: WriterContext['options'
 }
 
 export function trlCard(summary: ExportSummary, options: { abandonedSplit: boolean }): string {
-  const splits = [{ split: 'train', path: 'data/train.jsonl' }];
-  if (options.abandonedSplit) splits.push({ split: 'abandoned', path: 'data/abandoned.jsonl' });
   return [
-    '---',
-    'configs:',
-    '- config_name: default',
-    '  data_files:',
-    ...splits.flatMap(({ split, path }) => [`  - split: ${split}`, `    path: ${path}`]),
-    'task_categories:',
-    '- text-generation',
-    'tags:',
-    '- agent',
-    '- tool-use',
-    '- trl',
-    '- apollo',
-    '---',
+    ...cardHeader(options, 'trl'),
     '',
     '# Coding-agent turns recorded with Apollo, for TRL',
     '',
