@@ -1,7 +1,7 @@
 /**
  * Redaction benchmark: the per-call cost of redacting a typical 4 KB observation and a 1 MB
- * command output, before (the Redactor of commit e8e6f0e, bench/legacyRedaction.ts) and after
- * (src/core/dataset/redaction.ts: more shapes, env values also base64/hex-encoded), with the run's
+ * command output with src/core/dataset/redaction.ts (for the figure before a change, copy this file
+ * into a checkout of the commit before it; bench/RESULTS.md keeps the two side by side), with the run's
  * API key and ten environment secrets configured as a run has them; plus `findSecretShapes`
  * (what `apollo validate` and the exports run per line or record) and the streamed form.
  *
@@ -15,7 +15,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { findSecretShapes, Redactor, StreamRedactor } from '../src/core/dataset/redaction';
-import { Redactor as LegacyRedactor } from './legacyRedaction';
 
 const SECRETS = ['configured-api-key-0123456789', ...Array.from({ length: 10 }, (_, index) => `env-secret-${index}-${'x7Q'.repeat(8)}`)];
 
@@ -62,13 +61,11 @@ async function timeAsync(label: string, run: () => Promise<unknown>, minMs = 400
 
 async function main(): Promise<void> {
   const inputs = { '4 KB': textOf(4096), '1 MB': textOf(1024 * 1024) };
-  const before = new LegacyRedactor({ secrets: SECRETS });
   const after = new Redactor({ secrets: SECRETS });
   for (const [name, text] of Object.entries(inputs)) {
-    time(`before: Redactor.redact, ${name}`, () => before.redact(text));
-    time(`after:  Redactor.redact, ${name}`, () => after.redact(text));
-    time(`after:  findSecretShapes, ${name}`, () => findSecretShapes(text));
-    time(`after:  StreamRedactor, ${name} in 4 KB chunks`, () => {
+    time(`Redactor.redact, ${name}`, () => after.redact(text));
+    time(`findSecretShapes, ${name}`, () => findSecretShapes(text));
+    time(`StreamRedactor, ${name} in 4 KB chunks`, () => {
       const stream = new StreamRedactor(after);
       for (let index = 0; index < text.length; index += 4096) stream.push(text.slice(index, index + 4096));
       stream.end();

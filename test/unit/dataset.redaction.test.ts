@@ -16,7 +16,7 @@ import { validateDataset } from '../../src/core/dataset/validate';
 import { exportDataset } from '../../src/core/export/exportDataset';
 import { RunSession } from '../../src/core/session/runSession';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
-import { makeWorkspace } from '../fixtures/workspace';
+import { allText, makeWorkspace } from '../fixtures/workspace';
 import { runStarted, step, writeRun } from '../fixtures/trajectories';
 
 const KEY_BODY = 'MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi6Ws0ijdWyL3W9cDcG8zmXq1Pu';
@@ -167,17 +167,6 @@ test('one definition of a secret-looking variable, shared by the record and the 
   for (const name of plain) assert.equal(isSecretEnvName(name), false, name);
 });
 
-/** Every file below a folder, as text. */
-function allText(dir: string): string {
-  let text = '';
-  for (const name of readdirSync(dir)) {
-    const file = path.join(dir, name);
-    if (statSync(file).isDirectory()) {
-      if (name !== 'shadow') text += allText(file);
-    } else text += readFileSync(file, 'utf8');
-  }
-  return text;
-}
 
 /** Octal escapes for printf, so that the command itself holds no part of the token. */
 const escaped = (text: string) => [...text].map((char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`).join('');

@@ -24,7 +24,7 @@ import type { DatasetEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { exportDataset } from '../../src/core/export/exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../../src/core/agent/prompt';
-import { hint, label, runStarted, step, summary, tick, writeRun } from '../fixtures/trajectories';
+import { compactedRun, SUMMARY_BEFORE_4, SUMMARY_BEFORE_7, writeRun } from '../fixtures/trajectories';
 
 interface Turn {
   from: string;
@@ -82,8 +82,8 @@ function parseFunctions(content: string): { name: string; arguments: string }[] 
   });
 }
 
-const S4 = 'Summary made before step 4.';
-const S7 = 'Summary made before step 7.';
+const S4 = SUMMARY_BEFORE_4;
+const S7 = SUMMARY_BEFORE_7;
 const hintText = (text: string) => hintMessage('strategy', text);
 
 let dir: string;
@@ -92,23 +92,7 @@ let store: DatasetStore;
 before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'apollo-llamafactory-'));
   store = new DatasetStore(dir);
-  const events: DatasetEvent[] = [
-    runStarted('run-lf'),
-    ...hint('h0', 1, 'Start with the README.'),
-    step(1),
-    step(2, { thought: '', tool: 'list_dir', args: {} }),
-    ...hint('h1', 3, 'Look at the tests.'),
-    step(3, { tool: 'read_file', args: { path: 'test/a.test.js' } }),
-    summary(4, 3, S4),
-    ...hint('h2', 4, 'The fix is in src/a.js.'),
-    step(4, { tool: 'edit_file', args: { path: 'src/a.js', old: 'x', new: 'y' }, extraCalls: 1 }),
-    step(5, { tool: null, thought: 'I think it is done.' }),
-    step(6, { tool: 'run_command', args: { command: 'exit 1' }, isError: true }),
-    label(6, 'bad'),
-    summary(7, 6, S7),
-    step(7, { tool: 'finish', args: { summary: 'fixed' } }),
-    { type: 'run_ended', time: tick(), status: 'finished', steps: 7 },
-  ];
+  const events = compactedRun('run-lf');
   await writeRun(store, 'run-lf', events);
 });
 

@@ -11,41 +11,16 @@ import { ExportError } from '../../src/core/export/output';
 import { buildRunTree, segmentsOf, trajectoriesOf } from '../../src/core/export/trajectory';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../../src/core/agent/prompt';
 import { CliIo, main } from '../../src/cli/main';
-import { hint, label, rewind, runStarted, step, summary, tick, writeRun } from '../fixtures/trajectories';
+import { compactedRun, hint, label, rewind, runStarted, step, summary, SUMMARY_BEFORE_4, SUMMARY_BEFORE_7, tick, writeRun } from '../fixtures/trajectories';
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'openai-chat-finetune.schema.json'), 'utf8'));
 const validateOpenAiLine = new Ajv2020().compile<any>(schema);
 
 const SYSTEM = 'You are a careful software engineer.';
 const TASK = 'Fix the failing test';
-const S4 = 'Summary made before step 4.';
-const S7 = 'Summary made before step 7.';
+const S4 = SUMMARY_BEFORE_4;
+const S7 = SUMMARY_BEFORE_7;
 
-/**
- * A long run compacted twice: before step 4 (keeping step 3) and before step 7 (keeping step 6).
- * Hints are delivered with steps 1, 3 and 4; step 2 only calls a tool (no text); step 4 asked for
- * two calls, the second not run; step 5 called no tool (the nudge followed); step 6 is labelled
- * bad (masked under not-bad).
- */
-function longRun(runId: string): DatasetEvent[] {
-  return [
-    runStarted(runId),
-    ...hint('h0', 1, 'Start with the README.'),
-    step(1),
-    step(2, { thought: '', tool: 'list_dir', args: {} }),
-    ...hint('h1', 3, 'Look at the tests.'),
-    step(3, { tool: 'read_file', args: { path: 'test/a.test.js' } }),
-    summary(4, 3, S4),
-    ...hint('h2', 4, 'The fix is in src/a.js.'),
-    step(4, { tool: 'edit_file', args: { path: 'src/a.js', old: 'x', new: 'y' }, extraCalls: 1 }),
-    step(5, { tool: null, thought: 'I think it is done.' }),
-    step(6, { tool: 'run_command', args: { command: 'exit 1' }, isError: true }),
-    label(6, 'bad'),
-    summary(7, 6, S7),
-    step(7, { tool: 'finish', args: { summary: 'fixed' } }),
-    { type: 'run_ended', time: tick(), status: 'finished', steps: 7 },
-  ];
-}
 
 /**
  * Compacted before step 4 (keeping 3), rewound to before step 4, then steps 6 and 7 on the new
@@ -74,7 +49,7 @@ let store: DatasetStore;
 before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'apollo-segments-'));
   store = new DatasetStore(dir);
-  await writeRun(store, 'run-long', longRun('run-long'));
+  await writeRun(store, 'run-long', compactedRun('run-long'));
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,7 +64,7 @@ const stepOf = (message: Message): number => Number((message.tool_calls?.[0]?.id
 const hintText = (text: string, kind = 'strategy') => hintMessage(kind as 'strategy', text);
 
 test('segments: a run compacted twice is three contexts; each step is the own step of exactly one', () => {
-  const tree = buildRunTree(longRun('r'))!;
+  const tree = buildRunTree(compactedRun('r'))!;
   const [trajectory] = trajectoriesOf(tree, { branches: 'main', policy: 'not-bad' });
   const segments = segmentsOf(trajectory);
   assert.deepEqual(

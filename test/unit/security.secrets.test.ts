@@ -12,7 +12,7 @@ import { RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { exportDataset } from '../../src/core/export/exportDataset';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
-import { makeWorkspace } from '../fixtures/workspace';
+import { allText, makeWorkspace } from '../fixtures/workspace';
 
 const SECRETS = {
   github: `ghp_${'Ab1'.repeat(12)}`,
@@ -26,17 +26,6 @@ const SECRETS = {
 };
 const NEEDLES = [SECRETS.github, SECRETS.openai, SECRETS.aws, SECRETS.jwt, 'MIIBOgIBAAJBAKj34GkxFhD90vcN', 'q1w2e3r4t5y6u7i8o9p0', SECRETS.environment, SECRETS.apiKey];
 
-/** Every file below a folder, as text. */
-function allText(dir: string): string {
-  let text = '';
-  for (const name of readdirSync(dir)) {
-    const file = path.join(dir, name);
-    if (statSync(file).isDirectory()) {
-      if (name !== 'shadow') text += allText(file);
-    } else text += readFileSync(file, 'utf8');
-  }
-  return text;
-}
 
 test('secret shapes and secret values are in no event, output, diff or export, and not in what the model read', async () => {
   const fileText = `github=${SECRETS.github}\nopenai=${SECRETS.openai}\naws=${SECRETS.aws}\njwt=${SECRETS.jwt}\n${SECRETS.privateKey}\n`;
