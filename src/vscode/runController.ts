@@ -24,7 +24,7 @@ import { ApolloSettings, readMaskPolicy, readSettings, userAllowList } from './s
 import type { SettingsGuard } from './settingsGuard';
 import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
 import { NO_CHAT_MODELS, pickChatModel } from './languageModels';
-import { stepDetail, TimelineModel, toTimelineStep } from './timeline';
+import { stepDetail, TimelineModel, toTimelineStep } from '../core/session/timeline';
 
 export interface PanelChannel {
   post(message: HostToWebview): void;
