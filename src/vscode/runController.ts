@@ -9,8 +9,8 @@ import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, Rewind
 import { HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepGrounding } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { ConfigError, MANAGE_TRUST, openSetting, type ErrorAction } from '../core/session/errors';
-import { HINT_DEFAULTS, HINT_KIND_DESCRIPTIONS, HINT_PLACEHOLDER, HintInput, describeHintInput, parseHintInput } from '../core/session/hintInput';
-import { adoptConfirmation, listPaths, LiveRun, rewindConfirmation, RunRegistry, SamplePosition } from '../core/session/registry';
+import { HINT_DEFAULTS, HINT_PLACEHOLDER, HintInput, describeHintInput, hintOptions, parseHintInput } from '../core/session/hintInput';
+import { adoptConfirmation, listPaths, LiveRun, rewindConfirmation, runEventLog, RunRegistry, SamplePosition } from '../core/session/registry';
 import { RunSession, SessionOptions, validateSampling } from '../core/session/runSession';
 import type { ChatModelClient } from '../core/agent/modelClient';
 import { previewRewind, rewindRun } from '../core/session/rewind';
@@ -470,29 +470,17 @@ export class RunController {
   private onRunEvent(run: LiveRun<RunSession>, event: DatasetEvent): void {
     const name = this.runs.runName(run);
     const runId = run.session.runId;
-    switch (event.type) {
-      case 'model_retry':
-        this.log.warn(`${name}, step ${event.step}: model request failed (attempt ${event.attempt}): ${event.error}`);
-        break;
-      case 'external_change':
-        this.log.warn(`The workspace of ${name} changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}`);
-        break;
-      case 'judge_usage':
-        if (event.error) this.log.warn(`The judge could not score steps ${event.steps.join(', ')} of ${name}: ${event.error}`);
-        break;
-      case 'run_state':
-        if (event.state === 'paused' && event.reason) {
-          void window.showWarningMessage(`Apollo paused ${name}: ${event.reason}`, 'Resume', 'Show').then((choice) => {
-            if (choice === 'Resume') void this.resume(runId);
-            if (choice === 'Show') void this.openRun(runId);
-          });
-        }
-        break;
-      case 'run_ended':
-        this.log.info(`${name} ${event.status} after ${event.steps} step(s)${event.error ? `: ${event.error}` : ''}${event.status === 'budget' && event.summary ? `: ${event.summary}` : ''}`);
-        if (event.status === 'failed') this.report(new Error(`${name} failed: ${event.error ?? 'unknown error'} Its ${event.steps} step(s) are kept.`));
-        void this.postRuns();
-        break;
+    const line = runEventLog(name, event);
+    if (line) this.log[line.level](line.text);
+    if (event.type === 'run_state' && event.state === 'paused' && event.reason) {
+      void window.showWarningMessage(`Apollo paused ${name}: ${event.reason}`, 'Resume', 'Show').then((choice) => {
+        if (choice === 'Resume') void this.resume(runId);
+        if (choice === 'Show') void this.openRun(runId);
+      });
+    }
+    if (event.type === 'run_ended') {
+      if (event.status === 'failed') this.report(new Error(`${name} failed: ${event.error ?? 'unknown error'} Its ${event.steps} step(s) are kept.`));
+      void this.postRuns();
     }
   }
 
@@ -640,13 +628,7 @@ export class RunController {
 
   /** The kind and urgency, in one pick (the current choice first). */
   private async pickHintOptions(current: Omit<HintInput, 'text'>): Promise<Omit<HintInput, 'text'> | undefined> {
-    const items = HINT_URGENCIES.flatMap((urgency) =>
-      HINT_KINDS.map((kind) => ({
-        label: `${kind}${urgency === 'now' ? ', now' : ''}`,
-        description: `${HINT_KIND_DESCRIPTIONS[kind]}; ${urgency === 'now' ? 'interrupts the model call in flight' : 'at the next step'}`,
-        hint: { kind, urgency },
-      })),
-    ).sort((a, b) => Number(b.hint.kind === current.kind && b.hint.urgency === current.urgency) - Number(a.hint.kind === current.kind && a.hint.urgency === current.urgency));
+    const items = hintOptions(current);
     const picked = await window.showQuickPick(items, { title: 'Apollo: Inject Hint — kind and urgency', placeHolder: 'Prefixes typed in the hint ("strategy:", "!") still win' });
     return picked?.hint;
   }

@@ -42,7 +42,8 @@ async function openInjectHint(page: Page) {
   await page.keyboard.type('Apollo: Inject Hint');
   await quickInput.locator('.monaco-list-row', { hasText: 'Apollo: Inject Hint' }).first().waitFor({ timeout: 15_000 });
   await page.keyboard.press('Enter');
-  await quickInput.getByText(/Prefix "strategy:" or "correction:"/).waitFor({ timeout: 15_000 });
+  // The placeholder explains the prefixes.
+  await quickInput.locator('input[placeholder*="for its kind (knowledge by default)"]').waitFor({ timeout: 15_000 });
   return quickInput;
 }
 

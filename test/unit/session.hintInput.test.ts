@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { describeHintInput, HINT_DEFAULTS, parseHintInput } from '../../src/core/session/hintInput';
+import { describeHintInput, HINT_DEFAULTS, hintOptions, parseHintInput } from '../../src/core/session/hintInput';
 
 test('a hint without a prefix is a knowledge hint for the next step, trimmed', () => {
   assert.deepEqual(parseHintInput('  The config lives in etc/  '), { text: 'The config lives in etc/', kind: 'knowledge', urgency: 'next' });
@@ -36,4 +36,12 @@ test('only prefixes is no hint: the description says what is missing', () => {
   assert.deepEqual(describeHintInput(parsed), { ok: false, message: 'Type the hint (after any prefix).' });
   assert.match(describeHintInput(parseHintInput('! x')).message, /strategy|knowledge hint .*delivered now/);
   assert.match(describeHintInput({ text: 'x', ...HINT_DEFAULTS }).message, /knowledge hint .*next step/);
+});
+
+test('the options offer every kind and urgency once, the current choice first', () => {
+  const options = hintOptions({ kind: 'strategy', urgency: 'now' });
+  assert.equal(options.length, 6);
+  assert.deepEqual(options[0], { label: 'strategy, now', description: 'how to approach the task; interrupts the model call in flight', hint: { kind: 'strategy', urgency: 'now' } });
+  assert.deepEqual(new Set(options.map((option) => option.label)).size, 6);
+  assert.deepEqual(hintOptions(HINT_DEFAULTS)[0].hint, HINT_DEFAULTS);
 });

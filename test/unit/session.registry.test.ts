@@ -7,7 +7,7 @@ import type { DatasetEvent, LabelAxis, LabelValue, RunManifest, RunStatus } from
 import { DatasetStore } from '../../src/core/dataset/store';
 import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
 import type { AdoptPreview } from '../../src/core/session/adopt';
-import { adoptConfirmation, RunRegistry, rewindConfirmation, TrackedSession } from '../../src/core/session/registry';
+import { adoptConfirmation, RunRegistry, rewindConfirmation, runEventLog, TrackedSession } from '../../src/core/session/registry';
 import type { RewindPreview } from '../../src/core/session/rewind';
 import type { HostToWebview } from '../../src/protocol';
 import { label, runStarted, step, tick, writeRun } from '../fixtures/trajectories';
@@ -263,4 +263,11 @@ test('the status bar counts the runs going and the flags waiting', async () => {
   assert.equal(runs.status().item?.text, '$(sync~spin) Apollo: 2 runs (1 paused)');
   assert.equal(runs.status().item?.command, 'apollo.nextRunNeedingAttention');
   runs.dispose();
+});
+
+test('the log says what went wrong in a run, and how it ended', () => {
+  assert.deepEqual(runEventLog('run r1', { type: 'model_retry', time: tick(), step: 3, attempt: 2, error: 'HTTP 502', waitMs: 1000 } as DatasetEvent), { level: 'warn', text: 'run r1, step 3: model request failed (attempt 2): HTTP 502' });
+  assert.equal(runEventLog('run r1', { type: 'judge_usage', time: tick(), model: 'j', steps: [1], promptTokens: 1, completionTokens: 1 } as DatasetEvent), undefined, 'a judge that worked is not news');
+  assert.deepEqual(runEventLog('run 2 of 3 (r2)', { type: 'run_ended', time: tick(), status: 'failed', steps: 4, error: 'boom' } as DatasetEvent), { level: 'info', text: 'run 2 of 3 (r2) failed after 4 step(s): boom' });
+  assert.equal(runEventLog('run r1', step(1)), undefined);
 });

@@ -49,3 +49,16 @@ export function describeHintInput(parsed: HintInput): { ok: boolean; message: st
   if (!parsed.text) return { ok: false, message: 'Type the hint (after any prefix).' };
   return { ok: true, message: `A ${parsed.kind} hint (${HINT_KIND_DESCRIPTIONS[parsed.kind]}), delivered ${when}.` };
 }
+
+/** The kinds and urgencies to choose from (the Options… button), the current choice first. */
+export function hintOptions(current: Omit<HintInput, 'text'>): { label: string; description: string; hint: Omit<HintInput, 'text'> }[] {
+  const all = (['next', 'now'] as const).flatMap((urgency) =>
+    HINT_KINDS.map((kind) => ({
+      label: `${kind}${urgency === 'now' ? ', now' : ''}`,
+      description: `${HINT_KIND_DESCRIPTIONS[kind]}; ${urgency === 'now' ? 'interrupts the model call in flight' : 'at the next step'}`,
+      hint: { kind, urgency },
+    })),
+  );
+  const isCurrent = (item: (typeof all)[number]) => item.hint.kind === current.kind && item.hint.urgency === current.urgency;
+  return [...all.filter(isCurrent), ...all.filter((item) => !isCurrent(item))];
+}

@@ -119,6 +119,22 @@ export function rewindConfirmation(preview: RewindPreview, stopsRun: boolean): s
     .join('\n');
 }
 
+/** The log line an event of a live run deserves, if any: trouble as a warning, the end as news. */
+export function runEventLog(name: string, event: DatasetEvent): { level: 'info' | 'warn'; text: string } | undefined {
+  switch (event.type) {
+    case 'model_retry':
+      return { level: 'warn', text: `${name}, step ${event.step}: model request failed (attempt ${event.attempt}): ${event.error}` };
+    case 'external_change':
+      return { level: 'warn', text: `The workspace of ${name} changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}` };
+    case 'judge_usage':
+      return event.error ? { level: 'warn', text: `The judge could not score steps ${event.steps.join(', ')} of ${name}: ${event.error}` } : undefined;
+    case 'run_ended':
+      return { level: 'info', text: `${name} ${event.status} after ${event.steps} step(s)${event.error ? `: ${event.error}` : ''}${event.status === 'budget' && event.summary ? `: ${event.summary}` : ''}` };
+    default:
+      return undefined;
+  }
+}
+
 export class RunRegistry<S extends TrackedSession = RunSession> {
   private readonly live = new Map<string, LiveRun<S>>();
   /** The session started or resumed last, for callers that want "the" run (tests, the API). */
