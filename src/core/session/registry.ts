@@ -289,7 +289,7 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
     return this.shown ? this.shown.model.init() : { type: 'init', run: null, steps: [], hints: [], notes: [], attention: [], unseen: 0 };
   }
 
-  /** The run on screen, or a ConfigError saying there is none (`doing`: "to label", …). */
+  /** The run on screen, or a ConfigError saying there is none (`why`: what to do about it). */
   requireViewed(why = 'No run is open: start one, or open one from the runs list.'): ViewedRun<S> {
     if (!this.shown) throw new ConfigError(why);
     return this.shown;
