@@ -1044,7 +1044,8 @@ export class RunSession {
 function validateJudge(options: JudgeOptions | undefined): void {
   if (!options) return;
   const problem = validateJudgeOptions(options);
-  if (problem) throw new ConfigError(problem);
+  // The judge's settings are apollo.judge.*: the settings editor shows them all.
+  if (problem) throw new ConfigError(problem, openSetting('apollo.judge'));
 }
 
 /** Plain folder names excluded by gitignore patterns ("node_modules/") and not taken back: not worth watching. */
