@@ -1,14 +1,14 @@
 /** Composition root: builds the services, registers the commands and the Intervention panel. */
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
-import { HINT_KINDS, HintKind, HintUrgency, LABEL_AXES, LABEL_VALUES, LabelAxis, LabelValue } from './core/dataset/events';
+import { LABEL_AXES, LABEL_VALUES, LabelAxis, LabelValue } from './core/dataset/events';
 import type { LiveRunItem } from './protocol';
 import type { RunSession } from './core/session/runSession';
 import type { HostToWebview } from './protocol';
 import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider';
 import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
 import { RunController } from './vscode/runController';
-import { API_KEY_SECRET, JUDGE_API_KEY_SECRET, readSettings } from './vscode/settings';
+import { API_KEY_SECRET, JUDGE_API_KEY_SECRET } from './vscode/settings';
 import { ExportRequest, runExportCommand } from './vscode/exportCommand';
 import { ExportCancelled } from './core/export/exportDataset';
 import { DatasetStore } from './core/dataset/store';
@@ -35,12 +35,6 @@ export interface ApolloApi {
   alwaysAllow(pattern: string): Promise<void>;
 }
 
-const HINT_KIND_DESCRIPTIONS: Record<HintKind, string> = {
-  knowledge: 'a fact the agent lacks',
-  strategy: 'how to approach the task',
-  correction: 'what the agent got wrong',
-};
-
 export function activate(context: vscode.ExtensionContext): ApolloApi {
   const log = vscode.window.createOutputChannel('Apollo', { log: true });
   // The user's settings.json sits two folders above the extension's global storage.
@@ -49,15 +43,12 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
   const panel = new PanelProvider(context.extensionUri, (message) => void controller.receive(message));
   controller.attachPanel(panel);
 
-  /** The open workspace folder and its settings; undefined (after saying so) without one. */
-  const folderSettings = async () => {
-    const folder = vscode.workspace.workspaceFolders?.[0];
-    if (!folder) {
-      void vscode.window.showWarningMessage('Open a folder first: the dataset lives in the workspace by default.');
+  /** The open workspace folder and its settings; undefined (after saying why) without one. */
+  const folderSettings = () =>
+    controller.openWorkspace({ folder: 'the dataset belongs to a workspace folder.' }).catch((error: unknown) => {
+      controller.report(error);
       return undefined;
-    }
-    return { folder, settings: await readSettings(context.secrets, folder.uri.fsPath) };
-  };
+    });
   /** The dataset folder the settings name for the open workspace. */
   const configuredDatasetDir = async (): Promise<string | undefined> => (await folderSettings())?.settings.datasetDir;
 
@@ -124,36 +115,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     vscode.commands.registerCommand('apollo.adoptRun', (runId?: unknown) => controller.adoptRun(typeof runId === 'string' ? runId : undefined)),
     vscode.commands.registerCommand('apollo.nextRunNeedingAttention', () => controller.focusNeediestRun()),
 
-    vscode.commands.registerCommand('apollo.injectHint', async (textArgument?: unknown, kindArgument?: unknown, urgencyArgument?: unknown, runIdArgument?: unknown) => {
-      let text = typeof textArgument === 'string' ? textArgument : undefined;
-      let kind = HINT_KINDS.includes(kindArgument as HintKind) ? (kindArgument as HintKind) : undefined;
-      let urgency: HintUrgency = urgencyArgument === 'now' ? 'now' : 'next';
-      if (text === undefined) {
-        text = await vscode.window.showInputBox({
-          title: 'Apollo: Inject Hint',
-          prompt: 'Delivered to the agent at its next step; the run does not pause.',
-          ignoreFocusOut: true,
-          validateInput: (value) => (value.trim() ? undefined : 'Type the hint.'),
-        });
-        if (text === undefined) return undefined;
-        const picked = await vscode.window.showQuickPick(
-          HINT_KINDS.map((value) => ({ label: value, description: HINT_KIND_DESCRIPTIONS[value] })),
-          { title: 'Kind of hint' },
-        );
-        if (!picked) return undefined;
-        kind = picked.label as HintKind;
-        const when = await vscode.window.showQuickPick(
-          [
-            { label: 'Next step', description: 'the agent reads it in its next request', urgency: 'next' as const },
-            { label: 'Now', description: 'interrupt the request in flight and send it again with the hint', urgency: 'now' as const },
-          ],
-          { title: 'When should the agent get it?' },
-        );
-        if (!when) return undefined;
-        urgency = when.urgency;
-      }
-      return controller.injectHint(text, kind ?? 'knowledge', urgency, typeof runIdArgument === 'string' ? runIdArgument : undefined);
-    }),
+    vscode.commands.registerCommand('apollo.injectHint', (text?: unknown, kind?: unknown, urgency?: unknown, runId?: unknown) => controller.injectHintCommand(text, kind, urgency, runId)),
 
     vscode.commands.registerCommand('apollo.pauseRun', () => controller.pause()),
     vscode.commands.registerCommand('apollo.resumeRun', (runId?: unknown) => controller.resume(typeof runId === 'string' ? runId : undefined)),
@@ -197,7 +159,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       if (!opened) return undefined;
       const { folder, settings } = opened;
       try {
-        const summary = await runExportCommand({ datasetDir: settings.datasetDir, workspace: folder.uri.fsPath, policy: settings.maskPolicy, request: typeof request === 'object' && request ? request : undefined });
+        const summary = await runExportCommand({ datasetDir: settings.datasetDir, workspace: folder, policy: settings.maskPolicy, request: typeof request === 'object' && request ? request : undefined });
         for (const skipped of summary?.skipped ?? []) log.warn(`Export left out ${skipped.id}: ${skipped.problems.join('; ')}`);
         for (const warning of summary?.warnings ?? []) log.warn(`Export: ${warning}`);
         return summary;

@@ -21,6 +21,7 @@ import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from
 import { ExportError } from '../core/export/output';
 import { formatValidationReport, validateDataset } from '../core/dataset/validate';
 import { relabelRuns } from '../core/supervision/relabel';
+import { labelStep, recordedRun } from '../core/session/labelStep';
 import { formatMergeReport, mergeDatasets } from '../core/dataset/merge';
 import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 
@@ -555,19 +556,7 @@ async function commandLabel(args: string[], io: CliIo): Promise<number> {
   if (!LABEL_VALUES.includes(label)) throw new UsageError(`--label takes ${LABEL_VALUES.join(', ')}.`);
   const axis = values.axis as LabelAxis | undefined;
   if (axis !== undefined && !LABEL_AXES.includes(axis)) throw new UsageError(`--axis takes ${LABEL_AXES.join(', ')}.`);
-  const store = datasetFrom(values.dataset, io);
-  const { events } = await store.readEvents(values.run);
-  const steps = events.filter((event) => event.type === 'step').length;
-  if (step > steps) throw new DatasetError(`Run ${values.run} has no step ${step} (it has ${steps}).`);
-  await store.appendEvent(values.run, {
-    type: 'label',
-    time: now(),
-    step,
-    label,
-    source: 'human',
-    ...(axis ? { axis } : {}),
-    ...(values.reason ? { reason: values.reason } : {}),
-  });
+  await labelStep(recordedRun(datasetFrom(values.dataset, io), values.run), { step, label, ...(axis ? { axis } : {}), ...(values.reason ? { reason: values.reason } : {}) });
   io.stdout(`labelled step ${step} of run ${values.run} ${label}\n`);
   return 0;
 }

@@ -1,6 +1,9 @@
 /** Serves files of shadow-store snapshots to VS Code's diff editor, read-only. */
 import * as vscode from 'vscode';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { FileChange, Grounding } from '../core/dataset/events';
+import type { AdoptPreview } from '../core/session/adopt';
 import { ShadowStore } from '../core/grounding/shadowStore';
 
 export const SNAPSHOT_SCHEME = 'apollo-snapshot';
@@ -77,4 +80,20 @@ export async function openStepDiff(step: number, grounding: Grounding, shadow: {
   if (!file) return;
   const { left, right } = sides(file);
   await vscode.commands.executeCommand('vscode.diff', left, right, `${file.path} (step ${step})`, { preview: true });
+}
+
+/** A run's net change in VS Code's multi-diff editor: your file as it is now, against the run's. */
+export async function openAdoptPreview(preview: AdoptPreview): Promise<void> {
+  const base = { workspace: preview.workspace, store: preview.originStore, snapshot: preview.base };
+  const result = { workspace: preview.workspace, store: preview.runStore, snapshot: preview.final };
+  const resources = await Promise.all(
+    preview.files.map(async (change) => {
+      const target = vscode.Uri.file(path.join(preview.workspace, change.path));
+      const exists = await fs.lstat(target.fsPath).then(() => true, () => false);
+      // A file not on disk shows as empty: the base snapshot has no such path.
+      const current = exists ? target : SnapshotContentProvider.uri(base, change.path, 'before');
+      return [target, current, SnapshotContentProvider.uri(result, change.path, 'after')];
+    }),
+  );
+  await vscode.commands.executeCommand('vscode.changes', `Adopt run ${preview.runId}`, resources);
 }

@@ -2,23 +2,11 @@
 import * as vscode from 'vscode';
 import path from 'node:path';
 import { DatasetStore } from '../core/dataset/store';
-import { EXPORT_FORMATS, ExportFormat, ExportSummary, exportDataset, FOLDER_FORMATS, FORMAT_DESCRIPTIONS } from '../core/export/exportDataset';
+import { EXPORT_FORMATS, ExportFormat, ExportSummary, exportDataset, FORMAT_DESCRIPTIONS } from '../core/export/exportDataset';
+import { exportReport, exportTarget, ExportRequest, settleExport } from '../core/export/request';
 import type { MaskPolicy } from '../core/supervision/labels';
 
-/** What a caller (a test, a keybinding, another extension) may hand the command to skip the pickers. */
-export interface ExportRequest {
-  format?: unknown;
-  out?: unknown;
-  branches?: unknown;
-  minQuality?: unknown;
-  hints?: unknown;
-}
-
-const FILE_EXTENSIONS: Partial<Record<ExportFormat, string>> = { openai: 'jsonl', sharegpt: 'jsonl', pairs: 'jsonl' };
-
-function stamp(): string {
-  return new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
-}
+export type { ExportRequest };
 
 async function pickFormat(): Promise<ExportFormat | undefined> {
   const picked = await vscode.window.showQuickPick(
@@ -40,25 +28,24 @@ async function pickBranches(): Promise<'main' | 'all' | undefined> {
 }
 
 async function pickTarget(format: ExportFormat, workspace: string): Promise<string | undefined> {
-  const name = `apollo-${format}-${stamp()}`;
-  if (FOLDER_FORMATS.includes(format)) {
+  const target = exportTarget(format);
+  if (target.folder) {
     const [parent] =
       (await vscode.window.showOpenDialog({
-        title: `Apollo: Export Dataset (3/3): the folder "${name}" is created in the folder you choose`,
+        title: `Apollo: Export Dataset (3/3): the folder "${target.name}" is created in the folder you choose`,
         canSelectFolders: true,
         canSelectFiles: false,
         openLabel: 'Export Here',
         defaultUri: vscode.Uri.file(workspace),
       })) ?? [];
-    return parent && path.join(parent.fsPath, name);
+    return parent && path.join(parent.fsPath, target.name);
   }
-  const extension = FILE_EXTENSIONS[format] ?? 'jsonl';
-  const target = await vscode.window.showSaveDialog({
+  const file = await vscode.window.showSaveDialog({
     title: 'Apollo: Export Dataset (3/3): save as',
-    defaultUri: vscode.Uri.file(path.join(workspace, `${name}.${extension}`)),
-    filters: { 'JSON Lines': [extension] },
+    defaultUri: vscode.Uri.file(path.join(workspace, `${target.name}.${target.extension}`)),
+    filters: { 'JSON Lines': [target.extension] },
   });
-  return target?.fsPath;
+  return file?.fsPath;
 }
 
 /**
@@ -66,12 +53,12 @@ async function pickTarget(format: ExportFormat, workspace: string): Promise<stri
  * undefined when the user cancelled a picker; a failure is shown and rethrown.
  */
 export async function runExportCommand(options: { datasetDir: string; workspace: string; policy: MaskPolicy; request?: ExportRequest }): Promise<ExportSummary | undefined> {
-  const request = options.request ?? {};
-  const format = EXPORT_FORMATS.includes(request.format as ExportFormat) ? (request.format as ExportFormat) : await pickFormat();
+  const settled = settleExport(options.request, options.workspace);
+  const format = settled.format ?? (await pickFormat());
   if (!format) return undefined;
-  const branches = request.branches === 'main' || request.branches === 'all' ? request.branches : request.out === undefined ? await pickBranches() : 'main';
+  const branches = settled.branches ?? (await pickBranches());
   if (!branches) return undefined;
-  const out = typeof request.out === 'string' ? path.resolve(options.workspace, request.out) : await pickTarget(format, options.workspace);
+  const out = settled.out ?? (await pickTarget(format, options.workspace));
   if (!out) return undefined;
   const store = new DatasetStore(options.datasetDir);
   const summary = await vscode.window.withProgress(
@@ -86,8 +73,8 @@ export async function runExportCommand(options: { datasetDir: string; workspace:
           out,
           branches,
           policy: options.policy,
-          minQuality: typeof request.minQuality === 'number' ? request.minQuality : undefined,
-          hints: request.hints === false ? false : undefined,
+          minQuality: settled.minQuality,
+          hints: settled.hints,
           signal: controller.signal,
           onProgress: ({ runsDone, runsTotal, records }) => {
             const percent = (runsDone / runsTotal) * 100;
@@ -100,9 +87,8 @@ export async function runExportCommand(options: { datasetDir: string; workspace:
       }
     },
   );
-  const skipped = summary.skipped.length ? ` ${summary.skipped.length} left out because they failed validation (see the Apollo log).` : '';
-  const message = `Apollo: exported ${summary.records} ${format} record(s) from ${summary.runs} run(s): ${summary.trainedSteps} step(s) trained, ${summary.maskedSteps} masked (${summary.policy}).${skipped}`;
-  void (summary.skipped.length ? vscode.window.showWarningMessage(message, 'Reveal') : vscode.window.showInformationMessage(message, 'Reveal')).then((choice) => {
+  const report = exportReport(summary, format);
+  void (report.warning ? vscode.window.showWarningMessage(report.message, 'Reveal') : vscode.window.showInformationMessage(report.message, 'Reveal')).then((choice) => {
     if (choice === 'Reveal') void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out));
   });
   return summary;

@@ -1,11 +1,11 @@
 /** Which of VS Code's language models a run uses, and whether there are any (for the walkthrough). */
 import * as vscode from 'vscode';
-import { ConfigError } from '../core/session/runSession';
+import { ConfigError, USE_ENDPOINT } from '../core/session/errors';
 
 /** Context key: VS Code has at least one chat model (the walkthrough offers them). */
 export const HAS_CHAT_MODELS_KEY = 'apollo.hasChatModels';
 
-/** The message that says no models are there; `report` offers to switch back on it. */
+/** The message that says no models are there; its error offers to switch back to an endpoint. */
 export const NO_CHAT_MODELS = 'VS Code has no language models to run with: install and sign in to an extension that provides them (e.g. GitHub Copilot Chat), or set apollo.provider back to openai-compatible and use an endpoint.';
 
 /** Every chat model VS Code has now; none (not an error) where the API is missing or fails. */
@@ -27,7 +27,7 @@ export function describeModel(model: vscode.LanguageModelChat): string {
  */
 export async function pickChatModel(setting: string, title: string): Promise<vscode.LanguageModelChat | undefined> {
   const models = await availableChatModels();
-  if (!models.length) throw new ConfigError(NO_CHAT_MODELS);
+  if (!models.length) throw new ConfigError(NO_CHAT_MODELS, USE_ENDPOINT);
   const wanted = setting.trim();
   if (wanted) {
     const named = models.find((model) => model.id === wanted) ?? models.find((model) => model.family === wanted);

@@ -9,7 +9,7 @@ import { DEFAULT_MASK_POLICY, MASK_POLICIES, MaskPolicy } from '../core/supervis
 import type { JudgeOptions } from '../core/supervision/judge';
 import type { CommandSandboxOptions } from '../core/agent/tools';
 import type { ReasoningInContext, SamplingOptions } from '../core/dataset/events';
-import { resolveEndpoint, ResolvedEndpoint } from './endpoint';
+import { resolveEndpoint, ResolvedEndpoint } from '../core/session/endpoint';
 
 export const API_KEY_SECRET = 'apollo.apiKey';
 export const JUDGE_API_KEY_SECRET = 'apollo.judgeApiKey';

@@ -23,7 +23,7 @@ import type {
   SamplingOptions,
   StepEvent,
 } from '../dataset/events';
-import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
+import { HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
@@ -40,7 +40,8 @@ import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
 import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
 
-import { ConfigError } from './errors';
+import { ConfigError, openSetting, SET_API_KEY } from './errors';
+import { labelStep } from './labelStep';
 import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
 
 export { ConfigError };
@@ -168,20 +169,21 @@ function validateEndpoint(options: { baseUrl: string; model: string; apiKey: str
     return;
   }
   if (!options.baseUrl) {
-    throw new ConfigError('No model endpoint configured: set apollo.baseUrl (CLI: --base-url or OPENAI_BASE_URL).');
+    throw new ConfigError('No model endpoint configured: set apollo.baseUrl (CLI: --base-url or OPENAI_BASE_URL).', openSetting('apollo.baseUrl'));
   }
   try {
     const url = new URL(options.baseUrl);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
   } catch {
-    throw new ConfigError(`The model endpoint "${options.baseUrl}" is not an http(s) URL: fix apollo.baseUrl (CLI: --base-url).`);
+    throw new ConfigError(`The model endpoint "${options.baseUrl}" is not an http(s) URL: fix apollo.baseUrl (CLI: --base-url).`, openSetting('apollo.baseUrl'));
   }
   if (!options.model) {
-    throw new ConfigError('No model configured: set apollo.model (CLI: --model or OPENAI_MODEL).');
+    throw new ConfigError('No model configured: set apollo.model (CLI: --model or OPENAI_MODEL).', openSetting('apollo.model'));
   }
   if (!options.apiKey) {
     throw new ConfigError(
       'No API key configured: run "Apollo: Set API Key" (CLI: set OPENAI_API_KEY). A local server that needs no key accepts any text.',
+      SET_API_KEY,
     );
   }
 }
@@ -193,31 +195,31 @@ export function validateSampling(sampling: SamplingOptions | undefined): void {
   if (!sampling) return;
   const { temperature, topP, seed, maxOutputTokens, extra } = sampling;
   if (temperature !== undefined && !(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0 && temperature <= 2)) {
-    throw new ConfigError(`The temperature must be a number from 0 to 2 (got ${temperature}): fix apollo.request.temperature (CLI: --temperature).`);
+    throw new ConfigError(`The temperature must be a number from 0 to 2 (got ${temperature}): fix apollo.request.temperature (CLI: --temperature).`, openSetting('apollo.request.temperature'));
   }
   if (topP !== undefined && !(typeof topP === 'number' && Number.isFinite(topP) && topP > 0 && topP <= 1)) {
-    throw new ConfigError(`top_p must be a number above 0 and at most 1 (got ${topP}): fix apollo.request.topP (CLI: --top-p).`);
+    throw new ConfigError(`top_p must be a number above 0 and at most 1 (got ${topP}): fix apollo.request.topP (CLI: --top-p).`, openSetting('apollo.request.topP'));
   }
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) {
-    throw new ConfigError(`The seed must be a whole number, 0 or more (got ${seed}): fix apollo.request.seed (CLI: --seed).`);
+    throw new ConfigError(`The seed must be a whole number, 0 or more (got ${seed}): fix apollo.request.seed (CLI: --seed).`, openSetting('apollo.request.seed'));
   }
   if (maxOutputTokens !== undefined && !(Number.isInteger(maxOutputTokens) && maxOutputTokens >= 1)) {
-    throw new ConfigError(`The output limit must be a whole number of tokens, at least 1 (got ${maxOutputTokens}): fix apollo.request.maxOutputTokens (CLI: --max-output-tokens).`);
+    throw new ConfigError(`The output limit must be a whole number of tokens, at least 1 (got ${maxOutputTokens}): fix apollo.request.maxOutputTokens (CLI: --max-output-tokens).`, openSetting('apollo.request.maxOutputTokens'));
   }
   if (extra !== undefined) {
     if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
-      throw new ConfigError('The extra request fields must be a JSON object, e.g. {"chat_template_kwargs": {"enable_thinking": false}}: fix apollo.request.extra (CLI: --request-extra).');
+      throw new ConfigError('The extra request fields must be a JSON object, e.g. {"chat_template_kwargs": {"enable_thinking": false}}: fix apollo.request.extra (CLI: --request-extra).', openSetting('apollo.request.extra'));
     }
     const reserved = Object.keys(extra).filter((key) => SAMPLING_RESERVED.includes(key));
     if (reserved.length) {
-      throw new ConfigError(`The extra request fields cannot set ${reserved.join(', ')}: Apollo sends those itself. Remove them from apollo.request.extra (CLI: --request-extra).`);
+      throw new ConfigError(`The extra request fields cannot set ${reserved.join(', ')}: Apollo sends those itself. Remove them from apollo.request.extra (CLI: --request-extra).`, openSetting('apollo.request.extra'));
     }
   }
 }
 
 function validateReasoningInContext(value: ReasoningInContext | undefined): void {
   if (value !== undefined && !REASONING_IN_CONTEXT.includes(value)) {
-    throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(value)}": use ${REASONING_IN_CONTEXT.join(', ')}.`);
+    throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(value)}": use ${REASONING_IN_CONTEXT.join(', ')}.`, openSetting('apollo.reasoning.keepInContext'));
   }
 }
 
@@ -230,10 +232,10 @@ function validateGrounding(grounding: GroundingOptions | undefined): void {
 
 function validateLimits(maxSteps: number, contextBudget: number | undefined): void {
   if (!Number.isInteger(maxSteps) || maxSteps < 1) {
-    throw new ConfigError(`The step limit must be a whole number of at least 1 (got ${maxSteps}): fix apollo.maxSteps (CLI: --max-steps).`);
+    throw new ConfigError(`The step limit must be a whole number of at least 1 (got ${maxSteps}): fix apollo.maxSteps (CLI: --max-steps).`, openSetting('apollo.maxSteps'));
   }
   if (contextBudget !== undefined && (!Number.isInteger(contextBudget) || contextBudget < 1000)) {
-    throw new ConfigError(`The context budget must be a whole number of tokens, at least 1000 (got ${contextBudget}): fix apollo.contextBudget (CLI: --context-budget).`);
+    throw new ConfigError(`The context budget must be a whole number of tokens, at least 1000 (got ${contextBudget}): fix apollo.contextBudget (CLI: --context-budget).`, openSetting('apollo.contextBudget'));
   }
 }
 
@@ -241,10 +243,10 @@ function validateBudget(budget: RunBudget | undefined): void {
   if (!budget) return;
   const { maxMinutes, maxTokens } = budget;
   if (maxMinutes !== undefined && !(typeof maxMinutes === 'number' && Number.isFinite(maxMinutes) && maxMinutes > 0)) {
-    throw new ConfigError(`The time budget must be a positive number of minutes (got ${maxMinutes}) (CLI: --max-minutes).`);
+    throw new ConfigError(`The time budget must be a positive number of minutes (got ${maxMinutes}) (CLI: --max-minutes).`, openSetting('apollo.budget.maxMinutes'));
   }
   if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens > 0)) {
-    throw new ConfigError(`The token budget must be a whole number of tokens, at least 1 (got ${maxTokens}) (CLI: --max-tokens).`);
+    throw new ConfigError(`The token budget must be a whole number of tokens, at least 1 (got ${maxTokens}) (CLI: --max-tokens).`, openSetting('apollo.budget.maxTokens'));
   }
 }
 
@@ -1035,29 +1037,15 @@ export class RunSession {
 
   /** Labels a recorded step (a human label unless another source is given). */
   async label(step: number, label: LabelValue, options: { axis?: LabelAxis; reason?: string; source?: string } = {}): Promise<void> {
-    if (!LABEL_VALUES.includes(label)) throw new ConfigError(`Unknown label "${label}": use ${LABEL_VALUES.join(', ')}.`);
-    if (options.axis !== undefined && !LABEL_AXES.includes(options.axis)) {
-      throw new ConfigError(`Unknown axis "${options.axis}": use ${LABEL_AXES.join(', ')}.`);
-    }
-    if (!Number.isInteger(step) || step < 1 || step > this.lastStep) {
-      throw new ConfigError(`Run ${this.runId} has no step ${step} yet (it has ${this.lastStep}).`);
-    }
-    await this.record({
-      type: 'label',
-      time: now(),
-      step,
-      label,
-      source: options.source ?? 'human',
-      ...(options.axis ? { axis: options.axis } : {}),
-      ...(options.reason ? { reason: options.reason } : {}),
-    });
+    await labelStep({ runId: this.runId, lastStep: () => this.lastStep, append: (event) => this.record(event) }, { step, label, ...options });
   }
 }
 
 function validateJudge(options: JudgeOptions | undefined): void {
   if (!options) return;
   const problem = validateJudgeOptions(options);
-  if (problem) throw new ConfigError(problem);
+  // The judge's settings are apollo.judge.*: the settings editor shows them all.
+  if (problem) throw new ConfigError(problem, openSetting('apollo.judge'));
 }
 
 /** Plain folder names excluded by gitignore patterns ("node_modules/") and not taken back: not worth watching. */

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { RunEndedEvent, SamplingOptions } from '../dataset/events';
 import { newRunId } from '../dataset/ids';
+import { openSetting } from './errors';
 import { ConfigError, Disposable, RunOptions, RunSession, validateRunOptions, validateSampling } from './runSession';
 import { checkRunsDir, OriginSnapshot, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
 
@@ -19,7 +20,7 @@ export class ConcurrencyLimit {
   private readonly waiting: Array<() => void> = [];
 
   constructor(readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new ConfigError(`The concurrency must be a whole number of at least 1 (got ${max}) (CLI: --concurrency).`);
+    if (!Number.isInteger(max) || max < 1) throw new ConfigError(`The concurrency must be a whole number of at least 1 (got ${max}) (CLI: --concurrency).`, openSetting('apollo.sample.concurrency'));
   }
 
   /** Slots in use. */

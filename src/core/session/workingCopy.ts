@@ -18,6 +18,7 @@ import { gitEnvironment } from '../grounding/gitEnvironment';
 import { datasetExclusions, ShadowStore, shadowStoreDir, TASK_REF_PREFIX } from '../grounding/shadowStore';
 import { isInside } from '../paths';
 import { ConfigError, GroundingOptions, resolveGrounding } from './runSession';
+import { openSetting } from './errors';
 
 /** The snapshot of the user's workspace that a sampling's working copies are made from. */
 export interface OriginSnapshot {
@@ -70,13 +71,13 @@ export async function checkRunsDir(runsDir: string, workspace: string, datasetDi
   const realWorkspace = await realPathOfNearest(workspace);
   const dataset = await realPathOfNearest(datasetDir);
   if (isInside(runs, realWorkspace)) {
-    throw new ConfigError(`The runs folder ${runsDir} is inside the workspace ${workspace}: working copies must live outside it. Pick another folder (CLI: --runs-dir).`);
+    throw new ConfigError(`The runs folder ${runsDir} is inside the workspace ${workspace}: working copies must live outside it. Pick another folder (CLI: --runs-dir).`, openSetting('apollo.runsPath'));
   }
   if (isInside(runs, dataset)) {
-    throw new ConfigError(`The runs folder ${runsDir} is inside the dataset folder ${datasetDir}: the agent may never work there. Pick another folder (CLI: --runs-dir).`);
+    throw new ConfigError(`The runs folder ${runsDir} is inside the dataset folder ${datasetDir}: the agent may never work there. Pick another folder (CLI: --runs-dir).`, openSetting('apollo.runsPath'));
   }
   if (isInside(realWorkspace, runs) || isInside(dataset, runs)) {
-    throw new ConfigError(`The runs folder ${runsDir} holds the workspace or the dataset folder; pick a folder of its own (CLI: --runs-dir).`);
+    throw new ConfigError(`The runs folder ${runsDir} holds the workspace or the dataset folder; pick a folder of its own (CLI: --runs-dir).`, openSetting('apollo.runsPath'));
   }
   const stat = await fs.stat(runs).catch(() => undefined);
   if (stat && !stat.isDirectory()) throw new ConfigError(`The runs folder ${runsDir} is a file, not a folder.`);

@@ -2,10 +2,10 @@
  * Turns dataset events into the panel's view model (src/protocol.ts). Pure: the host and the
  * unit tests use it alike.
  */
-import { stepGrounding, type DatasetEvent, type LabelEvent, type StepEvent } from '../core/dataset/events';
-import { AttentionFlag, AttentionTracker } from '../core/supervision/attention';
-import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../core/supervision/labels';
-import type { HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../protocol';
+import { stepGrounding, type DatasetEvent, type LabelEvent, type StepEvent } from '../dataset/events';
+import { AttentionFlag, AttentionTracker } from '../supervision/attention';
+import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
+import type { HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../../protocol';
 
 const ARGS_LENGTH = 80;
 const OBSERVATION_LENGTH = 200;

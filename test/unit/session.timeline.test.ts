@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
-import { buildTimeline, stepDetail, summarizeArguments, TimelineModel, timelineNote, toTimelineStep } from '../../src/vscode/timeline';
+import { buildTimeline, stepDetail, summarizeArguments, TimelineModel, timelineNote, toTimelineStep } from '../../src/core/session/timeline';
 import { TimelineData } from '../../webview/timelineData';
 import type { HostToWebview } from '../../src/protocol';
-import { resolveEndpoint } from '../../src/vscode/endpoint';
+import { resolveEndpoint } from '../../src/core/session/endpoint';
 import { runStarted } from '../fixtures/trajectories';
 
 const time = '2026-01-01T00:00:00.000Z';
@@ -102,11 +102,11 @@ test('the endpoint comes from settings, then the environment, and says what is m
   });
   const none = { baseUrlSetting: '', modelSetting: '', storedKey: undefined, env: {} };
   assert.match(resolveEndpoint(none).problem ?? '', /apollo\.baseUrl/);
-  assert.equal(resolveEndpoint(none).fix, 'openSettings');
+  assert.deepEqual(resolveEndpoint(none).action, { label: 'Open Settings', setting: 'apollo.baseUrl' });
   assert.match(resolveEndpoint({ ...none, baseUrlSetting: 'http://x/v1' }).problem ?? '', /apollo\.model/);
   const noKey = resolveEndpoint({ ...none, baseUrlSetting: 'http://x/v1', modelSetting: 'm' });
   assert.match(noKey.problem ?? '', /Apollo: Set API Key/);
-  assert.equal(noKey.fix, 'setApiKey');
+  assert.deepEqual(noKey.action, { label: 'Set API Key', command: 'apollo.setApiKey' });
 });
 
 test('panel messages are validated field by field', async () => {
