@@ -4,6 +4,7 @@
  * failed or stopped (or a command failed), 2 usage error.
  */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +24,7 @@ import { formatValidationReport, validateDataset } from '../core/dataset/validat
 import { relabelRuns } from '../core/supervision/relabel';
 import { formatMergeReport, mergeDatasets } from '../core/dataset/merge';
 import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
+import { checkTaskSolvable, describeReward, loadRunnableTask, taskPrompt, taskSandbox, taskSourceOf, taskWorkspace, verifyRun } from '../core/session/taskRuns';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -201,6 +203,7 @@ const SESSION_FLAGS = {
   'request-extra': { type: 'string' },
   'keep-reasoning': { type: 'string' },
   verbose: { type: 'boolean' },
+  'no-hints': { type: 'boolean' },
 } as const;
 
 interface SessionFlagValues {
@@ -226,6 +229,7 @@ interface SessionFlagValues {
   'request-extra'?: string;
   'keep-reasoning'?: string;
   verbose?: boolean;
+  'no-hints'?: boolean;
 }
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -334,6 +338,7 @@ function sessionFlags(values: SessionFlagValues, io: CliIo) {
     sampling,
     reasoningInContext: keepReasoning,
     verbose: values.verbose ?? false,
+    hintsDisabled: values['no-hints'] ?? false,
     endpoint,
     apiKey: io.env.OPENAI_API_KEY ?? '',
   };
@@ -355,10 +360,15 @@ function endLine(runId: string, ended: RunEndedEvent): string {
 }
 
 async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' } }, io);
+  const parsed = parseCommand(args, { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' }, 'task-dir': { type: 'string' }, 'runs-dir': { type: 'string' } }, io);
   if (!parsed) return 0;
   const { values } = parsed;
   const flags = sessionFlags(values, io);
+  if (values['task-dir'] !== undefined) {
+    if (values.task !== undefined || values.resume !== undefined) throw new UsageError('--task-dir gives the task (its instruction.md): leave out --task and --resume.');
+    return commandRunTask(values['task-dir'], values, flags, io);
+  }
+  if (values['runs-dir'] !== undefined) throw new UsageError('--runs-dir goes with --task-dir (apollo run) or apollo sample.');
   const { maxSteps, budget, contextBudget, grounding, judgeFor, sandbox, secretsToModel } = flags;
   const log = (line: string) => io.stderr(`${line}\n`);
   let session: RunSession;
@@ -404,9 +414,15 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       secretsToModel,
       sampling: flags.sampling,
       reasoningInContext: flags.reasoningInContext,
+      hintsDisabled: flags.hintsDisabled,
       log,
     });
   }
+  return followRun(session, flags, io);
+}
+
+/** Prints a run's id, then its steps as they come, and returns the exit status its end gives. */
+async function followRun(session: RunSession, flags: { verbose: boolean }, io: CliIo, afterEnd?: (ended: RunEndedEvent) => Promise<void>): Promise<number> {
   io.stdout(`${session.runId}\n`);
   const subscription = session.onEvent((event) => {
     if (event.type === 'step') io.stdout(`${describeStep(event, flags.verbose)}\n`);
@@ -421,12 +437,82 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   release?.();
   subscription.dispose();
   const line = endLine(session.runId, ended);
-  if (CLEAN_ENDS.has(ended.status)) {
-    io.stdout(line);
-    return 0;
+  const clean = CLEAN_ENDS.has(ended.status);
+  if (clean) io.stdout(line);
+  else io.stderr(line);
+  await afterEnd?.(ended);
+  return clean ? 0 : 1;
+}
+
+type SessionFlags = ReturnType<typeof sessionFlags>;
+
+/** Where task runs record by default: one dataset for the suite the task folders belong to. */
+function suiteDatasetDir(values: { dataset?: string }, taskDirs: string[], io: CliIo): string {
+  if (values.dataset) return path.resolve(io.cwd, values.dataset);
+  const parents = [...new Set(taskDirs.map((dir) => path.dirname(path.resolve(io.cwd, dir))))];
+  return defaultDatasetPath(parents.length === 1 ? parents[0] : io.cwd);
+}
+
+function runsDirFrom(value: string | undefined, io: CliIo): string {
+  return value ? path.resolve(io.cwd, value) : path.join(os.homedir(), '.apollo', 'runs');
+}
+
+/** `apollo run --task-dir DIR`: one run of a task in Harbor's layout, then its verifier. */
+async function commandRunTask(taskDir: string, values: { workspace?: string; dataset?: string; 'runs-dir'?: string }, flags: SessionFlags, io: CliIo): Promise<number> {
+  const { task, sandbox: sandboxInfo } = await loadRunnableTask(path.resolve(io.cwd, taskDir));
+  const { workspace, fresh, files } = await taskWorkspace(task, runsDirFrom(values['runs-dir'], io), values.workspace && path.resolve(io.cwd, values.workspace));
+  if (fresh) io.stderr(`task ${task.name}: a fresh working copy with the environment's ${files} file(s) in ${workspace}\n`);
+  const session = await RunSession.start({
+    workspace,
+    datasetDir: suiteDatasetDir(values, [taskDir], io),
+    task: taskPrompt(task),
+    taskSource: taskSourceOf(task),
+    ...flags.endpoint,
+    apiKey: flags.apiKey,
+    maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+    budget: flags.budget ?? (task.agent.timeoutSec ? { maxMinutes: task.agent.timeoutSec / 60 } : undefined),
+    contextBudget: flags.contextBudget,
+    grounding: flags.grounding,
+    judge: flags.judgeFor(flags.endpoint),
+    sandbox: taskSandbox(task, flags.sandbox),
+    secretsToModel: flags.secretsToModel,
+    sampling: flags.sampling,
+    reasoningInContext: flags.reasoningInContext,
+    hintsDisabled: flags.hintsDisabled,
+    log: (line) => io.stderr(`${line}\n`),
+  }).catch(async (error: Error) => {
+    // Nothing was recorded: the fresh working copy goes too.
+    if (fresh) await rm(workspace, { recursive: true, force: true });
+    throw error;
+  });
+  return followRun(session, flags, io, async (ended) => {
+    if (ended.status === 'stopped') {
+      io.stderr(`not verified: the run was stopped (verify it later with apollo verify --run ${session.runId})\n`);
+      return;
+    }
+    io.stderr(`verifying ${task.name} (tests/test.sh, timeout ${task.verifier.timeoutSec} s)…\n`);
+    const reward = await verifyRun({ datasetDir: session.store.root, runId: session.runId, sandbox: sandboxInfo });
+    io.stdout(`${describeReward(reward)}\n`);
+  });
+}
+
+/** `apollo verify --run ID` (again, on the run's workspace) or `apollo verify --task-dir DIR --oracle`. */
+async function commandVerify(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { run: { type: 'string' }, dataset: { type: 'string' }, 'task-dir': { type: 'string' }, oracle: { type: 'boolean' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  let reward;
+  if (values.oracle) {
+    if (!values['task-dir'] || values.run) throw new UsageError('apollo verify --oracle takes --task-dir DIR (the solution runs on a fresh copy of the task), not --run.');
+    reward = await checkTaskSolvable({ taskDir: path.resolve(io.cwd, values['task-dir']) });
+  } else {
+    if (!values.run) throw new UsageError('apollo verify needs --run ID (or --task-dir DIR --oracle to check a task with its solution).');
+    if (values['task-dir']) throw new UsageError('apollo verify --run uses the task the run was given; leave out --task-dir.');
+    reward = await verifyRun({ datasetDir: datasetFrom(values.dataset, io).root, runId: values.run });
   }
-  io.stderr(line);
-  return 1;
+  io.stdout(`${describeReward(reward)}\n`);
+  if (reward.error) io.stderr(reward.output ? `${reward.output.trimEnd()}\n` : '');
+  return reward.error ? 1 : 0;
 }
 
 /** What goes wrong during a run, said on stderr. */
@@ -764,6 +850,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandRelabel(rest, io);
       case 'merge':
         return await commandMerge(rest, io);
+      case 'verify':
+        return await commandVerify(rest, io);
       case undefined:
       case '--help':
       case '-h':

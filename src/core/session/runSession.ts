@@ -17,6 +17,7 @@ import type {
   RunEndedEvent,
   RunGrounding,
   RunOrigin,
+  TaskSource,
   RunStartedEvent,
   ReasoningInContext,
   RunStatus,
@@ -100,6 +101,8 @@ export interface SessionOptions {
   client?: ChatModelClient;
 }
 
+const HINTS_DISABLED = (runId: string) => `Run ${runId} takes no hints: it was started with hints disabled (the control group of a hints comparison).`;
+
 export const DEFAULT_SANDBOX: CommandSandboxOptions = { mode: 'auto', network: true };
 
 export interface RunOptions extends SessionOptions {
@@ -113,6 +116,10 @@ export interface RunOptions extends SessionOptions {
   taskId?: string;
   /** A sampled run: the user's workspace and the snapshot of it that `workspace`, a working copy, was made from. */
   origin?: RunOrigin;
+  /** The task of a suite this run is given (its verifier runs when the run ends). */
+  taskSource?: TaskSource;
+  /** No hint reaches this run (the control group of a hints comparison); recorded in run_started. */
+  hintsDisabled?: boolean;
 }
 
 /** What snapshots leave out, on top of .gitignore and the dataset folder. */
@@ -468,6 +475,7 @@ export class RunSession {
         tokens: { promptTokens: 0, completionTokens: 0 },
         ...(options.taskId ? { taskId: options.taskId } : {}),
         ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
+        ...(options.taskSource ? { taskSource: { ...options.taskSource } } : {}),
       });
       const prompt = systemPrompt({ workspace, maxSteps });
       const started: RunStartedEvent = {
@@ -489,6 +497,8 @@ export class RunSession {
         ...(options.budget ? { budget: { ...options.budget } } : {}),
         ...(options.sampling ? { sampling: { ...options.sampling } } : {}),
         reasoningInContext: options.reasoningInContext ?? 'auto',
+        ...(options.taskSource ? { taskSource: { ...options.taskSource } } : {}),
+        ...(options.hintsDisabled ? { hintsDisabled: true } : {}),
       };
       await writer.append(started);
       const context = new ContextManager(
@@ -926,6 +936,7 @@ export class RunSession {
     if (!HINT_KINDS.includes(kind)) throw new ConfigError(`Unknown hint kind "${kind}": use ${HINT_KINDS.join(', ')}.`);
     if (!HINT_URGENCIES.includes(urgency)) throw new ConfigError(`Unknown urgency "${urgency}": use next or now.`);
     if (!this.isLive || this.ending) throw new ConfigError(`Run ${this.runId} has ended${this.ending ? '' : ` (${this.currentStatus})`}; a hint can no longer reach it.`);
+    if (this.started.hintsDisabled) throw new ConfigError(HINTS_DISABLED(this.runId));
     const hintId = newHintId();
     await this.record({ type: 'hint_queued', time: now(), hintId, text, kind, source, urgency });
     this.pendingHints.push({ hintId, text, kind, urgency });
@@ -946,7 +957,11 @@ export class RunSession {
   private pullInbox(): Promise<InboxHint[]> {
     this.pullingInbox ??= (async () => {
       try {
-        const hints = await this.store.takeInboxHints(this.runId);
+        const taken = await this.store.takeInboxHints(this.runId);
+        const hints = this.started.hintsDisabled ? [] : taken;
+        if (this.started.hintsDisabled) {
+          for (const hint of taken) await this.record({ type: 'hint_undelivered', time: now(), hintId: hint.hintId, reason: HINTS_DISABLED(this.runId) });
+        }
         for (const hint of hints) {
           const urgency = hint.urgency ?? 'next';
           await this.record({ type: 'hint_queued', time: now(), hintId: hint.hintId, text: hint.text, kind: hint.kind, source: hint.source, urgency });
