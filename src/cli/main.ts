@@ -56,7 +56,7 @@ Usage:
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
   apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
   apollo export --format openai|hf|trl|llamafactory|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
-                [--policy not-bad|good-only|all] [--min-quality 0..1] [--run ID]... [--hints user|omit]
+                [--policy not-bad|good-only|all] [--min-quality 0..1] [--min-reward R] [--run ID]... [--hints user|omit]
                 [--whole-trajectories] [--allow-empty]
                                                                one row per context the model saw (cut at each
                                                                compaction; --whole-trajectories: one per trajectory);
@@ -743,6 +743,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
       branches: { type: 'string' },
       policy: { type: 'string' },
       'min-quality': { type: 'string' },
+      'min-reward': { type: 'string' },
       run: { type: 'string', multiple: true },
       hints: { type: 'string' },
       'whole-trajectories': { type: 'boolean' },
@@ -759,6 +760,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
   if (values.hints !== undefined && values.hints !== 'user' && values.hints !== 'omit') throw new UsageError('--hints takes user or omit.');
   const minQuality = values['min-quality'] === undefined ? undefined : Number(values['min-quality']);
   if (minQuality !== undefined && !(minQuality >= 0 && minQuality <= 1)) throw new UsageError('--min-quality takes a share between 0 and 1, e.g. 0.8.');
+  const minReward = numberFlag(values['min-reward'], '--min-reward', 'a number, e.g. 1 for solved tasks');
   const store = datasetFrom(values.dataset, io);
   let lastReport = 0;
   const summary = await exportDataset(store, {
@@ -767,6 +769,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
     branches: values.branches as 'main' | 'all' | undefined,
     policy: maskPolicy(values.policy),
     minQuality,
+    minReward,
     runs: values.run,
     hints: values.hints !== 'omit',
     wholeTrajectories: values['whole-trajectories'] ?? false,

@@ -400,6 +400,14 @@ export interface RewardEvent {
   output?: string;
 }
 
+/** The one number a run is ranked and counted by: `reward` when named so, else the mean of all. */
+export function primaryReward(rewards: Readonly<Record<string, number>> | undefined): number | undefined {
+  if (!rewards) return undefined;
+  if (typeof rewards.reward === 'number') return rewards.reward;
+  const values = Object.values(rewards);
+  return values.length ? values.reduce((sum, value) => sum + value, 0) / values.length : undefined;
+}
+
 export type DatasetEvent =
   | RunStartedEvent
   | RewardEvent

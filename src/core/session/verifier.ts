@@ -82,14 +82,6 @@ export async function readRewards(logsDir: string): Promise<{ rewards?: Record<s
   return { error: 'the verifier wrote no reward (neither /logs/verifier/reward.txt nor reward.json).' };
 }
 
-/** The one number a run is ranked and counted by: `reward` when named so, else the mean of all. */
-export function primaryReward(rewards: Record<string, number> | undefined): number | undefined {
-  if (!rewards) return undefined;
-  if (typeof rewards.reward === 'number') return rewards.reward;
-  const values = Object.values(rewards);
-  return values.length ? values.reduce((sum, value) => sum + value, 0) / values.length : undefined;
-}
-
 /** Runs the task's verifier (or oracle) on `workspace` in the sandbox. Never throws for the script's own failures. */
 export async function runVerifier(options: RunVerifierOptions): Promise<VerifierOutcome> {
   const { task } = options;
