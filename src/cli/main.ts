@@ -17,7 +17,7 @@ import { startSampling } from '../core/session/sample';
 import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
-import { datasetStats, formatStats } from '../core/session/stats';
+import { compareByHints, datasetStats, formatHintComparison, formatStats } from '../core/session/stats';
 import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from '../core/export/exportDataset';
 import { ExportError } from '../core/export/output';
 import { formatValidationReport, validateDataset } from '../core/dataset/validate';
@@ -54,7 +54,7 @@ Usage:
                                                                N runs of one task, each in its own working copy;
                                                                prints each run's id as it starts
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
-  apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
+  apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all] [--by hints [--success-threshold R]]
   apollo export --format openai|hf|trl|llamafactory|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
                 [--policy not-bad|good-only|all] [--min-quality 0..1] [--min-reward R] [--run ID]... [--hints user|omit]
                 [--whole-trajectories] [--allow-empty]
@@ -664,11 +664,19 @@ function maskPolicy(value: string | undefined): MaskPolicy | undefined {
 }
 
 async function commandStats(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' }, policy: { type: 'string' } }, io);
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' }, policy: { type: 'string' }, by: { type: 'string' }, 'success-threshold': { type: 'string' } }, io);
   if (!parsed) return 0;
   const { values } = parsed;
+  if (values.by !== undefined && values.by !== 'hints') throw new UsageError('--by takes hints (runs that received hints against runs that did not).');
+  const threshold = numberFlag(values['success-threshold'], '--success-threshold', 'a reward, e.g. 1 or 0.5');
+  if (threshold !== undefined && values.by !== 'hints') throw new UsageError('--success-threshold goes with --by hints.');
   const store = datasetFrom(values.dataset, io);
   const stats = await datasetStats(store, maskPolicy(values.policy));
+  if (values.by === 'hints') {
+    const comparison = compareByHints(stats.perRun, threshold);
+    io.stdout(values.json ? `${JSON.stringify(comparison, null, 2)}\n` : formatHintComparison(comparison));
+    return 0;
+  }
   io.stdout(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
   return 0;
 }
