@@ -13,7 +13,8 @@ import { HINT_KINDS, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT } from '../c
 import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
 import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession, validateSampling } from '../core/session/runSession';
-import { startSampling } from '../core/session/sample';
+import { ConcurrencyLimit, startSampling } from '../core/session/sample';
+import { findTaskDirs, parseShard, shardOf } from '../core/session/harborTask';
 import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
@@ -48,6 +49,13 @@ Usage:
              [--keep-reasoning auto|always|never] [--verbose]
   apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …] [--temperature T …]
                                                                continue an interrupted run from its last step
+  apollo run --task-dir DIR [--workspace DIR] [--no-hints] [and the other options of apollo run]
+                                                               a task in Harbor's layout (instruction.md, task.toml,
+                                                               tests/test.sh); its verifier's reward is recorded
+  apollo sample --task-dir DIR... --n K [--concurrency C] [--shard I/N] [--no-hints] [and the options below]
+                                                               K runs of each task of a suite, each verified
+  apollo verify --run ID [--dataset DIR]                       run a task run's verifier again on its workspace
+  apollo verify --task-dir DIR --oracle                        check a task with its solution/solve.sh
   apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR]
              [--max-steps N] [--max-minutes M] [--max-tokens T] [--seed S [--same-seed]]
              [and the other options of apollo run]
@@ -533,11 +541,26 @@ export function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, p
 async function commandSample(args: string[], io: CliIo): Promise<number> {
   const parsed = parseCommand(
     args,
-    { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' }, concurrency: { type: 'string' }, 'runs-dir': { type: 'string' }, 'same-seed': { type: 'boolean' } },
+    {
+      ...SESSION_FLAGS,
+      workspace: { type: 'string' },
+      task: { type: 'string' },
+      n: { type: 'string' },
+      concurrency: { type: 'string' },
+      'runs-dir': { type: 'string' },
+      'same-seed': { type: 'boolean' },
+      'task-dir': { type: 'string', multiple: true },
+      shard: { type: 'string' },
+    },
     io,
   );
   if (!parsed) return 0;
   const { values } = parsed;
+  if (values['task-dir']?.length) {
+    if (values.task !== undefined) throw new UsageError('--task-dir gives the tasks (their instruction.md): leave out --task.');
+    return commandSampleTasks(values['task-dir'], values, io);
+  }
+  if (values.shard !== undefined) throw new UsageError('--shard goes with --task-dir (it deals a suite\'s tasks out to machines).');
   if (!values.workspace) throw new UsageError('apollo sample needs --workspace DIR.');
   if (values.task === undefined) throw new UsageError('apollo sample needs --task TEXT.');
   const n = Number(values.n);
@@ -593,6 +616,97 @@ async function commandSample(args: string[], io: CliIo): Promise<number> {
   const cancelled = results.filter((result) => result.cancelled).length;
   io.stderr(`${clean} of ${results.length} run(s) ended cleanly${cancelled ? `, ${cancelled} not started` : ''}; working copies in ${sampling.copiesDir}\n`);
   return clean === results.length ? 0 : 1;
+}
+
+/**
+ * `apollo sample --task-dir DIR… --n K`: K runs of each task of a suite (DIR is a task, or a folder
+ * of tasks), each in its own working copy of the task's environment, verified as it ends.
+ */
+async function commandSampleTasks(
+  dirs: string[],
+  values: SessionFlagValues & { workspace?: string; dataset?: string; n?: string; concurrency?: string; 'runs-dir'?: string; 'same-seed'?: boolean; shard?: string },
+  io: CliIo,
+): Promise<number> {
+  const n = Number(values.n);
+  if (values.n === undefined || !Number.isInteger(n) || n < 1) throw new UsageError('apollo sample needs --n N, a whole number of runs of each task, at least 1.');
+  const concurrency = values.concurrency === undefined ? n : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency takes a whole number of at least 1.');
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard);
+  const flags = sessionFlags(values, io);
+  const taskDirs = shardOf(dirs.flatMap((dir) => findTaskDirs(path.resolve(io.cwd, dir))), shard);
+  if (!taskDirs.length) throw new UsageError(`shard ${values.shard} holds no task: there are fewer tasks than shards.`);
+  const datasetDir = suiteDatasetDir(values, dirs, io);
+  const runsDir = runsDirFrom(values['runs-dir'], io);
+  const limit = new ConcurrencyLimit(concurrency);
+  io.stderr(`${taskDirs.length} task(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}, ${n} run(s) each, ${concurrency} at a time; dataset ${datasetDir}\n`);
+  let refused = 0;
+  let unclean = 0;
+  const verifying: Promise<void>[] = [];
+  const samplings: Promise<void>[] = [];
+  const stops: (() => void)[] = [];
+  const release = io.onInterrupt?.(() => stops.forEach((stop) => stop()));
+  for (const taskDir of taskDirs) {
+    let runnable;
+    try {
+      runnable = await loadRunnableTask(taskDir);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      refused++;
+      io.stderr(`refused: ${error.message}\n`);
+      continue;
+    }
+    const { task, sandbox: sandboxInfo } = runnable;
+    const base = await taskWorkspace(task, runsDir, values.workspace && path.resolve(io.cwd, values.workspace));
+    const sampling = await startSampling({
+      workspace: base.workspace,
+      datasetDir,
+      task: taskPrompt(task),
+      taskSource: taskSourceOf(task),
+      ...flags.endpoint,
+      apiKey: flags.apiKey,
+      maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+      budget: flags.budget ?? (task.agent.timeoutSec ? { maxMinutes: task.agent.timeoutSec / 60 } : undefined),
+      contextBudget: flags.contextBudget,
+      grounding: flags.grounding,
+      judge: flags.judgeFor(flags.endpoint),
+      sandbox: taskSandbox(task, flags.sandbox),
+      secretsToModel: flags.secretsToModel,
+      sampling: flags.sampling,
+      reasoningInContext: flags.reasoningInContext,
+      hintsDisabled: flags.hintsDisabled,
+      sameSeed: values['same-seed'],
+      n,
+      limit,
+      runsDir,
+      log: (line) => io.stderr(`${task.name} ${line}\n`),
+    });
+    stops.push(() => void sampling.stop());
+    sampling.onRunStarted((session) => io.stdout(`${session.runId}\n`));
+    sampling.onRunChanged((run) => {
+      if (run.state === 'failed' && !run.cancelled) io.stderr(`${task.name}: ${run.error}\n`);
+      if (run.state !== 'ended' || !run.ended || !run.runId) return;
+      const runId = run.runId;
+      io.stderr(`${task.name} ${endLine(runId, run.ended)}`);
+      if (!CLEAN_ENDS.has(run.ended.status)) unclean++;
+      if (run.ended.status === 'stopped') return;
+      verifying.push(
+        verifyRun({ datasetDir, runId, sandbox: sandboxInfo }).then(
+          (reward) => io.stderr(`${runId} ${describeReward(reward)}\n`),
+          (error: Error) => io.stderr(`${runId}: the verifier could not run: ${error.message}\n`),
+        ),
+      );
+    });
+    samplings.push(
+      sampling.done.then((results) => {
+        unclean += results.filter((result) => result.state === 'failed' && !result.cancelled).length;
+      }),
+    );
+  }
+  await Promise.all(samplings);
+  await Promise.all(verifying);
+  release?.();
+  io.stderr(`done: ${taskDirs.length - refused} task(s) sampled${refused ? `, ${refused} refused` : ''}; compare with: apollo stats --dataset ${datasetDir} --by hints\n`);
+  return refused || unclean ? 1 : 0;
 }
 
 function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {

@@ -249,3 +249,49 @@ test('apollo run --task-dir: the agent gets instruction.md in a fresh working co
     root.cleanup();
   }
 });
+
+test('apollo sample --task-dir SUITE --n 2 --shard 2/2: each task of the shard twice, each run verified; the other shard\'s tasks untouched', async (t) => {
+  const sandbox = await sandboxOrSkip(t);
+  if (!sandbox) return;
+  const root = tempDir('apollo-suite-');
+  const firsts = new Map<string, number>();
+  // The first request of a run writes the answer: right for the first run of each task, wrong for the second.
+  const reply = (request: { messages: any[] }) => {
+    if (request.messages.some((message: any) => message.role === 'tool')) return { toolCall: { name: 'finish', arguments: { summary: 'done' } } };
+    const instruction = String(request.messages[1].content);
+    const key = instruction.includes('hello.txt') ? 'hello' : 'sum';
+    const count = (firsts.get(key) ?? 0) + 1;
+    firsts.set(key, count);
+    if (key === 'hello') return { toolCall: { name: 'write_file', arguments: { path: 'hello.txt', content: count === 1 ? 'Hello, world!\n' : 'Hi\n' } } };
+    return { toolCall: { name: 'write_file', arguments: { path: 'sum.py', content: count === 1 ? 'print(sum(int(l) for l in open("numbers.txt")))\n' : 'print(0)\n' } } };
+  };
+  const server = await startScriptedModelServer([], { fallback: reply });
+  try {
+    const dataset = path.join(root.dir, 'dataset');
+    const run = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl });
+    const code = await main(['sample', '--task-dir', TASKS, '--n', '2', '--shard', '2/2', '--concurrency', '2', '--model', 'scripted', '--dataset', dataset, '--runs-dir', path.join(root.dir, 'runs')], run.io);
+    assert.equal(code, 0, run.err());
+    const runIds = run.out().trim().split('\n');
+    assert.equal(runIds.length, 4, run.out());
+    const store = new DatasetStore(dataset);
+    const verdicts: string[] = [];
+    for (const runId of runIds) {
+      const { events } = await store.readEvents(runId);
+      const started = events.find((event) => event.type === 'run_started');
+      const rewards = events.filter((event) => event.type === 'reward');
+      assert.equal(rewards.length, 1, `${runId}: ${JSON.stringify(rewards)}`);
+      if (started?.type === 'run_started' && rewards[0].type === 'reward') verdicts.push(`${started.taskSource?.name} ${rewards[0].rewards.reward}`);
+    }
+    assert.deepEqual(verdicts.sort(), ['apollo-tests/sum-metrics 0', 'apollo-tests/sum-metrics 1', 'hello-file 0', 'hello-file 1']);
+    assert.match(run.err(), /2 task\(s\) \(shard 2\/2\), 2 run\(s\) each/);
+
+    const other = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl });
+    const refusedCode = await main(['sample', '--task-dir', task('needs-tool'), '--n', '1', '--model', 'scripted', '--dataset', dataset, '--runs-dir', path.join(root.dir, 'runs')], other.io);
+    assert.equal(refusedCode, 1);
+    assert.match(other.err(), /refused: Task needs-tool needs apollo-test-frobnicator-that-does-not-exist/);
+    assert.equal(other.out(), '', 'no run started for a refused task');
+  } finally {
+    await server.close();
+    root.cleanup();
+  }
+});

@@ -48,14 +48,15 @@ function folderName(name: string): string {
 
 /**
  * The workspace a task run starts in: the user's folder when given (used as it is), else a fresh
- * working copy of the files the task's Dockerfile puts in its WORKDIR, under `runsDir/tasks/`.
+ * working copy of the files the task's Dockerfile puts in its WORKDIR, in `task-workspaces/` beside
+ * `runsDir` (a sampling's runs folder may not hold the workspace its copies are made from).
  */
 export async function taskWorkspace(task: HarborTask, runsDir: string, workspace?: string): Promise<{ workspace: string; fresh: boolean; files?: number }> {
   if (workspace) {
     if (!existsSync(workspace)) throw new TaskError(`The workspace ${workspace} does not exist.`);
     return { workspace: path.resolve(workspace), fresh: false };
   }
-  const dir = path.join(path.resolve(runsDir), 'tasks', `${folderName(task.name)}-${randomBytes(4).toString('hex')}`);
+  const dir = path.join(path.dirname(path.resolve(runsDir)), 'task-workspaces', `${folderName(task.name)}-${randomBytes(4).toString('hex')}`);
   const { files } = await prepareTaskWorkspace(task, dir);
   return { workspace: dir, fresh: true, files };
 }
