@@ -25,6 +25,7 @@ import { formatValidationReport, validateDataset } from '../core/dataset/validat
 import { relabelRuns } from '../core/supervision/relabel';
 import { formatMergeReport, mergeDatasets } from '../core/dataset/merge';
 import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
+import { formatImportReport, importAtif } from '../core/session/importAtif';
 import { checkTaskSolvable, describeReward, loadRunnableTask, taskPrompt, taskSandbox, taskSourceOf, taskWorkspace, verifyRun } from '../core/session/taskRuns';
 
 export interface CliIo {
@@ -56,6 +57,7 @@ Usage:
                                                                K runs of each task of a suite, each verified
   apollo verify --run ID [--dataset DIR]                       run a task run's verifier again on its workspace
   apollo verify --task-dir DIR --oracle                        check a task with its solution/solve.sh
+  apollo import --format atif SRC... [--dataset DIR]           bring ATIF trajectories (e.g. from Harbor) in to label them
   apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR]
              [--max-steps N] [--max-minutes M] [--max-tokens T] [--seed S [--same-seed]]
              [and the other options of apollo run]
@@ -502,6 +504,18 @@ async function commandRunTask(taskDir: string, values: { workspace?: string; dat
     const reward = await verifyRun({ datasetDir: session.store.root, runId: session.runId, sandbox: sandboxInfo });
     io.stdout(`${describeReward(reward)}\n`);
   });
+}
+
+/** `apollo import --format atif SRC… [--dataset DIR]`: ATIF trajectories (files or folders) become runs. */
+async function commandImport(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, format: { type: 'string' } }, io, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  if (values.format !== 'atif') throw new UsageError('apollo import needs --format atif (the format Harbor writes its trajectories in).');
+  if (!positionals.length) throw new UsageError('apollo import needs the ATIF files or folders to bring in.');
+  const report = await importAtif(datasetFrom(values.dataset, io), positionals.map((source) => path.resolve(io.cwd, source)));
+  io.stdout(formatImportReport(report));
+  return report.failed.length ? 1 : 0;
 }
 
 /** `apollo verify --run ID` (again, on the run's workspace) or `apollo verify --task-dir DIR --oracle`. */
@@ -977,6 +991,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandMerge(rest, io);
       case 'verify':
         return await commandVerify(rest, io);
+      case 'import':
+        return await commandImport(rest, io);
       case undefined:
       case '--help':
       case '-h':

@@ -132,6 +132,8 @@ export interface RunStartedEvent {
   taskSource?: TaskSource;
   /** Hints were disabled on purpose (`--no-hints`): the run belongs to the control group. */
   hintsDisabled?: boolean;
+  /** A trajectory brought in by `apollo import` (no workspace: read, label and export only). */
+  importedFrom?: { format: 'atif'; trajectoryId: string; agent: string };
   /**
    * What the run's snapshots leave out, as resolved when it started; resume and rewind snapshot
    * the workspace the same way. Absent on runs recorded before it was kept: the built-in

@@ -555,6 +555,7 @@ export class RunSession {
     for (const problem of problems) options.log?.(`warning: ${problem}`);
     const started = events.find((event): event is RunStartedEvent => event.type === 'run_started');
     if (!started) throw new DatasetError(`Run ${options.runId} has no run_started event; it cannot be resumed.`);
+    if (started.importedFrom) throw new ConfigError(`Run ${options.runId} was imported (${started.importedFrom.format}): it has no workspace to go on in. Label and export it; to run the task again, start a new run.`);
     // A run that ended can go on only from a rewind recorded after its end.
     const lastEnd = lastIndexOf(events, (event) => event.type === 'run_ended');
     const lastRewind = lastIndexOf(events, (event) => event.type === 'rewind');
