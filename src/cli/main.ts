@@ -4,6 +4,7 @@
  * failed or stopped (or a command failed), 2 usage error.
  */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,11 +13,12 @@ import { HINT_KINDS, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT } from '../c
 import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
 import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession, validateSampling } from '../core/session/runSession';
-import { startSampling } from '../core/session/sample';
+import { ConcurrencyLimit, startSampling } from '../core/session/sample';
+import { findTaskDirs, parseShard, shardOf } from '../core/session/harborTask';
 import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
-import { datasetStats, formatStats } from '../core/session/stats';
+import { compareByHints, datasetStats, formatHintComparison, formatStats } from '../core/session/stats';
 import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from '../core/export/exportDataset';
 import { ExportError } from '../core/export/output';
 import { formatValidationReport, validateDataset } from '../core/dataset/validate';
@@ -24,6 +26,8 @@ import { relabelRuns } from '../core/supervision/relabel';
 import { labelStep, recordedRun } from '../core/session/labelStep';
 import { formatMergeReport, mergeDatasets } from '../core/dataset/merge';
 import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
+import { formatImportReport, importAtif } from '../core/session/importAtif';
+import { checkTaskSolvable, describeReward, loadRunnableTask, taskPrompt, taskSandbox, taskSourceOf, taskWorkspace, verifyRun } from '../core/session/taskRuns';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -47,15 +51,23 @@ Usage:
              [--keep-reasoning auto|always|never] [--verbose]
   apollo run --resume ID [--dataset DIR] [--workspace DIR] [--judge …] [--temperature T …]
                                                                continue an interrupted run from its last step
+  apollo run --task-dir DIR [--workspace DIR] [--no-hints] [and the other options of apollo run]
+                                                               a task in Harbor's layout (instruction.md, task.toml,
+                                                               tests/test.sh); its verifier's reward is recorded
+  apollo sample --task-dir DIR... --n K [--concurrency C] [--shard I/N] [--no-hints] [and the options below]
+                                                               K runs of each task of a suite, each verified
+  apollo verify --run ID [--dataset DIR]                       run a task run's verifier again on its workspace
+  apollo verify --task-dir DIR --oracle                        check a task with its solution/solve.sh
+  apollo import --format atif SRC... [--dataset DIR]           bring ATIF trajectories (e.g. from Harbor) in to label them
   apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR]
              [--max-steps N] [--max-minutes M] [--max-tokens T] [--seed S [--same-seed]]
              [and the other options of apollo run]
                                                                N runs of one task, each in its own working copy;
                                                                prints each run's id as it starts
   apollo hint --run ID [--dataset DIR] [--kind knowledge|strategy|correction] [--now] TEXT
-  apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all]
+  apollo stats [--dataset DIR] [--json] [--policy not-bad|good-only|all] [--by hints [--success-threshold R]]
   apollo export --format openai|hf|trl|llamafactory|atif|sharegpt|pairs --out PATH [--dataset DIR] [--branches main|all]
-                [--policy not-bad|good-only|all] [--min-quality 0..1] [--run ID]... [--hints user|omit]
+                [--policy not-bad|good-only|all] [--min-quality 0..1] [--min-reward R] [--run ID]... [--hints user|omit]
                 [--whole-trajectories] [--allow-empty]
                                                                one row per context the model saw (cut at each
                                                                compaction; --whole-trajectories: one per trajectory);
@@ -202,6 +214,7 @@ const SESSION_FLAGS = {
   'request-extra': { type: 'string' },
   'keep-reasoning': { type: 'string' },
   verbose: { type: 'boolean' },
+  'no-hints': { type: 'boolean' },
 } as const;
 
 interface SessionFlagValues {
@@ -227,6 +240,7 @@ interface SessionFlagValues {
   'request-extra'?: string;
   'keep-reasoning'?: string;
   verbose?: boolean;
+  'no-hints'?: boolean;
 }
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -335,6 +349,7 @@ function sessionFlags(values: SessionFlagValues, io: CliIo) {
     sampling,
     reasoningInContext: keepReasoning,
     verbose: values.verbose ?? false,
+    hintsDisabled: values['no-hints'] ?? false,
     endpoint,
     apiKey: io.env.OPENAI_API_KEY ?? '',
   };
@@ -356,10 +371,15 @@ function endLine(runId: string, ended: RunEndedEvent): string {
 }
 
 async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' } }, io);
+  const parsed = parseCommand(args, { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' }, 'task-dir': { type: 'string' }, 'runs-dir': { type: 'string' } }, io);
   if (!parsed) return 0;
   const { values } = parsed;
   const flags = sessionFlags(values, io);
+  if (values['task-dir'] !== undefined) {
+    if (values.task !== undefined || values.resume !== undefined) throw new UsageError('--task-dir gives the task (its instruction.md): leave out --task and --resume.');
+    return commandRunTask(values['task-dir'], values, flags, io);
+  }
+  if (values['runs-dir'] !== undefined) throw new UsageError('--runs-dir goes with --task-dir (apollo run) or apollo sample.');
   const { maxSteps, budget, contextBudget, grounding, judgeFor, sandbox, secretsToModel } = flags;
   const log = (line: string) => io.stderr(`${line}\n`);
   let session: RunSession;
@@ -405,9 +425,15 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
       secretsToModel,
       sampling: flags.sampling,
       reasoningInContext: flags.reasoningInContext,
+      hintsDisabled: flags.hintsDisabled,
       log,
     });
   }
+  return followRun(session, flags, io);
+}
+
+/** Prints a run's id, then its steps as they come, and returns the exit status its end gives. */
+async function followRun(session: RunSession, flags: { verbose: boolean }, io: CliIo, afterEnd?: (ended: RunEndedEvent) => Promise<void>): Promise<number> {
   io.stdout(`${session.runId}\n`);
   const subscription = session.onEvent((event) => {
     if (event.type === 'step') io.stdout(`${describeStep(event, flags.verbose)}\n`);
@@ -422,12 +448,94 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   release?.();
   subscription.dispose();
   const line = endLine(session.runId, ended);
-  if (CLEAN_ENDS.has(ended.status)) {
-    io.stdout(line);
-    return 0;
+  const clean = CLEAN_ENDS.has(ended.status);
+  if (clean) io.stdout(line);
+  else io.stderr(line);
+  await afterEnd?.(ended);
+  return clean ? 0 : 1;
+}
+
+type SessionFlags = ReturnType<typeof sessionFlags>;
+
+/** Where task runs record by default: one dataset for the suite the task folders belong to. */
+function suiteDatasetDir(values: { dataset?: string }, taskDirs: string[], io: CliIo): string {
+  if (values.dataset) return path.resolve(io.cwd, values.dataset);
+  const parents = [...new Set(taskDirs.map((dir) => path.dirname(path.resolve(io.cwd, dir))))];
+  return defaultDatasetPath(parents.length === 1 ? parents[0] : io.cwd);
+}
+
+function runsDirFrom(value: string | undefined, io: CliIo): string {
+  return value ? path.resolve(io.cwd, value) : path.join(os.homedir(), '.apollo', 'runs');
+}
+
+/** `apollo run --task-dir DIR`: one run of a task in Harbor's layout, then its verifier. */
+async function commandRunTask(taskDir: string, values: { workspace?: string; dataset?: string; 'runs-dir'?: string }, flags: SessionFlags, io: CliIo): Promise<number> {
+  const { task, sandbox: sandboxInfo } = await loadRunnableTask(path.resolve(io.cwd, taskDir));
+  const { workspace, fresh, files } = await taskWorkspace(task, runsDirFrom(values['runs-dir'], io), values.workspace && path.resolve(io.cwd, values.workspace));
+  if (fresh) io.stderr(`task ${task.name}: a fresh working copy with the environment's ${files} file(s) in ${workspace}\n`);
+  const session = await RunSession.start({
+    workspace,
+    datasetDir: suiteDatasetDir(values, [taskDir], io),
+    task: taskPrompt(task),
+    taskSource: taskSourceOf(task),
+    ...flags.endpoint,
+    apiKey: flags.apiKey,
+    maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+    budget: flags.budget ?? (task.agent.timeoutSec ? { maxMinutes: task.agent.timeoutSec / 60 } : undefined),
+    contextBudget: flags.contextBudget,
+    grounding: flags.grounding,
+    judge: flags.judgeFor(flags.endpoint),
+    sandbox: taskSandbox(task, flags.sandbox),
+    secretsToModel: flags.secretsToModel,
+    sampling: flags.sampling,
+    reasoningInContext: flags.reasoningInContext,
+    hintsDisabled: flags.hintsDisabled,
+    log: (line) => io.stderr(`${line}\n`),
+  }).catch(async (error: Error) => {
+    // Nothing was recorded: the fresh working copy goes too.
+    if (fresh) await rm(workspace, { recursive: true, force: true });
+    throw error;
+  });
+  return followRun(session, flags, io, async (ended) => {
+    if (ended.status === 'stopped') {
+      io.stderr(`not verified: the run was stopped (verify it later with apollo verify --run ${session.runId})\n`);
+      return;
+    }
+    io.stderr(`verifying ${task.name} (tests/test.sh, timeout ${task.verifier.timeoutSec} s)…\n`);
+    const reward = await verifyRun({ datasetDir: session.store.root, runId: session.runId, sandbox: sandboxInfo });
+    io.stdout(`${describeReward(reward)}\n`);
+  });
+}
+
+/** `apollo import --format atif SRC… [--dataset DIR]`: ATIF trajectories (files or folders) become runs. */
+async function commandImport(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, format: { type: 'string' } }, io, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  if (values.format !== 'atif') throw new UsageError('apollo import needs --format atif (the format Harbor writes its trajectories in).');
+  if (!positionals.length) throw new UsageError('apollo import needs the ATIF files or folders to bring in.');
+  const report = await importAtif(datasetFrom(values.dataset, io), positionals.map((source) => path.resolve(io.cwd, source)));
+  io.stdout(formatImportReport(report));
+  return report.failed.length ? 1 : 0;
+}
+
+/** `apollo verify --run ID` (again, on the run's workspace) or `apollo verify --task-dir DIR --oracle`. */
+async function commandVerify(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommand(args, { run: { type: 'string' }, dataset: { type: 'string' }, 'task-dir': { type: 'string' }, oracle: { type: 'boolean' } }, io);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  let reward;
+  if (values.oracle) {
+    if (!values['task-dir'] || values.run) throw new UsageError('apollo verify --oracle takes --task-dir DIR (the solution runs on a fresh copy of the task), not --run.');
+    reward = await checkTaskSolvable({ taskDir: path.resolve(io.cwd, values['task-dir']) });
+  } else {
+    if (!values.run) throw new UsageError('apollo verify needs --run ID (or --task-dir DIR --oracle to check a task with its solution).');
+    if (values['task-dir']) throw new UsageError('apollo verify --run uses the task the run was given; leave out --task-dir.');
+    reward = await verifyRun({ datasetDir: datasetFrom(values.dataset, io).root, runId: values.run });
   }
-  io.stderr(line);
-  return 1;
+  io.stdout(`${describeReward(reward)}\n`);
+  if (reward.error) io.stderr(reward.output ? `${reward.output.trimEnd()}\n` : '');
+  return reward.error ? 1 : 0;
 }
 
 /** What goes wrong during a run, said on stderr. */
@@ -448,11 +556,26 @@ export function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, p
 async function commandSample(args: string[], io: CliIo): Promise<number> {
   const parsed = parseCommand(
     args,
-    { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' }, concurrency: { type: 'string' }, 'runs-dir': { type: 'string' }, 'same-seed': { type: 'boolean' } },
+    {
+      ...SESSION_FLAGS,
+      workspace: { type: 'string' },
+      task: { type: 'string' },
+      n: { type: 'string' },
+      concurrency: { type: 'string' },
+      'runs-dir': { type: 'string' },
+      'same-seed': { type: 'boolean' },
+      'task-dir': { type: 'string', multiple: true },
+      shard: { type: 'string' },
+    },
     io,
   );
   if (!parsed) return 0;
   const { values } = parsed;
+  if (values['task-dir']?.length) {
+    if (values.task !== undefined) throw new UsageError('--task-dir gives the tasks (their instruction.md): leave out --task.');
+    return commandSampleTasks(values['task-dir'], values, io);
+  }
+  if (values.shard !== undefined) throw new UsageError('--shard goes with --task-dir (it deals a suite\'s tasks out to machines).');
   if (!values.workspace) throw new UsageError('apollo sample needs --workspace DIR.');
   if (values.task === undefined) throw new UsageError('apollo sample needs --task TEXT.');
   const n = Number(values.n);
@@ -508,6 +631,97 @@ async function commandSample(args: string[], io: CliIo): Promise<number> {
   const cancelled = results.filter((result) => result.cancelled).length;
   io.stderr(`${clean} of ${results.length} run(s) ended cleanly${cancelled ? `, ${cancelled} not started` : ''}; working copies in ${sampling.copiesDir}\n`);
   return clean === results.length ? 0 : 1;
+}
+
+/**
+ * `apollo sample --task-dir DIR… --n K`: K runs of each task of a suite (DIR is a task, or a folder
+ * of tasks), each in its own working copy of the task's environment, verified as it ends.
+ */
+async function commandSampleTasks(
+  dirs: string[],
+  values: SessionFlagValues & { workspace?: string; dataset?: string; n?: string; concurrency?: string; 'runs-dir'?: string; 'same-seed'?: boolean; shard?: string },
+  io: CliIo,
+): Promise<number> {
+  const n = Number(values.n);
+  if (values.n === undefined || !Number.isInteger(n) || n < 1) throw new UsageError('apollo sample needs --n N, a whole number of runs of each task, at least 1.');
+  const concurrency = values.concurrency === undefined ? n : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency takes a whole number of at least 1.');
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard);
+  const flags = sessionFlags(values, io);
+  const taskDirs = shardOf(dirs.flatMap((dir) => findTaskDirs(path.resolve(io.cwd, dir))), shard);
+  if (!taskDirs.length) throw new UsageError(`shard ${values.shard} holds no task: there are fewer tasks than shards.`);
+  const datasetDir = suiteDatasetDir(values, dirs, io);
+  const runsDir = runsDirFrom(values['runs-dir'], io);
+  const limit = new ConcurrencyLimit(concurrency);
+  io.stderr(`${taskDirs.length} task(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}, ${n} run(s) each, ${concurrency} at a time; dataset ${datasetDir}\n`);
+  let refused = 0;
+  let unclean = 0;
+  const verifying: Promise<void>[] = [];
+  const samplings: Promise<void>[] = [];
+  const stops: (() => void)[] = [];
+  const release = io.onInterrupt?.(() => stops.forEach((stop) => stop()));
+  for (const taskDir of taskDirs) {
+    let runnable;
+    try {
+      runnable = await loadRunnableTask(taskDir);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      refused++;
+      io.stderr(`refused: ${error.message}\n`);
+      continue;
+    }
+    const { task, sandbox: sandboxInfo } = runnable;
+    const base = await taskWorkspace(task, runsDir, values.workspace && path.resolve(io.cwd, values.workspace));
+    const sampling = await startSampling({
+      workspace: base.workspace,
+      datasetDir,
+      task: taskPrompt(task),
+      taskSource: taskSourceOf(task),
+      ...flags.endpoint,
+      apiKey: flags.apiKey,
+      maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+      budget: flags.budget ?? (task.agent.timeoutSec ? { maxMinutes: task.agent.timeoutSec / 60 } : undefined),
+      contextBudget: flags.contextBudget,
+      grounding: flags.grounding,
+      judge: flags.judgeFor(flags.endpoint),
+      sandbox: taskSandbox(task, flags.sandbox),
+      secretsToModel: flags.secretsToModel,
+      sampling: flags.sampling,
+      reasoningInContext: flags.reasoningInContext,
+      hintsDisabled: flags.hintsDisabled,
+      sameSeed: values['same-seed'],
+      n,
+      limit,
+      runsDir,
+      log: (line) => io.stderr(`${task.name} ${line}\n`),
+    });
+    stops.push(() => void sampling.stop());
+    sampling.onRunStarted((session) => io.stdout(`${session.runId}\n`));
+    sampling.onRunChanged((run) => {
+      if (run.state === 'failed' && !run.cancelled) io.stderr(`${task.name}: ${run.error}\n`);
+      if (run.state !== 'ended' || !run.ended || !run.runId) return;
+      const runId = run.runId;
+      io.stderr(`${task.name} ${endLine(runId, run.ended)}`);
+      if (!CLEAN_ENDS.has(run.ended.status)) unclean++;
+      if (run.ended.status === 'stopped') return;
+      verifying.push(
+        verifyRun({ datasetDir, runId, sandbox: sandboxInfo }).then(
+          (reward) => io.stderr(`${runId} ${describeReward(reward)}\n`),
+          (error: Error) => io.stderr(`${runId}: the verifier could not run: ${error.message}\n`),
+        ),
+      );
+    });
+    samplings.push(
+      sampling.done.then((results) => {
+        unclean += results.filter((result) => result.state === 'failed' && !result.cancelled).length;
+      }),
+    );
+  }
+  await Promise.all(samplings);
+  await Promise.all(verifying);
+  release?.();
+  io.stderr(`done: ${taskDirs.length - refused} task(s) sampled${refused ? `, ${refused} refused` : ''}; compare with: apollo stats --dataset ${datasetDir} --by hints\n`);
+  return refused || unclean ? 1 : 0;
 }
 
 function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {
@@ -567,11 +781,19 @@ function maskPolicy(value: string | undefined): MaskPolicy | undefined {
 }
 
 async function commandStats(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' }, policy: { type: 'string' } }, io);
+  const parsed = parseCommand(args, { dataset: { type: 'string' }, json: { type: 'boolean' }, policy: { type: 'string' }, by: { type: 'string' }, 'success-threshold': { type: 'string' } }, io);
   if (!parsed) return 0;
   const { values } = parsed;
+  if (values.by !== undefined && values.by !== 'hints') throw new UsageError('--by takes hints (runs that received hints against runs that did not).');
+  const threshold = numberFlag(values['success-threshold'], '--success-threshold', 'a reward, e.g. 1 or 0.5');
+  if (threshold !== undefined && values.by !== 'hints') throw new UsageError('--success-threshold goes with --by hints.');
   const store = datasetFrom(values.dataset, io);
   const stats = await datasetStats(store, maskPolicy(values.policy));
+  if (values.by === 'hints') {
+    const comparison = compareByHints(stats.perRun, threshold);
+    io.stdout(values.json ? `${JSON.stringify(comparison, null, 2)}\n` : formatHintComparison(comparison));
+    return 0;
+  }
   io.stdout(values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
   return 0;
 }
@@ -646,6 +868,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
       branches: { type: 'string' },
       policy: { type: 'string' },
       'min-quality': { type: 'string' },
+      'min-reward': { type: 'string' },
       run: { type: 'string', multiple: true },
       hints: { type: 'string' },
       'whole-trajectories': { type: 'boolean' },
@@ -662,6 +885,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
   if (values.hints !== undefined && values.hints !== 'user' && values.hints !== 'omit') throw new UsageError('--hints takes user or omit.');
   const minQuality = values['min-quality'] === undefined ? undefined : Number(values['min-quality']);
   if (minQuality !== undefined && !(minQuality >= 0 && minQuality <= 1)) throw new UsageError('--min-quality takes a share between 0 and 1, e.g. 0.8.');
+  const minReward = numberFlag(values['min-reward'], '--min-reward', 'a number, e.g. 1 for solved tasks');
   const store = datasetFrom(values.dataset, io);
   let lastReport = 0;
   const summary = await exportDataset(store, {
@@ -670,6 +894,7 @@ async function commandExport(args: string[], io: CliIo): Promise<number> {
     branches: values.branches as 'main' | 'all' | undefined,
     policy: maskPolicy(values.policy),
     minQuality,
+    minReward,
     runs: values.run,
     hints: values.hints !== 'omit',
     wholeTrajectories: values['whole-trajectories'] ?? false,
@@ -753,6 +978,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await commandRelabel(rest, io);
       case 'merge':
         return await commandMerge(rest, io);
+      case 'verify':
+        return await commandVerify(rest, io);
+      case 'import':
+        return await commandImport(rest, io);
       case undefined:
       case '--help':
       case '-h':

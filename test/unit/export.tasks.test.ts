@@ -85,7 +85,7 @@ test('pairs across runs: where two runs of one task part, the better turn is cho
     assert.deepEqual(validateChat([...pair.prompt, ...pair.chosen], { completion: true }), []);
     assert.deepEqual(validateChat([...pair.prompt, ...pair.rejected], { completion: true }), []);
     // Every pair has the same metadata keys, whatever its kind.
-    assert.deepEqual(Object.keys(pair.metadata).sort(), ['branch', 'chosen_run', 'chosen_score', 'chosen_step', 'correction', 'decided_by', 'kind', 'rejected_run', 'rejected_score', 'rejected_step', 'run_id', 'task_id']);
+    assert.deepEqual(Object.keys(pair.metadata).sort(), ['branch', 'chosen_reward', 'chosen_run', 'chosen_score', 'chosen_step', 'correction', 'decided_by', 'kind', 'rejected_reward', 'rejected_run', 'rejected_score', 'rejected_step', 'run_id', 'task_id']);
   }
 });
 

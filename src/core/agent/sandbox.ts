@@ -224,6 +224,50 @@ export interface WrapCommandOptions {
   passEnv?: string[];
   /** Default /bin/bash, else /bin/sh. */
   shell?: string;
+  /**
+   * Host folders placed at other paths inside the sandbox (a task's verifier: the workspace at the
+   * task's WORKDIR, its tests at /tests, a logs folder at /logs/verifier). The root is then built
+   * from the host's top-level entries, read-only, so that destinations the host lacks can exist.
+   */
+  placements?: SandboxPlacement[];
+  /** Where the command starts; default the workspace. */
+  chdir?: string;
+  /** More variables set inside (after the removals). */
+  setEnv?: Record<string, string>;
+}
+
+export interface SandboxPlacement {
+  /** A host folder. */
+  source: string;
+  /** An absolute path inside the sandbox. */
+  dest: string;
+  writable: boolean;
+}
+
+/** Top-level entries of the root that the sandbox makes itself. */
+const OWN_ROOT_ENTRIES = new Set(['dev', 'proc', 'tmp', 'run', 'sys']);
+
+/**
+ * The root as the host's top-level entries bound read-only one by one (symlinks kept as
+ * symlinks), on the tmpfs bwrap starts with: a placement can then create its destination
+ * (/app, /tests, /logs) without touching the host. /sys is bound read-only as with `--ro-bind / /`.
+ */
+function entryRootArgs(placements: readonly SandboxPlacement[]): string[] {
+  const args: string[] = [];
+  const placedTops = new Set(placements.map((placement) => placement.dest.split('/').filter(Boolean)[0]));
+  for (const entry of readdirSync('/').sort()) {
+    if (OWN_ROOT_ENTRIES.has(entry) && entry !== 'sys') continue;
+    const full = `/${entry}`;
+    try {
+      const stat = lstatSync(full);
+      if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(full), full);
+      else if (placedTops.has(entry) && stat.isDirectory()) args.push('--dir', full);
+      else if (stat.isDirectory() || stat.isFile()) args.push('--ro-bind', full, full);
+    } catch {
+      // vanished
+    }
+  }
+  return args;
 }
 
 export interface WrappedCommand {
@@ -404,7 +448,8 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
   const args: string[] = [];
 
   // 1. Everything read-only; fresh /dev and /proc.
-  args.push('--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc');
+  if (options.placements?.length) args.push(...entryRootArgs(options.placements), '--dev', '/dev', '--proc', '/proc');
+  else args.push('--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc');
   try {
     for (const entry of readdirSync('/dev')) if (GPU_DEVICES.test(entry)) args.push('--dev-bind', path.join('/dev', entry), path.join('/dev', entry));
   } catch {
@@ -460,6 +505,12 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
     if (real && isDirectory(real)) args.push('--bind', real, real);
   }
 
+  // 5b. Placements (a task's workspace, tests and logs at the paths its scripts expect).
+  for (const placement of options.placements ?? []) {
+    if (!path.posix.isAbsolute(placement.dest)) throw new Error(`A sandbox placement must be an absolute path (got ${placement.dest}).`);
+    args.push(placement.writable ? '--bind' : '--ro-bind', realpathSync(placement.source), placement.dest);
+  }
+
   // 6. Hidden paths, last: nothing mounted earlier may re-expose them.
   const homes = [...new Set([home, realOrUndefined(os.homedir()) ?? os.homedir()])];
   const candidates = [
@@ -492,12 +543,14 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
 
   // 7. Namespaces, rights, environment.
   args.push(...isolationArgs(sandbox.disableUserns, options.network));
-  args.push('--chdir', workspace);
+  if (options.placements?.length) args.push('--remount-ro', '/');
+  args.push('--chdir', options.chdir ?? workspace);
   args.push('--setenv', 'HOME', home, '--setenv', 'TMPDIR', '/tmp', '--setenv', 'XDG_CACHE_HOME', path.join(home, '.cache'), '--setenv', 'APOLLO_SANDBOX', 'bwrap');
   for (const name of Object.keys(env).sort()) {
     if (passEnv.has(name)) continue;
     if (SOCKET_ENV.includes(name) || isSecretEnvName(name)) args.push('--unsetenv', name);
   }
+  for (const [name, value] of Object.entries(options.setEnv ?? {})) args.push('--setenv', name, value);
   args.push('--', options.shell ?? DEFAULT_SHELL, '-c', options.command);
   return { file: sandbox.path, args };
 }

@@ -86,6 +86,8 @@ export interface CommandSandboxOptions {
   cacheDir?: string;
   /** Replaces `detectSandbox()`; for tests. */
   detect?: () => Promise<SandboxInfo>;
+  /** An absolute path where commands also see the workspace, e.g. a task's WORKDIR (/app). */
+  workspaceAlias?: string;
 }
 
 export interface CommandApprovalRequest {
@@ -420,6 +422,7 @@ export class ToolRunner {
           cacheDir: options.cacheDir,
           passEnv: options.passEnv,
           shell: SHELL,
+          placements: options.workspaceAlias ? [{ source: this.options.workspace, dest: options.workspaceAlias, writable: true }] : undefined,
         });
         return { launch, sandboxed: true };
       } catch (caught) {

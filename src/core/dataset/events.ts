@@ -128,6 +128,12 @@ export interface RunStartedEvent {
   origin?: RunOrigin;
   /** Limits besides maxSteps; reaching one ends the run with status `budget`. */
   budget?: RunBudget;
+  /** The run is a task of a suite (Harbor's layout): which task; its verifier gives the reward. */
+  taskSource?: TaskSource;
+  /** Hints were disabled on purpose (`--no-hints`): the run belongs to the control group. */
+  hintsDisabled?: boolean;
+  /** A trajectory brought in by `apollo import` (no workspace: read, label and export only). */
+  importedFrom?: { format: 'atif'; trajectoryId: string; agent: string };
   /**
    * What the run's snapshots leave out, as resolved when it started; resume and rewind snapshot
    * the workspace the same way. Absent on runs recorded before it was kept: the built-in
@@ -366,8 +372,47 @@ export interface RunAdoptedEvent {
   overwritten: string[];
 }
 
+/** A task in Harbor's layout that a run was given. */
+export interface TaskSource {
+  format: 'harbor';
+  /** `[task] name` of task.toml, else the folder's name. */
+  name: string;
+  /** The task folder, absolute. */
+  dir: string;
+}
+
+/**
+ * A task's verifier ran on the run's workspace (after the run ended, or again with `apollo
+ * verify`): its rewards, or why it gave none. The latest one counts.
+ */
+export interface RewardEvent {
+  type: 'reward';
+  time: string;
+  /** `verifier`: tests/test.sh on the run's workspace; `oracle`: the task's own solution, checked. */
+  source: 'verifier' | 'oracle';
+  /** Named rewards (`reward.txt` gives {"reward": n}); empty when the verifier gave none. */
+  rewards: Record<string, number>;
+  task: string;
+  exitCode: number | null;
+  timedOut?: boolean;
+  durationMs: number;
+  /** Why no reward came out (timeout, no reward file, a crash). */
+  error?: string;
+  /** The end of the verifier's output, redacted. */
+  output?: string;
+}
+
+/** The one number a run is ranked and counted by: `reward` when named so, else the mean of all. */
+export function primaryReward(rewards: Readonly<Record<string, number>> | undefined): number | undefined {
+  if (!rewards) return undefined;
+  if (typeof rewards.reward === 'number') return rewards.reward;
+  const values = Object.values(rewards);
+  return values.length ? values.reduce((sum, value) => sum + value, 0) / values.length : undefined;
+}
+
 export type DatasetEvent =
   | RunStartedEvent
+  | RewardEvent
   | RewindEvent
   | StepEvent
   | HintQueuedEvent
@@ -453,6 +498,8 @@ export interface RunManifest {
   originWorkspace?: string;
   /** When the run's result was applied to the origin workspace. */
   adoptedAt?: string;
+  /** The task of a suite the run was given (Harbor's layout). */
+  taskSource?: TaskSource;
 }
 
 export class InvalidEventError extends Error {}
@@ -589,6 +636,12 @@ export function validateEvent(value: unknown): DatasetEvent {
     case 'run_ended':
       requireOneOf(value, 'status', ['finished', 'max_steps', 'budget', 'stopped', 'failed']);
       if (value.budget !== undefined) requireOneOf(value, 'budget', ['time', 'tokens']);
+      break;
+    case 'reward':
+      requireOneOf(value, 'source', ['verifier', 'oracle']);
+      requireString(value, 'task');
+      if (!isObject(value.rewards) || !Object.values(value.rewards).every((reward) => typeof reward === 'number' && Number.isFinite(reward))) fail('"rewards" must be an object of numbers');
+      if (typeof value.durationMs !== 'number') fail('"durationMs" must be a number');
       break;
     case 'run_adopted':
       requireString(value, 'workspace');

@@ -35,7 +35,7 @@ interface AtifStepBody {
 
 /**
  * A trajectory, and the verifier's rewards when they are known (Harbor's `reward.txt` as
- * `{reward: x}`, or its `reward.json` object); the dataset records none yet.
+ * `{reward: x}`, or its `reward.json` object), from the run's latest `reward` event.
  */
 export type AtifSource = Trajectory & { rewards?: Readonly<Record<string, number>> };
 

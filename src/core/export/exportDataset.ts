@@ -5,6 +5,7 @@
  * appears only when the export completes.
  */
 import { DatasetStore } from '../dataset/store';
+import { primaryReward } from '../dataset/events';
 import { findSecretShapes, Redactor } from '../dataset/redaction';
 import { DEFAULT_MASK_POLICY, MaskPolicy } from '../supervision/labels';
 import { buildRunTree, qualityOf, RunTree, Trajectory, trajectoriesOf } from './trajectory';
@@ -41,6 +42,11 @@ export interface ExportOptions {
   policy?: MaskPolicy;
   /** Leave out trajectories whose share of steps not labelled bad is below this (0–1; default 0). */
   minQuality?: number;
+  /**
+   * Leave out trajectories whose verifier reward (a task of a suite; `reward`, else the mean of the
+   * named rewards) is below this, and those with no reward at all. Default: no filter.
+   */
+  minReward?: number;
   /** Only these runs (default: all). */
   runs?: string[];
   /** Hints as the user messages the model received (default true). */
@@ -56,7 +62,7 @@ export interface ExportOptions {
   signal?: AbortSignal;
 }
 
-export type ResolvedExportOptions = Required<Omit<ExportOptions, 'runs' | 'onProgress' | 'signal'>>;
+export type ResolvedExportOptions = Required<Omit<ExportOptions, 'runs' | 'onProgress' | 'signal' | 'minReward'>> & { minReward?: number };
 
 export interface ExportSummary {
   format: ExportFormat;
@@ -66,6 +72,7 @@ export interface ExportSummary {
   hints: boolean;
   wholeTrajectories: boolean;
   minQuality: number;
+  minReward?: number;
   runs: number;
   trajectories: number;
   abandonedTrajectories: number;
@@ -80,6 +87,8 @@ export interface ExportSummary {
   models: string[];
   /** Trajectories left out below the minimum quality. */
   belowQuality: number;
+  /** Left out by --min-reward: below it, or never verified. */
+  belowReward: number;
   /** Records left out because they failed validation, with why. */
   skipped: { id: string; problems: string[] }[];
   /** Problems met reading the dataset (corrupt lines are skipped). */
@@ -126,6 +135,7 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
   if (!EXPORT_FORMATS.includes(options.format)) throw new ExportError(`Unknown format "${options.format}": use ${EXPORT_FORMATS.join(', ')}.`);
   const minQuality = options.minQuality ?? 0;
   if (!(minQuality >= 0 && minQuality <= 1)) throw new ExportError('The minimum quality is a share of steps between 0 and 1 (e.g. 0.8).');
+  if (options.minReward !== undefined && !Number.isFinite(options.minReward)) throw new ExportError('The minimum reward is a number (e.g. 1 for solved tasks).');
   const branches = options.branches ?? 'main';
   if (branches !== 'main' && branches !== 'all') throw new ExportError('Branches are "main" or "all".');
   return {
@@ -134,6 +144,7 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
     branches,
     policy: options.policy ?? DEFAULT_MASK_POLICY,
     minQuality,
+    minReward: options.minReward,
     hints: options.hints ?? true,
     wholeTrajectories: options.wholeTrajectories ?? false,
     allowEmpty: options.allowEmpty ?? false,
@@ -144,6 +155,7 @@ export function resolveExportOptions(options: ExportOptions): ResolvedExportOpti
 function whyEmpty(format: ExportFormat, summary: ExportSummary, seen: { rewinds: number; sampledTasks: number }): string {
   if (!summary.trajectories) {
     if (summary.belowQuality) return `every trajectory is below the minimum quality ${summary.minQuality}`;
+    if (summary.belowReward) return `no trajectory has a verifier reward of at least ${summary.minReward}`;
     if (summary.skipped.length) return `every run was refused (${summary.skipped.map((skipped) => `${skipped.id}: ${skipped.problems[0]}`).join('; ')})`;
     return 'no run has a trajectory to export';
   }
@@ -173,6 +185,7 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
     hints: resolved.hints,
     wholeTrajectories: resolved.wholeTrajectories,
     minQuality: resolved.minQuality,
+    ...(resolved.minReward !== undefined ? { minReward: resolved.minReward } : {}),
     runs: 0,
     trajectories: 0,
     abandonedTrajectories: 0,
@@ -184,6 +197,7 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
     labelSources: { human: 0, judge: 0, rule: 0 },
     models: [],
     belowQuality: 0,
+    belowReward: 0,
     skipped: [],
     warnings: [],
   };
@@ -219,9 +233,15 @@ export async function exportDataset(store: DatasetStore, options: ExportOptions)
         continue;
       }
       const trajectories = trajectoriesOf(tree, resolved).filter((trajectory) => {
-        const keep = qualityOf(trajectory) >= resolved.minQuality;
-        if (!keep) summary.belowQuality++;
-        return keep;
+        if (qualityOf(trajectory) < resolved.minQuality) {
+          summary.belowQuality++;
+          return false;
+        }
+        if (resolved.minReward !== undefined && !((primaryReward(trajectory.rewards) ?? -Infinity) >= resolved.minReward)) {
+          summary.belowReward++;
+          return false;
+        }
+        return true;
       });
       summary.runs++;
       models.add(tree.started.model);
@@ -264,6 +284,7 @@ export function formatExportSummary(summary: ExportSummary): string {
   ];
   if (summary.abandonedTrajectories) lines.push(`abandoned branches: ${summary.abandonedTrajectories}`);
   if (summary.belowQuality) lines.push(`left out below minimum quality ${summary.minQuality}: ${summary.belowQuality}`);
+  if (summary.belowReward) lines.push(`left out below minimum reward ${summary.minReward} (or never verified): ${summary.belowReward}`);
   for (const skipped of summary.skipped) lines.push(`skipped ${skipped.id}: ${skipped.problems.join('; ')}`);
   for (const warning of summary.warnings) lines.push(`warning: ${warning}`);
   return lines.join('\n') + '\n';

@@ -10,6 +10,7 @@
  * it gave none, and on other roles): the key Qwen3's and GLM-4.5's chat templates read and render
  * inside `<think>…</think>` (gpt-oss's template reads `thinking`: rename the column for it).
  */
+import { primaryReward } from '../dataset/events';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { argumentsObject, ChatMessage, SegmentChat, segmentChats, segmentId, validateChat } from './chat';
 import { SplitFolder } from './output';
@@ -72,6 +73,8 @@ export function hfRow(trajectory: Trajectory, chat: Pick<SegmentChat, 'segment'>
     task: trajectory.started.task,
     model: trajectory.started.model,
     status: trajectory.ended?.status ?? null,
+    reward: primaryReward(trajectory.rewards) ?? null,
+    rewards: trajectory.rewards ? JSON.stringify(trajectory.rewards) : null,
     mask_policy: policy,
     messages: messages.map(hfMessage),
     tools: JSON.stringify(trajectory.started.tools),

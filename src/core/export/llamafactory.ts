@@ -30,7 +30,7 @@
  */
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
-import { stepToolResults } from '../dataset/events';
+import { primaryReward, stepToolResults } from '../dataset/events';
 import { argumentsObject } from './chat';
 import { SplitFolder } from './output';
 import { ShareGptTurn, toolDefinitions, validateShareGpt } from './sharegpt';
@@ -44,6 +44,8 @@ export interface LlamaFactoryRow {
   conversations: { from: ShareGptTurn['from']; value: string }[];
   system: string;
   tools: string;
+  /** The trajectory's verifier reward, else null; LLaMA-Factory reads only the columns dataset_info.json maps. */
+  reward: number | null;
 }
 
 const ODD = new Set(['human', 'observation']);
@@ -97,6 +99,7 @@ export function llamaFactoryRows(trajectory: Trajectory, options: WriterContext[
         conversations: turns.slice(0, index + 1).map((turn) => ({ ...turn })),
         system: trajectory.started.systemPrompt,
         tools,
+        reward: primaryReward(trajectory.rewards) ?? null,
       });
     }
   }

@@ -21,7 +21,7 @@ import type { FormatWriter, WriterContext } from './exportDataset';
 import { ChatMessage, continuation, segmentChat, validateChat } from './chat';
 import { ExportRecord, openJsonlWriter } from './jsonlWriter';
 import { pathTo, RunTree, segmentsOf, summariesOnPath, Trajectory, trajectoriesOf, trajectoryStep, TrajectoryStep } from './trajectory';
-import { stepToolResults, type StepEvent } from '../dataset/events';
+import { primaryReward, stepToolResults, type StepEvent } from '../dataset/events';
 
 export interface PairMetadata {
   kind: 'rewind' | 'across_runs';
@@ -34,13 +34,19 @@ export interface PairMetadata {
   /** The runs' scores (across runs, null for a run that is not ranked); null for rewind pairs. */
   chosen_score: number | null;
   rejected_score: number | null;
+  /** The runs' verifier rewards (tasks of a suite), null when not verified; null for rewind pairs. */
+  chosen_reward: number | null;
+  rejected_reward: number | null;
   /** The new branch (rewind pairs). */
   branch: string | null;
   /** The two steps the sides are (the abandoned step and the one that replaced it, for a rewind). */
   rejected_step: number | null;
   chosen_step: number | null;
-  /** What ranked the sides: `rewind` (the annotator's), `labels` (the two turns'), `outcome` (the runs'). */
-  decided_by: 'rewind' | 'labels' | 'outcome';
+  /**
+   * What ranked the sides: `rewind` (the annotator's), `reward` (the runs' verifier rewards),
+   * `labels` (the two turns'), `outcome` (the runs' ends and labels).
+   */
+  decided_by: 'rewind' | 'reward' | 'labels' | 'outcome';
   /** The annotator's correcting hint (rewind pairs). */
   correction: string | null;
 }
@@ -109,6 +115,8 @@ export function pairsOf(tree: RunTree, options: WriterContext['options']): Prefe
         rejected_run: runId,
         chosen_score: null,
         rejected_score: null,
+        chosen_reward: null,
+        rejected_reward: null,
         branch: rewind.branch,
         rejected_step: rejected.step,
         chosen_step: chosen.step,
@@ -176,11 +184,15 @@ const LABEL_RANK: Record<string, number> = { good: 2, neutral: 1, unlabelled: 1,
 interface RankedRun {
   runId: string;
   score: number | undefined;
+  /** The verifier's reward of the run's final workspace (a task of a suite). */
+  reward?: number;
 }
 
 /**
  * The pairs across the runs of one task: every two runs, at the step where they part, the better
- * turn chosen (by the two turns' labels, then by the runs' scores; neither decides: no pair).
+ * turn chosen: by the runs' verifier rewards when both were verified and they differ (the task's
+ * own verdict on the outcome), else by the two turns' labels, then by the runs' scores; none
+ * decides: no pair.
  * `trajectories` holds each run's main line. Two runs whose task texts differ (the same task id
  * given to different tasks) are not paired: they are listed in `mismatched`.
  */
@@ -190,7 +202,7 @@ export function pairsAcrossRuns(
   trajectories: ReadonlyMap<string, Trajectory>,
   options: WriterContext['options'],
 ): { pairs: ExportRecord<PreferencePair>[]; mismatched: string[] } {
-  const order = [...ranked].sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity) || (a.runId < b.runId ? -1 : 1));
+  const order = [...ranked].sort((a, b) => (b.reward ?? -Infinity) - (a.reward ?? -Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity) || (a.runId < b.runId ? -1 : 1));
   const pairs: ExportRecord<PreferencePair>[] = [];
   const mismatched: string[] = [];
   for (let i = 0; i < order.length; i++) {
@@ -211,7 +223,10 @@ export function pairsAcrossRuns(
       let decidedBy: PairMetadata['decided_by'];
       let better: RankedRun;
       let worse: RankedRun;
-      if (rankOf(a) !== rankOf(b)) {
+      if (first.reward !== undefined && second.reward !== undefined && first.reward !== second.reward) {
+        decidedBy = 'reward';
+        [better, worse] = first.reward > second.reward ? [first, second] : [second, first];
+      } else if (rankOf(a) !== rankOf(b)) {
         decidedBy = 'labels';
         [better, worse] = rankOf(a) > rankOf(b) ? [first, second] : [second, first];
       } else if (first.score !== undefined && second.score !== undefined && first.score !== second.score) {
@@ -234,6 +249,8 @@ export function pairsAcrossRuns(
           rejected_run: worse.runId,
           chosen_score: better.score ?? null,
           rejected_score: worse.score ?? null,
+          chosen_reward: better.reward ?? null,
+          rejected_reward: worse.reward ?? null,
           branch: null,
           rejected_step: rejected.steps[index].event.step,
           chosen_step: chosen.steps[index].event.step,
@@ -265,7 +282,11 @@ export async function openPairsWriter(context: WriterContext): Promise<FormatWri
     async writeRun(tree, trajectories) {
       await writer.writeRun(tree, trajectories);
       const taskId = tree.started.taskId;
-      if (taskId) tasks.set(taskId, [...(tasks.get(taskId) ?? []), { runId: tree.started.runId, score: runScore(mainLine(tree)) }]);
+      if (taskId) {
+        const line = mainLine(tree);
+        const reward = primaryReward(line.rewards);
+        tasks.set(taskId, [...(tasks.get(taskId) ?? []), { runId: tree.started.runId, score: runScore(line), ...(reward !== undefined ? { reward } : {}) }]);
+      }
     },
     async flush() {
       for (const taskId of [...tasks.keys()].sort()) {

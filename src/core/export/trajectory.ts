@@ -3,7 +3,7 @@
  * hints delivered along it and each step's labels and mask. A run that was never rewound is one
  * trajectory; each rewind leaves an abandoned branch that can be exported as its own.
  */
-import type { DatasetEvent, HintKind, LabelEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent, SummaryEvent } from '../dataset/events';
+import type { DatasetEvent, HintKind, LabelEvent, RewardEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent, SummaryEvent } from '../dataset/events';
 import { EffectiveLabel, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
 
 export interface TrajectoryHint {
@@ -35,6 +35,8 @@ export interface Trajectory {
    */
   summaries?: SummaryEvent[];
   ended?: RunEndedEvent;
+  /** The verifier's latest rewards for the workspace this line ended in (a task of a suite); the main line only. */
+  rewards?: Readonly<Record<string, number>>;
 }
 
 export interface RunTree {
@@ -48,6 +50,8 @@ export interface RunTree {
   hintsByStep: Map<number, TrajectoryHint[]>;
   /** The steps of the line the run is on now, in order. */
   mainLine: number[];
+  /** The latest verifier outcome of the line the run is on (none after a rewind until verified again). */
+  reward?: RewardEvent;
 }
 
 /** The step a step follows: given on rewound branches, else the one numbered before it. */
@@ -65,6 +69,7 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
   const queued = new Map<string, TrajectoryHint>();
   const hintsByStep = new Map<number, TrajectoryHint[]>();
   let ended: RunEndedEvent | undefined;
+  let reward: RewardEvent | undefined;
   let tip = 0;
   for (const event of events) {
     switch (event.type) {
@@ -76,6 +81,10 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
         rewinds.push(event);
         tip = event.parentStep;
         ended = undefined; // the end recorded before it belongs to the abandoned line
+        reward = undefined; // and so does the verifier's verdict on it
+        break;
+      case 'reward':
+        reward = event;
         break;
       case 'summary':
         summaries.push(event);
@@ -99,7 +108,7 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
         break;
     }
   }
-  return { started, ended, steps, rewinds, summaries, labels, hintsByStep, mainLine: pathTo(steps, tip) };
+  return { started, ended, steps, rewinds, summaries, labels, hintsByStep, mainLine: pathTo(steps, tip), ...(reward ? { reward } : {}) };
 }
 
 /** The steps from the run's start to `last`, in order. */
@@ -150,6 +159,7 @@ export function trajectoriesOf(tree: RunTree, options: TrajectoryOptions): Traje
       steps: steps.map((step) => trajectoryStep(tree, step, options.policy)),
       ...(summaries.length ? { summaries } : {}),
       ...(abandoned || !tree.ended ? {} : { ended: tree.ended }),
+      ...(abandoned || !tree.reward || !Object.keys(tree.reward.rewards).length ? {} : { rewards: tree.reward.rewards }),
     };
   };
   const result = [make(tree.mainLine, false, runId)];

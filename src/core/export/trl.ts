@@ -17,6 +17,7 @@
  * `tool_call_id`), so Arrow infers one type: `content` is a string ("" when the turn only calls
  * tools), tool-call `arguments` are objects, `reasoning_content` null where there is none.
  */
+import { primaryReward } from '../dataset/events';
 import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
 import { ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
 import { cardHeader, hfToolCalls, HfToolCall } from './hf';
@@ -36,6 +37,8 @@ export interface TrlRow {
   prompt: TrlMessage[];
   completion: TrlMessage[];
   tools: unknown[];
+  /** The trajectory's verifier reward (a task of a suite), else null: a column SFTTrainer leaves alone. */
+  reward: number | null;
 }
 
 export function trlMessage(message: ChatMessage): TrlMessage {
@@ -59,7 +62,7 @@ export function trlRows(trajectory: Trajectory, options: WriterContext['options'
       rows.push({
         id: `${segmentId(trajectory, chat.segment)} step ${step.event.step}`,
         messages,
-        row: { prompt: messages.slice(0, index).map(trlMessage), completion: [trlMessage(messages[index])], tools },
+        row: { prompt: messages.slice(0, index).map(trlMessage), completion: [trlMessage(messages[index])], tools, reward: primaryReward(trajectory.rewards) ?? null },
       });
     }
   }

@@ -52,6 +52,7 @@ async function prepare(options: RewindOptions, purpose: 'preview' | 'rewind') {
   const { events } = await store.readEvents(options.runId);
   const started = events.find((event) => event.type === 'run_started');
   if (!started || started.type !== 'run_started') throw new ConfigError(`Run ${options.runId} has no start recorded; it cannot be rewound.`);
+  if (started.importedFrom) throw new ConfigError(`Run ${options.runId} was imported (${started.importedFrom.format}): it has no workspace to rewind.`);
   const { steps, lastSnapshot } = currentPath(events);
   const target = steps.find((step) => step.step === options.toStep);
   if (!target) {

@@ -17,6 +17,7 @@ import type {
   RunEndedEvent,
   RunGrounding,
   RunOrigin,
+  TaskSource,
   RunStartedEvent,
   ReasoningInContext,
   RunStatus,
@@ -101,6 +102,8 @@ export interface SessionOptions {
   client?: ChatModelClient;
 }
 
+const HINTS_DISABLED = (runId: string) => `Run ${runId} takes no hints: it was started with hints disabled (the control group of a hints comparison).`;
+
 export const DEFAULT_SANDBOX: CommandSandboxOptions = { mode: 'auto', network: true };
 
 export interface RunOptions extends SessionOptions {
@@ -114,6 +117,10 @@ export interface RunOptions extends SessionOptions {
   taskId?: string;
   /** A sampled run: the user's workspace and the snapshot of it that `workspace`, a working copy, was made from. */
   origin?: RunOrigin;
+  /** The task of a suite this run is given (its verifier runs when the run ends). */
+  taskSource?: TaskSource;
+  /** No hint reaches this run (the control group of a hints comparison); recorded in run_started. */
+  hintsDisabled?: boolean;
 }
 
 /** What snapshots leave out, on top of .gitignore and the dataset folder. */
@@ -470,6 +477,7 @@ export class RunSession {
         tokens: { promptTokens: 0, completionTokens: 0 },
         ...(options.taskId ? { taskId: options.taskId } : {}),
         ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
+        ...(options.taskSource ? { taskSource: { ...options.taskSource } } : {}),
       });
       const prompt = systemPrompt({ workspace, maxSteps });
       const started: RunStartedEvent = {
@@ -491,6 +499,8 @@ export class RunSession {
         ...(options.budget ? { budget: { ...options.budget } } : {}),
         ...(options.sampling ? { sampling: { ...options.sampling } } : {}),
         reasoningInContext: options.reasoningInContext ?? 'auto',
+        ...(options.taskSource ? { taskSource: { ...options.taskSource } } : {}),
+        ...(options.hintsDisabled ? { hintsDisabled: true } : {}),
       };
       await writer.append(started);
       const context = new ContextManager(
@@ -547,6 +557,7 @@ export class RunSession {
     for (const problem of problems) options.log?.(`warning: ${problem}`);
     const started = events.find((event): event is RunStartedEvent => event.type === 'run_started');
     if (!started) throw new DatasetError(`Run ${options.runId} has no run_started event; it cannot be resumed.`);
+    if (started.importedFrom) throw new ConfigError(`Run ${options.runId} was imported (${started.importedFrom.format}): it has no workspace to go on in. Label and export it; to run the task again, start a new run.`);
     // A run that ended can go on only from a rewind recorded after its end.
     const lastEnd = lastIndexOf(events, (event) => event.type === 'run_ended');
     const lastRewind = lastIndexOf(events, (event) => event.type === 'rewind');
@@ -928,6 +939,7 @@ export class RunSession {
     if (!HINT_KINDS.includes(kind)) throw new ConfigError(`Unknown hint kind "${kind}": use ${HINT_KINDS.join(', ')}.`);
     if (!HINT_URGENCIES.includes(urgency)) throw new ConfigError(`Unknown urgency "${urgency}": use next or now.`);
     if (!this.isLive || this.ending) throw new ConfigError(`Run ${this.runId} has ended${this.ending ? '' : ` (${this.currentStatus})`}; a hint can no longer reach it.`);
+    if (this.started.hintsDisabled) throw new ConfigError(HINTS_DISABLED(this.runId));
     const hintId = newHintId();
     await this.record({ type: 'hint_queued', time: now(), hintId, text, kind, source, urgency });
     this.pendingHints.push({ hintId, text, kind, urgency });
@@ -948,7 +960,11 @@ export class RunSession {
   private pullInbox(): Promise<InboxHint[]> {
     this.pullingInbox ??= (async () => {
       try {
-        const hints = await this.store.takeInboxHints(this.runId);
+        const taken = await this.store.takeInboxHints(this.runId);
+        const hints = this.started.hintsDisabled ? [] : taken;
+        if (this.started.hintsDisabled) {
+          for (const hint of taken) await this.record({ type: 'hint_undelivered', time: now(), hintId: hint.hintId, reason: HINTS_DISABLED(this.runId) });
+        }
         for (const hint of hints) {
           const urgency = hint.urgency ?? 'next';
           await this.record({ type: 'hint_queued', time: now(), hintId: hint.hintId, text: hint.text, kind: hint.kind, source: hint.source, urgency });
