@@ -327,14 +327,14 @@ function globSource(text: string): string {
 
 /**
  * Whether one path segment can be `.git` once bash expands it: `.git` in any case (case-insensitive
- * disks), a glob that matches it (`.gi?`, `.g*`, `.[g]it`; as bash does without dotglob, `*` and
- * `?` do not match the leading dot), or a text around a variable (`${D}.git`). A segment that is a
+ * disks), a glob that matches it (`.gi?`, `.g*`, `.[g]it`; as bash does without dotglob, `*`, `?`
+ * and `[…]` do not match the leading dot), or a text around a variable (`${D}.git`). A segment that is a
  * variable alone is not counted: it could be anything, and most are not `.git`.
  */
 function segmentCanBeGit(segment: string): boolean {
   if (segment.toLowerCase() === '.git') return true;
   if (!/[*?[$`]/.test(segment) || segment.replace(EXPANSION, '') === '') return false;
-  if (segment[0] === '*' || segment[0] === '?') return false;
+  if (segment[0] === '*' || segment[0] === '?' || segment[0] === '[') return false;
   let source = '';
   let last = 0;
   for (const match of segment.matchAll(EXPANSION)) {
