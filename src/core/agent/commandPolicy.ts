@@ -2,9 +2,15 @@
  * The command policy: where no sandbox is available (macOS, Windows, no bubblewrap, or the
  * sandbox is off), each command the agent wants to run is checked against a deny list first.
  * A command that matches is not run until the annotator allows it; a user's allow list skips the
- * question. This is a net for common mistakes, not a sandbox: it reads the command's text (words,
- * pipes, redirections, `bash -c` and `eval` strings, `cd`), so what a script or program does on
- * its own (`python -c "open('/etc/x','w')"`, a Makefile, a symlink) is not seen.
+ * question. This is a net for common mistakes, not a sandbox: it reads the command's text as bash
+ * would split it (shellWords.ts: words, pipes, redirections, heredocs, `$(…)` and backticks,
+ * `bash -c`, `eval`, heredoc and here-string text given to a shell, `cd`) and looks through
+ * wrappers to the command they run (sudo, su -c, doas, env, env -S, command, builtin, exec,
+ * nice, nohup, timeout, stdbuf, time, xargs, watch, flock, setsid, chroot, chrt, taskset,
+ * strace, parallel, busybox/toybox APPLET, find -exec/-execdir/-ok/-okdir, git submodule
+ * foreach, git bisect run, git rebase --exec), checking that one too. What a script or program
+ * does on its own (`python -c "open('/etc/x','w')"`, `python - <<EOF`, a Makefile, a symlink) is
+ * not seen, and neither are arguments that arrive on standard input (`… | xargs rm -rf`).
  *
  * The rules (`POLICY_RULES`; each finding names its rule):
  *
@@ -14,7 +20,7 @@
  * | delete-root | deleting (rm, rmdir, shred, find -delete) /, the home folder, the workspace as a whole (`rm -rf .`, `rm -rf *` at its root) or a folder holding it |
  * | write-outside | a redirection (`>`, `>>`, `&>`, `tee`) or a file-changing command (rm, mv, cp/install/rsync destination, touch, mkdir, ln, chmod, chown, truncate, dd of=, sed -i, tar -C, unzip -d) on a path outside the workspace; temporary folders (/tmp, /var/tmp, the OS temp folder) and /dev/null, /dev/stdout… are fine |
  * | hard-link-outside | `ln` without -s of a file outside the workspace (a later write inside would change it) |
- * | protected-path | writing inside the workspace's .git folder, or any use of the dataset folder / shadow store |
+ * | protected-path | writing to a path that can name one inside a .git folder of the workspace (the root's, a submodule's) once bash expands it: globs matched segment by segment (`.gi?/config`, `.g*`), `$PWD`, `${HOME}`, `$(pwd)`, `~`, a variable before `/.git/`, any case (`.GIT`, for case-insensitive disks); or any use of the dataset folder / shadow store |
  * | credentials | any path into a credential folder or file of the home folder (`CREDENTIAL_PATHS`: ~/.ssh, ~/.aws, ~/.netrc…) |
  * | publish | git push, npm/pnpm/yarn publish, cargo publish, twine upload, gem push, docker push, gh commands that create, merge, close, delete or edit |
  * | git-state | commands that change the repository's state: commit, add, rm, mv, stash (not list/show), reset, restore --staged, checkout of a branch, switch, branch/tag changes, merge, rebase, cherry-pick, revert, pull, am, config writes, remote changes, update-ref, gc, prune, filter-branch |
@@ -25,6 +31,8 @@
  * | kill-broad | kill -1, killall, killall5, pkill (may stop the editor; jobs stop with job_kill) |
  * | system-change | system package managers (apt, dnf, yum, pacman, zypper, apk, brew, port, snap, flatpak) installing or removing, global installs (npm -g, yarn global, pip --user / --break-system-packages, cargo install, go install, gem install), crontab, at, systemctl/service/launchctl changes |
  * | fork-bomb | `:(){ :|:& };:` and the like |
+ * | hidden-program | a program the policy cannot read: piped into a shell or interpreter that reads its program from standard input (`… | sh`, `| bash -s`, `| python -`, `| node`, `| perl`, `| ruby`, `| pwsh`), a shell, `eval` or `source` given an expansion (`sh -c "$(…)"`, `eval "$X"`, `source <(…)`, `bash <(…)`, `sh <<<"$X"`), a command whose name is an expansion (`$CMD …`, not `$HOME/…`) |
+ * | git-exec-config | git settings that run a program or give a command another name: `git -c KEY=…`, `git clone -c`, `git config KEY VALUE` and `GIT_*` variables for aliases, core.fsmonitor, core.hooksPath, core.sshCommand, core.pager (other than cat/less/more), core.editor, *.textconv, filter.*, diff.external, diff/merge drivers and tools, credential helpers, gpg.program, include paths, init.templateDir; `git --config-env`; `git init/clone --template`; `--upload-pack`/`--receive-pack`/`--exec`; `ext::` URLs |
  *
  * Not asked on purpose (too common to ask about): `pip install` (a virtual environment is usual),
  * reading files outside the workspace (except credentials), network use in general, `rm -rf` of
