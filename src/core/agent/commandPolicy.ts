@@ -48,7 +48,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { isInside } from '../paths';
 import { CREDENTIAL_PATHS } from './sandbox';
 import { parseCommands, SimpleCommand, Word } from './shellWords';
 
@@ -291,6 +290,18 @@ interface Context {
   credentials: string[];
 }
 
+/**
+ * `child` is `parent` or below it, for paths already resolved (as every path here is): a string
+ * comparison, since `isInside`'s path.relative was most of the policy's time.
+ */
+function within(child: string, parent: string): boolean {
+  if (process.platform === 'win32') {
+    child = child.toLowerCase();
+    parent = parent.toLowerCase();
+  }
+  return child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+}
+
 /** The word with a leading `~`, `$HOME`, `$PWD` or `$(pwd)` replaced by what it stands for. */
 function expandKnown(word: Word, cwd: string | undefined, home: string): string {
   let value = word.value;
@@ -370,7 +381,7 @@ function gitFolderPath(word: Word, cwd: string | undefined, context: Context): '
     segments = value.split('/');
   } else {
     const target = path.isAbsolute(value) ? path.resolve(value) : path.resolve(cwd!, value);
-    const workspace = context.workspaces.find((ws) => isInside(target, ws));
+    const workspace = context.workspaces.find((ws) => within(target, ws));
     if (!workspace) return undefined;
     segments = path.relative(workspace, target).split(path.sep);
   }
@@ -381,19 +392,19 @@ function gitFolderPath(word: Word, cwd: string | undefined, context: Context): '
 const SAFE_DEVICES = /^\/(dev\/(null|zero|stdout|stderr|stdin|tty|fd\/\d+)|proc\/self\/fd\/\d+)$/;
 
 function inWorkspace(p: string, context: Context): boolean {
-  return context.workspaces.some((ws) => isInside(p, ws));
+  return context.workspaces.some((ws) => within(p, ws));
 }
 
 function isOutside(p: string, context: Context): boolean {
   if (inWorkspace(p, context)) return false;
   if (SAFE_DEVICES.test(p)) return false;
-  return !context.temp.some((dir) => isInside(p, dir) && p !== dir);
+  return !context.temp.some((dir) => within(p, dir) && p !== dir);
 }
 
 /** `/`, the home folder, the workspace as a whole (or all its entries: `*`), or a folder holding one of them. */
 function holdsWorkspaceOrHome(p: string, context: Context): boolean {
   const glob = p.endsWith('/*') ? p.slice(0, -2) || '/' : p;
-  return glob === '/' || context.workspaces.some((ws) => isInside(ws, glob)) || isInside(context.home, glob);
+  return glob === '/' || context.workspaces.some((ws) => within(ws, glob)) || within(context.home, glob);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -791,7 +802,7 @@ class Checker {
 
   private checkWrite(word: Word, cwd: string | undefined, subject: string, how: string): void {
     const target = resolvePath(word, cwd, this.context.home);
-    if (target && this.context.forbidden.some((dir) => isInside(target, dir))) {
+    if (target && this.context.forbidden.some((dir) => within(target, dir))) {
       this.add('protected-path', `${how} ${word.value}, inside Apollo's dataset folder`, subject);
       return;
     }
@@ -827,8 +838,8 @@ class Checker {
     for (const word of [...command.words, ...command.inputs]) {
       const p = resolvePath(word, cwd, this.context.home);
       if (!p) continue;
-      if (this.context.credentials.some((cred) => isInside(p, cred))) this.add('credentials', `uses ${word.value}, a credential file or folder`, subject);
-      else if (this.context.forbidden.some((dir) => isInside(p, dir))) this.add('protected-path', `uses ${word.value}, inside Apollo's dataset folder`, subject);
+      if (this.context.credentials.some((cred) => within(p, cred))) this.add('credentials', `uses ${word.value}, a credential file or folder`, subject);
+      else if (this.context.forbidden.some((dir) => within(p, dir))) this.add('protected-path', `uses ${word.value}, inside Apollo's dataset folder`, subject);
     }
 
     if (ELEVATORS.has(program)) this.add('elevate', POLICY_RULES.elevate, subject);
@@ -927,7 +938,7 @@ class Checker {
       for (const start of args.slice(0, firstExpression < 0 ? args.length : firstExpression)) {
         const target = resolvePath(start, cwd, this.context.home);
         if (!target) continue;
-        if (target === '/' || isInside(this.context.home, target) || this.context.workspaces.some((ws) => isInside(ws, target) && ws !== target)) this.add('delete-root', `find … -delete from ${start.value}: ${POLICY_RULES['delete-root']}`, subject);
+        if (target === '/' || within(this.context.home, target) || this.context.workspaces.some((ws) => within(ws, target) && ws !== target)) this.add('delete-root', `find … -delete from ${start.value}: ${POLICY_RULES['delete-root']}`, subject);
         else if (isOutside(target, this.context)) this.add('write-outside', `find deletes under ${start.value}, outside the workspace`, subject);
       }
     }
@@ -1017,6 +1028,14 @@ export function suggestAllowPattern(finding: PolicyFinding): string {
 
 const TOOLS_WITH_SUBCOMMANDS = new Set(['git', 'npm', 'pnpm', 'yarn', 'bun', 'cargo', 'docker', 'podman', 'gh', 'twine', 'gem', 'poetry', 'uv', 'systemctl', 'brew', 'apt', 'apt-get', 'dnf', 'pip', 'pip3', 'go']);
 
+let credentialCache: { home: string; paths: string[] } | undefined;
+
+/** The credential files and folders of a home folder (the same home on every call of a run). */
+function credentialPaths(home: string): string[] {
+  if (credentialCache?.home !== home) credentialCache = { home, paths: CREDENTIAL_PATHS.map((rel) => path.join(home, rel)) };
+  return credentialCache.paths;
+}
+
 /** Checks one command against the deny list and the allow list. */
 export function checkCommand(command: string, options: PolicyOptions): PolicyVerdict {
   const workspace = path.resolve(options.workspace);
@@ -1026,7 +1045,7 @@ export function checkCommand(command: string, options: PolicyOptions): PolicyVer
     home,
     forbidden: (options.forbidden ?? []).map((p) => path.resolve(p)),
     temp: (options.tempFolders ?? ['/tmp', '/var/tmp', os.tmpdir()]).map((p) => path.resolve(p)),
-    credentials: CREDENTIAL_PATHS.map((rel) => path.join(home, rel)),
+    credentials: credentialPaths(home),
   };
   const checker = new Checker(context);
   checker.check(command, workspace);
