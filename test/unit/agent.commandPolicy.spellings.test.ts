@@ -6,10 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkCommand, PolicyOptions, POLICY_RULES } from '../../src/core/agent/commandPolicy';
-import { tempDir } from '../fixtures/workspace';
+import { ToolRunner } from '../../src/core/agent/tools';
+import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
+import { folderOutsideTmp, tempDir } from '../fixtures/workspace';
 
 const OPTIONS: PolicyOptions = {
   workspace: '/home/dev/project',
@@ -265,5 +267,52 @@ test('a glob names a .git folder for the policy whenever bash expands it to one 
     }
   } finally {
     tmp.cleanup();
+  }
+});
+
+test('without a sandbox and without anyone to ask, the hostile spellings are refused and nothing they name happens', async () => {
+  const base = folderOutsideTmp('.policy-tests');
+  mkdirSync(base, { recursive: true });
+  const dir = mkdtempSync(path.join(base, 'spellings-'));
+  try {
+    const workspace = path.join(dir, 'ws');
+    const outside = path.join(dir, 'outside');
+    mkdirSync(outside);
+    mkdirSync(workspace);
+    execFileSync('git', ['init', '-q'], { cwd: workspace });
+    const gitConfig = readFileSync(path.join(workspace, '.git', 'config'), 'utf8');
+    const tools = new ToolRunner({
+      workspace,
+      guard: new WorkspaceGuard(workspace, []),
+      sandbox: { mode: 'auto', network: true, detect: async () => ({ kind: 'none', reason: 'not available on darwin' }) },
+    });
+    // Each would leave a marker outside the workspace, or change .git/config, if it ran.
+    const marker = (name: string) => path.join(outside, name);
+    const attempts: [string, string][] = [
+      [`echo "touch ${marker('piped')}" | sh`, 'hidden-program'],
+      [`sh <<<"touch ${marker('here-string')}"`, 'write-outside'],
+      [`bash <<EOF\ntouch ${marker('heredoc')}\nEOF`, 'write-outside'],
+      [`git -c alias.x='!touch ${marker('alias')}' x`, 'git-exec-config'],
+      [`git -c core.fsmonitor='touch ${marker('fsmonitor')}' status`, 'git-exec-config'],
+      [`"$(echo touch)" ${marker('dynamic')}`, 'hidden-program'],
+      [`timeout 5 touch ${marker('wrapped')}`, 'write-outside'],
+      [`find . -maxdepth 0 -exec touch ${marker('find-exec')} \\;`, 'write-outside'],
+      ['echo "[alias]" >> .gi?/config', 'protected-path'],
+      ['echo "[alias]" >> "$PWD/.git/config"', 'protected-path'],
+    ];
+    for (const [command, rule] of attempts) {
+      const result = await tools.run({ id: 'c1', name: 'run_command', arguments: JSON.stringify({ command }) });
+      assert.equal(result.isError, true, command);
+      assert.match(result.observation, new RegExp(`^Refused, not run \\(command policy, rule "${rule}"\\): `), command);
+    }
+    for (const name of ['piped', 'here-string', 'heredoc', 'alias', 'fsmonitor', 'dynamic', 'wrapped', 'find-exec']) assert.equal(existsSync(marker(name)), false, name);
+    assert.equal(readFileSync(path.join(workspace, '.git', 'config'), 'utf8'), gitConfig);
+    // The same shell runs ordinary work without a question.
+    const ok = await tools.run({ id: 'c2', name: 'run_command', arguments: JSON.stringify({ command: 'cat > notes.md <<EOF\nsudo is mentioned here\nEOF\ngit status --short && env FOO=1 timeout 10 cat notes.md' }) });
+    assert.equal(ok.isError, false, ok.observation);
+    assert.match(ok.observation, /\?\? notes\.md\nsudo is mentioned here\n\[exit code 0\]$/);
+    await tools.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
