@@ -62,6 +62,8 @@ const HOSTILE: [string, string][] = [
   ['git config set diff.tool.textconv ./x', 'git-exec-config'],
   ['git fetch --upload-pack="touch x" origin', 'git-exec-config'],
   ["GIT_SSH_COMMAND='sh -c id' git fetch", 'git-exec-config'],
+  ["GIT_EDITOR='sh -c id' git show", 'git-exec-config'],
+  ['git -c core.editor=./edit show', 'git-exec-config'],
   ["export GIT_CONFIG_PARAMETERS=\"'alias.s=!id'\"", 'git-exec-config'],
   // Programs another command writes, or only known once the command runs.
   ['echo "rm -rf ~" | sh', 'hidden-program'],
@@ -148,6 +150,8 @@ const EVERYDAY = [
   'git -c core.pager=cat log -3',
   'git -c color.ui=always diff',
   'GIT_PAGER=cat git log -3',
+  'GIT_EDITOR=true git -c core.editor=true show --stat',
+  'GIT_CONFIG_GLOBAL=/dev/null git status',
   'git --no-pager diff',
   'git config --get alias.co',
   'git config user.name',

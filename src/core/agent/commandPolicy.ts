@@ -712,8 +712,10 @@ const GIT_EXEC_KEYS = [
   /^interactive\.difffilter$/,
   /^hook\..+\.command$/,
 ];
-/** Pagers that show text and run nothing else: `git -c core.pager=cat log` is fine. */
-const PLAIN_PAGERS = /^(|cat|less( -[A-Za-z]+)*|more|most)$/;
+/** Pagers and editors that show text or do nothing, and run nothing else: `git -c core.pager=cat log`, `GIT_EDITOR=true git rebase --continue`. */
+const PLAIN_PAGERS = /^(|true|:|cat|less( -[A-Za-z]+)*|more|most)$/;
+/** Keys and variables whose value is a pager or an editor. */
+const PAGER_KEYS = /^(core\.pager|pager\..+|core\.editor|sequence\.editor|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR)$/i;
 /** Environment variables git reads its configuration or programs from. */
 const GIT_EXEC_ENV = /^(GIT_CONFIG_PARAMETERS|GIT_CONFIG_COUNT|GIT_CONFIG_KEY_\d+|GIT_CONFIG_VALUE_\d+|GIT_CONFIG|GIT_CONFIG_GLOBAL|GIT_CONFIG_SYSTEM|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_ASKPASS|SSH_ASKPASS|GIT_TEMPLATE_DIR|GIT_EXEC_PATH|GIT_PROXY_COMMAND)=/;
 
@@ -723,7 +725,7 @@ function gitExecKey(assignment: string): string | undefined {
   const key = (eq < 0 ? assignment : assignment.slice(0, eq)).toLowerCase();
   const value = eq < 0 ? '' : assignment.slice(eq + 1);
   if (!GIT_EXEC_KEYS.some((re) => re.test(key))) return undefined;
-  if ((key === 'core.pager' || key.startsWith('pager.')) && PLAIN_PAGERS.test(value.trim())) return undefined;
+  if (PAGER_KEYS.test(key) && PLAIN_PAGERS.test(value.trim())) return undefined;
   return key;
 }
 
@@ -795,7 +797,9 @@ class Checker {
     for (const word of command.words) {
       if (!GIT_EXEC_ENV.test(word.value)) continue;
       const [name, ...rest] = word.value.split('=');
-      if (name === 'GIT_PAGER' && PLAIN_PAGERS.test(rest.join('=').trim())) continue;
+      const value = rest.join('=').trim();
+      if (PAGER_KEYS.test(name) && PLAIN_PAGERS.test(value)) continue;
+      if (/^GIT_CONFIG(_GLOBAL|_SYSTEM)?$/.test(name) && value === '/dev/null') continue;
       this.add('git-exec-config', `sets ${name}, which makes git run a program or read configuration the policy does not see`, command.text);
     }
   }
