@@ -118,6 +118,7 @@ const HOSTILE: [string, string][] = [
   ['doas rm -rf /', 'elevate'],
   ['su -c "rm -rf ~"', 'elevate'],
   ['su root -c "git push"', 'elevate'],
+  ['runuser -l dev -c "git push"', 'elevate'],
   ['watch -n 1 rm -rf ~', 'delete-root'],
   ['watch "git push"', 'publish'],
   ['flock /tmp/lock rm -rf ~', 'delete-root'],

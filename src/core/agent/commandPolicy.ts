@@ -257,8 +257,8 @@ function unwrap(words: Word[]): Unwrapped {
     if (name === 'runuser' && !here.args.some((a) => a.value === '-u' || a.value === '--user')) skip = 1;
     if (name === 'flock' && /^\d+$/.test(words[i]?.value ?? '')) skip = Infinity; // `flock 9`: a descriptor, no command
     i += Math.min(skip, words.length);
-    if (name === 'flock' && (words[i]?.value === '-c' || words[i]?.value === '--command')) {
-      // `flock FILE -c TEXT`
+    if ((name === 'flock' || name === 'runuser') && (words[i]?.value === '-c' || words[i]?.value === '--command')) {
+      // `flock FILE -c TEXT`, `runuser -l USER -c TEXT`
       if (words[i + 1]) result.scripts.push(words[i + 1].value);
       result.invocation = here;
       return result;

@@ -248,7 +248,9 @@ export function readWord(src: string, start: number): Word | undefined {
       value += src.slice(i + 1, end);
       i = end + 1;
     } else if (c === '$' && src[i + 1] === "'") {
-      const end = closingQuote(src.replace(/\\\\|\\'/g, '__'), i + 2, "'");
+      let end = i + 2;
+      while (end < src.length && src[end] !== "'") end += src[end] === '\\' ? 2 : 1;
+      end = Math.min(end, src.length);
       value += decodeAnsiC(src.slice(i + 2, end));
       i = end + 1;
     } else if (c === '"' || (c === '$' && src[i + 1] === '"')) {
