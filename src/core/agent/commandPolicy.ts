@@ -18,7 +18,7 @@
  * | --- | --- |
  * | elevate | sudo, su, doas, pkexec, runuser |
  * | delete-root | deleting (rm, rmdir, shred, find -delete) /, the home folder, the workspace as a whole (`rm -rf .`, `rm -rf *` at its root) or a folder holding it |
- * | write-outside | a redirection (`>`, `>>`, `&>`, `tee`) or a file-changing command (rm, mv, cp/install/rsync destination, touch, mkdir, ln, chmod, chown, truncate, dd of=, sed -i, tar -C, unzip -d) on a path outside the workspace; temporary folders (/tmp, /var/tmp, the OS temp folder) and /dev/null, /dev/stdout… are fine |
+ * | write-outside | a redirection (`>`, `>>`, `&>`, `tee`) or a file-changing command (rm, mv, cp/install/rsync destination, touch, mkdir, ln, chmod, chown, truncate, dd of=, sed -i, tar -C, unzip -d, curl -o, wget -O) on a path outside the workspace; temporary folders (/tmp, /var/tmp, the OS temp folder) and /dev/null, /dev/stdout… are fine |
  * | hard-link-outside | `ln` without -s of a file outside the workspace (a later write inside would change it) |
  * | protected-path | writing to a path that can name one inside a .git folder of the workspace (the root's, a submodule's) once bash expands it: globs matched segment by segment (`.gi?/config`, `.g*`), `$PWD`, `${HOME}`, `$(pwd)`, `~`, a variable before `/.git/`, any case (`.GIT`, for case-insensitive disks); or any use of the dataset folder / shadow store |
  * | credentials | any path into a credential folder or file of the home folder (`CREDENTIAL_PATHS`: ~/.ssh, ~/.aws, ~/.netrc…) |
@@ -469,6 +469,21 @@ function writtenPaths(program: string, args: Word[]): Word[] {
       const inline = args.find((a) => a.value.startsWith('--directory='));
       if (inline) return [{ ...inline, value: inline.value.slice('--directory='.length) }];
       return at >= 0 && args[at + 1] ? [args[at + 1]] : [];
+    }
+    case 'curl':
+    case 'wget': {
+      // curl -o FILE / --output FILE, wget -O FILE / --output-document FILE (`-` is standard output).
+      const letter = program === 'curl' ? 'o' : 'O';
+      const long = program === 'curl' ? '--output' : '--output-document';
+      const files: Word[] = [];
+      args.forEach((arg, at) => {
+        const inline = new RegExp(`^-[a-zA-Z]*${letter}(.+)$`).exec(arg.value);
+        if (arg.value === long || new RegExp(`^-[a-zA-Z]*${letter}$`).test(arg.value)) {
+          if (args[at + 1]) files.push(args[at + 1]);
+        } else if (arg.value.startsWith(`${long}=`)) files.push({ ...arg, value: arg.value.slice(long.length + 1) });
+        else if (inline && !arg.value.startsWith('--')) files.push({ ...arg, value: inline[1] });
+      });
+      return files.filter((file) => file.value !== '-');
     }
     case 'unzip': {
       const at = args.findIndex((a) => a.value === '-d');
