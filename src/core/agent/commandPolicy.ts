@@ -2,9 +2,15 @@
  * The command policy: where no sandbox is available (macOS, Windows, no bubblewrap, or the
  * sandbox is off), each command the agent wants to run is checked against a deny list first.
  * A command that matches is not run until the annotator allows it; a user's allow list skips the
- * question. This is a net for common mistakes, not a sandbox: it reads the command's text (words,
- * pipes, redirections, `bash -c` and `eval` strings, `cd`), so what a script or program does on
- * its own (`python -c "open('/etc/x','w')"`, a Makefile, a symlink) is not seen.
+ * question. This is a net for common mistakes, not a sandbox: it reads the command's text as bash
+ * would split it (shellWords.ts: words, pipes, redirections, heredocs, `$(…)` and backticks,
+ * `bash -c`, `eval`, heredoc and here-string text given to a shell, `cd`) and looks through
+ * wrappers to the command they run (sudo, su -c, doas, env, env -S, command, builtin, exec,
+ * nice, nohup, timeout, stdbuf, time, xargs, watch, flock, setsid, chroot, chrt, taskset,
+ * strace, parallel, busybox/toybox APPLET, find -exec/-execdir/-ok/-okdir, git submodule
+ * foreach, git bisect run, git rebase --exec), checking that one too. What a script or program
+ * does on its own (`python -c "open('/etc/x','w')"`, `python - <<EOF`, a Makefile, a symlink) is
+ * not seen, and neither are arguments that arrive on standard input (`… | xargs rm -rf`).
  *
  * The rules (`POLICY_RULES`; each finding names its rule):
  *
@@ -12,9 +18,9 @@
  * | --- | --- |
  * | elevate | sudo, su, doas, pkexec, runuser |
  * | delete-root | deleting (rm, rmdir, shred, find -delete) /, the home folder, the workspace as a whole (`rm -rf .`, `rm -rf *` at its root) or a folder holding it |
- * | write-outside | a redirection (`>`, `>>`, `&>`, `tee`) or a file-changing command (rm, mv, cp/install/rsync destination, touch, mkdir, ln, chmod, chown, truncate, dd of=, sed -i, tar -C, unzip -d) on a path outside the workspace; temporary folders (/tmp, /var/tmp, the OS temp folder) and /dev/null, /dev/stdout… are fine |
+ * | write-outside | a redirection (`>`, `>>`, `&>`, `tee`) or a file-changing command (rm, mv, cp/install/rsync destination, touch, mkdir, ln, chmod, chown, truncate, dd of=, sed -i, tar -C, unzip -d, curl -o, wget -O) on a path outside the workspace; temporary folders (/tmp, /var/tmp, the OS temp folder) and /dev/null, /dev/stdout… are fine |
  * | hard-link-outside | `ln` without -s of a file outside the workspace (a later write inside would change it) |
- * | protected-path | writing inside the workspace's .git folder, or any use of the dataset folder / shadow store |
+ * | protected-path | writing to a path that can name one inside a .git folder of the workspace (the root's, a submodule's) once bash expands it: globs matched segment by segment (`.gi?/config`, `.g*`), `$PWD`, `${HOME}`, `$(pwd)`, `~`, a variable before `/.git/`, any case (`.GIT`, for case-insensitive disks); or any use of the dataset folder / shadow store |
  * | credentials | any path into a credential folder or file of the home folder (`CREDENTIAL_PATHS`: ~/.ssh, ~/.aws, ~/.netrc…) |
  * | publish | git push, npm/pnpm/yarn publish, cargo publish, twine upload, gem push, docker push, gh commands that create, merge, close, delete or edit |
  * | git-state | commands that change the repository's state: commit, add, rm, mv, stash (not list/show), reset, restore --staged, checkout of a branch, switch, branch/tag changes, merge, rebase, cherry-pick, revert, pull, am, config writes, remote changes, update-ref, gc, prune, filter-branch |
@@ -25,6 +31,8 @@
  * | kill-broad | kill -1, killall, killall5, pkill (may stop the editor; jobs stop with job_kill) |
  * | system-change | system package managers (apt, dnf, yum, pacman, zypper, apk, brew, port, snap, flatpak) installing or removing, global installs (npm -g, yarn global, pip --user / --break-system-packages, cargo install, go install, gem install), crontab, at, systemctl/service/launchctl changes |
  * | fork-bomb | `:(){ :|:& };:` and the like |
+ * | hidden-program | a program the policy cannot read: piped into a shell or interpreter that reads its program from standard input (`… | sh`, `| bash -s`, `| python -`, `| node`, `| perl`, `| ruby`, `| pwsh`), a shell, `eval` or `source` given an expansion (`sh -c "$(…)"`, `eval "$X"`, `source <(…)`, `bash <(…)`, `sh <<<"$X"`), a command whose name is an expansion (`$CMD …`, not `$HOME/…`) |
+ * | git-exec-config | git settings that run a program or give a command another name: `git -c KEY=…`, `git clone -c`, `git config KEY VALUE` and `GIT_*` variables for aliases, core.fsmonitor, core.hooksPath, core.sshCommand, core.pager (other than cat/less/more), core.editor, *.textconv, filter.*, diff.external, diff/merge drivers and tools, credential helpers, gpg.program, include paths, init.templateDir; `git --config-env`; `git init/clone --template`; `--upload-pack`/`--receive-pack`/`--exec`; `ext::` URLs |
  *
  * Not asked on purpose (too common to ask about): `pip install` (a virtual environment is usual),
  * reading files outside the workspace (except credentials), network use in general, `rm -rf` of
@@ -40,8 +48,8 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { isInside } from '../paths';
 import { CREDENTIAL_PATHS } from './sandbox';
+import { parseCommands, SimpleCommand, Word } from './shellWords';
 
 export type PolicyRuleId =
   | 'elevate'
@@ -58,7 +66,9 @@ export type PolicyRuleId =
   | 'power'
   | 'kill-broad'
   | 'system-change'
-  | 'fork-bomb';
+  | 'fork-bomb'
+  | 'hidden-program'
+  | 'git-exec-config';
 
 export const POLICY_RULES: Record<PolicyRuleId, string> = {
   elevate: 'runs with another user\'s rights (sudo, su, doas, pkexec)',
@@ -76,6 +86,8 @@ export const POLICY_RULES: Record<PolicyRuleId, string> = {
   'kill-broad': 'may stop processes outside this run, the editor included (stop jobs with job_kill)',
   'system-change': 'installs or changes software or services outside the workspace',
   'fork-bomb': 'is a fork bomb',
+  'hidden-program': 'runs a program the policy cannot read: one another command writes, or one only known once the command runs',
+  'git-exec-config': 'sets a git option that runs a program or gives a command another name (aliases, hooks, filters, pagers, ssh, templates)',
 };
 
 export interface PolicyOptions {
@@ -111,278 +123,101 @@ export type PolicyVerdict =
     };
 
 // ---------------------------------------------------------------------------------------------
-// A small shell lexer: words (quotes removed), operators, redirections, heredocs skipped.
-
-interface Word {
-  kind: 'word';
-  value: string;
-  /** The word began unquoted, so a leading ~ expands. */
-  tilde: boolean;
-  start: number;
-  end: number;
-}
-interface Operator {
-  kind: 'op';
-  value: string;
-  start: number;
-  end: number;
-}
-interface Redirect {
-  kind: 'redir';
-  op: string;
-  start: number;
-  end: number;
-}
-type Token = Word | Operator | Redirect;
-
-const OPERATOR_CHARS = new Set([';', '&', '|', '(', ')', '<', '>', '`', '\n']);
-
-function lex(src: string): Token[] {
-  const tokens: Token[] = [];
-  const heredocs: { delimiter: string; stripTabs: boolean }[] = [];
-  let i = 0;
-  const atWordStart = () => i === 0 || /[\s;&|()<>`]/.test(src[i - 1]);
-  while (i < src.length) {
-    const c = src[i];
-    if (c === ' ' || c === '\t' || c === '\r') {
-      i++;
-      continue;
-    }
-    if (c === '\\' && src[i + 1] === '\n') {
-      i += 2;
-      continue;
-    }
-    if (c === '#' && atWordStart()) {
-      while (i < src.length && src[i] !== '\n') i++;
-      continue;
-    }
-    if (c === '\n') {
-      tokens.push({ kind: 'op', value: ';', start: i, end: i + 1 });
-      i++;
-      // Heredoc bodies are data, not commands.
-      for (const doc of heredocs.splice(0)) {
-        for (;;) {
-          if (i >= src.length) break;
-          let lineEnd = src.indexOf('\n', i);
-          if (lineEnd < 0) lineEnd = src.length;
-          let line = src.slice(i, lineEnd);
-          if (doc.stripTabs) line = line.replace(/^\t+/, '');
-          i = Math.min(lineEnd + 1, src.length);
-          if (line.replace(/\r$/, '') === doc.delimiter) break;
-        }
-      }
-      continue;
-    }
-    // Redirections, with an optional fd number or & before them.
-    const redirect = /^(\d*|&)(>>|>\||>&|>|<<<|<<-|<<|<>|<&|<)/.exec(src.slice(i));
-    if (redirect && (redirect[1] === '' || atWordStart())) {
-      const [whole, , op] = redirect;
-      // `<(` and `>(` are process substitutions: a subshell.
-      if ((op === '<' || op === '>') && src[i + whole.length] === '(' && redirect[1] === '') {
-        tokens.push({ kind: 'op', value: '(', start: i, end: i + 2 });
-        i += 2;
-        continue;
-      }
-      const start = i;
-      i += whole.length;
-      if (op === '>&' || op === '<&') {
-        // 2>&1, >&2, >&- : a descriptor, not a file — unless a word follows (`>& file`).
-        const dup = /^\s*(\d+|-)(?=$|[\s;&|()<>])/.exec(src.slice(i));
-        if (dup) {
-          i += dup[0].length;
-          continue;
-        }
-        tokens.push({ kind: 'redir', op: '>', start, end: i });
-        continue;
-      }
-      const normalized = redirect[1] === '&' ? `&${op}` : op;
-      tokens.push({ kind: 'redir', op: normalized, start, end: i });
-      if (op === '<<' || op === '<<-') {
-        const delimiterWord = readWord(src, skipBlanks(src, i));
-        if (delimiterWord) {
-          heredocs.push({ delimiter: delimiterWord.value, stripTabs: op === '<<-' });
-          i = delimiterWord.end;
-          tokens.pop(); // the delimiter is not a file
-        }
-      }
-      continue;
-    }
-    if (c === '$' && src[i + 1] === '(' && src[i + 2] !== '(') {
-      tokens.push({ kind: 'op', value: '(', start: i, end: i + 2 });
-      i += 2;
-      continue;
-    }
-    if (OPERATOR_CHARS.has(c)) {
-      const two = src.slice(i, i + 2);
-      const value = ['&&', '||', '|&', ';;'].includes(two) ? two : c;
-      tokens.push({ kind: 'op', value, start: i, end: i + value.length });
-      i += value.length;
-      continue;
-    }
-    const word = readWord(src, i);
-    if (!word || word.end === i) {
-      i++;
-      continue;
-    }
-    tokens.push(word);
-    i = word.end;
-  }
-  return tokens;
-}
-
-function skipBlanks(src: string, i: number): number {
-  while (i < src.length && (src[i] === ' ' || src[i] === '\t')) i++;
-  return i;
-}
-
-function readWord(src: string, start: number): Word | undefined {
-  let i = start;
-  let value = '';
-  const tilde = src[i] !== '"' && src[i] !== "'";
-  while (i < src.length) {
-    const c = src[i];
-    if (/\s/.test(c) || OPERATOR_CHARS.has(c)) break;
-    if (c === '$' && src[i + 1] === '(' && i > start) break;
-    if (c === "'") {
-      const close = src.indexOf("'", i + 1);
-      const end = close < 0 ? src.length : close;
-      value += src.slice(i + 1, end);
-      i = end + 1;
-    } else if (c === '$' && src[i + 1] === "'") {
-      const close = src.indexOf("'", i + 2);
-      const end = close < 0 ? src.length : close;
-      value += src.slice(i + 2, end);
-      i = end + 1;
-    } else if (c === '"') {
-      i++;
-      while (i < src.length && src[i] !== '"') {
-        if (src[i] === '\\' && i + 1 < src.length && '"\\$`\n'.includes(src[i + 1])) {
-          value += src[i + 1];
-          i += 2;
-        } else {
-          value += src[i];
-          i++;
-        }
-      }
-      i++;
-    } else if (c === '\\') {
-      value += src[i + 1] ?? '';
-      i += 2;
-    } else if (c === '$' && src[i + 1] === '{') {
-      const close = src.indexOf('}', i);
-      const end = close < 0 ? src.length : close + 1;
-      value += src.slice(i, end);
-      i = end;
-    } else {
-      value += c;
-      i++;
-    }
-  }
-  if (i === start) return undefined;
-  return { kind: 'word', value, tilde, start, end: Math.min(i, src.length) };
-}
-
-interface SimpleCommand {
-  words: Word[];
-  redirects: { op: string; target?: Word }[];
-  /** Files read with `<`. */
-  inputs: Word[];
-  text: string;
-  /** Index of the pipeline it belongs to. */
-  pipeline: number;
-}
-
-function splitCommands(src: string, tokens: Token[]): SimpleCommand[] {
-  const commands: SimpleCommand[] = [];
-  let pipeline = 0;
-  let current: SimpleCommand | undefined;
-  let first = -1;
-  let last = -1;
-  const close = () => {
-    if (current && (current.words.length || current.redirects.length)) {
-      current.text = src.slice(first, last).trim();
-      commands.push(current);
-    }
-    current = undefined;
-  };
-  for (let t = 0; t < tokens.length; t++) {
-    const token = tokens[t];
-    if (token.kind === 'op') {
-      close();
-      if (token.value !== '|' && token.value !== '|&') pipeline++;
-      continue;
-    }
-    if (!current) {
-      current = { words: [], redirects: [], inputs: [], text: '', pipeline };
-      first = token.start;
-    }
-    last = token.end;
-    if (token.kind === 'redir') {
-      const next = tokens[t + 1];
-      if (next?.kind === 'word' && !token.op.startsWith('<')) {
-        current.redirects.push({ op: token.op, target: next });
-        last = next.end;
-        t++;
-      } else if (next?.kind === 'word') {
-        if (token.op === '<' || token.op === '<>') current.inputs.push(next);
-        t++;
-        last = next.end;
-      }
-      continue;
-    }
-    current.words.push(token);
-  }
-  close();
-  return commands;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Finding the program behind wrappers.
 
-const KEYWORDS = new Set(['!', '{', '}', 'then', 'do', 'else', 'elif', 'if', 'while', 'until', 'fi', 'done', 'time']);
+const KEYWORDS = new Set(['!', '{', '}', 'then', 'do', 'else', 'elif', 'if', 'while', 'until', 'fi', 'done']);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
-/** Wrappers and the options of theirs that take a value. */
-const WRAPPERS: Record<string, string[]> = {
-  env: ['-u', '--unset', '-C', '--chdir', '-S', '--split-string'],
-  nohup: [],
-  nice: ['-n', '--adjustment'],
-  ionice: ['-c', '-n', '-p', '-t'],
-  timeout: ['-s', '--signal', '-k', '--kill-after'],
-  stdbuf: ['-i', '-o', '-e'],
-  command: [],
-  builtin: [],
-  exec: ['-a'],
-  time: ['-f', '-o'],
-  xargs: ['-I', '-i', '-n', '-P', '-d', '-L', '-l', '-s', '-E', '-e', '-a', '--max-args', '--max-procs', '--delimiter', '--arg-file'],
-  chronic: [],
-  unbuffer: [],
-  caffeinate: [],
+/**
+ * Programs that run the command given in their arguments, and the options of theirs that take a
+ * value. `skip` is how many operands come before the command (`flock FILE cmd`, `chroot DIR cmd`).
+ */
+const WRAPPERS: Record<string, { valued: string[]; skip?: number }> = {
+  env: { valued: ['-u', '--unset', '-C', '--chdir', '-S', '--split-string'] },
+  nohup: { valued: [] },
+  nice: { valued: ['-n', '--adjustment'] },
+  ionice: { valued: ['-c', '--class', '-n', '--classdata', '-p', '--pid', '-P', '--pgid', '-u', '--uid'] },
+  timeout: { valued: ['-s', '--signal', '-k', '--kill-after'], skip: 1 },
+  stdbuf: { valued: ['-i', '-o', '-e', '--input', '--output', '--error'] },
+  command: { valued: [] },
+  builtin: { valued: [] },
+  exec: { valued: ['-a'] },
+  time: { valued: ['-f', '--format', '-o', '--output'] },
+  xargs: { valued: ['-I', '-i', '-n', '-P', '-d', '-L', '-l', '-s', '-E', '-e', '-a', '--max-args', '--max-procs', '--delimiter', '--arg-file', '--max-lines', '--max-chars', '--replace', '--eof', '--process-slot-var'] },
+  watch: { valued: ['-n', '--interval', '-q', '--equexit', '--differences-mode'] },
+  flock: { valued: ['-w', '--timeout', '-E', '--conflict-exit-code'], skip: 1 },
+  setsid: { valued: [] },
+  chroot: { valued: ['--userspec', '--groups'], skip: 1 },
+  chrt: { valued: [], skip: 1 },
+  taskset: { valued: [], skip: 1 },
+  unshare: { valued: ['--setgroups', '--map-user', '--map-group', '--propagation', '-S', '--setuid', '-G', '--setgid', '-R', '--root', '-w', '--wd'] },
+  strace: { valued: ['-o', '-e', '-p', '-s', '-u', '-E', '-P', '-a', '-S', '-X', '-b', '-I', '-O'] },
+  ltrace: { valued: ['-o', '-e', '-p', '-s', '-u', '-a', '-n', '-l', '-x', '-L'] },
+  parallel: { valued: ['-j', '--jobs', '-N', '-n', '--max-args', '-L', '--max-lines', '-S', '--sshlogin', '-I', '--results', '--joblog', '--delay', '--timeout', '--tag-string', '--colsep', '-d', '--delimiter', '-a', '--arg-file', '--tmpdir', '--workdir', '--env'] },
+  busybox: { valued: [] },
+  toybox: { valued: [] },
+  chronic: { valued: [] },
+  unbuffer: { valued: [] },
+  caffeinate: { valued: ['-t', '-w'] },
+  sudo: { valued: ['-u', '--user', '-g', '--group', '-h', '--host', '-p', '--prompt', '-C', '--close-from', '-D', '--chdir', '-r', '--role', '-t', '--type', '-U', '--other-user', '-T', '--command-timeout'] },
+  doas: { valued: ['-u', '-C'] },
+  pkexec: { valued: ['--user'] },
+  runuser: { valued: ['-u', '--user', '-g', '--group', '-G', '--supp-group', '-s', '--shell', '-w', '--whitelist-environment'] },
 };
-const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'fish', 'ash']);
+/** Programs that run commands as another user. */
+const ELEVATORS = new Set(['sudo', 'su', 'doas', 'pkexec', 'runuser', 'sudoedit']);
+const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'fish', 'ash', 'busybox-sh', 'csh', 'tcsh']);
 
 interface Invocation {
   program: string;
+  /** The word naming the program, as written. */
+  word: Word;
   args: Word[];
 }
 
-function programOf(words: Word[]): Invocation | undefined {
+/** What a command line runs: the program behind its wrappers, the wrappers, and scripts they were given as text. */
+interface Unwrapped {
+  invocation?: Invocation;
+  /** The wrappers, outermost first (`sudo`, `env`, `busybox`). */
+  wrappers: Invocation[];
+  /** Command text handed to a wrapper whole (`su -c TEXT`, `env -S TEXT`, `watch TEXT`, `flock F -c TEXT`), to check as a command line. */
+  scripts: string[];
+}
+
+function unwrap(words: Word[]): Unwrapped {
+  const result: Unwrapped = { wrappers: [], scripts: [] };
   let i = 0;
-  for (;;) {
+  for (let guard = 0; guard < 32; guard++) {
     while (i < words.length && (KEYWORDS.has(words[i].value) || ASSIGNMENT.test(words[i].value))) i++;
-    if (i >= words.length) return undefined;
+    if (i >= words.length) return result;
     const name = path.basename(words[i].value);
+    const here: Invocation = { program: name, word: words[i], args: words.slice(i + 1) };
     // `command -v x` looks x up; it does not run it.
-    if (name === 'command' && /^-[vV]$/.test(words[i + 1]?.value ?? '')) return { program: name, args: words.slice(i + 1) };
-    const valued = WRAPPERS[name];
-    if (!valued) return { program: name, args: words.slice(i + 1) };
+    if (name === 'command' && /^-[vV]$/.test(words[i + 1]?.value ?? '')) {
+      result.invocation = here;
+      return result;
+    }
+    if (name === 'su') {
+      // `su [options] [user] [-c TEXT]`: the text runs in the user's shell.
+      result.wrappers.push(here);
+      here.args.forEach((arg, at) => {
+        if ((arg.value === '-c' || arg.value === '--command') && here.args[at + 1]) result.scripts.push(here.args[at + 1].value);
+        else if (arg.value.startsWith('--command=')) result.scripts.push(arg.value.slice('--command='.length));
+      });
+      result.invocation = here;
+      return result;
+    }
+    const wrapper = WRAPPERS[name];
+    if (!wrapper || ((name === 'busybox' || name === 'toybox') && (words[i + 1]?.value ?? '-').startsWith('-'))) {
+      result.invocation = here;
+      return result;
+    }
+    result.wrappers.push(here);
     i++;
+    const optionsStart = i;
+    let skip = wrapper.skip ?? 0;
     while (i < words.length) {
       const word = words[i].value;
       if (word === '--') {
-        i++;
-        break;
-      }
-      if (name === 'timeout' && /^\d/.test(word)) {
         i++;
         break;
       }
@@ -390,16 +225,60 @@ function programOf(words: Word[]): Invocation | undefined {
         i++;
         continue;
       }
-      if (ASSIGNMENT.test(word) && name === 'env') {
+      if (name === 'env' && ASSIGNMENT.test(word)) {
         i++;
         continue;
       }
-      if (!word.startsWith('-')) break;
-      i += valued.includes(word) ? 2 : 1;
+      if (name === 'env' && (word === '-S' || word === '--split-string' || word.startsWith('--split-string=') || /^-S./.test(word))) {
+        const text = word.startsWith('--split-string=') ? word.slice(15) : /^-S./.test(word) ? word.slice(2) : words[i + 1]?.value;
+        if (text !== undefined) result.scripts.push(text);
+        i += word === '-S' || word === '--split-string' ? 2 : 1;
+        continue;
+      }
+      if ((name === 'flock' || name === 'runuser') && (word === '-c' || word === '--command')) {
+        if (words[i + 1]) result.scripts.push(words[i + 1].value);
+        i += 2;
+        continue;
+      }
+      if (!word.startsWith('-') || word === '-') break;
+      i += wrapper.valued.includes(word) ? 2 : 1;
+    }
+    if (name === 'sudo' && words.slice(optionsStart, i).some((w) => /^-[a-zA-Z]*e$|^--edit$/.test(w.value))) {
+      result.invocation = { program: 'sudoedit', word: here.word, args: words.slice(i) };
+      return result;
+    }
+    if (name === 'watch' && !words.slice(optionsStart, i).some((w) => w.value === '-x' || w.value === '--exec')) {
+      // watch hands its arguments, joined, to `sh -c`.
+      if (i < words.length) result.scripts.push(words.slice(i).map((w) => w.value).join(' '));
+      result.invocation = here;
+      return result;
+    }
+    if ((name === 'chrt' || name === 'taskset') && here.args.some((a) => a.value === '-p' || a.value === '--pid')) skip = Infinity;
+    if (name === 'runuser' && !here.args.some((a) => a.value === '-u' || a.value === '--user')) skip = 1;
+    if (name === 'flock' && /^\d+$/.test(words[i]?.value ?? '')) skip = Infinity; // `flock 9`: a descriptor, no command
+    i += Math.min(skip, words.length);
+    if ((name === 'flock' || name === 'runuser') && (words[i]?.value === '-c' || words[i]?.value === '--command')) {
+      // `flock FILE -c TEXT`, `runuser -l USER -c TEXT`
+      if (words[i + 1]) result.scripts.push(words[i + 1].value);
+      result.invocation = here;
+      return result;
+    }
+    if (name === 'parallel') {
+      // `parallel CMD ::: ARGS`: each argument is added to the command; check them all as its arguments.
+      words = words.filter((w, at) => at < i || !/^::::?\+?$/.test(w.value));
+    }
+    if (i >= words.length) {
+      result.invocation = here;
+      return result;
     }
   }
+  return result;
 }
 
+/** The program a simple command runs once its wrappers are taken off. */
+function programOf(words: Word[]): Invocation | undefined {
+  return unwrap(words).invocation;
+}
 // ---------------------------------------------------------------------------------------------
 // Paths.
 
@@ -411,36 +290,121 @@ interface Context {
   credentials: string[];
 }
 
-/** What a word means as a path from `cwd`; undefined when it depends on something unknown. */
-function resolvePath(word: Word, cwd: string | undefined, home: string): string | undefined {
+/**
+ * `child` is `parent` or below it, for paths already resolved (as every path here is): a string
+ * comparison, since `isInside`'s path.relative was most of the policy's time.
+ */
+function within(child: string, parent: string): boolean {
+  if (process.platform === 'win32') {
+    child = child.toLowerCase();
+    parent = parent.toLowerCase();
+  }
+  return child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+}
+
+/** The word with a leading `~`, `$HOME`, `$PWD` or `$(pwd)` replaced by what it stands for. */
+function expandKnown(word: Word, cwd: string | undefined, home: string): string {
   let value = word.value;
-  if (value === '') return undefined;
   if (word.tilde && (value === '~' || value.startsWith('~/'))) value = home + value.slice(1);
   else if (word.tilde && /^~[A-Za-z_]/.test(value)) value = path.join('/home', value.slice(1));
+  if (!word.leadingExpansion) return value;
   value = value.replace(/^(\$HOME|\$\{HOME\})(?=\/|$)/, home);
-  if (value.startsWith('$') || value.startsWith('`')) return undefined;
+  if (cwd !== undefined) value = value.replace(/^(\$PWD|\$\{PWD\}|\$\(pwd\)|`pwd`)(?=\/|$)/, () => cwd);
+  return value;
+}
+
+/** What a word means as a path from `cwd`; undefined when it depends on something unknown. */
+function resolvePath(word: Word, cwd: string | undefined, home: string): string | undefined {
+  const value = expandKnown(word, cwd, home);
+  if (value === '') return undefined;
+  if (value.startsWith('$') || value.startsWith('`') || word.processSubstitution) return undefined;
   if (path.isAbsolute(value)) return path.resolve(value);
   if (value.startsWith('-')) return undefined;
   if (cwd === undefined) return undefined;
   return path.resolve(cwd, value);
 }
 
+/** A variable, `${…}`, `$(…)` or backtick inside a word's value. */
+const EXPANSION = /\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`/g;
+
+/** A glob (`*`, `?`, `[…]`) as a regular expression source for one path segment. */
+function globSource(text: string): string {
+  let source = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '*') source += '[^/]*';
+    else if (c === '?') source += '[^/]';
+    else if (c === '[' && text.indexOf(']', i + 2) > 0) {
+      const close = text.indexOf(']', i + 2);
+      const body = text.slice(i + 1, close).replace(/^[!^]/, '^').replace(/[\\\]]/g, '\\$&');
+      source += `[${body}]`;
+      i = close;
+    } else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return source;
+}
+
+/**
+ * Whether one path segment can be `.git` once bash expands it: `.git` in any case (case-insensitive
+ * disks), a glob that matches it (`.gi?`, `.g*`, `.[g]it`; as bash does without dotglob, `*`, `?`
+ * and `[…]` do not match the leading dot), or a text around a variable (`${D}.git`). A segment that is a
+ * variable alone is not counted: it could be anything, and most are not `.git`.
+ */
+function segmentCanBeGit(segment: string): boolean {
+  if (segment.toLowerCase() === '.git') return true;
+  if (!/[*?[$`]/.test(segment) || segment.replace(EXPANSION, '') === '') return false;
+  if (segment[0] === '*' || segment[0] === '?' || segment[0] === '[') return false;
+  let source = '';
+  let last = 0;
+  for (const match of segment.matchAll(EXPANSION)) {
+    source += `${globSource(segment.slice(last, match.index))}.*`;
+    last = (match.index ?? 0) + match[0].length;
+  }
+  source += globSource(segment.slice(last));
+  try {
+    return new RegExp(`^${source}$`, 'i').test('.git');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Whether a word written to can name a path inside a `.git` folder of the workspace (the root's,
+ * a submodule's, a nested repository's), once bash has expanded its variables and globs: `plain`
+ * when it does as written, `expanded` when only after expansion; undefined when it cannot.
+ */
+function gitFolderPath(word: Word, cwd: string | undefined, context: Context): 'plain' | 'expanded' | undefined {
+  const value = expandKnown(word, cwd, context.home);
+  if (value === '' || word.processSubstitution) return undefined;
+  let segments: string[];
+  if (value.startsWith('$') || value.startsWith('`') || (!path.isAbsolute(value) && cwd === undefined)) {
+    segments = value.split('/');
+  } else {
+    const target = path.isAbsolute(value) ? path.resolve(value) : path.resolve(cwd!, value);
+    const workspace = context.workspaces.find((ws) => within(target, ws));
+    if (!workspace) return undefined;
+    segments = path.relative(workspace, target).split(path.sep);
+  }
+  if (!segments.some(segmentCanBeGit)) return undefined;
+  return segments.includes('.git') && !word.expands && !word.glob ? 'plain' : 'expanded';
+}
+
 const SAFE_DEVICES = /^\/(dev\/(null|zero|stdout|stderr|stdin|tty|fd\/\d+)|proc\/self\/fd\/\d+)$/;
 
 function inWorkspace(p: string, context: Context): boolean {
-  return context.workspaces.some((ws) => isInside(p, ws));
+  return context.workspaces.some((ws) => within(p, ws));
 }
 
 function isOutside(p: string, context: Context): boolean {
   if (inWorkspace(p, context)) return false;
   if (SAFE_DEVICES.test(p)) return false;
-  return !context.temp.some((dir) => isInside(p, dir) && p !== dir);
+  return !context.temp.some((dir) => within(p, dir) && p !== dir);
 }
 
 /** `/`, the home folder, the workspace as a whole (or all its entries: `*`), or a folder holding one of them. */
 function holdsWorkspaceOrHome(p: string, context: Context): boolean {
   const glob = p.endsWith('/*') ? p.slice(0, -2) || '/' : p;
-  return glob === '/' || context.workspaces.some((ws) => isInside(ws, glob)) || isInside(context.home, glob);
+  return glob === '/' || context.workspaces.some((ws) => within(ws, glob)) || within(context.home, glob);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,6 +470,21 @@ function writtenPaths(program: string, args: Word[]): Word[] {
       if (inline) return [{ ...inline, value: inline.value.slice('--directory='.length) }];
       return at >= 0 && args[at + 1] ? [args[at + 1]] : [];
     }
+    case 'curl':
+    case 'wget': {
+      // curl -o FILE / --output FILE, wget -O FILE / --output-document FILE (`-` is standard output).
+      const letter = program === 'curl' ? 'o' : 'O';
+      const long = program === 'curl' ? '--output' : '--output-document';
+      const files: Word[] = [];
+      args.forEach((arg, at) => {
+        const inline = new RegExp(`^-[a-zA-Z]*${letter}(.+)$`).exec(arg.value);
+        if (arg.value === long || new RegExp(`^-[a-zA-Z]*${letter}$`).test(arg.value)) {
+          if (args[at + 1]) files.push(args[at + 1]);
+        } else if (arg.value.startsWith(`${long}=`)) files.push({ ...arg, value: arg.value.slice(long.length + 1) });
+        else if (inline && !arg.value.startsWith('--')) files.push({ ...arg, value: inline[1] });
+      });
+      return files.filter((file) => file.value !== '-');
+    }
     case 'unzip': {
       const at = args.findIndex((a) => a.value === '-d');
       return at >= 0 && args[at + 1] ? [args[at + 1]] : [];
@@ -538,11 +517,31 @@ const PUBLISHERS: Record<string, (sub: string[]) => boolean> = {
 /** git's options that come before the subcommand and take a value. */
 const GIT_VALUED = new Set(['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env']);
 
-function gitSubcommand(args: Word[]): { sub: string; rest: string[] } | undefined {
+/** git's options before its subcommand (the `-c KEY=VALUE` settings among them), the subcommand and what follows it. */
+function gitSubcommand(args: Word[]): { sub?: string; rest: string[]; configs: string[]; configEnv: boolean } {
   let i = 0;
-  while (i < args.length && args[i].value.startsWith('-')) i += GIT_VALUED.has(args[i].value) ? 2 : 1;
-  if (i >= args.length) return undefined;
-  return { sub: args[i].value, rest: args.slice(i + 1).map((a) => a.value) };
+  const configs: string[] = [];
+  let configEnv = false;
+  while (i < args.length && args[i].value.startsWith('-')) {
+    const value = args[i].value;
+    if (value === '-c' && args[i + 1]) configs.push(args[i + 1].value);
+    if (value.startsWith('--config-env')) configEnv = true;
+    i += GIT_VALUED.has(value) ? 2 : 1;
+  }
+  return { sub: args[i]?.value, rest: args.slice(i + 1).map((a) => a.value), configs, configEnv };
+}
+
+/** The key `git config …` writes, if it writes one. */
+function gitConfigWrite(rest: string[]): string | undefined {
+  if (!gitChangesState('config', rest)) return undefined;
+  const valued = new Set(['-f', '--file', '--blob', '--type', '--default', '--comment', '--value']);
+  const plain: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    if (valued.has(rest[i])) i++;
+    else if (!rest[i].startsWith('-')) plain.push(rest[i]);
+  }
+  if (plain[0] === 'set' || plain[0] === 'unset') plain.shift();
+  return plain[0];
 }
 
 function gitChangesState(sub: string, rest: string[]): boolean {
@@ -656,17 +655,93 @@ function systemChange(program: string, args: Word[]): boolean {
 
 const DISK_PROGRAMS = /^(mkfs(\..+)?|mke2fs|mkswap|fdisk|sfdisk|cfdisk|gdisk|sgdisk|parted|wipefs|mount|umount|losetup|cryptsetup|swapon|swapoff|hdparm|blkdiscard)$/;
 const POWER_PROGRAMS = /^(shutdown|reboot|poweroff|halt|telinit)$/;
-const DOWNLOADERS = new Set(['curl', 'wget', 'fetch']);
-const INTERPRETERS = new Set([...SHELLS, 'python', 'python3', 'perl', 'ruby', 'node', 'php', 'sudo']);
+const DOWNLOADERS = new Set(['curl', 'wget', 'fetch', 'aria2c', 'http', 'https', 'xh']);
+/** Programs that run a program they read (a script file, `-c TEXT`, or standard input). */
+const INTERPRETERS = new Set([
+  ...SHELLS,
+  ...['python', 'python2', 'python3', 'pypy', 'pypy3', 'perl', 'ruby', 'irb', 'node', 'nodejs', 'deno', 'bun', 'php', 'lua', 'luajit', 'Rscript', 'R', 'tclsh', 'wish', 'pwsh', 'powershell', 'osascript', 'jshell', 'groovy', 'scala', 'julia', 'elixir', 'erl', 'ghci', 'awk', 'gawk', 'mawk', 'nawk'],
+]);
+/** Options of an interpreter that give it its program inline or by module (so it does not read one from standard input). */
+const INLINE_PROGRAM = /^(-[a-zA-Z]*[ceE]|-m|--eval|-p|--print|-r|--command|-Command|-File|-EncodedCommand|-enc|-f|--file|--?version|--?help|-V|-h)$/;
 
-/** True when an interpreter reads its program from standard input (no script, no -c/-e). */
+/** True when an interpreter reads its program from standard input (no script, no -c/-e, or `-`, or `-s`). */
 function readsProgramFromStdin(invocation: Invocation): boolean {
   const values = invocation.args.map((a) => a.value);
-  if (invocation.program === 'sudo') return true;
-  if (SHELLS.has(invocation.program)) return !values.includes('-c') || values.includes('-s');
-  if (values.some((v) => /^-[ce]$|^-m$|^--eval$|^-r$/.test(v))) return false;
+  const program = invocation.program;
+  if (/^(pwsh|powershell)$/.test(program)) {
+    const at = values.findIndex((v) => /^-(c|Command|File|f)$/i.test(v));
+    return at < 0 ? !values.some((v) => !v.startsWith('-')) : values[at + 1] === '-';
+  }
+  if (/^[gmn]?awk$/.test(program)) return false; // awk's program is its first operand or -f FILE
+  if (SHELLS.has(program)) {
+    if (values.some((v) => /^-[a-zA-Z]*s[a-zA-Z]*$/.test(v))) return true;
+    let i = 0;
+    while (i < values.length && /^[-+]/.test(values[i]) && values[i] !== '-' && values[i] !== '--') {
+      if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(values[i])) return false;
+      i += /^[-+]o$/.test(values[i]) ? 2 : 1;
+    }
+    if (values[i] === '--') i++;
+    return i >= values.length || values[i] === '-' || values[i] === '/dev/stdin';
+  }
+  if (values.some((v) => INLINE_PROGRAM.test(v))) return false;
   const script = values.find((v) => !v.startsWith('-'));
-  return script === undefined || script === '-';
+  return script === undefined || script === '-' || script === '/dev/stdin';
+}
+
+/** The script text a shell runs with `-c TEXT` (`bash -lc TEXT`), if any. */
+function shellScript(values: string[]): string | undefined {
+  const at = values.findIndex((v) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(v));
+  return at >= 0 ? values[at + 1] : undefined;
+}
+
+/** Expansions whose value the policy knows: the home folder and the current folder. */
+function knownExpansion(value: string): boolean {
+  return /^(\$HOME|\$\{HOME\}|\$PWD|\$\{PWD\}|\$\(pwd\)|`pwd`)(\/|$)/.test(value);
+}
+
+// git options that run programs or give commands other names.
+
+/** git configuration keys whose value is a program, a command alias, a hook folder or a template (case-insensitive, as git reads them). */
+const GIT_EXEC_KEYS = [
+  /^alias\./,
+  /^core\.(fsmonitor|hookspath|sshcommand|pager|editor|askpass|gitproxy|alternaterefscommand)$/,
+  /^pager\./,
+  /\.textconv$/,
+  /^filter\./,
+  /^diff\.external$/,
+  /^diff\..+\.command$/,
+  /^merge\..+\.driver$/,
+  /^(diff|merge)tool\..+\.(cmd|path)$/,
+  /^sequence\.editor$/,
+  /^credential\.(.+\.)?helper$/,
+  /^gpg\.(.+\.)?program$/,
+  /^init\.templatedir$/,
+  /^include\.path$/,
+  /^includeif\..+\.path$/,
+  /^remote\..+\.(uploadpack|receivepack|proxy|vcs)$/,
+  /^uploadpack\.packobjectshook$/,
+  /^protocol\.(.+\.)?allow$/,
+  /^(web\.browser|browser\..+\.(cmd|path)|man\..+\.(cmd|path)|instaweb\.httpd)$/,
+  /^sendemail\.(smtpserver|tocmd|cccmd|sendmailcmd)$/,
+  /^submodule\..+\.update$/,
+  /^interactive\.difffilter$/,
+  /^hook\..+\.command$/,
+];
+/** Pagers and editors that show text or do nothing, and run nothing else: `git -c core.pager=cat log`, `GIT_EDITOR=true git rebase --continue`. */
+const PLAIN_PAGERS = /^(|true|:|cat|less( -[A-Za-z]+)*|more|most)$/;
+/** Keys and variables whose value is a pager or an editor. */
+const PAGER_KEYS = /^(core\.pager|pager\..+|core\.editor|sequence\.editor|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR)$/i;
+/** Environment variables git reads its configuration or programs from. */
+const GIT_EXEC_ENV = /^(GIT_CONFIG_PARAMETERS|GIT_CONFIG_COUNT|GIT_CONFIG_KEY_\d+|GIT_CONFIG_VALUE_\d+|GIT_CONFIG|GIT_CONFIG_GLOBAL|GIT_CONFIG_SYSTEM|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_ASKPASS|SSH_ASKPASS|GIT_TEMPLATE_DIR|GIT_EXEC_PATH|GIT_PROXY_COMMAND)=/;
+
+/** Whether setting this git key to this value could run a program or rename a command. */
+function gitExecKey(assignment: string): string | undefined {
+  const eq = assignment.indexOf('=');
+  const key = (eq < 0 ? assignment : assignment.slice(0, eq)).toLowerCase();
+  const value = eq < 0 ? '' : assignment.slice(eq + 1);
+  if (!GIT_EXEC_KEYS.some((re) => re.test(key))) return undefined;
+  if (PAGER_KEYS.test(key) && PLAIN_PAGERS.test(value.trim())) return undefined;
+  return key;
 }
 
 class Checker {
@@ -680,7 +755,10 @@ class Checker {
   }
 
   check(src: string, cwd: string | undefined): void {
-    if (this.depth > 5) return;
+    if (this.depth > 6) {
+      this.add('hidden-program', 'nests commands too deeply for the policy to read them', src.trim());
+      return;
+    }
     this.depth++;
     try {
       this.checkText(src, cwd);
@@ -693,51 +771,81 @@ class Checker {
     if (/:\s*\(\s*\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:/.test(src) || /\b(\w+)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;\s*\1\b/.test(src)) {
       this.add('fork-bomb', POLICY_RULES['fork-bomb'], src.trim());
     }
-    if (/\b(ba|z|da|k)?sh\b[^;&|\n]*<\(\s*(curl|wget)\b/.test(src) || /(\b(ba|z|da|k)?sh\s+-c|\beval|\bsource|(^|[;&|]\s*)\.)\s+["']?\$\(\s*(curl|wget)\b/.test(src)) {
+    if (
+      /(\b(ba|z|da|k)?sh|\bsource|(^|[;&|]\s*)\.)\b[^;&|\n]*<\(\s*(curl|wget)\b/.test(src) ||
+      /(\b(ba|z|da|k)?sh\s+-c|\beval|\bsource|(^|[;&|]\s*)\.)\s+["']?\$\(\s*(curl|wget)\b/.test(src)
+    ) {
       this.add('pipe-to-shell', POLICY_RULES['pipe-to-shell'], src.trim());
     }
-    const commands = splitCommands(src, lex(src));
+    const commands = parseCommands(src);
     let cwd = startCwd;
-    const pipelines = new Map<number, { invocation?: Invocation; text: string }[]>();
+    const pipelines = new Map<number, { invocation?: Invocation; command: SimpleCommand }[]>();
     for (const command of commands) {
+      // What bash runs while it expands the command line: $(…), backticks, <(…), heredoc substitutions.
+      for (const word of [...command.words, ...command.inputs, ...command.redirects.flatMap((r) => (r.target ? [r.target] : []))]) {
+        for (const inner of word.substitutions) this.check(inner, cwd);
+      }
+      for (const inner of command.stdin?.substitutions ?? []) this.check(inner, cwd);
       const invocation = programOf(command.words);
       const stages = pipelines.get(command.pipeline) ?? [];
-      stages.push({ invocation, text: command.text });
+      stages.push({ invocation, command });
       pipelines.set(command.pipeline, stages);
       for (const redirect of command.redirects) {
         if (redirect.target) this.checkWrite(redirect.target, cwd, command.text, 'writes to');
       }
-      if (!invocation) continue;
-      cwd = this.checkInvocation(invocation, command, cwd);
+      this.checkGitEnvironment(command);
+      if (command.words.length === 0) continue;
+      cwd = this.checkWords(command.words, command, cwd);
     }
     for (const stages of pipelines.values()) {
       const download = stages.findIndex((s) => s.invocation && DOWNLOADERS.has(s.invocation.program));
-      if (download < 0) continue;
-      if (stages.slice(download + 1).some((s) => s.invocation && INTERPRETERS.has(s.invocation.program) && readsProgramFromStdin(s.invocation))) {
-        this.add('pipe-to-shell', POLICY_RULES['pipe-to-shell'], stages.map((s) => s.text).join(' | '));
-      }
+      const reader = stages.findIndex((s, at) => at > 0 && !s.command.stdin && s.invocation && INTERPRETERS.has(s.invocation.program) && readsProgramFromStdin(s.invocation));
+      if (reader < 0) continue;
+      const text = stages.map((s) => s.command.text).join(' | ');
+      if (download >= 0 && download < reader) this.add('pipe-to-shell', POLICY_RULES['pipe-to-shell'], text);
+      else this.add('hidden-program', `${stages[reader].invocation!.program} runs what ${stages[reader - 1].invocation?.program ?? 'the command before it'} writes as a program, which the policy cannot read`, text);
+    }
+  }
+
+  /** Assignments that make git run a program: `GIT_SSH_COMMAND=… git fetch`, `export GIT_CONFIG_PARAMETERS=…`. */
+  private checkGitEnvironment(command: SimpleCommand): void {
+    for (const word of command.words) {
+      if (!GIT_EXEC_ENV.test(word.value)) continue;
+      const [name, ...rest] = word.value.split('=');
+      const value = rest.join('=').trim();
+      if (PAGER_KEYS.test(name) && PLAIN_PAGERS.test(value)) continue;
+      if (/^GIT_CONFIG(_GLOBAL|_SYSTEM)?$/.test(name) && value === '/dev/null') continue;
+      this.add('git-exec-config', `sets ${name}, which makes git run a program or read configuration the policy does not see`, command.text);
     }
   }
 
   private checkWrite(word: Word, cwd: string | undefined, subject: string, how: string): void {
     const target = resolvePath(word, cwd, this.context.home);
-    if (!target) return;
-    if (this.protectedPath(target, true)) {
-      this.add('protected-path', `${how} ${word.value}, inside ${this.describeProtected(target)}`, subject);
+    if (target && this.context.forbidden.some((dir) => within(target, dir))) {
+      this.add('protected-path', `${how} ${word.value}, inside Apollo's dataset folder`, subject);
       return;
     }
-    if (!isOutside(target, this.context)) return;
+    const git = gitFolderPath(word, cwd, this.context);
+    if (git) {
+      this.add('protected-path', git === 'plain' ? `${how} ${word.value}, inside the repository's .git folder` : `${how} ${word.value}, which can name a path inside a .git folder (once expanded, or on a disk that ignores case)`, subject);
+      return;
+    }
+    if (!target || !isOutside(target, this.context)) return;
     const shown = path.isAbsolute(word.value) || target === path.resolve(word.value) ? word.value : `${word.value} (${target})`;
     this.add('write-outside', `${how} ${shown}, outside the workspace`, subject);
   }
 
-  private protectedPath(target: string, write: boolean): boolean {
-    if (this.context.forbidden.some((dir) => isInside(target, dir))) return true;
-    return write && this.context.workspaces.some((ws) => isInside(target, path.join(ws, '.git')));
-  }
-
-  private describeProtected(target: string): string {
-    return this.context.forbidden.some((dir) => isInside(target, dir)) ? "Apollo's dataset folder" : "the repository's .git folder";
+  /** Checks a simple command's words (a whole command, or the command a wrapper runs); returns the folder the rest of the line runs in. */
+  private checkWords(words: Word[], command: SimpleCommand, cwd: string | undefined): string | undefined {
+    const unwrapped = unwrap(words);
+    const subject = command.text;
+    for (const wrapper of unwrapped.wrappers) {
+      if (ELEVATORS.has(wrapper.program)) this.add('elevate', POLICY_RULES.elevate, subject);
+    }
+    for (const script of unwrapped.scripts) this.check(script, cwd);
+    const invocation = unwrapped.invocation;
+    if (!invocation) return cwd;
+    return this.checkInvocation(invocation, command, cwd);
   }
 
   private checkInvocation(invocation: Invocation, command: SimpleCommand, cwd: string | undefined): string | undefined {
@@ -749,44 +857,50 @@ class Checker {
     for (const word of [...command.words, ...command.inputs]) {
       const p = resolvePath(word, cwd, this.context.home);
       if (!p) continue;
-      if (this.context.credentials.some((cred) => isInside(p, cred))) this.add('credentials', `uses ${word.value}, a credential file or folder`, subject);
-      else if (this.context.forbidden.some((dir) => isInside(p, dir))) this.add('protected-path', `uses ${word.value}, inside Apollo's dataset folder`, subject);
+      if (this.context.credentials.some((cred) => within(p, cred))) this.add('credentials', `uses ${word.value}, a credential file or folder`, subject);
+      else if (this.context.forbidden.some((dir) => within(p, dir))) this.add('protected-path', `uses ${word.value}, inside Apollo's dataset folder`, subject);
     }
 
-    if (['sudo', 'su', 'doas', 'pkexec', 'runuser', 'sudoedit'].includes(program)) this.add('elevate', POLICY_RULES.elevate, subject);
+    if (ELEVATORS.has(program)) this.add('elevate', POLICY_RULES.elevate, subject);
 
-    // Nested shells and eval: check the script they run.
+    // A command whose name comes from an expansion: `$CMD -rf ~`, `"$(echo rm)" …`.
+    if (invocation.word.leadingExpansion && !knownExpansion(invocation.word.value)) {
+      this.add('hidden-program', `runs ${invocation.word.value}, a command only known once it runs, which the policy cannot read`, subject);
+    }
+
+    // Nested shells, eval and source: check the script they run.
     if (SHELLS.has(program)) {
-      const at = values.findIndex((v) => v === '-c' || /^-[a-z]*c$/.test(v));
-      if (at >= 0 && values[at + 1] !== undefined) this.check(values[at + 1], cwd);
+      const script = shellScript(values);
+      if (script !== undefined) this.check(script, cwd);
+      else if (readsProgramFromStdin(invocation) && command.stdin) this.check(command.stdin.text, cwd);
+      else {
+        const operand = operands(args)[0];
+        if (operand?.processSubstitution) this.add('hidden-program', `${program} runs the output of ${operand.value} as a script, which the policy cannot read`, subject);
+      }
     }
     if (program === 'eval') this.check(values.join(' '), cwd);
+    if ((program === 'source' || program === '.') && args[0]) {
+      if (args[0].processSubstitution || /^\/(dev\/stdin|dev\/fd\/\d+|proc\/self\/fd\/\d+)$/.test(args[0].value)) {
+        this.add('hidden-program', `${program} runs the output of ${args[0].value} as a script, which the policy cannot read`, subject);
+      } else if (args[0].leadingExpansion && !knownExpansion(args[0].value)) {
+        this.add('hidden-program', `${program} runs ${args[0].value}, a script only known once it runs`, subject);
+      }
+    }
 
     // Writes.
     for (const word of writtenPaths(program, args)) {
       const target = resolvePath(word, cwd, this.context.home);
-      if (!target) continue;
-      if ((program === 'rm' || program === 'rmdir' || program === 'shred') && holdsWorkspaceOrHome(target, this.context)) {
+      if (target && (program === 'rm' || program === 'rmdir' || program === 'shred') && holdsWorkspaceOrHome(target, this.context)) {
         this.add('delete-root', `${program} of ${word.value}: ${POLICY_RULES['delete-root']}`, subject);
         continue;
       }
-      if (program === 'dd' && target.startsWith('/dev/') && !SAFE_DEVICES.test(target)) {
+      if (target && program === 'dd' && target.startsWith('/dev/') && !SAFE_DEVICES.test(target)) {
         this.add('disk', `dd writes to the device ${word.value}`, subject);
         continue;
       }
       this.checkWrite(word, cwd, subject, `${program} changes`);
     }
-    if (program === 'find' && values.some((v) => v === '-delete' || v === '-exec' || v === '-execdir')) {
-      const deletes = values.includes('-delete') || values.some((v, i) => (v === '-exec' || v === '-execdir') && ['rm', 'shred', 'unlink'].includes(path.basename(values[i + 1] ?? '')));
-      if (deletes) {
-        for (const start of args.slice(0, Math.max(0, args.findIndex((a) => a.value.startsWith('-') || a.value === '(' || a.value === '!')))) {
-          const target = resolvePath(start, cwd, this.context.home);
-          if (!target) continue;
-          if (target === '/' || isInside(this.context.home, target) || this.context.workspaces.some((ws) => isInside(ws, target) && ws !== target)) this.add('delete-root', `find … -delete from ${start.value}: ${POLICY_RULES['delete-root']}`, subject);
-          else if (isOutside(target, this.context)) this.add('write-outside', `find deletes under ${start.value}, outside the workspace`, subject);
-        }
-      }
-    }
+    if (program === 'find') this.checkFind(args, command, cwd);
     if (program === 'ln' && !options(args).some((o) => /^-[a-zA-Z]*s|^--symbolic$/.test(o))) {
       const ops = operands(args);
       for (const source of ops.length >= 2 ? ops.slice(0, -1) : ops) {
@@ -795,11 +909,7 @@ class Checker {
       }
     }
 
-    if (program === 'git') {
-      const git = gitSubcommand(args);
-      if (git?.sub === 'push') this.add('publish', 'git push sends commits to another machine', subject);
-      else if (git && gitChangesState(git.sub, git.rest)) this.add('git-state', `git ${git.sub}: ${POLICY_RULES['git-state']}`, subject);
-    }
+    if (program === 'git') this.checkGit(args, command, cwd);
     const publisher = PUBLISHERS[program];
     if (publisher && publisher(values.filter((v) => !v.startsWith('-') || v === '--push' || /^(-X|--method|-f|-F|--field|--raw-field|--input)/.test(v)))) {
       this.add('publish', `${program} ${values.find((v) => !v.startsWith('-')) ?? ''}: ${POLICY_RULES.publish}`.replace(/ +:/, ':'), subject);
@@ -827,6 +937,78 @@ class Checker {
       return resolvePath(target, cwd, this.context.home);
     }
     return cwd;
+  }
+
+  /** find: deleting from /, the home folder or above the workspace; and the commands of -exec, -execdir, -ok, -okdir. */
+  private checkFind(args: Word[], command: SimpleCommand, cwd: string | undefined): void {
+    const values = args.map((a) => a.value);
+    const subject = command.text;
+    const execs: Word[][] = [];
+    for (let i = 0; i < args.length; i++) {
+      if (!/^-(exec|execdir|ok|okdir)$/.test(values[i])) continue;
+      let end = i + 1;
+      while (end < args.length && values[end] !== ';' && values[end] !== '+') end++;
+      execs.push(args.slice(i + 1, end));
+      i = end;
+    }
+    const deletes = values.includes('-delete') || execs.some((words) => ['rm', 'shred', 'unlink'].includes(programOf(words)?.program ?? ''));
+    if (deletes) {
+      const firstExpression = args.findIndex((a) => a.value.startsWith('-') || a.value === '(' || a.value === '!');
+      for (const start of args.slice(0, firstExpression < 0 ? args.length : firstExpression)) {
+        const target = resolvePath(start, cwd, this.context.home);
+        if (!target) continue;
+        if (target === '/' || within(this.context.home, target) || this.context.workspaces.some((ws) => within(ws, target) && ws !== target)) this.add('delete-root', `find … -delete from ${start.value}: ${POLICY_RULES['delete-root']}`, subject);
+        else if (isOutside(target, this.context)) this.add('write-outside', `find deletes under ${start.value}, outside the workspace`, subject);
+      }
+    }
+    for (const words of execs) if (words.length) this.checkWords(words, command, cwd);
+  }
+
+  private checkGit(args: Word[], command: SimpleCommand, cwd: string | undefined): void {
+    const subject = command.text;
+    const git = gitSubcommand(args);
+    for (const setting of git.configs) {
+      const key = gitExecKey(setting);
+      if (key) this.add('git-exec-config', `git -c ${key}: ${POLICY_RULES['git-exec-config']}`, subject);
+    }
+    if (git.configEnv) this.add('git-exec-config', `git --config-env sets configuration from an environment variable the policy cannot read`, subject);
+    const { sub, rest } = git;
+    if (sub === undefined) return;
+    const restWords = args.slice(args.length - rest.length);
+    // Options of subcommands that name a template or a program to run.
+    rest.forEach((value, at) => {
+      if ((sub === 'init' || sub === 'clone') && (value === '--template' || value.startsWith('--template='))) {
+        this.add('git-exec-config', `git ${sub} --template copies hooks and configuration from a template folder`, subject);
+      }
+      if ((sub !== 'rebase' && /^--(upload-pack|receive-pack|exec)(=|$)/.test(value)) || (sub === 'clone' && value === '-u')) {
+        this.add('git-exec-config', `git ${sub} ${value.split('=')[0]} runs a program of the command's choosing`, subject);
+      }
+      if (sub === 'clone' && (value === '-c' || value === '--config') && rest[at + 1] && gitExecKey(rest[at + 1])) {
+        this.add('git-exec-config', `git clone ${value} ${gitExecKey(rest[at + 1])}: ${POLICY_RULES['git-exec-config']}`, subject);
+      }
+      if (sub === 'clone' && value.startsWith('--config=') && gitExecKey(value.slice(9))) {
+        this.add('git-exec-config', `git clone --config ${gitExecKey(value.slice(9))}: ${POLICY_RULES['git-exec-config']}`, subject);
+      }
+      if (/^(ext|fd)::/.test(value)) this.add('git-exec-config', `git ${sub} ${value}: a transport that runs a command`, subject);
+    });
+    if (sub === 'config') {
+      const key = gitConfigWrite(rest);
+      if (key && gitExecKey(`${key}=${rest[rest.indexOf(key) + 1] ?? ''}`)) this.add('git-exec-config', `git config ${key.toLowerCase()}: ${POLICY_RULES['git-exec-config']}`, subject);
+    }
+    // Commands that run other commands: check those too.
+    if (sub === 'submodule' && rest.includes('foreach')) {
+      const inner = restWords.slice(rest.indexOf('foreach') + 1).filter((w) => !w.value.startsWith('--'));
+      if (inner.length) this.check(inner.map((w) => w.value).join(' '), cwd);
+    }
+    if (sub === 'bisect' && rest[0] === 'run' && restWords.length > 1) this.checkWords(restWords.slice(1), command, cwd);
+    if (sub === 'rebase' || sub === 'difftool') {
+      rest.forEach((value, at) => {
+        if ((value === '-x' || value === '--exec' || value === '--extcmd') && rest[at + 1] !== undefined) this.check(rest[at + 1], cwd);
+        else if (/^--(exec|extcmd)=/.test(value)) this.check(value.slice(value.indexOf('=') + 1), cwd);
+      });
+    }
+    if (sub === 'push') this.add('publish', 'git push sends commits to another machine', subject);
+    else if (gitChangesState(sub, rest)) this.add('git-state', `git ${sub}: ${POLICY_RULES['git-state']}`, subject);
   }
 }
 
@@ -865,6 +1047,14 @@ export function suggestAllowPattern(finding: PolicyFinding): string {
 
 const TOOLS_WITH_SUBCOMMANDS = new Set(['git', 'npm', 'pnpm', 'yarn', 'bun', 'cargo', 'docker', 'podman', 'gh', 'twine', 'gem', 'poetry', 'uv', 'systemctl', 'brew', 'apt', 'apt-get', 'dnf', 'pip', 'pip3', 'go']);
 
+let credentialCache: { home: string; paths: string[] } | undefined;
+
+/** The credential files and folders of a home folder (the same home on every call of a run). */
+function credentialPaths(home: string): string[] {
+  if (credentialCache?.home !== home) credentialCache = { home, paths: CREDENTIAL_PATHS.map((rel) => path.join(home, rel)) };
+  return credentialCache.paths;
+}
+
 /** Checks one command against the deny list and the allow list. */
 export function checkCommand(command: string, options: PolicyOptions): PolicyVerdict {
   const workspace = path.resolve(options.workspace);
@@ -874,7 +1064,7 @@ export function checkCommand(command: string, options: PolicyOptions): PolicyVer
     home,
     forbidden: (options.forbidden ?? []).map((p) => path.resolve(p)),
     temp: (options.tempFolders ?? ['/tmp', '/var/tmp', os.tmpdir()]).map((p) => path.resolve(p)),
-    credentials: CREDENTIAL_PATHS.map((rel) => path.join(home, rel)),
+    credentials: credentialPaths(home),
   };
   const checker = new Checker(context);
   checker.check(command, workspace);
