@@ -173,7 +173,7 @@ test('trl: one prompt-completion row per unmasked step; the completion is exactl
   // Step 6 is masked: no row; every other step has one.
   assert.deepEqual(rows.map((row) => stepOf(row.completion[0])), [1, 2, 3, 4, 5, 7]);
   for (const row of rows) {
-    assert.deepEqual(Object.keys(row).sort(), ['completion', 'prompt', 'tools']);
+    assert.deepEqual(Object.keys(row).sort(), ['completion', 'prompt', 'reward', 'tools']);
     assert.equal(row.completion.length, 1);
     assert.equal(row.completion[0].role, 'assistant');
     const number = stepOf(row.completion[0]);
