@@ -6,8 +6,7 @@ import * as vscode from 'vscode';
 import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import type { HostToWebview } from '../../src/protocol';
-import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
-import { CLAIM_FILE } from '../../src/core/session/workspaceClaim';
+import { claimFileOf } from '../../src/core/session/workspaceClaim';
 import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
@@ -395,12 +394,9 @@ describe('Apollo extension', function () {
 
   it('refuses a run while another process runs an agent in the workspace, and starts one once that process has gone', async () => {
     const model = await startServer([{ toolCall: { name: 'finish', arguments: { summary: 'done' } } }]);
-    const datasetRoot = path.join(workspaceDir(), '.apollo', 'dataset');
-    await fs.mkdir(datasetRoot, { recursive: true });
-    const storeDir = shadowStoreDir(await fs.realpath(datasetRoot), await fs.realpath(workspaceDir()));
-    await fs.mkdir(storeDir, { recursive: true });
     // The CLI running an agent here: a claim naming a process that is alive (this one's parent).
-    const claimFile = path.join(storeDir, CLAIM_FILE);
+    const claimFile = claimFileOf(await fs.realpath(workspaceDir()));
+    await fs.mkdir(path.dirname(claimFile), { recursive: true });
     const holder = { runId: 'run-from-the-cli', purpose: 'run', pid: process.ppid, host: os.hostname(), since: new Date().toISOString() };
     await fs.writeFile(claimFile, JSON.stringify(holder) + '\n');
     const live = api.sessions().length;

@@ -669,7 +669,7 @@ export class RunSession {
     let claim: WorkspaceClaim;
     try {
       await shadow.init();
-      claim = await claimWorkspace(shadow.storeDir, runId, 'run');
+      claim = await claimWorkspace(workspace, runId, 'run');
     } catch (error) {
       watcher?.dispose();
       throw error;
