@@ -42,6 +42,8 @@ import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge'
 
 import { ConfigError } from './errors';
 import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
+import { checkDatasetLocation } from './datasetLocation';
+import { apolloHome } from '../paths';
 
 export { ConfigError };
 
@@ -403,7 +405,8 @@ export class RunSession {
     this.runId = setup.writer.runId;
     this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
     this.rules = setup.rules;
-    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir]);
+    // Every dataset in the Apollo folder is hidden too: a run never reads another workspace's record.
+    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir, path.join(apolloHome(), 'datasets')]);
     const jobLogs = new Map<string, StreamRedactor>();
     this.tools = new ToolRunner({
       workspace: setup.workspace,
@@ -651,6 +654,7 @@ export class RunSession {
   }
 
   private static async openStores(workspace: string, datasetDir: string, runId: string, apiKey: string, grounding: RunGrounding, watch = true) {
+    await checkDatasetLocation(workspace, datasetDir);
     const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
