@@ -9,8 +9,10 @@ import { DatasetEvent, HintKind, HINT_KINDS, HintUrgency, InvalidEventError, Run
 import { isValidRunId } from './ids';
 import { Redactor } from './redaction';
 
+/** Where earlier versions kept a workspace's dataset by default; datasets now default to `<APOLLO_HOME>/datasets/<key>` (paths.ts). */
 export const DEFAULT_DATASET_RELATIVE = path.join('.apollo', 'dataset');
 
+/** A dataset folder inside the workspace (`<workspace>/.apollo/dataset`), for callers that choose to keep one there. */
 export function defaultDatasetPath(workspace: string): string {
   return path.join(workspace, DEFAULT_DATASET_RELATIVE);
 }
