@@ -26,7 +26,7 @@ import type {
 import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
-import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
+import { DatasetError, DatasetStore, InboxHint, isDiskFull, RunWriter } from '../dataset/store';
 import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
@@ -472,6 +472,7 @@ export class RunSession {
         ...(options.taskId ? { taskId: options.taskId } : {}),
         ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
       });
+      await writer.reserveSpace();
       const prompt = systemPrompt({ workspace, maxSteps });
       const started: RunStartedEvent = {
         type: 'run_started',
@@ -576,6 +577,7 @@ export class RunSession {
     const stores = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, grounding, options.grounding?.watch);
     return RunSession.releasingOnFailure(stores, async () => {
       const writer = await stores.store.openRun(options.runId);
+      await writer.reserveSpace();
       const context = new ContextManager(
         { role: 'system', content: started.systemPrompt },
         { role: 'user', content: started.task },
@@ -624,6 +626,8 @@ export class RunSession {
       const lastSnapshot = branchPath.lastSnapshot;
       const branch = branchPath.branch ? { id: branchPath.branch, lastStep: branchPath.steps[branchPath.steps.length - 1]?.step ?? 0 } : undefined;
       if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
+      // Going on again: what the manifest said about how it stopped (a full disk) no longer holds.
+      if (manifest.error || manifest.endedAt) await writer.updateManifest({ error: undefined, endedAt: undefined });
       const session = new RunSession(
         {
           branch,
@@ -727,7 +731,9 @@ export class RunSession {
     }
     // From here no hint can reach the model: the ones still queued are said to be undelivered.
     this.ending = true;
-    await this.recordUndeliveredHints(outcome.status);
+    // A full disk: the run stops cleanly and can be resumed once there is space; hints still queued stay queued for then.
+    const diskFull = this.writer.diskFull || (outcome.status === 'failed' && isDiskFull(outcome.error));
+    if (!diskFull) await this.recordUndeliveredHints(outcome.status);
     await this.tools.dispose().catch(() => undefined);
     setup.watcher?.dispose();
     // The judge's last verdicts land before the run's end; it never throws.
@@ -735,6 +741,7 @@ export class RunSession {
     this.judge?.dispose();
     await this.shadow.settled().catch((error: Error) => this.log(`Could not store the run's last snapshot: ${error.message}`));
     await setup.claim.release().catch((error: Error) => this.log(`Could not let the workspace go: ${error.message}`));
+    if (diskFull) return this.stopForFullDisk(outcome.steps, outcome.error);
     const ended: RunEndedEvent = {
       type: 'run_ended',
       time: now(),
@@ -750,7 +757,30 @@ export class RunSession {
     } catch (error) {
       this.log(`Could not record the end of run ${this.runId}: ${(error as Error).message}`);
     }
+    await this.writer.releaseReserve().catch(() => undefined);
     return ended;
+  }
+
+  /**
+   * Closes the run after a write found the disk full: the space set aside at the start is freed
+   * to record why (a notice) and a manifest that is no longer "running". No run_ended is
+   * recorded: the run did not end, and `--resume` continues it from its last whole step.
+   */
+  private async stopForFullDisk(steps: number, cause: string | undefined): Promise<RunEndedEvent> {
+    const time = now();
+    const error =
+      `The disk holding the dataset (${this.store.root}) is full: run ${this.runId} stopped after step ${steps}; everything recorded until then is kept whole. ` +
+      `Free some space on that disk, then resume it: apollo run --resume ${this.runId} (or Resume in the panel).` +
+      (cause ? ` (${cause.match(/\((E[A-Z]+: [^)]*)\)/)?.[1] ?? cause.replace(/^The run failed: /, '')})` : '');
+    this.currentStatus = 'stopped';
+    await this.writer.releaseReserve().catch(() => undefined);
+    try {
+      await this.record({ type: 'notice', time, message: error });
+    } catch (failure) {
+      this.log(`Could not record why run ${this.runId} stopped: ${(failure as Error).message}`);
+    }
+    await this.writer.updateManifest({ status: 'stopped', steps, endedAt: time, error }).catch((failure: Error) => this.log(`Could not close the manifest of run ${this.runId}: ${failure.message}`));
+    return { type: 'run_ended', time, status: 'stopped', steps, error };
   }
 
   /**
