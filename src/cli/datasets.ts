@@ -9,6 +9,7 @@ import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { DatasetError } from '../core/dataset/store';
 import { apolloHome, defaultDatasetDir, LEGACY_DATASET_RELATIVE } from '../core/paths';
+import { legacyRunsLeft } from '../core/session/datasetLocation';
 
 /** APOLLO_HOME from the variables given, else the process's: the claims the engine takes use the same. */
 function homeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -40,19 +41,11 @@ const hasRun = (dataset: string, runId: string) => existsSync(path.join(dataset,
  * this says how to bring them over.
  */
 export function legacyNotice(workspace: string, dataset: string): string | undefined {
-  const legacy = path.join(real(workspace), LEGACY_DATASET_RELATIVE);
-  if (path.resolve(dataset) === legacy) return undefined;
-  let names: string[];
-  try {
-    names = readdirSync(path.join(legacy, 'runs'));
-  } catch {
-    return undefined;
-  }
-  const left = names.filter((name) => existsSync(path.join(legacy, 'runs', name, 'run.json')) && !hasRun(dataset, name));
-  if (!left.length) return undefined;
+  const left = legacyRunsLeft(real(workspace), dataset);
+  if (!left) return undefined;
   return (
-    `note: ${left.length} run(s) of this workspace are in ${legacy}, where earlier versions kept the dataset; ` +
-    `datasets now live outside the workspace, this one in ${dataset}. Bring them over (nothing is removed): apollo merge ${legacy} --into ${dataset}\n`
+    `note: ${left.runs.length} run(s) of this workspace are in ${left.dir}, where earlier versions kept the dataset; ` +
+    `datasets now live outside the workspace, this one in ${dataset}. Bring them over (nothing is removed): apollo merge ${left.dir} --into ${dataset}\n`
   );
 }
 

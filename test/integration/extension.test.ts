@@ -10,8 +10,11 @@ import { claimFileOf } from '../../src/core/session/workspaceClaim';
 import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
+/** The dataset folder the extension records into: its storage by default, outside the workspace. */
+let datasetRoot = '';
+
 async function readEvents(runId: string): Promise<DatasetEvent[]> {
-  const file = path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId, 'events.jsonl');
+  const file = path.join(datasetRoot, 'runs', runId, 'events.jsonl');
   const text = await fs.readFile(file, 'utf8');
   return text.trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
 }
@@ -26,6 +29,7 @@ describe('Apollo extension', function () {
     const extension = vscode.extensions.getExtension<ApolloApi>(EXTENSION_ID);
     assert.ok(extension, `${EXTENSION_ID} is loaded`);
     api = await extension.activate();
+    datasetRoot = (await api.datasetDir())!;
     api.panel.onDidPost((message) => posted.push(message));
     process.env.OPENAI_API_KEY = 'integration-test-key';
   });
@@ -60,6 +64,10 @@ describe('Apollo extension', function () {
     assert.equal(config.get('baseUrl'), '');
     assert.equal(config.get('model'), '');
     assert.equal(config.get('datasetPath'), '');
+    // Unset: the dataset lives outside the workspace, in the extension's storage.
+    const relative = path.relative(workspaceDir(), datasetRoot);
+    assert.ok(relative.startsWith('..') || path.isAbsolute(relative), `${datasetRoot} is outside the workspace`);
+    assert.match(datasetRoot, /apollo-agent[^/]*\/datasets\/[^/]+-[0-9a-f]{12}$/);
     assert.equal(config.get('maxSteps'), 50);
     assert.equal(config.get('contextBudget'), 0);
     assert.deepEqual(config.get('grounding.exclude'), []);
@@ -259,7 +267,7 @@ describe('Apollo extension', function () {
       const steps = (await readEvents(runId!)).filter((event): event is Extract<DatasetEvent, { type: 'step' }> => event.type === 'step');
       assert.deepEqual(steps[0].grounding.files.map((file) => file.path), ['kept.txt']);
 
-      await fs.rm(path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId!), { recursive: true });
+      await fs.rm(path.join(datasetRoot, 'runs', runId!), { recursive: true });
       const report = await vscode.commands.executeCommand<{ runs: string[] }>('apollo.collectGarbage');
       assert.ok(report?.runs.includes(runId!), `the report names ${runId}`);
     } finally {
@@ -344,7 +352,7 @@ describe('Apollo extension', function () {
     await startServer([{ toolCall: { name: 'write_file', arguments: { path: 'first.txt', content: '1\n' } } }, { toolCall: { name: 'list_dir', arguments: {} } }]);
     const original = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Two steps'))!;
     await api.currentSession()!.done;
-    const runs = path.join(workspaceDir(), '.apollo', 'dataset', 'runs');
+    const runs = path.join(datasetRoot, 'runs');
     const interruptedId = `${original}-x`;
     await fs.mkdir(path.join(runs, interruptedId, 'inbox'), { recursive: true });
     const kept = (await readEvents(original)).filter((event) => event.type !== 'run_ended' && !(event.type === 'step' && event.step >= 2));

@@ -4,7 +4,7 @@
  * it pinned (sandbox.ts), and is refused when the path to it passes through a symbolic link inside
  * the workspace: the agent can make such a link, and would decide where the record goes.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { isInside, LEGACY_DATASET_RELATIVE } from '../paths';
 import { ConfigError } from './errors';
@@ -36,9 +36,19 @@ export async function checkDatasetLocation(workspace: string, configured: string
   }
 }
 
-/** The runs an older version recorded inside the workspace, if that folder holds any. */
-export async function legacyDatasetRuns(workspace: string): Promise<{ dir: string; runs: number } | undefined> {
+/**
+ * The runs an older version recorded in `<workspace>/.apollo/dataset` that `dataset` (the one in
+ * use) does not hold: never lost, never silently ignored — the caller says how to bring them over.
+ */
+export function legacyRunsLeft(workspace: string, dataset: string): { dir: string; runs: string[] } | undefined {
   const dir = path.join(workspace, LEGACY_DATASET_RELATIVE);
-  const names = await fs.readdir(path.join(dir, 'runs')).catch(() => [] as string[]);
-  return names.length ? { dir, runs: names.length } : undefined;
+  if (path.resolve(dataset) === dir) return undefined;
+  let names: string[];
+  try {
+    names = readdirSync(path.join(dir, 'runs'));
+  } catch {
+    return undefined;
+  }
+  const runs = names.filter((name) => existsSync(path.join(dir, 'runs', name, 'run.json')) && !existsSync(path.join(dataset, 'runs', name, 'run.json')));
+  return runs.length ? { dir, runs } : undefined;
 }
