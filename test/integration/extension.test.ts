@@ -106,7 +106,8 @@ describe('Apollo extension', function () {
     );
     assert.ok(posted.some((message) => message.type === 'labelAdded' && message.step === 1 && message.badge.reason === 'the right file'));
 
-    const out = path.join(workspaceDir(), '.apollo', `export-${runId}`);
+    // Exports go to a folder of their own, outside the workspace (as the dataset does).
+    const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'apollo-export-')), `export-${runId}`);
     const weights = async (policy: string) => {
       await configure({ maskPolicy: policy });
       const file = `${out}-${policy}.jsonl`;

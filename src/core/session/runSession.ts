@@ -770,7 +770,7 @@ export class RunSession {
     const time = now();
     const error =
       `The disk holding the dataset (${this.store.root}) is full: run ${this.runId} stopped after step ${steps}; everything recorded until then is kept whole. ` +
-      `Free some space on that disk, then resume it: apollo run --resume ${this.runId} (or Resume in the panel).` +
+      `Free some space on that disk, then resume it: apollo run --resume ${this.runId}.` +
       (cause ? ` (${cause.match(/\((E[A-Z]+: [^)]*)\)/)?.[1] ?? cause.replace(/^The run failed: /, '')})` : '');
     this.currentStatus = 'stopped';
     await this.writer.releaseReserve().catch(() => undefined);
