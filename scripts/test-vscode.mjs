@@ -41,7 +41,8 @@ async function runIntegrationSuite() {
     'extensions.autoUpdate': false,
     'telemetry.telemetryLevel': 'off',
   });
-  const server = await startCodeServer({ workspace, userDataDir, extensionsDir: path.join(temp, 'extensions') });
+  // Claims and the CLI's datasets go to a folder of the test's own, never the real ~/.apollo.
+  const server = await startCodeServer({ workspace, userDataDir, extensionsDir: path.join(temp, 'extensions'), env: { APOLLO_HOME: path.join(temp, 'apollo-home') } });
   const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage();

@@ -8,7 +8,8 @@ import type { HostToWebview } from './protocol';
 import { SNAPSHOT_SCHEME, SnapshotContentProvider } from './vscode/diffProvider';
 import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
 import { RunController } from './vscode/runController';
-import { API_KEY_SECRET, JUDGE_API_KEY_SECRET } from './vscode/settings';
+import { API_KEY_SECRET, JUDGE_API_KEY_SECRET, readSettings, useExtensionStorage } from './vscode/settings';
+import { offerLegacyMerge } from './vscode/legacyDataset';
 import { ExportRequest, runExportCommand } from './vscode/exportCommand';
 import { ExportCancelled } from './core/export/exportDataset';
 import { DatasetStore } from './core/dataset/store';
@@ -33,10 +34,14 @@ export interface ApolloApi {
   migrateSettings(): Promise<void>;
   /** The "Always Allow" answer to a command question: adds the pattern to the user's own apollo.sandbox.allow. */
   alwaysAllow(pattern: string): Promise<void>;
+  /** The dataset folder of the open workspace folder, as the settings name it (the extension's storage by default). */
+  datasetDir(): Promise<string | undefined>;
 }
 
 export function activate(context: vscode.ExtensionContext): ApolloApi {
   const log = vscode.window.createOutputChannel('Apollo', { log: true });
+  // Datasets default to the extension's storage, outside the workspace.
+  useExtensionStorage((context.storageUri ?? context.globalStorageUri).fsPath);
   // The user's settings.json sits two folders above the extension's global storage.
   const guard = new SettingsGuard(log, vscode.Uri.joinPath(context.globalStorageUri, '..', '..', 'settings.json'));
   const controller = new RunController(context.secrets, log, guard);
@@ -51,6 +56,12 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     });
   /** The dataset folder the settings name for the open workspace. */
   const configuredDatasetDir = async (): Promise<string | undefined> => (await folderSettings())?.settings.datasetDir;
+  const firstFolder = vscode.workspace.workspaceFolders?.[0];
+  if (firstFolder) {
+    void readSettings(context.secrets, firstFolder.uri.fsPath)
+      .then((settings) => offerLegacyMerge(firstFolder.uri.fsPath, settings.datasetDir, log))
+      .catch((error: Error) => log.warn(`Could not look for runs left in the workspace by earlier versions: ${error.message}`));
+  }
 
   /** Asks for a key and keeps it in VS Code's secret storage. */
   const storeKey = async (secret: string, title: string, what: string): Promise<void> => {
@@ -218,6 +229,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     settingsNotices: () => [...guard.notices],
     migrateSettings: () => guard.migrateLegacySandbox(),
     alwaysAllow: (pattern) => controller.alwaysAllow(pattern),
+    datasetDir: configuredDatasetDir,
   };
 }
 

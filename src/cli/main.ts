@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import type { DatasetEvent, HintKind, LabelAxis, LabelValue, ReasoningInContext, RunEndedEvent, SamplingOptions, ToolCallRecord } from '../core/dataset/events';
 import { HINT_KINDS, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { newHintId } from '../core/dataset/ids';
-import { DatasetError, DatasetStore, defaultDatasetPath } from '../core/dataset/store';
+import { DatasetError, DatasetStore } from '../core/dataset/store';
+import { cliApolloHome, legacyNotice, resolveDataset, workspaceDataset } from './datasets';
 import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession, validateSampling } from '../core/session/runSession';
 import { ConcurrencyLimit, startSampling } from '../core/session/sample';
 import { findTaskDirs, parseShard, shardOf } from '../core/session/harborTask';
@@ -92,7 +93,11 @@ never reach the dataset; the model does not see them either unless --show-secret
 --judge scores every step (decision and execution) with an LLM judge in the background; it uses the
 run's endpoint and model unless --judge-base-url / --judge-model (or APOLLO_JUDGE_BASE_URL,
 APOLLO_JUDGE_MODEL, APOLLO_JUDGE_API_KEY) name another.
---dataset defaults to .apollo/dataset under the workspace (run, sample) or the current folder (other commands).
+Datasets live outside the workspace, where the agent's commands cannot reach them: --dataset defaults to
+$APOLLO_HOME/datasets/<workspace>-<hash> (APOLLO_HOME defaults to ~/.apollo), one per workspace. run and
+sample use the --workspace's; a command given --run or --resume ID finds the run in any of them; the others
+use the dataset of the workspace they are run in (the current folder or one above it). Runs recorded by
+earlier versions in <workspace>/.apollo/dataset stay there: apollo merge <workspace>/.apollo/dataset --into DIR.
 Sampling (sent with every model request, recorded in the run): --temperature (0 to 2), --top-p (above 0,
 at most 1), --seed (a whole number), --max-output-tokens (the reply's limit), --request-extra (a JSON
 object of server-specific fields merged into each request, e.g. '{"chat_template_kwargs":
@@ -105,7 +110,7 @@ counted) or used --max-tokens (prompt plus completion); it ends with status budg
 (default 50) ends it with status max_steps.
 apollo sample snapshots the workspace once (uncommitted changes included; .gitignored files,
 dependency folders and files over the size limit left out) and makes N working copies of it in
---runs-dir/<task id>/ (default ~/.apollo/runs), each with its own .git when the workspace is a git
+--runs-dir/<task id>/ (default $APOLLO_HOME/runs), each with its own .git when the workspace is a git
 repository. The workspace itself is not touched. Runs go on --concurrency at a time (default all);
 they share a task id in the dataset. Steps and errors go to stderr; hint one run with apollo hint.
 Masks: --policy not-bad (default) trains on every step not labelled bad, good-only only on steps
@@ -385,9 +390,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
   let session: RunSession;
   if (values.resume !== undefined) {
     if (values.task !== undefined) throw new UsageError('--resume continues a run with its own task; leave out --task.');
-    const datasetDir = values.dataset
-      ? path.resolve(io.cwd, values.dataset)
-      : defaultDatasetPath(path.resolve(io.cwd, values.workspace ?? '.'));
+    const datasetDir = resolveDataset({ dataset: values.dataset, runId: values.resume, workspace: values.workspace, cwd: io.cwd, env: io.env });
     const recorded = values.judge ? await new DatasetStore(datasetDir).readManifest(values.resume) : undefined;
     session = await RunSession.resume({
       datasetDir,
@@ -412,7 +415,7 @@ async function commandRun(args: string[], io: CliIo): Promise<number> {
     const workspace = path.resolve(io.cwd, values.workspace);
     session = await RunSession.start({
       workspace,
-      datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
+      datasetDir: datasetForNewRuns(values.dataset, workspace, io),
       task: values.task,
       ...flags.endpoint,
       apiKey: flags.apiKey,
@@ -457,15 +460,15 @@ async function followRun(session: RunSession, flags: { verbose: boolean }, io: C
 
 type SessionFlags = ReturnType<typeof sessionFlags>;
 
-/** Where task runs record by default: one dataset for the suite the task folders belong to. */
+/** Where task runs record by default: one dataset (under APOLLO_HOME) for the suite the task folders belong to. */
 function suiteDatasetDir(values: { dataset?: string }, taskDirs: string[], io: CliIo): string {
   if (values.dataset) return path.resolve(io.cwd, values.dataset);
   const parents = [...new Set(taskDirs.map((dir) => path.dirname(path.resolve(io.cwd, dir))))];
-  return defaultDatasetPath(parents.length === 1 ? parents[0] : io.cwd);
+  return workspaceDataset(parents.length === 1 ? parents[0] : io.cwd, io.env);
 }
 
 function runsDirFrom(value: string | undefined, io: CliIo): string {
-  return value ? path.resolve(io.cwd, value) : path.join(os.homedir(), '.apollo', 'runs');
+  return value ? path.resolve(io.cwd, value) : path.join(cliApolloHome(io.env), 'runs');
 }
 
 /** `apollo run --task-dir DIR`: one run of a task in Harbor's layout, then its verifier. */
@@ -585,10 +588,10 @@ async function commandSample(args: string[], io: CliIo): Promise<number> {
   const flags = sessionFlags(values, io);
   if (values['same-seed'] && flags.sampling?.seed === undefined) throw new UsageError('--same-seed goes with --seed S.');
   const workspace = path.resolve(io.cwd, values.workspace);
-  const runsDir = values['runs-dir'] ? path.resolve(io.cwd, values['runs-dir']) : path.join(os.homedir(), '.apollo', 'runs');
+  const runsDir = values['runs-dir'] ? path.resolve(io.cwd, values['runs-dir']) : path.join(cliApolloHome(io.env), 'runs');
   const sampling = await startSampling({
     workspace,
-    datasetDir: values.dataset ? path.resolve(io.cwd, values.dataset) : defaultDatasetPath(workspace),
+    datasetDir: datasetForNewRuns(values.dataset, workspace, io),
     task: values.task,
     ...flags.endpoint,
     apiKey: flags.apiKey,
@@ -724,8 +727,18 @@ async function commandSampleTasks(
   return refused || unclean ? 1 : 0;
 }
 
-function datasetFrom(value: string | undefined, io: CliIo): DatasetStore {
-  return new DatasetStore(value ? path.resolve(io.cwd, value) : defaultDatasetPath(io.cwd));
+/** --dataset, else the dataset holding the run (any of APOLLO_HOME's), else the current workspace's. */
+function datasetFrom(value: string | undefined, io: CliIo, runId?: string): DatasetStore {
+  return new DatasetStore(resolveDataset({ dataset: value, runId, cwd: io.cwd, env: io.env, note: io.stderr }));
+}
+
+/** --dataset, else the workspace's own dataset under APOLLO_HOME; says so when older runs sit in the workspace. */
+function datasetForNewRuns(value: string | undefined, workspace: string, io: CliIo): string {
+  if (value) return path.resolve(io.cwd, value);
+  const dataset = workspaceDataset(workspace, io.env);
+  const notice = legacyNotice(workspace, dataset);
+  if (notice) io.stderr(notice);
+  return dataset;
 }
 
 async function commandHint(args: string[], io: CliIo): Promise<number> {
@@ -737,7 +750,7 @@ async function commandHint(args: string[], io: CliIo): Promise<number> {
   if (text.trim() === '') throw new UsageError('apollo hint needs the hint text: apollo hint --run ID "what the agent should know".');
   const kind = (values.kind ?? 'knowledge') as HintKind;
   if (!HINT_KINDS.includes(kind)) throw new UsageError(`--kind takes ${HINT_KINDS.join(', ')}.`);
-  const store = datasetFrom(values.dataset, io);
+  const store = datasetFrom(values.dataset, io, values.run);
   const manifest = await store.readManifest(values.run);
   if (manifest.status !== 'running' && manifest.status !== 'paused') {
     throw new DatasetError(`Run ${values.run} has ended (${manifest.status}); a hint can no longer reach it.`);
@@ -770,7 +783,7 @@ async function commandLabel(args: string[], io: CliIo): Promise<number> {
   if (!LABEL_VALUES.includes(label)) throw new UsageError(`--label takes ${LABEL_VALUES.join(', ')}.`);
   const axis = values.axis as LabelAxis | undefined;
   if (axis !== undefined && !LABEL_AXES.includes(axis)) throw new UsageError(`--axis takes ${LABEL_AXES.join(', ')}.`);
-  await labelStep(recordedRun(datasetFrom(values.dataset, io), values.run), { step, label, ...(axis ? { axis } : {}), ...(values.reason ? { reason: values.reason } : {}) });
+  await labelStep(recordedRun(datasetFrom(values.dataset, io, values.run), values.run), { step, label, ...(axis ? { axis } : {}), ...(values.reason ? { reason: values.reason } : {}) });
   io.stdout(`labelled step ${step} of run ${values.run} ${label}\n`);
   return 0;
 }
@@ -805,7 +818,7 @@ async function commandRewind(args: string[], io: CliIo): Promise<number> {
   if (!values.run) throw new UsageError('apollo rewind needs --run ID.');
   const toStep = Number(values['to-step']);
   if (!Number.isInteger(toStep) || toStep < 1) throw new UsageError('apollo rewind needs --to-step N, a step number of at least 1.');
-  const store = datasetFrom(values.dataset, io);
+  const store = datasetFrom(values.dataset, io, values.run);
   const { event, overwritten } = await rewindRun({ datasetDir: store.root, runId: values.run, toStep, force: values.force });
   if (overwritten.length) io.stderr(`warning: overwrote changes made since the last step (kept in the dataset): ${overwritten.join(', ')}\n`);
   const files = event.files.map((file) => `  ${file.status.padEnd(9)} ${file.path}`).join('\n');
@@ -835,7 +848,7 @@ async function commandAdopt(args: string[], io: CliIo): Promise<number> {
   if (!parsed) return 0;
   const { values } = parsed;
   if (!values.run) throw new UsageError('apollo adopt needs --run ID.');
-  const store = datasetFrom(values.dataset, io);
+  const store = datasetFrom(values.dataset, io, values.run);
   if (values['dry-run']) {
     const preview = await previewAdopt(store.root, values.run);
     io.stdout(describeAdopt(preview));

@@ -1,9 +1,9 @@
 /** Where the model endpoint comes from: settings first, then the standard OpenAI variables. */
 import * as vscode from 'vscode';
-import { promises as fs } from 'node:fs';
+import { promises as fs, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultDatasetPath } from '../core/dataset/store';
+import { apolloHome, defaultDatasetDir, workspaceKey } from '../core/paths';
 import { DEFAULT_MAX_STEPS } from '../core/session/runSession';
 import { DEFAULT_MASK_POLICY, MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 import type { JudgeOptions } from '../core/supervision/judge';
@@ -166,9 +166,31 @@ export async function workspaceSecurityValues(): Promise<{ file: string; keys: s
   return found;
 }
 
-/** The default folder for sampled runs' working copies, shared with the CLI. */
+/** The default folder for sampled runs' working copies, shared with the CLI: `<APOLLO_HOME>/runs`. */
 export function defaultRunsDir(): string {
-  return path.join(os.homedir(), '.apollo', 'runs');
+  return path.join(apolloHome(), 'runs');
+}
+
+/** The extension's storage folder (`context.storageUri`, else `globalStorageUri`), set at activation. */
+let extensionStorage: string | undefined;
+
+export function useExtensionStorage(dir: string | undefined): void {
+  extensionStorage = dir;
+}
+
+/**
+ * Where a workspace folder's dataset lives when apollo.datasetPath is not set: outside the
+ * workspace, in the extension's storage, `datasets/<workspace key>` (the key the CLI uses under
+ * `~/.apollo/datasets`; that folder when there is no extension storage).
+ */
+export function defaultWorkspaceDataset(workspace: string): string {
+  let real = path.resolve(workspace);
+  try {
+    real = realpathSync(real);
+  } catch {
+    // not there (yet): keyed by the path given
+  }
+  return extensionStorage ? path.join(extensionStorage, 'datasets', workspaceKey(real)) : defaultDatasetDir(real);
 }
 
 /** The apollo.request.* values that are set; null and absent mean the server's default. */
@@ -230,7 +252,7 @@ export async function readSettings(secrets: vscode.SecretStorage, workspace: str
     },
     ...(judge ? { judge } : {}),
     endpoint,
-    datasetDir: datasetSetting ? path.resolve(workspace, datasetSetting) : defaultDatasetPath(workspace),
+    datasetDir: datasetSetting ? path.resolve(workspace, datasetSetting.replace(/^~(?=$|[\\/])/, os.homedir())) : defaultWorkspaceDataset(workspace),
     maxSteps: config.get<number>('maxSteps', DEFAULT_MAX_STEPS),
     contextBudget: config.get<number>('contextBudget', 0),
     grounding: {

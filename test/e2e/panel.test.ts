@@ -25,8 +25,7 @@ def fahrenheit_to_celsius(fahrenheit: float) -> float:
 
 const REASONING = 'The failing test is about temperatures, so the formulas in convert.py come first.';
 
-function readRunEvents(workspace: string): DatasetEvent[] {
-  const runs = path.join(workspace, '.apollo', 'dataset', 'runs');
+function readRunEvents(runs: string): DatasetEvent[] {
   const [runId] = readdirSync(runs);
   return readFileSync(path.join(runs, runId, 'events.jsonl'), 'utf8')
     .trim()
@@ -90,7 +89,7 @@ test('the Intervention panel runs a task, takes a hint mid-run, labels a step an
     await page.screenshot({ path: path.join(resultsDir, 'panel-reasoning.png') });
 
     // The dataset on disk holds the whole story.
-    const events = readRunEvents(workspace);
+    const events = readRunEvents(session.runsDir());
     const delivered = events.find((event) => event.type === 'hint_delivered');
     assert.ok(delivered, 'a hint_delivered event');
     const hintText = '[Hint from the annotator (knowledge)]: The bug is in the order of operations.';

@@ -110,7 +110,7 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
       await page.screenshot({ path: path.join(resultsDir, file) });
     }
 
-    const runsDir = path.join(workspace, '.apollo', 'dataset', 'runs');
+    const runsDir = session.runsDir();
     const [runId] = readdirSync(runsDir);
     const events = readFileSync(path.join(runsDir, runId, 'events.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
     const states = events.filter((event) => event.type === 'run_state').map((event) => event.type === 'run_state' && event.state);

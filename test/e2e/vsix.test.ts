@@ -33,7 +33,7 @@ test('the packaged .vsix installs into a fresh VS Code and runs a task', { timeo
     'apollo.model': 'scripted-model',
     'apollo.maxSteps': 2,
   });
-  const server = await harness.startCodeServer({ workspace, userDataDir, extensionsDir, env: { OPENAI_API_KEY: 'vsix-test-key' } });
+  const server = await harness.startCodeServer({ workspace, userDataDir, extensionsDir, env: { OPENAI_API_KEY: 'vsix-test-key', APOLLO_HOME: path.join(temp, 'apollo-home') } });
   const browser = await chromium.launch({ executablePath: harness.chromiumPath(), headless: true, args: harness.CHROMIUM_ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });

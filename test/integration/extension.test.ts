@@ -6,13 +6,15 @@ import * as vscode from 'vscode';
 import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import type { HostToWebview } from '../../src/protocol';
-import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
-import { CLAIM_FILE } from '../../src/core/session/workspaceClaim';
+import { claimFileOf } from '../../src/core/session/workspaceClaim';
 import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
+/** The dataset folder the extension records into: its storage by default, outside the workspace. */
+let datasetRoot = '';
+
 async function readEvents(runId: string): Promise<DatasetEvent[]> {
-  const file = path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId, 'events.jsonl');
+  const file = path.join(datasetRoot, 'runs', runId, 'events.jsonl');
   const text = await fs.readFile(file, 'utf8');
   return text.trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
 }
@@ -27,6 +29,7 @@ describe('Apollo extension', function () {
     const extension = vscode.extensions.getExtension<ApolloApi>(EXTENSION_ID);
     assert.ok(extension, `${EXTENSION_ID} is loaded`);
     api = await extension.activate();
+    datasetRoot = (await api.datasetDir())!;
     api.panel.onDidPost((message) => posted.push(message));
     process.env.OPENAI_API_KEY = 'integration-test-key';
   });
@@ -61,6 +64,10 @@ describe('Apollo extension', function () {
     assert.equal(config.get('baseUrl'), '');
     assert.equal(config.get('model'), '');
     assert.equal(config.get('datasetPath'), '');
+    // Unset: the dataset lives outside the workspace, in the extension's storage.
+    const relative = path.relative(workspaceDir(), datasetRoot);
+    assert.ok(relative.startsWith('..') || path.isAbsolute(relative), `${datasetRoot} is outside the workspace`);
+    assert.match(datasetRoot, /apollo-agent[^/]*\/datasets\/[^/]+-[0-9a-f]{12}$/);
     assert.equal(config.get('maxSteps'), 50);
     assert.equal(config.get('contextBudget'), 0);
     assert.deepEqual(config.get('grounding.exclude'), []);
@@ -99,7 +106,8 @@ describe('Apollo extension', function () {
     );
     assert.ok(posted.some((message) => message.type === 'labelAdded' && message.step === 1 && message.badge.reason === 'the right file'));
 
-    const out = path.join(workspaceDir(), '.apollo', `export-${runId}`);
+    // Exports go to a folder of their own, outside the workspace (as the dataset does).
+    const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'apollo-export-')), `export-${runId}`);
     const weights = async (policy: string) => {
       await configure({ maskPolicy: policy });
       const file = `${out}-${policy}.jsonl`;
@@ -260,7 +268,7 @@ describe('Apollo extension', function () {
       const steps = (await readEvents(runId!)).filter((event): event is Extract<DatasetEvent, { type: 'step' }> => event.type === 'step');
       assert.deepEqual(steps[0].grounding.files.map((file) => file.path), ['kept.txt']);
 
-      await fs.rm(path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId!), { recursive: true });
+      await fs.rm(path.join(datasetRoot, 'runs', runId!), { recursive: true });
       const report = await vscode.commands.executeCommand<{ runs: string[] }>('apollo.collectGarbage');
       assert.ok(report?.runs.includes(runId!), `the report names ${runId}`);
     } finally {
@@ -345,7 +353,7 @@ describe('Apollo extension', function () {
     await startServer([{ toolCall: { name: 'write_file', arguments: { path: 'first.txt', content: '1\n' } } }, { toolCall: { name: 'list_dir', arguments: {} } }]);
     const original = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Two steps'))!;
     await api.currentSession()!.done;
-    const runs = path.join(workspaceDir(), '.apollo', 'dataset', 'runs');
+    const runs = path.join(datasetRoot, 'runs');
     const interruptedId = `${original}-x`;
     await fs.mkdir(path.join(runs, interruptedId, 'inbox'), { recursive: true });
     const kept = (await readEvents(original)).filter((event) => event.type !== 'run_ended' && !(event.type === 'step' && event.step >= 2));
@@ -395,12 +403,9 @@ describe('Apollo extension', function () {
 
   it('refuses a run while another process runs an agent in the workspace, and starts one once that process has gone', async () => {
     const model = await startServer([{ toolCall: { name: 'finish', arguments: { summary: 'done' } } }]);
-    const datasetRoot = path.join(workspaceDir(), '.apollo', 'dataset');
-    await fs.mkdir(datasetRoot, { recursive: true });
-    const storeDir = shadowStoreDir(await fs.realpath(datasetRoot), await fs.realpath(workspaceDir()));
-    await fs.mkdir(storeDir, { recursive: true });
     // The CLI running an agent here: a claim naming a process that is alive (this one's parent).
-    const claimFile = path.join(storeDir, CLAIM_FILE);
+    const claimFile = claimFileOf(await fs.realpath(workspaceDir()));
+    await fs.mkdir(path.dirname(claimFile), { recursive: true });
     const holder = { runId: 'run-from-the-cli', purpose: 'run', pid: process.ppid, host: os.hostname(), since: new Date().toISOString() };
     await fs.writeFile(claimFile, JSON.stringify(holder) + '\n');
     const live = api.sessions().length;

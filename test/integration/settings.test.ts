@@ -117,7 +117,7 @@ describe('Security settings', function () {
       // The user's sandbox mode, not the workspace's "off".
       assert.doesNotMatch((await session.sandboxStatus).description, /sandbox is off/);
       // The workspace's exclusion does not hide the agent's write from the record.
-      const events = (await fs.readFile(path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId, 'events.jsonl'), 'utf8'))
+      const events = (await fs.readFile(path.join(session.store.root, 'runs', runId, 'events.jsonl'), 'utf8'))
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line) as DatasetEvent);

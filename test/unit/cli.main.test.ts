@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { CliIo, main } from '../../src/cli/main';
-import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { DatasetStore } from '../../src/core/dataset/store';
+import { defaultDatasetDir } from '../../src/core/paths';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace, tempDir } from '../fixtures/workspace';
 
@@ -44,7 +45,7 @@ test('apollo run prints the run id first, one line per step, and a hint from apo
 
     const labelIo = io({}, ws.dir);
     assert.equal(await main(['label', '--run', runId, '--step', '1', '--label', 'good', '--reason', 'right file'], labelIo.io), 0);
-    const { events } = await new DatasetStore(defaultDatasetPath(ws.dir)).readEvents(runId);
+    const { events } = await new DatasetStore(defaultDatasetDir(realpathSync(ws.dir))).readEvents(runId);
     assert.ok(events.some((event) => event.type === 'label' && event.step === 1 && event.label === 'good' && event.reason === 'right file'));
     const lateHint = io({}, ws.dir);
     assert.equal(await main(['hint', '--run', runId, 'too late'], lateHint.io), 1);
@@ -145,7 +146,7 @@ test('apollo sample prints one run id per line as each run starts; the runs shar
     const ids = sampleIo.out().trim().split('\n');
     assert.equal(ids.length, 3);
     for (const id of ids) assert.match(id, /^\d{8}-\d{6}-[0-9a-f]{8}$/);
-    const store = new DatasetStore(defaultDatasetPath(ws.dir));
+    const store = new DatasetStore(defaultDatasetDir(realpathSync(ws.dir)));
     const manifests = await Promise.all(ids.map((id) => store.readManifest(id)));
     assert.equal(new Set(manifests.map((manifest) => manifest.taskId)).size, 1);
     assert.equal(new Set(manifests.map((manifest) => manifest.workspace)).size, 3);

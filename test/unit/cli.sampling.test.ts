@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { CliIo, describeContextWindow, describeStep, describeTrouble, main, REASONING_SHOWN } from '../../src/cli/main';
 import type { DatasetEvent } from '../../src/core/dataset/events';
-import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { DatasetStore } from '../../src/core/dataset/store';
+import { defaultDatasetDir } from '../../src/core/paths';
 import { seedFor } from '../../src/core/session/sample';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace, tempDir } from '../fixtures/workspace';
@@ -44,7 +45,7 @@ test('apollo run: the sampling flags reach every model request and run_started.s
       assert.equal(body.model, 'm');
     }
     const runId = runIo.out().split('\n')[0];
-    const started = await runStarted(new DatasetStore(defaultDatasetPath(ws.dir)), runId);
+    const started = await runStarted(new DatasetStore(defaultDatasetDir(realpathSync(ws.dir))), runId);
     assert.deepEqual(started.sampling, { temperature: 0.6, topP: 0.95, seed: 11, maxOutputTokens: 512, extra: { chat_template_kwargs: { enable_thinking: false }, top_k: 20 } });
     assert.equal(started.reasoningInContext, 'never');
   } finally {
@@ -145,7 +146,7 @@ for (const [sameSeed, expected] of [
       assert.equal(await main(argv, sampleIo.io), 0, sampleIo.err());
       const ids = sampleIo.out().trim().split('\n');
       assert.equal(ids.length, 3);
-      const store = new DatasetStore(defaultDatasetPath(ws.dir));
+      const store = new DatasetStore(defaultDatasetDir(realpathSync(ws.dir)));
       const seeds = await Promise.all(
         ids.map(async (id) => {
           const started = await runStarted(store, id);
@@ -182,7 +183,7 @@ test('apollo run --verbose prints each step\'s reasoning under its line; without
     assert.ok(at > 0, verbose.out());
     assert.deepEqual(lines.slice(at + 1, at + 4), ['    reasoning:', '      First I should see', '      what files there are.']);
     assert.equal(lines[at + 4], 'step 2 finish seen');
-    const { events } = await new DatasetStore(defaultDatasetPath(ws.dir)).readEvents(lines[0]);
+    const { events } = await new DatasetStore(defaultDatasetDir(realpathSync(ws.dir))).readEvents(lines[0]);
     const step = events.find((event) => event.type === 'step');
     assert.equal(step?.type === 'step' && step.assistant.reasoning, 'First I should see\nwhat files there are.');
 

@@ -6,6 +6,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
+import { defaultDatasetDir } from '../../src/core/paths';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { main } from '../../src/cli/main';
 import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
@@ -213,11 +214,11 @@ test('a run killed with SIGKILL resumes from its last step: none lost, none repe
     const out: string[] = [];
     const err: string[] = [];
     const io = { stdout: (text: string) => out.push(text), stderr: (text: string) => err.push(text), env: { OPENAI_API_KEY: 'test-key-0123456789' }, cwd: ws.dir };
-    assert.equal(await main(['run', '--resume', runId, '--dataset', defaultDatasetPath(ws.dir)], io), 0, err.join(''));
+    assert.equal(await main(['run', '--resume', runId], io), 0, err.join(''));
     assert.equal(out[0], `${runId}\n`);
     assert.match(err.join(''), /workspace changed outside the agent before step \d+: user-edit\.txt/);
 
-    const { events, problems } = await new DatasetStore(defaultDatasetPath(ws.dir)).readEvents(runId);
+    const { events, problems } = await new DatasetStore(defaultDatasetDir(await fs.realpath(ws.dir))).readEvents(runId);
     assert.deepEqual(problems, []);
     const steps = ofType(events, 'step').map((event) => [event.step, event.action?.arguments]);
     assert.deepEqual(steps, referenceSteps, 'the same steps, none lost or repeated');

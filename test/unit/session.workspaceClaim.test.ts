@@ -4,11 +4,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
 import { defaultDatasetPath } from '../../src/core/dataset/store';
 import { RunSession } from '../../src/core/session/runSession';
 import { previewRewind, rewindRun } from '../../src/core/session/rewind';
-import { CLAIM_FILE, claimWorkspace, WorkspaceBusyError, workspaceHolder } from '../../src/core/session/workspaceClaim';
+import { claimFileOf, claimWorkspace, WorkspaceBusyError, workspaceHolder } from '../../src/core/session/workspaceClaim';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace, tempDir } from '../fixtures/workspace';
 
@@ -28,7 +27,7 @@ const holderText = (fields: Record<string, unknown>) =>
   JSON.stringify({ runId: 'run-elsewhere', purpose: 'run', pid: 1, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', ...fields }) + '\n';
 
 test('a workspace claim is held by one run at a time, and let go', async () => {
-  const store = tempDir('apollo-store-');
+  const store = tempDir('apollo-ws-');
   try {
     const first = await claimWorkspace(store.dir, 'run-a', 'run');
     assert.equal((await workspaceHolder(store.dir))?.runId, 'run-a');
@@ -50,8 +49,9 @@ test('a workspace claim is held by one run at a time, and let go', async () => {
 });
 
 test('a claim whose process ended, or that is damaged, is taken over; a live one elsewhere is not', async () => {
-  const store = tempDir('apollo-store-');
-  const file = path.join(store.dir, CLAIM_FILE);
+  const store = tempDir('apollo-ws-');
+  const file = claimFileOf(await fs.realpath(store.dir));
+  await fs.mkdir(path.dirname(file), { recursive: true });
   const other = otherProcess();
   try {
     await fs.writeFile(file, holderText({ pid: endedPid() }));
@@ -76,8 +76,9 @@ test('a claim whose process ended, or that is damaged, is taken over; a live one
 });
 
 test('letting go never removes a claim another process made after taking this one over', async () => {
-  const store = tempDir('apollo-store-');
-  const file = path.join(store.dir, CLAIM_FILE);
+  const store = tempDir('apollo-ws-');
+  const file = claimFileOf(await fs.realpath(store.dir));
+  await fs.mkdir(path.dirname(file), { recursive: true });
   try {
     const claim = await claimWorkspace(store.dir, 'run-a', 'run');
     const theirs = holderText({ pid: process.pid + 1, runId: 'run-b' });
@@ -101,10 +102,10 @@ test('a run, a rewind and a second run are refused while another process works i
   try {
     const session = await RunSession.start(options);
     assert.equal((await session.done).status, 'finished');
-    assert.equal(await workspaceHolder(shadowStoreDir(await fs.realpath(datasetDir), await fs.realpath(ws.dir))), undefined, 'an ended run lets the workspace go');
+    assert.equal(await workspaceHolder(ws.dir), undefined, 'an ended run lets the workspace go');
 
     // The CLI in another process is running an agent here.
-    const claimFile = path.join(shadowStoreDir(await fs.realpath(datasetDir), await fs.realpath(ws.dir)), CLAIM_FILE);
+    const claimFile = claimFileOf(await fs.realpath(ws.dir));
     await fs.writeFile(claimFile, holderText({ pid: other.pid }));
     const runsBefore = await fs.readdir(path.join(datasetDir, 'runs'));
     await assert.rejects(RunSession.start(options), WorkspaceBusyError);

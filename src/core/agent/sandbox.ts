@@ -32,7 +32,8 @@
  *   (`CREDENTIAL_PATHS`: ~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gcloud, ~/.kube, ~/.docker,
  *   ~/.netrc, ~/.git-credentials, ~/.npmrc, shell histories, browser profiles…), /etc/shadow,
  *   `hiddenPaths` (the dataset folder and shadow store go here: the agent never reads or writes
- *   them, wherever they lie). A hidden folder becomes an empty read-only tmpfs; a hidden file is
+ *   them, wherever they lie; inside the workspace, every folder leading to one is made a mount
+ *   point, so that it cannot be renamed, removed or replaced by a link). A hidden folder becomes an empty read-only tmpfs; a hidden file is
  *   replaced by an empty read-only file (not /dev/null: device nodes cannot be opened on bwrap's
  *   nodev mounts, and tools such as npm stop when reading ~/.npmrc fails; an empty file reads as
  *   "no settings"). ~/.npmrc is hidden because it usually holds registry tokens: a project that
@@ -530,6 +531,22 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
   }
   // Parents first; a path inside a hidden folder is hidden with it.
   hidden.sort((a, b) => a.real.length - b.real.length);
+  // A hidden path inside the workspace (a dataset kept there): every folder between the workspace
+  // and it becomes a mount point of its own (bound onto itself, still writable). A mount point
+  // cannot be renamed, removed or replaced from inside the sandbox (EBUSY), so the chain from the
+  // workspace to the hidden folder cannot be swapped (`mv .apollo x`, `rm -rf .apollo`, a link in
+  // its place); the hidden folder itself is a mount point too (its tmpfs or file bind).
+  const pinned = new Set<string>();
+  for (const { real } of hidden) {
+    if (!isInside(real, workspace) || real === workspace) continue;
+    const chain: string[] = [];
+    for (let dir = path.dirname(real); dir !== workspace && isInside(dir, workspace); dir = path.dirname(dir)) chain.unshift(dir);
+    for (const dir of chain) {
+      if (pinned.has(dir)) continue;
+      pinned.add(dir);
+      args.push('--bind', dir, dir);
+    }
+  }
   const done: string[] = [];
   for (const { real, dir } of hidden) {
     if (done.some((parent) => isInside(real, parent))) continue;

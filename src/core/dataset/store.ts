@@ -9,13 +9,40 @@ import { DatasetEvent, HintKind, HINT_KINDS, HintUrgency, InvalidEventError, Run
 import { isValidRunId } from './ids';
 import { Redactor } from './redaction';
 
+/** Where earlier versions kept a workspace's dataset by default; datasets now default to `<APOLLO_HOME>/datasets/<key>` (paths.ts). */
 export const DEFAULT_DATASET_RELATIVE = path.join('.apollo', 'dataset');
 
+/** A dataset folder inside the workspace (`<workspace>/.apollo/dataset`), for callers that choose to keep one there. */
 export function defaultDatasetPath(workspace: string): string {
   return path.join(workspace, DEFAULT_DATASET_RELATIVE);
 }
 
 export class DatasetError extends Error {}
+
+/** Error codes of a full disk (or a full quota). */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** Whether an error (from a write here, or from git writing the shadow store) says the disk is full. */
+export function isDiskFull(error: unknown): boolean {
+  if (error instanceof DiskFullError) return true;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code && DISK_FULL_CODES.has(code)) return true;
+  return /ENOSPC|EDQUOT|No space left on device|Disk quota exceeded/i.test(String((error as Error | undefined)?.message ?? error));
+}
+
+/** A write to the dataset failed for want of space; nothing half written was left. */
+export class DiskFullError extends DatasetError {
+  constructor(
+    readonly root: string,
+    cause: unknown,
+  ) {
+    super(`The disk holding the dataset ${root} is full (${(cause as Error)?.message ?? String(cause)}).`);
+  }
+}
+
+/** Bytes set aside in each live run's folder (`.reserve`), freed to write the run's final state when the disk fills up. */
+export const SPACE_RESERVE_BYTES = 64 * 1024;
+export const RESERVE_FILE = '.reserve';
 
 /** Bytes of the files under a folder; 0 when it does not exist. */
 export async function folderBytes(dir: string): Promise<number> {
@@ -83,21 +110,55 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-/** Writes through a temporary file and a rename, so readers never see half a file. */
+/**
+ * Writes through a temporary file and a rename, so readers never see half a file. When the write
+ * fails (a full disk), the temporary file is removed and the file stays as it was.
+ */
 async function writeAtomically(file: string, content: string): Promise<void> {
   const temporary = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(temporary, content);
-  await fs.rename(temporary, file);
+  try {
+    await fs.writeFile(temporary, content);
+    await fs.rename(temporary, file);
+  } catch (error) {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    throw error;
+  }
 }
 
-/** Appends one line and flushes it to disk before returning. */
+/**
+ * Appends one line and flushes it to disk before returning: the line is written whole or not at
+ * all. On a short or failed write (a full disk) the file is cut back to its length before the
+ * write, which needs no space, and the error is thrown.
+ */
 async function appendLine(file: string, line: string): Promise<void> {
   const handle = await fs.open(file, 'a');
   try {
-    await handle.write(line);
-    await handle.sync();
+    const bytes = Buffer.from(line, 'utf8');
+    const before = (await handle.stat()).size;
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
+        if (bytesWritten <= 0) throw Object.assign(new Error('No space left on device (nothing could be written)'), { code: 'ENOSPC' });
+        written += bytesWritten;
+      }
+      await handle.sync();
+    } catch (error) {
+      await handle.truncate(before).catch(() => undefined);
+      await handle.sync().catch(() => undefined);
+      throw error;
+    }
   } finally {
     await handle.close();
+  }
+}
+
+/** A write to the dataset, with a full disk reported as DiskFullError. */
+async function guarded<T>(root: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw isDiskFull(error) && !(error instanceof DiskFullError) ? new DiskFullError(root, error) : error;
   }
 }
 
@@ -227,7 +288,7 @@ export class DatasetStore {
    */
   async appendEvent(runId: string, event: DatasetEvent): Promise<void> {
     await this.requireRun(runId);
-    await appendLine(this.eventsFile(runId), this.prepare(event).line);
+    await guarded(this.root, () => appendLine(this.eventsFile(runId), this.prepare(event).line));
   }
 
   /**
@@ -239,8 +300,19 @@ export class DatasetStore {
     const dir = path.join(this.runDir(runId), 'outputs');
     await fs.mkdir(dir, { recursive: true });
     const redacted = this.redactor.redact(text);
-    if (options.append) await fs.appendFile(path.join(dir, name), redacted);
-    else await fs.writeFile(path.join(dir, name), redacted);
+    const file = path.join(dir, name);
+    await guarded(this.root, async () => {
+      // On a full disk nothing half written stays: an appended part is cut off, a new file removed.
+      const before = options.append ? ((await fs.stat(file).catch(() => undefined))?.size ?? 0) : 0;
+      try {
+        if (options.append) await fs.appendFile(file, redacted);
+        else await fs.writeFile(file, redacted);
+      } catch (error) {
+        if (options.append) await fs.truncate(file, before).catch(() => undefined);
+        else await fs.rm(file, { force: true }).catch(() => undefined);
+        throw error;
+      }
+    });
     return `outputs/${name}`;
   }
 
@@ -318,13 +390,53 @@ export class RunWriter {
   /** Appends an event (flushed) and returns it as recorded: secrets redacted. */
   async append<E extends DatasetEvent>(event: E): Promise<E> {
     const { recorded, line } = this.store.prepare(event);
-    await this.enqueue(() => appendLine(path.join(this.store.runDir(this.runId), 'events.jsonl'), line));
+    await this.enqueue(() => this.guard(() => appendLine(path.join(this.store.runDir(this.runId), 'events.jsonl'), line)));
     return recorded;
   }
 
   updateManifest(patch: Partial<RunManifest>): Promise<void> {
     this.current = { ...this.current, ...patch, updatedAt: new Date().toISOString() };
     const content = JSON.stringify(this.store.redactor.redactDeep(this.current), null, 2) + '\n';
-    return this.enqueue(() => writeAtomically(path.join(this.store.runDir(this.runId), 'run.json'), content));
+    return this.enqueue(() => this.guard(() => writeAtomically(path.join(this.store.runDir(this.runId), 'run.json'), content)));
+  }
+
+  private full = false;
+
+  /** Whether a write of this run found the disk full. */
+  get diskFull(): boolean {
+    return this.full;
+  }
+
+  private async guard(write: () => Promise<void>): Promise<void> {
+    try {
+      await guarded(this.store.root, write);
+    } catch (error) {
+      if (error instanceof DiskFullError) this.full = true;
+      throw error;
+    }
+  }
+
+  private reservePath(): string {
+    return path.join(this.store.runDir(this.runId), RESERVE_FILE);
+  }
+
+  /**
+   * Sets space aside for the run's final state (SPACE_RESERVE_BYTES, real blocks). Throws
+   * DiskFullError when even that does not fit.
+   */
+  async reserveSpace(): Promise<void> {
+    await this.guard(async () => {
+      try {
+        await fs.writeFile(this.reservePath(), Buffer.alloc(SPACE_RESERVE_BYTES, 0x20));
+      } catch (error) {
+        await fs.rm(this.reservePath(), { force: true }).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  /** Gives the reserved space back (to write the final state, or when the run ends). */
+  async releaseReserve(): Promise<void> {
+    await fs.rm(this.reservePath(), { force: true });
   }
 }

@@ -352,7 +352,7 @@ export async function adoptRun(datasetDir: string, runId: string, options: Adopt
   const overwritten = preview.conflicts.filter((file) => plan.pending.includes(file));
   if (!written.length && preview.adoptedAt) return { preview, written, overwritten };
   // No run may be changing the workspace while the run's changes are written into it.
-  const claim = await claimWorkspace(preview.originStore, runId, 'adopt');
+  const claim = await claimWorkspace(preview.workspace, runId, 'adopt');
   try {
     return await writeChanges(plan, runId, written, overwritten);
   } finally {

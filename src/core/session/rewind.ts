@@ -12,7 +12,7 @@ import { DatasetStore } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
-import { CLAIM_FILE, claimWorkspace, WorkspaceBusyError, WorkspaceClaim, workspaceHolder } from './workspaceClaim';
+import { claimFileOf, claimWorkspace, WorkspaceBusyError, WorkspaceClaim, workspaceHolder } from './workspaceClaim';
 
 /** The user changed files since the run's last snapshot; rewinding would overwrite them. */
 export class UnsavedChangesError extends ConfigError {
@@ -75,11 +75,11 @@ async function prepare(options: RewindOptions, purpose: 'preview' | 'rewind') {
   await shadow.init();
   let claim: WorkspaceClaim | undefined;
   if (purpose === 'rewind') {
-    claim = await claimWorkspace(shadow.storeDir, options.runId, 'rewind');
+    claim = await claimWorkspace(workspace, options.runId, 'rewind');
   } else {
-    const holder = await workspaceHolder(shadow.storeDir);
+    const holder = await workspaceHolder(workspace);
     const ownRunHere = holder?.purpose === 'run' && holder.runId === options.runId && holder.pid === process.pid && holder.host === os.hostname();
-    if (holder && !ownRunHere) throw new WorkspaceBusyError(holder, path.join(shadow.storeDir, CLAIM_FILE));
+    if (holder && !ownRunHere) throw new WorkspaceBusyError(holder, claimFileOf(workspace));
   }
   try {
     // What the workspace holds now, against what the run last recorded: the user's own edits.

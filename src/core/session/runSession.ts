@@ -27,7 +27,7 @@ import type {
 import { HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
-import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
+import { DatasetError, DatasetStore, InboxHint, isDiskFull, RunWriter } from '../dataset/store';
 import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
@@ -44,6 +44,8 @@ import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge'
 import { ConfigError, openSetting, SET_API_KEY } from './errors';
 import { labelStep } from './labelStep';
 import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
+import { checkDatasetLocation } from './datasetLocation';
+import { apolloHome } from '../paths';
 
 export { ConfigError };
 
@@ -412,7 +414,8 @@ export class RunSession {
     this.runId = setup.writer.runId;
     this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
     this.rules = setup.rules;
-    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir]);
+    // Every dataset in the Apollo folder is hidden too: a run never reads another workspace's record.
+    const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir, path.join(apolloHome(), 'datasets')]);
     const jobLogs = new Map<string, StreamRedactor>();
     this.tools = new ToolRunner({
       workspace: setup.workspace,
@@ -479,6 +482,7 @@ export class RunSession {
         ...(options.origin ? { originWorkspace: options.origin.workspace } : {}),
         ...(options.taskSource ? { taskSource: { ...options.taskSource } } : {}),
       });
+      await writer.reserveSpace();
       const prompt = systemPrompt({ workspace, maxSteps });
       const started: RunStartedEvent = {
         type: 'run_started',
@@ -586,6 +590,7 @@ export class RunSession {
     const stores = await RunSession.openStores(workspace, path.resolve(options.datasetDir), options.runId, options.apiKey, grounding, options.grounding?.watch);
     return RunSession.releasingOnFailure(stores, async () => {
       const writer = await stores.store.openRun(options.runId);
+      await writer.reserveSpace();
       const context = new ContextManager(
         { role: 'system', content: started.systemPrompt },
         { role: 'user', content: started.task },
@@ -634,6 +639,8 @@ export class RunSession {
       const lastSnapshot = branchPath.lastSnapshot;
       const branch = branchPath.branch ? { id: branchPath.branch, lastStep: branchPath.steps[branchPath.steps.length - 1]?.step ?? 0 } : undefined;
       if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
+      // Going on again: what the manifest said about how it stopped (a full disk) no longer holds.
+      if (manifest.error || manifest.endedAt) await writer.updateManifest({ error: undefined, endedAt: undefined });
       const session = new RunSession(
         {
           branch,
@@ -664,6 +671,7 @@ export class RunSession {
   }
 
   private static async openStores(workspace: string, datasetDir: string, runId: string, apiKey: string, grounding: RunGrounding, watch = true) {
+    await checkDatasetLocation(workspace, datasetDir);
     const store = new DatasetStore(datasetDir, { redactor: secretRedactor(apiKey) });
     await store.init();
     const datasetRoot = await fs.realpath(datasetDir);
@@ -682,7 +690,7 @@ export class RunSession {
     let claim: WorkspaceClaim;
     try {
       await shadow.init();
-      claim = await claimWorkspace(shadow.storeDir, runId, 'run');
+      claim = await claimWorkspace(workspace, runId, 'run');
     } catch (error) {
       watcher?.dispose();
       throw error;
@@ -736,7 +744,9 @@ export class RunSession {
     }
     // From here no hint can reach the model: the ones still queued are said to be undelivered.
     this.ending = true;
-    await this.recordUndeliveredHints(outcome.status);
+    // A full disk: the run stops cleanly and can be resumed once there is space; hints still queued stay queued for then.
+    const diskFull = this.writer.diskFull || (outcome.status === 'failed' && isDiskFull(outcome.error));
+    if (!diskFull) await this.recordUndeliveredHints(outcome.status);
     await this.tools.dispose().catch(() => undefined);
     setup.watcher?.dispose();
     // The judge's last verdicts land before the run's end; it never throws.
@@ -744,6 +754,7 @@ export class RunSession {
     this.judge?.dispose();
     await this.shadow.settled().catch((error: Error) => this.log(`Could not store the run's last snapshot: ${error.message}`));
     await setup.claim.release().catch((error: Error) => this.log(`Could not let the workspace go: ${error.message}`));
+    if (diskFull) return this.stopForFullDisk(outcome.steps, outcome.error);
     const ended: RunEndedEvent = {
       type: 'run_ended',
       time: now(),
@@ -759,7 +770,30 @@ export class RunSession {
     } catch (error) {
       this.log(`Could not record the end of run ${this.runId}: ${(error as Error).message}`);
     }
+    await this.writer.releaseReserve().catch(() => undefined);
     return ended;
+  }
+
+  /**
+   * Closes the run after a write found the disk full: the space set aside at the start is freed
+   * to record why (a notice) and a manifest that is no longer "running". No run_ended is
+   * recorded: the run did not end, and `--resume` continues it from its last whole step.
+   */
+  private async stopForFullDisk(steps: number, cause: string | undefined): Promise<RunEndedEvent> {
+    const time = now();
+    const error =
+      `The disk holding the dataset (${this.store.root}) is full: run ${this.runId} stopped after step ${steps}; everything recorded until then is kept whole. ` +
+      `Free some space on that disk, then resume it: apollo run --resume ${this.runId}.` +
+      (cause ? ` (${cause.match(/\((E[A-Z]+: [^)]*)\)/)?.[1] ?? cause.replace(/^The run failed: /, '')})` : '');
+    this.currentStatus = 'stopped';
+    await this.writer.releaseReserve().catch(() => undefined);
+    try {
+      await this.record({ type: 'notice', time, message: error });
+    } catch (failure) {
+      this.log(`Could not record why run ${this.runId} stopped: ${(failure as Error).message}`);
+    }
+    await this.writer.updateManifest({ status: 'stopped', steps, endedAt: time, error }).catch((failure: Error) => this.log(`Could not close the manifest of run ${this.runId}: ${failure.message}`));
+    return { type: 'run_ended', time, status: 'stopped', steps, error };
   }
 
   /**
