@@ -79,6 +79,8 @@ export const LIVE_DELAY_MS = 20;
 /** Live passes are at least this far apart. */
 export const LIVE_MIN_INTERVAL_MS = 200;
 const DISABLED_SUFFIX = '.disabled-by-apollo';
+/** A folder whose mtime is this recent is read again rather than trusted from the cache. */
+const RACY_NS = 2_000_000_000n;
 /** A `.git` file is one short line; anything bigger is not git's. */
 const MAX_GITFILE_BYTES = 4096;
 
@@ -295,7 +297,10 @@ export function scanGitMetadata(workspaceDir: string, options: { maxDirs?: numbe
     }
     const cached = cache?.get(dir);
     // `.git` files are read again each time: their content may change without the folder's mtime.
-    if (cached && cached.ino === stat.ino && cached.mtimeNs === stat.mtimeNs && !cached.found.some((f) => f.kind !== 'git-dir')) {
+    // A folder changed within the last RACY_NS may change again within the same mtime tick (the
+    // kernel's clock is coarse): read it again, as git does with racily clean files.
+    const racy = BigInt(Date.now()) * 1_000_000n - stat.mtimeNs < RACY_NS;
+    if (cached && !racy && cached.ino === stat.ino && cached.mtimeNs === stat.mtimeNs && !cached.found.some((f) => f.kind !== 'git-dir')) {
       folder = cached;
     } else {
       folder = readFolder(dir, workspace);
