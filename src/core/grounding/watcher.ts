@@ -50,6 +50,8 @@ export class WorkspaceWatcher implements ChangeFeed {
   /** The follow-ups overflowed: the whole tree is walked again before the watch is trusted. */
   private rewalk = false;
   private readonly gitListeners: (() => void)[] = [];
+  /** Folders watched after a rename, by device and inode: where each one was last seen. */
+  private readonly followedFolders = new Map<string, string>();
   private trusted = false;
   private failed = false;
   private sinceFullPass = 0;
@@ -88,8 +90,11 @@ export class WorkspaceWatcher implements ChangeFeed {
     let watcher: FSWatcher;
     try {
       watcher = watch(path.join(this.workspace, relativeDir), { persistent: false, recursive }, (event, filename) => this.onEvent(relativeDir, event, filename));
-    } catch {
-      // Out of watches (inotify limit) or a folder that vanished: fall back to full passes.
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // A folder that vanished meanwhile (renamed in a loop): the next snapshot is a full pass.
+      if (relativeDir !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) return this.distrust();
+      // Out of watches (inotify limit): fall back to full passes.
       this.fail();
       return;
     }
@@ -125,7 +130,12 @@ export class WorkspaceWatcher implements ChangeFeed {
   }
 
   private onEvent(relativeDir: string, event: string, filename: string | Buffer | null): void {
-    if (filename === null || filename === undefined) return this.distrust();
+    if (filename === null || filename === undefined) {
+      // The kernel's queue overflowed (or an event came without a name): renames may have been
+      // missed, so the watch is laid anew before it is trusted again.
+      this.rewalk = true;
+      return this.distrust();
+    }
     const name = toPosix(filename.toString());
     const relative = relativeDir ? `${relativeDir}/${name}` : name;
     if (this.gitListeners.length && (isGitPath(relative) || BARE_REPO_NAMES.has(path.posix.basename(relative)))) {
@@ -175,20 +185,30 @@ export class WorkspaceWatcher implements ChangeFeed {
 
   /** Watch a new folder, forget a removed one. */
   private async follow(relative: string): Promise<void> {
-    {
-      const stat = await fs.lstat(path.join(this.workspace, relative)).catch(() => undefined);
-      if (stat?.isDirectory()) {
-        const parent = path.posix.dirname(relative);
-        if (!this.watchers.has(relative) && !this.skip(parent === '.' ? '' : parent, path.posix.basename(relative))) await this.addTree(relative);
-      } else if (!stat) {
-        for (const [dir, watcher] of this.watchers) {
-          if (dir === relative || dir.startsWith(`${relative}/`)) {
-            watcher.close();
-            this.watchers.delete(dir);
-          }
-        }
-      }
+    const stat = await fs.lstat(path.join(this.workspace, relative)).catch(() => undefined);
+    if (stat?.isDirectory()) {
+      // A watch follows a folder, not its name: one seen under another name before has moved,
+      // and its old name's watches would report changes under the wrong path.
+      const key = `${stat.dev}:${stat.ino}`;
+      const before = this.followedFolders.get(key);
+      if (before !== undefined && before !== relative) this.unwatch(before);
+      this.followedFolders.set(key, relative);
+      const parent = path.posix.dirname(relative);
+      if (!this.watchers.has(relative) && !this.skip(parent === '.' ? '' : parent, path.posix.basename(relative))) await this.addTree(relative);
+    } else if (!stat) {
+      this.unwatch(relative);
     }
+  }
+
+  /** Stops watching a folder and everything below it. */
+  private unwatch(relative: string): void {
+    const below = (dir: string) => dir === relative || dir.startsWith(`${relative}/`);
+    for (const [dir, watcher] of this.watchers) {
+      if (!below(dir)) continue;
+      watcher.close();
+      this.watchers.delete(dir);
+    }
+    for (const [key, dir] of this.followedFolders) if (below(dir)) this.followedFolders.delete(key);
   }
 
   private distrust(): void {
@@ -211,7 +231,14 @@ export class WorkspaceWatcher implements ChangeFeed {
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     if (this.rewalk && !this.failed) {
+      // Renames were not followed: a watch may sit on a folder that now has another name. Laid anew.
       this.rewalk = false;
+      for (const [dir, watcher] of this.watchers) {
+        if (dir === '') continue;
+        watcher.close();
+        this.watchers.delete(dir);
+      }
+      this.followedFolders.clear();
       await this.addTree('');
     }
     // Bounded: events that keep coming (a job renaming in a loop) never let the work settle.
@@ -244,6 +271,7 @@ export class WorkspaceWatcher implements ChangeFeed {
 
   dispose(): void {
     this.toFollow.clear();
+    this.followedFolders.clear();
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
     this.trusted = false;
