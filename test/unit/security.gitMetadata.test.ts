@@ -18,6 +18,7 @@ import { detectSandbox } from '../../src/core/agent/sandbox';
 import { isSafeConfigKey, sanitiseGitDir, scanGitMetadata } from '../../src/core/agent/gitMetadataGuard';
 import { ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
+import { WorkspaceWatcher } from '../../src/core/grounding/watcher';
 
 const TEST_ROOT = folderOutsideTmp('.gitmeta-tests');
 
@@ -188,6 +189,40 @@ test('a job that plants a nested repository is neutralised when its output is re
     hostGit([path.join(f.workspace, 'sub')]);
     assert.equal(existsSync(f.marker), false, 'a planted program ran on the host');
   } finally {
+    await f.cleanup();
+  }
+});
+
+test('while a job still runs, what it plants in a new repository is neutralised live, within a fraction of a second', async (t) => {
+  if (!(await sandboxOrSkip(t))) return;
+  const f = fixture();
+  const watcher = new WorkspaceWatcher(f.workspace, { nativeRecursive: false });
+  await watcher.start();
+  watcher.onGitMetadataChange(() => f.tools.gitMetadataChanged());
+  try {
+    const config = path.join(f.workspace, 'sub', '.git', 'config');
+    const command = `git init -q sub && sleep 1 && git -C sub config core.fsmonitor 'touch ${f.marker} #' && echo planted && sleep 30`;
+    await f.tools.run({ id: 'j', name: 'job_start', arguments: JSON.stringify({ name: 'live', command }) });
+    // Planted one second after the init; never read through job_read: only the live pass sees it.
+    const deadline = Date.now() + 10_000;
+    let planted = false;
+    let plantedAt = 0;
+    while (Date.now() < deadline) {
+      const text = existsSync(config) ? readFileSync(config, 'utf8') : '';
+      if (/fsmonitor/.test(text) && !planted) {
+        planted = true;
+        plantedAt = Date.now();
+      }
+      if (planted && !/fsmonitor/.test(text)) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(f.notices.some((n) => /core\.fsmonitor/.test(n)), f.notices.join('\n'));
+    assert.doesNotMatch(readFileSync(config, 'utf8'), /fsmonitor/);
+    if (planted) assert.ok(Date.now() - plantedAt < 1000, `neutralised ${Date.now() - plantedAt} ms after the write`);
+    hostGit([path.join(f.workspace, 'sub')]);
+    assert.equal(existsSync(f.marker), false);
+  } finally {
+    watcher.dispose();
     await f.cleanup();
   }
 });

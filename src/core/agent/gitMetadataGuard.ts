@@ -67,7 +67,7 @@
  * scanned part, and not at all past the bound.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, Dirent, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, Dirent, FSWatcher, lstatSync, watch, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gitEnvironment } from '../grounding/gitEnvironment';
 import { isInside } from '../paths';
@@ -76,6 +76,8 @@ import { isInside } from '../paths';
 export const DEFAULT_MAX_SCAN_DIRS = 20_000;
 /** How long after a watcher event under a `.git` name the guard runs. */
 export const LIVE_DELAY_MS = 20;
+/** Repositories created during a run whose gitdirs are watched for live passes. */
+const MAX_WATCHED_GITDIRS = 64;
 /** Live passes are at least this far apart. */
 export const LIVE_MIN_INTERVAL_MS = 200;
 const DISABLED_SUFFIX = '.disabled-by-apollo';
@@ -339,6 +341,8 @@ export class GitMetadataGuard {
   private last: GitMetadataScan | undefined;
   private truncationSaid = false;
   private liveTimer: NodeJS.Timeout | undefined;
+  /** Watches on the gitdirs (and their hooks) of repositories created during the run. */
+  private readonly gitDirWatchers = new Map<string, FSWatcher[]>();
   private lastLive = 0;
   private disposed = false;
 
@@ -399,6 +403,7 @@ export class GitMetadataGuard {
     }
     const said: string[] = [];
     for (const dir of gitDirs) {
+      this.watchGitDir(dir);
       const done = sanitiseGitDir(dir);
       if (!done.length) continue;
       const where = path.relative(this.workspace, dir) || '.';
@@ -427,7 +432,29 @@ export class GitMetadataGuard {
     this.liveTimer.unref();
   }
 
+  /**
+   * The workspace watcher does not look inside gitdirs: a repository created during the run is
+   * watched here (its folder and its hooks), so that a config or hook written later by a command
+   * still running is caught within LIVE_DELAY_MS too.
+   */
+  private watchGitDir(dir: string): void {
+    if (this.gitDirWatchers.has(dir) || this.gitDirWatchers.size >= MAX_WATCHED_GITDIRS) return;
+    const watchers: FSWatcher[] = [];
+    for (const folder of [dir, path.join(dir, 'hooks')]) {
+      try {
+        const watcher = watch(folder, { persistent: false }, () => this.poke());
+        watcher.on('error', () => watcher.close());
+        watchers.push(watcher);
+      } catch {
+        // not there (yet): the command-end pass covers it
+      }
+    }
+    this.gitDirWatchers.set(dir, watchers);
+  }
+
   dispose(): void {
+    for (const watchers of this.gitDirWatchers.values()) for (const watcher of watchers) watcher.close();
+    this.gitDirWatchers.clear();
     this.disposed = true;
     if (this.liveTimer) clearTimeout(this.liveTimer);
     this.liveTimer = undefined;

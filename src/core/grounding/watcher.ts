@@ -53,6 +53,8 @@ export class WorkspaceWatcher implements ChangeFeed {
   /** Folders watched after a rename, by device and inode: where each one was last seen. */
   private readonly followedFolders = new Map<string, string>();
   private trusted = false;
+  /** Set once the first watch is laid; what addTree finds later is new. */
+  private startedAt = 0;
   private failed = false;
   private sinceFullPass = 0;
   private readonly maxPaths: number;
@@ -83,6 +85,7 @@ export class WorkspaceWatcher implements ChangeFeed {
     } else {
       await this.addTree('');
     }
+    this.startedAt = Date.now();
   }
 
   private watchFolder(relativeDir: string, recursive = false): void {
@@ -118,6 +121,11 @@ export class WorkspaceWatcher implements ChangeFeed {
         return;
       }
       const children: Promise<void>[] = [];
+      // A folder that arrived with a repository inside (`git init sub` creates both before the
+      // watch on sub exists): said like an event under `.git`.
+      if (this.startedAt && this.gitListeners.length && entries.some((entry) => entry.name === '.git' || BARE_REPO_NAMES.has(entry.name))) {
+        for (const listener of this.gitListeners) listener();
+      }
       for (const entry of entries) {
         if (!entry.isDirectory() || entry.name === '.git' || this.skip(relativeDir, entry.name)) continue;
         children.push(this.addTree(relativeDir ? `${relativeDir}/${entry.name}` : entry.name));
