@@ -19,6 +19,9 @@ import { isSafeConfigKey, sanitiseGitDir, scanGitMetadata } from '../../src/core
 import { ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 import { WorkspaceWatcher } from '../../src/core/grounding/watcher';
+import { RunSession } from '../../src/core/session/runSession';
+import { defaultDatasetPath } from '../../src/core/dataset/store';
+import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 
 const TEST_ROOT = folderOutsideTmp('.gitmeta-tests');
 
@@ -318,6 +321,35 @@ test('sanitising keeps only allow-listed config keys (remotes and branches survi
       assert.equal(isSafeConfigKey(key), false, key);
     }
   } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('in a run, a neutralised repository is recorded as a notice and said in the step\'s observation', async (t) => {
+  if (!(await sandboxOrSkip(t))) return;
+  mkdirSync(TEST_ROOT, { recursive: true });
+  const root = mkdtempSync(path.join(TEST_ROOT, 'session-'));
+  const workspace = path.join(root, 'ws');
+  mkdirSync(workspace);
+  writeFileSync(path.join(workspace, 'README.md'), '# demo\n');
+  const marker = path.join(root, 'MARKER');
+  const server = await startScriptedModelServer([
+    { toolCall: { name: 'run_command', arguments: { command: gitInitSub(workspace, marker) } } },
+    { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
+  ]);
+  try {
+    const session = await RunSession.start({ workspace, datasetDir: defaultDatasetPath(workspace), task: 't', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789', log: () => undefined });
+    const ended = await session.done;
+    assert.equal(ended.status, 'finished');
+    const events = await session.events();
+    const notices = events.filter((event) => event.type === 'notice').map((event) => (event as { message: string }).message);
+    assert.ok(notices.some((message) => /sub\/\.git\) was neutralised.*core\.fsmonitor/s.test(message)), notices.join('\n'));
+    const step = events.find((event) => event.type === 'step') as { observation: string } | undefined;
+    assert.match(step?.observation ?? '', /was neutralised/);
+    hostGit([workspace, path.join(workspace, 'sub')]);
+    assert.equal(existsSync(marker), false);
+  } finally {
+    await server.close();
     rmSync(root, { recursive: true, force: true });
   }
 });

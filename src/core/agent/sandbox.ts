@@ -515,7 +515,7 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
 export function describeSandbox(sandbox: SandboxInfo, options: { network: boolean }): string {
   if (sandbox.kind === 'none') return `No command sandbox: ${sandbox.reason}.`;
   return (
-    `Commands run in a bubblewrap sandbox (${sandbox.version}): the workspace is writable (its .git read-only), ` +
+    `Commands run in a bubblewrap sandbox (${sandbox.version}): the workspace is writable (its git repositories read-only), ` +
     'the rest of the file system is read-only, /tmp is private, credential folders (~/.ssh, ~/.aws, ~/.gnupg, ~/.netrc…) and the dataset folder are hidden, ' +
     `package caches (~/.npm, ~/.cache, ~/.cargo…) are writable but separate from yours; network ${options.network ? 'on' : 'off'}.`
   );
