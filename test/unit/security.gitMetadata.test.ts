@@ -281,6 +281,8 @@ test('the scan finds .git folders and files, their gitdirs and bare repositories
     // A new repository changes its parent's mtime: the cached refresh sees it.
     execFileSync('git', ['init', '-q', path.join(root, 'a', 'later')]);
     assert.ok(scanGitMetadata(root, { cache }).locations.some((l) => l.path === path.join(root, 'a', 'later', '.git')));
+    // Apollo's own folders (dataset, shadow store) are not the agent's: not scanned.
+    assert.equal(scanGitMetadata(root, { excluded: [path.join(root, 'store')] }).locations.some((l) => l.path.startsWith(path.join(root, 'store'))), false);
     const bounded = scanGitMetadata(root, { maxDirs: 2 });
     assert.equal(bounded.truncated, true);
     assert.ok(bounded.locations.length < 4);

@@ -273,8 +273,9 @@ function readFolder(dir: string, workspace: string): { subdirs: string[]; found:
  * Finds the workspace's git metadata, breadth first, reading at most `maxDirs` folders; with a
  * cache from an earlier scan, folders whose inode and mtime did not change are not read again.
  */
-export function scanGitMetadata(workspaceDir: string, options: { maxDirs?: number; cache?: Map<string, CachedDir> } = {}): GitMetadataScan {
+export function scanGitMetadata(workspaceDir: string, options: { maxDirs?: number; cache?: Map<string, CachedDir>; excluded?: readonly string[] } = {}): GitMetadataScan {
   const workspace = realpathSync(workspaceDir);
+  const excluded = (options.excluded ?? []).map((p) => realOrUndefined(p)).filter((p): p is string => !!p);
   const maxDirs = options.maxDirs ?? DEFAULT_MAX_SCAN_DIRS;
   const cache = options.cache;
   const seen = new Set<string>();
@@ -288,6 +289,8 @@ export function scanGitMetadata(workspaceDir: string, options: { maxDirs?: numbe
       break;
     }
     const dir = queue[index];
+    // Apollo's own folders (the dataset and its shadow store): hidden from commands, not the agent's.
+    if (excluded.some((root) => isInside(dir, root))) continue;
     dirsRead++;
     let folder: { subdirs: string[]; found: GitMetadataLocation[] };
     let stat;
@@ -309,7 +312,7 @@ export function scanGitMetadata(workspaceDir: string, options: { maxDirs?: numbe
       cache?.set(dir, { ino: stat.ino, mtimeNs: stat.mtimeNs, ...folder });
     }
     for (const location of folder.found) {
-      if (seen.has(location.path)) continue;
+      if (seen.has(location.path) || excluded.some((root) => isInside(location.path, root))) continue;
       seen.add(location.path);
       locations.push(location);
     }
@@ -327,6 +330,8 @@ export interface GitMetadataGuardOptions {
    * extra writable folders): a `.git` file of the workspace pointing there is sanitised too.
    */
   writableRoots?: () => string[];
+  /** Folders not scanned: Apollo's dataset and shadow store (hidden from commands; their repositories are Apollo's). */
+  excluded?: readonly string[];
   /** Receives each thing the guard did or could not do, in words for the record. */
   onNotice?: (message: string) => void;
 }
@@ -344,6 +349,8 @@ export class GitMetadataGuard {
   /** Watches on the gitdirs (and their hooks) of repositories created during the run. */
   private readonly gitDirWatchers = new Map<string, FSWatcher[]>();
   private lastLive = 0;
+  /** What live passes did, not yet returned by `check()`. */
+  private unreported: string[] = [];
   private disposed = false;
 
   constructor(private readonly options: GitMetadataGuardOptions) {
@@ -359,7 +366,7 @@ export class GitMetadataGuard {
   }
 
   private scan(): GitMetadataScan {
-    this.last = scanGitMetadata(this.workspace, { maxDirs: this.maxDirs, cache: this.cache });
+    this.last = scanGitMetadata(this.workspace, { maxDirs: this.maxDirs, cache: this.cache, excluded: this.options.excluded });
     if (this.last.truncated && !this.truncationSaid) {
       this.truncationSaid = true;
       this.options.onNotice?.(
@@ -381,17 +388,27 @@ export class GitMetadataGuard {
    */
   check(): string[] {
     if (this.disposed) return [];
+    const earlier = this.unreported.splice(0);
     this.baseline();
     const baseline = this.baselinePaths ?? new Set<string>();
     const scan = this.scan();
     const gitDirs = new Set<string>();
     const writable = (this.options.writableRoots?.() ?? []).map((root) => realOrUndefined(root)).filter((root): root is string => !!root);
     const mayWrite = (p: string) => isInside(p, this.workspace) || writable.some((root) => isInside(p, root));
+    const said: string[] = [];
     for (const location of scan.locations) {
       if (baseline.has(location.path)) continue;
       if (location.kind === 'git-file') {
         // A gitdir outside the workspace that commands can write is the agent's too.
         const target = realOrUndefined(readGitFile(location.path) ?? '');
+        if (target && this.isExcluded(target)) {
+          // Pointing into Apollo's own store: host git would write the store's index. Moved aside.
+          const moved = moveAside(location.path);
+          const message = `A .git file created during the run (${path.relative(this.workspace, location.path)}) pointed into Apollo's dataset folder; it was moved aside to ${path.basename(moved)}.`;
+          said.push(message);
+          this.options.onNotice?.(message);
+          continue;
+        }
         if (target && mayWrite(target) && isDir(target)) gitDirs.add(target);
         continue;
       }
@@ -399,9 +416,8 @@ export class GitMetadataGuard {
     }
     for (const dir of [...gitDirs]) {
       const common = commonDirOf(dir);
-      if (common && mayWrite(common) && !baseline.has(common)) gitDirs.add(common);
+      if (common && mayWrite(common) && !baseline.has(common) && !this.isExcluded(common)) gitDirs.add(common);
     }
-    const said: string[] = [];
     for (const dir of gitDirs) {
       this.watchGitDir(dir);
       const done = sanitiseGitDir(dir);
@@ -411,7 +427,11 @@ export class GitMetadataGuard {
       said.push(message);
       this.options.onNotice?.(message);
     }
-    return said;
+    return [...earlier, ...said];
+  }
+
+  private isExcluded(p: string): boolean {
+    return (this.options.excluded ?? []).some((root) => isInside(p, realOrUndefined(root) ?? path.resolve(root)));
   }
 
   /** A change under a `.git` name was seen: check soon (the watcher's live feed). */
@@ -424,7 +444,8 @@ export class GitMetadataGuard {
       this.liveTimer = undefined;
       this.lastLive = Date.now();
       try {
-        this.check();
+        // Said in the next observation too: the model learns what happened to its repository.
+        this.unreported.push(...this.check());
       } catch {
         // the pass after the command retries
       }

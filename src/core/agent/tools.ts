@@ -234,6 +234,7 @@ export class ToolRunner {
       this.gitGuard = new GitMetadataGuard({
         workspace: options.workspace,
         maxDirs: sandbox.maxGitScanDirs,
+        excluded: options.guard.forbiddenPaths,
         writableRoots: () => [this.sandboxTmp, sandbox.cacheDir ?? path.join(home, '.cache', 'apollo-sandbox'), ...(sandbox.extraWritable ?? []).map((p) => expandHome(p, home))].filter((p): p is string => !!p),
         onNotice: options.onNotice,
       });
