@@ -208,33 +208,33 @@ test('a fork loop and a memory hog are stopped at their caps with a clear observ
 const builtCli = path.resolve(__dirname, '../../../dist/cli.js');
 
 for (const mode of ['auto', 'off']) {
-test(`Ctrl+C on the CLI ends the run within seconds while a command with a setsid child runs (--sandbox ${mode}): run.json closed, the child gone`, { skip: (!existsSync(builtCli) && 'run npm run build first') || (!HAS_PROC && 'needs /proc') }, async () => {
-  const tag = uniqueSleep();
-  const server = await startScriptedModelServer([{ toolCall: { name: 'run_command', arguments: { command: `setsid sleep ${tag} & sleep 600`, timeout_seconds: 900 } } }]);
-  const ws = makeWorkspace({ 'README.md': '# demo\n' });
-  const dataset = path.join(ws.dir, '.apollo', 'dataset');
-  try {
-    const child = spawn(process.execPath, [builtCli, 'run', '--workspace', ws.dir, '--dataset', dataset, '--task', 'Do the task', '--base-url', server.baseUrl, '--model', 'scripted-model', '--max-steps', '5', '--sandbox', mode], {
-      env: { ...process.env, OPENAI_API_KEY: 'test-key-0123456789' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data) => (stdout += data));
-    child.stderr.on('data', (data) => (stderr += data));
-    let exited = false;
-    child.on('exit', () => (exited = true));
-    await until('the command\'s setsid child to run', () => alive(tag).length > 0, 30_000);
-    const interrupted = Date.now();
-    child.kill('SIGINT');
-    await until('the CLI to exit', () => exited, 15_000);
-    assert.ok(Date.now() - interrupted < 10_000, `took ${Date.now() - interrupted} ms`);
-    const runId = stdout.split('\n')[0];
-    const manifest = JSON.parse(readFileSync(path.join(dataset, 'runs', runId, 'run.json'), 'utf8'));
-    assert.equal(manifest.status, 'stopped', stderr);
-    await until('the setsid child to end', () => alive(tag).length === 0);
-  } finally {
-    await server.close();
-    ws.cleanup();
-  }
-});
+  test(`Ctrl+C on the CLI ends the run within seconds while a command with a setsid child runs (--sandbox ${mode}): run.json closed, the child gone`, { skip: (!existsSync(builtCli) && 'run npm run build first') || (!HAS_PROC && 'needs /proc') }, async () => {
+    const tag = uniqueSleep();
+    const server = await startScriptedModelServer([{ toolCall: { name: 'run_command', arguments: { command: `setsid sleep ${tag} & sleep 600`, timeout_seconds: 900 } } }]);
+    const ws = makeWorkspace({ 'README.md': '# demo\n' });
+    const dataset = path.join(ws.dir, '.apollo', 'dataset');
+    try {
+      const child = spawn(process.execPath, [builtCli, 'run', '--workspace', ws.dir, '--dataset', dataset, '--task', 'Do the task', '--base-url', server.baseUrl, '--model', 'scripted-model', '--max-steps', '5', '--sandbox', mode], {
+        env: { ...process.env, OPENAI_API_KEY: 'test-key-0123456789' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (data) => (stdout += data));
+      child.stderr.on('data', (data) => (stderr += data));
+      let exited = false;
+      child.on('exit', () => (exited = true));
+      await until('the command\'s setsid child to run', () => alive(tag).length > 0, 30_000);
+      const interrupted = Date.now();
+      child.kill('SIGINT');
+      await until('the CLI to exit', () => exited, 15_000);
+      assert.ok(Date.now() - interrupted < 10_000, `took ${Date.now() - interrupted} ms`);
+      const runId = stdout.split('\n')[0];
+      const manifest = JSON.parse(readFileSync(path.join(dataset, 'runs', runId, 'run.json'), 'utf8'));
+      assert.equal(manifest.status, 'stopped', stderr);
+      await until('the setsid child to end', () => alive(tag).length === 0);
+    } finally {
+      await server.close();
+      ws.cleanup();
+    }
+  });
 }

@@ -646,7 +646,7 @@ function sandboxNote(output: string): string | undefined {
   const bwrapError = /^bwrap: (.+)$/m.exec(output);
   if (bwrapError) return `[The sandbox could not start this command (bwrap: ${bwrapError[1]}). This is a problem of the sandbox's setup, not of the command.]`;
   if (/Read-only file system/i.test(output)) {
-    return '[Sandbox: only the workspace (not its .git folder), /tmp and the package caches are writable; everything else is read-only. Keep your changes inside the workspace.]';
+    return '[Sandbox: only the workspace (not the metadata of its git repositories: .git folders and files, gitdirs, bare repositories that existed when the command started), /tmp and the package caches are writable; everything else is read-only. Keep your changes inside the workspace.]';
   }
   return undefined;
 }
