@@ -17,7 +17,9 @@
  * command (bwrap's `--unshare-pid`, `--die-with-parent`).
  *
  * Caps: a watchdog on the host counts a command's processes (those in its sandbox's PID namespace,
- * and those carrying its command token) and their resident memory, every `WATCH_INTERVAL_MS`, and
+ * and those carrying its command token) and their memory (resident size, confirmed with the
+ * proportional size, which counts pages shared between forked workers once), every
+ * `WATCH_INTERVAL_MS`, and
  * ends the whole command over a cap, with a reason the observation gives. Why a watchdog: the
  * unprivileged limits do not fit. RLIMIT_NPROC counts every process of the real user, Apollo's
  * and the editor's included (a cap low enough to stop a fork loop would break the host), and does
@@ -159,6 +161,16 @@ function residentBytes(pid: number): number {
   }
 }
 
+/** Proportional set size: shared pages (forked workers, shared libraries) counted once in all. */
+function proportionalBytes(pid: number): number {
+  try {
+    const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : residentBytes(pid);
+  } catch {
+    return residentBytes(pid);
+  }
+}
+
 export interface Caps {
   maxProcesses: number;
   maxMemoryBytes: number;
@@ -191,7 +203,7 @@ export class CapWatchdog {
   }
 
   /** The command's processes now: in its sandbox's PID namespace, or carrying its token. */
-  usage(): Usage {
+  usage(precise = false): Usage {
     if (!this.namespace && this.pid) {
       // bwrap (pid) forks the sandbox's init, which lives in the new PID namespace.
       for (const child of childrenOf(this.pid)) {
@@ -206,7 +218,7 @@ export class CapWatchdog {
       const inSandbox = this.namespace !== undefined && pidNamespace(pid) === this.namespace;
       if (!inSandbox && !carries(pid, needle)) continue;
       processes++;
-      memoryBytes += residentBytes(pid);
+      memoryBytes += precise ? proportionalBytes(pid) : residentBytes(pid);
     }
     return { processes, memoryBytes };
   }
@@ -218,7 +230,12 @@ export class CapWatchdog {
     if (usage.processes > this.caps.maxProcesses) {
       reason = `it had ${usage.processes} processes, over the cap of ${this.caps.maxProcesses} processes per command`;
     } else if (usage.memoryBytes > this.caps.maxMemoryBytes) {
-      reason = `its processes used ${formatBytes(usage.memoryBytes)} of memory, over the cap of ${formatBytes(this.caps.maxMemoryBytes)} per command`;
+      // Resident sizes count shared pages once per process (forked data-loader workers share
+      // their parent's memory): confirmed with proportional sizes before anything is ended.
+      const precise = this.usage(true);
+      if (precise.memoryBytes > this.caps.maxMemoryBytes) {
+        reason = `its processes used ${formatBytes(precise.memoryBytes)} of memory, over the cap of ${formatBytes(this.caps.maxMemoryBytes)} per command`;
+      }
     }
     if (!reason) return;
     this.tripped = true;
