@@ -230,6 +230,30 @@ test('while a job still runs, what it plants in a new repository is neutralised 
   }
 });
 
+test('a .git file pointing to a repository in the sandbox\'s private /tmp (its host path read from mountinfo) is neutralised too', async (t) => {
+  if (!(await sandboxOrSkip(t))) return;
+  const f = fixture();
+  try {
+    const attack = [
+      'host=$(awk \'$5 == "/tmp" { print $4 }\' /proc/self/mountinfo | head -1)',
+      'git init -q /tmp/evil',
+      `git -C /tmp/evil config core.fsmonitor 'touch ${f.marker} #'`,
+      `printf '#!/bin/sh\\ntouch ${f.marker}\\n' > /tmp/evil/.git/hooks/post-index-change && chmod +x /tmp/evil/.git/hooks/post-index-change`,
+      'printf "gitdir: $host/evil/.git\\n" > .git',
+      'echo content > file.txt',
+      'cat .git',
+    ].join(' && ');
+    const result = await run(f.tools, attack);
+    const gitdir = /gitdir: (\/.+\/evil\/\.git)/.exec(result.observation)?.[1] ?? '';
+    assert.ok(existsSync(path.join(gitdir, 'config')), `the .git file leads to the planted repository on the host: ${result.observation}`);
+    assert.match(result.observation, /was neutralised.*core\.fsmonitor.*post-index-change/s);
+    hostGit([f.workspace]);
+    assert.equal(existsSync(f.marker), false, 'a planted program ran on the host');
+  } finally {
+    await f.cleanup();
+  }
+});
+
 test('a pre-existing nested repository and .git file are read-only to commands and never rewritten', async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   let userConfig = '';
