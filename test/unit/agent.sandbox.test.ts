@@ -67,7 +67,7 @@ test('wrapCommand: read-only root, private /tmp, writable workspace, then caches
     assert.deepEqual(args.slice(-4), ['--', '/bin/bash', '-c', 'npm test'].map((v, i) => (i === 1 && !existsSync('/bin/bash') ? '/bin/sh' : v)));
     const tmpfsTmp = indexOfSequence(args, '--tmpfs', '/tmp');
     const workspaceBind = indexOfSequence(args, '--bind', realWs, realWs);
-    const gitReadOnly = indexOfSequence(args, '--ro-bind', path.join(realWs, '.git'), path.join(realWs, '.git'));
+    const gitReadOnly = indexOfSequence(args, '--ro-bind-try', path.join(realWs, '.git'), path.join(realWs, '.git'));
     const npmCache = indexOfSequence(args, '--bind', path.join(cacheDir, 'npm'), path.join(realHome, '.npm'));
     const xdgCache = indexOfSequence(args, '--bind', path.join(cacheDir, 'cache'), path.join(realHome, '.cache'));
     const cargoCache = indexOfSequence(args, '--bind', path.join(cacheDir, 'cargo'), path.join(realHome, '.cargo'));

@@ -189,8 +189,8 @@ test('attack through the agent\'s own tools: printenv | base64, env values, and 
   ]);
   try {
     const datasetDir = defaultDatasetPath(ws.dir);
-    // No sandbox: the commands inherit the whole environment.
-    const session = await RunSession.start({ workspace: ws.dir, datasetDir, task: 'Look around', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789abcdef', sandbox: { mode: 'off', network: true, allow: ['printenv', 'printf', 'sleep'] } });
+    // No sandbox, and the variables passed on purpose (without passEnv no command sees them): the commands print them.
+    const session = await RunSession.start({ workspace: ws.dir, datasetDir, task: 'Look around', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789abcdef', sandbox: { mode: 'off', network: true, allow: ['printenv', 'printf', 'sleep'], passEnv: ENV_NAMES } });
     assert.equal((await session.done).status, 'finished');
     const needles = [
       ...ENV_NAMES.map(envValue),

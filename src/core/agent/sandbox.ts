@@ -23,9 +23,12 @@
  *   /run/current-system, /run/shm), and — only while the network is on — local database sockets
  *   (`/run/postgresql`, `/run/mysqld`, `/run/redis`).
  * - The workspace, read-write, at its real path; the command starts there (`--chdir`).
- *   Its `.git` folder stays read-only: the user's HEAD, branches, index, config and hooks are not the
- *   agent's to change (a planted hook or `core.fsmonitor` would run outside the sandbox the next
- *   time the editor runs git). Add it to `extraWritable` to let commands commit.
+ *   Every git metadata location that exists when the command starts stays read-only: the root's
+ *   `.git` (folder or file), the gitdir a `.git` file points to, nested repositories and bare ones
+ *   (`gitMetadata`, found by gitMetadataGuard.ts's bounded scan). The user's HEAD, branches, index,
+ *   config and hooks are not the agent's to change (a planted hook or `core.fsmonitor` would run
+ *   outside the sandbox the next time the editor runs git); what a command creates is neutralised
+ *   by the guard. Add a `.git` to `extraWritable` to let commands commit.
  * - Package caches, read-write, but separate from the host's (see below).
  * - `extraWritable` folders, read-write (must exist).
  * - Hidden (last, so nothing re-exposes them): credential folders and files of the home folder
@@ -80,6 +83,7 @@ import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, rea
 import os from 'node:os';
 import path from 'node:path';
 import { isInside } from '../paths';
+import { scanGitMetadata } from './gitMetadataGuard';
 
 export type SandboxInfo =
   | {
@@ -194,7 +198,7 @@ export const CACHE_FOLDERS: readonly CacheFolder[] = [
 export { SECRET_ENV_PATTERN };
 
 /** Sockets and handles that lead out of the sandbox: removed inside it. */
-const SOCKET_ENV = ['SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GPG_AGENT_INFO', 'DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_GIT_IPC_HANDLE', 'GIT_ASKPASS', 'SSH_ASKPASS', 'WAYLAND_DISPLAY', 'DISPLAY'];
+export const SOCKET_ENV: readonly string[] = ['SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GPG_AGENT_INFO', 'DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_GIT_IPC_HANDLE', 'GIT_ASKPASS', 'SSH_ASKPASS', 'WAYLAND_DISPLAY', 'DISPLAY'];
 
 /** Local database sockets kept while the network is on. */
 const SERVICE_SOCKET_DIRS = ['/run/postgresql', '/run/mysqld', '/run/redis'];
@@ -225,6 +229,11 @@ export interface WrapCommandOptions {
   passEnv?: string[];
   /** Default /bin/bash, else /bin/sh. */
   shell?: string;
+  /**
+   * The workspace's git metadata locations (absolute real paths) to bind read-only, as a
+   * `GitMetadataGuard` keeps them; absent: scanned now (bounded, see gitMetadataGuard.ts).
+   */
+  gitMetadata?: string[];
   /**
    * Host folders placed at other paths inside the sandbox (a task's verifier: the workspace at the
    * task's WORKDIR, its tests at /tests, a logs folder at /logs/verifier). The root is then built
@@ -465,13 +474,13 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
   // A home folder inside a temporary folder (CI, tests) stays visible, read-only.
   if (TMP_ROOTS.some((root) => isInside(home, root) && home !== root) && isDirectory(home)) args.push('--ro-bind', home, home);
 
-  // 3. The workspace, writable; its .git read-only.
+  // 3. The workspace, writable; every git metadata location in it read-only (gitMetadataGuard.ts):
+  // the root's and nested repositories' `.git` folders and files, the gitdirs they point to, bare
+  // repositories. `-try`: one removed on the host since the scan is skipped, not an error.
   args.push('--bind', workspace, workspace);
-  const gitDir = path.join(workspace, '.git');
-  try {
-    if (lstatSync(gitDir).isDirectory()) args.push('--ro-bind', gitDir, gitDir);
-  } catch {
-    // not a repository, or a worktree whose .git is a file pointing elsewhere (read-only anyway)
+  const gitMetadata = options.gitMetadata ?? scanGitMetadata(workspace).locations.map((location) => location.path);
+  for (const location of gitMetadata) {
+    if (location !== workspace && isInside(location, workspace)) args.push('--ro-bind-try', location, location);
   }
 
   // 4. Apollo's own package caches over the usual places.
@@ -576,7 +585,7 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
 export function describeSandbox(sandbox: SandboxInfo, options: { network: boolean }): string {
   if (sandbox.kind === 'none') return `No command sandbox: ${sandbox.reason}.`;
   return (
-    `Commands run in a bubblewrap sandbox (${sandbox.version}): the workspace is writable (its .git read-only), ` +
+    `Commands run in a bubblewrap sandbox (${sandbox.version}): the workspace is writable (its git repositories read-only), ` +
     'the rest of the file system is read-only, /tmp is private, credential folders (~/.ssh, ~/.aws, ~/.gnupg, ~/.netrc…) and the dataset folder are hidden, ' +
     `package caches (~/.npm, ~/.cache, ~/.cargo…) are writable but separate from yours; network ${options.network ? 'on' : 'off'}.`
   );

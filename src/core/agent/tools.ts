@@ -9,8 +9,10 @@ import type { ChatTool } from './modelClient';
 import { simpleGit } from 'simple-git';
 import { gitEnvironment } from '../grounding/gitEnvironment';
 import { checkCommand, suggestAllowPattern } from './commandPolicy';
-import { CommandLaunch, JobManager, JobStatus } from './jobs';
-import { describeSandbox, detectSandbox, SandboxInfo, wrapCommand } from './sandbox';
+import { CommandLaunch, JobManager, JobStatus, OUTPUT_GRACE_MS } from './jobs';
+import { describeSandbox, detectSandbox, expandHome, SandboxInfo, wrapCommand } from './sandbox';
+import { GitMetadataGuard } from './gitMetadataGuard';
+import { CapWatchdog, Caps, COMMAND_TOKEN_ENV, commandEnvironment, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_PROCESSES, killGroup, killMarked, newToken, RUN_TOKEN_ENV } from './processes';
 import { PathRefusedError, WorkspaceGuard } from './workspaceGuard';
 
 function tool(name: string, description: string, properties: Record<string, object>, required: string[] = []): ChatTool {
@@ -88,6 +90,12 @@ export interface CommandSandboxOptions {
   detect?: () => Promise<SandboxInfo>;
   /** An absolute path where commands also see the workspace, e.g. a task's WORKDIR (/app). */
   workspaceAlias?: string;
+  /** Cap on the processes of one command or job (processes.ts); default DEFAULT_MAX_PROCESSES. 0: none. */
+  maxProcesses?: number;
+  /** Cap on the resident memory of one command or job, in bytes; default DEFAULT_MAX_MEMORY_BYTES. 0: none. */
+  maxMemoryBytes?: number;
+  /** Folders the git metadata scan reads at most (gitMetadataGuard.ts). */
+  maxGitScanDirs?: number;
 }
 
 export interface CommandApprovalRequest {
@@ -119,6 +127,8 @@ export interface ToolRunnerOptions {
   keepFullOutput?: (name: string, text: string) => Promise<string>;
   /** Receives every chunk a background job prints; `ended` once, with an empty chunk, when the job ends. */
   onJobOutput?: (job: string, text: string, ended?: boolean) => void;
+  /** Receives what the git metadata guard did (a repository neutralised), for the run's record. */
+  onNotice?: (message: string) => void;
 }
 
 export interface ToolContext {
@@ -199,12 +209,60 @@ export class ToolRunner {
   /** The run's private /tmp inside the sandbox, shared by its commands and jobs. */
   private sandboxTmp: string | undefined;
   private realWorkspace: string | undefined;
+  /** Marks every process of this runner's commands and jobs (processes.ts). */
+  private readonly runToken = newToken();
+  private readonly caps: Caps | undefined;
+  /** Keeps the workspace's git metadata from running code outside the sandbox; with `sandbox` options only. */
+  private readonly gitGuard: GitMetadataGuard | undefined;
 
   constructor(private readonly options: ToolRunnerOptions) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? 120_000;
     this.maxObservationChars = options.maxObservationChars ?? 20_000;
-    this.jobs = new JobManager(options.workspace, options.onJobOutput);
+    const sandbox = options.sandbox;
+    const maxProcesses = sandbox?.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+    const maxMemoryBytes = sandbox?.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES;
+    this.caps = sandbox ? { maxProcesses: maxProcesses || Infinity, maxMemoryBytes: maxMemoryBytes || Infinity } : undefined;
+    this.jobs = new JobManager(
+      options.workspace,
+      (job, text, ended) => {
+        options.onJobOutput?.(job, text, ended);
+        if (ended) this.checkGitMetadata();
+      },
+      { runToken: this.runToken, passEnv: sandbox?.passEnv, caps: this.caps },
+    );
     this.heldJobOutput = new Map();
+    if (sandbox) {
+      const home = sandbox.home ?? os.homedir();
+      this.gitGuard = new GitMetadataGuard({
+        workspace: options.workspace,
+        maxDirs: sandbox.maxGitScanDirs,
+        excluded: options.guard.forbiddenPaths,
+        writableRoots: () => [this.sandboxTmp, sandbox.cacheDir ?? path.join(home, '.cache', 'apollo-sandbox'), ...(sandbox.extraWritable ?? []).map((p) => expandHome(p, home))].filter((p): p is string => !!p),
+        onNotice: options.onNotice,
+      });
+      // What exists now is the user's: read-only to commands, never rewritten.
+      this.gitGuard.baseline();
+    }
+  }
+
+  /** Runs the git metadata guard now; returns the notes for the observation (empty when nothing was done). */
+  private checkGitMetadata(): string[] {
+    try {
+      return this.gitGuard?.check() ?? [];
+    } catch (caught) {
+      return [`[Could not check the git metadata of the workspace: ${(caught as Error).message}]`];
+    }
+  }
+
+  /** A file tool wrote: a nested `.git/config` or hook written that way is neutralised too. */
+  private afterWrite(result: ToolResult): ToolResult {
+    const guarded = this.checkGitMetadata();
+    return guarded.length ? { ...result, observation: `${result.observation}\n${guarded.join('\n')}` } : result;
+  }
+
+  /** The workspace watcher saw a change under a `.git` name: the guard checks soon. */
+  gitMetadataChanged(): void {
+    this.gitGuard?.poke();
   }
 
   async run(call: ToolCallRecord, context: ToolContext = {}): Promise<ToolResult> {
@@ -225,12 +283,14 @@ export class ToolRunner {
         case 'read_file':
           return await this.readFile(requireString(args, 'path', call.name), optionalLine(args, 'start_line'), optionalLine(args, 'end_line'));
         case 'write_file':
-          return await this.writeFile(requireString(args, 'path', call.name), requireString(args, 'content', call.name));
+          return this.afterWrite(await this.writeFile(requireString(args, 'path', call.name), requireString(args, 'content', call.name)));
         case 'edit_file':
-          return await this.editFile(
-            requireString(args, 'path', call.name),
-            requireString(args, 'old_text', call.name),
-            requireString(args, 'new_text', call.name),
+          return this.afterWrite(
+            await this.editFile(
+              requireString(args, 'path', call.name),
+              requireString(args, 'old_text', call.name),
+              requireString(args, 'new_text', call.name),
+            ),
           );
         case 'list_dir':
           return await this.listDir(typeof args.path === 'string' ? args.path : '.');
@@ -246,10 +306,14 @@ export class ToolRunner {
           const gate = await this.gate(command, 'job_start', signal);
           if ('refused' in gate) return gate.refused;
           const status = this.jobs.start(name, command, gate.launch);
+          this.gitGuard?.poke();
           return { observation: `Job "${status.name}" started. Read its output with job_read.${gate.note ? `\n${gate.note}` : ''}`, isError: false };
         }
-        case 'job_read':
-          return this.readJob(requireString(args, 'name', call.name));
+        case 'job_read': {
+          const read = this.readJob(requireString(args, 'name', call.name));
+          const guarded = this.checkGitMetadata();
+          return guarded.length ? { ...read, observation: `${read.observation}\n${guarded.join('\n')}` } : read;
+        }
         case 'job_send': {
           const status = this.jobs.send(requireString(args, 'name', call.name), requireString(args, 'input', call.name));
           return { observation: `Sent to job "${status.name}".`, isError: false };
@@ -386,6 +450,9 @@ export class ToolRunner {
   /** Ends the jobs and removes the sandbox's private /tmp. Call when the run ends. */
   async dispose(): Promise<void> {
     await this.jobs.killAll().catch(() => undefined);
+    killMarked(RUN_TOKEN_ENV, this.runToken);
+    this.checkGitMetadata();
+    this.gitGuard?.dispose();
     if (this.sandboxTmp) rmSync(this.sandboxTmp, { recursive: true, force: true });
     this.sandboxTmp = undefined;
   }
@@ -423,6 +490,7 @@ export class ToolRunner {
           passEnv: options.passEnv,
           shell: SHELL,
           placements: options.workspaceAlias ? [{ source: this.options.workspace, dest: options.workspaceAlias, writable: true }] : undefined,
+          gitMetadata: this.gitGuard?.readOnlyPaths(),
         });
         return { launch, sandboxed: true };
       } catch (caught) {
@@ -474,7 +542,9 @@ export class ToolRunner {
     const gate = await this.gate(command, 'run_command', context.signal);
     if ('refused' in gate) return gate.refused;
     const executed = await this.execute(gate.launch, timeoutMs, context.signal);
-    const notes = [gate.note, gate.sandboxed ? sandboxNote(executed.text.observation) : undefined].filter(Boolean);
+    // Before the observation returns, what the command did to git metadata is neutralised.
+    const guarded = this.checkGitMetadata();
+    const notes = [gate.note, gate.sandboxed ? sandboxNote(executed.text.observation) : undefined, ...guarded].filter(Boolean);
     const { fullText } = executed;
     const text = notes.length ? { ...executed.text, observation: `${executed.text.observation}\n${notes.join('\n')}` } : executed.text;
     if (!fullText || !this.options.keepFullOutput) return text;
@@ -485,11 +555,13 @@ export class ToolRunner {
 
   private execute(launch: CommandLaunch, timeoutMs: number, signal?: AbortSignal): Promise<{ text: ToolResult; fullText?: string }> {
     return new Promise((resolve) => {
+      const token = newToken();
       const child = spawn(launch.file, launch.args, {
         cwd: this.options.workspace,
         detached: true, // its own process group, so a timeout kills everything it started
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: process.env,
+        // Never the secrets or sockets of the host; marked so that detached children are found again.
+        env: commandEnvironment({ passEnv: this.options.sandbox?.passEnv, runToken: this.runToken, commandToken: token }),
       });
       const chunks: string[] = [];
       let total = 0;
@@ -501,25 +573,38 @@ export class ToolRunner {
       };
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
-      let ended: 'timeout' | 'aborted' | undefined;
-      const kill = (why: 'timeout' | 'aborted') => {
-        ended ??= why;
-        try {
-          if (child.pid) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
+      let ended: 'timeout' | 'aborted' | 'cap' | undefined;
+      let capReason = '';
+      // Everything the command started: its group, what left the group (setsid, nohup … &), its sandbox.
+      const killAll = () => {
+        killGroup(child.pid);
+        killMarked(COMMAND_TOKEN_ENV, token);
+        watchdog?.killNamespace();
       };
+      const kill = (why: 'timeout' | 'aborted' | 'cap') => {
+        ended ??= why;
+        killAll();
+      };
+      const watchdog = this.caps
+        ? new CapWatchdog(child.pid, token, this.caps, (reason) => {
+            capReason = reason;
+            kill('cap');
+          })
+        : undefined;
       const timer = setTimeout(() => kill('timeout'), timeoutMs);
       const onAbort = () => kill('aborted');
       signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (spawnError) => {
+      let finished = false;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const finish = (code: number | null, killedBy: NodeJS.Signals | null) => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
-        resolve({ text: error(`The command could not start: ${spawnError.message}`) });
-      });
-      child.on('close', (code, killedBy) => {
-        clearTimeout(timer);
+        if (graceTimer) clearTimeout(graceTimer);
+        watchdog?.stop();
         signal?.removeEventListener('abort', onAbort);
+        // What the command left running ends with it, as inside the sandbox: use job_start for that.
+        killMarked(COMMAND_TOKEN_ENV, token);
         let output = chunks.join('');
         if (total > MAX_KEPT_OUTPUT_CHARS) output += `\n[${total - output.length} further characters were not kept]`;
         const shown = capText(output, this.maxObservationChars);
@@ -528,10 +613,32 @@ export class ToolRunner {
           resolve({ text: error(`${shown}\n[Timed out after ${Math.round(timeoutMs / 1000)} s; the command was killed.]`), fullText });
         } else if (ended === 'aborted') {
           resolve({ text: error(`${shown}\n[The command was stopped.]`), fullText });
+        } else if (ended === 'cap') {
+          resolve({
+            text: error(`${shown}\n[Stopped by Apollo: ${capReason}. All its processes were ended; the run goes on. Use fewer processes or less memory (or ask the user to raise the cap).]`),
+            fullText,
+          });
         } else {
           const status = code === null ? `killed by ${killedBy}` : `exit code ${code}`;
           resolve({ text: { observation: `${shown}${shown.endsWith('\n') || !shown ? '' : '\n'}[${status}]`, isError: code !== 0 }, fullText });
         }
+      };
+      child.on('error', (spawnError) => {
+        finished = true;
+        clearTimeout(timer);
+        watchdog?.stop();
+        resolve({ text: error(`The command could not start: ${spawnError.message}`) });
+      });
+      child.on('close', finish);
+      child.on('exit', (code, killedBy) => {
+        // The shell is gone; a detached child may still hold the output open. A short grace for
+        // the last output, then the leftovers are ended and the streams closed.
+        graceTimer = setTimeout(() => {
+          killAll();
+          child.stdout.destroy();
+          child.stderr.destroy();
+          finish(code, killedBy);
+        }, OUTPUT_GRACE_MS);
       });
     });
   }
@@ -542,7 +649,7 @@ function sandboxNote(output: string): string | undefined {
   const bwrapError = /^bwrap: (.+)$/m.exec(output);
   if (bwrapError) return `[The sandbox could not start this command (bwrap: ${bwrapError[1]}). This is a problem of the sandbox's setup, not of the command.]`;
   if (/Read-only file system/i.test(output)) {
-    return '[Sandbox: only the workspace (not its .git folder), /tmp and the package caches are writable; everything else is read-only. Keep your changes inside the workspace.]';
+    return '[Sandbox: only the workspace (not the metadata of its git repositories: .git folders and files, gitdirs, bare repositories that existed when the command started), /tmp and the package caches are writable; everything else is read-only. Keep your changes inside the workspace.]';
   }
   return undefined;
 }

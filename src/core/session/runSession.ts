@@ -424,6 +424,7 @@ export class RunSession {
       approveCommand: setup.approveCommand,
       commandTimeoutMs: setup.commandTimeoutMs,
       keepFullOutput: (name, text) => this.store.writeRunFile(this.runId, name, text),
+      onNotice: (message) => void this.record({ type: 'notice', time: now(), message }).catch((error: Error) => this.log(`Could not record a notice: ${error.message}`)),
       onJobOutput: (job, text, ended) => {
         // A job's log grows chunk by chunk: a secret split between two chunks is completed before it is written.
         let stream = jobLogs.get(job);
@@ -435,6 +436,7 @@ export class RunSession {
       },
     });
     this.sandboxStatus = this.tools.sandboxStatus();
+    setup.watcher?.onGitMetadataChange(() => this.tools.gitMetadataChanged());
     this.judge = setup.judge
       ? new Judge(setup.judge, { task: started.task, record: (event) => this.record(event), log: setup.log, redact: (text) => setup.store.redactor.redact(text) })
       : undefined;
