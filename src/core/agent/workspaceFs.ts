@@ -390,17 +390,7 @@ export class WorkspaceFs {
     if (!this.fdRelative) return this.fallbackRead(userPath, purpose);
     return this.walk(userPath, purpose, { create: false, finalIsFolder: false }, async (dir, parents, name, roots) => {
       if (name === undefined) throw fsError('EISDIR', 'illegal operation on a directory', roots.workspace);
-      let handle: FileHandle;
-      try {
-        handle = await fs.open(at(dir, name), READ_FLAGS);
-      } catch (caught) {
-        if (code(caught) === 'ELOOP') {
-          const target = await fs.readlink(at(dir, name)).catch(() => undefined);
-          if (target !== undefined) throw new Restart(this.substitute(userPath, roots, parents, target, []));
-        }
-        if (code(caught) === 'ENOENT') throw fsError('ENOENT', 'no such file or directory', path.join(roots.workspace, ...parents, name));
-        throw caught;
-      }
+      const handle = await this.openFinal(userPath, dir, parents, name, roots);
       try {
         const stat = await handle.stat();
         this.checkFile(userPath, stat, purpose, path.join(roots.workspace, ...parents, name));
@@ -409,6 +399,30 @@ export class WorkspaceFs {
         await handle.close();
       }
     });
+  }
+
+  /** Opens the last component for reading without following it or waiting on it: a symlink restarts the walk. */
+  private async openFinal(userPath: string, dir: FileHandle, parents: string[], name: string, roots: Roots): Promise<FileHandle> {
+    try {
+      return await fs.open(at(dir, name), READ_FLAGS);
+    } catch (caught) {
+      const errno = code(caught);
+      if (errno === 'ELOOP') {
+        const target = await fs.readlink(at(dir, name)).catch(() => undefined);
+        if (target !== undefined) throw new Restart(this.substitute(userPath, roots, parents, target, []));
+      }
+      if (errno === 'ENOENT') throw fsError('ENOENT', 'no such file or directory', path.join(roots.workspace, ...parents, name));
+      await this.refuseSpecial(userPath, at(dir, name), errno);
+      throw caught;
+    }
+  }
+
+  /** An open that failed on a socket (ENXIO) or the like: say what the thing is. */
+  private async refuseSpecial(userPath: string, where: string, errno: string | undefined): Promise<void> {
+    if (errno !== 'ENXIO' && errno !== 'EOPNOTSUPP' && errno !== 'ENODEV') return;
+    const stat = await fs.lstat(where).catch(() => undefined);
+    const kind = stat && describeKind(stat);
+    if (kind) throw this.notRegular(userPath, kind, 'read');
   }
 
   private checkFile(userPath: string, stat: Stats, purpose: Purpose, where: string): void {
@@ -496,17 +510,7 @@ export class WorkspaceFs {
     }
     return this.walk(userPath, 'read', { create: false, finalIsFolder: false }, async (dir, parents, name, roots) => {
       if (name === undefined) return '.';
-      let handle: FileHandle;
-      try {
-        handle = await fs.open(at(dir, name), READ_FLAGS);
-      } catch (caught) {
-        if (code(caught) === 'ELOOP') {
-          const target = await fs.readlink(at(dir, name)).catch(() => undefined);
-          if (target !== undefined) throw new Restart(this.substitute(userPath, roots, parents, target, []));
-        }
-        if (code(caught) === 'ENOENT') throw fsError('ENOENT', 'no such file or directory', path.join(roots.workspace, ...parents, name));
-        throw caught;
-      }
+      const handle = await this.openFinal(userPath, dir, parents, name, roots);
       try {
         const stat = await handle.stat();
         if (stat.isDirectory()) this.checkIdentity(userPath, stat, 'read');
@@ -553,7 +557,10 @@ export class WorkspaceFs {
 
   private async fallbackRead(userPath: string, purpose: Purpose): Promise<Buffer> {
     const real = await this.resolve(userPath, purpose);
-    const handle = await fs.open(real, READ_FLAGS);
+    const handle = await fs.open(real, READ_FLAGS).catch(async (caught) => {
+      await this.refuseSpecial(userPath, real, code(caught));
+      throw caught;
+    });
     try {
       this.checkFile(userPath, await handle.stat(), purpose, real);
       return await handle.readFile();
