@@ -144,6 +144,34 @@ test('race: a job swapping a folder for a symlink to the host cannot lead write_
   }
 });
 
+test('race: search during the same swap never shows a line of the outside file', async (t) => {
+  if (!(await sandboxOrSkip(t))) return;
+  const f = fixture();
+  try {
+    writeFileSync(path.join(f.workspace, 'swap.pl'), SWAPPER);
+    assert.match((await f.tools.run(call('job_start', { name: 'swapper', command: `perl swap.pl ${f.outside}` }))).observation, /started/);
+    let output = '';
+    await until('the job to start swapping', () => /swapping/.test(output), 20_000, async () => {
+      output += (await f.tools.run(call('job_read', { name: 'swapper' }))).observation;
+    }, () => output.slice(0, 1500));
+    let found = 0;
+    for (let i = 0; i < 80; i++) {
+      const result = await within(f.tools.run(call('search', { pattern: 'OUTSIDE-SECRET|^inside$', path: i % 2 ? 'd' : '.' })), 30_000, 'search');
+      assert.ok(!result.observation.includes(MARKER), `search showed the outside file: ${result.observation}`);
+      for (const line of result.observation.split('\n')) {
+        assert.ok(/^dd?\/secret:1:inside$/.test(line) || /^No match for/.test(line) || CLEAR_REFUSAL.test(line) || /^search failed/.test(line), line);
+      }
+      if (/secret:1:inside/.test(result.observation)) found++;
+    }
+    t.diagnostic(`${found} of 80 searches found the inside file`);
+    await within(f.tools.dispose(), 10_000, 'dispose');
+    assert.deepEqual(readdirSync(f.outside), ['secret']);
+  } finally {
+    await f.tools.dispose();
+    rmSync(f.root, { recursive: true, force: true });
+  }
+});
+
 test('a named pipe in the workspace: read_file, write_file and edit_file refuse it at once, and the run goes on', async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   const f = fixture();
