@@ -175,6 +175,9 @@ for (const mode of [{ fdRelative: true }, { fdRelative: false }]) {
         await within(assert.rejects(f.files.readFile(name, 'write'), kinds[name]), 5000, `editing ${name}`);
       }
       if (mode.fdRelative) await within(assert.rejects(f.files.locate('pipe'), /named pipe/), 5000, 'locating the pipe');
+      const notFolder = (caught: NodeJS.ErrnoException) => caught.code === 'ENOTDIR';
+      await within(assert.rejects(f.files.readFile('pipe/x'), notFolder), 5000, 'a path through the pipe');
+      await within(assert.rejects(f.files.writeFile('pipe/x', 'x'), notFolder), 5000, 'a write through the pipe');
       assert.equal((await fs.lstat(path.join(f.workspace, 'pipe'))).isFIFO(), true, 'the pipe is left as it was');
       assert.equal(await read(f.files, 'src/a.txt'), 'a\n', 'and the next read works');
     } finally {

@@ -33,8 +33,25 @@
  * the command policy, which asks before or refuses what it flags.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, existsSync, fstatSync, openSync, promises as fs, Stats, statSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import {
+  closeSync,
+  constants as C,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  promises as fs,
+  readFile as readFileCallback,
+  readlinkSync,
+  renameSync,
+  Stats,
+  statSync,
+  unlinkSync,
+  writeFile as writeFileCallback,
+} from 'node:fs';
 import path from 'node:path';
 import { isInside } from '../paths';
 
@@ -161,9 +178,34 @@ function join(parts: string[]): string {
   return parts.join('/');
 }
 
-/** `/proc/self/fd/<fd>/<name>`: `name` (one component) relative to the folder the handle holds. */
-function at(dir: FileHandle, name?: string): string {
-  return name === undefined ? `${PROC_FD}/${dir.fd}` : `${PROC_FD}/${dir.fd}/${name}`;
+/** `/proc/self/fd/<fd>/<name>`: `name` (one component) relative to the folder the descriptor holds. */
+function at(dir: number, name?: string): string {
+  return name === undefined ? `${PROC_FD}/${dir}` : `${PROC_FD}/${dir}/${name}`;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
+function readlinkOrUndefined(where: string): string | undefined {
+  try {
+    return readlinkSync(where);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The whole content of an open file, from where it stands (the start), without closing it. */
+function readWhole(fd: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => readFileCallback(fd, (error, data) => (error ? reject(error) : resolve(data))));
+}
+
+function writeWhole(fd: number, data: string | Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => writeFileCallback(fd, data, (error) => (error ? reject(error) : resolve())));
 }
 
 /** A walk that must start again from the root with another path (a symlink was substituted). */
@@ -295,13 +337,15 @@ export class WorkspaceFs {
   /**
    * Opens the folders of `parts` one by one from the root and hands `body` the last one (held),
    * the physical components that lead to it, and the final name (undefined for the root itself).
-   * `body` may throw a Restart to walk again with a substituted path.
+   * `body` may throw a Restart to walk again with a substituted path. The walk's own calls
+   * (open a folder, fstat, readlink, mkdir, close) are metadata operations on the local tree and are
+   * made synchronously: through the thread pool they cost several times more per folder.
    */
   private async walk<T>(
     userPath: string,
     purpose: Purpose,
     options: { create: boolean; finalIsFolder: boolean },
-    body: (dir: FileHandle, parents: string[], name: string | undefined, roots: Roots) => Promise<T>,
+    body: (dir: number, parents: string[], name: string | undefined, roots: Roots) => Promise<T>,
   ): Promise<T> {
     const roots = await this.roots();
     this.refreshIdentities();
@@ -311,14 +355,14 @@ export class WorkspaceFs {
       this.checkNames(userPath, parts, purpose, roots);
       const folders = options.finalIsFolder ? parts : parts.slice(0, -1);
       const name = options.finalIsFolder ? undefined : parts[parts.length - 1];
-      let dir = await fs.open(roots.workspace, C.O_RDONLY | O_DIRECTORY);
+      let dir = openSync(roots.workspace, C.O_RDONLY | O_DIRECTORY);
       try {
         let restart: Restart | undefined;
         for (let i = 0; i < folders.length && !restart; i++) {
-          const next = await this.openFolder(userPath, dir, folders, i, parts, purpose, options.create, roots);
+          const next = this.openFolder(userPath, dir, folders, i, parts, purpose, options.create, roots);
           if (next instanceof Restart) restart = next;
           else {
-            await dir.close();
+            closeSync(dir);
             dir = next;
           }
         }
@@ -332,38 +376,31 @@ export class WorkspaceFs {
         }
         parts = restart.parts;
       } finally {
-        await dir.close().catch(() => undefined);
+        closeQuietly(dir);
       }
     }
   }
 
-  /** Opens folder `folders[i]` inside `dir`: the new handle, a Restart through a symlink, or an error. */
-  private async openFolder(
-    userPath: string,
-    dir: FileHandle,
-    folders: string[],
-    i: number,
-    parts: string[],
-    purpose: Purpose,
-    create: boolean,
-    roots: Roots,
-  ): Promise<FileHandle | Restart> {
+  /** Opens folder `folders[i]` inside `dir`: the new descriptor, a Restart through a symlink, or an error. */
+  private openFolder(userPath: string, dir: number, folders: string[], i: number, parts: string[], purpose: Purpose, create: boolean, roots: Roots): number | Restart {
     const name = folders[i];
     for (let attempt = 0; ; attempt++) {
-      let handle: FileHandle;
+      let fd: number;
       try {
-        handle = await fs.open(at(dir, name), DIR_FLAGS);
+        fd = openSync(at(dir, name), DIR_FLAGS);
       } catch (caught) {
         const errno = code(caught);
         if (errno === 'ENOENT' && create && attempt < 3) {
           // mkdir never follows a final symlink: one swapped in makes EEXIST, and the open decides.
-          await fs.mkdir(at(dir, name)).catch((made) => {
+          try {
+            mkdirSync(at(dir, name));
+          } catch (made) {
             if (code(made) !== 'EEXIST') throw made;
-          });
+          }
           continue;
         }
         if (errno === 'ENOTDIR' || errno === 'ELOOP') {
-          const target = await fs.readlink(at(dir, name)).catch(() => undefined);
+          const target = readlinkOrUndefined(at(dir, name));
           if (target !== undefined) return new Restart(this.substitute(userPath, roots, folders.slice(0, i), target, parts.slice(i + 1)));
           throw fsError('ENOTDIR', 'not a directory', path.join(roots.workspace, ...folders.slice(0, i + 1)));
         }
@@ -371,12 +408,12 @@ export class WorkspaceFs {
         throw caught;
       }
       try {
-        this.checkIdentity(userPath, await handle.stat(), purpose);
+        this.checkIdentity(userPath, fstatSync(fd), purpose);
       } catch (refused) {
-        await handle.close();
+        closeSync(fd);
         throw refused;
       }
-      return handle;
+      return fd;
     }
   }
 
@@ -390,38 +427,43 @@ export class WorkspaceFs {
     if (!this.fdRelative) return this.fallbackRead(userPath, purpose);
     return this.walk(userPath, purpose, { create: false, finalIsFolder: false }, async (dir, parents, name, roots) => {
       if (name === undefined) throw fsError('EISDIR', 'illegal operation on a directory', roots.workspace);
-      const handle = await this.openFinal(userPath, dir, parents, name, roots);
+      const fd = this.openFinal(userPath, dir, parents, name, roots);
       try {
-        const stat = await handle.stat();
-        this.checkFile(userPath, stat, purpose, path.join(roots.workspace, ...parents, name));
-        return await handle.readFile();
+        this.checkFile(userPath, fstatSync(fd), purpose, path.join(roots.workspace, ...parents, name));
+        // The content is read through the thread pool: a file may be large.
+        return await readWhole(fd);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
     });
   }
 
   /** Opens the last component for reading without following it or waiting on it: a symlink restarts the walk. */
-  private async openFinal(userPath: string, dir: FileHandle, parents: string[], name: string, roots: Roots): Promise<FileHandle> {
+  private openFinal(userPath: string, dir: number, parents: string[], name: string, roots: Roots): number {
     try {
-      return await fs.open(at(dir, name), READ_FLAGS);
+      return openSync(at(dir, name), READ_FLAGS);
     } catch (caught) {
       const errno = code(caught);
       if (errno === 'ELOOP') {
-        const target = await fs.readlink(at(dir, name)).catch(() => undefined);
+        const target = readlinkOrUndefined(at(dir, name));
         if (target !== undefined) throw new Restart(this.substitute(userPath, roots, parents, target, []));
       }
       if (errno === 'ENOENT') throw fsError('ENOENT', 'no such file or directory', path.join(roots.workspace, ...parents, name));
-      await this.refuseSpecial(userPath, at(dir, name), errno);
+      this.refuseSpecial(userPath, at(dir, name), errno);
       throw caught;
     }
   }
 
   /** An open that failed on a socket (ENXIO) or the like: say what the thing is. */
-  private async refuseSpecial(userPath: string, where: string, errno: string | undefined): Promise<void> {
+  private refuseSpecial(userPath: string, where: string, errno: string | undefined): void {
     if (errno !== 'ENXIO' && errno !== 'EOPNOTSUPP' && errno !== 'ENODEV') return;
-    const stat = await fs.lstat(where).catch(() => undefined);
-    const kind = stat && describeKind(stat);
+    let stat: Stats | undefined;
+    try {
+      stat = lstatSync(where);
+    } catch {
+      return;
+    }
+    const kind = describeKind(stat);
     if (kind) throw this.notRegular(userPath, kind, 'read');
   }
 
@@ -441,35 +483,44 @@ export class WorkspaceFs {
     await this.walk(userPath, 'write', { create: true, finalIsFolder: false }, async (dir, parents, name, roots) => {
       const where = path.join(roots.workspace, ...parents, name ?? '');
       if (name === undefined) throw fsError('EISDIR', 'illegal operation on a directory', where);
-      const existing = await fs.lstat(at(dir, name)).catch((caught) => {
-        if (code(caught) === 'ENOENT') return undefined;
-        throw caught;
-      });
-      if (existing?.isSymbolicLink()) {
-        const target = await fs.readlink(at(dir, name));
-        throw new Restart(this.substitute(userPath, roots, parents, target, []));
+      let existing: Stats | undefined;
+      try {
+        existing = lstatSync(at(dir, name));
+      } catch (caught) {
+        if (code(caught) !== 'ENOENT') throw caught;
       }
+      if (existing?.isSymbolicLink()) throw new Restart(this.substitute(userPath, roots, parents, readlinkSync(at(dir, name)), []));
       if (existing) this.checkFile(userPath, existing, 'write', where);
-      const temporary = `.apollo-write-${randomBytes(6).toString('hex')}.tmp`;
-      const handle = await fs.open(at(dir, temporary), CREATE_FLAGS, 0o666);
+      const temporary = at(dir, `.apollo-write-${randomBytes(6).toString('hex')}.tmp`);
+      const fd = openSync(temporary, CREATE_FLAGS, 0o666);
       let renamed = false;
       try {
         try {
-          await handle.writeFile(data);
+          await writeWhole(fd, data);
           if (existing) {
-            await handle.chmod(existing.mode & 0o7777);
+            fchmodSync(fd, existing.mode & 0o7777);
             if (typeof process.getuid === 'function' && process.getuid() === 0 && (existing.uid !== 0 || existing.gid !== 0)) {
-              await handle.chown(existing.uid, existing.gid).catch(() => undefined);
+              try {
+                fchownSync(fd, existing.uid, existing.gid);
+              } catch {
+                // The owner could not be kept; the content is what matters.
+              }
             }
           }
         } finally {
-          await handle.close();
+          closeSync(fd);
         }
         // rename replaces the name itself: a symlink or file swapped in since the lstat is replaced, never followed.
-        await fs.rename(at(dir, temporary), at(dir, name));
+        renameSync(temporary, at(dir, name));
         renamed = true;
       } finally {
-        if (!renamed) await fs.unlink(at(dir, temporary)).catch(() => undefined);
+        if (!renamed) {
+          try {
+            unlinkSync(temporary);
+          } catch {
+            // Already gone.
+          }
+        }
       }
     });
   }
@@ -484,7 +535,12 @@ export class WorkspaceFs {
         const relative = join([...parents, entry.name]);
         if (this.hiddenByName(relative, roots)) continue;
         if (entry.isDirectory()) {
-          const stat = await fs.lstat(at(dir, entry.name)).catch(() => undefined);
+          let stat: Stats | undefined;
+          try {
+            stat = lstatSync(at(dir, entry.name));
+          } catch {
+            stat = undefined;
+          }
           if (stat && (this.forbiddenIds.some((id) => sameIdentity(stat, id)) || sameIdentity(stat, this.gitId))) continue;
         }
         listed.push({ name: entry.name, directory: entry.isDirectory() });
@@ -510,16 +566,16 @@ export class WorkspaceFs {
     }
     return this.walk(userPath, 'read', { create: false, finalIsFolder: false }, async (dir, parents, name, roots) => {
       if (name === undefined) return '.';
-      const handle = await this.openFinal(userPath, dir, parents, name, roots);
+      const fd = this.openFinal(userPath, dir, parents, name, roots);
       try {
-        const stat = await handle.stat();
+        const stat = fstatSync(fd);
         if (stat.isDirectory()) this.checkIdentity(userPath, stat, 'read');
         else {
           const kind = describeKind(stat);
           if (kind) throw this.notRegular(userPath, kind, 'read');
         }
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
       return join([...parents, name]);
     });
