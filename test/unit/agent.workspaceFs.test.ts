@@ -242,6 +242,26 @@ for (const mode of [{ fdRelative: true }, { fdRelative: false }]) {
   });
 }
 
+test('a write does not replace a file its mode makes read-only to the process (as an open for writing would not)', async (t) => {
+  if (!fdRelativeAvailable()) return t.skip('the fallback opens the file itself');
+  const f = await fixture();
+  const getuid = process.getuid;
+  try {
+    const file = path.join(f.workspace, 'src', 'a.txt');
+    await fs.chmod(file, 0o444);
+    // As another user than the file's owner (root itself may write anything).
+    const owner = (await fs.stat(file)).uid;
+    process.getuid = () => owner + 1000;
+    await assert.rejects(f.files.writeFile('src/a.txt', 'changed\n'), (caught: NodeJS.ErrnoException) => caught.code === 'EACCES');
+    await fs.chmod(file, 0o666);
+    await f.files.writeFile('src/a.txt', 'changed\n');
+    assert.equal(await fs.readFile(file, 'utf8'), 'changed\n');
+  } finally {
+    process.getuid = getuid;
+    f.cleanup();
+  }
+});
+
 test('every descriptor is closed, after successes and refusals alike', async (t) => {
   if (!fdRelativeAvailable()) return t.skip('counts descriptors through /proc/self/fd');
   const f = await fixture();

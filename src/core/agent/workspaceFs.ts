@@ -183,6 +183,14 @@ function at(dir: number, name?: string): string {
   return name === undefined ? `${PROC_FD}/${dir}` : `${PROC_FD}/${dir}/${name}`;
 }
 
+/** Whether the mode bits let this process write the file (root may write any). */
+function writableByUs(stat: Stats): boolean {
+  if (typeof process.getuid !== 'function' || process.getuid() === 0) return true;
+  if (stat.uid === process.getuid()) return (stat.mode & 0o200) !== 0;
+  if (typeof process.getgroups === 'function' && (stat.gid === process.getgid?.() || process.getgroups().includes(stat.gid))) return (stat.mode & 0o020) !== 0;
+  return (stat.mode & 0o002) !== 0;
+}
+
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
@@ -491,6 +499,8 @@ export class WorkspaceFs {
       }
       if (existing?.isSymbolicLink()) throw new Restart(this.substitute(userPath, roots, parents, readlinkSync(at(dir, name)), []));
       if (existing) this.checkFile(userPath, existing, 'write', where);
+      // The rename would replace a file its mode makes read-only to us; an open for writing would not.
+      if (existing && !writableByUs(existing)) throw fsError('EACCES', 'permission denied', where);
       const temporary = at(dir, `.apollo-write-${randomBytes(6).toString('hex')}.tmp`);
       const fd = openSync(temporary, CREATE_FLAGS, 0o666);
       let renamed = false;
