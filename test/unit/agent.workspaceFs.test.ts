@@ -262,6 +262,18 @@ test('a write does not replace a file its mode makes read-only to the process (a
   }
 });
 
+test('a workspace inside a forbidden folder has every path refused', async () => {
+  const f = await fixture();
+  try {
+    const inside = new WorkspaceFs(path.join(f.dataset), [path.dirname(f.dataset)]);
+    await assert.rejects(inside.readFile('events.jsonl'), /dataset folder/);
+    await assert.rejects(inside.listDir('.'), /dataset folder/);
+    await assert.rejects(inside.writeFile('x', 'x'), /dataset folder/);
+  } finally {
+    f.cleanup();
+  }
+});
+
 test('every descriptor is closed, after successes and refusals alike', async (t) => {
   if (!fdRelativeAvailable()) return t.skip('counts descriptors through /proc/self/fd');
   const f = await fixture();

@@ -148,6 +148,8 @@ interface Roots {
   forbidden: string[];
   /** The forbidden folders relative to the workspace, for those inside it ('/'-separated). */
   forbiddenInside: string[];
+  /** True when the workspace itself lies in a forbidden folder: then every path is refused. */
+  workspaceForbidden: boolean;
 }
 
 /** An errno-style error, so callers that map codes to observations keep working. */
@@ -253,7 +255,8 @@ export class WorkspaceFs {
     const forbidden = await Promise.all(this.forbidden.map((dir) => realPathOfNearest(path.resolve(dir))));
     const forbiddenInside = forbidden.filter((dir) => dir !== workspace && isInside(dir, workspace)).map((dir) => path.relative(workspace, dir).split(path.sep).join('/'));
     const bases = [...new Set([workspace, path.resolve(this.workspace)])];
-    this.roots_ = { workspace, bases, forbidden, forbiddenInside };
+    const workspaceForbidden = forbidden.some((dir) => isInside(workspace, dir));
+    this.roots_ = { workspace, bases, forbidden, forbiddenInside, workspaceForbidden };
     return this.roots_;
   }
 
@@ -330,6 +333,7 @@ export class WorkspaceFs {
   /** Refusals by name: the forbidden folders inside the workspace (also before they exist), and .git for writes. */
   private checkNames(userPath: string, parts: string[], purpose: Purpose, roots: Roots): void {
     const relative = join(parts);
+    if (roots.workspaceForbidden) throw this.inDataset(userPath, purpose);
     if (roots.forbiddenInside.some((dir) => isInside(relative, dir))) throw this.inDataset(userPath, purpose);
     if (purpose === 'write' && parts[0] === '.git') throw this.inGit(userPath);
   }
