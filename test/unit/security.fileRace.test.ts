@@ -130,7 +130,6 @@ test('race: a job swapping a folder for a symlink to the host cannot lead write_
     const worked = results.filter(({ result }) => !result.isError).length;
     t.diagnostic(`${worked} of 120 calls worked inside, ${refusedOutside} were refused as leading outside`);
     assert.ok(refusedOutside > 0, 'the race was live: some calls met the symlink');
-    assert.ok(worked > 0, 'and some met the folder');
 
     const status = await within(f.tools.run(call('job_kill', { name: 'swapper' })), 10_000, 'job_kill');
     assert.match(status.observation, /ended/);
