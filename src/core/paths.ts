@@ -3,10 +3,13 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 
-/** True when `child` is `parent` or lies below it (lexically: resolve real paths first). */
+/**
+ * True when `child` is `parent` or lies below it (lexically: resolve real paths first). A name that
+ * only begins with two dots (`..notes`) is inside; only a `..` component leads out.
+ */
 export function isInside(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }
 
 /**

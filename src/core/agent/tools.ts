@@ -1,6 +1,6 @@
 /** The agent's tools. Each returns an observation for the model; refusals are observations too. */
 import { spawn } from 'node:child_process';
-import { constants as fsConstants, existsSync, mkdtempSync, promises as fs, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ToolCallRecord } from '../dataset/events';
@@ -161,6 +161,8 @@ class ArgumentError extends Error {}
 class ToolError extends Error {}
 
 const MAX_SEARCH_LINES = 200;
+/** A search whose git prints nothing for this long is stopped. */
+const SEARCH_SILENCE_MS = 60_000;
 
 function optionalLine(args: Record<string, unknown>, key: string): number | undefined {
   const value = args[key];
@@ -177,17 +179,6 @@ const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 const MAX_KEPT_OUTPUT_CHARS = 50 * 1024 * 1024;
 /** A job silent this long (or ended) has its unfinished last line shown: a prompt waiting for input. */
 const JOB_SETTLE_MS = 1000;
-/** Writes never follow a symlink in the last path component (one swapped in after the guard's check). */
-const WRITE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | (fsConstants.O_NOFOLLOW ?? 0);
-
-async function writeNoFollow(file: string, content: string): Promise<void> {
-  const handle = await fs.open(file, WRITE_FLAGS, 0o666);
-  try {
-    await handle.writeFile(content);
-  } finally {
-    await handle.close();
-  }
-}
 
 /** What a command runs as, or why it does not run. */
 type CommandGate = { launch: CommandLaunch; sandboxed: boolean; note?: string } | { refused: ToolResult };
@@ -337,13 +328,8 @@ export class ToolRunner {
     }
   }
 
-  private relative(real: string): string {
-    return path.relative(this.options.guard.workspace, real) || '.';
-  }
-
   private async readFile(userPath: string, startLine?: number, endLine?: number): Promise<ToolResult> {
-    const real = await this.options.guard.resolve(userPath, 'read');
-    let content = await fs.readFile(real, 'utf8');
+    let content = (await this.options.guard.files.readFile(userPath)).toString('utf8');
     let range = '';
     if (startLine !== undefined || endLine !== undefined) {
       const lines = content.split('\n');
@@ -364,8 +350,7 @@ export class ToolRunner {
 
   private async editFile(userPath: string, oldText: string, newText: string): Promise<ToolResult> {
     if (oldText === '') throw new ToolError('old_text is empty: give the exact text to replace (use write_file to create a file).');
-    const real = await this.options.guard.resolve(userPath, 'write');
-    const content = await fs.readFile(real, 'utf8');
+    const content = (await this.options.guard.files.readFile(userPath, 'write')).toString('utf8');
     const first = content.indexOf(oldText);
     if (first < 0) throw new ToolError(`old_text was not found in ${userPath}; nothing was changed. Read the file and copy the text exactly (whitespace included).`);
     const second = content.indexOf(oldText, first + 1);
@@ -373,27 +358,42 @@ export class ToolRunner {
       const count = content.split(oldText).length - 1;
       throw new ToolError(`old_text occurs ${count} times in ${userPath}; nothing was changed. Include more surrounding lines to make it unique.`);
     }
-    await writeNoFollow(real, content.slice(0, first) + newText + content.slice(first + oldText.length));
+    await this.options.guard.files.writeFile(userPath, content.slice(0, first) + newText + content.slice(first + oldText.length));
     const line = content.slice(0, first).split('\n').length;
     return { observation: `Edited ${userPath} at line ${line}.`, isError: false };
   }
 
   private async search(pattern: string, userPath: string, ignoreCase: boolean): Promise<ToolResult> {
     if (pattern === '') throw new ToolError('The pattern is empty.');
-    const real = await this.options.guard.resolve(userPath, 'read');
-    const root = await fs.realpath(this.options.workspace);
-    const git = simpleGit({ baseDir: root }).env(gitEnvironment());
+    const files = this.options.guard.files;
+    // The pathspec is where the path really is, found by the same walk as the other file tools,
+    // and relative: git grep --no-index fails on absolute ones.
+    const pathspec = await files.locate(userPath);
     // --no-index --exclude-standard: works without a repository and honours .gitignore files.
-    // The pathspec is relative: git grep --no-index fails on absolute ones.
-    const pathspec = path.relative(root, real) || '.';
-    const args = ['grep', '--no-index', '--exclude-standard', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
+    // git skips symlinks (it lstats each file) but opens files by name, so a folder swapped for a
+    // symlink meanwhile could lead it outside: each match is shown only when the line is what the
+    // fd-relative read of that file finds there. A silent git (a FIFO swapped in) is stopped.
+    const git = simpleGit({ baseDir: files.workspace, timeout: { block: SEARCH_SILENCE_MS } }).env(gitEnvironment());
+    const args = ['grep', '--no-index', '--exclude-standard', '-z', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
     let output: string;
     try {
       output = await git.raw(args);
     } catch (caught) {
       throw new ToolError(`search failed: ${(caught as Error).message.trim()}`);
     }
-    const lines = output.split('\n').filter((line) => line !== '');
+    const lines: string[] = [];
+    let file: { name: string; lines: string[] | undefined } | undefined;
+    for (const record of output.split('\n')) {
+      // -z: "path\0line\0text".
+      const afterPath = record.indexOf('\0');
+      const afterLine = record.indexOf('\0', afterPath + 1);
+      if (afterPath < 0 || afterLine < 0) continue;
+      const name = record.slice(0, afterPath);
+      const line = Number(record.slice(afterPath + 1, afterLine));
+      const text = record.slice(afterLine + 1);
+      if (file?.name !== name) file = { name, lines: await files.readFile(name).then((content) => content.toString('utf8').split('\n'), () => undefined) };
+      if (file.lines?.[line - 1] === text) lines.push(`${name}:${line}:${text}`);
+    }
     if (lines.length === 0) return { observation: `No match for /${pattern}/.`, isError: false };
     const shown = lines.slice(0, MAX_SEARCH_LINES).map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
     const more = lines.length > MAX_SEARCH_LINES ? `\n[${lines.length - MAX_SEARCH_LINES} more matches not shown: narrow the pattern or the path.]` : '';
@@ -417,21 +417,14 @@ export class ToolRunner {
   }
 
   private async writeFile(userPath: string, content: string): Promise<ToolResult> {
-    const real = await this.options.guard.resolve(userPath, 'write');
-    await fs.mkdir(path.dirname(real), { recursive: true });
-    await writeNoFollow(real, content);
+    await this.options.guard.files.writeFile(userPath, content);
     return { observation: `Wrote ${Buffer.byteLength(content)} bytes to ${userPath}.`, isError: false };
   }
 
   private async listDir(userPath: string): Promise<ToolResult> {
-    const real = await this.options.guard.resolve(userPath, 'read');
-    const entries = await fs.readdir(real, { withFileTypes: true });
-    const names: string[] = [];
-    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      if (await this.options.guard.isHidden(path.join(real, entry.name))) continue;
-      names.push(entry.isDirectory() ? `${entry.name}/` : entry.name);
-    }
-    return { observation: names.length ? names.join('\n') : `(${this.relative(real)} is empty)`, isError: false };
+    const { entries, relative } = await this.options.guard.files.listDir(userPath);
+    const names = entries.map((entry) => (entry.directory ? `${entry.name}/` : entry.name));
+    return { observation: names.length ? names.join('\n') : `(${relative} is empty)`, isError: false };
   }
 
   /** Whether commands are sandboxed, for the session to say once at the start of a run. */
