@@ -70,6 +70,8 @@ async function main(): Promise<void> {
   const stepTimes: number[] = [];
   const modelMs: number[] = [];
   const toolMs: number[] = [];
+  /** How many snapshots had been taken when each step was recorded: a step's own are those since the step before. */
+  const snapshotsAtStep: number[] = [];
   const memoryAt = new Map<number, ReturnType<typeof memory>>();
   let summaries = 0;
   try {
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       if (event.type === 'summary') summaries++;
       if (event.type !== 'step') return;
       stepTimes.push(performance.now());
+      snapshotsAtStep.push(grounder.snapshots.length);
       modelMs.push(event.modelMs ?? 0);
       toolMs.push(event.toolMs ?? 0);
       if (event.step === 100 || event.step % 1000 === 0 || event.step === steps) memoryAt.set(event.step, memory());
@@ -98,13 +101,13 @@ async function main(): Promise<void> {
     const total = performance.now() - startedAt;
     if (ended.status !== 'max_steps') throw new Error(`the run ended ${ended.status}: ${ended.error ?? ''}`);
 
-    // Snapshots come in pairs per step: before the request, after the action.
+    // A step's snapshots: the first when its request was sent, the last after its action.
     const wall: number[] = [];
     const bookkeeping: number[] = [];
     const requestAndTool: number[] = [];
     for (let i = 0; i < stepTimes.length; i++) {
       const previous = i === 0 ? startedAt : stepTimes[i - 1];
-      const [before, after] = [grounder.snapshots[2 * i], grounder.snapshots[2 * i + 1]];
+      const [before, after] = [grounder.snapshots[i === 0 ? 0 : snapshotsAtStep[i - 1]], grounder.snapshots[snapshotsAtStep[i] - 1]];
       wall.push(stepTimes[i] - previous);
       requestAndTool.push(after - before);
       bookkeeping.push(stepTimes[i] - previous - (after - before));
