@@ -355,16 +355,17 @@ export interface ExternalChangeEvent {
   step: number;
   /**
    * When it was found: `before_request` — between the previous step's action and this step's
-   * request (absent on runs recorded before phases were kept, and on a rewind's record of the
-   * edits it overwrites); `during_request` — between this step's request and the model's reply,
-   * while the model thought (the action's diff starts after it).
+   * request; `during_request` — between this step's request and the model's reply, while the
+   * model thought (the action's diff starts after it); `before_rewind` — the user's edits a
+   * rewind overwrote, recorded first. Absent on events recorded before phases were kept (the
+   * engine's were `before_request`, a rewind's `before_rewind`).
    */
   phase?: ExternalChangePhase;
   grounding: Grounding;
 }
 
-export type ExternalChangePhase = 'before_request' | 'during_request';
-export const EXTERNAL_CHANGE_PHASES: readonly ExternalChangePhase[] = ['before_request', 'during_request'];
+export type ExternalChangePhase = 'before_request' | 'during_request' | 'before_rewind';
+export const EXTERNAL_CHANGE_PHASES: readonly ExternalChangePhase[] = ['before_request', 'during_request', 'before_rewind'];
 
 /**
  * The workspace was put back to how it stood before `toStep`, and the run goes on from there on a

@@ -123,7 +123,7 @@ async function rewindClaimed(options: RewindOptions, prepared: Omit<Awaited<Retu
     if (!options.force) throw new UnsavedChangesError(overwritten);
     // Recorded before anything is written, so the edits can always be got back from the store.
     const lastStep = steps.length ? steps[steps.length - 1].step : 1;
-    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, grounding: userEdits });
+    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, phase: 'before_rewind', grounding: userEdits });
   }
 
   const files: FileChange[] = await shadow.restore(now, snapshotBeforeStep(target));
