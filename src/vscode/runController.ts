@@ -25,6 +25,7 @@ import type { SettingsGuard } from './settingsGuard';
 import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
 import { NO_CHAT_MODELS, pickChatModel } from './languageModels';
 import { stepDetail, TimelineModel, toTimelineStep } from './timeline';
+import { watchEditorSaves } from './editorSaves';
 
 export interface PanelChannel {
   post(message: HostToWebview): void;
@@ -475,6 +476,7 @@ export class RunController implements vscode.Disposable {
       secretsToModel: settings.secretsToModel,
       approveCommand: (request) => this.approveCommand(request),
       log: (line) => this.log.info(line),
+      outsideSaves: watchEditorSaves,
     };
   }
 

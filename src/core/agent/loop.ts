@@ -330,7 +330,9 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         const after = await grounder.snapshot();
         let grounding = await grounder.ground(previous, after);
         groundingMs += Date.now() - groundingStarted;
-        const savedOutside = saves ? [...new Set(saves.end())] : [];
+        // Only saves that reach the diff make it mixed (a save of an unchanged or ignored file does not).
+        const saved = new Set(saves?.end() ?? []);
+        const savedOutside = grounding.files.filter((file) => saved.has(file.path) || (file.oldPath !== undefined && saved.has(file.oldPath))).map((file) => file.path);
         if (savedOutside.length) grounding = { ...grounding, mixed: { files: savedOutside } };
         previous = after;
         finished = result.finished;

@@ -115,7 +115,7 @@ export interface Grounding {
 }
 
 export interface MixedGrounding {
-  /** Workspace-relative paths saved outside the agent while the action ran, each once. */
+  /** The diff's files (workspace-relative) that were saved outside the agent while the action ran, each once. */
   files: string[];
 }
 

@@ -1,0 +1,69 @@
+/**
+ * Which files the user saved in an editor while an action ran. A run's action diff cannot tell
+ * such a save from the agent's own write, so the engine marks that step's grounding as mixed,
+ * naming the files (see `Grounding.mixed`). Only documents inside the run's workspace count.
+ * The save listener is held only while some action is being watched.
+ */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import * as vscode from 'vscode';
+
+interface Watch {
+  /** The workspace as given and as its real path (a symlinked folder opens under either). */
+  roots: string[];
+  saved: Set<string>;
+}
+
+const watches = new Set<Watch>();
+let listener: vscode.Disposable | undefined;
+
+function realpathOr(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
+/** The path inside `root`, with forward slashes as the dataset writes them; undefined outside it. */
+function inside(file: string, root: string): string | undefined {
+  const relative = path.relative(root, file);
+  if (!relative || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+  return relative.split(path.sep).join('/');
+}
+
+function noteSave(document: vscode.TextDocument): void {
+  if (document.uri.scheme !== 'file') return;
+  const file = document.uri.fsPath;
+  let real: string | undefined;
+  for (const watch of watches) {
+    for (const root of watch.roots) {
+      const relative = inside(file, root) ?? inside((real ??= realpathOr(file)), root);
+      if (relative !== undefined) {
+        watch.saved.add(relative);
+        break;
+      }
+    }
+  }
+}
+
+/** Starts noting editor saves in `workspace`; `end()` stops and gives the saved paths, each once. */
+export function watchEditorSaves(workspace: string): { end(): string[] } {
+  const watch: Watch = { roots: [...new Set([path.resolve(workspace), realpathOr(workspace)])], saved: new Set() };
+  watches.add(watch);
+  listener ??= vscode.workspace.onDidSaveTextDocument(noteSave);
+  let ended = false;
+  return {
+    end() {
+      if (!ended) {
+        ended = true;
+        watches.delete(watch);
+        if (!watches.size) {
+          listener?.dispose();
+          listener = undefined;
+        }
+      }
+      return [...watch.saved].sort();
+    },
+  };
+}
