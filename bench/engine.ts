@@ -41,10 +41,15 @@ function memory() {
 /** Grounding that costs nothing (or the real one, with --shadow), timing when the loop asks for snapshots. */
 class TimingGrounder implements Grounder {
   readonly snapshots: number[] = [];
+  /** How long each snapshot call took, in call order. */
+  readonly snapshotMs: number[] = [];
   constructor(private readonly inner?: Grounder) {}
   async snapshot(): Promise<string> {
-    this.snapshots.push(performance.now());
-    return this.inner ? this.inner.snapshot() : '0000000000000000000000000000000000000000';
+    const started = performance.now();
+    this.snapshots.push(started);
+    const id = this.inner ? await this.inner.snapshot() : '0000000000000000000000000000000000000000';
+    this.snapshotMs.push(performance.now() - started);
+    return id;
   }
   async ground(before: string, after: string): Promise<Grounding> {
     return this.inner ? this.inner.ground(before, after) : { before, after, files: [], patch: '' };
@@ -118,12 +123,14 @@ async function main(): Promise<void> {
 
     // A step's snapshots: the first when its request was sent, the last after its action.
     const wall: number[] = [];
+    const snapshotTime: number[] = [];
     const bookkeeping: number[] = [];
     const requestAndTool: number[] = [];
     for (let i = 0; i < stepTimes.length; i++) {
       const previous = i === 0 ? startedAt : stepTimes[i - 1];
       const [before, after] = [grounder.snapshots[i === 0 ? 0 : snapshotsAtStep[i - 1]], grounder.snapshots[snapshotsAtStep[i] - 1]];
       wall.push(stepTimes[i] - previous);
+      snapshotTime.push(grounder.snapshotMs.slice(i === 0 ? 0 : snapshotsAtStep[i - 1], snapshotsAtStep[i]).reduce((sum, value) => sum + value, 0));
       requestAndTool.push(after - before);
       bookkeeping.push(stepTimes[i] - previous - (after - before));
     }
@@ -137,6 +144,7 @@ async function main(): Promise<void> {
       ['wall time', `${(total / 1000).toFixed(1)} s`],
       [`per-step engine overhead, ${realGrounding ? 'with shadow-store grounding' : 'excl. grounding'}: p50 / p99`, `${ms(percentile(wall, 50))} / ${ms(percentile(wall, 99))}`],
       ['  snapshots per step', (grounder.snapshots.length / stepTimes.length).toFixed(2)],
+      ['  of which in snapshot calls, per step: p50 / p99', `${ms(percentile(snapshotTime, 50))} / ${ms(percentile(snapshotTime, 99))}`],
       ['  of which grounding (event groundingMs): p50 / p99', `${percentile(groundingMs, 50)} ms / ${percentile(groundingMs, 99)} ms`],
       ['  of which model round trip (event modelMs): p50 / p99', `${percentile(modelMs, 50)} ms / ${percentile(modelMs, 99)} ms`],
       ['  of which tool (event toolMs): p50 / p99', `${percentile(toolMs, 50)} ms / ${percentile(toolMs, 99)} ms`],
