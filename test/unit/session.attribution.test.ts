@@ -159,3 +159,12 @@ test('with a source of outside saves, a save during the action marks that step m
     },
   );
 });
+
+test('the new fields are checked when read, and events recorded before them still read', () => {
+  const plain = { type: 'step', time: 't', step: 1, assistant: { content: null, toolCalls: [] }, action: null, observation: '', isError: false, grounding: { before: 'a', after: 'a', files: [], patch: '' }, modelMs: 1, toolMs: 0 };
+  assert.equal(validateEvent(plain).type, 'step', 'a step without requestSnapshot or mixed');
+  assert.equal(validateEvent({ type: 'external_change', time: 't', step: 2, grounding: { before: 'a', after: 'b', files: [], patch: '' } }).type, 'external_change', 'an external change without a phase');
+  assert.throws(() => validateEvent({ ...plain, grounding: { ...plain.grounding, mixed: { files: [1] } } }), /grounding.mixed/);
+  assert.throws(() => validateEvent({ ...plain, requestSnapshot: 7 }), /requestSnapshot/);
+  assert.throws(() => validateEvent({ type: 'external_change', time: 't', step: 2, phase: 'sometime', grounding: { before: 'a', after: 'b', files: [] } }), /phase/);
+});
