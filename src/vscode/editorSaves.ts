@@ -2,7 +2,12 @@
  * Which files the user saved in an editor while an action ran. A run's action diff cannot tell
  * such a save from the agent's own write, so the engine marks that step's grounding as mixed,
  * naming the files (see `Grounding.mixed`). Only documents inside the run's workspace count.
- * The save listener is held only while some action is being watched.
+ *
+ * A save is noted when it is about to happen (`onWillSaveTextDocument`: the editor asks the
+ * extension host before it writes, so the note is in before the file is on disk) as well as when
+ * it is done: the "did save" event can reach the extension host after the write, late enough for
+ * the action to have ended. A save that is noted but then fails marks nothing, since only files
+ * that are in the action's diff count. The listeners are held only while some action is watched.
  */
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +20,7 @@ interface Watch {
 }
 
 const watches = new Set<Watch>();
-let listener: vscode.Disposable | undefined;
+let listeners: vscode.Disposable[] | undefined;
 
 function realpathOr(file: string): string {
   try {
@@ -51,7 +56,7 @@ function noteSave(document: vscode.TextDocument): void {
 export function watchEditorSaves(workspace: string): { end(): string[] } {
   const watch: Watch = { roots: [...new Set([path.resolve(workspace), realpathOr(workspace)])], saved: new Set() };
   watches.add(watch);
-  listener ??= vscode.workspace.onDidSaveTextDocument(noteSave);
+  listeners ??= [vscode.workspace.onWillSaveTextDocument((event) => noteSave(event.document)), vscode.workspace.onDidSaveTextDocument(noteSave)];
   let ended = false;
   return {
     end() {
@@ -59,8 +64,8 @@ export function watchEditorSaves(workspace: string): { end(): string[] } {
         ended = true;
         watches.delete(watch);
         if (!watches.size) {
-          listener?.dispose();
-          listener = undefined;
+          for (const listener of listeners ?? []) listener.dispose();
+          listeners = undefined;
         }
       }
       return [...watch.saved].sort();
