@@ -118,7 +118,7 @@ test('an edit made while the action runs stays in its diff in the CLI, which see
   );
 });
 
-test('with a source of outside saves, a save during the action marks that step mixed, naming the files; the watch spans exactly the action', async () => {
+test('with a source of outside saves, a save during the action marks that step mixed, naming the files; one watch per action, each ended', async () => {
   const watches: { begun: number; ended?: number }[] = [];
   const saved: string[] = [];
   let workspaceSeen = '';
