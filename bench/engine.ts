@@ -3,6 +3,8 @@
  * model server with zero latency. Grounding is replaced by a stand-in that does nothing, so the
  * figures are the engine's own per-step cost: the model round trip through the `openai` client,
  * the tool, context management, writing and flushing the events and the manifest.
+ * `--shadow`: real grounding instead (the watcher-fed shadow store), to see what the snapshots
+ * of a step cost when the workspace barely changes.
  * Prints figures; asserts nothing. Run with `npm run bench`.
  */
 import { spawn } from 'node:child_process';
@@ -14,8 +16,11 @@ import { createInterface } from 'node:readline';
 import type { Grounder } from '../src/core/agent/loop';
 import type { Grounding } from '../src/core/dataset/events';
 import { RunSession } from '../src/core/session/runSession';
+import { ShadowStore } from '../src/core/grounding/shadowStore';
+import { WorkspaceWatcher } from '../src/core/grounding/watcher';
 
 const steps = Number(process.argv[process.argv.indexOf('--steps') + 1]) || 5000;
+const realGrounding = process.argv.includes('--shadow');
 const contextBudget = 32_000;
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -33,15 +38,21 @@ function memory() {
   return { rss: usage.rss, heap: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external };
 }
 
-/** Grounding that costs nothing, timing when the loop asks for the before/after snapshots. */
+/** Grounding that costs nothing (or the real one, with --shadow), timing when the loop asks for snapshots. */
 class TimingGrounder implements Grounder {
   readonly snapshots: number[] = [];
+  /** How long each snapshot call took, in call order. */
+  readonly snapshotMs: number[] = [];
+  constructor(private readonly inner?: Grounder) {}
   async snapshot(): Promise<string> {
-    this.snapshots.push(performance.now());
-    return '0000000000000000000000000000000000000000';
+    const started = performance.now();
+    this.snapshots.push(started);
+    const id = this.inner ? await this.inner.snapshot() : '0000000000000000000000000000000000000000';
+    this.snapshotMs.push(performance.now() - started);
+    return id;
   }
   async ground(before: string, after: string): Promise<Grounding> {
-    return { before, after, files: [], patch: '' };
+    return this.inner ? this.inner.ground(before, after) : { before, after, files: [], patch: '' };
   }
 }
 
@@ -66,10 +77,20 @@ function makeWorkspace(): string {
 async function main(): Promise<void> {
   const workspace = makeWorkspace();
   const server = await startModelServer();
-  const grounder = new TimingGrounder();
+  const storeDir = mkdtempSync(path.join(os.tmpdir(), 'apollo-bench-store-'));
+  const watcher = realGrounding ? new WorkspaceWatcher(workspace) : undefined;
+  const shadow = watcher ? new ShadowStore({ workspace, storeDir: path.join(storeDir, 'shadow.git'), changes: watcher }) : undefined;
+  if (shadow) {
+    await shadow.init();
+    await watcher!.start();
+  }
+  const grounder = new TimingGrounder(shadow);
+  const groundingMs: number[] = [];
   const stepTimes: number[] = [];
   const modelMs: number[] = [];
   const toolMs: number[] = [];
+  /** How many snapshots had been taken when each step was recorded: a step's own are those since the step before. */
+  const snapshotsAtStep: number[] = [];
   const memoryAt = new Map<number, ReturnType<typeof memory>>();
   let summaries = 0;
   try {
@@ -89,8 +110,10 @@ async function main(): Promise<void> {
       if (event.type === 'summary') summaries++;
       if (event.type !== 'step') return;
       stepTimes.push(performance.now());
+      snapshotsAtStep.push(grounder.snapshots.length);
       modelMs.push(event.modelMs ?? 0);
       toolMs.push(event.toolMs ?? 0);
+      groundingMs.push(event.groundingMs ?? 0);
       if (event.step === 100 || event.step % 1000 === 0 || event.step === steps) memoryAt.set(event.step, memory());
       if (event.step % 500 === 0) process.stderr.write(`  step ${event.step}\n`);
     });
@@ -98,14 +121,16 @@ async function main(): Promise<void> {
     const total = performance.now() - startedAt;
     if (ended.status !== 'max_steps') throw new Error(`the run ended ${ended.status}: ${ended.error ?? ''}`);
 
-    // Snapshots come in pairs per step: before the request, after the action.
+    // A step's snapshots: the first when its request was sent, the last after its action.
     const wall: number[] = [];
+    const snapshotTime: number[] = [];
     const bookkeeping: number[] = [];
     const requestAndTool: number[] = [];
     for (let i = 0; i < stepTimes.length; i++) {
       const previous = i === 0 ? startedAt : stepTimes[i - 1];
-      const [before, after] = [grounder.snapshots[2 * i], grounder.snapshots[2 * i + 1]];
+      const [before, after] = [grounder.snapshots[i === 0 ? 0 : snapshotsAtStep[i - 1]], grounder.snapshots[snapshotsAtStep[i] - 1]];
       wall.push(stepTimes[i] - previous);
+      snapshotTime.push(grounder.snapshotMs.slice(i === 0 ? 0 : snapshotsAtStep[i - 1], snapshotsAtStep[i]).reduce((sum, value) => sum + value, 0));
       requestAndTool.push(after - before);
       bookkeeping.push(stepTimes[i] - previous - (after - before));
     }
@@ -117,7 +142,10 @@ async function main(): Promise<void> {
     const rows: [string, string][] = [
       ['steps', `${stepTimes.length} (${summaries} context summaries, budget ${contextBudget} tokens)`],
       ['wall time', `${(total / 1000).toFixed(1)} s`],
-      ['per-step engine overhead, excl. grounding: p50 / p99', `${ms(percentile(wall, 50))} / ${ms(percentile(wall, 99))}`],
+      [`per-step engine overhead, ${realGrounding ? 'with shadow-store grounding' : 'excl. grounding'}: p50 / p99`, `${ms(percentile(wall, 50))} / ${ms(percentile(wall, 99))}`],
+      ['  snapshots per step', (grounder.snapshots.length / stepTimes.length).toFixed(2)],
+      ['  of which in snapshot calls, per step: p50 / p99', `${ms(percentile(snapshotTime, 50))} / ${ms(percentile(snapshotTime, 99))}`],
+      ['  of which grounding (event groundingMs): p50 / p99', `${percentile(groundingMs, 50)} ms / ${percentile(groundingMs, 99)} ms`],
       ['  of which model round trip (event modelMs): p50 / p99', `${percentile(modelMs, 50)} ms / ${percentile(modelMs, 99)} ms`],
       ['  of which tool (event toolMs): p50 / p99', `${percentile(toolMs, 50)} ms / ${percentile(toolMs, 99)} ms`],
       ['  bookkeeping outside request+tool: p50 / p99', `${ms(percentile(bookkeeping, 50))} / ${ms(percentile(bookkeeping, 99))}`],
@@ -132,7 +160,9 @@ async function main(): Promise<void> {
     for (const [name, value] of rows) console.log(`  ${name.padEnd(56)} ${value}`);
   } finally {
     server.stop();
+    watcher?.dispose();
     rmSync(workspace, { recursive: true, force: true });
+    rmSync(storeDir, { recursive: true, force: true });
   }
 }
 

@@ -38,6 +38,8 @@ export interface TimelineStep {
   branchFrom?: number;
   /** The model's context was summarized just before this step. */
   summaryBefore?: { tokensBefore: number; tokensAfter: number };
+  /** Files someone else saved (in an editor) while the step's action ran: its diff is not the agent's alone. */
+  mixed?: string[];
 }
 
 export interface TimelineHint {
@@ -54,10 +56,12 @@ export interface TimelineHint {
 /**
  * A line in the timeline about something other than a step, shown above the item of `step`:
  * an engine notice, a prompt the server refused as too long, a hint the run ended without
- * delivering. Its step is the one it is about, else the last step before it (1 before any).
+ * delivering, files changed outside the agent (`external`: before the step's request or while
+ * the model thought; never part of the step's diff). Its step is the one it is about, else the
+ * last step before it (1 before any).
  */
 export interface TimelineNote {
-  kind: 'notice' | 'context' | 'undelivered';
+  kind: 'notice' | 'context' | 'undelivered' | 'external';
   step: number;
   text: string;
   /** The longer form, shown on hover. */
@@ -158,6 +162,8 @@ export interface StepDetail {
   files: { path: string; status: string; additions: number; deletions: number; binary: boolean }[];
   patch: string;
   patchTruncated: boolean;
+  /** Files someone else saved while the step's actions ran; absent: the diff is the agent's alone. */
+  mixed?: string[];
 }
 
 /** What "Rewind to here" would do, shown for confirmation before anything is written. */

@@ -125,6 +125,10 @@ export class StepDetailPane {
       parts.push(section(`Not run (${formatInteger(skipped.length)})`, list));
     }
 
+    const mixed = Array.isArray(detail.mixed) ? detail.mixed.filter((file) => typeof file === 'string') : [];
+    if (mixed.length) {
+      parts.push(el('p', 'mixed-note', `Mixed: you saved ${mixed.join(', ')} in an editor while this action ran, so the changes below may hold your edits as well as the agent's.`));
+    }
     if (detail.files.length) {
       const list = el('ul', 'files');
       list.setAttribute('aria-label', 'Changed files');

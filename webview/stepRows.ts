@@ -9,7 +9,7 @@
 import type { TimelineStep } from '../src/protocol';
 import { el, setDisabled, setText, setTitle, ToolkitControl, vsButton, vsDropdown, vsShortButton, vsTextBox } from './dom';
 import { diffStat, latestBadges } from './format';
-import type { StepNote, TimelineData } from './timelineData';
+import { mixedOf, type StepNote, type TimelineData } from './timelineData';
 import type { RowMetrics, VirtualListSource, VirtualRow } from './virtualList';
 
 export interface StepRow extends VirtualRow {
@@ -202,7 +202,7 @@ export class StepRows implements VirtualListSource<StepRow> {
     setText(row.tool, step.tool ?? '(no tool call)');
     setText(row.args, step.args);
     setTitle(row.args, step.args);
-    const tags = [step.abandoned ? 'abandoned' : '', step.isError ? 'error' : ''].filter(Boolean);
+    const tags = [step.abandoned ? 'abandoned' : '', step.isError ? 'error' : '', mixedOf(step).length ? 'mixed' : ''].filter(Boolean);
     const tagsKey = tags.join(' ');
     if (tagsKey !== row.tagsKey) {
       row.tagsKey = tagsKey;
@@ -256,6 +256,8 @@ function rowLabel(step: TimelineStep, flagged: boolean): string {
   const parts = [`Step ${step.step}: ${step.tool ?? 'no tool call'}${step.args ? ` ${step.args}` : ''}`];
   if (step.isError) parts.push('error');
   if (step.abandoned) parts.push('abandoned');
+  const mixed = mixedOf(step);
+  if (mixed.length) parts.push(`mixed: you saved ${mixed.join(', ')} during this action`);
   if (flagged) parts.push('needs attention');
   return parts.join(', ');
 }

@@ -9,7 +9,7 @@ export type InitPayload = { run: RunView | null; steps: TimelineStep[]; hints: T
 
 /** One line shown inside a step's item, above its head. */
 export interface StepNote {
-  kind: 'branch' | 'summary' | 'hint' | 'flag' | TimelineNote['kind'];
+  kind: 'branch' | 'summary' | 'hint' | 'flag' | 'mixed' | TimelineNote['kind'];
   text: string;
   title: string;
 }
@@ -192,11 +192,15 @@ export class TimelineData {
       (step.summaryBefore ? 1 : 0) +
       (this.hintsAtStep.get(step.step)?.length ?? 0) +
       (this.notesAtStep.get(step.step)?.length ?? 0) +
+      (mixedOf(step).length ? 1 : 0) +
       (this.flagsAtStep.get(step.step)?.length ?? 0)
     );
   }
 
-  /** The note lines themselves, in the order they happened: branch, summary, hints, notices, then flags about the step. */
+  /**
+   * The note lines themselves, in the order they happened: branch, summary, hints, notices (files
+   * changed outside the agent among them), whether the action's diff is mixed, then flags.
+   */
   notesOf(index: number): StepNote[] {
     const step = this.steps[index];
     const notes: StepNote[] = [];
@@ -213,6 +217,11 @@ export class TimelineData {
       notes.push({ kind: 'hint', text: head + oneLine(hint.text), title: head + hint.text });
     }
     for (const note of this.notesAtStep.get(step.step) ?? []) notes.push({ kind: note.kind, text: note.text, title: note.title });
+    const mixed = mixedOf(step);
+    if (mixed.length) {
+      const text = `Mixed: you saved ${fileList(mixed)} during this action`;
+      notes.push({ kind: 'mixed', text, title: `Mixed: you saved ${mixed.join(', ')} in an editor while this action ran, so its diff may hold your edits as well as the agent's; the rules give it no diff-based label.` });
+    }
     for (const flag of this.flagsAtStep.get(step.step) ?? []) {
       const text = `Needs attention: ${oneLine(flag.message)}`;
       notes.push({ kind: 'flag', text, title: `Needs attention (${flag.kind.replace('_', ' ')}): ${flag.message}` });
@@ -253,7 +262,19 @@ export class TimelineData {
   }
 }
 
-const NOTE_KINDS: readonly string[] = ['notice', 'context', 'undelivered'];
+const NOTE_KINDS: readonly string[] = ['notice', 'context', 'undelivered', 'external'];
+
+/** The files someone else saved during the step's action (a malformed field reads as none). */
+export function mixedOf(step: TimelineStep): string[] {
+  return Array.isArray(step.mixed) ? step.mixed.filter((file) => typeof file === 'string') : [];
+}
+
+const LISTED_FILES = 5;
+
+function fileList(files: readonly string[]): string {
+  const shown = files.slice(0, LISTED_FILES).join(', ');
+  return files.length > LISTED_FILES ? `${shown} and ${files.length - LISTED_FILES} more` : shown;
+}
 
 function isNote(value: TimelineNote): boolean {
   return typeof value === 'object' && value !== null && NOTE_KINDS.includes(value.kind) && typeof value.step === 'number' && typeof value.text === 'string' && typeof value.title === 'string';

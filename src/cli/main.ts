@@ -546,7 +546,8 @@ export function describeTrouble(event: DatasetEvent, runId: string, io: CliIo, p
   if (event.type === 'judge_usage' && event.error) io.stderr(`${prefix}judge: ${event.error} (steps ${event.steps.join(', ')} stay unjudged; the run goes on)\n`);
   else if (event.type === 'model_retry') io.stderr(`${prefix}model request failed (attempt ${event.attempt}): ${event.error}; retrying in ${Math.round(event.waitMs / 1000)} s\n`);
   else if (event.type === 'external_change') {
-    io.stderr(`${prefix}warning: the workspace changed outside the agent before step ${event.step}: ${event.grounding.files.map((file) => file.path).join(', ')}\n`);
+    const when = event.phase === 'during_request' ? `while the model answered step ${event.step}` : `before step ${event.step}`;
+    io.stderr(`${prefix}warning: the workspace changed outside the agent ${when}: ${event.grounding.files.map((file) => file.path).join(', ')} (recorded apart, not in the step's diff)\n`);
   } else if (event.type === 'hint_undelivered') {
     io.stderr(`${prefix}hint ${event.hintId} not delivered: ${event.reason}\n`);
   } else if (event.type === 'notice') {

@@ -28,6 +28,7 @@ import { pickChatModel } from './languageModels';
 import * as commands from './vscodeApis/commands';
 import * as window from './vscodeApis/window';
 import * as workspace from './vscodeApis/workspace';
+import { watchEditorSaves } from './editorSaves';
 
 export interface PanelChannel {
   post(message: HostToWebview): void;
@@ -388,6 +389,7 @@ export class RunController {
       secretsToModel: settings.secretsToModel,
       approveCommand: (request) => this.approveCommand(request),
       log: (line) => this.log.info(line),
+      outsideSaves: watchEditorSaves,
     };
   }
 

@@ -282,3 +282,43 @@ test('the panel places notes above their step, counts them in the row height and
   data.addHint({ hintId: 'h', text: 't', kind: 'knowledge' });
   assert.equal(data.undeliverHint('h', 'the run was stopped')?.undelivered, 'the run was stopped');
 });
+
+test('changes made outside the agent and mixed steps are shown for what they are, in words a screen reader reads', () => {
+  const external: DatasetEvent = {
+    type: 'external_change',
+    time,
+    step: 2,
+    phase: 'during_request',
+    grounding: { before: 'b', after: 'c', files: [{ path: 'a.ts', status: 'modified', additions: 1, deletions: 0, binary: false }, { path: 'b.ts', status: 'added', additions: 2, deletions: 0, binary: false }], patch: '' },
+  };
+  const mixed = step(2, 'run_command', { command: 'sleep 1' });
+  mixed.grounding = { ...mixed.grounding, mixed: { files: ['x.ts'] } };
+  const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
+  model.observe(runStarted('r-who'));
+  model.observe(step(1, 'list_dir', {}));
+  const note = model.observe(external).find((message) => message.type === 'timelineNote');
+  assert.deepEqual(note, {
+    type: 'timelineNote',
+    note: { kind: 'external', step: 2, text: 'Changed outside the agent: a.ts, b.ts', title: "Changed outside the agent while the model was answering step 2's request, not part of any action's diff: a.ts, b.ts" },
+  });
+  const added = model.observe(mixed).find((message) => message.type === 'stepAdded');
+  assert.ok(added?.type === 'stepAdded');
+  assert.deepEqual(added.step.mixed, ['x.ts']);
+  assert.equal(toTimelineStep(step(3, 'list_dir', {})).mixed, undefined, 'a plain step is not mixed');
+  assert.deepEqual(stepDetail(mixed).mixed, ['x.ts']);
+
+  // The panel: the external change above step 2, then the mixed line, each counted in the row height.
+  const data = new TimelineData();
+  data.reset(model.init());
+  assert.equal(data.noteCount(1), 2);
+  assert.deepEqual(
+    data.notesOf(1).map((item) => [item.kind, item.text]),
+    [
+      ['external', 'Changed outside the agent: a.ts, b.ts'],
+      ['mixed', 'Mixed: you saved x.ts during this action'],
+    ],
+  );
+  assert.equal(data.noteCount(0), 0);
+  // An external change with no file (nothing really changed) is no line.
+  assert.equal(timelineNote({ ...external, grounding: { ...external.grounding, files: [] } } as DatasetEvent, 1), undefined);
+});

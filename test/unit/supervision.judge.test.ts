@@ -426,3 +426,16 @@ test('validateJudgeOptions names the setting to fix', () => {
   assert.match(validateJudgeOptions({ ...good, maxRetries: 1.5 }) ?? '', /maxRetries/);
   assert.match(validateJudgeOptions({ ...good, idleFlushMs: Number.NaN }) ?? '', /idleFlushMs/);
 });
+
+test('the judge is told when a step\'s diff holds files the user saved while the action ran', async () => {
+  await withJudge([], { batchSize: 2 }, async (judge, server) => {
+    const files = [{ path: 'x.ts', status: 'modified' as const, additions: 1, deletions: 0, binary: false }];
+    judge.enqueue(makeStep(1, { grounding: { before: 'a', after: 'b', files, patch: 'diff --git a/x.ts b/x.ts\n', mixed: { files: ['x.ts'] } } }));
+    judge.enqueue(makeStep(2, { grounding: { before: 'b', after: 'c', files, patch: 'diff --git a/x.ts b/x.ts\n' } }));
+    await judge.drain();
+    const text = userText(server.requests[0]);
+    const [first, second] = text.split(/^### Step 2$/m);
+    assert.match(first, /Mixed: the user saved x\.ts in an editor while this action ran/);
+    assert.doesNotMatch(second, /Mixed/);
+  });
+});

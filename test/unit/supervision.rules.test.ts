@@ -474,3 +474,43 @@ test('a run_command whose arguments were refused never ran: it is a tool error, 
   assert.deepEqual(pairs(labels), [[1, 'tool_error']]);
   assert.match(labels[0].reason, /^run_command was refused: The arguments of run_command are not a valid JSON object/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// mixed grounding: someone else saved files while the action ran
+
+/** A step whose grounding is marked mixed: the user saved `saved` while its action ran. */
+function mixedStep(number: number, spec: StepSpec, saved: string[]): DatasetEvent {
+  const event = step(number, spec);
+  if (event.type === 'step') event.grounding = { ...event.grounding, mixed: { files: saved } };
+  return event;
+}
+
+test('a mixed step gets no diff-based label: not no_op, not destructive, and its diff neither reverts nor is reverted', () => {
+  const removed = Array.from({ length: 250 }, (_, index) => `line ${index}`);
+  const big = filePatch('src/big.ts', removed, []);
+  const forward = filePatch('src/a.ts', ['const x = 1;'], ['const x = 2;']);
+  const back = filePatch('src/a.ts', ['const x = 2;'], ['const x = 1;']);
+  const writeSpec: StepSpec = { tool: 'write_file', args: { path: 'src/c.ts', content: 'c' }, observation: 'Wrote 1 bytes to src/c.ts.' };
+  // The same trajectory, plain: every diff rule fires.
+  const plain = applyRules(run(step(1, { tool: 'run_command', args: { command: 'true' }, ...big }), step(2, writeSpec), step(3, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...forward }), step(4, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...back })));
+  assert.deepEqual(pairs(plain), [[1, 'destructive'], [2, 'no_op'], [3, 'reverted']]);
+  // Marked mixed, the diff is not the agent's alone: none of them.
+  const mixed = applyRules(
+    run(
+      mixedStep(1, { tool: 'run_command', args: { command: 'true' }, ...big }, ['src/big.ts']),
+      mixedStep(2, writeSpec, ['notes.md']),
+      step(3, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...forward }),
+      mixedStep(4, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...back }, ['src/a.ts']),
+    ),
+  );
+  assert.deepEqual(pairs(mixed), []);
+  // A mixed step is still judged on what is not its diff: a failed command is still a failure.
+  const failed = applyRules(run(mixedStep(1, { tool: 'run_command', args: { command: 'false' }, isError: true, observation: 'x\n[exit code 1]' }, ['a.ts'])));
+  assert.deepEqual(pairs(failed), [[1, 'command_failed']]);
+});
+
+test('external changes are no step\'s diff: the rules read none of them', () => {
+  const deleted = filePatch('src/big.ts', Array.from({ length: 250 }, (_, index) => `line ${index}`), []);
+  const external: DatasetEvent = { type: 'external_change', time: tick(), step: 2, phase: 'during_request', grounding: { before: 'x', after: 'y', ...deleted } };
+  assert.deepEqual(applyRules(run(step(1), external, step(2))), []);
+});

@@ -1,7 +1,10 @@
 /**
- * The agent loop. One step = one model turn + at most one executed tool call, grounded in the
- * diff between the snapshot taken when the model request was sent and the one taken after the
- * action. Each step's event is flushed before the next step starts. Model faults are retried
+ * The agent loop. One step = one model turn + the tool calls it asked for, each grounded in the
+ * diff between the snapshot before it and the one after it. The first call's diff starts from
+ * the snapshot taken when the model's reply arrived: whatever changed between the request and
+ * the reply (the user editing while the model thought) is an `external_change` of the step,
+ * never the agent's. "Before step N" stays the snapshot taken when the request was sent. Each
+ * step's event is flushed before the next step starts. Model faults are retried
  * with backoff (honouring Retry-After) and, after too many in a row, the run pauses and waits
  * for the annotator instead of burning budget.
  */
@@ -23,6 +26,17 @@ export interface Grounder {
   snapshot(): Promise<string>;
   ground(before: string, after: string): Promise<Grounding>;
 }
+
+/**
+ * Files someone other than the agent saved while one action ran (an editor's saves). An action's
+ * diff cannot tell such a save from the agent's own write, so the step's grounding is marked
+ * mixed, naming them. The CLI has no such source: there, edits made while an action runs stay in
+ * its diff.
+ */
+export type WatchOutsideSaves = () => {
+  /** Stops noting saves; the workspace-relative paths saved since the watch began, each once. */
+  end(): string[];
+};
 
 /** A model request that can be cut short by stop (ends the run) or an urgent hint (re-sent). */
 export interface RequestHandle {
@@ -75,6 +89,8 @@ export interface LoopOptions {
   sampling?: SamplingOptions;
   /** Earlier turns' reasoning goes back to the model (models trained for interleaved thinking). */
   keepReasoning?: boolean;
+  /** Begun right before each action runs and ended once its after-snapshot is taken; absent: none. */
+  watchOutsideSaves?: WatchOutsideSaves;
 }
 
 export interface LoopOutcome {
@@ -185,7 +201,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         before = await grounder.snapshot();
         if (lastAfter && before !== lastAfter) {
           // Changes made between steps belong to whoever made them, never to the next action.
-          await control.record({ type: 'external_change', time: now(), step: number, grounding: await grounder.ground(lastAfter, before) });
+          await control.record({ type: 'external_change', time: now(), step: number, phase: 'before_request', grounding: await grounder.ground(lastAfter, before) });
         }
         lastAfter = before;
         const request = control.beginRequest();
@@ -259,6 +275,23 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
 
       context.add(number, assistantContextMessage(turn, options.keepReasoning ?? false, client.model));
 
+      // The reply is in: what changed since the request was sent is someone else's, and the
+      // action's diff starts from here. The store is watcher-fed, so this costs little when
+      // nothing changed (the same snapshot comes back).
+      const replyStarted = Date.now();
+      const replied = await grounder.snapshot();
+      let groundingMs = Date.now() - replyStarted;
+      let requestSnapshot: string | undefined;
+      if (replied !== before) {
+        const groundingStarted = Date.now();
+        const during = await grounder.ground(before, replied);
+        groundingMs += Date.now() - groundingStarted;
+        if (during.files.length) {
+          await control.record({ type: 'external_change', time: now(), step: number, phase: 'during_request', grounding: during });
+          requestSnapshot = before;
+        }
+      }
+
       // Every call of the turn runs, in order, each grounded in its own diff; what cannot run (a
       // call cut by the output limit, calls after finish) is told to the model with the reason.
       const cut = turn.truncated ? turn.toolCalls[turn.toolCalls.length - 1] : undefined;
@@ -266,8 +299,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
       const skipped: { id: string; content: string }[] = [];
       let finished: { summary: string } | undefined;
       let heldFinish = false;
-      let previous = before;
-      let groundingMs = 0;
+      let previous = replied;
       for (const call of turn.toolCalls) {
         let content: string | undefined;
         if (call === cut) content = TRUNCATED_TOOL_CALL;
@@ -279,19 +311,29 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
           continue;
         }
         const toolStarted = Date.now();
+        const saves = options.watchOutsideSaves?.();
         let result: { observation: string; isError: boolean; finished?: { summary: string }; fullOutput?: string };
         if (call.name === 'finish' && (await control.hasPendingHints?.())) {
           // A hint came in while the model was deciding to finish: it goes to the model first.
           heldFinish = true;
           result = { observation: FINISH_HELD_FOR_HINT, isError: false };
         } else {
-          result = await tools.run(call, { signal: control.signal, step: number });
+          try {
+            result = await tools.run(call, { signal: control.signal, step: number });
+          } catch (error) {
+            saves?.end();
+            throw error;
+          }
         }
         const toolMs = Date.now() - toolStarted;
         const groundingStarted = Date.now();
         const after = await grounder.snapshot();
-        const grounding = await grounder.ground(previous, after);
+        let grounding = await grounder.ground(previous, after);
         groundingMs += Date.now() - groundingStarted;
+        // Only saves that reach the diff make it mixed (a save of an unchanged or ignored file does not).
+        const saved = new Set(saves?.end() ?? []);
+        const savedOutside = grounding.files.filter((file) => saved.has(file.path) || (file.oldPath !== undefined && saved.has(file.oldPath))).map((file) => file.path);
+        if (savedOutside.length) grounding = { ...grounding, mixed: { files: savedOutside } };
         previous = after;
         finished = result.finished;
         executed.push({ action: call, observation: result.observation, isError: result.isError, grounding, toolMs, ...(result.fullOutput ? { fullOutput: result.fullOutput } : {}) });
@@ -301,15 +343,8 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
       if (!turn.toolCalls.length) context.add(number, { role: 'user', content: NO_TOOL_CALL_NUDGE });
 
       const first: ActionResult | undefined = executed[0];
-      let grounding = first?.grounding;
-      if (!grounding) {
-        // Nothing ran: the step's diff is whatever changed while the model answered (usually nothing).
-        const groundingStarted = Date.now();
-        const after = await grounder.snapshot();
-        grounding = await grounder.ground(before, after);
-        groundingMs += Date.now() - groundingStarted;
-        previous = after;
-      }
+      // Nothing ran: the step changed nothing (what changed while the model answered is recorded above).
+      const grounding: Grounding = first?.grounding ?? { before: replied, after: replied, files: [], patch: '' };
       lastAfter = previous;
       const event: StepEvent = {
         type: 'step',
@@ -326,6 +361,7 @@ export async function runAgentLoop(options: LoopOptions): Promise<LoopOutcome> {
         isError: first?.isError ?? false,
         ...(skipped.length ? { skippedToolCalls: skipped } : {}),
         grounding,
+        ...(requestSnapshot ? { requestSnapshot } : {}),
         ...(executed.length > 1 ? { moreActions: executed.slice(1) } : {}),
         ...(turn.usage ? { usage: turn.usage } : {}),
         modelMs,

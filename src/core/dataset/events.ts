@@ -90,15 +90,33 @@ export interface FileChange {
 
 /** What an action really changed on disk: the diff between two snapshots of the shadow store. */
 export interface Grounding {
-  /** Snapshot (shadow store commit) taken when the step's model request was sent. */
+  /**
+   * Snapshot (shadow store commit) the diff starts from. For a step's first action: the one
+   * taken when the model's reply arrived (runs recorded before replies were snapshotted: when
+   * the request was sent); for each further action, the one after the action before it; for an
+   * external change, the last snapshot before the change was found.
+   */
   before: string;
-  /** Snapshot taken after the action ran. */
+  /** Snapshot taken after the action ran (for an external change: when it was found). */
   after: string;
   files: FileChange[];
   /** Unified diff, `git diff` format; empty when nothing changed. */
   patch: string;
   /** True when the patch was cut to keep events small; the full diff stays derivable from the store. */
   patchTruncated?: boolean;
+  /**
+   * Someone other than the agent saved files while the action ran (VS Code: a document saved in
+   * an editor of the run's workspace). A diff cannot tell such a save from the agent's own write,
+   * so the diff is not the agent's alone: the rules give it no diff-based label, and exports say
+   * so. Absent: no other save was seen (the CLI sees none; there, edits made while an action runs
+   * stay in its diff, unmarked).
+   */
+  mixed?: MixedGrounding;
+}
+
+export interface MixedGrounding {
+  /** The diff's files (workspace-relative) that were saved outside the agent while the action ran, each once. */
+  files: string[];
 }
 
 export interface TokenUsage {
@@ -186,8 +204,17 @@ export interface StepEvent {
    * could run several) every call after the first.
    */
   skippedToolCalls?: { id: string; content: string }[];
-  /** The step's action: from the snapshot when the request was sent to the one after `action` ran. */
+  /**
+   * The step's action: from the snapshot when the model's reply arrived to the one after
+   * `action` ran (runs recorded before replies were snapshotted: from when the request was sent).
+   */
   grounding: Grounding;
+  /**
+   * The snapshot taken when the step's model request was sent ("before step N", what a rewind
+   * restores), given only when it differs from `grounding.before`: files changed while the model
+   * thought, recorded as this step's `external_change` with phase `during_request`.
+   */
+  requestSnapshot?: string;
   /** The turn's further tool calls, run in order after `action`, each with its own result and diff. */
   moreActions?: ActionResult[];
   usage?: TokenUsage;
@@ -321,14 +348,30 @@ export interface SummaryEvent {
   usage?: TokenUsage;
 }
 
-/** The workspace changed outside the agent's actions (the user, or another process). */
+/**
+ * The workspace changed outside the agent's actions (the user, or another process). Never the
+ * agent's: it is in no action's diff, no rule labels a step by it, and no export trains on it
+ * (the model is not told of it, so the chat formats leave it out; ATIF keeps it in the step's
+ * `extra.apollo.external_changes`, apart from the agent's `diff`).
+ */
 export interface ExternalChangeEvent {
   type: 'external_change';
   time: string;
-  /** The change was found before this step's request. */
+  /** The step the change is recorded at (see `phase`); for a rewind's overwritten edits, the branch's last step. */
   step: number;
+  /**
+   * When it was found: `before_request` — between the previous step's action and this step's
+   * request; `during_request` — between this step's request and the model's reply, while the
+   * model thought (the action's diff starts after it); `before_rewind` — the user's edits a
+   * rewind overwrote, recorded first. Absent on events recorded before phases were kept (the
+   * engine's were `before_request`, a rewind's `before_rewind`).
+   */
+  phase?: ExternalChangePhase;
   grounding: Grounding;
 }
+
+export type ExternalChangePhase = 'before_request' | 'during_request' | 'before_rewind';
+export const EXTERNAL_CHANGE_PHASES: readonly ExternalChangePhase[] = ['before_request', 'during_request', 'before_rewind'];
 
 /**
  * The workspace was put back to how it stood before `toStep`, and the run goes on from there on a
@@ -444,6 +487,17 @@ export function stepToolResults(step: StepEvent): { id: string; content: string 
   return step.assistant.toolCalls.map((call) => ({ id: call.id, content: told.get(call.id) ?? '' }));
 }
 
+/** The workspace before step N as the contract means it: when the step's model request was sent. */
+export function snapshotBeforeStep(step: StepEvent): string {
+  return step.requestSnapshot ?? step.grounding.before;
+}
+
+/** The files someone other than the agent saved while any of the step's actions ran; empty when none. */
+export function mixedFiles(step: StepEvent): string[] {
+  const parts = [step.grounding, ...(step.moreActions ?? []).map((part) => part.grounding)];
+  return [...new Set(parts.flatMap((part) => part.mixed?.files ?? []))];
+}
+
 /**
  * Everything a step's executed calls changed, in call order: `action`'s grounding, then each of
  * `moreActions`'. The patch is the calls' patches one after the other (they apply in that order);
@@ -469,12 +523,14 @@ export function stepGrounding(step: StepEvent): Grounding {
     }
   }
   const truncated = parts.some((part) => part.patchTruncated);
+  const mixed = mixedFiles(step);
   return {
     before: parts[0].before,
     after: parts[parts.length - 1].after,
     files: [...files.values()],
     patch: parts.map((part) => part.patch).filter((patch) => patch.length > 0).map((patch) => (patch.endsWith('\n') ? patch : `${patch}\n`)).join(''),
     ...(truncated ? { patchTruncated: true } : {}),
+    ...(mixed.length ? { mixed: { files: mixed } } : {}),
   };
 }
 
@@ -521,6 +577,12 @@ function requireStepNumber(event: Record<string, unknown>): void {
   if (typeof step !== 'number' || !Number.isInteger(step) || step < 1) fail('"step" must be an integer >= 1');
 }
 
+function requireMixed(grounding: Record<string, unknown>): void {
+  const mixed = grounding.mixed;
+  if (mixed === undefined) return;
+  if (!isObject(mixed) || !Array.isArray(mixed.files) || !mixed.files.every((file) => typeof file === 'string')) fail('"grounding.mixed" must hold files (strings)');
+}
+
 function requireOneOf<T extends string>(event: Record<string, unknown>, key: string, allowed: readonly T[]): void {
   if (!allowed.includes(event[key] as T)) fail(`"${key}" must be one of ${allowed.join(', ')}`);
 }
@@ -563,12 +625,15 @@ export function validateEvent(value: unknown): DatasetEvent {
       if (!isObject(grounding) || !Array.isArray(grounding.files) || typeof grounding.patch !== 'string') {
         fail('"grounding" must hold files and patch');
       }
+      requireMixed(grounding);
+      if (value.requestSnapshot !== undefined) requireString(value, 'requestSnapshot');
       if (value.moreActions !== undefined) {
         if (!Array.isArray(value.moreActions)) fail('"moreActions" must be an array');
         for (const part of value.moreActions) {
           if (!isObject(part) || !isObject(part.action) || typeof part.action.arguments !== 'string' || typeof part.observation !== 'string' || !isObject(part.grounding)) {
             fail('each of "moreActions" must hold action, observation and grounding');
           }
+          requireMixed(part.grounding);
         }
       }
       break;
@@ -624,6 +689,7 @@ export function validateEvent(value: unknown): DatasetEvent {
       requireStepNumber(value);
       const grounding = value.grounding;
       if (!isObject(grounding) || !Array.isArray(grounding.files)) fail('"grounding" must hold files');
+      if (value.phase !== undefined) requireOneOf(value, 'phase', EXTERNAL_CHANGE_PHASES);
       break;
     }
     case 'rewind':

@@ -2,7 +2,9 @@
  * `atif`: Agent Trajectory Interchange Format v1.7 (Harbor's RFC 0001), one JSON file per
  * trajectory. Step 1 is the system prompt, step 2 the task; hints are user steps; each action is
  * an agent step holding its tool calls and their results, and `extra.apollo` holds its labels,
- * mask and grounded diff. The model's reasoning goes in the step's `reasoning_content` (ATIF's
+ * mask and grounded diff (the agent's own: `diff.mixed` names files someone else saved while the
+ * action ran, and changes made outside the agent are under `external_changes`, never in `diff`;
+ * they are context, not in the agent's observation, since the model was not told of them). The model's reasoning goes in the step's `reasoning_content` (ATIF's
  * field for an agent step's explicit internal reasoning, apart from its `message`). A step that
  * ran several calls has one diff covering them all, in call order.
  *
@@ -61,7 +63,23 @@ function apolloExtra(step: TrajectoryStep) {
     mask: step.mask,
     is_error: event.isError,
     ...(event.assistant.truncated ? { truncated: true } : {}),
-    diff: { files: grounding.files, patch: grounding.patch, ...(grounding.patchTruncated ? { patch_truncated: true } : {}) },
+    diff: {
+      files: grounding.files,
+      patch: grounding.patch,
+      ...(grounding.patchTruncated ? { patch_truncated: true } : {}),
+      ...(grounding.mixed ? { mixed: { files: grounding.mixed.files } } : {}),
+    },
+    ...(step.externalChanges?.length
+      ? {
+          external_changes: step.externalChanges.map((change) => ({
+            ...(change.phase ? { phase: change.phase } : {}),
+            time: change.time,
+            files: change.grounding.files,
+            patch: change.grounding.patch,
+            ...(change.grounding.patchTruncated ? { patch_truncated: true } : {}),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -3,7 +3,7 @@
  * hints delivered along it and each step's labels and mask. A run that was never rewound is one
  * trajectory; each rewind leaves an abandoned branch that can be exported as its own.
  */
-import type { DatasetEvent, HintKind, LabelEvent, RewardEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent, SummaryEvent } from '../dataset/events';
+import type { DatasetEvent, ExternalChangeEvent, HintKind, LabelEvent, RewardEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent, SummaryEvent } from '../dataset/events';
 import { EffectiveLabel, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
 
 export interface TrajectoryHint {
@@ -19,6 +19,12 @@ export interface TrajectoryStep {
   labels: LabelEvent[];
   effective?: EffectiveLabel;
   mask: 0 | 1;
+  /**
+   * Changes made outside the agent recorded at this step (before its request, or while the model
+   * thought). Context for a reader, never the agent's: the model was not told of them, so the chat
+   * formats leave them out, and ATIF keeps them apart from the step's diff.
+   */
+  externalChanges?: ExternalChangeEvent[];
 }
 
 export interface Trajectory {
@@ -48,6 +54,8 @@ export interface RunTree {
   summaries: SummaryEvent[];
   labels: LabelBook;
   hintsByStep: Map<number, TrajectoryHint[]>;
+  /** External changes by the step they were recorded at (a rewind's record of overwritten edits included). */
+  externalByStep: Map<number, ExternalChangeEvent[]>;
   /** The steps of the line the run is on now, in order. */
   mainLine: number[];
   /** The latest verifier outcome of the line the run is on (none after a rewind until verified again). */
@@ -68,6 +76,7 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
   const labels = new LabelBook();
   const queued = new Map<string, TrajectoryHint>();
   const hintsByStep = new Map<number, TrajectoryHint[]>();
+  const externalByStep = new Map<number, ExternalChangeEvent[]>();
   let ended: RunEndedEvent | undefined;
   let reward: RewardEvent | undefined;
   let tip = 0;
@@ -103,12 +112,18 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
         else hintsByStep.set(event.step, [hint]);
         break;
       }
+      case 'external_change': {
+        const list = externalByStep.get(event.step);
+        if (list) list.push(event);
+        else externalByStep.set(event.step, [event]);
+        break;
+      }
       case 'run_ended':
         ended = event;
         break;
     }
   }
-  return { started, ended, steps, rewinds, summaries, labels, hintsByStep, mainLine: pathTo(steps, tip), ...(reward ? { reward } : {}) };
+  return { started, ended, steps, rewinds, summaries, labels, hintsByStep, externalByStep, mainLine: pathTo(steps, tip), ...(reward ? { reward } : {}) };
 }
 
 /** The steps from the run's start to `last`, in order. */
@@ -132,12 +147,14 @@ export function abandonedLeaves(tree: RunTree): number[] {
 
 export function trajectoryStep(tree: RunTree, step: number, policy: MaskPolicy): TrajectoryStep {
   const effective = tree.labels.effective(step);
+  const external = tree.externalByStep?.get(step);
   return {
     event: tree.steps.get(step)!,
     hints: tree.hintsByStep.get(step) ?? [],
     labels: tree.labels.labelsOf(step),
     ...(effective ? { effective } : {}),
     mask: maskOf(effective, policy),
+    ...(external?.length ? { externalChanges: external } : {}),
   };
 }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FileChange, RewindEvent } from '../dataset/events';
+import { snapshotBeforeStep, type FileChange, type RewindEvent } from '../dataset/events';
 import { DatasetStore } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { currentPath } from './branches';
@@ -102,7 +102,7 @@ export interface RewindPreview {
 /** What a rewind to the step would change on disk, without changing anything. */
 export async function previewRewind(options: Omit<RewindOptions, 'force'>): Promise<RewindPreview> {
   const { shadow, now, target, userEdits } = await prepare(options, 'preview');
-  const { files } = await shadow.ground(now, target.grounding.before);
+  const { files } = await shadow.ground(now, snapshotBeforeStep(target));
   await shadow.settled();
   return { files, userEdits: userEdits?.files.map((file) => file.path) ?? [] };
 }
@@ -124,10 +124,10 @@ async function rewindClaimed(options: RewindOptions, prepared: Omit<Awaited<Retu
     if (!options.force) throw new UnsavedChangesError(overwritten);
     // Recorded before anything is written, so the edits can always be got back from the store.
     const lastStep = steps.length ? steps[steps.length - 1].step : 1;
-    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, grounding: userEdits });
+    await store.appendEvent(options.runId, { type: 'external_change', time: new Date().toISOString(), step: lastStep, phase: 'before_rewind', grounding: userEdits });
   }
 
-  const files: FileChange[] = await shadow.restore(now, target.grounding.before);
+  const files: FileChange[] = await shadow.restore(now, snapshotBeforeStep(target));
   const restored = await shadow.snapshot();
   await shadow.settled();
   const previous = steps.filter((step) => step.step < options.toStep).pop();

@@ -32,7 +32,7 @@ import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStor
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
 import { ContextManager, DEFAULT_CONTEXT_WINDOW, defaultContextBudget } from '../agent/context';
-import { DeliverableHint, Grounder, RequestHandle, runAgentLoop } from '../agent/loop';
+import { DeliverableHint, Grounder, RequestHandle, runAgentLoop, WatchOutsideSaves } from '../agent/loop';
 import { ChatModelClient, ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
 import { assistantContextMessage, keepsReasoning } from '../agent/reasoning';
@@ -102,6 +102,11 @@ export interface SessionOptions {
    * endpoint; the run then needs no base URL or key, and records the client's provider and model.
    */
   client?: ChatModelClient;
+  /**
+   * Which files someone other than the agent saved in the run's workspace while an action ran
+   * (the extension: editor saves); such a step's grounding is marked mixed. The CLI gives none.
+   */
+  outsideSaves?: (workspace: string) => ReturnType<WatchOutsideSaves>;
 }
 
 const HINTS_DISABLED = (runId: string) => `Run ${runId} takes no hints: it was started with hints disabled (the control group of a hints comparison).`;
@@ -348,6 +353,7 @@ interface Setup {
   approveCommand?: SessionOptions['approveCommand'];
   secretsToModel?: boolean;
   client?: ChatModelClient;
+  outsideSaves?: SessionOptions['outsideSaves'];
   sampling?: SamplingOptions;
   reasoningInContext: ReasoningInContext;
   /** The prompt budget the user set (apollo.contextBudget, --context-budget), if any. */
@@ -365,6 +371,7 @@ function sessionTuning(options: SessionOptions) {
     approveCommand: options.approveCommand,
     secretsToModel: options.secretsToModel,
     client: options.client,
+    outsideSaves: options.outsideSaves,
     contextBudgetSetting: options.contextBudget,
   };
 }
@@ -727,6 +734,7 @@ export class RunSession {
         retryBaseMs: setup.engine.retryBaseMs,
         retryMaxMs: setup.engine.retryMaxMs,
         ...(setup.secretsToModel ? {} : { forModel: (text: string) => this.store.redactor.redact(text) }),
+        ...(setup.outsideSaves ? { watchOutsideSaves: () => setup.outsideSaves!(setup.workspace) } : {}),
         control: {
           record: (event) => this.record(event),
           takeHints: () => this.takeHints(),

@@ -2,7 +2,7 @@
  * Turns dataset events into the panel's view model (src/protocol.ts). Pure: the host and the
  * unit tests use it alike.
  */
-import { stepGrounding, type DatasetEvent, type LabelEvent, type StepEvent } from '../dataset/events';
+import { mixedFiles, stepGrounding, type DatasetEvent, type ExternalChangeEvent, type LabelEvent, type StepEvent } from '../dataset/events';
 import { AttentionFlag, AttentionTracker } from '../supervision/attention';
 import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
 import type { HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../../protocol';
@@ -37,6 +37,7 @@ export function labelBadge(event: LabelEvent): LabelBadge {
 
 export function toTimelineStep(event: StepEvent): TimelineStep {
   const files = event.grounding.files;
+  const mixed = mixedFiles(event);
   return {
     step: event.step,
     tool: event.action?.name ?? null,
@@ -49,6 +50,7 @@ export function toTimelineStep(event: StepEvent): TimelineStep {
       deletions: files.reduce((sum, file) => sum + file.deletions, 0),
     },
     labels: [],
+    ...(mixed.length ? { mixed } : {}),
   };
 }
 
@@ -85,7 +87,29 @@ export function stepDetail(event: StepEvent): StepDetail {
     files: grounding.files.map(({ path: file, status, additions, deletions, binary }) => ({ path: file, status, additions, deletions, binary })),
     patch: patch.length > MAX_DETAIL_PATCH ? patch.slice(0, MAX_DETAIL_PATCH) : patch,
     patchTruncated: !!grounding.patchTruncated || patch.length > MAX_DETAIL_PATCH,
+    ...(grounding.mixed ? { mixed: grounding.mixed.files } : {}),
   };
+}
+
+const LISTED_FILES = 5;
+
+/** "a.ts, b.ts and 3 more": the first few paths of a change, for a one-line note. */
+export function fileList(files: readonly string[]): string {
+  const shown = files.slice(0, LISTED_FILES).join(', ');
+  return files.length > LISTED_FILES ? `${shown} and ${files.length - LISTED_FILES} more` : shown;
+}
+
+/** The words of an external change's timeline line: which files, and when they were found. */
+function externalNote(event: ExternalChangeEvent): { text: string; title: string } {
+  const files = event.grounding.files.map((file) => file.path);
+  const text = `Changed outside the agent: ${fileList(files)}`;
+  const when =
+    event.phase === 'during_request'
+      ? `while the model was answering step ${event.step}'s request`
+      : event.phase === 'before_rewind'
+        ? `after step ${event.step}, overwritten by a rewind (kept in the dataset)`
+        : `before step ${event.step}'s request`;
+  return { text, title: `Changed outside the agent ${when}, not part of any action's diff: ${files.join(', ')}` };
 }
 
 type InitMessage = Extract<HostToWebview, { type: 'init' }>;
@@ -110,6 +134,11 @@ export function timelineNote(event: DatasetEvent, lastStep: number, hints: Reado
       const text = `The server refused a prompt as too long${window}: the prompt budget is now ${event.budgetTokens.toLocaleString('en-US')} tokens`;
       const title = event.detail ? `${text}. ${event.detail}` : text;
       return { kind: 'context', step: at, text: oneLine(text, NOTE_TEXT_LENGTH), title };
+    }
+    case 'external_change': {
+      if (!event.grounding.files.length) return undefined;
+      const { text, title } = externalNote(event);
+      return { kind: 'external', step: event.step, text: oneLine(text, NOTE_TEXT_LENGTH), title };
     }
     case 'hint_undelivered': {
       const text = `Hint not delivered: ${event.reason}`;

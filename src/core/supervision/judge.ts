@@ -478,6 +478,8 @@ export class Judge {
       lines.push(`Changes on disk (${files.length} file${files.length > 1 ? 's' : ''}):\n${shown.join('\n')}`);
       const patch = step.grounding.patch ?? '';
       if (patch) lines.push(`Patch${step.grounding.patchTruncated ? ' (truncated)' : ''}:\n${this.text(patch, LIMITS.patch)}`);
+      const saved = step.grounding.mixed?.files ?? [];
+      if (saved.length) lines.push(`Mixed: the user saved ${this.text(saved.join(', '), 500)} in an editor while this action ran; these changes may be theirs, not the agent's.`);
     }
     return lines.join('\n');
   }

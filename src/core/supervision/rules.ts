@@ -2,8 +2,14 @@
  * Quality rules: cheap checks that label a step as soon as it lands (and again over a finished
  * run with `apollo relabel`). Each rule flags what it recognises as bad on one axis, with the
  * reason; a rule that stops flagging a step (after a change of rules) says so with `neutral`.
+ *
+ * The rules that read a step's diff (no_op, destructive, reverted) read only diffs that are the
+ * agent's alone: a step whose grounding is mixed (someone else saved files while its action ran)
+ * gets no diff-based label, and its diff neither undoes an earlier step nor can be undone.
+ * Telling the agent's hunks from the other saver's is not possible from the diff, so the rules
+ * do not guess. External changes are never a step's diff, so no rule reads them.
  */
-import type { DatasetEvent, LabelAxis, LabelEvent, LabelValue, StepEvent } from '../dataset/events';
+import { mixedFiles, type DatasetEvent, type LabelAxis, type LabelEvent, type LabelValue, type StepEvent } from '../dataset/events';
 import { LabelBook } from './labels';
 
 export type RuleName = 'command_failed' | 'tool_error' | 'no_op' | 'loop' | 'reverted' | 'destructive';
@@ -165,13 +171,15 @@ export class RuleEngine {
     const flag = (step: number, rule: RuleName, axis: LabelAxis, reason: string) => labels.push({ step, rule, label: 'bad', axis, reason });
     const { step, action } = event;
     const files = event.grounding.files;
+    /** Someone else saved files while the action ran: the diff is not the agent's alone. */
+    const mixed = mixedFiles(event).length > 0;
 
     if (action && event.isError) {
       const failure = COMMAND_TOOLS.has(action.name) ? commandFailure(event.observation) : undefined;
       if (failure) flag(step, 'command_failed', 'execution', failure);
       else flag(step, 'tool_error', 'execution', `${action.name} was refused: ${firstLine(event.observation)}`);
     }
-    if (action && !event.isError && WRITING_TOOLS.has(action.name) && files.length === 0) {
+    if (action && !mixed && !event.isError && WRITING_TOOLS.has(action.name) && files.length === 0) {
       flag(step, 'no_op', 'decision', `${action.name} changed nothing on disk`);
     }
 
@@ -185,12 +193,12 @@ export class RuleEngine {
 
     const deleted = files.filter((file) => file.status === 'deleted').length;
     const removedLines = files.reduce((sum, file) => sum + file.deletions, 0);
-    if (deleted >= this.options.destructiveFiles || removedLines >= this.options.destructiveLines) {
+    if (!mixed && (deleted >= this.options.destructiveFiles || removedLines >= this.options.destructiveLines)) {
       const what = [deleted ? `deleted ${deleted} file(s)` : '', removedLines ? `removed ${removedLines} line(s)` : ''].filter(Boolean).join(' and ');
       flag(step, 'destructive', 'decision', `${what} in one action`);
     }
 
-    const signature = diffSignature(event);
+    const signature = mixed ? undefined : diffSignature(event);
     if (signature) {
       // Each part of this diff undoes at most one earlier step: the most recent that it matches.
       const available = new Map<string, number>();
