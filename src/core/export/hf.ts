@@ -10,7 +10,7 @@
  * it gave none, and on other roles): the key Qwen3's and GLM-4.5's chat templates read and render
  * inside `<think>…</think>` (gpt-oss's template reads `thinking`: rename the column for it).
  */
-import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
+import type { ExportSummary, FormatWriter, WriterContext } from './types';
 import { argumentsObject, ChatMessage, SegmentChat, segmentChats, segmentId, validateChat } from './chat';
 import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';

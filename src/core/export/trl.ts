@@ -17,7 +17,7 @@
  * `tool_call_id`), so Arrow infers one type: `content` is a string ("" when the turn only calls
  * tools), tool-call `arguments` are objects, `reasoning_content` null where there is none.
  */
-import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
+import type { ExportSummary, FormatWriter, WriterContext } from './types';
 import { ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
 import { cardHeader, hfToolCalls, HfToolCall } from './hf';
 import { SplitFolder } from './output';
