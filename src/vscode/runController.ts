@@ -14,6 +14,7 @@ import { ConfigError, RunSession, SessionOptions, validateSampling } from '../co
 import type { ChatModelClient } from '../core/agent/modelClient';
 import { REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { previewRewind, rewindRun } from '../core/session/rewind';
+import { firstLine, plural } from '../core/text';
 import { AttentionFlag, orderByNeed } from '../core/supervision/attention';
 import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
 import { AdoptPreview, adoptRefusal, adoptRun, previewAdopt } from '../core/session/adopt';
@@ -53,11 +54,8 @@ interface LiveRun {
 /** More runs of one task than this is a batch job for the CLI, not a window's worth to supervise. */
 const MAX_SAMPLES = 20;
 
-const firstLine = (text: string) => {
-  const line = text.split('\n')[0].trim();
-  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
-};
-const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+/** A task in a message or a pick list: its first line, at most 80 characters. */
+const taskLine = (text: string) => firstLine(text, 80);
 
 /** The model a run talks to: an OpenAI-compatible endpoint, or a client VS Code serves (no URL or key). */
 interface ModelChoice {
@@ -311,7 +309,7 @@ export class RunController implements vscode.Disposable {
           const failed = results.filter((result) => result.error);
           for (const result of failed) this.log.error(`A run of task ${sampling.taskId} could not start: ${result.error}`);
           void vscode.window
-            .showInformationMessage(`Apollo: the ${total} runs of "${firstLine(task!)}" have ended${failed.length ? ` (${failed.length} could not start; see the log)` : ''}. Review them in the panel and adopt the best.`, 'Adopt a Run…')
+            .showInformationMessage(`Apollo: the ${total} runs of "${taskLine(task!)}" have ended${failed.length ? ` (${failed.length} could not start; see the log)` : ''}. Review them in the panel and adopt the best.`, 'Adopt a Run…')
             .then((choice) => (choice ? this.adoptRun() : undefined));
         },
         (error) => this.report(error),
@@ -443,7 +441,7 @@ export class RunController implements vscode.Disposable {
     );
     if (!candidates.length) throw new ConfigError('No sampled run of this workspace waits to be adopted: sample runs first ("Apollo: Sample Runs…").');
     const picked = await vscode.window.showQuickPick(
-      candidates.map((run) => ({ label: firstLine(run.task), description: `${run.status} · ${run.steps} steps · ${run.id}`, detail: run.taskId ? `task ${run.taskId}` : undefined, id: run.id })),
+      candidates.map((run) => ({ label: taskLine(run.task), description: `${run.status} · ${run.steps} steps · ${run.id}`, detail: run.taskId ? `task ${run.taskId}` : undefined, id: run.id })),
       { title: 'Adopt which run\'s changes?', matchOnDescription: true },
     );
     return picked?.id;

@@ -23,7 +23,7 @@ import type {
   SamplingOptions,
   StepEvent,
 } from '../dataset/events';
-import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
+import { EVENTS_FORMAT_VERSION, HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, RunWriter } from '../dataset/store';
@@ -40,6 +40,7 @@ import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
 import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
 
+import { plural } from '../text';
 import { ConfigError } from './errors';
 import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
 
@@ -266,7 +267,6 @@ export function validateRunOptions(options: RunOptions): void {
 }
 
 
-const plural = (count: number, word: string) => `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
 
 /** Why a run stopped on a budget, in words. */
 export function budgetSummary(kind: BudgetKind, budget: RunBudget, steps: number): string {
@@ -473,7 +473,7 @@ export class RunSession {
       const started: RunStartedEvent = {
         type: 'run_started',
         time,
-        version: 1,
+        version: EVENTS_FORMAT_VERSION,
         runId,
         task: options.task,
         workspace,

@@ -4,6 +4,7 @@
  * reason; a rule that stops flagging a step (after a change of rules) says so with `neutral`.
  */
 import type { DatasetEvent, LabelAxis, LabelEvent, LabelValue, StepEvent } from '../dataset/events';
+import { firstLine } from '../text';
 import { LabelBook } from './labels';
 
 export type RuleName = 'command_failed' | 'tool_error' | 'no_op' | 'loop' | 'reverted' | 'destructive';
@@ -58,10 +59,6 @@ function commandFailure(observation: string): string | undefined {
   return undefined;
 }
 
-function firstLine(text: string, length = 160): string {
-  const line = text.split('\n').find((candidate) => candidate.trim() !== '') ?? '';
-  return line.length > length ? `${line.slice(0, length - 1)}…` : line;
-}
 
 /** A call as the model would repeat it: tool name plus its arguments with keys in a fixed order. */
 function callKey(step: StepEvent): string | undefined {
@@ -169,7 +166,7 @@ export class RuleEngine {
     if (action && event.isError) {
       const failure = COMMAND_TOOLS.has(action.name) ? commandFailure(event.observation) : undefined;
       if (failure) flag(step, 'command_failed', 'execution', failure);
-      else flag(step, 'tool_error', 'execution', `${action.name} was refused: ${firstLine(event.observation)}`);
+      else flag(step, 'tool_error', 'execution', `${action.name} was refused: ${firstLine(event.observation, 160)}`);
     }
     if (action && !event.isError && WRITING_TOOLS.has(action.name) && files.length === 0) {
       flag(step, 'no_op', 'decision', `${action.name} changed nothing on disk`);
