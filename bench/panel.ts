@@ -25,6 +25,7 @@ import { panelHtml } from '../src/vscode/panelHtml';
 import type { AttentionFlagView, HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineStep } from '../src/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a real import() of an ES module: tsc turns import() into require() in CommonJS output
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const STEPS = Number(arg('--steps') ?? 10_000);

@@ -12,7 +12,7 @@
  * most once a second, never per message.
  */
 import { firstLine, HINT_KINDS, type HostToWebview, LABEL_AXES, type LiveRunItem, oneOf, plural, type RunListItem, type TimelineHint, type WebviewToHost } from '../src/protocol';
-import { el, isTyping, setDisabled, setText, ToolkitControl, vsButton, vsDropdown, vsTextBox } from './dom';
+import { el, isTyping, setDisabled, setText, vsButton, vsDropdown, vsTextBox } from './dom';
 import { elapsedMs, formatDate, formatDuration, formatTokens, statusText } from './format';
 import { AdoptPane, RewindPane, StepDetailPane } from './panes';
 import { buildReasonForm, StepRow, StepRows } from './stepRows';

@@ -126,7 +126,9 @@ function describeAction(action: ToolCallRecord | null): string {
   if (action) {
     try {
       const args = JSON.parse(action.arguments) as Record<string, unknown>;
-      detail = String(args.path ?? args.command ?? args.summary ?? '').replace(/\s+/g, ' ').slice(0, 80);
+      // Only a string names the action; a model can send an object where a path belongs.
+      const main = [args.path, args.command, args.summary].find((value) => typeof value === 'string') ?? '';
+      detail = main.replace(/\s+/g, ' ').slice(0, 80);
     } catch {
       detail = '(invalid arguments)';
     }

@@ -589,6 +589,9 @@ export class RunController implements vscode.Disposable {
         if (event.status === 'failed') this.report(new Error(`${name} failed: ${event.error ?? 'unknown error'} Its ${event.steps} step(s) are kept.`));
         void this.postRuns();
         break;
+      default:
+        // The other events are not logged.
+        break;
     }
     if (event.type === 'step' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'label') {
       if (shown) this.updateStatus();

@@ -21,7 +21,7 @@ import type { FormatWriter, WriterContext } from './types';
 import { ChatMessage, continuation, segmentChat, validateChat } from './chat';
 import { ExportRecord, openJsonlWriter } from './jsonlWriter';
 import { pathTo, RunTree, segmentsOf, summariesOnPath, Trajectory, trajectoriesOf, trajectoryStep, TrajectoryStep } from './trajectory';
-import { stepToolResults, type StepEvent } from '../dataset/events';
+import { stepToolResults } from '../dataset/events';
 
 export interface PairMetadata {
   kind: 'rewind' | 'across_runs';

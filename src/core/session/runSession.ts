@@ -21,7 +21,6 @@ import type {
   ReasoningInContext,
   RunStatus,
   SamplingOptions,
-  StepEvent,
 } from '../dataset/events';
 import { EVENTS_FORMAT_VERSION, HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
@@ -615,6 +614,9 @@ export class RunSession {
             break;
           case 'summary':
             if (index > lastRewind || onPath.has(event.step)) context.applyCompaction(event.text, event.keptFromStep);
+            break;
+          default:
+            // The other events do not shape the resumed context.
             break;
         }
       });
