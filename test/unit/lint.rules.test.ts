@@ -144,6 +144,21 @@ test('layers: each core layer imports only the layers below it and the shared fi
   }
 });
 
+test('layers: every core layer is refused the one just above it, and takes the one just below', async () => {
+  const layers = ['dataset', 'grounding', 'agent', 'supervision', 'export', 'session'];
+  const files: Record<string, string> = {};
+  layers.forEach((layer, index) => {
+    files[`src/core/${layer}/leaf.ts`] = `export const ${layer} = 1;\n`;
+    if (index + 1 < layers.length) files[`src/core/${layer}/up.ts`] = `import { ${layers[index + 1]} } from '../${layers[index + 1]}/leaf';\nexport const up = ${layers[index + 1]};\n`;
+    if (index > 0) files[`src/core/${layer}/down.ts`] = `import { ${layers[index - 1]} } from '../${layers[index - 1]}/leaf';\nexport const down = ${layers[index - 1]};\n`;
+  });
+  const violations = await cruiseFixture(files);
+  for (const [index, layer] of layers.slice(0, -1).entries()) {
+    assert.ok(has(violations, `core-${layer}-imports-only-below`, `src/core/${layer}/up.ts`, `src/core/${layers[index + 1]}/leaf.ts`), `${layer}: ${JSON.stringify(violations)}`);
+  }
+  assert.deepEqual(violations.filter((v) => v.from.endsWith('/down.ts')), []);
+});
+
 test("layers: src/core never imports 'vscode' nor what is above it; src/cli never imports 'vscode'", async () => {
   const violations = await cruiseFixture({
     'src/core/agent/ui.ts': "import * as vscode from 'vscode';\nexport const v = vscode;\n",
@@ -184,8 +199,19 @@ test('layers: webview/ imports only src/protocol.ts, its own files and the UI to
     'webview/format.ts': "export const fmt = 'x';\n",
     'webview/past.ts': "import type { HintKind } from '../src/core/dataset/events';\nexport type K = HintKind;\n",
     'webview/node.ts': "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n",
+    'webview/typo.ts': "import { fmt } from './fromat';\nexport const t = fmt;\n",
   });
   assert.ok(has(violations, 'webview-only-protocol', 'webview/past.ts', 'src/core/dataset/events.ts'), JSON.stringify(violations));
   assert.ok(has(violations, 'webview-no-node', 'webview/node.ts'), JSON.stringify(violations));
+  assert.ok(has(violations, 'not-to-unresolvable', 'webview/typo.ts'), JSON.stringify(violations));
   assert.ok(!violations.some((v) => v.from === 'webview/main.ts' || v.from === 'webview/format.ts' || v.from === 'src/protocol.ts'), JSON.stringify(violations));
+});
+
+test('layers: src/protocol.ts, bundled into the webview, takes only from the core: no Node built-ins, no packages', async () => {
+  const violations = await cruiseFixture({
+    'src/protocol.ts': "import { HINT_KINDS } from './core/dataset/events';\nimport { readFileSync } from 'node:fs';\nexport const kinds = HINT_KINDS;\nexport const r = readFileSync;\n",
+    'src/core/dataset/events.ts': "export const HINT_KINDS = ['knowledge'];\n",
+  });
+  assert.ok(has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'node:fs') || has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'fs'), JSON.stringify(violations));
+  assert.ok(!has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'src/core/dataset/events.ts'), JSON.stringify(violations));
 });
