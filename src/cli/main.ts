@@ -319,6 +319,7 @@ function sessionFlags(values: SessionFlagValues, io: CliIo) {
         }
       : undefined;
   if (values.sandbox !== undefined && values.sandbox !== 'auto' && values.sandbox !== 'off') throw new UsageError('--sandbox takes auto or off.');
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed: in the object literal the narrowed mode would widen to string
   const sandbox = { mode: (values.sandbox ?? 'auto') as 'auto' | 'off', network: !values['no-network'], allow: values['allow-command'] ?? [] };
   const keepReasoning = values['keep-reasoning'] as ReasoningInContext | undefined;
   if (keepReasoning !== undefined && !REASONING_IN_CONTEXT.includes(keepReasoning)) throw new UsageError(`--keep-reasoning takes ${REASONING_IN_CONTEXT.join(', ')}.`);
