@@ -281,6 +281,9 @@ function generateRun(spec: RunSpec, pools: TextPools): GeneratedRun {
         args = { summary: pools.sentences(r.int(150, 400)) };
         observation = 'The run is finished.';
         break;
+      case null:
+        // No tool call: a plain answer.
+        break;
     }
     const callId = (extra = 0) => (perResponseIds ? `call_${extra}` : `call_${r.hex(24)}`);
     const action: ToolCallRecord | null = tool === null ? null : { id: callId(), name: tool, arguments: JSON.stringify(args) };
@@ -565,7 +568,7 @@ function table(head: string[], rows: string[][]): string {
 
 function machine(dir: string): string {
   const cpus = os.cpus();
-  let filesystem = '';
+  let filesystem: string;
   try {
     filesystem = execFileSync('df', ['-T', dir], { encoding: 'utf8' }).trim().split('\n').pop()!.split(/\s+/)[1];
   } catch {

@@ -20,11 +20,12 @@ import { createServer, type Server } from 'node:http';
 import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { panelHtml } from '../src/vscode/panelHtml';
 import type { AttentionFlagView, HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineStep } from '../src/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a real import() of an ES module: tsc turns import() into require() in CommonJS output
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const STEPS = Number(arg('--steps') ?? 10_000);
@@ -424,7 +425,7 @@ async function serve(): Promise<{ server: Server; origin: string }> {
 
 // ---- measuring ----------------------------------------------------------------------------
 
-const evaluate = <T>(target: Page, expression: string): Promise<T> => target.evaluate(expression) as Promise<T>;
+const evaluate = <T>(target: Page, expression: string): Promise<T> => target.evaluate<T>(expression);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -454,7 +455,7 @@ interface FrameFigure {
   wall: number;
 }
 
-async function bench(origin: string, browserVersion: string, browser: import('playwright-core').Browser): Promise<void> {
+async function bench(origin: string, browserVersion: string, browser: Browser): Promise<void> {
   const fixture = makeRun(STEPS);
   const tab = await browser.newPage({ viewport: VIEWPORT });
   await openPanel(tab, origin);
@@ -598,7 +599,7 @@ function shortRun(): { init: Extract<HostToWebview, { type: 'init' }>; detail: S
   return { init: { type: 'init', run, steps, hints, notes: [], attention, unseen: 1 }, detail };
 }
 
-async function screenshots(origin: string, browser: import('playwright-core').Browser, dir: string): Promise<void> {
+async function screenshots(origin: string, browser: Browser, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const { init, detail } = shortRun();
   for (const theme of ['light', 'dark', 'hc']) {

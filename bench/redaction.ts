@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     return;
   }
   // ESM-only: loaded with a real import(), which CommonJS output would turn into require().
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- a real import() of an ES module: tsc turns import() into require() in CommonJS output
   const load = new Function('url', 'return import(url)') as (url: string) => Promise<any>;
   const core = await load(pathToFileURL(path.join(secretlintDir, '@secretlint/core/module/index.js')).href);
   const preset = await load(pathToFileURL(path.join(secretlintDir, '@secretlint/secretlint-rule-preset-recommend/module/index.js')).href);

@@ -114,9 +114,8 @@ async function bench(name: string, withGit: boolean): Promise<Figures> {
       const second = path.join(root, 'runs', `${i}`, '1');
       let [took] = await timed(() => materializeSnapshot(origin.storeDir, origin.snapshot, first));
       figures.materialize.push(took);
-      let copied;
-      [took, copied] = await timed(() => copyWorkingFiles(first, second));
-      figures.copy.push(took);
+      const [copyTook, copied] = await timed(() => copyWorkingFiles(first, second));
+      figures.copy.push(copyTook);
       figures.reflinked = copied.reflinked;
       if (withGit) {
         const cloned = path.join(root, 'runs', `${i}`, 'git');

@@ -2,8 +2,23 @@
  * Messages between the extension host and the sidebar webview. Both sides import this file;
  * nothing else crosses the boundary. The host sends only what changed (one step, one hint),
  * never the whole state, except `init` when the view (re)connects.
+ *
+ * The vocabulary (hint kinds, label axes, attention kinds, run states) is the core's, re-exported
+ * here: the webview reaches the core only through this file, which is bundled into it, so what it
+ * takes from the core must be types or pure values (no Node import).
  */
-import type { HintKind, HintUrgency, LabelAxis, LabelValue, RunStatus } from './core/dataset/events';
+import { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, type HintKind, type HintUrgency, type LabelAxis, type LabelValue, type RunStatus } from './core/dataset/events';
+import type { AttentionKind, NeedKind } from './core/supervision/attention';
+
+export { HINT_KINDS, HINT_URGENCIES, LABEL_AXES, LABEL_VALUES } from './core/dataset/events';
+export type { HintKind, HintUrgency, LabelAxis, LabelValue, RunStatus } from './core/dataset/events';
+export type { AttentionKind, NeedKind } from './core/supervision/attention';
+export { firstLine, plural } from './core/text';
+
+/** True when `value` is one of `values` (a vocabulary list such as HINT_KINDS). */
+export function oneOf<T extends string>(values: readonly T[], value: unknown): value is T {
+  return typeof value === 'string' && (values as readonly string[]).includes(value);
+}
 
 export interface DiffStat {
   files: number;
@@ -101,7 +116,7 @@ export interface RunView {
 
 export interface AttentionFlagView {
   step: number;
-  kind: 'failures' | 'loop' | 'no_progress' | 'question' | 'paused';
+  kind: AttentionKind;
   message: string;
 }
 
@@ -123,7 +138,7 @@ export interface LiveRunItem {
   /** A sampled run: its place among the runs of its task ("2 of 3"). */
   sample?: { taskId: string; index: number; count: number };
   /** Why the annotator should look, in words, and of which kind. */
-  need: { kind: 'failures' | 'loop' | 'no_progress' | 'question' | 'paused' | 'paused_by_you' | 'failed' | 'running' | 'ended'; message: string };
+  need: { kind: NeedKind; message: string };
   /** Flags not yet seen. */
   unseen: number;
   /** Ended, sampled and not yet adopted: its result can be applied to the workspace. */
@@ -278,13 +293,13 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
       return isText(message.task) ? { type: message.type, task: message.task } : undefined;
     case 'sendHint':
       if (!isText(message.text)) return undefined;
-      if (message.kind !== 'knowledge' && message.kind !== 'strategy' && message.kind !== 'correction') return undefined;
-      if (message.urgency !== undefined && message.urgency !== 'next' && message.urgency !== 'now') return undefined;
+      if (!oneOf(HINT_KINDS, message.kind)) return undefined;
+      if (message.urgency !== undefined && !oneOf(HINT_URGENCIES, message.urgency)) return undefined;
       if (message.runId !== undefined && !isRunId(message.runId)) return undefined;
       return { type: 'sendHint', text: message.text, kind: message.kind, urgency: message.urgency ?? 'next', ...(message.runId !== undefined ? { runId: message.runId } : {}) };
     case 'labelStep': {
       if (!isStep(message.step) || (message.label !== 'good' && message.label !== 'bad')) return undefined;
-      if (message.axis !== undefined && message.axis !== 'decision' && message.axis !== 'execution') return undefined;
+      if (message.axis !== undefined && !oneOf(LABEL_AXES, message.axis)) return undefined;
       if (message.reason !== undefined && !(typeof message.reason === 'string' && message.reason.length <= MAX_REASON)) return undefined;
       const reason = message.reason?.trim();
       return { type: 'labelStep', step: message.step, label: message.label, ...(message.axis ? { axis: message.axis } : {}), ...(reason ? { reason } : {}) };

@@ -1,12 +1,8 @@
 /** How the panel writes numbers, durations, dates and the compact forms of a step. */
-import type { DiffStat, LabelBadge, RunView } from '../src/protocol';
+import { type DiffStat, type LabelBadge, plural, type RunView } from '../src/protocol';
 
 const integer = new Intl.NumberFormat('en-US');
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
-
-export function plural(count: number, one: string, many = `${one}s`): string {
-  return `${integer.format(count)} ${count === 1 ? one : many}`;
-}
 
 export function formatInteger(value: number): string {
   return integer.format(value);
@@ -43,11 +39,6 @@ export function formatDate(iso: string): string {
 export function diffStat(diff: DiffStat): string {
   if (diff.files === 0) return 'no changes';
   return `${plural(diff.files, 'file')} +${integer.format(diff.additions)} −${integer.format(diff.deletions)}`;
-}
-
-export function firstLine(text: string): string {
-  const line = text.split('\n', 1)[0].trim();
-  return line || text.trim();
 }
 
 /** Whitespace folded, for one-line notes (the full text goes in the title). */

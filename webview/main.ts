@@ -11,10 +11,9 @@
  * everything. The view state (drafts, position, a bounded copy of the timeline) is saved at
  * most once a second, never per message.
  */
-import type { HintKind } from '../src/core/dataset/events';
-import type { HostToWebview, LiveRunItem, RunListItem, TimelineHint, WebviewToHost } from '../src/protocol';
-import { el, isTyping, setDisabled, setText, ToolkitControl, vsButton, vsDropdown, vsTextBox } from './dom';
-import { elapsedMs, firstLine, formatDate, formatDuration, formatTokens, plural, statusText } from './format';
+import { firstLine, HINT_KINDS, type HostToWebview, LABEL_AXES, type LiveRunItem, oneOf, plural, type RunListItem, type TimelineHint, type WebviewToHost } from '../src/protocol';
+import { el, isTyping, setDisabled, setText, vsButton, vsDropdown, vsTextBox } from './dom';
+import { elapsedMs, formatDate, formatDuration, formatTokens, statusText } from './format';
 import { AdoptPane, RewindPane, StepDetailPane } from './panes';
 import { buildReasonForm, StepRow, StepRows } from './stepRows';
 import { InitPayload, TimelineData } from './timelineData';
@@ -285,11 +284,7 @@ const detail = new StepDetailPane({
 const hintBox = vsTextBox('field', 'Hint', 'Knowledge, strategy or correction for the agent', 'hint');
 const hintKind = vsDropdown(
   'Hint kind',
-  [
-    ['knowledge', 'knowledge'],
-    ['strategy', 'strategy'],
-    ['correction', 'correction'],
-  ],
+  HINT_KINDS.map((kind) => [kind, kind] as const),
   'hint-kind',
   saved.hintKind,
 );
@@ -340,7 +335,7 @@ function goToNeediestRun(): void {
 function sendHint(): void {
   const text = hintBox.value.trim();
   if (!text || !viewedRunLive() || !data.run) return;
-  const kind: HintKind = hintKind.value === 'strategy' || hintKind.value === 'correction' ? hintKind.value : 'knowledge';
+  const kind = oneOf(HINT_KINDS, hintKind.value) ? hintKind.value : 'knowledge';
   // The hint goes to the run on screen and to no other.
   post({ type: 'sendHint', text, kind, urgency: hintWhen.value === 'now' ? 'now' : 'next', runId: data.run.runId });
   hintBox.value = '';
@@ -392,8 +387,8 @@ function saveReason(): void {
   if (!reason) return;
   const text = reasonForm.field.value.trim();
   const axis = reasonForm.axis.value;
-  if (text || axis === 'decision' || axis === 'execution') {
-    post({ type: 'labelStep', step: reason.step, label: reason.label, ...(text ? { reason: text } : {}), ...(axis === 'decision' || axis === 'execution' ? { axis } : {}) });
+  if (text || oneOf(LABEL_AXES, axis)) {
+    post({ type: 'labelStep', step: reason.step, label: reason.label, ...(text ? { reason: text } : {}), ...(oneOf(LABEL_AXES, axis) ? { axis } : {}) });
   }
   closeReason(true);
 }

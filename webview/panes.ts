@@ -2,9 +2,9 @@
  * The panes that open below the timeline: a step's detail, and the confirmation of a rewind.
  * Model and workspace text goes in with textContent only.
  */
-import type { AdoptPreviewView, RewindPreviewView, StepDetail } from '../src/protocol';
+import { type AdoptPreviewView, plural, type RewindPreviewView, type StepDetail } from '../src/protocol';
 import { el, vsButton } from './dom';
-import { formatInteger, oneLine, plural } from './format';
+import { formatInteger, oneLine } from './format';
 
 /** The patch shown in the pane; longer ones are cut (the diff editor shows them whole). */
 export const MAX_PATCH_CHARS = 50_000;

@@ -144,7 +144,9 @@ function describeAction(action: ToolCallRecord | null): string {
   if (action) {
     try {
       const args = JSON.parse(action.arguments) as Record<string, unknown>;
-      detail = String(args.path ?? args.command ?? args.summary ?? '').replace(/\s+/g, ' ').slice(0, 80);
+      // Only a string names the action; a model can send an object where a path belongs.
+      const main = [args.path, args.command, args.summary].find((value) => typeof value === 'string') ?? '';
+      detail = main.replace(/\s+/g, ' ').slice(0, 80);
     } catch {
       detail = '(invalid arguments)';
     }
@@ -337,6 +339,7 @@ function sessionFlags(values: SessionFlagValues, io: CliIo) {
         }
       : undefined;
   if (values.sandbox !== undefined && values.sandbox !== 'auto' && values.sandbox !== 'off') throw new UsageError('--sandbox takes auto or off.');
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed: in the object literal the narrowed mode would widen to string
   const sandbox = { mode: (values.sandbox ?? 'auto') as 'auto' | 'off', network: !values['no-network'], allow: values['allow-command'] ?? [] };
   const keepReasoning = values['keep-reasoning'] as ReasoningInContext | undefined;
   if (keepReasoning !== undefined && !REASONING_IN_CONTEXT.includes(keepReasoning)) throw new UsageError(`--keep-reasoning takes ${REASONING_IN_CONTEXT.join(', ')}.`);

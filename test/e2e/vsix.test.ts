@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 
 const ROOT = path.resolve(__dirname, '../../..');
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a real import() of an ES module: tsc turns import() into require() in CommonJS output
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
 
 test('the packaged .vsix installs into a fresh VS Code and runs a task', { timeout: 240_000 }, async () => {

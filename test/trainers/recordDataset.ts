@@ -119,7 +119,7 @@ async function main_(): Promise<void> {
   // Two sampled runs of one task: the first finishes at once, the second fails a command first.
   const ws = makeWorkspace();
   const runsDir = mkdtempSync(path.join(os.tmpdir(), 'apollo-runs-'));
-  let sampled: string[] = [];
+  let sampled: string[];
   let request = 0;
   const server = await startScriptedModelServer([], {
     keepRequests: false,

@@ -17,6 +17,7 @@ import { folderOutsideTmp } from '../fixtures/workspace';
 import { detectSandbox } from '../../src/core/agent/sandbox';
 import { CommandSandboxOptions, ToolRunner } from '../../src/core/agent/tools';
 import { PathRefusedError, WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
+import { until } from '../fixtures/poll';
 
 function call(name: string, args: unknown) {
   return { id: 'c1', name, arguments: JSON.stringify(args) };
@@ -267,9 +268,10 @@ test('sandbox: jobs run in the same sandbox and share the run\'s private /tmp; n
     const marker = `${4000 + (process.pid % 1000)}.${Date.now() % 1000}`;
     const detached = await run(f.tools, `setsid sleep ${marker} > /dev/null 2>&1 & echo started`);
     assert.match(detached.observation, /started/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const survivors = spawnSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' });
-    assert.equal(survivors.stdout.trim(), '', 'a detached process outlived its sandbox');
+    // It is there from the fork on (the forked shell's command line names it too) until the sandbox ends it.
+    const survivors = () => spawnSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' }).stdout.trim();
+    await until('the detached process to end with its sandbox', () => survivors() === '', 10_000).catch(() => undefined);
+    assert.equal(survivors(), '', 'a detached process outlived its sandbox');
   } finally {
     await f.cleanup();
   }
@@ -282,10 +284,16 @@ test('sandbox: timeouts, job input and job_kill work through bwrap', async (t) =
     const slow = await f.tools.run(call('run_command', { command: 'sleep 30', timeout_seconds: 0.5 }));
     assert.match(slow.observation, /Timed out after 1 s; the command was killed/);
     assert.match((await f.tools.run(call('job_start', { name: 'echo', command: 'echo ready; while read line; do echo "got $line"; done' }))).observation, /started/);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    let read = '';
+    const readUntil = (text: string) =>
+      until(`the job to print "${text}"`, async () => {
+        read += (await f.tools.run(call('job_read', { name: 'echo' }))).observation;
+        return read.includes(text);
+      });
+    await readUntil('ready');
     await f.tools.run(call('job_send', { name: 'echo', input: 'hello\n' }));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.match((await f.tools.run(call('job_read', { name: 'echo' }))).observation, /ready\ngot hello/);
+    await readUntil('got hello');
+    assert.match(read, /ready\n[^]*got hello/);
     assert.match((await f.tools.run(call('job_kill', { name: 'echo' }))).observation, /Job "echo" ended \(killed by SIGTERM\)/);
   } finally {
     await f.cleanup();

@@ -23,7 +23,7 @@ async function failure(promise: Promise<unknown>): Promise<ModelError> {
   try {
     await promise;
   } catch (error) {
-    assert.ok(error instanceof ModelError, `expected a ModelError, got ${error}`);
+    assert.ok(error instanceof ModelError, `expected a ModelError, got ${String(error)}`);
     return error;
   }
   assert.fail('the request succeeded');

@@ -14,6 +14,7 @@ import { RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import type { ContextWindowEvent, DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { makeWorkspace } from '../fixtures/workspace';
+import { failRequest } from '../fixtures/scriptedModelServer';
 
 interface Reply {
   /** `delta` objects of a streamed reply, one SSE event each. */
@@ -38,7 +39,7 @@ async function replayServer(answer: (request: any, index: number) => Reply): Pro
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (chunk) => (raw += chunk));
-    req.on('end', async () => {
+    const respond = async () => {
       if (req.method !== 'POST' || !/\/chat\/completions$/.test(req.url ?? '')) {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
         return;
@@ -58,7 +59,8 @@ async function replayServer(answer: (request: any, index: number) => Reply): Pro
       send([{ index: 0, delta: {}, finish_reason: reply.finishReason ?? 'stop' }]);
       send([], { usage: { ...(reply.usage ?? { prompt_tokens: 50, completion_tokens: 5 }), total_tokens: 0 } });
       res.end('data: [DONE]\n\n');
-    });
+    };
+    req.on('end', () => void respond().catch((error: unknown) => failRequest(res, error)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { capText, ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 import { tempDir } from '../fixtures/workspace';
+import { until } from '../fixtures/poll';
 
 function call(name: string, args: unknown) {
   return { id: 'c1', name, arguments: typeof args === 'string' ? args : JSON.stringify(args) };
@@ -109,12 +110,16 @@ test('background jobs: start, read new output, send input, idle time, kill', asy
   const tools = new ToolRunner({ workspace: tmp.dir, guard: new WorkspaceGuard(tmp.dir, []), onJobOutput: (job, text) => logged.push(`${job}:${text}`) });
   try {
     assert.match((await tools.run(call('job_start', { name: 'echo', command: 'echo ready; while read line; do echo "got $line"; done' }))).observation, /started/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.match((await tools.run(call('job_read', { name: 'echo' }))).observation, /^\[job "echo": running, idle for \d+ s\]\nready\n$/);
+    /** Reads the job until a read holds `text`; that read. */
+    const readUntil = (text: string) =>
+      until(`the job to print "${text}"`, async () => {
+        const read = (await tools.run(call('job_read', { name: 'echo' }))).observation;
+        return read.includes(text) && read;
+      });
+    assert.match(await readUntil('ready'), /^\[job "echo": running, idle for \d+ s\]\nready\n$/);
     assert.match((await tools.run(call('job_read', { name: 'echo' }))).observation, /\(no new output\)$/);
     await tools.run(call('job_send', { name: 'echo', input: 'hello\n' }));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.match((await tools.run(call('job_read', { name: 'echo' }))).observation, /got hello/);
+    assert.match(await readUntil('got hello'), /got hello/);
     assert.match((await tools.run(call('job_start', { name: 'echo', command: 'true' }))).observation, /still running/);
     assert.match((await tools.run(call('job_kill', { name: 'echo' }))).observation, /Job "echo" ended \(killed by SIGTERM\)/);
     assert.match((await tools.run(call('job_send', { name: 'echo', input: 'x' }))).observation, /has ended/);

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { promises as fs, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findSecretShapes, isSecretEnvName, Redactor, StreamRedactor } from '../../src/core/dataset/redaction';

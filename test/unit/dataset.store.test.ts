@@ -7,6 +7,7 @@ import { InvalidEventError, validateEvent } from '../../src/core/dataset/events'
 import type { LabelEvent, RunManifest } from '../../src/core/dataset/events';
 import { isValidRunId, newRunId } from '../../src/core/dataset/ids';
 import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
+import { until } from '../fixtures/poll';
 
 function manifest(id: string): RunManifest {
   const time = new Date().toISOString();
@@ -87,7 +88,9 @@ test('inbox hints are taken once, oldest first; bad files are kept aside', async
     const store = new DatasetStore(tmp.dir);
     await store.createRun(manifest('run-4'));
     await store.queueHintFile('run-4', { hintId: 'h1', text: 'first', kind: 'knowledge', source: 'cli', time: 't' });
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Inbox files are named by the millisecond they were queued: the second one comes a tick later.
+    const queued = Date.now();
+    await until('the clock to move on', () => Date.now() > queued, 1000, 1);
     await store.queueHintFile('run-4', { hintId: 'h2', text: 'second', kind: 'strategy', source: 'cli', time: 't' });
     await fs.writeFile(path.join(store.runDir('run-4'), 'inbox', '999999999999999-bad.json'), '{oops');
     assert.deepEqual((await store.takeInboxHints('run-4')).map((hint) => hint.text), ['first', 'second']);

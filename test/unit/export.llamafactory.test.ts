@@ -20,7 +20,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DatasetEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { exportDataset } from '../../src/core/export/exportDataset';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../../src/core/agent/prompt';

@@ -11,7 +11,7 @@ import { ExportError } from '../../src/core/export/output';
 import { buildRunTree, segmentsOf, trajectoriesOf } from '../../src/core/export/trajectory';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../../src/core/agent/prompt';
 import { CliIo, main } from '../../src/cli/main';
-import { compactedRun, hint, label, rewind, runStarted, step, summary, SUMMARY_BEFORE_4, SUMMARY_BEFORE_7, tick, writeRun } from '../fixtures/trajectories';
+import { compactedRun, rewind, runStarted, step, summary, SUMMARY_BEFORE_4, SUMMARY_BEFORE_7, tick, writeRun } from '../fixtures/trajectories';
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'openai-chat-finetune.schema.json'), 'utf8'));
 const validateOpenAiLine = new Ajv2020().compile<any>(schema);

@@ -6,7 +6,7 @@ import type { DatasetEvent, RunStartedEvent, StepEvent } from '../../src/core/da
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { ConfigError } from '../../src/core/session/runSession';
 import { ConcurrencyLimit, SampleOptions, startSampling } from '../../src/core/session/sample';
-import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { RecordedRequest, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { fingerprint } from '../fixtures/shadow';
 import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
 

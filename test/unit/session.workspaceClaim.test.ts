@@ -20,7 +20,13 @@ function endedPid(): number {
 /** A process that stays alive until killed: another program holding a claim. */
 function otherProcess() {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  return { pid: child.pid!, stop: () => child.kill() };
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  /** Ends it; resolves once it has gone (reaped: its pid no longer answers). */
+  const stop = () => {
+    child.kill();
+    return exited;
+  };
+  return { pid: child.pid!, stop };
 }
 
 const holderText = (fields: Record<string, unknown>) =>
@@ -70,7 +76,7 @@ test('a claim whose process ended, or that is damaged, is taken over; a live one
     await assert.rejects(claimWorkspace(store.dir, 'run-a', 'run'), /Run run-elsewhere is being rewound in this workspace \(on build-box-7, /);
     assert.equal(JSON.parse(await fs.readFile(file, 'utf8')).host, 'build-box-7', 'a refused claim changes nothing');
   } finally {
-    other.stop();
+    await other.stop();
     store.cleanup();
   }
 });
@@ -114,14 +120,13 @@ test('a run, a rewind and a second run are refused while another process works i
     await assert.rejects(rewindRun({ datasetDir, runId: session.runId, toStep: 1 }), WorkspaceBusyError);
     assert.equal(await fs.readFile(path.join(ws.dir, 'a.txt'), 'utf8'), 'b\n', 'nothing was rewound');
 
-    other.stop();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await other.stop();
     const { event } = await rewindRun({ datasetDir, runId: session.runId, toStep: 1 });
     assert.deepEqual(event.files.map((file) => file.path), ['a.txt']);
     assert.equal(await fs.readFile(path.join(ws.dir, 'a.txt'), 'utf8'), 'a\n');
     await assert.rejects(fs.access(claimFile), 'the rewind let the workspace go');
   } finally {
-    other.stop();
+    await other.stop();
     await server.close();
     ws.cleanup();
   }

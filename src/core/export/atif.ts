@@ -17,7 +17,7 @@
  * mask is 0), so the steps after the last boundary are exactly what the model saw.
  */
 import { promises as fs } from 'node:fs';
-import type { FormatWriter, WriterContext } from './exportDataset';
+import type { FormatWriter, WriterContext } from './types';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
 import { stepGrounding, stepToolResults, SummaryEvent } from '../dataset/events';

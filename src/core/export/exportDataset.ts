@@ -7,129 +7,21 @@
 import { DatasetStore } from '../dataset/store';
 import { primaryReward } from '../dataset/events';
 import { findSecretShapes, Redactor } from '../dataset/redaction';
-import { DEFAULT_MASK_POLICY, MaskPolicy } from '../supervision/labels';
-import { buildRunTree, qualityOf, RunTree, Trajectory, trajectoriesOf } from './trajectory';
+import { DEFAULT_MASK_POLICY } from '../supervision/labels';
+import { buildRunTree, qualityOf, trajectoriesOf } from './trajectory';
 import { ExportError } from './output';
-import { openAtifWriter } from './atif';
-import { openHfWriter } from './hf';
-import { openOpenAiWriter } from './openai';
-import { openPairsWriter } from './pairs';
-import { openShareGptWriter } from './sharegpt';
-import { openTrlWriter } from './trl';
-import { openLlamaFactoryWriter } from './llamafactory';
+import { OPENERS } from './formats';
+import { EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportSummary, type ResolvedExportOptions, type WriterContext } from './types';
 
-export type ExportFormat = 'openai' | 'hf' | 'trl' | 'llamafactory' | 'atif' | 'sharegpt' | 'pairs';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['openai', 'hf', 'trl', 'llamafactory', 'atif', 'sharegpt', 'pairs'];
-
-export const FORMAT_DESCRIPTIONS: Record<ExportFormat, string> = {
-  openai: 'OpenAI chat fine-tuning JSONL, one context a line (runs are cut at each compaction), weight 0|1 on each assistant message',
-  hf: 'Hugging Face dataset folder (README.md card + data/*.jsonl), one context a row, per-message weight and axolotl training flag',
-  trl: "Hugging Face dataset folder of prompt-completion rows, one per trained assistant turn: TRL's SFTTrainer puts loss on exactly those turns",
-  llamafactory: 'LLaMA-Factory folder (dataset_info.json + data/train.jsonl), one sharegpt row per trained turn, ending with it: train with mask_history: true',
-  atif: 'Agent Trajectory Interchange Format v1.7 (Harbor), one JSON file per trajectory',
-  sharegpt: 'LLaMA-Factory sharegpt JSONL with function_call / observation turns, whole trajectories (carries no mask)',
-  pairs: 'preference pairs where two trajectories part (rewinds, sampled runs of one task): prompt / chosen / rejected assistant turns in chat form (JSONL)',
-};
-
-/** Formats that write a folder; the others write one file. */
-export const FOLDER_FORMATS: readonly ExportFormat[] = ['hf', 'trl', 'llamafactory', 'atif'];
-
-export interface ExportOptions {
-  format: ExportFormat;
-  out: string;
-  /** `main` (default): each run's final line; `all`: abandoned branches as their own trajectories. */
-  branches?: 'main' | 'all';
-  policy?: MaskPolicy;
-  /** Leave out trajectories whose share of steps not labelled bad is below this (0–1; default 0). */
-  minQuality?: number;
-  /**
-   * Leave out trajectories whose verifier reward (a task of a suite; `reward`, else the mean of the
-   * named rewards) is below this, and those with no reward at all. Default: no filter.
-   */
-  minReward?: number;
-  /** Only these runs (default: all). */
-  runs?: string[];
-  /** Hints as the user messages the model received (default true). */
-  hints?: boolean;
-  /**
-   * One row per trajectory, from its start to its end, instead of one per context the model saw
-   * (cut at each compaction). For long-context training; default false.
-   */
-  wholeTrajectories?: boolean;
-  /** Write the (empty) output when no record comes out, instead of refusing (default false). */
-  allowEmpty?: boolean;
-  onProgress?: (progress: { runsDone: number; runsTotal: number; records: number }) => void;
-  signal?: AbortSignal;
-}
-
-export type ResolvedExportOptions = Required<Omit<ExportOptions, 'runs' | 'onProgress' | 'signal' | 'minReward'>> & { minReward?: number };
-
-export interface ExportSummary {
-  format: ExportFormat;
-  out: string;
-  policy: MaskPolicy;
-  branches: 'main' | 'all';
-  hints: boolean;
-  wholeTrajectories: boolean;
-  minQuality: number;
-  minReward?: number;
-  runs: number;
-  trajectories: number;
-  abandonedTrajectories: number;
-  /** Records written: lines, files or pairs, by format. */
-  records: number;
-  steps: number;
-  trainedSteps: number;
-  maskedSteps: number;
-  effectiveLabels: Record<'good' | 'bad' | 'neutral' | 'unlabelled', number>;
-  /** Which kind of source decided the effective labels. */
-  labelSources: Record<'human' | 'judge' | 'rule', number>;
-  models: string[];
-  /** Trajectories left out below the minimum quality. */
-  belowQuality: number;
-  /** Left out by --min-reward: below it, or never verified. */
-  belowReward: number;
-  /** Records left out because they failed validation, with why. */
-  skipped: { id: string; problems: string[] }[];
-  /** Problems met reading the dataset (corrupt lines are skipped). */
-  warnings: string[];
-}
-
-export interface FormatWriter {
-  writeRun(tree: RunTree, trajectories: Trajectory[]): Promise<void>;
-  /** Writes the records that need every run (pairs across runs), before the output is checked and completed. */
-  flush?(): Promise<void>;
-  /** Completes the output (the dataset card needs the summary) and puts it in place. */
-  finish(summary: ExportSummary): Promise<void>;
-  discard(): Promise<void>;
-}
-
-/** What writers share: the options, a redactor of last resort and the counters. */
-export interface WriterContext {
-  options: ResolvedExportOptions;
-  /** Secret shapes are replaced once more on the way out, whatever the dataset holds. */
-  redact<T>(value: T): T;
-  written(count?: number): void;
-  skip(id: string, problems: string[]): void;
-  /** Reads a run of the export again (for records that span runs); undefined when it has no start. */
-  readRun(runId: string): Promise<RunTree | undefined>;
-}
+export { EXPORT_FORMATS } from './types';
+export type { ExportFormat, ExportOptions, ExportSummary, FormatWriter, ResolvedExportOptions, WriterContext } from './types';
+export { FOLDER_FORMATS, FORMAT_DESCRIPTIONS } from './formats';
 
 export class ExportCancelled extends ExportError {
   constructor() {
     super('The export was cancelled; nothing was written.');
   }
 }
-
-const OPENERS: Record<ExportFormat, (context: WriterContext) => Promise<FormatWriter>> = {
-  openai: openOpenAiWriter,
-  hf: openHfWriter,
-  trl: openTrlWriter,
-  llamafactory: openLlamaFactoryWriter,
-  atif: openAtifWriter,
-  sharegpt: openShareGptWriter,
-  pairs: openPairsWriter,
-};
 
 export function resolveExportOptions(options: ExportOptions): ResolvedExportOptions {
   if (!EXPORT_FORMATS.includes(options.format)) throw new ExportError(`Unknown format "${options.format}": use ${EXPORT_FORMATS.join(', ')}.`);

@@ -11,7 +11,7 @@
  * inside `<think>…</think>` (gpt-oss's template reads `thinking`: rename the column for it).
  */
 import { primaryReward } from '../dataset/events';
-import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
+import type { ExportSummary, FormatWriter, WriterContext } from './types';
 import { argumentsObject, ChatMessage, SegmentChat, segmentChats, segmentId, validateChat } from './chat';
 import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';

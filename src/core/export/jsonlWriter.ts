@@ -1,5 +1,5 @@
 /** The writer of the one-file formats: each record redacted, validated, then written or left out with why. */
-import type { FormatWriter, WriterContext } from './exportDataset';
+import type { FormatWriter, WriterContext } from './types';
 import { FileOutput, JsonlSink } from './output';
 import type { RunTree, Trajectory } from './trajectory';
 

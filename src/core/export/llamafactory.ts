@@ -28,7 +28,7 @@
  * `tools` is a JSON string of function definitions (name, description, parameters), as its tool
  * formatters read it.
  */
-import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
+import type { ExportSummary, FormatWriter, WriterContext } from './types';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { primaryReward, stepToolResults } from '../dataset/events';
 import { argumentsObject } from './chat';

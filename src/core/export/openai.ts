@@ -10,7 +10,7 @@
  * it is left out: the assistant messages hold the visible content ("" when the turn only called
  * tools) and the tool calls only.
  */
-import type { FormatWriter, WriterContext } from './exportDataset';
+import type { FormatWriter, WriterContext } from './types';
 import { ChatMessage, segmentChats, segmentId, validateChat } from './chat';
 import { openJsonlWriter } from './jsonlWriter';
 

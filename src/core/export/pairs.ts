@@ -17,11 +17,11 @@
  * Every pair's metadata has the same keys, whatever its kind (null where one does not apply), so
  * a JSON loader infers one schema.
  */
-import type { FormatWriter, WriterContext } from './exportDataset';
+import type { FormatWriter, WriterContext } from './types';
 import { ChatMessage, continuation, segmentChat, validateChat } from './chat';
 import { ExportRecord, openJsonlWriter } from './jsonlWriter';
 import { pathTo, RunTree, segmentsOf, summariesOnPath, Trajectory, trajectoriesOf, trajectoryStep, TrajectoryStep } from './trajectory';
-import { primaryReward, stepToolResults, type StepEvent } from '../dataset/events';
+import { primaryReward, stepToolResults } from '../dataset/events';
 
 export interface PairMetadata {
   kind: 'rewind' | 'across_runs';

@@ -17,7 +17,7 @@
  *   "apollo": { "file_name": "<file>.jsonl", "formatting": "sharegpt",
  *               "columns": { "messages": "conversations", "system": "system", "tools": "tools" } }
  */
-import type { FormatWriter, WriterContext } from './exportDataset';
+import type { FormatWriter, WriterContext } from './types';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
 import { stepToolResults } from '../dataset/events';

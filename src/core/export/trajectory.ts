@@ -121,6 +121,9 @@ export function buildRunTree(events: readonly DatasetEvent[]): RunTree | undefin
       case 'run_ended':
         ended = event;
         break;
+      default:
+        // The other events are not part of a trajectory.
+        break;
     }
   }
   return { started, ended, steps, rewinds, summaries, labels, hintsByStep, externalByStep, mainLine: pathTo(steps, tip), ...(reward ? { reward } : {}) };

@@ -18,7 +18,7 @@
  * tools), tool-call `arguments` are objects, `reasoning_content` null where there is none.
  */
 import { primaryReward } from '../dataset/events';
-import type { ExportSummary, FormatWriter, WriterContext } from './exportDataset';
+import type { ExportSummary, FormatWriter, WriterContext } from './types';
 import { ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
 import { cardHeader, hfToolCalls, HfToolCall } from './hf';
 import { SplitFolder } from './output';

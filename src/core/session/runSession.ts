@@ -22,9 +22,8 @@ import type {
   ReasoningInContext,
   RunStatus,
   SamplingOptions,
-  StepEvent,
 } from '../dataset/events';
-import { HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
+import { EVENTS_FORMAT_VERSION, HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
 import { newHintId, newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, InboxHint, isDiskFull, RunWriter } from '../dataset/store';
@@ -41,6 +40,7 @@ import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
 import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
 
+import { plural } from '../text';
 import { ConfigError, openSetting, SET_API_KEY } from './errors';
 import { labelStep } from './labelStep';
 import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
@@ -282,7 +282,6 @@ export function validateRunOptions(options: RunOptions): void {
 }
 
 
-const plural = (count: number, word: string) => `${count.toLocaleString('en-US')} ${word}${count === 1 ? '' : 's'}`;
 
 /** Why a run stopped on a budget, in words. */
 export function budgetSummary(kind: BudgetKind, budget: RunBudget, steps: number): string {
@@ -496,7 +495,7 @@ export class RunSession {
       const started: RunStartedEvent = {
         type: 'run_started',
         time,
-        version: 1,
+        version: EVENTS_FORMAT_VERSION,
         runId,
         task: options.task,
         workspace,
@@ -642,6 +641,9 @@ export class RunSession {
             break;
           case 'summary':
             if (index > lastRewind || onPath.has(event.step)) context.applyCompaction(event.text, event.keptFromStep);
+            break;
+          default:
+            // The other events do not shape the resumed context.
             break;
         }
       });

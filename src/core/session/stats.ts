@@ -1,5 +1,4 @@
 /** `apollo stats`: what a dataset holds, read from the events (the single source of truth). */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { primaryReward } from '../dataset/events';
 import { DatasetStore, folderBytes } from '../dataset/store';

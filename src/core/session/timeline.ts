@@ -313,6 +313,9 @@ export class TimelineModel {
       case 'run_adopted':
         if (run) run.adoptedAt = event.time;
         break;
+      default:
+        // The other events do not show in the timeline.
+        break;
     }
     const note = timelineNote(event, this.lastStep, this.hints);
     if (note) {

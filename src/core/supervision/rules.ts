@@ -10,6 +10,7 @@
  * do not guess. External changes are never a step's diff, so no rule reads them.
  */
 import { mixedFiles, type DatasetEvent, type LabelAxis, type LabelEvent, type LabelValue, type StepEvent } from '../dataset/events';
+import { firstLine } from '../text';
 import { LabelBook } from './labels';
 
 export type RuleName = 'command_failed' | 'tool_error' | 'no_op' | 'loop' | 'reverted' | 'destructive';
@@ -64,10 +65,6 @@ function commandFailure(observation: string): string | undefined {
   return undefined;
 }
 
-function firstLine(text: string, length = 160): string {
-  const line = text.split('\n').find((candidate) => candidate.trim() !== '') ?? '';
-  return line.length > length ? `${line.slice(0, length - 1)}…` : line;
-}
 
 /** A call as the model would repeat it: tool name plus its arguments with keys in a fixed order. */
 function callKey(step: StepEvent): string | undefined {
@@ -177,7 +174,7 @@ export class RuleEngine {
     if (action && event.isError) {
       const failure = COMMAND_TOOLS.has(action.name) ? commandFailure(event.observation) : undefined;
       if (failure) flag(step, 'command_failed', 'execution', failure);
-      else flag(step, 'tool_error', 'execution', `${action.name} was refused: ${firstLine(event.observation)}`);
+      else flag(step, 'tool_error', 'execution', `${action.name} was refused: ${firstLine(event.observation, 160)}`);
     }
     if (action && !mixed && !event.isError && WRITING_TOOLS.has(action.name) && files.length === 0) {
       flag(step, 'no_op', 'decision', `${action.name} changed nothing on disk`);
