@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DatasetEvent, HintKind, LabelAxis, LabelValue, ReasoningInContext, RunEndedEvent, SamplingOptions, ToolCallRecord } from '../core/dataset/events';

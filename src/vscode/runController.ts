@@ -16,7 +16,7 @@ import type { ChatModelClient } from '../core/agent/modelClient';
 import { previewRewind, rewindRun } from '../core/session/rewind';
 import type { AttentionFlag } from '../core/supervision/attention';
 import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
-import { adoptRun, previewAdopt } from '../core/session/adopt';
+import { adoptRun } from '../core/session/adopt';
 import type { CommandApprovalRequest } from '../core/agent/tools';
 import { toTimelineStep } from '../core/session/timeline';
 import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';

@@ -627,8 +627,8 @@ export class WorkspaceFs {
 
   private async fallbackRead(userPath: string, purpose: Purpose): Promise<Buffer> {
     const real = await this.resolve(userPath, purpose);
-    const handle = await fs.open(real, READ_FLAGS).catch(async (caught) => {
-      await this.refuseSpecial(userPath, real, code(caught));
+    const handle = await fs.open(real, READ_FLAGS).catch((caught: unknown) => {
+      this.refuseSpecial(userPath, real, code(caught));
       throw caught;
     });
     try {

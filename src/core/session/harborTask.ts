@@ -263,7 +263,7 @@ function onPath(name: string): boolean {
 /** The host this process runs on. */
 export function localTaskHost(sandbox: { available: boolean; reason?: string }): TaskHost {
   const packages = new Map<string, boolean>();
-  let gpus = 0;
+  let gpus: number;
   try {
     gpus = readdirSync('/dev').filter((entry) => /^nvidia\d+$/.test(entry)).length;
   } catch {
@@ -400,7 +400,7 @@ export async function prepareTaskWorkspace(task: HarborTask, workspace: string):
 export function findTaskDirs(dir: string): string[] {
   const root = path.resolve(dir);
   if (existsSync(path.join(root, 'task.toml'))) return [root];
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync(root).sort();
   } catch (error) {

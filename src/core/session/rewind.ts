@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { snapshotBeforeStep, type FileChange, type RewindEvent } from '../dataset/events';
 import { DatasetStore } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
