@@ -14,7 +14,7 @@
 import type { HintKind } from '../src/core/dataset/events';
 import type { HostToWebview, LiveRunItem, RunListItem, TimelineHint, WebviewToHost } from '../src/protocol';
 import { el, isTyping, setDisabled, setText, ToolkitControl, vsButton, vsDropdown, vsTextBox } from './dom';
-import { elapsedMs, firstLine, formatDate, formatDuration, formatTokens, plural, statusText } from './format';
+import { elapsedMs, firstLine, formatDate, formatDuration, formatTokens, plural, statusText, suiteTaskText } from './format';
 import { AdoptPane, RewindPane, StepDetailPane } from './panes';
 import { buildReasonForm, StepRow, StepRows } from './stepRows';
 import { InitPayload, TimelineData } from './timelineData';
@@ -594,6 +594,7 @@ const NEED_ICONS: Record<LiveRunItem['need']['kind'], string> = {
   failures: '✕',
   paused_by_you: '⏸',
   failed: '✕',
+  verifier_failed: '✗',
   running: '▶',
   ended: '✓',
 };
@@ -618,6 +619,13 @@ function renderLiveRuns(): void {
       title.append(icon, el('span', 'live-name', name), el('span', 'live-need', run.need.message));
       title.title = run.task;
       const meta = el('div', 'run-meta');
+      // A run of a suite's task: the task and what its verifier said.
+      const verdict = run.suiteTask ? [el('div', 'suite-task', suiteTaskText(run.suiteTask))] : [];
+      if (run.suiteTask && verdict[0]) {
+        const reward = run.suiteTask.reward;
+        verdict[0].dataset.verdict = run.suiteTask.verifying ? 'verifying' : !reward ? 'none' : reward.value === undefined ? 'error' : reward.value >= 1 ? 'pass' : 'fail';
+        if (reward?.detail) verdict[0].title = reward.detail;
+      }
       meta.append(el('span', undefined, `${plural(run.steps, 'step')} · ${run.status}`));
       if (run.unseen) meta.append(el('span', 'tag flags', `${run.unseen} new`));
       if (open) meta.append(el('span', 'tag open', 'open'));
@@ -630,7 +638,7 @@ function renderLiveRuns(): void {
         adopt.setAttribute('aria-label', `Adopt ${name.toLowerCase()}`);
         actions.append(adopt);
       }
-      item.append(title, meta, actions);
+      item.append(title, ...verdict, meta, actions);
       return item;
     }),
   );

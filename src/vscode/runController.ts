@@ -80,6 +80,7 @@ export class RunController {
       event: (run, event) => this.onRunEvent(run, event),
       attention: (run, flag) => this.onAttention(run, flag),
       changed: () => this.updateStatus(),
+      needOrder: () => ({ verifierFailuresFirst: workspace.getConfiguration().get<boolean>('attention.verifierFailuresFirst', false) === true }),
     });
     this.statusBar = window.createStatusBarItem('apollo.runState', 50);
     this.statusBar.name = 'Apollo Run';
@@ -301,6 +302,24 @@ export class RunController {
       this.report(error);
       return undefined;
     }
+  }
+
+  /** What a command that starts runs of its own (taskSuiteCommand.ts) uses of this window's. */
+  runHost() {
+    return {
+      runs: this.runs,
+      log: this.log,
+      openWorkspace: (need: WorkspaceNeed) => this.openWorkspace(need),
+      checkWorkspace: async () => void (await this.guard?.checkWorkspace()),
+      chooseModel: (settings: ApolloSettings, title: string) => this.chooseModel(settings, title),
+      newRunOptions: (settings: ApolloSettings, model: ModelChoice) => this.newRunOptions(settings, model),
+      /** The window's one limit (a changed apollo.sample.concurrency applies to what starts from now on). */
+      limit: (max: number) => (this.limit?.max === max ? this.limit : (this.limit = new ConcurrencyLimit(max))),
+      follow: (session: RunSession, options: { sample?: SamplePosition; show?: boolean }) => this.follow(session, options),
+      post: (message: HostToWebview) => this.post(message),
+      report: (error: unknown) => this.report(error),
+      postRuns: () => this.postRuns(),
+    };
   }
 
   /** The workspace's dataset and what adopting the run would do. */
