@@ -122,6 +122,8 @@ export interface RunListItem {
   status: RunStatus;
   steps: number;
   createdAt: string;
+  /** A run of a task of a suite: the task's name, and its verifier's latest verdict once it ran. */
+  suiteTask?: { name: string; reward?: RewardView };
 }
 
 /** A run going on (or ended) in this window, for the live runs list: most in need first. */

@@ -658,7 +658,8 @@ function renderRuns(): void {
       const open = run.runId === data.run?.runId;
       item.classList.toggle('live', live);
       item.classList.toggle('open', open);
-      const task = el('div', 'run-task', firstLine(run.task));
+      // A suite run is named by its task, with the verdict of its verifier.
+      const task = el('div', 'run-task', run.suiteTask ? suiteTaskText(run.suiteTask) : firstLine(run.task));
       task.title = run.task;
       const meta = el('div', 'run-meta');
       // Steps first: the status line's text (/^finished · 5 steps/) stays the only one that starts so.

@@ -59,6 +59,11 @@ test('a two-task suite run from the palette lists each run with its task and rew
     await live.getByRole('listitem').filter({ hasText: 'hello-file · reward 1' }).waitFor({ timeout: 120_000 });
     await live.getByRole('listitem').filter({ hasText: 'apollo-tests/sum-metrics · reward 0' }).waitFor({ timeout: 120_000 });
     assert.equal(await live.getByRole('listitem').count(), 2);
+    // The dataset's runs list names each run by its task, with the verdict its manifest keeps.
+    await panel.getByText(/^Runs/).first().click();
+    const recorded = panel.getByRole('list', { name: 'Runs', exact: true });
+    await recorded.getByRole('listitem').filter({ hasText: 'hello-file · reward 1' }).waitFor({ timeout: 30_000 });
+    await recorded.getByRole('listitem').filter({ hasText: 'apollo-tests/sum-metrics · reward 0' }).waitFor({ timeout: 30_000 });
     await page.screenshot({ path: path.join(resultsDir, 'task-suite-rewards.png') });
 
     // Every run was given its task's instruction, in a workspace of its own.

@@ -87,6 +87,10 @@ test('a suite refuses the task this host cannot run, samples the others K times 
       assert.equal(events.filter((event) => event.type === 'reward').length, 1);
       const started = events.find((event) => event.type === 'run_started');
       assert.equal(started?.type === 'run_started' && started.taskSource?.name, run.task);
+      // The manifest keeps the verdict for the lists of runs.
+      const manifest = await store.readManifest(run.runId!);
+      assert.equal(manifest.reward?.value, run.reward?.rewards.reward);
+      assert.equal(manifest.taskSource?.name, run.task);
     }
   } finally {
     await server.close();
