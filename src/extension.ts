@@ -10,6 +10,7 @@ import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
 import { RunController } from './vscode/runController';
 import { API_KEY_SECRET, JUDGE_API_KEY_SECRET, readSettings, useExtensionStorage } from './vscode/settings';
 import { offerLegacyMerge } from './vscode/legacyDataset';
+import { runTaskSuite } from './vscode/taskSuiteCommand';
 import { ExportRequest, runExportCommand } from './vscode/exportCommand';
 import { ExportCancelled } from './core/export/exportDataset';
 import { DatasetStore } from './core/dataset/store';
@@ -122,6 +123,10 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       const count = typeof countArgument === 'number' ? countArgument : undefined;
       const sampling = await controller.sampleRuns(task, count);
       return sampling && { taskId: sampling.taskId };
+    }),
+    vscode.commands.registerCommand('apollo.runTaskSuite', async (folderArgument?: unknown, countArgument?: unknown) => {
+      const suite = await runTaskSuite(controller, typeof folderArgument === 'string' ? folderArgument : undefined, typeof countArgument === 'number' ? countArgument : undefined);
+      return suite && { tasks: suite.tasks.map(({ task, sampling }) => ({ name: task.name, taskId: sampling.taskId })), refused: suite.refused };
     }),
     vscode.commands.registerCommand('apollo.adoptRun', (runId?: unknown) => controller.adoptRun(typeof runId === 'string' ? runId : undefined)),
     vscode.commands.registerCommand('apollo.nextRunNeedingAttention', () => controller.focusNeediestRun()),

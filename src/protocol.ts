@@ -112,6 +112,20 @@ export interface RunView {
   originWorkspace?: string;
   /** When its result was applied to the origin workspace. */
   adoptedAt?: string;
+  /** A run of a task of a suite (Harbor's layout): the task's name. */
+  suiteTask?: string;
+  /** What the task's verifier said of the run, once it ran (the latest reward event). */
+  reward?: RewardView;
+}
+
+/** A task verifier's outcome: the primary reward and the named ones, or why there is none. */
+export interface RewardView {
+  /** The primary reward (`reward`, else the mean of the named ones); absent when none came out. */
+  value?: number;
+  rewards: Record<string, number>;
+  /** Why no reward came out, short ("timed out"); the whole reason is in `detail`. */
+  error?: string;
+  detail?: string;
 }
 
 export interface AttentionFlagView {
@@ -127,6 +141,8 @@ export interface RunListItem {
   status: RunStatus;
   steps: number;
   createdAt: string;
+  /** A run of a task of a suite: the task's name, and its verifier's latest verdict once it ran. */
+  suiteTask?: { name: string; reward?: RewardView };
 }
 
 /** A run going on (or ended) in this window, for the live runs list: most in need first. */
@@ -143,6 +159,11 @@ export interface LiveRunItem {
   unseen: number;
   /** Ended, sampled and not yet adopted: its result can be applied to the workspace. */
   adoptable: boolean;
+  /**
+   * A run of a task of a suite: the task's name and its verifier's outcome (`verifying` while the
+   * verifier runs; neither when it has not run, e.g. the run still goes or was stopped).
+   */
+  suiteTask?: { name: string; reward?: RewardView; verifying?: boolean };
 }
 
 /** A further tool call a step's turn ran after its first, with what it returned. */

@@ -1,5 +1,5 @@
 /** How the panel writes numbers, durations, dates and the compact forms of a step. */
-import { type DiffStat, type LabelBadge, plural, type RunView } from '../src/protocol';
+import { type DiffStat, type LabelBadge, plural, type RewardView, type RunView } from '../src/protocol';
 
 const integer = new Intl.NumberFormat('en-US');
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
@@ -72,4 +72,13 @@ export function elapsedMs(run: RunView, now: number): number | undefined {
   if (Number.isNaN(start)) return undefined;
   const end = run.endedAt ? Date.parse(run.endedAt) : now;
   return Number.isNaN(end) ? undefined : end - start;
+}
+
+/** A suite run's verdict as the live runs list shows it: "hello-file · reward 1", "… · no reward: timed out". */
+export function suiteTaskText(task: { name: string; reward?: RewardView; verifying?: boolean }): string {
+  if (task.verifying) return `${task.name} · verifying…`;
+  if (!task.reward) return task.name;
+  if (task.reward.value === undefined) return `${task.name} · no reward: ${task.reward.error ?? 'none given'}`;
+  const value = Number.isInteger(task.reward.value) ? String(task.reward.value) : task.reward.value.toFixed(3);
+  return `${task.name} · reward ${value}`;
 }

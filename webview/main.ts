@@ -11,9 +11,9 @@
  * everything. The view state (drafts, position, a bounded copy of the timeline) is saved at
  * most once a second, never per message.
  */
-import { firstLine, HINT_KINDS, type HostToWebview, LABEL_AXES, type LiveRunItem, oneOf, plural, type RunListItem, type TimelineHint, type WebviewToHost } from '../src/protocol';
-import { el, isTyping, setDisabled, setText, vsButton, vsDropdown, vsTextBox } from './dom';
-import { elapsedMs, formatDate, formatDuration, formatTokens, statusText } from './format';
+import { firstLine, HINT_KINDS, type HintKind, type HostToWebview, LABEL_AXES, type LiveRunItem, oneOf, plural, type RunListItem, type TimelineHint, type WebviewToHost } from '../src/protocol';
+import { el, isTyping, setDisabled, setText, type ToolkitControl, vsButton, vsDropdown, vsTextBox } from './dom';
+import { elapsedMs, formatDate, formatDuration, formatTokens, statusText, suiteTaskText } from './format';
 import { AdoptPane, RewindPane, StepDetailPane } from './panes';
 import { buildReasonForm, StepRow, StepRows } from './stepRows';
 import { InitPayload, TimelineData } from './timelineData';
@@ -589,6 +589,7 @@ const NEED_ICONS: Record<LiveRunItem['need']['kind'], string> = {
   failures: '✕',
   paused_by_you: '⏸',
   failed: '✕',
+  verifier_failed: '✗',
   running: '▶',
   ended: '✓',
 };
@@ -613,6 +614,13 @@ function renderLiveRuns(): void {
       title.append(icon, el('span', 'live-name', name), el('span', 'live-need', run.need.message));
       title.title = run.task;
       const meta = el('div', 'run-meta');
+      // A run of a suite's task: the task and what its verifier said.
+      const verdict = run.suiteTask ? [el('div', 'suite-task', suiteTaskText(run.suiteTask))] : [];
+      if (run.suiteTask && verdict[0]) {
+        const reward = run.suiteTask.reward;
+        verdict[0].dataset.verdict = run.suiteTask.verifying ? 'verifying' : !reward ? 'none' : reward.value === undefined ? 'error' : reward.value >= 1 ? 'pass' : 'fail';
+        if (reward?.detail) verdict[0].title = reward.detail;
+      }
       meta.append(el('span', undefined, `${plural(run.steps, 'step')} · ${run.status}`));
       if (run.unseen) meta.append(el('span', 'tag flags', `${run.unseen} new`));
       if (open) meta.append(el('span', 'tag open', 'open'));
@@ -625,7 +633,7 @@ function renderLiveRuns(): void {
         adopt.setAttribute('aria-label', `Adopt ${name.toLowerCase()}`);
         actions.append(adopt);
       }
-      item.append(title, meta, actions);
+      item.append(title, ...verdict, meta, actions);
       return item;
     }),
   );
@@ -645,7 +653,8 @@ function renderRuns(): void {
       const open = run.runId === data.run?.runId;
       item.classList.toggle('live', live);
       item.classList.toggle('open', open);
-      const task = el('div', 'run-task', firstLine(run.task));
+      // A suite run is named by its task, with the verdict of its verifier.
+      const task = el('div', 'run-task', run.suiteTask ? suiteTaskText(run.suiteTask) : firstLine(run.task));
       task.title = run.task;
       const meta = el('div', 'run-meta');
       // Steps first: the status line's text (/^finished · 5 steps/) stays the only one that starts so.

@@ -13,8 +13,9 @@ import { newHintId } from '../core/dataset/ids';
 import { DatasetError, DatasetStore } from '../core/dataset/store';
 import { cliApolloHome, legacyNotice, resolveDataset, workspaceDataset } from './datasets';
 import { ConfigError, DEFAULT_MAX_STEPS, Disposable, RunSession, validateSampling } from '../core/session/runSession';
-import { ConcurrencyLimit, startSampling } from '../core/session/sample';
+import { startSampling } from '../core/session/sample';
 import { findTaskDirs, parseShard, shardOf } from '../core/session/harborTask';
+import { startTaskSuite, uncleanRuns } from '../core/session/taskSuite';
 import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../core/session/gc';
 import { rewindRun } from '../core/session/rewind';
 import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../core/session/adopt';
@@ -657,77 +658,47 @@ async function commandSampleTasks(
   const taskDirs = shardOf(dirs.flatMap((dir) => findTaskDirs(path.resolve(io.cwd, dir))), shard);
   if (!taskDirs.length) throw new UsageError(`shard ${values.shard} holds no task: there are fewer tasks than shards.`);
   const datasetDir = suiteDatasetDir(values, dirs, io);
-  const runsDir = runsDirFrom(values['runs-dir'], io);
-  const limit = new ConcurrencyLimit(concurrency);
   io.stderr(`${taskDirs.length} task(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}, ${n} run(s) each, ${concurrency} at a time; dataset ${datasetDir}\n`);
-  let refused = 0;
-  let unclean = 0;
-  const verifying: Promise<void>[] = [];
-  const samplings: Promise<void>[] = [];
   const stops: (() => void)[] = [];
   const release = io.onInterrupt?.(() => stops.forEach((stop) => stop()));
-  for (const taskDir of taskDirs) {
-    let runnable;
-    try {
-      runnable = await loadRunnableTask(taskDir);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      refused++;
-      io.stderr(`refused: ${error.message}\n`);
-      continue;
-    }
-    const { task, sandbox: sandboxInfo } = runnable;
-    const base = await taskWorkspace(task, runsDir, values.workspace && path.resolve(io.cwd, values.workspace));
-    const sampling = await startSampling({
-      workspace: base.workspace,
-      datasetDir,
-      task: taskPrompt(task),
-      taskSource: taskSourceOf(task),
+  const suite = await startTaskSuite({
+    taskDirs,
+    n,
+    limit: concurrency,
+    datasetDir,
+    runsDir: runsDirFrom(values['runs-dir'], io),
+    workspace: values.workspace && path.resolve(io.cwd, values.workspace),
+    run: {
       ...flags.endpoint,
       apiKey: flags.apiKey,
       maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
-      budget: flags.budget ?? (task.agent.timeoutSec ? { maxMinutes: task.agent.timeoutSec / 60 } : undefined),
+      budget: flags.budget,
       contextBudget: flags.contextBudget,
       grounding: flags.grounding,
       judge: flags.judgeFor(flags.endpoint),
-      sandbox: taskSandbox(task, flags.sandbox),
+      sandbox: flags.sandbox,
       secretsToModel: flags.secretsToModel,
       sampling: flags.sampling,
       reasoningInContext: flags.reasoningInContext,
       hintsDisabled: flags.hintsDisabled,
       sameSeed: values['same-seed'],
-      n,
-      limit,
-      runsDir,
-      log: (line) => io.stderr(`${task.name} ${line}\n`),
-    });
-    stops.push(() => void sampling.stop());
-    sampling.onRunStarted((session) => io.stdout(`${session.runId}\n`));
-    sampling.onRunChanged((run) => {
-      if (run.state === 'failed' && !run.cancelled) io.stderr(`${task.name}: ${run.error}\n`);
-      if (run.state !== 'ended' || !run.ended || !run.runId) return;
-      const runId = run.runId;
-      io.stderr(`${task.name} ${endLine(runId, run.ended)}`);
-      if (!CLEAN_ENDS.has(run.ended.status)) unclean++;
-      if (run.ended.status === 'stopped') return;
-      verifying.push(
-        verifyRun({ datasetDir, runId, sandbox: sandboxInfo }).then(
-          (reward) => io.stderr(`${runId} ${describeReward(reward)}\n`),
-          (error: Error) => io.stderr(`${runId}: the verifier could not run: ${error.message}\n`),
-        ),
-      );
-    });
-    samplings.push(
-      sampling.done.then((results) => {
-        unclean += results.filter((result) => result.state === 'failed' && !result.cancelled).length;
-      }),
-    );
-  }
-  await Promise.all(samplings);
-  await Promise.all(verifying);
+    },
+    events: {
+      refused: (_dir, reason) => io.stderr(`refused: ${reason}\n`),
+      runStarted: (_run, session) => io.stdout(`${session.runId}\n`),
+      runFailed: (run, error, cancelled) => (cancelled ? undefined : io.stderr(`${run.task.name}: ${error}\n`)),
+      runEnded: (run, ended) => io.stderr(`${run.task.name} ${endLine(run.runId ?? '', ended)}`),
+      rewarded: (run, reward) => io.stderr(`${run.runId} ${describeReward(reward)}\n`),
+      verifyFailed: (run, error) => io.stderr(`${run.runId}: the verifier could not run: ${error}\n`),
+    },
+    log: (line) => io.stderr(`${line}\n`),
+  });
+  stops.push(() => void suite.stop());
+  const result = await suite.done;
   release?.();
+  const refused = result.refused.length;
   io.stderr(`done: ${taskDirs.length - refused} task(s) sampled${refused ? `, ${refused} refused` : ''}; compare with: apollo stats --dataset ${datasetDir} --by hints\n`);
-  return refused || unclean ? 1 : 0;
+  return refused || uncleanRuns(result).length ? 1 : 0;
 }
 
 /** --dataset, else the dataset holding the run (any of APOLLO_HOME's), else the current workspace's. */

@@ -5,7 +5,7 @@
  * so the decisions made here are tested in plain Node too.
  */
 import type * as vscode from 'vscode';
-import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, RewindEvent, RunAdoptedEvent } from '../core/dataset/events';
+import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, RewindEvent, RunAdoptedEvent, RunManifest } from '../core/dataset/events';
 import { HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepGrounding } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { ConfigError, MANAGE_TRUST, openSetting, type ErrorAction } from '../core/session/errors';
@@ -19,7 +19,7 @@ import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sampl
 import { adoptRun } from '../core/session/adopt';
 import type { CommandApprovalRequest } from '../core/agent/tools';
 import { toTimelineStep } from '../core/session/timeline';
-import { HostToWebview, LiveRunItem, parseWebviewMessage, StepDetail } from '../protocol';
+import { HostToWebview, LiveRunItem, parseWebviewMessage, RunListItem, StepDetail } from '../protocol';
 import { openAdoptPreview, openStepDiff } from './diffProvider';
 import { ApolloSettings, readMaskPolicy, readSettings, userAllowList } from './settings';
 import type { SettingsGuard } from './settingsGuard';
@@ -29,6 +29,13 @@ import * as commands from './vscodeApis/commands';
 import * as window from './vscodeApis/window';
 import * as workspace from './vscodeApis/workspace';
 import { watchEditorSaves } from './editorSaves';
+
+/** A suite run's task and verdict, as its manifest keeps them, for the runs list. */
+function suiteTaskOf(run: RunManifest): Pick<RunListItem, 'suiteTask'> {
+  if (!run.taskSource) return {};
+  const reward = run.reward && { rewards: {}, ...(run.reward.value !== undefined ? { value: run.reward.value } : {}), ...(run.reward.error ? { error: run.reward.error } : {}) };
+  return { suiteTask: { name: run.taskSource.name, ...(reward ? { reward } : {}) } };
+}
 
 export interface PanelChannel {
   post(message: HostToWebview): void;
@@ -81,6 +88,7 @@ export class RunController {
       event: (run, event) => this.onRunEvent(run, event),
       attention: (run, flag) => this.onAttention(run, flag),
       changed: () => this.updateStatus(),
+      needOrder: () => ({ verifierFailuresFirst: workspace.getConfiguration().get<boolean>('attention.verifierFailuresFirst', false) === true }),
     });
     this.statusBar = window.createStatusBarItem('apollo.runState', 50);
     this.statusBar.name = 'Apollo Run';
@@ -302,6 +310,24 @@ export class RunController {
       this.report(error);
       return undefined;
     }
+  }
+
+  /** What a command that starts runs of its own (taskSuiteCommand.ts) uses of this window's. */
+  runHost() {
+    return {
+      runs: this.runs,
+      log: this.log,
+      openWorkspace: (need: WorkspaceNeed) => this.openWorkspace(need),
+      checkWorkspace: async () => void (await this.guard?.checkWorkspace()),
+      chooseModel: (settings: ApolloSettings, title: string) => this.chooseModel(settings, title),
+      newRunOptions: (settings: ApolloSettings, model: ModelChoice) => this.newRunOptions(settings, model),
+      /** The window's one limit (a changed apollo.sample.concurrency applies to what starts from now on). */
+      limit: (max: number) => (this.limit?.max === max ? this.limit : (this.limit = new ConcurrencyLimit(max))),
+      follow: (session: RunSession, options: { sample?: SamplePosition; show?: boolean }) => this.follow(session, options),
+      post: (message: HostToWebview) => this.post(message),
+      report: (error: unknown) => this.report(error),
+      postRuns: () => this.postRuns(),
+    };
   }
 
   /** The workspace's dataset and what adopting the run would do. */
@@ -530,7 +556,7 @@ export class RunController {
       const live = this.runs.workspaceRun();
       this.post({
         type: 'runs',
-        runs: runs.slice(0, 200).map((run) => ({ runId: run.id, task: run.task, status: run.status, steps: run.steps, createdAt: run.createdAt })),
+        runs: runs.slice(0, 200).map((run) => ({ runId: run.id, task: run.task, status: run.status, steps: run.steps, createdAt: run.createdAt, ...suiteTaskOf(run) })),
         ...(live ? { liveRunId: live.runId } : {}),
       });
     } catch (error) {

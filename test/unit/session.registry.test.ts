@@ -271,3 +271,57 @@ test('the log says what went wrong in a run, and how it ended', () => {
   assert.deepEqual(runEventLog('run 2 of 3 (r2)', { type: 'run_ended', time: tick(), status: 'failed', steps: 4, error: 'boom' } as DatasetEvent), { level: 'info', text: 'run 2 of 3 (r2) failed after 4 step(s): boom' });
   assert.equal(runEventLog('run r1', step(1)), undefined);
 });
+
+test('a suite run is listed with its task, "verifying" while its verifier runs, then its reward; failing verifiers first when asked', async () => {
+  let verifierFailuresFirst = false;
+  const posted: HostToWebview[] = [];
+  const runs = new RunRegistry<FakeSession>({ post: (message) => posted.push(message), policy: () => 'not-bad', needOrder: () => ({ verifierFailuresFirst }) });
+  const suiteRun = async (runId: string, task: string, index: number) => {
+    const session = new FakeSession(runId);
+    session.emit({ ...runStarted(runId, `Do ${task}`), taskId: `task-${task}`, taskSource: { format: 'harbor', name: task, dir: `/suite/${task}` } });
+    session.emit(step(1));
+    await runs.attach(session, { sample: { taskId: `task-${task}`, index, count: 1 }, show: false });
+    return session;
+  };
+  const ended = (session: FakeSession) => {
+    session.isLive = false;
+    session.status = 'finished';
+    session.emit({ type: 'run_ended', time: tick(), status: 'finished', steps: 1 });
+  };
+  const reward = (task: string, rewards: Record<string, number>, error?: string, timedOut?: boolean) =>
+    ({ type: 'reward', time: tick(), source: 'verifier', rewards, task, exitCode: error ? null : 0, durationMs: 10, ...(error ? { error } : {}), ...(timedOut ? { timedOut } : {}) }) as const;
+  const stuck = new FakeSession('stuck');
+  stuck.emit(runStarted('stuck'));
+  await runs.attach(stuck);
+  stuck.status = 'paused';
+  stuck.emit({ type: 'run_state', time: tick(), state: 'paused', reason: 'the model failed 5 times in a row' });
+  const hello = await suiteRun('hello', 'hello-file', 1);
+  const sum = await suiteRun('sum', 'sum-metrics', 1);
+  const item = (runId: string) => runs.liveRuns().find((run) => run.runId === runId)!;
+  assert.deepEqual(item('hello').suiteTask, { name: 'hello-file' }, 'no verdict while it runs');
+  assert.equal(item('stuck').suiteTask, undefined, 'a run of no suite has no task line');
+
+  ended(hello);
+  ended(sum);
+  runs.setVerifying('hello', true);
+  runs.setVerifying('sum', true);
+  assert.deepEqual(item('sum').suiteTask, { name: 'sum-metrics', verifying: true });
+  runs.setVerifying('hello', false);
+  runs.observe('hello', reward('hello-file', { reward: 1 }));
+  runs.setVerifying('sum', false);
+  runs.observe('sum', reward('sum-metrics', {}, 'tests/test.sh ran past its timeout (60 s, [verifier] timeout_sec) and was stopped.', true));
+  assert.deepEqual(item('hello').suiteTask, { name: 'hello-file', reward: { value: 1, rewards: { reward: 1 } } });
+  assert.equal(item('sum').suiteTask?.reward?.error, 'timed out');
+  assert.match(item('sum').suiteTask?.reward?.detail ?? '', /ran past its timeout/);
+
+  // By default the run that waits comes first, then the failing verifier, then the solved run.
+  assert.deepEqual(runs.liveRuns().map((run) => [run.runId, run.need.kind]), [['stuck', 'paused'], ['sum', 'verifier_failed'], ['hello', 'ended']]);
+  verifierFailuresFirst = true;
+  assert.deepEqual(runs.liveRuns().map((run) => run.runId), ['sum', 'stuck', 'hello']);
+  assert.equal(runs.liveRuns()[0].need.message, 'verifier: no reward (timed out)');
+
+  // A later verdict (apollo verify again) replaces the earlier one.
+  runs.observe('sum', reward('sum-metrics', { reward: 1, correct: 1 }));
+  assert.deepEqual(runs.liveRuns().map((run) => run.runId), ['stuck', 'hello', 'sum']);
+  runs.dispose();
+});

@@ -101,3 +101,39 @@ test('among runs with the same need, the one with more unseen flags and then the
   ]);
   assert.deepEqual(ordered.map((run) => run.runId), ['c', 'a', 'b']);
 });
+
+test('suite runs whose verifier failed come after failed runs by default, and first of all when asked', () => {
+  const base = { startedAt: '2026-01-01T00:00:00Z', unseen: [] };
+  const runs = [
+    { ...base, runId: 'fine', status: 'running' as const },
+    { ...base, runId: 'solved', status: 'finished' as const, verifier: { reward: 1 } },
+    { ...base, runId: 'wrong', status: 'finished' as const, verifier: { reward: 0 } },
+    { ...base, runId: 'partial', status: 'max_steps' as const, verifier: { reward: 0.5 } },
+    { ...base, runId: 'timeout', status: 'finished' as const, verifier: { error: 'timed out' } },
+    { ...base, runId: 'stuck', status: 'paused' as const, pausedReason: 'the model failed 5 times in a row' },
+    { ...base, runId: 'broke', status: 'failed' as const },
+    // Still going: the verifier's last verdict (an earlier attempt) does not make it a failure to review.
+    { ...base, runId: 'going', status: 'running' as const, verifier: { reward: 0 } },
+    { ...base, runId: 'plain', status: 'finished' as const },
+  ];
+  assert.deepEqual(
+    orderByNeed(runs).map((run) => [run.runId, run.kind]),
+    [
+      ['stuck', 'paused'],
+      ['broke', 'failed'],
+      ['partial', 'verifier_failed'],
+      ['timeout', 'verifier_failed'],
+      ['wrong', 'verifier_failed'],
+      ['fine', 'running'],
+      ['going', 'running'],
+      ['plain', 'ended'],
+      ['solved', 'ended'],
+    ],
+  );
+  const first = orderByNeed(runs, { verifierFailuresFirst: true });
+  assert.deepEqual(first.slice(0, 4).map((run) => run.runId), ['partial', 'timeout', 'wrong', 'stuck']);
+  assert.equal(first.find((run) => run.runId === 'solved')?.kind, 'ended', 'a reward of 1 is no failure');
+  assert.equal(first.find((run) => run.runId === 'wrong')?.message, 'verifier: reward 0');
+  assert.equal(first.find((run) => run.runId === 'partial')?.message, 'verifier: reward 0.500');
+  assert.equal(first.find((run) => run.runId === 'timeout')?.message, 'verifier: no reward (timed out)');
+});

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { DatasetEvent, LabelAxis, LabelValue, RunManifest, StepEvent } from '../dataset/events';
 import { DatasetStore } from '../dataset/store';
 import { shadowStoreDir } from '../grounding/shadowStore';
-import { type AttentionFlag, orderByNeed } from '../supervision/attention';
+import { type AttentionFlag, type NeedOrderOptions, orderByNeed } from '../supervision/attention';
 import type { MaskPolicy } from '../supervision/labels';
 import type { HostToWebview, LiveRunItem, StepDetail } from '../../protocol';
 import { type AdoptPreview, adoptRefusal, previewAdopt } from './adopt';
@@ -61,6 +61,8 @@ export interface RegistryHooks<S extends TrackedSession> {
   changed?(): void;
   /** The mask policy a new timeline uses. */
   policy(): MaskPolicy;
+  /** How the live runs list orders the runs (apollo.attention.verifierFailuresFirst). */
+  needOrder?(): NeedOrderOptions;
 }
 
 /** What the status bar says, worked out from the runs. */
@@ -143,6 +145,8 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
   private adoptShown: { runId: string; conflicts: Set<string> } | undefined;
   private rewindShown: { runId: string; step: number; userEdits: Set<string> } | undefined;
   private liveListTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Runs whose task verifier is running now. */
+  private readonly verifyingRuns = new Set<string>();
 
   constructor(private readonly hooks: RegistryHooks<S>) {}
 
@@ -390,8 +394,10 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
       runs.map((run) => {
         const view = run.model.runView!;
         // The session's id: a recorded run_started may name another (a run copied before it was resumed).
-        return { runId: run.session.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt };
+        const verifier = view.reward && !this.verifyingRuns.has(run.session.runId) ? { ...(view.reward.value !== undefined ? { reward: view.reward.value } : {}), ...(view.reward.error ? { error: view.reward.error } : {}) } : undefined;
+        return { runId: run.session.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt, ...(verifier ? { verifier } : {}) };
       }),
+      this.hooks.needOrder?.(),
     ).map((need) => {
       const run = byId.get(need.runId)!;
       const view = run.model.runView!;
@@ -405,8 +411,18 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
         need: { kind: need.kind, message: need.message },
         unseen: run.model.unseenFlags,
         adoptable: ended && !!view.originWorkspace && !view.adoptedAt,
+        ...(view.suiteTask
+          ? { suiteTask: { name: view.suiteTask, ...(this.verifyingRuns.has(need.runId) ? { verifying: true } : view.reward ? { reward: view.reward } : {}) } }
+          : {}),
       };
     });
+  }
+
+  /** A run's task verifier started (true) or gave its outcome (false: its reward event follows through `observe`). */
+  setVerifying(runId: string, verifying: boolean): void {
+    if (verifying) this.verifyingRuns.add(runId);
+    else this.verifyingRuns.delete(runId);
+    this.scheduleLiveRuns();
   }
 
   /** Posts the live runs list soon, once for a burst of events. */

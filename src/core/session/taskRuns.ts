@@ -15,6 +15,7 @@ import { Redactor, secretEnvValues } from '../dataset/redaction';
 import { DatasetStore } from '../dataset/store';
 import type { HarborTask, TaskHost } from './harborTask';
 import { loadTask, localTaskHost, prepareTaskWorkspace, TaskError, taskRefusal } from './harborTask';
+import { rewardView } from './timeline';
 import { runVerifier } from './verifier';
 
 export interface RunnableTask {
@@ -136,6 +137,9 @@ export async function verifyRun(options: { datasetDir: string; runId: string; sa
   const { task, sandbox } = await loadRunnableTask(source.dir, { sandbox: options.sandbox, host: options.host });
   const event = await verifyWorkspace({ task, workspace: started.workspace, sandbox, timeoutMs: options.timeoutMs, home: options.home, cacheDir: options.cacheDir, redactor, signal: options.signal });
   await store.appendEvent(options.runId, event);
+  // The manifest keeps the latest verdict, so that lists of runs show it without reading the events.
+  const view = rewardView(event);
+  await (await store.openRun(options.runId)).updateManifest({ reward: { ...(view.value !== undefined ? { value: view.value } : {}), ...(view.error ? { error: view.error } : {}), time: event.time } });
   return event;
 }
 

@@ -2,10 +2,10 @@
  * Turns dataset events into the panel's view model (src/protocol.ts). Pure: the host and the
  * unit tests use it alike.
  */
-import { mixedFiles, stepGrounding, type DatasetEvent, type ExternalChangeEvent, type LabelEvent, type StepEvent } from '../dataset/events';
+import { mixedFiles, primaryReward, stepGrounding, type DatasetEvent, type ExternalChangeEvent, type LabelEvent, type RewardEvent, type StepEvent } from '../dataset/events';
 import { AttentionFlag, AttentionTracker } from '../supervision/attention';
 import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
-import type { HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../../protocol';
+import type { HostToWebview, LabelBadge, RewardView, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../../protocol';
 
 const ARGS_LENGTH = 80;
 const OBSERVATION_LENGTH = 200;
@@ -29,6 +29,15 @@ export function summarizeArguments(raw: string): string {
     if (typeof record[key] === 'string') return oneLine(record[key] as string, ARGS_LENGTH);
   }
   return oneLine(raw === '{}' ? '' : raw, ARGS_LENGTH);
+}
+
+/** A reward event as the panel shows it: the primary reward, or a short reason there is none. */
+export function rewardView(event: RewardEvent): RewardView {
+  const value = event.error ? undefined : primaryReward(event.rewards);
+  if (value !== undefined) return { value, rewards: { ...event.rewards } };
+  const detail = event.error ?? 'the verifier gave no reward.';
+  const short = event.timedOut ? 'timed out' : /wrote no reward/.test(detail) ? 'no reward file' : /could not start/.test(detail) ? 'could not start' : /was stopped/.test(detail) ? 'stopped' : /exited with/.test(detail) ? 'verifier failed' : 'error';
+  return { rewards: { ...event.rewards }, error: short, detail };
 }
 
 export function labelBadge(event: LabelEvent): LabelBadge {
@@ -220,7 +229,12 @@ export class TimelineModel {
           live: !this.options.readOnly,
           ...(event.taskId ? { taskId: event.taskId } : {}),
           ...(event.origin ? { originWorkspace: event.origin.workspace } : {}),
+          ...(event.taskSource ? { suiteTask: event.taskSource.name } : {}),
         };
+        break;
+      case 'reward':
+        // The latest verdict counts (`apollo verify` runs it again).
+        if (run && event.source === 'verifier') run.reward = rewardView(event);
         break;
       case 'step': {
         const item = toTimelineStep(event);
@@ -328,7 +342,7 @@ export class TimelineModel {
       this.unseen++;
       messages.push({ type: 'attention', flag, unseen: this.unseen });
     }
-    if (run && (event.type === 'step' || event.type === 'label' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'run_adopted' || event.type === 'hint_queued' || event.type === 'summary')) {
+    if (run && (event.type === 'step' || event.type === 'label' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'run_adopted' || event.type === 'hint_queued' || event.type === 'summary' || event.type === 'reward')) {
       run.maskedShare = this.steps.length ? this.masked / this.steps.length : 0;
       messages.push({ type: 'runUpdated', run: { ...run } });
     }

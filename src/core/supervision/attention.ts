@@ -122,9 +122,20 @@ export interface RunNeedInput {
   /** Flags raised since the annotator last looked at this run, oldest first. */
   unseen: readonly AttentionFlag[];
   startedAt: string;
+  /** A run of a task of a suite whose verifier ran: its primary reward, or why it gave none. */
+  verifier?: { reward?: number; error?: string };
 }
 
-export type NeedKind = AttentionKind | 'paused_by_you' | 'failed' | 'ended' | 'running';
+export type NeedKind = AttentionKind | 'paused_by_you' | 'failed' | 'verifier_failed' | 'ended' | 'running';
+
+export interface NeedOrderOptions {
+  /**
+   * Runs whose verifier failed (a reward below 1, or none because of an error) before every
+   * other run, even one that waits: for reviewing a suite's failures as they come. By default
+   * they come right after failed runs, before the runs going fine.
+   */
+  verifierFailuresFirst?: boolean;
+}
 
 export interface RunNeed extends RunNeedInput {
   kind: NeedKind;
@@ -139,10 +150,15 @@ export interface RunNeed extends RunNeedInput {
  * review or adopt). A run stuck waiting costs the most, a run going wrong costs steps; a run
  * going fine costs nothing yet.
  */
-const NEED_ORDER: readonly NeedKind[] = ['paused', 'question', 'loop', 'no_progress', 'failures', 'paused_by_you', 'failed', 'running', 'ended'];
+const NEED_ORDER: readonly NeedKind[] = ['paused', 'question', 'loop', 'no_progress', 'failures', 'paused_by_you', 'failed', 'verifier_failed', 'running', 'ended'];
 
-export function needOf(run: RunNeedInput): RunNeed {
-  const rankOf = (kind: NeedKind) => NEED_ORDER.indexOf(kind);
+/** Whether a verifier's outcome is a failure: no reward (an error), or a reward below 1. */
+export function verifierFailed(verifier: RunNeedInput['verifier']): boolean {
+  return !!verifier && (verifier.error !== undefined || verifier.reward === undefined || verifier.reward < 1);
+}
+
+export function needOf(run: RunNeedInput, options: NeedOrderOptions = {}): RunNeed {
+  const rankOf = (kind: NeedKind) => (kind === 'verifier_failed' && options.verifierFailuresFirst ? -1 : NEED_ORDER.indexOf(kind));
   let kind: NeedKind;
   let message: string;
   const live = run.status === 'running' || run.status === 'paused';
@@ -160,6 +176,10 @@ export function needOf(run: RunNeedInput): RunNeed {
   } else if (run.status === 'running') {
     kind = 'running';
     message = 'running';
+  } else if (!live && verifierFailed(run.verifier)) {
+    kind = 'verifier_failed';
+    const verifier = run.verifier!;
+    message = verifier.error !== undefined || verifier.reward === undefined ? `verifier: no reward (${verifier.error ?? 'none given'})` : `verifier: reward ${formatReward(verifier.reward)}`;
   } else if (run.status === 'failed') {
     kind = 'failed';
     message = 'failed';
@@ -170,10 +190,15 @@ export function needOf(run: RunNeedInput): RunNeed {
   return { ...run, kind, message, rank: rankOf(kind) };
 }
 
+/** A reward as the lists show it: whole numbers as they are, others to three places. */
+export function formatReward(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(3);
+}
+
 /** The runs in the order the annotator should look at them; ties keep the order the runs started in. */
-export function orderByNeed(runs: readonly RunNeedInput[]): RunNeed[] {
+export function orderByNeed(runs: readonly RunNeedInput[], options: NeedOrderOptions = {}): RunNeed[] {
   // Among runs with the same need, more unseen flags first.
   return runs
-    .map(needOf)
+    .map((run) => needOf(run, options))
     .sort((a, b) => a.rank - b.rank || b.unseen.length - a.unseen.length || a.startedAt.localeCompare(b.startedAt) || a.runId.localeCompare(b.runId));
 }

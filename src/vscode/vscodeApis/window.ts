@@ -55,3 +55,19 @@ export function warningBackground(): vscode.ThemeColor {
 export async function showFile(file: string): Promise<void> {
   await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(vscode.Uri.file(file)), { preview: true });
 }
+
+/** The folder dialog: one folder, or undefined when dismissed. */
+export async function showFolderDialog(title: string, openLabel: string, defaultFolder?: string): Promise<string | undefined> {
+  const picked = await vscode.window.showOpenDialog({ title, openLabel, canSelectFolders: true, canSelectFiles: false, canSelectMany: false, ...(defaultFolder ? { defaultUri: vscode.Uri.file(defaultFolder) } : {}) });
+  return picked?.[0]?.fsPath;
+}
+
+/** A cancellable progress notification: `task` reports lines and hears the cancel. */
+export function withCancellableProgress<T>(title: string, task: (report: (message: string) => void, onCancel: (listener: () => void) => void) => Thenable<T>): Thenable<T> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) =>
+    task(
+      (message) => progress.report({ message }),
+      (listener) => token.onCancellationRequested(listener),
+    ),
+  );
+}
