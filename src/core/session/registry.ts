@@ -13,7 +13,7 @@ import { DatasetStore } from '../dataset/store';
 import { shadowStoreDir } from '../grounding/shadowStore';
 import { type AttentionFlag, type NeedOrderOptions, orderByNeed } from '../supervision/attention';
 import type { MaskPolicy } from '../supervision/labels';
-import type { HostToWebview, LiveRunItem, StepDetail } from '../../protocol';
+import type { HostToWebview, LiveRunItem, StepDetail } from './panelViews';
 import { type AdoptPreview, adoptRefusal, previewAdopt } from './adopt';
 import { ConfigError } from './errors';
 import { labelStep, recordedRun } from './labelStep';

@@ -5,7 +5,7 @@
 import { mixedFiles, primaryReward, stepGrounding, type DatasetEvent, type ExternalChangeEvent, type LabelEvent, type RewardEvent, type StepEvent } from '../dataset/events';
 import { AttentionFlag, AttentionTracker } from '../supervision/attention';
 import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
-import type { HostToWebview, LabelBadge, RewardView, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from '../../protocol';
+import type { HostToWebview, LabelBadge, RewardView, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from './panelViews';
 
 const ARGS_LENGTH = 80;
 const OBSERVATION_LENGTH = 200;
