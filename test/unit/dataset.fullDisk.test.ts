@@ -118,6 +118,7 @@ test('a full disk stops the run cleanly: whole lines, run.json closed naming the
 
     const full = checkWhole(out('after-full'), runId);
     assert.equal(full.manifest.status, 'stopped', 'run.json is closed, not left "running"');
+    assert.equal(full.manifest.resumable, 'disk_full', 'and says it can go on, so the panel offers to resume it');
     assert.match(full.manifest.error ?? '', /disk holding the dataset .* is full.*Free some space .*apollo run --resume/);
     const steps = full.events.filter((event) => event.type === 'step').length;
     assert.ok(steps >= 1 && steps < 20, `the disk filled after a few steps (${steps})`);
@@ -134,6 +135,7 @@ test('a full disk stops the run cleanly: whole lines, run.json closed naming the
     const resumed = checkWhole(out('after-resume'), runId);
     assert.equal(resumed.manifest.status, 'finished');
     assert.equal(resumed.manifest.error, undefined);
+    assert.equal(resumed.manifest.resumable, undefined);
     assert.ok(resumed.events.some((event) => event.type === 'run_state' && event.state === 'resumed'));
     assert.equal(resumed.events.filter((event) => event.type === 'run_ended').length, 1);
   } finally {

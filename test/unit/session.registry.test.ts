@@ -152,13 +152,16 @@ test('resume: interrupted runs are those not ended and not going here; a sampled
     ['run-2', { taskId: 'task-x', originWorkspace: '/origin', status: 'finished' as const }],
     ['run-3', { taskId: 'task-x', originWorkspace: '/origin', status: 'paused' as const }],
     ['run-4', {}],
+    // Stopped by a full disk: no run_ended, it goes on once there is space.
+    ['run-5', { status: 'stopped' as const, resumable: 'disk_full' as const }],
+    ['run-6', { status: 'stopped' as const }],
   ] as const) {
     const writer = await store.createRun(manifest(id, extra));
     await writer.append({ ...runStarted(id), ...(id === 'run-4' ? { provider: 'vscode-lm', model: 'copilot-gpt' } : {}) });
   }
   const going = new FakeSession('run-4');
   await runs.attach(going);
-  assert.deepEqual((await runs.interrupted(root)).map((run) => run.id).sort(), ['run-1', 'run-3']);
+  assert.deepEqual((await runs.interrupted(root)).map((run) => run.id).sort(), ['run-1', 'run-3', 'run-5']);
   assert.equal(runs.liveToResume('run-4'), going);
   assert.equal(runs.liveToResume(), going, 'the one on screen');
   assert.equal(runs.liveToResume('run-1'), undefined);

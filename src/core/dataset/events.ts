@@ -556,6 +556,8 @@ export interface RunManifest {
   adoptedAt?: string;
   /** The task of a suite the run was given (Harbor's layout). */
   taskSource?: TaskSource;
+  /** Stopped without ending (no run_ended): the disk filled up; it goes on with --resume once there is space. */
+  resumable?: 'disk_full';
   /** The latest verdict of the task's verifier (its reward event holds the whole of it): the primary reward, or why there is none. */
   reward?: { value?: number; error?: string; time: string };
 }

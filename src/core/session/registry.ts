@@ -478,9 +478,9 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
     return known?.isLive ? known : undefined;
   }
 
-  /** The recorded runs that were interrupted (not ended, and not going here). */
+  /** The recorded runs that were interrupted (not ended, or stopped by a full disk), and not going here. */
   async interrupted(datasetDir: string): Promise<RunManifest[]> {
-    return (await new DatasetStore(datasetDir).listRuns()).filter((run) => (run.status === 'running' || run.status === 'paused') && !this.live.get(run.id)?.session.isLive);
+    return (await new DatasetStore(datasetDir).listRuns()).filter((run) => (run.status === 'running' || run.status === 'paused' || run.resumable === 'disk_full') && !this.live.get(run.id)?.session.isLive);
   }
 
   /**

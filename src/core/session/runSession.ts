@@ -651,7 +651,7 @@ export class RunSession {
       const branch = branchPath.branch ? { id: branchPath.branch, lastStep: branchPath.steps[branchPath.steps.length - 1]?.step ?? 0 } : undefined;
       if (manifest.steps !== lastStep) await writer.updateManifest({ steps: lastStep });
       // Going on again: what the manifest said about how it stopped (a full disk) no longer holds.
-      if (manifest.error || manifest.endedAt) await writer.updateManifest({ error: undefined, endedAt: undefined });
+      if (manifest.error || manifest.endedAt || manifest.resumable) await writer.updateManifest({ error: undefined, endedAt: undefined, resumable: undefined });
       const session = new RunSession(
         {
           branch,
@@ -804,7 +804,7 @@ export class RunSession {
     } catch (failure) {
       this.log(`Could not record why run ${this.runId} stopped: ${(failure as Error).message}`);
     }
-    await this.writer.updateManifest({ status: 'stopped', steps, endedAt: time, error }).catch((failure: Error) => this.log(`Could not close the manifest of run ${this.runId}: ${failure.message}`));
+    await this.writer.updateManifest({ status: 'stopped', steps, endedAt: time, error, resumable: 'disk_full' }).catch((failure: Error) => this.log(`Could not close the manifest of run ${this.runId}: ${failure.message}`));
     return { type: 'run_ended', time, status: 'stopped', steps, error };
   }
 
