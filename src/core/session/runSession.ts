@@ -16,272 +16,64 @@ import type {
   RunBudget,
   RunEndedEvent,
   RunGrounding,
-  RunOrigin,
-  TaskSource,
   RunStartedEvent,
   ReasoningInContext,
   RunStatus,
   SamplingOptions,
+  StepEvent,
 } from '../dataset/events';
-import { EVENTS_FORMAT_VERSION, HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepToolResults } from '../dataset/events';
-import { newHintId, newRunId } from '../dataset/ids';
+import { EVENTS_FORMAT_VERSION, stepToolResults } from '../dataset/events';
+import { newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
-import { DatasetError, DatasetStore, InboxHint, isDiskFull, RunWriter } from '../dataset/store';
-import { datasetExclusions, DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
+import { DatasetError, DatasetStore, isDiskFull, RunWriter } from '../dataset/store';
+import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
 import { ContextManager, DEFAULT_CONTEXT_WINDOW, defaultContextBudget } from '../agent/context';
-import { DeliverableHint, Grounder, RequestHandle, runAgentLoop, WatchOutsideSaves } from '../agent/loop';
+import { RequestHandle, runAgentLoop } from '../agent/loop';
 import { ChatModelClient, ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
 import { assistantContextMessage, keepsReasoning } from '../agent/reasoning';
-import { CommandApprovalRequest, CommandSandboxOptions, SandboxStatus, TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
+import { CommandSandboxOptions, SandboxStatus, TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
 import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
-import { Judge, JudgeOptions, validateJudgeOptions } from '../supervision/judge';
+import { Judge, JudgeOptions } from '../supervision/judge';
 
 import { plural } from '../text';
-import { ConfigError, openSetting, SET_API_KEY } from './errors';
+import { ConfigError } from './errors';
 import { labelStep } from './labelStep';
 import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
 import { checkDatasetLocation } from './datasetLocation';
 import { apolloHome } from '../paths';
+import { HintInbox, InFlightRequest, PendingHint } from './hintInbox';
+
+import {
+  DEFAULT_MAX_STEPS,
+  DEFAULT_SANDBOX,
+  EngineTuning,
+  ResumeOptions,
+  RunOptions,
+  SessionOptions,
+  resolveGrounding,
+  validateBudget,
+  validateEndpoint,
+  validateGrounding,
+  validateJudge,
+  validateLimits,
+  validateReasoningInContext,
+  validateRunOptions,
+  validateSampling,
+} from './runOptions';
 
 export { ConfigError };
-
-/** Knobs of the engine's fault handling; the defaults suit real endpoints, tests shorten them. */
-export interface EngineTuning {
-  maxConsecutiveFailures?: number;
-  retryBaseMs?: number;
-  retryMaxMs?: number;
-  /** Time limit of one model request. */
-  requestTimeoutMs?: number;
-  /** How often the hint inbox is checked for urgent hints while a request is in flight. */
-  inboxPollMs?: number;
-  /** Stands in for shadow-git grounding, so a benchmark can measure the engine on its own. */
-  grounder?: Grounder;
-  /** The clock the time budget is measured with (milliseconds); default Date.now. */
-  clock?: () => number;
-}
-
-/** What a new run and a resumed one are both given. */
-export interface SessionOptions {
-  maxSteps?: number;
-  /**
-   * Wall time (paused time not counted) and tokens (prompt plus completion) the run may use; checked
-   * between steps. A resumed run keeps the budget it started with unless given another.
-   */
-  budget?: RunBudget;
-  /** Tokens the prompt may use before older steps are summarized; default from the model. */
-  contextBudget?: number;
-  commandTimeoutMs?: number;
-  /**
-   * What snapshots leave out. A resumed run keeps the exclusions and size limit it recorded when
-   * it started (only `watch` is taken from here), except a run recorded before they were kept.
-   */
-  grounding?: GroundingOptions;
-  /** Scores every step with an LLM judge, in the background; its failures never stop the run. */
-  judge?: JudgeOptions;
-  /** How commands are contained; default: bubblewrap where it works, else the command policy, network on. */
-  sandbox?: CommandSandboxOptions;
-  /** Lets the model read secrets in observations in the live session (the record never holds them); default false. */
-  secretsToModel?: boolean;
-  /** Asks the annotator about a command the policy flags (no sandbox); absent: such commands are refused with the reason. */
-  approveCommand?: (request: CommandApprovalRequest) => Promise<'allow' | 'deny'>;
-  log?: (line: string) => void;
-  engine?: EngineTuning;
-  /**
-   * Sampling of every model request (temperature, top_p, seed, output limit, extra request
-   * fields), recorded in run_started. A resumed run keeps the sampling it started with unless given other.
-   */
-  sampling?: SamplingOptions;
-  /** Whether earlier turns' reasoning is sent back to the model; default `auto` (by model family). */
-  reasoningInContext?: ReasoningInContext;
-  /**
-   * A model the host serves (VS Code's language models) in place of the OpenAI-compatible
-   * endpoint; the run then needs no base URL or key, and records the client's provider and model.
-   */
-  client?: ChatModelClient;
-  /**
-   * Which files someone other than the agent saved in the run's workspace while an action ran
-   * (the extension: editor saves); such a step's grounding is marked mixed. The CLI gives none.
-   */
-  outsideSaves?: (workspace: string) => ReturnType<WatchOutsideSaves>;
-}
-
-const HINTS_DISABLED = (runId: string) => `Run ${runId} takes no hints: it was started with hints disabled (the control group of a hints comparison).`;
-
-export const DEFAULT_SANDBOX: CommandSandboxOptions = { mode: 'auto', network: true };
-
-export interface RunOptions extends SessionOptions {
-  workspace: string;
-  datasetDir: string;
-  task: string;
-  model: string;
-  baseUrl: string;
-  apiKey: string;
-  /** Shared by the runs of one sampling (N rollouts of one task). */
-  taskId?: string;
-  /** A sampled run: the user's workspace and the snapshot of it that `workspace`, a working copy, was made from. */
-  origin?: RunOrigin;
-  /** The task of a suite this run is given (its verifier runs when the run ends). */
-  taskSource?: TaskSource;
-  /** No hint reaches this run (the control group of a hints comparison); recorded in run_started. */
-  hintsDisabled?: boolean;
-}
-
-/** What snapshots leave out, on top of .gitignore and the dataset folder. */
-export interface GroundingOptions {
-  /**
-   * Gitignore-style patterns added after DEFAULT_EXCLUDES (dependency folders, caches, build
-   * output); a `!pattern` takes one of those back.
-   */
-  exclude?: string[];
-  /** Files larger than this are left out; default 10 MiB. */
-  maxFileBytes?: number;
-  /** Watch the workspace so a snapshot looks only at what changed; default true. */
-  watch?: boolean;
-}
-
-/** The snapshot settings a run records when it starts: the options over the built-in defaults. */
-export function resolveGrounding(grounding: GroundingOptions = {}): RunGrounding {
-  return {
-    excludePatterns: [...DEFAULT_EXCLUDES, ...(grounding.exclude ?? []).map((pattern) => pattern.trim()).filter(Boolean)],
-    maxFileBytes: grounding.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
-  };
-}
-
-export interface ResumeOptions extends SessionOptions {
-  datasetDir: string;
-  runId: string;
-  apiKey: string;
-  /** Defaults to the run's own endpoint and model. */
-  baseUrl?: string;
-  model?: string;
-}
-
-export const DEFAULT_MAX_STEPS = 50;
+export { DEFAULT_MAX_STEPS, DEFAULT_SANDBOX, resolveGrounding, validateRunOptions, validateSampling };
+export type { EngineTuning, GroundingOptions, ResumeOptions, RunOptions, SessionOptions } from './runOptions';
 
 export interface Disposable {
   dispose(): void;
 }
 
-interface PendingHint extends DeliverableHint {
-  urgency: HintUrgency;
-}
-
-interface InFlightRequest {
-  controller: AbortController;
-  interruptedBy?: string[];
-}
-
 const now = () => new Date().toISOString();
-
-function validateEndpoint(options: { baseUrl: string; model: string; apiKey: string; client?: ChatModelClient }): void {
-  if (options.client) {
-    if (!options.client.model) throw new ConfigError('The language model chosen has no id.');
-    return;
-  }
-  if (!options.baseUrl) {
-    throw new ConfigError('No model endpoint configured: set apollo.baseUrl (CLI: --base-url or OPENAI_BASE_URL).', openSetting('apollo.baseUrl'));
-  }
-  try {
-    const url = new URL(options.baseUrl);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
-  } catch {
-    throw new ConfigError(`The model endpoint "${options.baseUrl}" is not an http(s) URL: fix apollo.baseUrl (CLI: --base-url).`, openSetting('apollo.baseUrl'));
-  }
-  if (!options.model) {
-    throw new ConfigError('No model configured: set apollo.model (CLI: --model or OPENAI_MODEL).', openSetting('apollo.model'));
-  }
-  if (!options.apiKey) {
-    throw new ConfigError(
-      'No API key configured: run "Apollo: Set API Key" (CLI: set OPENAI_API_KEY). A local server that needs no key accepts any text.',
-      SET_API_KEY,
-    );
-  }
-}
-
-const SAMPLING_RESERVED = ['model', 'messages', 'stream', 'stream_options', 'tools', 'n'];
-
-/** Checks sampling options, naming the setting and flag that fix each problem. */
-export function validateSampling(sampling: SamplingOptions | undefined): void {
-  if (!sampling) return;
-  const { temperature, topP, seed, maxOutputTokens, extra } = sampling;
-  if (temperature !== undefined && !(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0 && temperature <= 2)) {
-    throw new ConfigError(`The temperature must be a number from 0 to 2 (got ${temperature}): fix apollo.request.temperature (CLI: --temperature).`, openSetting('apollo.request.temperature'));
-  }
-  if (topP !== undefined && !(typeof topP === 'number' && Number.isFinite(topP) && topP > 0 && topP <= 1)) {
-    throw new ConfigError(`top_p must be a number above 0 and at most 1 (got ${topP}): fix apollo.request.topP (CLI: --top-p).`, openSetting('apollo.request.topP'));
-  }
-  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) {
-    throw new ConfigError(`The seed must be a whole number, 0 or more (got ${seed}): fix apollo.request.seed (CLI: --seed).`, openSetting('apollo.request.seed'));
-  }
-  if (maxOutputTokens !== undefined && !(Number.isInteger(maxOutputTokens) && maxOutputTokens >= 1)) {
-    throw new ConfigError(`The output limit must be a whole number of tokens, at least 1 (got ${maxOutputTokens}): fix apollo.request.maxOutputTokens (CLI: --max-output-tokens).`, openSetting('apollo.request.maxOutputTokens'));
-  }
-  if (extra !== undefined) {
-    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
-      throw new ConfigError('The extra request fields must be a JSON object, e.g. {"chat_template_kwargs": {"enable_thinking": false}}: fix apollo.request.extra (CLI: --request-extra).', openSetting('apollo.request.extra'));
-    }
-    const reserved = Object.keys(extra).filter((key) => SAMPLING_RESERVED.includes(key));
-    if (reserved.length) {
-      throw new ConfigError(`The extra request fields cannot set ${reserved.join(', ')}: Apollo sends those itself. Remove them from apollo.request.extra (CLI: --request-extra).`, openSetting('apollo.request.extra'));
-    }
-  }
-}
-
-function validateReasoningInContext(value: ReasoningInContext | undefined): void {
-  if (value !== undefined && !REASONING_IN_CONTEXT.includes(value)) {
-    throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(value)}": use ${REASONING_IN_CONTEXT.join(', ')}.`, openSetting('apollo.reasoning.keepInContext'));
-  }
-}
-
-function validateGrounding(grounding: GroundingOptions | undefined): void {
-  const maxFileBytes = grounding?.maxFileBytes;
-  if (maxFileBytes !== undefined && !(Number.isFinite(maxFileBytes) && maxFileBytes > 0)) {
-    throw new ConfigError(`The largest file to snapshot must be a positive size, not ${maxFileBytes} bytes.`);
-  }
-}
-
-function validateLimits(maxSteps: number, contextBudget: number | undefined): void {
-  if (!Number.isInteger(maxSteps) || maxSteps < 1) {
-    throw new ConfigError(`The step limit must be a whole number of at least 1 (got ${maxSteps}): fix apollo.maxSteps (CLI: --max-steps).`, openSetting('apollo.maxSteps'));
-  }
-  if (contextBudget !== undefined && (!Number.isInteger(contextBudget) || contextBudget < 1000)) {
-    throw new ConfigError(`The context budget must be a whole number of tokens, at least 1000 (got ${contextBudget}): fix apollo.contextBudget (CLI: --context-budget).`, openSetting('apollo.contextBudget'));
-  }
-}
-
-function validateBudget(budget: RunBudget | undefined): void {
-  if (!budget) return;
-  const { maxMinutes, maxTokens } = budget;
-  if (maxMinutes !== undefined && !(typeof maxMinutes === 'number' && Number.isFinite(maxMinutes) && maxMinutes > 0)) {
-    throw new ConfigError(`The time budget must be a positive number of minutes (got ${maxMinutes}) (CLI: --max-minutes).`, openSetting('apollo.budget.maxMinutes'));
-  }
-  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens > 0)) {
-    throw new ConfigError(`The token budget must be a whole number of tokens, at least 1 (got ${maxTokens}) (CLI: --max-tokens).`, openSetting('apollo.budget.maxTokens'));
-  }
-}
-
-/**
- * Everything RunSession.start checks before it writes anything, except that the workspace exists:
- * the task, the endpoint, the limits and budgets, the grounding and judge options.
- */
-export function validateRunOptions(options: RunOptions): void {
-  if (typeof options.task !== 'string' || options.task.trim() === '') {
-    throw new ConfigError('The task is empty: describe what the agent should do.');
-  }
-  validateEndpoint(options);
-  validateLimits(options.maxSteps ?? DEFAULT_MAX_STEPS, options.contextBudget);
-  validateSampling(options.sampling);
-  validateReasoningInContext(options.reasoningInContext);
-  validateBudget(options.budget);
-  validateGrounding(options.grounding);
-  validateJudge(options.judge);
-}
-
-
 
 /** Why a run stopped on a budget, in words. */
 export function budgetSummary(kind: BudgetKind, budget: RunBudget, steps: number): string {
@@ -381,16 +173,14 @@ export class RunSession {
   private readonly started: RunStartedEvent;
   private readonly listeners = new Set<(event: DatasetEvent, sequence: number) => void>();
   private sequence = 0;
-  private readonly pendingHints: PendingHint[] = [];
+  private readonly hints: HintInbox;
   private readonly abort = new AbortController();
   private currentStatus: RunStatus = 'running';
   private pauseRequested = false;
   private pauseReason: string | undefined;
   private wakeFromPause: (() => void) | undefined;
-  private inFlight: InFlightRequest | undefined;
   /** Set when the agent loop has returned: hints are refused from then on. */
   private ending = false;
-  private pullingInbox: Promise<InboxHint[]> | undefined;
   private lastStep = 0;
   /** The branch steps go on, after a rewind. */
   private branch: { id: string; lastStep: number } | undefined;
@@ -405,7 +195,6 @@ export class RunSession {
   readonly shadow: ShadowStore;
   private readonly writer: RunWriter;
   private readonly log: (line: string) => void;
-  private readonly inboxPollMs: number;
   private readonly tools: ToolRunner;
   /** Whether commands run in a sandbox, in words for the user; said once when the run starts. */
   readonly sandboxStatus: Promise<SandboxStatus>;
@@ -418,7 +207,6 @@ export class RunSession {
     this.writer = setup.writer;
     this.log = setup.log;
     this.runId = setup.writer.runId;
-    this.inboxPollMs = setup.engine.inboxPollMs ?? 500;
     this.rules = setup.rules;
     // Every dataset in the Apollo folder is hidden too: a run never reads another workspace's record.
     const guard = new WorkspaceGuard(setup.workspace, [setup.datasetRoot, setup.shadow.storeDir, path.join(apolloHome(), 'datasets')]);
@@ -447,7 +235,21 @@ export class RunSession {
       ? new Judge(setup.judge, { task: started.task, record: (event) => this.record(event), log: setup.log, redact: (text) => setup.store.redactor.redact(text) })
       : undefined;
     this.started = started;
-    this.pendingHints.push(...pending);
+    this.hints = new HintInbox(
+      {
+        runId: this.runId,
+        hintsDisabled: started.hintsDisabled,
+        takeInboxHints: () => this.store.takeInboxHints(this.runId),
+        record: (event) => this.record(event),
+        log: (line) => this.log(line),
+        closed: () => (!this.isLive || this.ending ? `Run ${this.runId} has ended${this.ending ? '' : ` (${this.currentStatus})`}; a hint can no longer reach it.` : undefined),
+        onQueued: () => {
+          if (this.pauseReason && this.pauseRequested) this.resume();
+        },
+        inboxPollMs: setup.engine.inboxPollMs ?? 500,
+      },
+      pending,
+    );
     const manifest = setup.writer.manifest();
     this.lastStep = setup.firstStep - 1;
     this.branch = setup.branch;
@@ -739,11 +541,8 @@ export class RunSession {
         ...(setup.outsideSaves ? { watchOutsideSaves: () => setup.outsideSaves!(setup.workspace) } : {}),
         control: {
           record: (event) => this.record(event),
-          takeHints: () => this.takeHints(),
-          hasPendingHints: async () => {
-            await this.pullInbox();
-            return this.pendingHints.length > 0;
-          },
+          takeHints: () => this.hints.take(),
+          hasPendingHints: () => this.hints.hasPending(),
           waitWhilePaused: () => this.waitWhilePaused(),
           pauseForErrors: (reason) => this.pauseForErrors(reason),
           beginRequest: () => this.beginRequest(),
@@ -758,7 +557,7 @@ export class RunSession {
     this.ending = true;
     // A full disk: the run stops cleanly and can be resumed once there is space; hints still queued stay queued for then.
     const diskFull = this.writer.diskFull || (outcome.status === 'failed' && isDiskFull(outcome.error));
-    if (!diskFull) await this.recordUndeliveredHints(outcome.status);
+    if (!diskFull) await this.hints.recordUndelivered(outcome.status);
     await this.tools.dispose().catch(() => undefined);
     setup.watcher?.dispose();
     // The judge's last verdicts land before the run's end; it never throws.
@@ -850,16 +649,6 @@ export class RunSession {
       source,
       ...(detail ? { detail } : {}),
     });
-  }
-
-  /** Hints queued (here or through the inbox) that the run ended before it could deliver. */
-  private async recordUndeliveredHints(status: RunStatus): Promise<void> {
-    await this.pullInbox().catch(() => undefined);
-    for (const hint of this.pendingHints.splice(0)) {
-      const reason = `the run ended (${status}) before its next model request`;
-      this.log(`Hint ${hint.hintId} was not delivered: ${reason}.`);
-      await this.record({ type: 'hint_undelivered', time: now(), hintId: hint.hintId, reason }).catch(() => undefined);
-    }
   }
 
   /** Milliseconds the run has been active (paused time not counted), across sessions. */
@@ -980,71 +769,21 @@ export class RunSession {
    * request in flight and sends it again with the hint. The agent never pauses for a hint; a run
    * paused on errors resumes with it. Returns the hint's id.
    */
-  async injectHint(text: string, kind: HintKind = 'knowledge', source = 'human', urgency: HintUrgency = 'next'): Promise<string> {
-    if (typeof text !== 'string' || text.trim() === '') throw new ConfigError('The hint is empty: type what the agent should know.');
-    if (!HINT_KINDS.includes(kind)) throw new ConfigError(`Unknown hint kind "${kind}": use ${HINT_KINDS.join(', ')}.`);
-    if (!HINT_URGENCIES.includes(urgency)) throw new ConfigError(`Unknown urgency "${urgency}": use next or now.`);
-    if (!this.isLive || this.ending) throw new ConfigError(`Run ${this.runId} has ended${this.ending ? '' : ` (${this.currentStatus})`}; a hint can no longer reach it.`);
-    if (this.started.hintsDisabled) throw new ConfigError(HINTS_DISABLED(this.runId));
-    const hintId = newHintId();
-    await this.record({ type: 'hint_queued', time: now(), hintId, text, kind, source, urgency });
-    this.pendingHints.push({ hintId, text, kind, urgency });
-    this.afterHintQueued([{ hintId, urgency }]);
-    return hintId;
-  }
-
-  private afterHintQueued(hints: { hintId: string; urgency: HintUrgency }[]): void {
-    if (this.pauseReason && this.pauseRequested) this.resume();
-    const urgent = hints.filter((hint) => hint.urgency === 'now').map((hint) => hint.hintId);
-    if (urgent.length && this.inFlight && !this.inFlight.controller.signal.aborted) {
-      this.inFlight.interruptedBy = urgent;
-      this.inFlight.controller.abort();
-    }
-  }
-
-  /** Moves hints sent by other processes (`apollo hint`) from the inbox into the queue. */
-  private pullInbox(): Promise<InboxHint[]> {
-    this.pullingInbox ??= (async () => {
-      try {
-        const taken = await this.store.takeInboxHints(this.runId);
-        const hints = this.started.hintsDisabled ? [] : taken;
-        if (this.started.hintsDisabled) {
-          for (const hint of taken) await this.record({ type: 'hint_undelivered', time: now(), hintId: hint.hintId, reason: HINTS_DISABLED(this.runId) });
-        }
-        for (const hint of hints) {
-          const urgency = hint.urgency ?? 'next';
-          await this.record({ type: 'hint_queued', time: now(), hintId: hint.hintId, text: hint.text, kind: hint.kind, source: hint.source, urgency });
-          this.pendingHints.push({ hintId: hint.hintId, text: hint.text, kind: hint.kind, urgency });
-        }
-        if (hints.length) this.afterHintQueued(hints.map((hint) => ({ hintId: hint.hintId, urgency: hint.urgency ?? 'next' })));
-        return hints;
-      } finally {
-        this.pullingInbox = undefined;
-      }
-    })();
-    return this.pullingInbox;
-  }
-
-  /** Hints from the panel and from other processes, each handed out once. */
-  private async takeHints(): Promise<DeliverableHint[]> {
-    await this.pullInbox();
-    return this.pendingHints.splice(0).map(({ hintId, text, kind }) => ({ hintId, text, kind }));
+  injectHint(text: string, kind: HintKind = 'knowledge', source = 'human', urgency: HintUrgency = 'next'): Promise<string> {
+    return this.hints.inject(text, kind, source, urgency);
   }
 
   private beginRequest(): RequestHandle {
     const request: InFlightRequest = { controller: new AbortController() };
     const onStop = () => request.controller.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
-    this.inFlight = request;
-    // Urgent hints from other processes arrive through the inbox while the model thinks.
-    const poll = setInterval(() => void this.pullInbox().catch(() => undefined), this.inboxPollMs);
+    const unwatch = this.hints.watch(request);
     return {
       signal: request.controller.signal,
       interruptedBy: () => request.interruptedBy,
       end: () => {
-        clearInterval(poll);
+        unwatch();
         this.abort.signal.removeEventListener('abort', onStop);
-        if (this.inFlight === request) this.inFlight = undefined;
       },
     };
   }
@@ -1076,7 +815,7 @@ export class RunSession {
     await this.record({ type: 'run_state', time: now(), state: 'paused', ...(this.pauseReason ? { reason: this.pauseReason } : {}) });
     while (this.pauseRequested && !this.abort.signal.aborted) {
       // A hint from another process also answers a pause on errors.
-      const poll = this.pauseReason ? setInterval(() => void this.pullInbox().catch(() => undefined), 1000) : undefined;
+      const poll = this.pauseReason ? setInterval(() => void this.hints.pull().catch(() => undefined), 1000) : undefined;
       await new Promise<void>((resolve) => (this.wakeFromPause = resolve));
       clearInterval(poll);
     }
@@ -1101,13 +840,6 @@ export class RunSession {
   async label(step: number, label: LabelValue, options: { axis?: LabelAxis; reason?: string; source?: string } = {}): Promise<void> {
     await labelStep({ runId: this.runId, lastStep: () => this.lastStep, append: (event) => this.record(event) }, { step, label, ...options });
   }
-}
-
-function validateJudge(options: JudgeOptions | undefined): void {
-  if (!options) return;
-  const problem = validateJudgeOptions(options);
-  // The judge's settings are apollo.judge.*: the settings editor shows them all.
-  if (problem) throw new ConfigError(problem, openSetting('apollo.judge'));
 }
 
 /** Plain folder names excluded by gitignore patterns ("node_modules/") and not taken back: not worth watching. */
