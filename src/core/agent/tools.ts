@@ -6,8 +6,7 @@ import path from 'node:path';
 import type { ToolCallRecord } from '../dataset/events';
 import { safeCut } from '../dataset/redaction';
 import type { ChatTool } from './modelClient';
-import { simpleGit } from 'simple-git';
-import { gitEnvironment } from '../grounding/gitEnvironment';
+import { hardenedGit } from '../grounding/gitEnvironment';
 import { checkCommand, suggestAllowPattern } from './commandPolicy';
 import { CommandLaunch, JobManager, JobStatus } from './jobs';
 import { describeSandbox, detectSandbox, SandboxInfo, wrapCommand } from './sandbox';
@@ -316,11 +315,11 @@ export class ToolRunner {
     if (pattern === '') throw new ToolError('The pattern is empty.');
     const real = await this.options.guard.resolve(userPath, 'read');
     const root = await fs.realpath(this.options.workspace);
-    const git = simpleGit({ baseDir: root }).env(gitEnvironment());
+    const git = hardenedGit({ baseDir: root });
     // --no-index --exclude-standard: works without a repository and honours .gitignore files.
     // The pathspec is relative: git grep --no-index fails on absolute ones.
     const pathspec = path.relative(root, real) || '.';
-    const args = ['grep', '--no-index', '--exclude-standard', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
+    const args = ['grep', '--no-index', '--exclude-standard', '-n', '-I', '-E', '--no-color', '--no-textconv', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
     let output: string;
     try {
       output = await git.raw(args);
