@@ -79,6 +79,11 @@ export class GitProcess {
 
   constructor(private readonly options: GitProcessOptions) {}
 
+  /** The running process's id, if one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Writes `input` and resolves with the answer `frame` delimits. One request at a time. */
   request(input: string | Buffer, frame: Framer): Promise<Buffer> {
     const result = this.queue.then(() => this.send(input, frame));
@@ -112,6 +117,8 @@ export class GitProcess {
     const child = this.start();
     return new Promise<Buffer>((resolve, reject) => {
       this.pending = { frame, resolve, reject };
+      // Awaited, the process keeps Node alive until it answers or ends.
+      child.ref();
       (child.stdout as Socket).ref();
       child.stdin!.write(input);
     });
@@ -162,6 +169,7 @@ export class GitProcess {
     this.pending = undefined;
     this.requests++;
     // Idle, the process keeps no one waiting: Node may exit around it.
+    child.unref();
     (child.stdout as Socket).unref();
     // A store no one uses any more leaves no process behind.
     this.idleTimer = setTimeout(() => {
