@@ -615,8 +615,9 @@ export class ShadowStore {
   /**
    * git add -A on some paths; naming an ignored file is not an error here. A file that was there
    * when it was looked at and is gone when git adds it (a job creating and deleting files in a
-   * loop) makes git refuse the whole call ("pathspec did not match"): such paths are dropped
-   * unless the index knows them (then their deletion is added), and the call is made again.
+   * loop) makes git refuse the whole call ("pathspec did not match", or "unable to stat" for a
+   * file inside a named folder): such paths are dropped unless the index knows them (then their
+   * deletion is added), and the call is made again.
    */
   private async add(unit: Unit, pathspecs: string[], excludes: string[]): Promise<void> {
     let remaining = pathspecs;
@@ -628,7 +629,8 @@ export class ShadowStore {
       } catch (error) {
         const message = String((error as Error).message);
         if (/paths are ignored by one of your \.gitignore files/.test(message) && !/fatal:/.test(message)) return;
-        if (!/did not match any files/.test(message) || attempt >= 5) throw error;
+        // Gone between git's walk and its read of the file: the same race, inside git.
+        if (!/did not match any files|unable to stat|unable to index file|No such file or directory|Not a directory/.test(message) || attempt >= 10) throw error;
         const present: string[] = [];
         const gone: string[] = [];
         for (const entry of remaining) (lstatSync(path.join(this.workspace, unit.dir, entry), { throwIfNoEntry: false }) ? present : gone).push(entry);
