@@ -384,3 +384,47 @@ test('fast churn: a job creating and deleting files in a loop while steps snapsh
     ws.cleanup();
   }
 });
+
+test('names that are not UTF-8 are recorded (git\'s quoted form and their bytes), and a restore removes and writes them under their own bytes', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'dir/keep.txt': 'k\n' });
+  const raw = Buffer.from('caf\xe9.txt', 'latin1');
+  const top = Buffer.concat([Buffer.from(`${ws.dir}/`), raw]);
+  const inside = Buffer.concat([Buffer.from(`${ws.dir}/dir/`), raw]);
+  let next: string[] | undefined;
+  const full = await storeFor(ws.dir);
+  const fed = await storeFor(ws.dir, { changes: { take: async () => next } });
+  try {
+    const [fullBefore, fedBefore] = [await full.shadow.snapshot(), await fed.shadow.snapshot()];
+    await fs.writeFile(top, 'one\n');
+    await fs.writeFile(inside, 'two\n');
+    // What a watcher reports for such a name: the bytes lost to U+FFFD.
+    next = ['caf\uFFFD.txt', 'dir/caf\uFFFD.txt'];
+    const expected = [
+      ['"caf\\351.txt"', raw.toString('base64'), 'added'],
+      ['"dir/caf\\351.txt"', Buffer.concat([Buffer.from('dir/'), raw]).toString('base64'), 'added'],
+    ];
+    const fedAfter = await fed.shadow.snapshot();
+    for (const [shadow, before, after] of [[full.shadow, fullBefore, await full.shadow.snapshot()], [fed.shadow, fedBefore, fedAfter]] as [ShadowStore, string, string][]) {
+      const grounding = await shadow.ground(before, after);
+      assert.deepEqual(grounding.files.map((file) => [file.path, file.pathBase64, file.status]), expected);
+      assert.match(grounding.patch, /^\+\+\+ "b\/caf\\351\.txt"$/m, 'the patch names it as git does');
+    }
+    await fs.writeFile(top, 'one, edited\n');
+    next = ['caf\uFFFD.txt'];
+    const edited = await fed.shadow.snapshot();
+    assert.deepEqual((await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]), [['"caf\\351.txt"', 'modified']]);
+    // Rewound: the files go (their bytes are their names); forward again: written back as they were.
+    const restored = await fed.shadow.restore(edited, fedBefore);
+    assert.deepEqual(restored.map((file) => file.pathBase64), expected.map(([, base64]) => base64));
+    await assert.rejects(fs.access(top));
+    await assert.rejects(fs.access(inside));
+    assert.equal(await fs.readFile(path.join(ws.dir, 'dir/keep.txt'), 'utf8'), 'k\n');
+    await fed.shadow.restore(fedBefore, edited);
+    assert.equal(await fs.readFile(top, 'utf8'), 'one, edited\n');
+    assert.equal(await fs.readFile(inside, 'utf8'), 'two\n');
+  } finally {
+    full.cleanup();
+    fed.cleanup();
+    ws.cleanup();
+  }
+});

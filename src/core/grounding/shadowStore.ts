@@ -15,15 +15,16 @@
  * garbage collection (storeGc.ts); this module re-exports what others import from it.
  */
 import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { SimpleGit } from 'simple-git';
 import type { FileChange, Grounding } from '../dataset/events';
-import { parseChanges, parseStatus, splitNul } from './changeParsing';
+import { parseChanges, parseStatus, splitNul, wholeName } from './changeParsing';
 import { Driver, driverOverrides, hardenedGit } from './gitEnvironment';
 import { settledBefore, StatKey, statKey, sameStat } from './statCache';
 import { withStoreLock } from './storeLock';
-import { isTreePath, removeEmptyFolders, runSnapshotRef } from './storePaths';
+import { isTreePath, runSnapshotRef } from './storePaths';
 import { StoreProcesses } from './storeProcesses';
 import { IDENTITY, outsideAttributes, storeEnvironment, STORE_CONFIG, WORK_TREE_CONFIG } from './storeSettings';
 import type { ChangeFeed } from './watcher';
@@ -313,6 +314,8 @@ export class ShadowStore {
    * theirs is touched.
    */
   private async snapshotUnit(unit: Unit, scope: string[] | undefined): Promise<string> {
+    // A name that lost bytes on its way here (not UTF-8) is handed to git as its folder.
+    if (scope) scope = [...new Set(scope.map(wholeName))];
     const excluded: string[] = [];
     const nestedScopes = new Map<string, string[] | undefined>();
     const pathspecs: string[] = [];
@@ -676,7 +679,7 @@ export class ShadowStore {
   async ground(before: string, after: string, options: { maxPatchBytes?: number } = {}): Promise<Grounding> {
     if (before === after) return { before, after, files: [], patch: '' };
     const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
-    let output: string | undefined;
+    let output: string | Buffer | undefined;
     try {
       const [beforeTree, afterTree] = [await this.treeOf(before), await this.treeOf(after)];
       output = await this.processes.diff(beforeTree, afterTree);
@@ -707,24 +710,44 @@ export class ShadowStore {
    */
   async restore(current: string, target: string): Promise<FileChange[]> {
     const changes = (await this.ground(current, target, { maxPatchBytes: 0 })).files;
-    const raw = splitNul(await this.reader.raw(['diff-tree', '-r', '-z', '--no-renames', current, target]));
+    // Names are bytes here: one that is not UTF-8 is removed and written under its own name.
+    const raw = splitBytes(await this.rawBytes(['diff-tree', '-r', '-z', '--no-renames', current, target]));
+    const top = Buffer.from(this.workspace + path.sep);
     // Raw entries come in pairs: ":oldmode newmode oldsha newsha status" then the path.
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const [, newMode, , newSha, status] = raw[i].slice(1).split(' ');
+      const [, newMode, , newSha, status] = raw[i].toString('latin1').slice(1).split(' ');
+      const name = raw[i + 1];
       // A tree path is checked part by part: `..notes` is a name inside the workspace.
-      const file = path.join(this.workspace, raw[i + 1]);
-      if (!isTreePath(raw[i + 1])) throw new Error(`The snapshot names a path outside the workspace: ${raw[i + 1]}`);
+      if (!isTreePath(name.toString('latin1'))) throw new Error(`The snapshot names a path outside the workspace: ${name.toString('utf8')}`);
+      const file = Buffer.concat([top, name]);
+      const slash = file.lastIndexOf(0x2f);
+      const folder = file.subarray(0, slash);
       await fs.rm(file, { force: true, recursive: status === 'D' ? false : true }).catch(() => undefined);
       if (status === 'D') {
-        await removeEmptyFolders(path.dirname(file), this.workspace);
+        await removeEmptyFoldersBytes(folder, top.length - 1);
         continue;
       }
       const content = await this.reader.showBuffer([newSha]);
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      if (newMode === '120000') await fs.symlink(content.toString('utf8'), file);
+      await fs.mkdir(folder, { recursive: true });
+      if (newMode === '120000') await fs.symlink(content, file);
       else await fs.writeFile(file, content, { mode: newMode === '100755' ? 0o755 : 0o644 });
     }
     return changes;
+  }
+
+  /**
+   * A git command's output as bytes (file names that are not UTF-8 kept whole). Through
+   * child_process: simple-git gives text only, and this command's output carries names.
+   */
+  private rawBytes(args: string[]): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'git',
+        args,
+        { cwd: this.workspace, env: { ...storeEnvironment(this.noIndex, this.drivers), GIT_DIR: this.storeDir }, encoding: 'buffer', maxBuffer: 1 << 30 },
+        (error, stdout, stderr) => (error ? reject(new Error(`git ${args[0]} failed: ${stderr.toString('utf8').trim() || error.message}`)) : resolve(stdout)),
+      );
+    });
   }
 
   /** A file's content in a snapshot, or undefined when the snapshot has no such file. */
@@ -735,5 +758,26 @@ export class ShadowStore {
     } catch {
       return undefined;
     }
+  }
+}
+
+const splitBytes = (buffer: Buffer): Buffer[] => {
+  const fields: Buffer[] = [];
+  let at = 0;
+  for (let nul = buffer.indexOf(0); nul >= 0; nul = buffer.indexOf(0, at)) {
+    if (nul > at) fields.push(buffer.subarray(at, nul));
+    at = nul + 1;
+  }
+  if (at < buffer.length) fields.push(buffer.subarray(at));
+  return fields;
+};
+
+/** Removes folders left empty by a restore, up to the workspace (`topLength` bytes of the path), names as bytes. */
+async function removeEmptyFoldersBytes(dir: Buffer, topLength: number): Promise<void> {
+  while (dir.length > topLength) {
+    const entries = await fs.readdir(dir).catch(() => undefined);
+    if (!entries || entries.length) return;
+    await fs.rmdir(dir).catch(() => undefined);
+    dir = dir.subarray(0, dir.lastIndexOf(0x2f));
   }
 }

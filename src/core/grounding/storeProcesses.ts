@@ -68,7 +68,10 @@ function parseTree(body: Buffer): TreeEntry[] {
   while (at < body.length) {
     const space = body.indexOf(32, at);
     const nul = body.indexOf(0, space);
-    entries.push({ mode: body.subarray(at, space).toString('latin1'), name: body.subarray(space + 1, nul).toString('utf8'), id: body.subarray(nul + 1, nul + 21).toString('hex') });
+    const name = body.subarray(space + 1, nul);
+    // A name that is not UTF-8 would not survive as a string: such a folder is left to the index.
+    if (!Buffer.from(name.toString('utf8'), 'utf8').equals(name)) throw new Error('A tree entry name is not UTF-8.');
+    entries.push({ mode: body.subarray(at, space).toString('latin1'), name: name.toString('utf8'), id: body.subarray(nul + 1, nul + 21).toString('hex') });
     at = nul + 21;
   }
   return entries;
@@ -159,19 +162,18 @@ export class StoreProcesses {
     if (!answer.toString('utf8').endsWith('commit: ok\n')) throw new Error(`git update-ref answered: ${answer.toString('utf8').trim()}`);
   }
 
-  /** `diff-tree -r -M --raw --numstat -p -z` of two trees, as git prints it. */
-  async diff(before: string, after: string): Promise<string> {
+  /** `diff-tree -r -M --raw --numstat -p -z` of two trees, as git prints it (bytes: names may not be UTF-8). */
+  async diff(before: string, after: string): Promise<Buffer> {
     // Git sizes the abbreviated names a patch shows by the number of packed objects, counted
     // when the process starts: after a gc (or any new pack) a new process counts again.
     const packs = packStamp(this.packDir);
     if (this.packsSeen !== undefined && packs !== this.packsSeen) this.diffTree.restart();
     this.packsSeen = packs;
-    const header = `${before} ${after}\n`;
+    const header = Buffer.from(`${before} ${after}\n`);
     const answer = await this.diffTree.request(`${header}${this.marker}\n`, endsWith(`${this.marker}\n`));
-    const text = answer.toString('utf8');
     // git echoes the pair before its diff; a pair it could not read is left out silently.
-    if (!text.startsWith(header)) throw new Error(`git diff-tree could not compare ${before} and ${after}.`);
-    return text.slice(header.length, text.length - this.marker.length - 1);
+    if (!answer.subarray(0, header.length).equals(header)) throw new Error(`git diff-tree could not compare ${before} and ${after}.`);
+    return answer.subarray(header.length, answer.length - this.marker.length - 1);
   }
 
   /**
