@@ -102,7 +102,8 @@ export class StoreProcesses {
     // caller checks), and there `git add` would store the bytes as they are.
     this.hashFiles = at(workspace, ['-c', 'core.autocrlf=false', 'hash-object', '-w', '--no-filters', '--stdin-paths']);
     this.hashCommits = at(storeDir, ['hash-object', '-w', '-t', 'commit', '--stdin-paths']);
-    this.mktree = at(storeDir, ['mktree', '-z', '--batch']);
+    // --missing: the entries come from trees and blobs just stored; checking each one's type costs a read per entry.
+    this.mktree = at(storeDir, ['mktree', '-z', '--missing', '--batch']);
     this.updateRef = at(storeDir, ['update-ref', '--stdin']);
     this.diffTree = at(storeDir, ['diff-tree', '--stdin', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', '--no-textconv']);
     this.checkIgnore = at(workspace, [`--work-tree=${workspace}`, 'check-ignore', '--stdin', '-z', '-v', '-n', '--no-index']);
