@@ -9,6 +9,7 @@ import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { ShadowStore, shadowStoreDir } from '../../src/core/grounding/shadowStore';
 import { adoptRun } from '../../src/core/session/adopt';
 import { rewindRun } from '../../src/core/session/rewind';
+import { cloneUserRepository, indexCopy, materializeSnapshot } from '../../src/core/session/workingCopy';
 import { RunSession } from '../../src/core/session/runSession';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { runStarted, step, tick, writeRun } from '../fixtures/trajectories';
@@ -151,6 +152,45 @@ test('no hook, fsmonitor, filter, textconv or other configured program runs in s
     else process.env.XDG_CONFIG_HOME = savedXdg;
     ws.cleanup();
     copyFolder.cleanup();
+    evil.outside.cleanup();
+  }
+});
+
+test('working copies for sampling run no configured program either: the clone, its index, and files written from a snapshot', async () => {
+  const evil = armed();
+  const savedHome = process.env.HOME;
+  const ws = makeWorkspace({ 'README.md': '# demo\n', 'a.txt': '0\n', '.gitattributes': '* filter=evil diff=evil\n' });
+  const copies = tempDir('apollo-copies-');
+  const data = tempDir('apollo-data-');
+  try {
+    arm(path.join(ws.dir, '.git'), evil.program, evil.hooksDir);
+    writeFileSync(path.join(ws.dir, 'a.txt'), '1, uncommitted\n');
+    process.env.HOME = evil.home;
+    const storeDir = shadowStoreDir(data.dir, ws.dir);
+    const shadow = new ShadowStore({ workspace: ws.dir, storeDir });
+    await shadow.init();
+    arm(storeDir, evil.program, evil.hooksDir);
+    const snapshot = await shadow.snapshot();
+    await shadow.settled();
+
+    const cloned = path.join(copies.dir, 'cloned');
+    assert.equal(await cloneUserRepository(ws.dir, cloned), true);
+    arm(path.join(cloned, '.git'), evil.program, evil.hooksDir);
+    await materializeSnapshot(storeDir, snapshot, cloned);
+    await indexCopy(cloned, ws.dir);
+    assert.equal(readFileSync(path.join(cloned, 'a.txt'), 'utf8'), '1, uncommitted\n');
+    const plain = path.join(copies.dir, 'plain');
+    await materializeSnapshot(storeDir, snapshot, plain);
+    assert.equal(readFileSync(path.join(plain, 'README.md'), 'utf8'), '# demo\n');
+    assert.equal(existsSync(evil.marker), false, `nothing ran: ${existsSync(evil.marker) ? readFileSync(evil.marker, 'utf8') : ''}`);
+    // Armed: plain git in the copy runs the programs (so the check above can fail).
+    execFileSync('git', ['status', '--porcelain'], { cwd: cloned, env: { ...process.env, ...GIT_IDENTITY }, stdio: 'ignore' });
+    assert.ok(existsSync(evil.marker));
+  } finally {
+    process.env.HOME = savedHome;
+    ws.cleanup();
+    copies.cleanup();
+    data.cleanup();
     evil.outside.cleanup();
   }
 });
