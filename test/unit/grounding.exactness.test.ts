@@ -270,3 +270,161 @@ test('patched trees equal full passes for names git sorts specially, emptied fol
     ws.cleanup();
   }
 });
+
+test('names beginning with ".." are inside the workspace: snapshotted, grounded, restored', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  let next: string[] | undefined;
+  const full = await storeFor(ws.dir);
+  const fed = await storeFor(ws.dir, { changes: { take: async () => next } });
+  try {
+    const [fullBefore, fedBefore] = [await full.shadow.snapshot(), await fed.shadow.snapshot()];
+    await fs.writeFile(path.join(ws.dir, '..notes'), 'notes\n');
+    await fs.mkdir(path.join(ws.dir, '..d'));
+    await fs.writeFile(path.join(ws.dir, '..d', '..x'), 'x\n');
+    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a2\n');
+    next = ['..notes', '..d', '..d/..x', 'a.txt'];
+    const fullAfter = await full.shadow.snapshot();
+    const fedAfter = await fed.shadow.snapshot();
+    for (const [shadow, before, after] of [[full.shadow, fullBefore, fullAfter], [fed.shadow, fedBefore, fedAfter]] as [ShadowStore, string, string][]) {
+      const grounding = await shadow.ground(before, after);
+      assert.deepEqual(grounding.files.map((file) => [file.path, file.status]).sort(), [['..d/..x', 'added'], ['..notes', 'added'], ['a.txt', 'modified']]);
+      assert.match(grounding.patch, /^\+\+\+ b\/\.\.notes$/m);
+    }
+    // Only the file edit this time: the patched path.
+    await fs.writeFile(path.join(ws.dir, '..notes'), 'notes 2\n');
+    next = ['..notes'];
+    const edited = await fed.shadow.snapshot();
+    assert.deepEqual((await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]), [['..notes', 'modified']]);
+    // Back to before, then forward again: the ".." names are removed and written like any.
+    await fed.shadow.restore(edited, fedBefore);
+    await assert.rejects(fs.access(path.join(ws.dir, '..notes')));
+    await assert.rejects(fs.access(path.join(ws.dir, '..d')));
+    await fed.shadow.restore(fedBefore, edited);
+    assert.equal(await fs.readFile(path.join(ws.dir, '..notes'), 'utf8'), 'notes 2\n');
+    assert.equal(await fs.readFile(path.join(ws.dir, '..d', '..x'), 'utf8'), 'x\n');
+  } finally {
+    full.cleanup();
+    fed.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('a path created and deleted within one action leaves no trace, whether the watcher names it or not', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'dir/b.txt': 'b\n' });
+  let next: string[] | undefined;
+  const full = await storeFor(ws.dir);
+  const fed = await storeFor(ws.dir, { changes: { take: async () => next } });
+  try {
+    const [fullBefore, fedBefore] = [await full.shadow.snapshot(), await fed.shadow.snapshot()];
+    // Made and removed: a file, a file in a new folder, a file in an existing one; one real edit.
+    await fs.writeFile(path.join(ws.dir, 'tmp.txt'), 'tmp\n');
+    await fs.mkdir(path.join(ws.dir, 'scratch/deep'), { recursive: true });
+    await fs.writeFile(path.join(ws.dir, 'scratch/deep/t.txt'), 't\n');
+    await fs.writeFile(path.join(ws.dir, 'dir/t.txt'), 't\n');
+    await fs.rm(path.join(ws.dir, 'tmp.txt'));
+    await fs.rm(path.join(ws.dir, 'scratch'), { recursive: true });
+    await fs.rm(path.join(ws.dir, 'dir/t.txt'));
+    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a2\n');
+    next = ['tmp.txt', 'scratch', 'scratch/deep', 'scratch/deep/t.txt', 'dir/t.txt', 'a.txt'];
+    for (const [shadow, before] of [[full.shadow, fullBefore], [fed.shadow, fedBefore]] as [ShadowStore, string][]) {
+      const grounding = await shadow.ground(before, await shadow.snapshot());
+      assert.deepEqual(grounding.files.map((file) => [file.path, file.status]), [['a.txt', 'modified']]);
+    }
+  } finally {
+    full.cleanup();
+    fed.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('fast churn: a job creating and deleting files in a loop while steps snapshot, and no step fails', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  const watcher = new WorkspaceWatcher(ws.dir);
+  const full = await storeFor(ws.dir);
+  const fed = await storeFor(ws.dir, { changes: watcher });
+  await watcher.start();
+  let stop = false;
+  let made = 0;
+  // The job: files and folders appear and vanish as fast as the file system allows.
+  const job = (async () => {
+    for (let i = 0; !stop; i++) {
+      const dir = path.join(ws.dir, `churn${i % 3}`);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, `f${i}.txt`), `${i}\n`);
+      await fs.writeFile(path.join(ws.dir, `top${i % 5}.txt`), `${i}\n`);
+      if (i % 2) await fs.rm(dir, { recursive: true, force: true });
+      await fs.rm(path.join(ws.dir, `top${(i + 2) % 5}.txt`), { force: true });
+      made++;
+      if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  try {
+    let [fullLast, fedLast] = [await full.shadow.snapshot(), await fed.shadow.snapshot()];
+    for (let step = 0; step < 25 || made < 200; step++) {
+      const [fullNext, fedNext] = [await full.shadow.snapshot(), await fed.shadow.snapshot()];
+      await full.shadow.ground(fullLast, fullNext);
+      await fed.shadow.ground(fedLast, fedNext);
+      [fullLast, fedLast] = [fullNext, fedNext];
+      if (step > 400) break;
+    }
+    stop = true;
+    await job;
+    // Once it is quiet, both stores hold the workspace as it is.
+    const settledFull = await full.shadow.snapshot();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const settledFed = await fed.shadow.snapshot();
+    assert.equal(await fed.shadow.treeOf(settledFed), await full.shadow.treeOf(settledFull));
+    assert.ok(made >= 200, `the job ran (${made} rounds)`);
+  } finally {
+    stop = true;
+    await job.catch(() => undefined);
+    watcher.dispose();
+    full.cleanup();
+    fed.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('names that are not UTF-8 are recorded (git\'s quoted form and their bytes), and a restore removes and writes them under their own bytes', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n', 'dir/keep.txt': 'k\n' });
+  const raw = Buffer.from('caf\xe9.txt', 'latin1');
+  const top = Buffer.concat([Buffer.from(`${ws.dir}/`), raw]);
+  const inside = Buffer.concat([Buffer.from(`${ws.dir}/dir/`), raw]);
+  let next: string[] | undefined;
+  const full = await storeFor(ws.dir);
+  const fed = await storeFor(ws.dir, { changes: { take: async () => next } });
+  try {
+    const [fullBefore, fedBefore] = [await full.shadow.snapshot(), await fed.shadow.snapshot()];
+    await fs.writeFile(top, 'one\n');
+    await fs.writeFile(inside, 'two\n');
+    // What a watcher reports for such a name: the bytes lost to U+FFFD.
+    next = ['caf\uFFFD.txt', 'dir/caf\uFFFD.txt'];
+    const expected = [
+      ['"caf\\351.txt"', raw.toString('base64'), 'added'],
+      ['"dir/caf\\351.txt"', Buffer.concat([Buffer.from('dir/'), raw]).toString('base64'), 'added'],
+    ];
+    const fedAfter = await fed.shadow.snapshot();
+    for (const [shadow, before, after] of [[full.shadow, fullBefore, await full.shadow.snapshot()], [fed.shadow, fedBefore, fedAfter]] as [ShadowStore, string, string][]) {
+      const grounding = await shadow.ground(before, after);
+      assert.deepEqual(grounding.files.map((file) => [file.path, file.pathBase64, file.status]), expected);
+      assert.match(grounding.patch, /^\+\+\+ "b\/caf\\351\.txt"$/m, 'the patch names it as git does');
+    }
+    await fs.writeFile(top, 'one, edited\n');
+    next = ['caf\uFFFD.txt'];
+    const edited = await fed.shadow.snapshot();
+    assert.deepEqual((await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]), [['"caf\\351.txt"', 'modified']]);
+    // Rewound: the files go (their bytes are their names); forward again: written back as they were.
+    const restored = await fed.shadow.restore(edited, fedBefore);
+    assert.deepEqual(restored.map((file) => file.pathBase64), expected.map(([, base64]) => base64));
+    await assert.rejects(fs.access(top));
+    await assert.rejects(fs.access(inside));
+    assert.equal(await fs.readFile(path.join(ws.dir, 'dir/keep.txt'), 'utf8'), 'k\n');
+    await fed.shadow.restore(fedBefore, edited);
+    assert.equal(await fs.readFile(top, 'utf8'), 'one, edited\n');
+    assert.equal(await fs.readFile(inside, 'utf8'), 'two\n');
+  } finally {
+    full.cleanup();
+    fed.cleanup();
+    ws.cleanup();
+  }
+});

@@ -6,8 +6,7 @@ import path from 'node:path';
 import type { ToolCallRecord } from '../dataset/events';
 import { safeCut } from '../dataset/redaction';
 import type { ChatTool } from './modelClient';
-import { simpleGit } from 'simple-git';
-import { gitEnvironment } from '../grounding/gitEnvironment';
+import { hardenedGit } from '../grounding/gitEnvironment';
 import { checkCommand, suggestAllowPattern } from './commandPolicy';
 import { CommandLaunch, JobManager, JobStatus, OUTPUT_GRACE_MS } from './jobs';
 import { describeSandbox, detectSandbox, expandHome, SandboxInfo, wrapCommand } from './sandbox';
@@ -373,8 +372,8 @@ export class ToolRunner {
     // git skips symlinks (it lstats each file) but opens files by name, so a folder swapped for a
     // symlink meanwhile could lead it outside: each match is shown only when the line is what the
     // fd-relative read of that file finds there. A silent git (a FIFO swapped in) is stopped.
-    const git = simpleGit({ baseDir: files.workspace, timeout: { block: SEARCH_SILENCE_MS } }).env(gitEnvironment());
-    const args = ['grep', '--no-index', '--exclude-standard', '-z', '-n', '-I', '-E', '--no-color', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
+    const git = hardenedGit({ baseDir: files.workspace, timeout: { block: SEARCH_SILENCE_MS } });
+    const args = ['grep', '--no-index', '--exclude-standard', '-z', '-n', '-I', '-E', '--no-color', '--no-textconv', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', pathspec];
     let output: string;
     try {
       output = await git.raw(args);

@@ -78,10 +78,20 @@ export interface SamplingOptions {
 
 export type FileChangeStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'typechange';
 
+/**
+ * A file a step changed. File names are bytes; JSON carries text. A name that is valid UTF-8 is
+ * `path` as it is. One that is not is `path` in git's quoted form (`"caf\351.txt"`: the quotes,
+ * C escapes and octal bytes, as `git diff` prints it with core.quotePath) and the exact bytes in
+ * `pathBase64` (likewise `oldPath` / `oldPathBase64`). Readers that need the file on disk use the
+ * bytes; a name shown to people or to a model uses `path`.
+ */
 export interface FileChange {
   path: string;
+  /** The name's bytes, base64, when they are not valid UTF-8 (`path` is then git's quoted form). */
+  pathBase64?: string;
   /** Previous path, for renames. */
   oldPath?: string;
+  oldPathBase64?: string;
   status: FileChangeStatus;
   additions: number;
   deletions: number;

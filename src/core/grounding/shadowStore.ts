@@ -3,92 +3,41 @@
  * workspace before and after every action. The user's `.git` is never read or written; the
  * workspace does not even have to be a git repository.
  *
- * A step that edits, adds or deletes a few plain files is recorded without any git process:
- * its objects, the snapshot commit and the run's ref are written in-process (looseObjects.ts)
- * and its diff is worked out in-process (treeDiff.ts, lineDiff.ts), byte for byte as git would.
- * Everything else (new folders, symlinks, nested repositories, attributes, ignore checks of new
- * files, renames, packed objects) still goes through git.
+ * A step that edits, adds or deletes a few plain files is recorded without reading the index:
+ * the changed files are hashed and the folders above them rebuilt from the last tree
+ * (treePatch.ts), and the diff comes from `diff-tree`, all through long-lived git processes
+ * (storeProcesses.ts), so a step starts no git process. Everything else (new folders, symlinks,
+ * nested repositories, attributes, a full stat pass) goes through the index with git status and
+ * git add. Git does every piece: objects, trees and patches are git's own.
+ *
+ * Its seams live in modules of their own: git settings (storeSettings.ts), the stat cache
+ * (statCache.ts), store and path names (storePaths.ts), change parsing (changeParsing.ts) and
+ * garbage collection (storeGc.ts); this module re-exports what others import from it.
  */
-import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, realpathSync, Stats, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, promises as fs, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { simpleGit, SimpleGit } from 'simple-git';
-import type { FileChange, FileChangeStatus, Grounding } from '../dataset/events';
-import { folderBytes } from '../dataset/store';
-import { isInside } from '../paths';
-import { borrowersByLender, pinBorrowedObjects } from './borrowedObjects';
-import { gitEnvironment } from './gitEnvironment';
-import { GitShell } from './gitShell';
-import { LooseObjects, objectId } from './looseObjects';
-import { groundTrees, PatchSettings } from './treeDiff';
+import type { SimpleGit } from 'simple-git';
+import type { FileChange, Grounding } from '../dataset/events';
+import { parseChanges, parseStatus, splitNul, wholeName } from './changeParsing';
+import { Driver, driverOverrides, hardenedGit } from './gitEnvironment';
+import { settledBefore, StatKey, statKey, sameStat } from './statCache';
+import { withStoreLock } from './storeLock';
+import { isTreePath, runSnapshotRef } from './storePaths';
+import { StoreProcesses } from './storeProcesses';
+import { IDENTITY, outsideAttributes, storeEnvironment, STORE_CONFIG, WORK_TREE_CONFIG } from './storeSettings';
 import type { ChangeFeed } from './watcher';
-import { fileMode, ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
+import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
+
+export { parseChanges } from './changeParsing';
+export { collectSnapshotGarbage, TASK_REF_PREFIX } from './storeGc';
+export type { CollectedGarbage } from './storeGc';
+export { datasetExclusions, removeEmptyFolders, runSnapshotRef, SHADOW_FOLDER, shadowStoreDir } from './storePaths';
 
 const SNAPSHOT_REF = 'refs/apollo/snapshots';
-/** Each run's snapshots hang off a ref of its own, so a deleted run's snapshots can be collected. */
-const RUN_REF_PREFIX = 'refs/apollo/runs/';
-/** The ref a run's snapshots hang off: it names the run's last snapshot. */
-export const runSnapshotRef = (runId: string) => `${RUN_REF_PREFIX}${runId}`;
 const DEFAULT_MAX_PATCH_BYTES = 256 * 1024;
-const IDENTITY = { name: 'Apollo', email: 'apollo@localhost' };
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-
-/** The dataset's subfolder that holds the shadow stores. */
-export const SHADOW_FOLDER = 'shadow';
-
-/** One store per workspace inside the dataset folder, so all runs of a workspace share objects. */
-export function shadowStoreDir(datasetRoot: string, workspace: string): string {
-  let real = path.resolve(workspace);
-  try {
-    real = realpathSync(real);
-  } catch {
-    // A workspace that does not exist yet still gets a stable key.
-  }
-  const key = createHash('sha1').update(real).digest('hex').slice(0, 16);
-  return path.join(datasetRoot, SHADOW_FOLDER, `${key}.git`);
-}
-
-/** The dataset folder, workspace-relative, when it lies inside the workspace: never snapshotted. */
-export function datasetExclusions(workspace: string, datasetRoot: string): string[] {
-  return isInside(datasetRoot, workspace) ? [path.relative(workspace, datasetRoot)] : [];
-}
-
-function storeEnvironment(indexFile: string): Record<string, string> {
-  return gitEnvironment({
-    // The system's attributes file, like its config, has no say over what a snapshot holds.
-    GIT_ATTR_NOSYSTEM: '1',
-    GIT_INDEX_FILE: indexFile,
-    GIT_AUTHOR_NAME: IDENTITY.name,
-    GIT_AUTHOR_EMAIL: IDENTITY.email,
-    GIT_COMMITTER_NAME: IDENTITY.name,
-    GIT_COMMITTER_EMAIL: IDENTITY.email,
-  });
-}
-
-/** Snapshots of one store are taken one at a time: git's index lock allows no more. */
-const storeLocks = new Map<string, Promise<unknown>>();
-
-function withStoreLock<T>(storeDir: string, work: () => Promise<T>): Promise<T> {
-  const previous = storeLocks.get(storeDir) ?? Promise.resolve();
-  const next = previous.then(work, work);
-  storeLocks.set(storeDir, next.catch(() => undefined));
-  return next;
-}
-
-function statusFromLetter(letter: string): FileChangeStatus {
-  switch (letter[0]) {
-    case 'A':
-      return 'added';
-    case 'D':
-      return 'deleted';
-    case 'R':
-      return 'renamed';
-    case 'T':
-      return 'typechange';
-    default:
-      return 'modified';
-  }
-}
 
 /** Folders and files left out of snapshots unless the user's settings say otherwise. */
 export const DEFAULT_EXCLUDES = [
@@ -154,123 +103,15 @@ interface Unit {
   indexStamp?: string;
 }
 
-/** What of git's configuration (the store's own and the user's global) bears on the work done in-process. */
-interface GitSettings extends PatchSettings {
-  /** core.abbrev: the shortest object name a patch's index line shows. */
-  abbrev: number | 'auto';
-  /** An attributes file outside the workspace could apply (the user's, the store's own): git hashes and diffs. */
-  outsideAttributes: boolean;
-  /** A setting changes git's diff in a way not reproduced in-process: git diffs. */
-  diffThroughGit: boolean;
-}
-
-const DEFAULT_SETTINGS: GitSettings = { abbrev: 'auto', quotePath: true, indentHeuristic: true, suppressBlankEmpty: false, bigFileThreshold: 512 * 1024 * 1024, outsideAttributes: true, diffThroughGit: true };
-
-function parseBoolean(value: string | undefined): boolean | undefined {
-  if (value === undefined) return true; // a key without "=" is true
-  if (/^(true|yes|on)$/i.test(value)) return true;
-  if (/^(false|no|off|)$/i.test(value)) return false;
-  return /^-?\d+$/.test(value) ? Number(value) !== 0 : undefined;
-}
-
-/** Reads `git config --list -z` output (the store's config, the user's global one and their includes). */
-async function gitSettings(listing: string, storeDir: string, workspace: string): Promise<GitSettings> {
-  const settings: GitSettings = { ...DEFAULT_SETTINGS, outsideAttributes: false, diffThroughGit: false };
-  const home = process.env.HOME ?? '';
-  const xdg = process.env.XDG_CONFIG_HOME;
-  let attributesFile: string | undefined = xdg ? path.join(xdg, 'git', 'attributes') : home ? path.join(home, '.config', 'git', 'attributes') : undefined;
-  for (const entry of splitNul(listing)) {
-    const newline = entry.indexOf('\n');
-    const key = (newline < 0 ? entry : entry.slice(0, newline)).toLowerCase();
-    const value = newline < 0 ? undefined : entry.slice(newline + 1);
-    const flag = () => {
-      const parsed = parseBoolean(value);
-      if (parsed === undefined) settings.diffThroughGit = true;
-      return parsed ?? false;
-    };
-    switch (key) {
-      case 'core.quotepath':
-        settings.quotePath = flag();
-        break;
-      case 'diff.indentheuristic':
-        settings.indentHeuristic = flag();
-        break;
-      case 'diff.suppressblankempty':
-      case 'diff.suppress-blank-empty':
-        settings.suppressBlankEmpty = flag();
-        break;
-      case 'core.abbrev':
-        if (value !== undefined && /^auto$/i.test(value)) settings.abbrev = 'auto';
-        else if (value !== undefined && parseBoolean(value) === false) settings.abbrev = 40;
-        else if (value !== undefined && /^\d+$/.test(value) && Number(value) >= 4 && Number(value) <= 40) settings.abbrev = Number(value);
-        else settings.diffThroughGit = true;
-        break;
-      case 'core.bigfilethreshold': {
-        const match = /^(\d+)([kmg]?)$/i.exec(value ?? '');
-        if (match) settings.bigFileThreshold = Number(match[1]) * 1024 ** ' kmg'.indexOf((match[2] || ' ').toLowerCase());
-        else settings.diffThroughGit = true;
-        break;
-      }
-      case 'core.attributesfile':
-        if (value === undefined || value.startsWith('~') && !value.startsWith('~/')) settings.outsideAttributes = true;
-        else attributesFile = value.startsWith('~/') ? path.join(home, value.slice(2)) : path.resolve(workspace, value);
-        break;
-    }
-  }
-  const exists = (file: string) => fs.access(file).then(() => true, () => false);
-  if (attributesFile && (await exists(attributesFile))) settings.outsideAttributes = true;
-  if (await exists(path.join(storeDir, 'info', 'attributes'))) settings.outsideAttributes = true;
-  return settings;
-}
-
 /** Tells one write of an index file from another: git renames a new file into place each time. */
 function indexStamp(file: string): string {
   const stat = statSync(file, { bigint: true, throwIfNoEntry: false });
   return stat ? `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}` : 'none';
 }
 
-/** A file as it was looked at while git status ran: its stat (undefined: gone), and its content if read. */
-interface LookedAt {
-  stat: Stats | undefined;
-  content?: Buffer;
-  readAt?: number;
-  /** The content and mode are the last tree's. */
-  unchanged?: boolean;
-}
-
-/** What identifies a file's content without reading it, as git's index keeps it. */
-interface StatKey {
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-  mode: number;
-}
-
-const statKey = (stat: Stats): StatKey => ({ size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, mode: stat.mode });
-
-const sameStat = (key: StatKey | undefined, stat: Stats) =>
-  !!key && key.size === stat.size && key.mtimeMs === stat.mtimeMs && key.ctimeMs === stat.ctimeMs && key.ino === stat.ino && key.mode === stat.mode;
-
-/**
- * Whether a file's stat can vouch for the content read at `readAt`: its last change must lie
- * further back than the file system's timestamp step, or a second write in the same step could
- * leave the same stat behind (git's "racily clean" entries). A second or three, for file systems
- * whose times have whole seconds.
- */
-function settledBefore(stat: Stats, readAt: number): boolean {
-  const changed = Math.max(stat.mtimeMs, stat.ctimeMs);
-  const step = stat.mtimeMs % 1000 === 0 ? 3000 : 1000;
-  return changed <= readAt && readAt - changed > step;
-}
-
-/** Contents of blobs written or read lately: the next step's diff starts from them. */
-const RECENT_BLOB_BYTES = 16 * 1024 * 1024;
-
 const PATHSPEC_BATCH = 1000;
 /** Past this many files that differ from the index, a full pass brings the index up to date. */
 const MAX_INDEX_DRIFT = 200;
-const splitNul = (output: string) => output.split('\0').filter(Boolean);
 const literal = (relative: string) => `:(literal)${relative}`;
 const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent}/`);
 /** Adds the folders above a workspace-relative path (not '', the top). */
@@ -286,9 +127,9 @@ export class ShadowStore {
   private readonly maxFileBytes: number;
   private readonly changes: ChangeFeed | undefined;
   private readonly patchTrees: boolean;
-  private readonly git: SimpleGit;
+  private git: SimpleGit;
   /** Reads objects only; GIT_DIR points at the store because `git show` takes no --git-dir after it. */
-  private readonly reader: SimpleGit;
+  private reader: SimpleGit;
   private lastSnapshot: { commit: string; tree: string } | undefined;
   private readonly ref: string;
   private pendingRef: Promise<unknown> = Promise.resolve();
@@ -296,20 +137,21 @@ export class ShadowStore {
   /** Listings of trees read before; a tree never changes, so a listing is good forever. */
   private readonly listings = new Map<string, TreeEntry[]>();
   private readonly objectAccess: ObjectAccess;
+  /** The long-lived git processes of the hot path; started on first use. */
+  private processes: StoreProcesses;
+  /** Drivers the store's config defines (the user's among it): their programs are emptied. */
+  private drivers: Driver[] = [];
   private readonly units = new Map<string, Unit>();
   /** Files left out of the last snapshots for their size, workspace-relative. */
   readonly oversized = new Set<string>();
   /** How the workspace's snapshots were taken: tree patched, index updated for some paths, full pass. */
   readonly passes = { patched: 0, scoped: 0, full: 0 };
-  /** How diffs were worked out: in-process, or by git. */
-  readonly diffs = { inProcess: 0, git: 0 };
-  /** Objects and refs written and read without a git process. */
-  private readonly objects: LooseObjects;
-  private settings: GitSettings = DEFAULT_SETTINGS;
+  /** How diffs were worked out: by the long-lived diff-tree, or by a git process of their own. */
+  readonly diffs = { stdin: 0, git: 0 };
+  /** An attributes file outside the workspace could apply: every file goes through the index. */
+  private outsideAttributes = true;
   /** Trees of snapshot commits seen, so that a diff need not read the commits. */
   private readonly commitTrees = new Map<string, string>();
-  private readonly recentBlobs = new Map<string, Buffer>();
-  private recentBytes = 0;
   /** Untracked folders that hold only files over the size limit, with those files. */
   private readonly leftOutFolders = new Map<string, string[]>();
   /** Files whose content is in the last tree as the store hashed it, by their stat then. */
@@ -319,8 +161,6 @@ export class ShadowStore {
    * files git status listed as untracked (so not ignored).
    */
   private hashing: { stats: Map<string, PathState>; hashed: Map<string, StatKey>; notIgnored: Set<string> } | undefined;
-  /** What `lookAtDrift` found while the current full pass's git status ran. */
-  private lookedAt: Map<string, LookedAt> | undefined;
 
   constructor(options: ShadowStoreOptions) {
     this.workspace = path.resolve(options.workspace);
@@ -332,48 +172,42 @@ export class ShadowStore {
     this.patchTrees = options.patch ?? true;
     this.ref = options.runId ? runSnapshotRef(options.runId) : SNAPSHOT_REF;
     this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
-    // Reading objects needs no index, but git reads attributes from the index when it has no
-    // work tree: an index file that never exists keeps a 100k-file index from being parsed.
-    this.reader = simpleGit({ baseDir: this.workspace, trimmed: false }).env({
-      ...storeEnvironment(path.join(this.storeDir, 'apollo-index', 'none')),
-      GIT_DIR: this.storeDir,
-    });
+    this.reader = this.readerGit();
     this.root = { dir: '', git: this.git, nested: new Map(), drift: new Set(), indexFile: path.join(this.storeDir, 'index') };
-    this.objects = new LooseObjects(this.storeDir);
+    this.processes = this.startProcesses();
     this.objectAccess = this.createObjectAccess();
   }
 
+  private readerGit(): SimpleGit {
+    // Reading objects needs no index, but git reads attributes from the index when it has no
+    // work tree: an index file that never exists keeps a 100k-file index from being parsed.
+    return hardenedGit({ baseDir: this.workspace, trimmed: false }, { ...storeEnvironment(this.noIndex, this.drivers), GIT_DIR: this.storeDir }, this.drivers);
+  }
+
+  private startProcesses(): StoreProcesses {
+    return new StoreProcesses(this.storeDir, this.workspace, { ...storeEnvironment(this.noIndex, this.drivers), GIT_DIR: this.storeDir });
+  }
+
+  private get noIndex(): string {
+    return path.join(this.storeDir, 'apollo-index', 'none');
+  }
+
   private gitWithIndex(indexFile: string): SimpleGit {
-    return simpleGit({ baseDir: this.workspace, maxConcurrentProcesses: 4, trimmed: false }).env(storeEnvironment(indexFile));
+    return hardenedGit({ baseDir: this.workspace, maxConcurrentProcesses: 4, trimmed: false }, storeEnvironment(indexFile, this.drivers), this.drivers);
   }
 
   /** Runs git against the shadow store with a unit's folder as the work tree and its own index. */
   private async raw(args: string[], unit: Unit = this.root): Promise<string> {
-    await this.objects.flush();
     return unit.git.raw(this.gitArguments(args, unit));
   }
 
   private gitArguments(args: string[], unit: Unit): string[] {
-    const config = ['-c', 'core.autocrlf=false', '-c', 'core.safecrlf=false', '-c', 'advice.addEmbeddedRepo=false', '-c', 'advice.addIgnoredFile=false'];
-    return [`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...config, ...args];
+    return [`--git-dir=${this.storeDir}`, `--work-tree=${path.join(this.workspace, unit.dir)}`, ...WORK_TREE_CONFIG, ...args];
   }
 
-  /**
-   * A git command run after every step (a full pass's status): through the process's git shell,
-   * so that this process does not fork for it (see gitShell.ts), and through simple-git where
-   * there is no shell or it fails in any way, which then gives git's own answer or error.
-   */
-  private async rawEveryStep(args: string[], unit: Unit): Promise<string> {
-    const shell = GitShell.shared();
-    if (shell) {
-      await this.objects.flush();
-      try {
-        return await shell.run(this.workspace, this.gitArguments(args, unit), storeEnvironment(unit.indexFile));
-      } catch {
-        // simple-git below
-      }
-    }
-    return this.raw(args, unit);
+  /** Ends the store's long-lived git processes (they also end themselves when idle). */
+  close(): void {
+    this.processes.dispose();
   }
 
   /** Creates the store if need be and finds where the run's snapshots stand. */
@@ -391,21 +225,15 @@ export class ShadowStore {
       .catch(() => false));
     if (isNew) {
       await this.git.raw(['init', '--bare', '--quiet', this.storeDir]);
-      const config: [string, string][] = [
-        ['gc.auto', '0'],
-        ['core.bare', 'false'],
-        // Unchanged folders are not read again, and an index write costs what changed.
-        ['core.untrackedCache', 'true'],
-        ['core.splitIndex', 'true'],
-        ['index.version', '4'],
-        // No reflogs: they would keep a deleted run's snapshots from being collected.
-        ['core.logAllRefUpdates', 'false'],
-      ];
-      for (const [key, value] of config) await this.git.raw([`--git-dir=${this.storeDir}`, 'config', key, value]);
-      // The user's global config may start an fsmonitor daemon; the store needs none. simple-git
-      // refuses any fsmonitor setting on its command line, so it is written into the file.
-      await fs.appendFile(path.join(this.storeDir, 'config'), '[core]\n\tfsmonitor = false\n');
+      for (const [key, value] of STORE_CONFIG) await this.git.raw([`--git-dir=${this.storeDir}`, 'config', key, value]);
     }
+    // Every driver the store's git would see gets its programs emptied (gitEnvironment.ts).
+    this.drivers = await driverOverrides(this.storeDir, storeEnvironment(this.noIndex), [`--git-dir=${this.storeDir}`]);
+    this.git = this.gitWithIndex(path.join(this.storeDir, 'index'));
+    this.root.git = this.git;
+    this.reader = this.readerGit();
+    this.processes.dispose();
+    this.processes = this.startProcesses();
     const anchored = ['/.apollo/', ...this.exclude.map((entry) => `/${entry.split(path.sep).join('/').replace(/^\/+|\/+$/g, '')}/`)];
     await fs.mkdir(path.join(this.storeDir, 'info'), { recursive: true });
     await fs.writeFile(path.join(this.storeDir, 'info', 'exclude'), [...new Set([...anchored, ...this.excludePatterns])].join('\n') + '\n');
@@ -416,7 +244,7 @@ export class ShadowStore {
       this.lastSnapshot = { commit: head, tree };
       this.rememberCommit(head, tree);
     }
-    this.settings = await gitSettings(await this.git.raw([`--git-dir=${this.storeDir}`, 'config', '--list', '-z']), this.storeDir, this.workspace).catch(() => DEFAULT_SETTINGS);
+    this.outsideAttributes = await outsideAttributes(await this.git.raw([`--git-dir=${this.storeDir}`, 'config', '--list', '-z']), this.storeDir, this.workspace).catch(() => true);
   }
 
   private rememberCommit(commit: string, tree: string): void {
@@ -424,20 +252,9 @@ export class ShadowStore {
     this.commitTrees.set(commit, tree);
   }
 
-  private rememberBlob(id: string, content: Buffer): void {
-    if (content.length > RECENT_BLOB_BYTES / 4 || this.recentBlobs.has(id)) return;
-    this.recentBlobs.set(id, content);
-    this.recentBytes += content.length;
-    while (this.recentBytes > RECENT_BLOB_BYTES) {
-      const [oldest, bytes] = this.recentBlobs.entries().next().value!;
-      this.recentBlobs.delete(oldest);
-      this.recentBytes -= bytes.length;
-    }
-  }
-
   /**
-   * Writes a commit object as `git commit-tree` does with the store's identity: the same bytes
-   * but for the time, which is now.
+   * Writes a commit object with the store's identity, the body `git commit-tree` would write;
+   * git stores it (and checks its form) through the long-lived hash-object.
    */
   private async writeCommit(tree: string, parents: string[], message: string): Promise<string> {
     const seconds = Math.floor(Date.now() / 1000);
@@ -445,7 +262,7 @@ export class ShadowStore {
     const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}${String(Math.abs(offset) % 60).padStart(2, '0')}`;
     const person = `${IDENTITY.name} <${IDENTITY.email}> ${seconds} ${zone}`;
     const body = `tree ${tree}\n${parents.map((parent) => `parent ${parent}\n`).join('')}author ${person}\ncommitter ${person}\n\n${message}\n`;
-    const commit = this.objects.writeLater('commit', Buffer.from(body));
+    const commit = await this.processes.writeCommit(body).catch(async () => (await this.raw(['commit-tree', tree, ...parents.flatMap((parent) => ['-p', parent]), '-m', message])).trim());
     this.rememberCommit(commit, tree);
     return commit;
   }
@@ -460,21 +277,19 @@ export class ShadowStore {
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
       const commit = await this.writeCommit(tree, this.lastSnapshot ? [this.lastSnapshot.commit] : [], 'snapshot');
       this.lastSnapshot = { commit, tree };
-      // The snapshot's objects are named now and stored, with the run's ref, once the work this
-      // snapshot returns to (the diff) is done: before the store's next use (same lock) and before
-      // any git process reads the store. The ref keeps snapshots from being collected and tells a
-      // resumed run where it was.
+      // The run's ref moves once the work this snapshot returns to (the diff) is done, before the
+      // store's next use (same lock). It keeps snapshots from being collected and tells a resumed
+      // run where it was.
       this.pendingRef = withStoreLock(this.storeDir, async () => {
         await new Promise((resolve) => setImmediate(resolve));
-        await this.objects.flush();
-        if (!(await this.objects.writeRef(this.ref, commit))) await this.raw(['update-ref', this.ref, commit]);
+        await this.processes.setRef(this.ref, commit).catch(() => this.raw(['update-ref', this.ref, commit]));
       });
       this.pendingRef.catch(() => undefined);
       return commit;
     });
   }
 
-  /** Waits until the last snapshot's objects are stored and the run's ref points at it (snapshot() does not wait for either). */
+  /** Waits until the run's ref points at the last snapshot (snapshot() does not wait for it). */
   async settled(): Promise<void> {
     await this.pendingRef;
   }
@@ -499,6 +314,8 @@ export class ShadowStore {
    * theirs is touched.
    */
   private async snapshotUnit(unit: Unit, scope: string[] | undefined): Promise<string> {
+    // A name that lost bytes on its way here (not UTF-8) is handed to git as its folder.
+    if (scope) scope = [...new Set(scope.map(wholeName))];
     const excluded: string[] = [];
     const nestedScopes = new Map<string, string[] | undefined>();
     const pathspecs: string[] = [];
@@ -533,23 +350,13 @@ export class ShadowStore {
     const untracked = new Set<string>();
     const status = fullPass ? this.changedByStatus(unit, untracked) : undefined;
     const patching = fullPass && !foreignIndex && this.canPatch(unit);
-    if (status && patching && unit.drift.size) {
-      // Status names the files the index is behind on every time: they are looked at while it runs.
-      status.catch(() => undefined);
-      this.lookedAt = await this.lookAtDrift(unit);
-    }
-    let changed: string[];
-    try {
-      changed = status ? await status : scope!;
-      if (patching && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
-        // What status found is patched into the last tree too. The index stays behind for those
-        // files; status names them again, except a file that only a patch added and that is gone
-        // now, which the drift list remembers.
-        const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])], untracked);
-        if (patched) return patched;
-      }
-    } finally {
-      this.lookedAt = undefined;
+    const changed = status ? await status : scope!;
+    if (patching && changed.length + unit.drift.size <= MAX_INDEX_DRIFT) {
+      // What status found is patched into the last tree too. The index stays behind for those
+      // files; status names them again (their stat then vouches for them), except a file that
+      // only a patch added and that is gone now, which the drift list remembers.
+      const patched = await this.patch(unit, [...new Set([...changed, ...unit.drift])], untracked);
+      if (patched) return patched;
     }
     if (fullPass) {
       // Nested repositories always show as untracked folders; one not shown is gone or plain now.
@@ -601,8 +408,7 @@ export class ShadowStore {
     // one (files, or a link) goes.
     if (discovered.length) await this.raw(['update-index', '--force-remove', '--', ...discovered], unit).catch(() => undefined);
     for (let i = 0; i < pathspecs.length; i += PATHSPEC_BATCH) {
-      const batch = pathspecs.slice(i, i + PATHSPEC_BATCH).map((entry) => (entry === '.' ? entry : literal(entry)));
-      await this.add(unit, [...batch, ...excluded.map((entry) => `:(exclude,literal)${entry}`)]);
+      await this.add(unit, pathspecs.slice(i, i + PATHSPEC_BATCH), excluded.map((entry) => `:(exclude,literal)${entry}`));
     }
     for (const [dir, nestedScope] of nestedScopes) {
       if (unit.nested.has(dir)) unit.nested.set(dir, await this.snapshotUnit(this.unitFor(unit.dir ? `${unit.dir}/${dir}` : dir), nestedScope));
@@ -621,54 +427,6 @@ export class ShadowStore {
     return unit.lastTree;
   }
 
-  /**
-   * The stat of each file the index is behind on, and the content of those whose stat cannot
-   * vouch for the tree's. Runs once git status has started; the patch after it uses what was
-   * found instead of looking again. A file changed after this has a new stat the next pass sees.
-   */
-  private async lookAtDrift(unit: Unit): Promise<Map<string, LookedAt>> {
-    await new Promise((resolve) => setImmediate(resolve));
-    const looked = new Map<string, LookedAt>();
-    // Attributes could filter what git stores: bytes equal to the tree's then prove nothing.
-    const folders = new Set<string>(['']);
-    for (const relative of unit.drift) addFoldersAbove(folders, relative);
-    const compare = !this.settings.outsideAttributes && !this.attributesIn(folders);
-    for (const relative of unit.drift) {
-      const file = path.join(this.workspace, relative);
-      const stat = lstatSync(file, { throwIfNoEntry: false });
-      const entry: LookedAt = { stat };
-      if (stat?.isFile() && stat.size <= this.maxFileBytes && !sameStat(this.hashedFiles.get(relative), stat)) {
-        const readAt = Date.now();
-        entry.readAt = readAt;
-        try {
-          entry.content = readFileSync(file);
-        } catch {
-          // read again by the patch, which reports what went wrong
-        }
-        // Content and mode as the last tree has them: nothing to patch for this file, and its
-        // stat vouches for it from now on once it is old enough.
-        const known = compare && entry.content ? await this.entryAt(unit.baseTree!, relative) : undefined;
-        entry.unchanged = !!known && known.mode === fileMode(stat, known.mode, process.platform !== 'win32') && known.id === objectId('blob', entry.content!);
-        if (entry.unchanged && settledBefore(stat, readAt)) this.hashedFiles.set(relative, statKey(stat));
-      }
-      looked.set(relative, entry);
-    }
-    return looked;
-  }
-
-  /** A path's entry in a tree read in-process; undefined when the tree has none or cannot be read here. */
-  private async entryAt(tree: string, relative: string): Promise<TreeEntry | undefined> {
-    let id = tree;
-    const parts = relative.split('/');
-    for (let i = 0; i < parts.length; i++) {
-      const entry = (await this.listTreeInProcess(id))?.find((candidate) => candidate.name === parts[i]);
-      if (!entry || i === parts.length - 1) return entry;
-      if (entry.mode !== '40000') return undefined;
-      id = entry.id;
-    }
-    return undefined;
-  }
-
   /** Patching needs a last tree to start from and handles the workspace without nested repositories. */
   private canPatch(unit: Unit): boolean {
     return this.patchTrees && unit === this.root && unit.nested.size === 0 && unit.baseTree !== undefined;
@@ -684,9 +442,9 @@ export class ShadowStore {
     const folders = new Set<string>(['']);
     // Synchronous calls: a few microseconds each, less than a trip through Node's thread pool.
     for (const relative of new Set(scope)) {
-      const looked = this.lookedAt?.get(relative);
-      if (looked?.unchanged) continue;
-      const stat = looked ? looked.stat : lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
+      // A name git could not take on a line, or one that is no plain tree path: the index.
+      if (!isTreePath(relative) || /[\n\r]/.test(relative)) return undefined;
+      const stat = lstatSync(path.join(this.workspace, relative), { throwIfNoEntry: false });
       // A folder git status lists as untracked because all it holds is over the size limit.
       if (stat?.isDirectory() && this.stillLeftOut(relative)) continue;
       if (stat && !stat.isFile()) return undefined;
@@ -775,77 +533,49 @@ export class ShadowStore {
     return false;
   }
 
-  /** A tree's entries from memory or its loose object; undefined when git must read it (packed). */
-  private async listTreeInProcess(id: string): Promise<TreeEntry[] | undefined> {
+  /** A tree's entries, from memory or read by the long-lived cat-file. */
+  private async listTree(id: string): Promise<TreeEntry[] | undefined> {
     const cached = this.listings.get(id);
     if (cached) return cached;
-    const entries = await this.objects.readTree(id).catch(() => undefined);
+    const entries = await this.processes.listTree(id);
     if (entries) this.rememberListing(id, entries);
     return entries;
   }
 
-  /** A blob's content from memory or its loose object; undefined when git must read it (packed). */
-  private async readBlobInProcess(id: string): Promise<Buffer | undefined> {
-    const recent = this.recentBlobs.get(id);
-    if (recent) return recent;
-    const content = await this.objects.readBlob(id).catch(() => undefined);
-    if (content) this.rememberBlob(id, content);
-    return content;
-  }
-
   /**
-   * Reads, writes and ignore checks for patching trees; no index is read by any of them. Objects
-   * are read and written in-process (a git process costs more than the work), except blobs that
-   * attributes could filter: git hashes those, as `git add` would store them.
+   * Reads, writes and ignore checks for patching trees; no index is read by any of them. Git does
+   * each through a long-lived process, except blobs that attributes could filter: `hash-object`
+   * with filters hashes those, as `git add` would store them.
    */
   private createObjectAccess(): ObjectAccess {
-    const objects = this.gitWithIndex(path.join(this.storeDir, 'apollo-index', 'none'));
-    const run = async (args: string[]) => {
-      await this.objects.flush();
-      return objects.raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
-    };
+    const run = (args: string[]) => this.gitWithIndex(this.noIndex).raw([`--git-dir=${this.storeDir}`, `--work-tree=${this.workspace}`, '-c', 'core.autocrlf=false', ...args]);
     return {
       remember: (id, entries) => this.rememberListing(id, entries),
       listTree: async (id) => {
-        const known = await this.listTreeInProcess(id);
-        if (known) return known;
-        await this.objects.flush();
-        const entries = splitNul(await this.reader.raw(['ls-tree', '-z', id])).map((line) => {
-          const [info, name] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
-          const [mode, , entryId] = info.split(' ');
-          // ls-tree pads a folder's mode to 040000; inside a tree object it is 40000.
-          return { mode: mode.replace(/^0+/, ''), id: entryId, name };
-        });
-        this.rememberListing(id, entries);
+        const entries = await this.listTree(id);
+        if (!entries) throw new Error(`The store has no tree ${id}.`);
         return entries;
       },
       writeBlobs: async (paths, attributes) => {
-        if (attributes || this.settings.outsideAttributes) return (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean);
+        if (attributes || this.outsideAttributes) return (await run(['hash-object', '-w', '--', ...paths])).split('\n').filter(Boolean);
         // No attributes apply and the store's git runs with no system config: nothing could
-        // filter the content, so git would store the file's bytes as they are.
-        return Promise.all(paths.map(async (relative) => {
+        // filter the content, so `git add` would store the file's bytes as they are.
+        const readAt = Date.now();
+        const ids = await this.processes.hash(paths);
+        for (const relative of paths) {
           const state = this.hashing?.stats.get(relative);
-          // Read while git status ran, at the stat the patch goes by.
-          const looked = this.lookedAt?.get(relative);
-          const early = looked?.content && state?.kind === 'file' && looked.stat === state.stat ? looked : undefined;
-          const readAt = early?.readAt ?? Date.now();
-          const content = early?.content ?? readFileSync(path.join(this.workspace, relative));
-          const id = this.objects.writeLater('blob', content);
-          this.rememberBlob(id, content);
           if (state?.kind === 'file' && settledBefore(state.stat, readAt)) this.hashing!.hashed.set(relative, statKey(state.stat));
-          return id;
-        }));
+        }
+        return ids;
       },
-      writeTrees: async (bodies) => bodies.map((body) => this.objects.writeLater('tree', body)),
+      writeTree: (entries) => this.processes.writeTree(entries),
       ignored: async (all) => {
         const paths = all.filter((relative) => !this.hashing?.notIgnored.has(relative));
         if (!paths.length) return new Set<string>();
-        // -v -n prints one line per path, in order, ignored or not ("::" then the path when not).
-        const lines = (await run(['check-ignore', '--no-index', '-v', '-n', '--', ...paths])).split('\n');
+        const patterns = await this.processes.ignorePatterns(paths);
         const ignored = new Set<string>();
         paths.forEach((relative, index) => {
-          const pattern = /^.*?:\d+:(.*)\t/.exec(lines[index] ?? '')?.[1];
-          if (pattern && !pattern.startsWith('!')) ignored.add(relative);
+          if (patterns[index] && !patterns[index].startsWith('!')) ignored.add(relative);
         });
         return ignored;
       },
@@ -873,7 +603,7 @@ export class ShadowStore {
     this.writeHead(unit.indexCommit ? `${unit.indexCommit.commit}\n` : 'ref: refs/heads/unborn\n');
     // --branch makes status print a line even when nothing changed: a git process that prints
     // nothing costs simple-git an extra 50 ms wait for its output streams.
-    const status = () => this.rawEveryStep(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
+    const status = () => this.raw(['status', '--porcelain=v1', '--branch', '-z', '--untracked-files=normal', '--no-renames', '--ignore-submodules=none'], unit);
     const output = await status().catch(async () => {
       // The commit was collected (it is referenced by nothing): compare against nothing instead.
       unit.indexCommit = undefined;
@@ -882,25 +612,35 @@ export class ShadowStore {
     });
     // Status refreshes the index when it can; that write is this store's own.
     unit.indexStamp = indexStamp(unit.indexFile);
-    const paths: string[] = [];
-    for (const entry of splitNul(output)) {
-      if (entry.startsWith('## ')) continue;
-      const [index, worktree, relative] = [entry[0], entry[1], entry.slice(3)];
-      const name = relative.replace(/\/$/, '');
-      if (index === '?' || worktree !== ' ') paths.push(name);
-      if (index === '?') untracked.add(name);
-    }
-    return paths;
+    return parseStatus(output, untracked);
   }
 
-  /** git add -A on some paths; naming an ignored file is not an error here. */
-  private async add(unit: Unit, pathspecs: string[]): Promise<void> {
-    try {
-      // --verbose: see status above; a changed path is always named.
-      await this.raw(['add', '--all', '--verbose', '--', ...pathspecs], unit);
-    } catch (error) {
-      const message = String((error as Error).message);
-      if (!/paths are ignored by one of your \.gitignore files/.test(message) || /fatal:/.test(message)) throw error;
+  /**
+   * git add -A on some paths; naming an ignored file is not an error here. A file that was there
+   * when it was looked at and is gone when git adds it (a job creating and deleting files in a
+   * loop) makes git refuse the whole call ("pathspec did not match", or "unable to stat" for a
+   * file inside a named folder): such paths are dropped unless the index knows them (then their
+   * deletion is added), and the call is made again.
+   */
+  private async add(unit: Unit, pathspecs: string[], excludes: string[]): Promise<void> {
+    let remaining = pathspecs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // --verbose: see status above; a changed path is always named.
+        await this.raw(['add', '--all', '--verbose', '--', ...remaining.map((entry) => (entry === '.' ? entry : literal(entry))), ...excludes], unit);
+        return;
+      } catch (error) {
+        const message = String((error as Error).message);
+        if (/paths are ignored by one of your \.gitignore files/.test(message) && !/fatal:/.test(message)) return;
+        // Gone between git's walk and its read of the file: the same race, inside git.
+        if (!/did not match any files|unable to stat|unable to index file|No such file or directory|Not a directory/.test(message) || attempt >= 10) throw error;
+        const present: string[] = [];
+        const gone: string[] = [];
+        for (const entry of remaining) (lstatSync(path.join(this.workspace, unit.dir, entry), { throwIfNoEntry: false }) ? present : gone).push(entry);
+        const tracked = gone.length ? splitNul(await this.raw(['ls-files', '-z', '--', ...gone.map(literal)], unit)) : [];
+        remaining = [...present, ...gone.filter((entry) => tracked.some((known) => within(known, entry)))];
+        if (!remaining.length) return;
+      }
     }
   }
 
@@ -935,45 +675,22 @@ export class ShadowStore {
     return (await this.raw(['write-tree'], scratch)).trim();
   }
 
-  /** What changed between two snapshots: the files with line counts, and the unified diff. */
+  /** What changed between two snapshots: the files with line counts, and the unified diff, as git prints them. */
   async ground(before: string, after: string, options: { maxPatchBytes?: number } = {}): Promise<Grounding> {
     if (before === after) return { before, after, files: [], patch: '' };
     const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
-    const worked = await this.groundInProcess(before, after, maxPatchBytes).catch(() => undefined);
-    if (worked) {
-      this.diffs.inProcess++;
-      return { before, after, ...worked };
+    let output: string | Buffer | undefined;
+    try {
+      const [beforeTree, afterTree] = [await this.treeOf(before), await this.treeOf(after)];
+      output = await this.processes.diff(beforeTree, afterTree);
+      this.diffs.stdin++;
+    } catch {
+      // The long-lived diff-tree failed: a process of its own says what git says.
     }
-    this.diffs.git++;
-    return this.groundWithGit(before, after, maxPatchBytes);
-  }
-
-  /** The common step's grounding without a git process; undefined where git has to work it out. */
-  private async groundInProcess(before: string, after: string, maxPatchBytes: number) {
-    if (this.settings.diffThroughGit || this.settings.outsideAttributes) return undefined;
-    const treeOf = async (commit: string) => this.commitTrees.get(commit) ?? (await this.objects.commitTree(commit).catch(() => undefined));
-    const [beforeTree, afterTree] = await Promise.all([treeOf(before), treeOf(after)]);
-    if (!beforeTree || !afterTree) return undefined;
-    const abbreviator = await this.objects.abbreviator(this.settings.abbrev);
-    if (!abbreviator) return undefined;
-    return groundTrees(
-      {
-        listTree: (id) => this.listTreeInProcess(id),
-        readBlob: (id) => this.readBlobInProcess(id),
-        abbreviate: (id) => abbreviator.abbreviate(id),
-        attributesIn: async (folders) => this.attributesIn(folders),
-      },
-      beforeTree,
-      afterTree,
-      this.settings,
-      maxPatchBytes,
-    );
-  }
-
-  private async groundWithGit(before: string, after: string, maxPatchBytes: number): Promise<Grounding> {
-    await this.objects.flush();
-    // One process: the NUL-separated summary (raw entries, then numstat), then the patch text.
-    const output = await this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', before, after]);
+    if (output === undefined) {
+      this.diffs.git++;
+      output = await this.reader.raw(['diff-tree', '-r', '-M', '--raw', '--numstat', '-p', '-z', '--no-color', '--no-ext-diff', '--no-textconv', before, after]);
+    }
     const { files, patch: fullPatch } = parseChanges(output);
     const truncated = Buffer.byteLength(fullPatch) > maxPatchBytes;
     const patch = truncated ? Buffer.from(fullPatch).subarray(0, maxPatchBytes).toString('utf8') : fullPatch;
@@ -982,9 +699,8 @@ export class ShadowStore {
 
   /** The tree a snapshot records. */
   async treeOf(snapshot: string): Promise<string> {
-    const known = this.commitTrees.get(snapshot) ?? (await this.objects.commitTree(snapshot).catch(() => undefined));
+    const known = this.commitTrees.get(snapshot) ?? (await this.processes.treeOf(snapshot).catch(() => undefined));
     if (known) return known;
-    await this.objects.flush();
     return (await this.reader.raw(['rev-parse', `${snapshot}^{tree}`])).trim();
   }
 
@@ -994,30 +710,49 @@ export class ShadowStore {
    */
   async restore(current: string, target: string): Promise<FileChange[]> {
     const changes = (await this.ground(current, target, { maxPatchBytes: 0 })).files;
-    await this.objects.flush();
-    const raw = splitNul(await this.reader.raw(['diff-tree', '-r', '-z', '--no-renames', current, target]));
+    // Names are bytes here: one that is not UTF-8 is removed and written under its own name.
+    const raw = splitBytes(await this.rawBytes(['diff-tree', '-r', '-z', '--no-renames', current, target]));
+    const top = Buffer.from(this.workspace + path.sep);
     // Raw entries come in pairs: ":oldmode newmode oldsha newsha status" then the path.
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const [, newMode, , newSha, status] = raw[i].slice(1).split(' ');
-      const file = path.join(this.workspace, raw[i + 1]);
-      if (file === this.workspace || !isInside(file, this.workspace)) throw new Error(`The snapshot names a path outside the workspace: ${raw[i + 1]}`);
+      const [, newMode, , newSha, status] = raw[i].toString('latin1').slice(1).split(' ');
+      const name = raw[i + 1];
+      // A tree path is checked part by part: `..notes` is a name inside the workspace.
+      if (!isTreePath(name.toString('latin1'))) throw new Error(`The snapshot names a path outside the workspace: ${name.toString('utf8')}`);
+      const file = Buffer.concat([top, name]);
+      const slash = file.lastIndexOf(0x2f);
+      const folder = file.subarray(0, slash);
       await fs.rm(file, { force: true, recursive: status === 'D' ? false : true }).catch(() => undefined);
       if (status === 'D') {
-        await removeEmptyFolders(path.dirname(file), this.workspace);
+        await removeEmptyFoldersBytes(folder, top.length - 1);
         continue;
       }
       const content = await this.reader.showBuffer([newSha]);
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      if (newMode === '120000') await fs.symlink(content.toString('utf8'), file);
+      await fs.mkdir(folder, { recursive: true });
+      if (newMode === '120000') await fs.symlink(content, file);
       else await fs.writeFile(file, content, { mode: newMode === '100755' ? 0o755 : 0o644 });
     }
     return changes;
   }
 
+  /**
+   * A git command's output as bytes (file names that are not UTF-8 kept whole). Through
+   * child_process: simple-git gives text only, and this command's output carries names.
+   */
+  private rawBytes(args: string[]): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'git',
+        args,
+        { cwd: this.workspace, env: { ...storeEnvironment(this.noIndex, this.drivers), GIT_DIR: this.storeDir }, encoding: 'buffer', maxBuffer: 1 << 30 },
+        (error, stdout, stderr) => (error ? reject(new Error(`git ${args[0]} failed: ${stderr.toString('utf8').trim() || error.message}`)) : resolve(stdout)),
+      );
+    });
+  }
+
   /** A file's content in a snapshot, or undefined when the snapshot has no such file. */
   async readFile(snapshot: string, filePath: string): Promise<Buffer | undefined> {
     const relative = filePath.split(path.sep).join('/').replace(/^\/+/, '');
-    await this.objects.flush();
     try {
       return await this.reader.showBuffer([`${snapshot}:${relative}`]);
     } catch {
@@ -1026,125 +761,23 @@ export class ShadowStore {
   }
 }
 
-export interface CollectedGarbage {
-  /** Runs whose snapshots were let go: their folders are gone from the dataset. */
-  runs: string[];
-  bytesBefore: number;
-  bytesAfter: number;
-}
-
-/** Each sampling pins the snapshot its working copies were made from (see session/workingCopy). */
-export const TASK_REF_PREFIX = 'refs/apollo/tasks/';
-/** A task's snapshot younger than this is kept even with no run of the task yet: its copies may be being made. */
-const TASK_GRACE_SECONDS = 60 * 60;
-
-/**
- * Reclaims the space of snapshots no run in the dataset refers to any more, in every shadow store
- * of a dataset. `keepRuns` are the run folders that exist; `pruneRecent` false keeps unreferenced
- * objects younger than an hour, which a run still recording may be about to refer to.
- * `keepTasks` are the task ids of the runs that exist: a sampling's base snapshot is let go once
- * no run of its task remains (and it is over an hour old); without the set every one is kept.
- * A store that others borrow objects from (a working copy's store) keeps every object theirs reach.
- */
-export async function collectSnapshotGarbage(
-  datasetRoot: string,
-  keepRuns: Set<string>,
-  options: { pruneRecent: boolean; keepTasks?: Set<string> },
-): Promise<CollectedGarbage> {
-  const root = path.join(datasetRoot, SHADOW_FOLDER);
-  const bytesBefore = await folderBytes(root);
-  const runs: string[] = [];
-  const names = (await fs.readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith('.git'));
-  const borrowers = await borrowersByLender(names.map((name) => path.join(root, name)));
-  const borrowing = new Set([...borrowers.values()].flat());
-  // Borrowers first: the objects a lender keeps for them are those their remaining refs reach.
-  const stores = names.map((name) => path.join(root, name)).sort((a, b) => Number(borrowing.has(b)) - Number(borrowing.has(a)));
-  for (const storeDir of stores) {
-    await withStoreLock(storeDir, async () => {
-      const git = simpleGit({ baseDir: storeDir }).env(gitEnvironment());
-      const raw = (args: string[]) => git.raw([`--git-dir=${storeDir}`, ...args]);
-      const refs = (await raw(['for-each-ref', '--format=%(refname)', RUN_REF_PREFIX])).split('\n').filter(Boolean);
-      for (const ref of refs) {
-        const runId = ref.slice(RUN_REF_PREFIX.length);
-        if (keepRuns.has(runId)) continue;
-        await raw(['update-ref', '-d', ref]);
-        runs.push(runId);
-      }
-      if (options.keepTasks) {
-        const tasks = (await raw(['for-each-ref', '--format=%(refname) %(committerdate:unix)', TASK_REF_PREFIX])).split('\n').filter(Boolean);
-        for (const line of tasks) {
-          const [ref, date] = line.split(' ');
-          const young = Date.now() / 1000 - Number(date) < TASK_GRACE_SECONDS;
-          if (!young && !options.keepTasks.has(ref.slice(TASK_REF_PREFIX.length))) await raw(['update-ref', '-d', ref]);
-        }
-      }
-      // HEAD only serves `git status` (set again before each one); left on a snapshot it would
-      // keep a deleted run's last snapshot, and what it borrows, from being collected.
-      await fs.writeFile(path.join(storeDir, 'HEAD'), 'ref: refs/heads/unborn\n');
-      if (borrowing.has(storeDir) && !(await raw(['for-each-ref', '--count=1', '--format=%(refname)'])).trim()) {
-        // A working copy's store whose runs are all gone: its indexes name objects the lender is
-        // about to let go of. A run that works there again builds them afresh.
-        await forgetIndexes(storeDir);
-      }
-      await pinBorrowedObjects(storeDir, borrowers.get(storeDir) ?? []);
-      await raw(['reflog', 'expire', '--expire=now', '--all']);
-      // No commit-graph: git leaves the old one in place when no ref is left, naming collected commits.
-      await raw(['-c', 'gc.writeCommitGraph=false', 'gc', '--quiet', `--prune=${options.pruneRecent ? 'now' : '1.hour.ago'}`]);
-      await fs.rm(path.join(storeDir, 'objects', 'info', 'commit-graph'), { force: true });
-      await fs.rm(path.join(storeDir, 'objects', 'info', 'commit-graphs'), { recursive: true, force: true });
-    });
+const splitBytes = (buffer: Buffer): Buffer[] => {
+  const fields: Buffer[] = [];
+  let at = 0;
+  for (let nul = buffer.indexOf(0); nul >= 0; nul = buffer.indexOf(0, at)) {
+    if (nul > at) fields.push(buffer.subarray(at, nul));
+    at = nul + 1;
   }
-  return { runs, bytesBefore, bytesAfter: await folderBytes(root) };
-}
+  if (at < buffer.length) fields.push(buffer.subarray(at));
+  return fields;
+};
 
-/** Removes a store's indexes (its own, the split index's shared parts, those of nested repositories). */
-async function forgetIndexes(storeDir: string): Promise<void> {
-  for (const name of await fs.readdir(storeDir)) {
-    if (name === 'index' || name.startsWith('sharedindex.')) await fs.rm(path.join(storeDir, name), { force: true });
-  }
-  const scratch = path.join(storeDir, 'apollo-index');
-  for (const name of await fs.readdir(scratch).catch(() => [] as string[])) await fs.rm(path.join(scratch, name), { recursive: true, force: true });
-}
-
-/** Removes folders left empty by a restore, up to the workspace. */
-export async function removeEmptyFolders(dir: string, workspace: string): Promise<void> {
-  while (dir !== workspace && isInside(dir, workspace)) {
+/** Removes folders left empty by a restore, up to the workspace (`topLength` bytes of the path), names as bytes. */
+async function removeEmptyFoldersBytes(dir: Buffer, topLength: number): Promise<void> {
+  while (dir.length > topLength) {
     const entries = await fs.readdir(dir).catch(() => undefined);
     if (!entries || entries.length) return;
     await fs.rmdir(dir).catch(() => undefined);
-    dir = path.dirname(dir);
+    dir = dir.subarray(0, dir.lastIndexOf(0x2f));
   }
-}
-
-/**
- * Reads `diff-tree --raw --numstat -p -z`: the raw entries (":modes ids status", then the path,
- * or the old and new path of a rename or copy) come first, then one numstat entry per file
- * ("added<TAB>deleted<TAB>path", or "added<TAB>deleted<TAB>" then old and new path), then the
- * patch text. Entries are counted, not searched for, so no file name can be taken for the patch.
- */
-export function parseChanges(output: string): { files: FileChange[]; patch: string } {
-  const fields = output.split('\0');
-  const files: FileChange[] = [];
-  let i = 0;
-  while (i < fields.length && fields[i].startsWith(':')) {
-    const letter = fields[i].split(' ')[4] ?? 'M';
-    if (letter.startsWith('R') || letter.startsWith('C')) {
-      files.push({ path: fields[i + 2], oldPath: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false });
-      i += 3;
-    } else {
-      files.push({ path: fields[i + 1], status: statusFromLetter(letter), additions: 0, deletions: 0, binary: false });
-      i += 2;
-    }
-  }
-  for (const change of files) {
-    const [added, deleted, ...rest] = (fields[i] ?? '').split('\t');
-    // A rename's entry has an empty path, followed by the old and the new path.
-    i += rest.join('\t') === '' ? 3 : 1;
-    change.binary = added === '-' && deleted === '-';
-    change.additions = change.binary ? 0 : Number(added) || 0;
-    change.deletions = change.binary ? 0 : Number(deleted) || 0;
-  }
-  // An empty field separates the summary from the patch.
-  if (fields[i] === '') i++;
-  return { files, patch: fields.slice(i).join('\0') };
 }

@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { simpleGit, SimpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
 import type { FileChange } from '../dataset/events';
-import { gitEnvironment } from './gitEnvironment';
-import { parseChanges } from './shadowStore';
+import { hardenedGit } from './gitEnvironment';
+import { parseChanges } from './changeParsing';
 
 /** Git's modes for what a snapshot can hold. */
 export const MODE_FILE = '100644';
@@ -38,13 +38,14 @@ export class SnapshotReader {
   ) {}
 
   private get git(): SimpleGit {
-    this.instance ??= simpleGit({ baseDir: this.storeDir, trimmed: false }).env(
-      gitEnvironment({
+    this.instance ??= hardenedGit(
+      { baseDir: this.storeDir, trimmed: false },
+      {
         GIT_DIR: this.storeDir,
         // An index file that never exists: reading objects needs none.
         GIT_INDEX_FILE: path.join(this.storeDir, 'apollo-index', 'none'),
         ...(this.borrow.length ? { GIT_ALTERNATE_OBJECT_DIRECTORIES: this.borrow.map((dir) => path.join(dir, 'objects')).join(path.delimiter) } : {}),
-      }),
+      },
     );
     return this.instance;
   }

@@ -2,17 +2,13 @@
  * Builds the next snapshot's tree from the last one when the watcher names a few changed files:
  * only the changed files are hashed and only the folders above them get new tree objects, so the
  * cost does not depend on the size of the workspace (no index of every file is read). Anything
- * it does not handle (new folders, symlinks, .gitignore edits) is left to the index.
+ * it does not handle (new folders, symlinks, .gitignore edits) is left to the index. Git hashes
+ * the files and writes (and orders) the trees; this only decides which entries change.
  */
-import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
+import type { TreeEntry } from './storeProcesses';
 
-export interface TreeEntry {
-  mode: string;
-  /** Hex object id. */
-  id: string;
-  name: string;
-}
+export type { TreeEntry };
 
 /** What the patch needs of the object store: reading a tree, writing blobs and trees, checking ignores. */
 export interface ObjectAccess {
@@ -22,8 +18,8 @@ export interface ObjectAccess {
    * `attributes`: a .gitattributes file lies in a folder above one of them.
    */
   writeBlobs(relativePaths: string[], attributes: boolean): Promise<string[]>;
-  /** Stores tree objects; ids in order. */
-  writeTrees(bodies: Buffer[]): Promise<string[]>;
+  /** Stores a tree object of these entries; its id. */
+  writeTree(entries: TreeEntry[]): Promise<string>;
   /** Which of these new paths .gitignore, the store's excludes or the user's excludes leave out. */
   ignored(relativePaths: string[]): Promise<Set<string>>;
   /** Keeps the listing of a tree just built, so the next patch need not read it back. */
@@ -33,25 +29,6 @@ export interface ObjectAccess {
 export type PathState = { kind: 'file'; stat: Stats } | { kind: 'missing' };
 
 const TREE_MODE = '40000';
-
-/** Git orders a tree's entries by name, a folder's name as if it ended in "/". */
-function sortKey(entry: TreeEntry): string {
-  return entry.mode === TREE_MODE ? `${entry.name}/` : entry.name;
-}
-
-/** The bytes of a tree object: "<mode> <name>\0<20-byte id>" per entry. */
-export function treeBody(entries: TreeEntry[]): Buffer {
-  const parts: Buffer[] = [];
-  const sorted = entries.map((entry) => ({ entry, key: Buffer.from(sortKey(entry)) })).sort((a, b) => Buffer.compare(a.key, b.key));
-  for (const { entry } of sorted) {
-    parts.push(Buffer.from(`${entry.mode} ${entry.name}\0`), Buffer.from(entry.id, 'hex'));
-  }
-  return Buffer.concat(parts);
-}
-
-export function treeId(body: Buffer): string {
-  return createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex');
-}
 
 /** The mode git records for a regular file; where the file system has no executable bit, a file keeps the mode it had. */
 export function fileMode(stat: Stats, previous: string | undefined, executableBit: boolean): '100755' | '100644' {
@@ -167,14 +144,13 @@ export async function patchTree(
   if (changed.size === 0) return { tree: base, oversized, fitting };
 
   const order = [...changed].filter((dir) => !underRemoved(dir)).sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length);
-  const bodies: Buffer[] = [];
   const built = new Map<string, string>();
+  // Deepest first: a folder's id goes into its parent's entries.
   for (const dir of order) {
     const entries = listings.get(dir)!;
-    const body = treeBody(entries);
-    const id = treeId(body);
-    bodies.push(body);
+    const id = await access.writeTree(entries);
     built.set(dir, id);
+    access.remember(id, entries);
     if (dir === '') continue;
     const slash = dir.lastIndexOf('/');
     const parentDir = slash < 0 ? '' : dir.slice(0, slash);
@@ -184,10 +160,5 @@ export async function patchTree(
     if (entries.length) parent.push({ mode: TREE_MODE, id, name });
     listings.set(parentDir, parent);
   }
-  const written = await access.writeTrees(bodies);
-  for (let i = 0; i < bodies.length; i++) {
-    if (written[i] !== treeId(bodies[i])) throw new Error(`git stored a tree as ${written[i]}, expected ${treeId(bodies[i])}`);
-  }
-  for (const [dir, id] of built) access.remember(id, listings.get(dir)!);
   return { tree: built.get('')!, oversized, fitting };
 }

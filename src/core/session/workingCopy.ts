@@ -10,11 +10,10 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { simpleGit } from 'simple-git';
 import { DatasetStore } from '../dataset/store';
 import { isValidRunId } from '../dataset/ids';
 import { lendObjects } from '../grounding/borrowedObjects';
-import { gitEnvironment } from '../grounding/gitEnvironment';
+import { Driver, driverOverrides, hardenedGit } from '../grounding/gitEnvironment';
 import { datasetExclusions, ShadowStore, shadowStoreDir, TASK_REF_PREFIX } from '../grounding/shadowStore';
 import { isInside } from '../paths';
 import { ConfigError, GroundingOptions, resolveGrounding } from './runSession';
@@ -42,7 +41,9 @@ export interface PreparedCopy {
   reflinked: boolean;
 }
 
-const git = (cwd: string, extra: Record<string, string> = {}) => simpleGit({ baseDir: cwd, trimmed: false }).env(gitEnvironment(extra));
+// Every git call here runs hardened (gitEnvironment.ts); those that touch a work tree or an index
+// also have the drivers that repository's config defines emptied.
+const git = (cwd: string, extra: Record<string, string> = {}, drivers: Driver[] = []) => hardenedGit({ baseDir: cwd, trimmed: false }, extra, drivers);
 
 /** The folder of one working copy; numbered from 1, as the runs are named ("run 2 of 3" works in `2`). */
 export function workingCopyDir(runsDir: string, taskId: string, index: number): string {
@@ -114,7 +115,7 @@ export async function materializeSnapshot(storeDir: string, snapshot: string, di
   await fs.mkdir(dir, { recursive: true });
   await fs.mkdir(path.join(storeDir, 'apollo-index'), { recursive: true });
   const index = path.join(storeDir, 'apollo-index', `checkout-${randomBytes(6).toString('hex')}`);
-  const store = git(dir, { GIT_INDEX_FILE: index });
+  const store = git(dir, { GIT_INDEX_FILE: index }, await driverOverrides(storeDir, {}, [`--git-dir=${storeDir}`]));
   try {
     await store.raw([`--git-dir=${storeDir}`, 'read-tree', snapshot]);
     // Parallel checkout (one worker a core) writes the files of a large tree markedly faster.
@@ -206,7 +207,9 @@ export async function cloneUserRepository(workspace: string, dir: string): Promi
  * are there, so they do not show as deleted.
  */
 export async function indexCopy(dir: string, workspace: string): Promise<void> {
-  const copy = (args: string[]) => git(dir).raw([`--git-dir=${path.join(dir, '.git')}`, `--work-tree=${dir}`, ...args]);
+  const gitDir = path.join(dir, '.git');
+  const drivers = await driverOverrides(dir, {}, [`--git-dir=${gitDir}`]);
+  const copy = (args: string[]) => git(dir, {}, drivers).raw([`--git-dir=${gitDir}`, `--work-tree=${dir}`, ...args]);
   await copy(['read-tree', 'HEAD']);
   const missing = (await copy(['ls-files', '--deleted', '-z'])).split('\0').filter(Boolean);
   const realWorkspace = await fs.realpath(workspace);

@@ -5,8 +5,6 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
-import { GitShell, GitShellError } from '../../src/core/grounding/gitShell';
-import { LooseObjects, objectId } from '../../src/core/grounding/looseObjects';
 import { parseChanges, ShadowStore } from '../../src/core/grounding/shadowStore';
 import type { Grounding } from '../../src/core/dataset/events';
 import { storeFor } from '../fixtures/shadow';
@@ -43,7 +41,7 @@ function sourceLines(rand: ReturnType<typeof random>, count: number): string[] {
   return Array.from({ length: count }, () => (rand.next() < 0.6 ? rand.pick(VOCABULARY) : `line ${rand.below(50)}`));
 }
 
-test('many random steps through the in-process path: objects as git hashes them, a clean fsck, groundings equal to diff-tree', async () => {
+test('many random steps through the through long-lived git path: objects as git hashes them, a clean fsck, groundings equal to diff-tree', async () => {
   const rand = random(20261127);
   const initial: Record<string, string> = { 'README.md': '# demo\n', 'tool.sh': 'echo hi\n' };
   for (let i = 0; i < 8; i++) initial[`src/mod${i % 3}/file${i}.ts`] = sourceLines(rand, 10 + rand.below(40)).join('\n') + '\n';
@@ -122,10 +120,9 @@ test('many random steps through the in-process path: objects as git hashes them,
       before = after;
     }
     await fed.shadow.settled();
-    assert.equal(storeGit(fed.shadow, ['rev-parse', 'refs/apollo/snapshots']).trim(), before, 'the ref, written in-process, names the last snapshot');
+    assert.equal(storeGit(fed.shadow, ['rev-parse', 'refs/apollo/snapshots']).trim(), before, 'the ref, written through long-lived git, names the last snapshot');
     assert.ok(fed.shadow.passes.patched >= steps - 5, `patched ${JSON.stringify(fed.shadow.passes)}`);
-    assert.ok(fed.shadow.diffs.inProcess >= steps * 0.6, `diffs ${JSON.stringify(fed.shadow.diffs)}`);
-    assert.ok(fed.shadow.diffs.git >= 1, 'steps that add and delete files went to git');
+    assert.equal(fed.shadow.diffs.git, 0, `diffs ${JSON.stringify(fed.shadow.diffs)}`);
     assert.equal(storeGit(fed.shadow, ['fsck', '--strict', '--no-dangling', '--no-progress']), '');
     assert.ok(passes.shadow.passes.full >= steps, `full passes ${JSON.stringify(passes.shadow.passes)}`);
   } finally {
@@ -163,9 +160,9 @@ test('with a .gitattributes above a changed file, or attributes in the store, gi
     await step('filtered/b.txt', '$Id: changed $\nb2\n');
     // ident collapsed the keyword: the content git stores is not the file's bytes.
     assert.equal((await fed.shadow.readFile(before, 'filtered/b.txt'))?.toString(), '$Id$\nb2\n');
-    assert.equal(fed.shadow.diffs.git, diffs.git + 1, 'diffed by git');
+    assert.equal(fed.shadow.diffs.stdin, diffs.stdin + 1, 'diffed by the long-lived diff-tree');
     await step('plain/a.txt', 'a2\n');
-    assert.equal(fed.shadow.diffs.inProcess, diffs.inProcess + 1, 'a file with no attributes above it is diffed in-process');
+    assert.equal(fed.shadow.diffs.stdin, diffs.stdin + 2);
   } finally {
     fed.cleanup();
     full.cleanup();
@@ -191,7 +188,7 @@ test('with a .gitattributes above a changed file, or attributes in the store, gi
     assert.equal((await shadow.readFile(after, 'c.txt'))?.toString(), '$Id$\n');
     const grounding = await shadow.ground(before, after);
     await assertSameAsGit(shadow, grounding, 'info/attributes');
-    assert.deepEqual(shadow.diffs, { inProcess: 0, git: 1 });
+    assert.deepEqual(shadow.diffs, { stdin: 1, git: 0 });
   } finally {
     data.cleanup();
     other.cleanup();
@@ -230,14 +227,14 @@ test('abbreviated names follow what the store holds: a loose twin, many packed o
     };
     const changed = await step('a.txt', 'a changed\n');
     assert.match(changed.patch, /^index [0-9a-f]{8,}\.\.[0-9a-f]{7} 100644$/m);
-    assert.deepEqual(shadow.diffs, { inProcess: 1, git: 0 });
+    assert.deepEqual(shadow.diffs, { stdin: 1, git: 0 });
 
     // Many packed objects make git's names longer (fast-import writes a pack).
     const stream = Array.from({ length: 17000 }, (_, i) => `blob\ndata ${String(i).length + 1}\n${i}\n`).join('');
     storeGit(shadow, ['fast-import', '--quiet'], stream);
     const longer = await step('b.txt', 'b changed\n');
     assert.match(longer.patch, /^index [0-9a-f]{8}\.\.[0-9a-f]{8} 100644$/m);
-    assert.deepEqual(shadow.diffs, { inProcess: 2, git: 0 });
+    assert.deepEqual(shadow.diffs, { stdin: 2, git: 0 });
 
     // After a gc everything is packed. A store opened afresh (a resumed run) has none of it in
     // memory: git reads the trees and diffs the packed old blob; the ref, packed too, still moves.
@@ -253,9 +250,9 @@ test('abbreviated names follow what the store holds: a loose twin, many packed o
       before = after;
     };
     await resumedStep('a again\n');
-    assert.deepEqual(resumed.diffs, { inProcess: 0, git: 1 }, 'a packed old blob goes to git');
+    assert.deepEqual(resumed.diffs, { stdin: 1, git: 0 }, 'a packed old blob is read by git as any other');
     await resumedStep('a once more\n');
-    assert.deepEqual(resumed.diffs, { inProcess: 1, git: 1 }, 'then the old blob is loose again');
+    assert.deepEqual(resumed.diffs, { stdin: 2, git: 0 }, 'and again after the next step');
     await resumed.settled();
     assert.equal(storeGit(shadow, ['rev-parse', 'refs/apollo/snapshots']).trim(), before);
     assert.match(await fs.readFile(path.join(shadow.storeDir, 'packed-refs'), 'utf8'), /refs\/apollo\/snapshots/);
@@ -290,7 +287,7 @@ test('names that need quoting, spaces, binary files and modes are written as git
     await fs.chmod(path.join(ws.dir, 'with space.txt'), 0o644);
     next = ['image.bin', 'empty.txt', 'with space.txt'];
     await assertSameAsGit(shadow, await shadow.ground(middle, await shadow.snapshot()), 'binary, deleted empty file, mode only');
-    assert.equal(shadow.diffs.inProcess, 2);
+    assert.deepEqual(shadow.diffs, { stdin: 2, git: 0 });
   } finally {
     cleanup();
     ws.cleanup();
@@ -315,7 +312,7 @@ test('a patch past the size cap is cut as git\'s would be, wherever the cut fall
       assert.equal(cut.patch, truncated ? Buffer.from(full.patch).subarray(0, max).toString('utf8') : full.patch, `patch at ${max}`);
       assert.equal(cut.patchTruncated, truncated ? true : undefined, `mark at ${max}`);
     }
-    assert.deepEqual(shadow.diffs, { inProcess: 9, git: 0 });
+    assert.deepEqual(shadow.diffs, { stdin: 9, git: 0 });
   } finally {
     cleanup();
     ws.cleanup();
@@ -371,7 +368,7 @@ test('full passes skip files they hashed before only while their stat vouches fo
   }
 });
 
-test('the in-process diff follows the settings git reads: abbreviation, path quoting, blank context lines, indent heuristic', async () => {
+test('the through long-lived git diff follows the settings git reads: abbreviation, path quoting, blank context lines, indent heuristic', async () => {
   const settings: [string, string][][] = [
     [['core.abbrev', '12'], ['core.quotePath', 'false']],
     [['core.abbrev', 'no'], ['diff.suppressBlankEmpty', 'true'], ['diff.indentHeuristic', 'false']],
@@ -393,7 +390,7 @@ test('the in-process diff follows the settings git reads: abbreviation, path quo
       next = ['café.txt', 'code.ts'];
       const grounding = await shadow.ground(before, await shadow.snapshot());
       await assertSameAsGit(shadow, grounding, JSON.stringify(config));
-      assert.deepEqual(shadow.diffs, { inProcess: 1, git: 0 });
+      assert.deepEqual(shadow.diffs, { stdin: 1, git: 0 });
     } finally {
       data.cleanup();
       ws.cleanup();
@@ -405,23 +402,16 @@ test('the in-process diff follows the settings git reads: abbreviation, path quo
 async function gitCommands<T>(work: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
   const prototype = Object.getPrototypeOf(simpleGit()) as { raw: (...args: unknown[]) => Promise<string> };
   const raw = prototype.raw;
-  const run = GitShell.prototype.run;
   const commands: string[] = [];
   const command = (list: string[]) => list.find((arg) => !arg.startsWith('-') && !arg.includes('=')) ?? '';
   prototype.raw = function (this: unknown, ...args: unknown[]) {
     commands.push(command((Array.isArray(args[0]) ? args[0] : args) as string[]));
     return raw.apply(this, args);
   };
-  // Commands run through the git shell count too (marked, to tell them apart).
-  GitShell.prototype.run = function (this: GitShell, cwd: string, args: string[], env: Record<string, string>) {
-    commands.push(`shell:${command(args)}`);
-    return run.call(this, cwd, args, env);
-  };
   try {
     return { result: await work(), commands };
   } finally {
     prototype.raw = raw;
-    GitShell.prototype.run = run;
   }
 }
 
@@ -461,14 +451,13 @@ test('a plain step starts no git process when the watcher names the change, and 
       const fed = await step(watched.shadow);
       assert.deepEqual(fed.commands, [], `${name}, watcher: no git process`);
       const pass = await step(full.shadow);
-      // Through the git shell, so that this process does not fork after every step.
-      assert.deepEqual(pass.commands, ['shell:status'], `${name}, full pass: git status only`);
+      assert.deepEqual(pass.commands, ['status'], `${name}, full pass: git status only`);
       assert.deepEqual(fed.files, [[changed, name === 'delete' ? 'deleted' : 'modified']]);
       assert.deepEqual(pass.files, fed.files);
     }
     // A new file on a full pass: git status has already applied the ignore rules.
     await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c\n');
-    assert.deepEqual(await step(full.shadow), { files: [['src/c.txt', 'added']], commands: ['shell:status'] });
+    assert.deepEqual(await step(full.shadow), { files: [['src/c.txt', 'added']], commands: ['status'] });
     // The left-out file shrinks: it comes in (through the index).
     await fs.writeFile(path.join(ws.dir, 'weights/model.bin'), 'small\n');
     assert.deepEqual((await step(full.shadow)).files, [['weights/model.bin', 'added']]);
@@ -479,136 +468,3 @@ test('a plain step starts no git process when the watcher names the change, and 
   }
 });
 
-test('a full pass whose git shell fails asks git through simple-git, with the same result', async () => {
-  const ws = makeWorkspace({ 'a.txt': 'a\n', 'src/b.txt': 'b\n' });
-  const { shadow, cleanup } = await storeFor(ws.dir);
-  const run = GitShell.prototype.run;
-  GitShell.prototype.run = async () => {
-    throw new GitShellError('The git shell ended.');
-  };
-  try {
-    const before = await shadow.snapshot();
-    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a, changed\n');
-    await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c\n');
-    await shadow.settled();
-    const { result, commands } = await gitCommands(async () => shadow.ground(before, await shadow.snapshot()));
-    assert.deepEqual(commands, ['shell:status', 'status']);
-    assert.deepEqual(result.files.map((file) => [file.path, file.status]), [['a.txt', 'modified'], ['src/c.txt', 'added']]);
-  } finally {
-    GitShell.prototype.run = run;
-    cleanup();
-    ws.cleanup();
-  }
-});
-
-/** An empty bare repository, git run on it (stderr kept from the test's output), and its loose objects. */
-function bareStore() {
-  const data = tempDir('apollo-data-');
-  const gitDir = path.join(data.dir, 'store.git');
-  execFileSync('git', ['init', '-q', '--bare', gitDir]);
-  const git = (args: string[], input?: string) => execFileSync('git', [`--git-dir=${gitDir}`, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-  return { gitDir, git, objects: new LooseObjects(gitDir), cleanup: data.cleanup };
-}
-
-test('loose objects and refs written in-process read back with git, also after a gc removed their folder', async () => {
-  const { gitDir, git, objects, cleanup } = bareStore();
-  try {
-    const first = await objects.write('blob', Buffer.from('first\n'));
-    assert.equal(first, git(['hash-object', '--stdin'], 'first\n').trim());
-    // Another blob for the same fan-out folder, written after a gc removed that folder.
-    let content = '';
-    for (let i = 0; objectId('blob', Buffer.from(content)).slice(0, 2) !== first.slice(0, 2); i++) content = `second ${i}\n`;
-    await fs.rm(path.join(gitDir, 'objects', first.slice(0, 2)), { recursive: true });
-    const second = await objects.write('blob', Buffer.from(content));
-    assert.equal(git(['cat-file', '-p', second]), content);
-    // A ref: written, moved, and left to git while someone else holds its lock.
-    assert.equal(await objects.writeRef('refs/apollo/runs/r1', second), true);
-    assert.equal(git(['rev-parse', 'refs/apollo/runs/r1']).trim(), second);
-    await fs.writeFile(path.join(gitDir, 'refs/apollo/runs/r1.lock'), '');
-    assert.equal(await objects.writeRef('refs/apollo/runs/r1', second), false);
-    assert.equal(await objects.writeRef('refs/../HEAD', second), false);
-    assert.equal(git(['fsck', '--strict', '--no-progress', '--no-dangling']), '');
-  } finally {
-    cleanup();
-  }
-});
-
-test('objects named now and stored later: read and counted in abbreviations meanwhile, stored by a flush that survives a failed one', async () => {
-  const { gitDir, git, objects, cleanup } = bareStore();
-  try {
-    // Two blobs whose names share their first four characters.
-    const byPrefix = new Map<string, string>();
-    let twins: [string, string] | undefined;
-    for (let i = 0; !twins; i++) {
-      const content = `blob ${i}\n`;
-      const prefix = objectId('blob', Buffer.from(content)).slice(0, 4);
-      const other = byPrefix.get(prefix);
-      if (other !== undefined) twins = [other, content];
-      else byPrefix.set(prefix, content);
-    }
-    const [id, twin] = twins.map((content) => objects.writeLater('blob', Buffer.from(content)));
-    assert.equal(id, git(['hash-object', '--stdin'], twins[0]).trim());
-    assert.throws(() => git(['cat-file', '-e', id]), 'not stored yet');
-    assert.equal((await objects.readBlob(id))?.toString(), twins[0]);
-    const shared = [...id].findIndex((char, at) => twin[at] !== char);
-    assert.equal(await (await objects.abbreviator(4))!.abbreviate(id), id.slice(0, shared + 1), 'the twin waiting to be stored lengthens the name');
-
-    // A fan-out folder that cannot be made: the flush fails and keeps the objects for the next one.
-    const blocked = path.join(gitDir, 'objects', id.slice(0, 2));
-    await fs.writeFile(blocked, '');
-    await assert.rejects(objects.flush());
-    assert.equal((await objects.readBlob(id))?.toString(), twins[0], 'still readable after the failure');
-    await fs.rm(blocked);
-    await objects.flush();
-    assert.equal(git(['cat-file', '-p', id]), twins[0]);
-    assert.equal(git(['cat-file', '-p', twin]), twins[1]);
-    assert.equal(git(['rev-parse', '--short=4', id]).trim(), id.slice(0, shared + 1), 'as git abbreviates it once stored');
-    assert.equal(git(['fsck', '--strict', '--no-progress', '--no-dangling']), '');
-  } finally {
-    cleanup();
-  }
-});
-
-test('two stores on one workspace stay exact when the other one writes the index between their snapshots', async () => {
-  const ws = makeWorkspace({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'src/c.txt': 'c\n' });
-  // No change feed: every snapshot is a full pass, patched from what git status reports.
-  const { shadow: first, cleanup } = await storeFor(ws.dir, { runId: 'first' });
-  // Another store's first snapshot goes through the index (a rewind's preview, a sampling's base).
-  const other = async () => {
-    const second = new ShadowStore({ workspace: ws.dir, storeDir: first.storeDir, exclude: ['.apollo'], runId: 'second' });
-    await second.init();
-    await second.snapshot();
-    await second.settled();
-  };
-  try {
-    let last = await first.snapshot();
-    const step = async (what: string, change: () => Promise<void>, expected: string[]) => {
-      await change();
-      // The other store takes the change into the index before this one looks.
-      await other();
-      const next = await first.snapshot();
-      const grounding = await first.ground(last, next);
-      assert.deepEqual(grounding.files.map((file) => file.path).sort(), expected, what);
-      const { shadow: fresh, cleanup: done } = await storeFor(ws.dir);
-      try {
-        assert.equal(await first.treeOf(next), await fresh.treeOf(await fresh.snapshot()), `${what}: the workspace as it is`);
-      } finally {
-        done();
-      }
-      last = next;
-    };
-    await step('an edit', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a, changed\n'), ['a.txt']);
-    await step('a new file and a deletion', async () => {
-      await fs.writeFile(path.join(ws.dir, 'src/d.txt'), 'd\n');
-      await fs.rm(path.join(ws.dir, 'b.txt'));
-    }, ['b.txt', 'src/d.txt']);
-    // Only this store's own snapshots in between: patched from status again.
-    await fs.writeFile(path.join(ws.dir, 'src/c.txt'), 'c, changed\n');
-    const next = await first.snapshot();
-    assert.deepEqual((await first.ground(last, next)).files.map((file) => file.path), ['src/c.txt']);
-    assert.ok(first.passes.full >= 4, JSON.stringify(first.passes));
-  } finally {
-    cleanup();
-    ws.cleanup();
-  }
-});
