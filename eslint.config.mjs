@@ -85,17 +85,6 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] }],
     },
   },
-  {
-    // Temporary: the grounding and its tests are being rewritten on another branch, so the
-    // mechanical fixes (type imports, needless assertions, const) wait for that to land. The
-    // findings still show, as warnings; remove this block and run `npx eslint --fix` then.
-    files: ['src/core/grounding/**/*.ts', 'test/unit/grounding.*.ts'],
-    rules: {
-      '@typescript-eslint/consistent-type-imports': 'warn',
-      '@typescript-eslint/no-unnecessary-type-assertion': 'warn',
-      'prefer-const': 'warn',
-    },
-  },
   // Layout is Prettier's business: turn off the stylistic rules that would fight it.
   prettier,
 );
