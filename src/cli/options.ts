@@ -6,7 +6,7 @@ import type { ReasoningInContext, SamplingOptions } from '../core/dataset/events
 import { REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { cliApolloHome, legacyNotice, resolveDataset, workspaceDataset } from './datasets';
-import { ConfigError, validateSampling } from '../core/session/runSession';
+import { ConfigError, DEFAULT_MAX_STEPS, validateSampling } from '../core/session/runSession';
 import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
 import { CliIo } from './io';
 import { USAGE } from './usage';
@@ -194,6 +194,24 @@ export function sessionFlags(values: SessionFlagValues, io: CliIo) {
 }
 
 export type SessionFlags = ReturnType<typeof sessionFlags>;
+
+/** What a new run is given from the shared flags: apollo run and apollo sample, on a task or a task folder. */
+export function newRunOptions(flags: SessionFlags) {
+  return {
+    ...flags.endpoint,
+    apiKey: flags.apiKey,
+    maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+    budget: flags.budget,
+    contextBudget: flags.contextBudget,
+    grounding: flags.grounding,
+    judge: flags.judgeFor(flags.endpoint),
+    sandbox: flags.sandbox,
+    secretsToModel: flags.secretsToModel,
+    sampling: flags.sampling,
+    reasoningInContext: flags.reasoningInContext,
+    hintsDisabled: flags.hintsDisabled,
+  };
+}
 
 /** Where task runs record by default: one dataset (under APOLLO_HOME) for the suite the task folders belong to. */
 export function suiteDatasetDir(values: { dataset?: string }, taskDirs: string[], io: CliIo): string {

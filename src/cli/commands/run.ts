@@ -7,7 +7,7 @@ import { resolveDataset } from '../datasets';
 import { DEFAULT_MAX_STEPS, RunSession } from '../../core/session/runSession';
 import { describeReward, loadRunnableTask, taskPrompt, taskSandbox, taskSourceOf, taskWorkspace, verifyRun } from '../../core/session/taskRuns';
 import { CliIo } from '../io';
-import { UsageError, parseCommand, SESSION_FLAGS, sessionFlags, SessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns } from '../options';
+import { UsageError, parseCommand, SESSION_FLAGS, sessionFlags, SessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns, newRunOptions } from '../options';
 import { describeStep, describeContextWindow, describeTrouble, CLEAN_ENDS, endLine } from '../output';
 
 /** The sampling a run recorded when it started; flags given to --resume replace its values one by one. */
@@ -59,18 +59,7 @@ export async function commandRun(args: string[], io: CliIo): Promise<number> {
       workspace,
       datasetDir: datasetForNewRuns(values.dataset, workspace, io),
       task: values.task,
-      ...flags.endpoint,
-      apiKey: flags.apiKey,
-      maxSteps: maxSteps ?? DEFAULT_MAX_STEPS,
-      budget,
-      contextBudget,
-      grounding,
-      judge: judgeFor(flags.endpoint),
-      sandbox,
-      secretsToModel,
-      sampling: flags.sampling,
-      reasoningInContext: flags.reasoningInContext,
-      hintsDisabled: flags.hintsDisabled,
+      ...newRunOptions(flags),
       log,
     });
   }
@@ -110,18 +99,9 @@ export async function commandRunTask(taskDir: string, values: { workspace?: stri
     datasetDir: suiteDatasetDir(values, [taskDir], io),
     task: taskPrompt(task),
     taskSource: taskSourceOf(task),
-    ...flags.endpoint,
-    apiKey: flags.apiKey,
-    maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
+    ...newRunOptions(flags),
     budget: flags.budget ?? (task.agent.timeoutSec ? { maxMinutes: task.agent.timeoutSec / 60 } : undefined),
-    contextBudget: flags.contextBudget,
-    grounding: flags.grounding,
-    judge: flags.judgeFor(flags.endpoint),
     sandbox: taskSandbox(task, flags.sandbox),
-    secretsToModel: flags.secretsToModel,
-    sampling: flags.sampling,
-    reasoningInContext: flags.reasoningInContext,
-    hintsDisabled: flags.hintsDisabled,
     log: (line) => io.stderr(`${line}\n`),
   }).catch(async (error: Error) => {
     // Nothing was recorded: the fresh working copy goes too.

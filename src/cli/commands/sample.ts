@@ -7,7 +7,7 @@ import { startTaskSuite, uncleanRuns } from '../../core/session/taskSuite';
 import { findTaskDirs, parseShard, shardOf } from '../../core/session/harborTask';
 import { describeReward } from '../../core/session/taskRuns';
 import { CliIo } from '../io';
-import { UsageError, parseCommand, SESSION_FLAGS, SessionFlagValues, sessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns } from '../options';
+import { UsageError, parseCommand, SESSION_FLAGS, SessionFlagValues, sessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns, newRunOptions } from '../options';
 import { describeStep, describeContextWindow, describeTrouble, CLEAN_ENDS, endLine } from '../output';
 
 export async function commandSample(args: string[], io: CliIo): Promise<number> {
@@ -47,17 +47,7 @@ export async function commandSample(args: string[], io: CliIo): Promise<number> 
     workspace,
     datasetDir: datasetForNewRuns(values.dataset, workspace, io),
     task: values.task,
-    ...flags.endpoint,
-    apiKey: flags.apiKey,
-    maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
-    budget: flags.budget,
-    contextBudget: flags.contextBudget,
-    grounding: flags.grounding,
-    judge: flags.judgeFor(flags.endpoint),
-    sandbox: flags.sandbox,
-    secretsToModel: flags.secretsToModel,
-    sampling: flags.sampling,
-    reasoningInContext: flags.reasoningInContext,
+    ...newRunOptions(flags),
     sameSeed: values['same-seed'],
     n,
     concurrency,
@@ -119,18 +109,7 @@ export async function commandSampleTasks(
     runsDir: runsDirFrom(values['runs-dir'], io),
     workspace: values.workspace && path.resolve(io.cwd, values.workspace),
     run: {
-      ...flags.endpoint,
-      apiKey: flags.apiKey,
-      maxSteps: flags.maxSteps ?? DEFAULT_MAX_STEPS,
-      budget: flags.budget,
-      contextBudget: flags.contextBudget,
-      grounding: flags.grounding,
-      judge: flags.judgeFor(flags.endpoint),
-      sandbox: flags.sandbox,
-      secretsToModel: flags.secretsToModel,
-      sampling: flags.sampling,
-      reasoningInContext: flags.reasoningInContext,
-      hintsDisabled: flags.hintsDisabled,
+      ...newRunOptions(flags),
       sameSeed: values['same-seed'],
     },
     events: {
