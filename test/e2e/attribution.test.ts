@@ -62,7 +62,7 @@ test('the panel says which changes were not the agent\'s: a save in the editor d
 
     const timeline = panel.getByRole('list', { name: 'Timeline' });
     await panel.getByText(/^finished · 3 steps/).waitFor({ timeout: 60_000 });
-    const runs = path.join(workspace, '.apollo', 'dataset', 'runs');
+    const runs = session.runsDir();
     const [runId] = readdirSync(runs);
     const events = readFileSync(path.join(runs, runId, 'events.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
     const steps = events.filter((event): event is StepEvent => event.type === 'step');

@@ -13,8 +13,8 @@ import type { HostToWebview } from '../../src/protocol';
 import { ReplyGate, ScriptedModelServer, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
-async function readEvents(runId: string): Promise<DatasetEvent[]> {
-  const file = path.join(workspaceDir(), '.apollo', 'dataset', 'runs', runId, 'events.jsonl');
+async function readEvents(api: ApolloApi, runId: string): Promise<DatasetEvent[]> {
+  const file = path.join((await api.datasetDir())!, 'runs', runId, 'events.jsonl');
   return (await fs.readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
 }
 
@@ -75,7 +75,7 @@ describe('Apollo attribution of changes', function () {
     thinking.open();
     assert.equal((await api.currentSession()!.done).status, 'finished');
 
-    const events = await readEvents(runId);
+    const events = await readEvents(api, runId);
     const steps = events.filter((event): event is StepEvent => event.type === 'step');
     assert.deepEqual(steps[0].grounding.mixed, { files: ['saved-in-editor.txt'] }, 'step 1 is mixed and names the saved file');
     assert.ok(steps[0].grounding.files.some((file) => file.path === 'saved-in-editor.txt'));
