@@ -59,7 +59,7 @@ class TimingGrounder implements Grounder {
 async function startModelServer(): Promise<{ baseUrl: string; stop(): void }> {
   const child = spawn(process.execPath, [path.join(__dirname, 'modelServer.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
+    createInterface({ input: child.stdout }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`the model server exited (${code})`)));
   });
   return { baseUrl: line.trim(), stop: () => child.kill('SIGTERM') };

@@ -16,7 +16,7 @@
  * formats that cut at compactions see real segments. `--formats openai,trl` picks formats.
  * Prints figures; asserts nothing. Run with `npm run bench:export`.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +26,7 @@ import { TOOL_DEFINITIONS } from '../src/core/agent/tools';
 import type { DatasetEvent, FileChange, Grounding, HintKind, LabelEvent, RunManifest, StepEvent, ToolCallRecord } from '../src/core/dataset/events';
 import { validateEvent } from '../src/core/dataset/events';
 import { DatasetStore, folderBytes, parseEventLines } from '../src/core/dataset/store';
-import { EXPORT_FORMATS, ExportFormat, exportDataset, FOLDER_FORMATS } from '../src/core/export/exportDataset';
+import { EXPORT_FORMATS, type ExportFormat, exportDataset, FOLDER_FORMATS } from '../src/core/export/exportDataset';
 import { pairsOf } from '../src/core/export/pairs';
 import { buildRunTree, trajectoriesOf } from '../src/core/export/trajectory';
 import { DEFAULT_MASK_POLICY } from '../src/core/supervision/labels';
@@ -51,7 +51,10 @@ function prng(seed: number) {
     pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)],
     hex: (length: number) => {
       let out = '';
-      while (out.length < length) out += Math.floor(next() * 0x100000000).toString(16).padStart(8, '0');
+      while (out.length < length)
+        out += Math.floor(next() * 0x100000000)
+          .toString(16)
+          .padStart(8, '0');
       return out.slice(0, length);
     },
   };
@@ -73,7 +76,16 @@ const IDENTS = (
   'path name data text line lines count total offset size limit key keys record records row rows'
 ).split(' ');
 const DIRS = ['src', 'src/data', 'src/train', 'src/utils', 'tests', 'scripts', 'configs'];
-const COMMANDS = ['python -m pytest -q', 'python -m pytest -q -x tests/test_{f}.py', 'ruff check src', 'python scripts/{f}.py --dry-run', 'make lint', 'python -m mypy src', 'git status --short', 'python -c "import {f}"'];
+const COMMANDS = [
+  'python -m pytest -q',
+  'python -m pytest -q -x tests/test_{f}.py',
+  'ruff check src',
+  'python scripts/{f}.py --dry-run',
+  'make lint',
+  'python -m mypy src',
+  'git status --short',
+  'python -c "import {f}"',
+];
 const MODELS = ['qwen2.5-coder-32b-instruct', 'gpt-4.1', 'llama-3.3-70b-instruct'];
 const HINT_KINDS_USED: HintKind[] = ['knowledge', 'strategy', 'correction'];
 
@@ -219,12 +231,34 @@ function generateRun(spec: RunSpec, pools: TextPools): GeneratedRun {
   for (let number = 1; number <= spec.steps; number++) {
     if (hintAt.has(number)) queueHint(number, r.pick(HINT_KINDS_USED), pools.sentences(r.int(60, 220)));
     if (number === compactAt) {
-      events.push({ type: 'summary', time: time(r.int(5, 20)), step: number, keptFromStep: number - r.int(4, 12), text: pools.sentences(r.int(1200, 2400)), tokensBefore: r.int(25_000, 27_000), tokensAfter: r.int(8_000, 12_000) });
+      events.push({
+        type: 'summary',
+        time: time(r.int(5, 20)),
+        step: number,
+        keptFromStep: number - r.int(4, 12),
+        text: pools.sentences(r.int(1200, 2400)),
+        tokensBefore: r.int(25_000, 27_000),
+        tokensAfter: r.int(8_000, 12_000),
+      });
       compactAt = number + r.int(30, 50);
     }
     const last = number === spec.steps;
     const toolRoll = r.next();
-    const tool = last ? 'finish' : toolRoll < 0.02 ? null : toolRoll < 0.3 ? 'read_file' : toolRoll < 0.48 ? 'write_file' : toolRoll < 0.58 ? 'edit_file' : toolRoll < 0.8 ? 'run_command' : toolRoll < 0.9 ? 'search' : 'list_dir';
+    const tool = last
+      ? 'finish'
+      : toolRoll < 0.02
+        ? null
+        : toolRoll < 0.3
+          ? 'read_file'
+          : toolRoll < 0.48
+            ? 'write_file'
+            : toolRoll < 0.58
+              ? 'edit_file'
+              : toolRoll < 0.8
+                ? 'run_command'
+                : toolRoll < 0.9
+                  ? 'search'
+                  : 'list_dir';
     const file = r.pick(pools.files);
     let args: Record<string, unknown> = {};
     let observation = '';
@@ -302,7 +336,9 @@ function generateRun(spec: RunSpec, pools: TextPools): GeneratedRun {
       action,
       observation,
       isError,
-      ...(extra.length ? { skippedToolCalls: extra.map((call) => ({ id: call.id, content: 'Not executed: only one action runs per step. Call it again in the next step if it is still needed.' })) } : {}),
+      ...(extra.length
+        ? { skippedToolCalls: extra.map((call) => ({ id: call.id, content: 'Not executed: only one action runs per step. Call it again in the next step if it is still needed.' })) }
+        : {}),
       grounding,
       usage,
       modelMs: r.int(400, 6000),
@@ -314,10 +350,26 @@ function generateRun(spec: RunSpec, pools: TextPools): GeneratedRun {
     if (branch) branch.last = number;
     changedByStep.set(number, changes);
     if (failedCommand) {
-      events.push({ type: 'label', time: time(), step: number, label: 'bad', axis: 'execution', source: 'rule:command_failed', reason: `the command failed (${/\[(exit code -?\d+)\]$/.exec(observation)![1]})` });
+      events.push({
+        type: 'label',
+        time: time(),
+        step: number,
+        label: 'bad',
+        axis: 'execution',
+        source: 'rule:command_failed',
+        reason: `the command failed (${/\[(exit code -?\d+)\]$/.exec(observation)![1]})`,
+      });
     }
     if (r.chance(0.04)) {
-      events.push({ type: 'label', time: time(r.int(1, 5)), step: number, label: r.chance(0.8) ? 'good' : 'bad', axis: 'decision', source: 'human', ...(r.chance(0.5) ? { reason: pools.sentences(r.int(40, 120)) } : {}) });
+      events.push({
+        type: 'label',
+        time: time(r.int(1, 5)),
+        step: number,
+        label: r.chance(0.8) ? 'good' : 'bad',
+        axis: 'decision',
+        source: 'human',
+        ...(r.chance(0.5) ? { reason: pools.sentences(r.int(40, 120)) } : {}),
+      });
     }
     if (r.chance(0.03)) reviewLabels.push({ type: 'label', time: '', step: number, label: r.pick(['good', 'good', 'bad', 'neutral'] as const), source: 'human' });
 
@@ -325,7 +377,9 @@ function generateRun(spec: RunSpec, pools: TextPools): GeneratedRun {
       // The annotator pauses, rewinds to before `toStep`, labels the abandoned step and corrects.
       const parentStep = rewind.toStep - 1;
       const files: FileChange[] = [];
-      for (let s = rewind.toStep; s <= rewind.after; s++) for (const change of changedByStep.get(s) ?? []) files.push({ ...change, status: change.status === 'added' ? 'deleted' : 'modified', additions: change.deletions, deletions: change.additions });
+      for (let s = rewind.toStep; s <= rewind.after; s++)
+        for (const change of changedByStep.get(s) ?? [])
+          files.push({ ...change, status: change.status === 'added' ? 'deleted' : 'modified', additions: change.deletions, deletions: change.additions });
       const restored = (events.find((event) => event.type === 'step' && event.step === rewind.toStep) as StepEvent).grounding.before;
       events.push({ type: 'run_state', time: time(r.int(1, 30)), state: 'paused' });
       const id = `b-${r.hex(8)}`;
@@ -452,7 +506,11 @@ interface Measurement {
 }
 
 /** Reads every run and builds its trajectories as the export does, and writes nothing. */
-async function readOnly(store: DatasetStore, runs: string[], onProgress: (progress: { runsDone: number; runsTotal: number }) => void): Promise<{ records: number; trajectories: number; abandonedTrajectories: number; skipped: unknown[]; warnings: unknown[] }> {
+async function readOnly(
+  store: DatasetStore,
+  runs: string[],
+  onProgress: (progress: { runsDone: number; runsTotal: number }) => void,
+): Promise<{ records: number; trajectories: number; abandonedTrajectories: number; skipped: unknown[]; warnings: unknown[] }> {
   let trajectories = 0;
   let abandoned = 0;
   for (const [index, runId] of [...runs].sort().entries()) {
@@ -538,7 +596,7 @@ function runChild(job: Job): Promise<Measurement> {
     const child = spawn(process.execPath, ['--expose-gc', __filename, '--child', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
     running = child;
     let stdout = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       running = undefined;
@@ -593,7 +651,12 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     console.log(`export benchmark (${machine(parent)})`);
-    console.log(`  load average at the start: ${os.loadavg().map((load) => load.toFixed(2)).join(', ')}`);
+    console.log(
+      `  load average at the start: ${os
+        .loadavg()
+        .map((load) => load.toFixed(2))
+        .join(', ')}`,
+    );
     const dataset = path.join(root, 'dataset');
     const generated = generateDataset(dataset, runs, steps);
     console.log(
@@ -670,7 +733,12 @@ async function main(): Promise<void> {
         ]),
       ),
     );
-    console.log(`  load average at the end: ${os.loadavg().map((load) => load.toFixed(2)).join(', ')}`);
+    console.log(
+      `  load average at the end: ${os
+        .loadavg()
+        .map((load) => load.toFixed(2))
+        .join(', ')}`,
+    );
   } finally {
     cleanup();
   }

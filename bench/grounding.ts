@@ -23,7 +23,13 @@ const sizes = (arg('--sizes') ?? '2000,20000,100000').split(',').map(Number);
 const actions = Number(arg('--actions') ?? 30);
 const naiveLimit = Number(arg('--naive-actions') ?? 5);
 
-const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GIT_'))), GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+const env = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GIT_'))),
+  GIT_AUTHOR_NAME: 'b',
+  GIT_AUTHOR_EMAIL: 'b@b',
+  GIT_COMMITTER_NAME: 'b',
+  GIT_COMMITTER_EMAIL: 'b@b',
+};
 const git = (cwd: string, args: string[], extra: Record<string, string> = {}) =>
   execFileSync('git', args, { cwd, env: { ...env, ...extra }, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
 
@@ -137,7 +143,9 @@ function print(row: Row): void {
 }
 
 async function main(): Promise<void> {
-  console.log(`grounding benchmark (${os.cpus().length}x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${git('.', ['--version']).trim()}), ${actions} actions, naive on the first ${naiveLimit}`);
+  console.log(
+    `grounding benchmark (${os.cpus().length}x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${git('.', ['--version']).trim()}), ${actions} actions, naive on the first ${naiveLimit}`,
+  );
   console.log('| tree | files | git status p50 / p99 | naive p50 / p99 | shadow, stat pass p50 / p99 | shadow, watcher p50 / p99 | afterwards, stat pass / watcher | stored per step |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const size of sizes) {

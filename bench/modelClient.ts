@@ -19,7 +19,7 @@ const rss = () => {
 async function main(): Promise<void> {
   const child = spawn(process.execPath, [path.join(__dirname, 'modelServer.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const baseUrl = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+    const baseUrl = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
     const client = new ModelClient({ baseUrl: baseUrl.trim(), apiKey: 'bench', model: 'bench-model' });
     // About the size of a half-full 32k-token prompt.
     const messages = Array.from({ length: 60 }, (_, i) => ({ role: 'user' as const, content: `message ${i} `.padEnd(1000, 'x') }));

@@ -3,7 +3,7 @@
  * work and memory stay out of the engine's figures. Prints its base URL, serves until killed.
  * Agent requests get a tool call from a fixed rotation; summary requests (no tools) get a summary.
  */
-import { ScriptedReply, startScriptedModelServer } from '../test/fixtures/scriptedModelServer';
+import { type ScriptedReply, startScriptedModelServer } from '../test/fixtures/scriptedModelServer';
 
 let turn = 0;
 
@@ -27,9 +27,7 @@ async function main(): Promise<void> {
   const server = await startScriptedModelServer([], {
     keepRequests: false,
     fallback: (request) =>
-      request.body.tools
-        ? nextAction()
-        : { content: '## Task state\nWorking through the module.\n## Key knowledge\nconvert() lives in src/module.py.\n## Recent actions\nread, wrote notes.' },
+      request.body.tools ? nextAction() : { content: '## Task state\nWorking through the module.\n## Key knowledge\nconvert() lives in src/module.py.\n## Recent actions\nread, wrote notes.' },
   });
   process.stdout.write(`${server.baseUrl}\n`);
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));

@@ -50,10 +50,32 @@ function random(seed: number): () => number {
 
 const rand = random(42);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)];
-const WORDS = 'the a test fails because parser config value returns expected undefined module import function error line file cache request retry timeout user order index build step patch field schema token handler'.split(' ');
+const WORDS =
+  'the a test fails because parser config value returns expected undefined module import function error line file cache request retry timeout user order index build step patch field schema token handler'.split(
+    ' ',
+  );
 const words = (count: number) => Array.from({ length: count }, () => pick(WORDS)).join(' ');
-const FILES = ['src/parser.ts', 'src/config/load.ts', 'src/server/routes.ts', 'tests/test_convert.py', 'convert.py', 'lib/cache/lru.go', 'README.md', 'src/components/Timeline.tsx', 'pkg/api/handler.go', 'scripts/build.mjs'];
-const COMMANDS = ['npm test -- --run parser', 'python3 -m unittest discover -s tests', 'go test ./pkg/... -run TestHandler', 'git diff --stat', 'rg -n "TODO" src', 'npx tsc --noEmit -p .', 'ls -la src/config'];
+const FILES = [
+  'src/parser.ts',
+  'src/config/load.ts',
+  'src/server/routes.ts',
+  'tests/test_convert.py',
+  'convert.py',
+  'lib/cache/lru.go',
+  'README.md',
+  'src/components/Timeline.tsx',
+  'pkg/api/handler.go',
+  'scripts/build.mjs',
+];
+const COMMANDS = [
+  'npm test -- --run parser',
+  'python3 -m unittest discover -s tests',
+  'go test ./pkg/... -run TestHandler',
+  'git diff --stat',
+  'rg -n "TODO" src',
+  'npx tsc --noEmit -p .',
+  'ls -la src/config',
+];
 
 function observationFor(tool: string | null, isError: boolean): string {
   if (isError) return `Error: ${words(8)} (exit code 1) at ${pick(FILES)}:${1 + Math.floor(rand() * 400)} ${words(10)}`.slice(0, 200);
@@ -79,7 +101,15 @@ function makeStep(step: number): TimelineStep {
   if (rand() < 0.12) labels.push({ label: pick(['good', 'bad', 'neutral'] as const), source: 'judge', axis: pick(['decision', 'execution'] as const), reason: words(18) });
   if (rand() < 0.03) labels.push({ label: pick(['good', 'bad'] as const), source: 'human', reason: words(10) });
   const args =
-    tool === 'run_command' ? pick(COMMANDS) : tool === 'search' ? `${pick(WORDS)}\\(.*${pick(WORDS)}` : tool === 'list_dir' ? pick(['src', 'tests', 'pkg/api', '.']) : tool ? pick(FILES) : `I think ${words(10)}`.slice(0, 80);
+    tool === 'run_command'
+      ? pick(COMMANDS)
+      : tool === 'search'
+        ? `${pick(WORDS)}\\(.*${pick(WORDS)}`
+        : tool === 'list_dir'
+          ? pick(['src', 'tests', 'pkg/api', '.'])
+          : tool
+            ? pick(FILES)
+            : `I think ${words(10)}`.slice(0, 80);
   return {
     step,
     tool,
@@ -110,18 +140,25 @@ function makeRun(count: number): Fixture {
   const hints: TimelineHint[] = [];
   for (let i = 0; i < 100; i++) {
     const at = 1 + Math.floor(rand() * count);
-    hints.push({ hintId: `h${i}`, text: `${pick(['Look at', 'Do not touch', 'The bug is in', 'Run the tests of'])} ${pick(FILES)}: ${words(14)}`, kind: pick(['knowledge', 'strategy', 'correction'] as const), deliveredAtStep: at });
+    hints.push({
+      hintId: `h${i}`,
+      text: `${pick(['Look at', 'Do not touch', 'The bug is in', 'Run the tests of'])} ${pick(FILES)}: ${words(14)}`,
+      kind: pick(['knowledge', 'strategy', 'correction'] as const),
+      deliveredAtStep: at,
+    });
   }
   hints.sort((a, b) => a.deliveredAtStep! - b.deliveredAtStep!);
   hints.push({ hintId: 'q1', text: 'Keep the public API of the parser as it is.', kind: 'strategy' });
   const attention: AttentionFlagView[] = [];
   for (let i = 0; i < 40; i++) {
     const at = 1 + Math.floor(rand() * count);
-    attention.push(pick([
-      { step: at, kind: 'failures', message: '3 failed actions in a row' },
-      { step: at, kind: 'loop', message: `the same action repeats: run_command ${pick(COMMANDS)}` },
-      { step: at, kind: 'no_progress', message: '15 steps without a change on disk' },
-    ] as AttentionFlagView[]));
+    attention.push(
+      pick([
+        { step: at, kind: 'failures', message: '3 failed actions in a row' },
+        { step: at, kind: 'loop', message: `the same action repeats: run_command ${pick(COMMANDS)}` },
+        { step: at, kind: 'no_progress', message: '15 steps without a change on disk' },
+      ] as AttentionFlagView[]),
+    );
   }
   attention.sort((a, b) => a.step - b.step);
   const startedAt = new Date(Date.now() - 30 * 3600_000).toISOString();
@@ -487,10 +524,12 @@ async function bench(origin: string, browserVersion: string, browser: Browser): 
   for (let i = 0; i < APPENDS; i++) {
     const step = makeStep(next);
     const runView: RunView = { ...run, steps: next, tokens: run.tokens + i * 8200 };
-    appendFigures.push(await tab.evaluate(([stepMessage, runMessage]) => (globalThis as any).__bench.measureFrame([stepMessage, runMessage]), [
-      { type: 'stepAdded', step },
-      { type: 'runUpdated', run: runView },
-    ] as HostToWebview[]));
+    appendFigures.push(
+      await tab.evaluate(([stepMessage, runMessage]) => (globalThis as any).__bench.measureFrame([stepMessage, runMessage]), [
+        { type: 'stepAdded', step },
+        { type: 'runUpdated', run: runView },
+      ] as HostToWebview[]),
+    );
     next++;
   }
   const followed = await evaluate<{ atBottom: boolean; lastPos: number }>(
@@ -504,15 +543,18 @@ async function bench(origin: string, browserVersion: string, browser: Browser): 
   const labelFigures: FrameFigure[] = [];
   const hintFigures: FrameFigure[] = [];
   for (let i = 0; i < 20; i++) {
-    labelFigures.push(await tab.evaluate((message) => (globalThis as any).__bench.measureFrame([message]), { type: 'labelAdded', step: visibleStep, badge: { label: 'good', source: 'judge', axis: i % 2 ? 'decision' : 'execution', reason: `judge ${i}` } } as HostToWebview));
+    labelFigures.push(
+      await tab.evaluate((message) => (globalThis as any).__bench.measureFrame([message]), {
+        type: 'labelAdded',
+        step: visibleStep,
+        badge: { label: 'good', source: 'judge', axis: i % 2 ? 'decision' : 'execution', reason: `judge ${i}` },
+      } as HostToWebview),
+    );
     hintFigures.push(
-      await tab.evaluate(
-        (messages) => (globalThis as any).__bench.measureFrame(messages),
-        [
-          { type: 'hintQueued', hint: { hintId: `bench-${i}`, text: `Bench hint ${i}: ${words(12)}`, kind: 'knowledge' } },
-          { type: 'hintDelivered', hintId: `bench-${i}`, step: visibleStep - 40 },
-        ] as HostToWebview[],
-      ),
+      await tab.evaluate((messages) => (globalThis as any).__bench.measureFrame(messages), [
+        { type: 'hintQueued', hint: { hintId: `bench-${i}`, text: `Bench hint ${i}: ${words(12)}`, kind: 'knowledge' } },
+        { type: 'hintDelivered', hintId: `bench-${i}`, step: visibleStep - 40 },
+      ] as HostToWebview[]),
     );
   }
 
@@ -538,26 +580,118 @@ async function bench(origin: string, browserVersion: string, browser: Browser): 
   const appendWork = appendFigures.map((figure) => figure.work);
   console.log('');
   console.log(`Panel benchmark: ${STEPS.toLocaleString('en-US')} steps (${(payloadBytes / 1e6).toFixed(1)} MB init payload), viewport ${VIEWPORT.width}×${VIEWPORT.height}`);
-  console.log(`Machine: ${cpus.length} × ${cpus[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, ${os.type()} ${os.release()}, Node ${process.version}, Chromium ${browserVersion} (headless)`);
+  console.log(
+    `Machine: ${cpus.length} × ${cpus[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, ${os.type()} ${os.release()}, Node ${process.version}, Chromium ${browserVersion} (headless)`,
+  );
   console.log('');
   console.log('| measure | figure | target |');
   console.log('|---|---|---|');
   console.log(`| page load → panel ready / toolkit defined | ${ms(load.ready)} / ${ms(load.toolkit)} | |`);
   console.log(`| init → first paint, first in the page | ${ms(firstInit.painted)} (handled after ${ms(firstInit.handled)}) | < 500 ms |`);
-  console.log(`| init → first paint, warm, p50 / max of ${warm.length} | ${ms(percentile(warm.map((f) => f.painted), 50))} / ${ms(Math.max(...warm.map((f) => f.painted)))} | < 500 ms |`);
+  console.log(
+    `| init → first paint, warm, p50 / max of ${warm.length} | ${ms(
+      percentile(
+        warm.map((f) => f.painted),
+        50,
+      ),
+    )} / ${ms(Math.max(...warm.map((f) => f.painted)))} | < 500 ms |`,
+  );
   console.log(`| rows in the DOM after init / elements in the page | ${domAfterInit.rows} / ${domAfterInit.nodes} (aria-setsize ${domAfterInit.setSize}) | |`);
-  console.log(`| append one live step (stepAdded + runUpdated), work p50 / p95 / max | ${ms(percentile(appendWork, 50))} / ${ms(percentile(appendWork, 95))} / ${ms(Math.max(...appendWork))} | < 16 ms |`);
-  console.log(`|   of which message handlers p50 / frame (render, style, layout, paint) p50 | ${ms(percentile(appendFigures.map((f) => f.handler), 50))} / ${ms(percentile(appendFigures.map((f) => f.frame), 50))} | |`);
-  console.log(`|   dispatch → painted, incl. the wait for vsync, p50 / p95 | ${ms(percentile(appendFigures.map((f) => f.wall), 50))} / ${ms(percentile(appendFigures.map((f) => f.wall), 95))} | |`);
+  console.log(
+    `| append one live step (stepAdded + runUpdated), work p50 / p95 / max | ${ms(percentile(appendWork, 50))} / ${ms(percentile(appendWork, 95))} / ${ms(Math.max(...appendWork))} | < 16 ms |`,
+  );
+  console.log(
+    `|   of which message handlers p50 / frame (render, style, layout, paint) p50 | ${ms(
+      percentile(
+        appendFigures.map((f) => f.handler),
+        50,
+      ),
+    )} / ${ms(
+      percentile(
+        appendFigures.map((f) => f.frame),
+        50,
+      ),
+    )} | |`,
+  );
+  console.log(
+    `|   dispatch → painted, incl. the wait for vsync, p50 / p95 | ${ms(
+      percentile(
+        appendFigures.map((f) => f.wall),
+        50,
+      ),
+    )} / ${ms(
+      percentile(
+        appendFigures.map((f) => f.wall),
+        95,
+      ),
+    )} | |`,
+  );
   console.log(`|   still at the bottom after ${APPENDS} appends | ${followed.atBottom ? 'yes' : 'NO'} (last row in DOM #${followed.lastPos}) | |`);
-  console.log(`| label on a step on screen, work p50 / p95 | ${ms(percentile(labelFigures.map((f) => f.work), 50))} / ${ms(percentile(labelFigures.map((f) => f.work), 95))} | |`);
-  console.log(`| hint delivered at a step above (row grows, offsets below move), work p50 / p95 | ${ms(percentile(hintFigures.map((f) => f.work), 50))} / ${ms(percentile(hintFigures.map((f) => f.work), 95))} | |`);
+  console.log(
+    `| label on a step on screen, work p50 / p95 | ${ms(
+      percentile(
+        labelFigures.map((f) => f.work),
+        50,
+      ),
+    )} / ${ms(
+      percentile(
+        labelFigures.map((f) => f.work),
+        95,
+      ),
+    )} | |`,
+  );
+  console.log(
+    `| hint delivered at a step above (row grows, offsets below move), work p50 / p95 | ${ms(
+      percentile(
+        hintFigures.map((f) => f.work),
+        50,
+      ),
+    )} / ${ms(
+      percentile(
+        hintFigures.map((f) => f.work),
+        95,
+      ),
+    )} | |`,
+  );
   console.log(`| scroll to the middle: frame that renders it | ${ms(middle.frame)} (${middle.rows} rows, from #${middle.firstPos} of ${middle.setSize}) | |`);
-  console.log(`| 10 scroll jumps, frame p50 / max | ${ms(percentile(jumps.map((f) => f.frame), 50))} / ${ms(Math.max(...jumps.map((f) => f.frame)))} | |`);
-  console.log(`| scrolling 120 px a frame, 60 frames, frame p50 / p95 / max | ${ms(percentile(reading.map((f) => f.frame), 50))} / ${ms(percentile(reading.map((f) => f.frame), 95))} / ${ms(Math.max(...reading.map((f) => f.frame)))} | |`);
-  console.log(`| append while reading the middle, work p50 / p95 (view stays at #${stayed}) | ${ms(percentile(midAppends.map((f) => f.work), 50))} / ${ms(percentile(midAppends.map((f) => f.work), 95))} | |`);
+  console.log(
+    `| 10 scroll jumps, frame p50 / max | ${ms(
+      percentile(
+        jumps.map((f) => f.frame),
+        50,
+      ),
+    )} / ${ms(Math.max(...jumps.map((f) => f.frame)))} | |`,
+  );
+  console.log(
+    `| scrolling 120 px a frame, 60 frames, frame p50 / p95 / max | ${ms(
+      percentile(
+        reading.map((f) => f.frame),
+        50,
+      ),
+    )} / ${ms(
+      percentile(
+        reading.map((f) => f.frame),
+        95,
+      ),
+    )} / ${ms(Math.max(...reading.map((f) => f.frame)))} | |`,
+  );
+  console.log(
+    `| append while reading the middle, work p50 / p95 (view stays at #${stayed}) | ${ms(
+      percentile(
+        midAppends.map((f) => f.work),
+        50,
+      ),
+    )} / ${ms(
+      percentile(
+        midAppends.map((f) => f.work),
+        95,
+      ),
+    )} | |`,
+  );
   const save = saves[saves.length - 1];
-  console.log(`| saved view state (setState, JSON.stringify) | ${saves.length} save(s) after 6 inits; last ${((save?.bytes ?? 0) / 1e6).toFixed(2)} MB, ${save?.steps ?? 0} steps, ${ms(save?.ms ?? 0)} | ≥ 1 s apart |`);
+  console.log(
+    `| saved view state (setState, JSON.stringify) | ${saves.length} save(s) after 6 inits; last ${((save?.bytes ?? 0) / 1e6).toFixed(2)} MB, ${save?.steps ?? 0} steps, ${ms(save?.ms ?? 0)} | ≥ 1 s apart |`,
+  );
 }
 
 // ---- screenshots --------------------------------------------------------------------------
@@ -565,16 +699,104 @@ async function bench(origin: string, browserVersion: string, browser: Browser): 
 function shortRun(): { init: Extract<HostToWebview, { type: 'init' }>; detail: StepDetail } {
   const startedAt = new Date(Date.now() - 754_000).toISOString();
   const steps: TimelineStep[] = [
-    { step: 1, tool: 'read_file', args: 'convert.py', observation: '"""Temperature conversions.""" def celsius_to_fahrenheit(celsius: float) -> float: return celsius * 9 / 5 + 32 def fahrenheit_to_celsius(f…', isError: false, diff: { files: 0, additions: 0, deletions: 0 }, labels: [{ label: 'good', source: 'rule' }] },
-    { step: 2, tool: 'run_command', args: 'python3 -m unittest discover -s tests 2>&1 | tail -3', observation: 'FAILED (failures=2) AssertionError: -17.77 != 0.0 within 7 places', isError: true, diff: { files: 0, additions: 0, deletions: 0 }, labels: [{ label: 'bad', source: 'human', reason: 'It piped the tests into tail and lost the exit code.' }, { label: 'bad', source: 'judge', axis: 'execution', reason: 'The exit status is lost.' }] },
-    { step: 3, tool: 'write_file', args: 'convert.py', observation: 'Wrote 243 bytes to convert.py <script>alert("not run")</script>', isError: false, diff: { files: 1, additions: 2, deletions: 2 }, labels: [{ label: 'good', source: 'human' }], abandoned: true, summaryBefore: { tokensBefore: 121_400, tokensAfter: 9_800 } },
-    { step: 4, tool: 'run_command', args: 'python3 -m unittest discover -s tests', observation: 'Ran 4 tests in 0.001s OK', isError: false, diff: { files: 0, additions: 0, deletions: 0 }, labels: [], abandoned: true },
-    { step: 5, tool: 'edit_file', args: 'convert.py', observation: 'Replaced 1 occurrence in convert.py', isError: false, diff: { files: 1, additions: 1, deletions: 1 }, labels: [{ label: 'neutral', source: 'judge', axis: 'decision' }], branch: 'b-1a2b3c4d', branchFrom: 2 },
-    { step: 6, tool: 'search', args: 'fahrenheit_to_celsius', observation: 'convert.py:9: def fahrenheit_to_celsius(fahrenheit: float) -> float: tests/test_convert.py:14: self.assertAlmostEqual(fahrenheit_to_celsius(32), 0.0)', isError: false, diff: { files: 0, additions: 0, deletions: 0 }, labels: [], branch: 'b-1a2b3c4d' },
-    { step: 7, tool: null, args: 'Should I also update the README examples, or leave them?', observation: '', isError: false, diff: { files: 0, additions: 0, deletions: 0 }, labels: [], branch: 'b-1a2b3c4d' },
-    { step: 8, tool: 'run_command', args: 'python3 -m unittest discover -s tests', observation: 'Ran 4 tests in 0.001s OK', isError: false, diff: { files: 3, additions: 24, deletions: 7 }, labels: [{ label: 'good', source: 'rule' }], branch: 'b-1a2b3c4d' },
+    {
+      step: 1,
+      tool: 'read_file',
+      args: 'convert.py',
+      observation: '"""Temperature conversions.""" def celsius_to_fahrenheit(celsius: float) -> float: return celsius * 9 / 5 + 32 def fahrenheit_to_celsius(f…',
+      isError: false,
+      diff: { files: 0, additions: 0, deletions: 0 },
+      labels: [{ label: 'good', source: 'rule' }],
+    },
+    {
+      step: 2,
+      tool: 'run_command',
+      args: 'python3 -m unittest discover -s tests 2>&1 | tail -3',
+      observation: 'FAILED (failures=2) AssertionError: -17.77 != 0.0 within 7 places',
+      isError: true,
+      diff: { files: 0, additions: 0, deletions: 0 },
+      labels: [
+        { label: 'bad', source: 'human', reason: 'It piped the tests into tail and lost the exit code.' },
+        { label: 'bad', source: 'judge', axis: 'execution', reason: 'The exit status is lost.' },
+      ],
+    },
+    {
+      step: 3,
+      tool: 'write_file',
+      args: 'convert.py',
+      observation: 'Wrote 243 bytes to convert.py <script>alert("not run")</script>',
+      isError: false,
+      diff: { files: 1, additions: 2, deletions: 2 },
+      labels: [{ label: 'good', source: 'human' }],
+      abandoned: true,
+      summaryBefore: { tokensBefore: 121_400, tokensAfter: 9_800 },
+    },
+    {
+      step: 4,
+      tool: 'run_command',
+      args: 'python3 -m unittest discover -s tests',
+      observation: 'Ran 4 tests in 0.001s OK',
+      isError: false,
+      diff: { files: 0, additions: 0, deletions: 0 },
+      labels: [],
+      abandoned: true,
+    },
+    {
+      step: 5,
+      tool: 'edit_file',
+      args: 'convert.py',
+      observation: 'Replaced 1 occurrence in convert.py',
+      isError: false,
+      diff: { files: 1, additions: 1, deletions: 1 },
+      labels: [{ label: 'neutral', source: 'judge', axis: 'decision' }],
+      branch: 'b-1a2b3c4d',
+      branchFrom: 2,
+    },
+    {
+      step: 6,
+      tool: 'search',
+      args: 'fahrenheit_to_celsius',
+      observation: 'convert.py:9: def fahrenheit_to_celsius(fahrenheit: float) -> float: tests/test_convert.py:14: self.assertAlmostEqual(fahrenheit_to_celsius(32), 0.0)',
+      isError: false,
+      diff: { files: 0, additions: 0, deletions: 0 },
+      labels: [],
+      branch: 'b-1a2b3c4d',
+    },
+    {
+      step: 7,
+      tool: null,
+      args: 'Should I also update the README examples, or leave them?',
+      observation: '',
+      isError: false,
+      diff: { files: 0, additions: 0, deletions: 0 },
+      labels: [],
+      branch: 'b-1a2b3c4d',
+    },
+    {
+      step: 8,
+      tool: 'run_command',
+      args: 'python3 -m unittest discover -s tests',
+      observation: 'Ran 4 tests in 0.001s OK',
+      isError: false,
+      diff: { files: 3, additions: 24, deletions: 7 },
+      labels: [{ label: 'good', source: 'rule' }],
+      branch: 'b-1a2b3c4d',
+    },
   ];
-  const run: RunView = { runId: 'shot-run', task: 'Make the tests pass without changing the tests.', status: 'running', steps: 8, model: 'scripted-model', startedAt, tokens: 48_213, hints: 2, maskedShare: 0.25, redactions: 1, readOnly: false, live: true };
+  const run: RunView = {
+    runId: 'shot-run',
+    task: 'Make the tests pass without changing the tests.',
+    status: 'running',
+    steps: 8,
+    model: 'scripted-model',
+    startedAt,
+    tokens: 48_213,
+    hints: 2,
+    maskedShare: 0.25,
+    redactions: 1,
+    readOnly: false,
+    live: true,
+  };
   const hints: TimelineHint[] = [
     { hintId: 'a', text: 'The bug is in the order of operations: parenthesize (fahrenheit - 32) before multiplying.', kind: 'knowledge', deliveredAtStep: 3 },
     { hintId: 'b', text: 'Keep the tests as they are.', kind: 'strategy', urgency: 'now' },
@@ -593,7 +815,8 @@ function shortRun(): { init: Extract<HostToWebview, { type: 'init' }>; detail: S
     isError: false,
     hasFullOutput: true,
     files: [{ path: 'convert.py', status: 'modified', additions: 2, deletions: 2, binary: false }],
-    patch: 'diff --git a/convert.py b/convert.py\n--- a/convert.py\n+++ b/convert.py\n@@ -8,2 +8,2 @@\n def fahrenheit_to_celsius(fahrenheit: float) -> float:\n-    return fahrenheit - 32 * 5 / 9\n+    return (fahrenheit - 32) * 5 / 9\n',
+    patch:
+      'diff --git a/convert.py b/convert.py\n--- a/convert.py\n+++ b/convert.py\n@@ -8,2 +8,2 @@\n def fahrenheit_to_celsius(fahrenheit: float) -> float:\n-    return fahrenheit - 32 * 5 / 9\n+    return (fahrenheit - 32) * 5 / 9\n',
     patchTruncated: false,
   };
   return { init: { type: 'init', run, steps, hints, notes: [], attention, unseen: 1 }, detail };
@@ -605,18 +828,25 @@ async function screenshots(origin: string, browser: Browser, dir: string): Promi
   for (const theme of ['light', 'dark', 'hc']) {
     const tab = await browser.newPage({ viewport: { width: 400, height: 1000 } });
     await openPanel(tab, origin, theme);
-    await tab.evaluate((messages) => {
-      for (const data of messages) (globalThis as any).__bench.send(data);
-    }, [
-      init,
-      { type: 'runs', liveRunId: 'shot-run', runs: [
-        { runId: 'shot-run', task: init.run!.task, status: 'running', steps: 8, createdAt: init.run!.startedAt },
-        { runId: 'old-run', task: 'Add a --json flag to the stats command\nwith tests', status: 'finished', steps: 31, createdAt: '2026-11-20T09:12:00Z' },
-        { runId: 'crashed', task: 'Migrate the cache to LRU', status: 'paused', steps: 12, createdAt: '2026-11-24T16:40:00Z' },
-      ] },
-      { type: 'attention', flag: { step: 2, kind: 'failures', message: '3 failed actions in a row' }, unseen: 2 },
-      { type: 'notice', level: 'info', message: 'Rewound to before step 3: 1 file(s) restored. Resume to go on from there.' },
-    ] as HostToWebview[]);
+    await tab.evaluate(
+      (messages) => {
+        for (const data of messages) (globalThis as any).__bench.send(data);
+      },
+      [
+        init,
+        {
+          type: 'runs',
+          liveRunId: 'shot-run',
+          runs: [
+            { runId: 'shot-run', task: init.run!.task, status: 'running', steps: 8, createdAt: init.run!.startedAt },
+            { runId: 'old-run', task: 'Add a --json flag to the stats command\nwith tests', status: 'finished', steps: 31, createdAt: '2026-11-20T09:12:00Z' },
+            { runId: 'crashed', task: 'Migrate the cache to LRU', status: 'paused', steps: 12, createdAt: '2026-11-24T16:40:00Z' },
+          ],
+        },
+        { type: 'attention', flag: { step: 2, kind: 'failures', message: '3 failed actions in a row' }, unseen: 2 },
+        { type: 'notice', level: 'info', message: 'Rewound to before step 3: 1 file(s) restored. Resume to go on from there.' },
+      ] as HostToWebview[],
+    );
     await tab.evaluate('window.__bench.afterPaint()');
     const shot = async (name: string) => {
       await tab.waitForTimeout(250);

@@ -7,7 +7,7 @@
  * Run with `npm run bench:policy`.
  */
 import { performance } from 'node:perf_hooks';
-import { checkCommand, PolicyOptions } from '../src/core/agent/commandPolicy';
+import { checkCommand, type PolicyOptions } from '../src/core/agent/commandPolicy';
 
 const OPTIONS: PolicyOptions = {
   workspace: '/home/dev/project',

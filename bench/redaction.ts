@@ -19,7 +19,7 @@ import { findSecretShapes, Redactor, StreamRedactor } from '../src/core/dataset/
 const SECRETS = ['configured-api-key-0123456789', ...Array.from({ length: 10 }, (_, index) => `env-secret-${index}-${'x7Q'.repeat(8)}`)];
 
 const CODE_LINES = [
-  "src/app.ts:12:  const value = computeSomething(input, 42); // ordinary output line",
+  'src/app.ts:12:  const value = computeSomething(input, 42); // ordinary output line',
   '    at Object.<anonymous> (/home/dev/project/node_modules/mocha/lib/runner.js:512:14)',
   'commit 3f786850e387550fdab836ed7e6dc881de23001b Author: Dev <dev@example.com>',
   '  "id": "123e4567-e89b-12d3-a456-426614174000", "status": "ok", "bytes": 18231,',

@@ -12,22 +12,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ShadowStore } from '../src/core/grounding/shadowStore';
-import {
-  cloneUserRepository,
-  copyWorkingFiles,
-  createCopyStore,
-  indexCopy,
-  materializeSnapshot,
-  OriginSnapshot,
-  snapshotOrigin,
-} from '../src/core/session/workingCopy';
+import { cloneUserRepository, copyWorkingFiles, createCopyStore, indexCopy, materializeSnapshot, type OriginSnapshot, snapshotOrigin } from '../src/core/session/workingCopy';
 import { generate } from './tree';
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const files = Number(arg('--files') ?? 20_000);
 const repeat = Number(arg('--repeat') ?? 5);
 
-const env = { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GIT_'))), GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+const env = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GIT_'))),
+  GIT_AUTHOR_NAME: 'b',
+  GIT_AUTHOR_EMAIL: 'b@b',
+  GIT_COMMITTER_NAME: 'b',
+  GIT_COMMITTER_EMAIL: 'b@b',
+};
 const git = (cwd: string, args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -159,10 +157,15 @@ async function main(): Promise<void> {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'cpu';
   console.log(
     `working copy benchmark: ${files} files, p50 of ${repeat}; ${os.cpus().length}x ${cpu}, ${fileSystem(os.tmpdir())} under ${os.tmpdir()}, ` +
-      `node ${process.version}, ${git('.', ['--version']).trim()}; load average ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`,
+      `node ${process.version}, ${git('.', ['--version']).trim()}; load average ${os
+        .loadavg()
+        .map((value) => value.toFixed(2))
+        .join(' ')}`,
   );
   const rows = [await bench(`generated ${files / 1000}k, plain folder`, false), await bench(`generated ${files / 1000}k, git repository (1 commit)`, true)];
-  console.log('| tree | snapshot (once per sampling) | materialize from store | copy from first copy | .git (clone, index) | one copy (first / others) | cp -r | copy on disk | .git on disk (own / hard-linked) | workspace on disk | reflinks |');
+  console.log(
+    '| tree | snapshot (once per sampling) | materialize from store | copy from first copy | .git (clone, index) | one copy (first / others) | cp -r | copy on disk | .git on disk (own / hard-linked) | workspace on disk | reflinks |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     const clone = row.clone.length ? median(row.clone) : 0;
@@ -178,7 +181,12 @@ async function main(): Promise<void> {
         `${mib(row.copyStoreBytes)} after its first snapshot (${ms(row.copyFirstSnapshot)}; mostly its index).`,
     );
   }
-  console.log(`load average at the end: ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average at the end: ${os
+      .loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().catch((error) => {

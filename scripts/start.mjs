@@ -3,17 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import {
-  CACHE,
-  ROOT,
-  ensureCodeServer,
-  findDesktopCode,
-  freePort,
-  makeDemoWorkspace,
-  startCodeServer,
-  workbenchUrl,
-  writeUserSettings,
-} from './vscode-server.mjs';
+import { CACHE, ROOT, ensureCodeServer, findDesktopCode, freePort, makeDemoWorkspace, startCodeServer, workbenchUrl, writeUserSettings } from './vscode-server.mjs';
 
 const workspace = path.join(CACHE, 'demo-workspace');
 if (!existsSync(workspace)) {

@@ -7,16 +7,7 @@ import os from 'node:os';
 import { format } from 'node:util';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import {
-  CHROMIUM_ARGS,
-  ROOT,
-  chromiumPath,
-  ensureCodeServer,
-  makeDemoWorkspace,
-  startCodeServer,
-  workbenchUrl,
-  writeUserSettings,
-} from './vscode-server.mjs';
+import { CHROMIUM_ARGS, ROOT, chromiumPath, ensureCodeServer, makeDemoWorkspace, startCodeServer, workbenchUrl, writeUserSettings } from './vscode-server.mjs';
 
 /** The workbench logs its own start-up and its failing look-ups of the extension gallery. */
 function isWorkbenchNoise(text) {

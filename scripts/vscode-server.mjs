@@ -111,13 +111,17 @@ export async function startCodeServer({ workspace, userDataDir, extensionsDir, e
   const child = spawn(
     bin,
     [
-      '--bind-addr', `127.0.0.1:${chosenPort}`,
-      '--auth', 'none',
+      '--bind-addr',
+      `127.0.0.1:${chosenPort}`,
+      '--auth',
+      'none',
       '--disable-telemetry',
       '--disable-update-check',
       '--disable-workspace-trust',
-      '--user-data-dir', userDataDir,
-      '--extensions-dir', extensionsDir,
+      '--user-data-dir',
+      userDataDir,
+      '--extensions-dir',
+      extensionsDir,
       workspace,
     ],
     { env: { ...process.env, ...env }, stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', detached: true },
@@ -159,11 +163,7 @@ export async function startCodeServer({ workspace, userDataDir, extensionsDir, e
 export function workbenchUrl({ url, port, workspace, extensionTestsPath, development = true }) {
   if (!development) return `${url}/?folder=${encodeURIComponent(workspace)}`;
   const remote = `vscode-remote://127.0.0.1:${port}`;
-  const payload = [
-    ['extensionDevelopmentPath', `${remote}${ROOT}`],
-    ...(extensionTestsPath ? [['extensionTestsPath', `${remote}${extensionTestsPath}`]] : []),
-    ['skipWelcome', 'true'],
-  ];
+  const payload = [['extensionDevelopmentPath', `${remote}${ROOT}`], ...(extensionTestsPath ? [['extensionTestsPath', `${remote}${extensionTestsPath}`]] : []), ['skipWelcome', 'true']];
   return `${url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
@@ -171,23 +171,14 @@ export function workbenchUrl({ url, port, workspace, extensionTestsPath, develop
 export function makeDemoWorkspace(target) {
   mkdirSync(path.dirname(target), { recursive: true });
   execFileSync('cp', ['-R', path.join(ROOT, 'demo'), target]);
-  const git = (...args) =>
-    execFileSync('git', ['-c', 'user.name=Apollo Demo', '-c', 'user.email=demo@example.com', ...args], { cwd: target, stdio: 'ignore' });
+  const git = (...args) => execFileSync('git', ['-c', 'user.name=Apollo Demo', '-c', 'user.email=demo@example.com', ...args], { cwd: target, stdio: 'ignore' });
   git('init', '-q', '-b', 'main');
   git('add', '-A');
   git('commit', '-q', '-m', 'Demo project');
   return target;
 }
 
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 export function chromiumPath() {
   const found = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate) => candidate && existsSync(candidate));

@@ -1,7 +1,7 @@
 /** Composition root: builds the services, registers the commands and the Intervention panel. */
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
-import { LABEL_AXES, LABEL_VALUES, LabelAxis, LabelValue } from './core/dataset/events';
+import { LABEL_AXES, LABEL_VALUES, type LabelAxis, type LabelValue } from './core/dataset/events';
 import type { LiveRunItem } from './protocol';
 import type { RunSession } from './core/session/runSession';
 import type { HostToWebview } from './protocol';
@@ -11,7 +11,7 @@ import { RunController } from './vscode/runController';
 import { API_KEY_SECRET, JUDGE_API_KEY_SECRET, readSettings, useExtensionStorage } from './vscode/settings';
 import { offerLegacyMerge } from './vscode/legacyDataset';
 import { runTaskSuite } from './vscode/taskSuiteCommand';
-import { ExportRequest, runExportCommand } from './vscode/exportCommand';
+import { type ExportRequest, runExportCommand } from './vscode/exportCommand';
 import { ExportCancelled } from './core/export/exportDataset';
 import { DatasetStore } from './core/dataset/store';
 import { collectGarbage, formatGarbageReport } from './core/session/gc';
@@ -68,7 +68,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
   const storeKey = async (secret: string, title: string, what: string): Promise<void> => {
     const key = await vscode.window.showInputBox({
       title,
-      prompt: 'Stored in VS Code\'s secret storage, never in settings or the dataset.',
+      prompt: "Stored in VS Code's secret storage, never in settings or the dataset.",
       password: true,
       ignoreFocusOut: true,
       validateInput: (value) => (value.trim() ? undefined : 'The key is empty.'),
@@ -96,7 +96,11 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
         return 0;
       }
       await vscode.workspace.getConfiguration('apollo').update('provider', 'vscode-lm', vscode.ConfigurationTarget.Global);
-      const names = models.slice(0, 5).map((model) => model.name).join(', ') + (models.length > 5 ? `, and ${models.length - 5} more` : '');
+      const names =
+        models
+          .slice(0, 5)
+          .map((model) => model.name)
+          .join(', ') + (models.length > 5 ? `, and ${models.length - 5} more` : '');
       void vscode.window.showInformationMessage(
         `Apollo: runs now use VS Code's language models (${models.length} found: ${names}). A run asks which one, unless apollo.model names one by id or family.`,
       );
@@ -136,9 +140,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     vscode.commands.registerCommand('apollo.pauseRun', () => controller.pause()),
     vscode.commands.registerCommand('apollo.resumeRun', (runId?: unknown) => controller.resume(typeof runId === 'string' ? runId : undefined)),
     vscode.commands.registerCommand('apollo.stopRun', () => controller.stop()),
-    vscode.commands.registerCommand('apollo.rewindRun', (step?: unknown) =>
-      controller.rewind(typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined),
-    ),
+    vscode.commands.registerCommand('apollo.rewindRun', (step?: unknown) => controller.rewind(typeof step === 'number' && Number.isInteger(step) && step >= 1 ? step : undefined)),
 
     vscode.commands.registerCommand('apollo.nextFlaggedStep', () => controller.focusNextFlag()),
     vscode.commands.registerCommand('apollo.openRun', async (runId?: unknown) => {
@@ -151,7 +153,12 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
         return undefined;
       }
       const picked = await vscode.window.showQuickPick(
-        runs.map((run) => ({ label: run.task.split('\n')[0].slice(0, 80), description: `${run.status} · ${run.steps} steps`, detail: `${run.id} · ${run.createdAt.slice(0, 16).replace('T', ' ')}`, id: run.id })),
+        runs.map((run) => ({
+          label: run.task.split('\n')[0].slice(0, 80),
+          description: `${run.status} · ${run.steps} steps`,
+          detail: `${run.id} · ${run.createdAt.slice(0, 16).replace('T', ' ')}`,
+          id: run.id,
+        })),
         { title: 'Apollo: Open Run', matchOnDescription: true, matchOnDetail: true },
       );
       if (!picked) return undefined;
@@ -175,7 +182,12 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       if (!opened) return undefined;
       const { folder, settings } = opened;
       try {
-        const summary = await runExportCommand({ datasetDir: settings.datasetDir, workspace: folder, policy: settings.maskPolicy, request: typeof request === 'object' && request ? request : undefined });
+        const summary = await runExportCommand({
+          datasetDir: settings.datasetDir,
+          workspace: folder,
+          policy: settings.maskPolicy,
+          request: typeof request === 'object' && request ? request : undefined,
+        });
         for (const skipped of summary?.skipped ?? []) log.warn(`Export left out ${skipped.id}: ${skipped.problems.join('; ')}`);
         for (const warning of summary?.warnings ?? []) log.warn(`Export: ${warning}`);
         return summary;
@@ -208,9 +220,8 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
       const datasetDir = await configuredDatasetDir();
       if (!datasetDir) return undefined;
       try {
-        const report = await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: 'Apollo: reclaiming the snapshot space of deleted runs…' },
-          () => collectGarbage(datasetDir),
+        const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Apollo: reclaiming the snapshot space of deleted runs…' }, () =>
+          collectGarbage(datasetDir),
         );
         void vscode.window.showInformationMessage(`Apollo: ${formatGarbageReport(report).trim().replace(/\n/g, ' ')}`);
         return report;

@@ -56,10 +56,13 @@ export class StepDetailPane {
     this.node.hidden = true;
     this.heading.tabIndex = -1;
     const top = el('div', 'pane-top');
-    top.append(this.heading, vsButton('Close', () => this.actions.close(), 'secondary', 'close'));
+    top.append(
+      this.heading,
+      vsButton('Close', () => this.actions.close(), 'secondary', 'close'),
+    );
     this.node.append(top, this.buttons, this.body);
     this.node.addEventListener('keydown', (event) => {
-      if ((event as KeyboardEvent).key === 'Escape') {
+      if (event.key === 'Escape') {
         event.stopPropagation();
         this.actions.close();
       }
@@ -143,7 +146,8 @@ export class StepDetailPane {
       parts.push(section(`Changed files (${formatInteger(detail.files.length)})`, list, ...more));
       const patch = capped(detail.patch, MAX_PATCH_CHARS);
       const patchParts: Node[] = [el('pre', 'code patch', patch.text || '(no textual changes)')];
-      if (patch.cut) patchParts.push(el('p', 'muted', `Patch shortened: the first ${formatInteger(MAX_PATCH_CHARS)} of ${formatInteger(detail.patch.length)} characters. Open diff shows every change.`));
+      if (patch.cut)
+        patchParts.push(el('p', 'muted', `Patch shortened: the first ${formatInteger(MAX_PATCH_CHARS)} of ${formatInteger(detail.patch.length)} characters. Open diff shows every change.`));
       else if (detail.patchTruncated) patchParts.push(el('p', 'muted', 'The recorded patch was cut where it grew too large. Open diff shows every change.'));
       parts.push(section('Patch', ...patchParts));
     } else {
@@ -196,17 +200,26 @@ abstract class ConfirmPane {
   protected readonly body = el('div', 'detail-body');
   protected readonly confirmButton: HTMLElement;
 
-  constructor(className: string, name: string, confirmLabel: string, onConfirm: () => void, private readonly onCancel: () => void) {
+  constructor(
+    className: string,
+    name: string,
+    confirmLabel: string,
+    onConfirm: () => void,
+    private readonly onCancel: () => void,
+  ) {
     this.node = el('section', className);
     this.node.setAttribute('aria-label', name);
     this.node.hidden = true;
     this.heading.tabIndex = -1;
     const buttons = el('div', 'detail-buttons');
     this.confirmButton = vsButton(confirmLabel, onConfirm, 'primary');
-    buttons.append(this.confirmButton, vsButton('Cancel', () => this.onCancel()));
+    buttons.append(
+      this.confirmButton,
+      vsButton('Cancel', () => this.onCancel()),
+    );
     this.node.append(this.heading, this.body, buttons);
     this.node.addEventListener('keydown', (event) => {
-      if ((event as KeyboardEvent).key === 'Escape') {
+      if (event.key === 'Escape') {
         event.stopPropagation();
         this.onCancel();
       }
@@ -231,7 +244,13 @@ export class RewindPane extends ConfirmPane {
   step: number | undefined;
 
   constructor(actions: RewindActions) {
-    super('rewind-confirm', 'Rewind preview', 'Confirm rewind', () => this.step !== undefined && actions.confirm(this.step), () => actions.cancel());
+    super(
+      'rewind-confirm',
+      'Rewind preview',
+      'Confirm rewind',
+      () => this.step !== undefined && actions.confirm(this.step),
+      () => actions.cancel(),
+    );
   }
 
   waiting(step: number): void {
@@ -276,7 +295,13 @@ export class AdoptPane extends ConfirmPane {
   private preview: AdoptPreviewView | undefined;
 
   constructor(actions: AdoptActions) {
-    super('rewind-confirm adopt-confirm', 'Adopt preview', 'Confirm adopt', () => this.preview && actions.confirm(this.preview.runId, this.preview.conflicts.length > 0), () => actions.cancel());
+    super(
+      'rewind-confirm adopt-confirm',
+      'Adopt preview',
+      'Confirm adopt',
+      () => this.preview && actions.confirm(this.preview.runId, this.preview.conflicts.length > 0),
+      () => actions.cancel(),
+    );
   }
 
   show(preview: AdoptPreviewView): void {
@@ -295,7 +320,7 @@ export class AdoptPane extends ConfirmPane {
     } else {
       parts.push(el('p', 'muted', 'None of these files has changes of your own.'));
     }
-    parts.push(el('p', 'muted', 'The diff editor shows each file: yours now on the left, the run\'s on the right. The adoption is recorded in the run.'));
+    parts.push(el('p', 'muted', "The diff editor shows each file: yours now on the left, the run's on the right. The adoption is recorded in the run."));
     this.body.replaceChildren(...parts);
   }
 

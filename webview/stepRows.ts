@@ -7,7 +7,7 @@
  * panel's current width and font.
  */
 import type { TimelineStep } from '../src/protocol';
-import { el, setDisabled, setText, setTitle, ToolkitControl, vsButton, vsDropdown, vsShortButton, vsTextBox } from './dom';
+import { el, setDisabled, setText, setTitle, type ToolkitControl, vsButton, vsDropdown, vsShortButton, vsTextBox } from './dom';
 import { diffStat, latestBadges } from './format';
 import { mixedOf, type StepNote, type TimelineData } from './timelineData';
 import type { RowMetrics, VirtualListSource, VirtualRow } from './virtualList';
@@ -55,15 +55,19 @@ export function buildReasonForm(onSave: () => void, onSkip: () => void): ReasonF
   const node = el('div', 'reason-form');
   const field = vsTextBox('field', 'Reason', 'Why? (optional)', 'reason');
   field.setAttribute('maxlength', '2000');
-  const axis = vsDropdown('Axis', [
-    ['', 'Both axes'],
-    ['decision', 'Decision'],
-    ['execution', 'Execution'],
-  ], 'axis');
+  const axis = vsDropdown(
+    'Axis',
+    [
+      ['', 'Both axes'],
+      ['decision', 'Decision'],
+      ['execution', 'Execution'],
+    ],
+    'axis',
+  );
   // Opening upwards keeps the list inside the row and the timeline's scroll area.
   axis.setAttribute('position', 'above');
   field.addEventListener('keydown', (event) => {
-    const key = (event as KeyboardEvent).key;
+    const key = event.key;
     if (key === 'Enter') onSave();
     if (key === 'Escape') {
       event.stopPropagation();
@@ -95,7 +99,13 @@ export class StepRows implements VirtualListSource<StepRow> {
       setText(row.observation, 'probe');
       setText(row.diff, 'no changes');
       row.badges.append(el('span', 'badge neutral', 'probe'));
-      if (form) row.node.append(buildReasonForm(() => undefined, () => undefined).node);
+      if (form)
+        row.node.append(
+          buildReasonForm(
+            () => undefined,
+            () => undefined,
+          ).node,
+        );
       measureHost.append(row.node);
       return row;
     };

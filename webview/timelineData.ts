@@ -220,7 +220,11 @@ export class TimelineData {
     const mixed = mixedOf(step);
     if (mixed.length) {
       const text = `Mixed: you saved ${fileList(mixed)} during this action`;
-      notes.push({ kind: 'mixed', text, title: `Mixed: you saved ${mixed.join(', ')} in an editor while this action ran, so its diff may hold your edits as well as the agent's; the rules give it no diff-based label.` });
+      notes.push({
+        kind: 'mixed',
+        text,
+        title: `Mixed: you saved ${mixed.join(', ')} in an editor while this action ran, so its diff may hold your edits as well as the agent's; the rules give it no diff-based label.`,
+      });
     }
     for (const flag of this.flagsAtStep.get(step.step) ?? []) {
       const text = `Needs attention: ${oneLine(flag.message)}`;

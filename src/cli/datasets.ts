@@ -90,9 +90,7 @@ export function resolveDataset(query: DatasetQuery): string {
     const legacy = path.join(real(workspace), LEGACY_DATASET_RELATIVE);
     const found = [own, ...others, legacy].find((dataset) => hasRun(dataset, query.runId!));
     if (found) return found;
-    throw new DatasetError(
-      `No run "${query.runId}" in the datasets under ${datasets} (nor in ${legacy}). Give the dataset it was recorded in with --dataset DIR.`,
-    );
+    throw new DatasetError(`No run "${query.runId}" in the datasets under ${datasets} (nor in ${legacy}). Give the dataset it was recorded in with --dataset DIR.`);
   }
   const notice = legacyNotice(workspace, own);
   if (notice) query.note?.(notice);

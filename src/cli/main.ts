@@ -6,7 +6,7 @@
 import { DatasetError } from '../core/dataset/store';
 import { ConfigError } from '../core/session/runSession';
 import { ExportError } from '../core/export/output';
-import { CliIo } from './io';
+import type { CliIo } from './io';
 import { USAGE } from './usage';
 import { UsageError } from './options';
 import { commandRun } from './commands/run';

@@ -7,8 +7,8 @@ import { REASONING_IN_CONTEXT } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { cliApolloHome, legacyNotice, resolveDataset, workspaceDataset } from './datasets';
 import { ConfigError, DEFAULT_MAX_STEPS, validateSampling } from '../core/session/runSession';
-import { MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
-import { CliIo } from './io';
+import { MASK_POLICIES, type MaskPolicy } from '../core/supervision/labels';
+import type { CliIo } from './io';
 import { USAGE } from './usage';
 
 export class UsageError extends Error {}
@@ -17,7 +17,7 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolea
 
 /** Parses a command's options strictly; undefined when --help printed the usage instead. */
 export function parseCommand<const O extends OptionSpec>(args: string[], options: O, io: CliIo, allowPositionals = false) {
-  const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean' } } as O & { help: { type: 'boolean' } }, strict: true, allowPositionals });
+  const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals });
   if ((parsed.values as { help?: boolean }).help) {
     io.stdout(USAGE);
     return undefined;

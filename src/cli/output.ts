@@ -1,6 +1,6 @@
 /** How runs are shown on the terminal: steps, the context window, trouble, and how a run ended. */
 import type { DatasetEvent, RunEndedEvent, ToolCallRecord } from '../core/dataset/events';
-import { CliIo } from './io';
+import type { CliIo } from './io';
 
 export type StepEvent = Extract<DatasetEvent, { type: 'step' }>;
 

@@ -27,7 +27,12 @@ export function apolloHome(env: NodeJS.ProcessEnv = process.env): string {
  * 12 hex digits of the SHA-256 of the path, e.g. `my-app-3f2a9c01b7de`.
  */
 export function workspaceKey(realWorkspace: string): string {
-  const base = path.basename(realWorkspace).replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '').slice(0, 60) || 'root';
+  const base =
+    path
+      .basename(realWorkspace)
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^\.+/, '')
+      .slice(0, 60) || 'root';
   return `${base}-${createHash('sha256').update(realWorkspace).digest('hex').slice(0, 12)}`;
 }
 

@@ -13,6 +13,10 @@ export function plural(count: number, one: string, many = `${one}s`): string {
 
 /** The first line of `text` that is not blank, trimmed, cut to `max` characters with an ellipsis. */
 export function firstLine(text: string, max = Infinity): string {
-  const line = text.split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
+  const line =
+    text
+      .split('\n')
+      .find((candidate) => candidate.trim() !== '')
+      ?.trim() ?? '';
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }

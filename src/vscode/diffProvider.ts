@@ -89,7 +89,10 @@ export async function openAdoptPreview(preview: AdoptPreview): Promise<void> {
   const resources = await Promise.all(
     preview.files.map(async (change) => {
       const target = vscode.Uri.file(path.join(preview.workspace, change.path));
-      const exists = await fs.lstat(target.fsPath).then(() => true, () => false);
+      const exists = await fs.lstat(target.fsPath).then(
+        () => true,
+        () => false,
+      );
       // A file not on disk shows as empty: the base snapshot has no such path.
       const current = exists ? target : SnapshotContentProvider.uri(base, change.path, 'before');
       return [target, current, SnapshotContentProvider.uri(result, change.path, 'after')];

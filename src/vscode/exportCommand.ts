@@ -2,8 +2,8 @@
 import * as vscode from 'vscode';
 import path from 'node:path';
 import { DatasetStore } from '../core/dataset/store';
-import { EXPORT_FORMATS, ExportFormat, ExportSummary, exportDataset, FORMAT_DESCRIPTIONS } from '../core/export/exportDataset';
-import { exportReport, exportTarget, ExportRequest, settleExport } from '../core/export/request';
+import { EXPORT_FORMATS, type ExportFormat, type ExportSummary, exportDataset, FORMAT_DESCRIPTIONS } from '../core/export/exportDataset';
+import { exportReport, exportTarget, type ExportRequest, settleExport } from '../core/export/request';
 import type { MaskPolicy } from '../core/supervision/labels';
 
 export type { ExportRequest };
@@ -61,32 +61,29 @@ export async function runExportCommand(options: { datasetDir: string; workspace:
   const out = settled.out ?? (await pickTarget(format, options.workspace));
   if (!out) return undefined;
   const store = new DatasetStore(options.datasetDir);
-  const summary = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Apollo: exporting ${format}`, cancellable: true },
-    async (progress, token) => {
-      const controller = new AbortController();
-      const cancel = token.onCancellationRequested(() => controller.abort());
-      let reported = 0;
-      try {
-        return await exportDataset(store, {
-          format,
-          out,
-          branches,
-          policy: options.policy,
-          minQuality: settled.minQuality,
-          hints: settled.hints,
-          signal: controller.signal,
-          onProgress: ({ runsDone, runsTotal, records }) => {
-            const percent = (runsDone / runsTotal) * 100;
-            progress.report({ increment: percent - reported, message: `${runsDone} of ${runsTotal} run(s), ${records} record(s)` });
-            reported = percent;
-          },
-        });
-      } finally {
-        cancel.dispose();
-      }
-    },
-  );
+  const summary = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Apollo: exporting ${format}`, cancellable: true }, async (progress, token) => {
+    const controller = new AbortController();
+    const cancel = token.onCancellationRequested(() => controller.abort());
+    let reported = 0;
+    try {
+      return await exportDataset(store, {
+        format,
+        out,
+        branches,
+        policy: options.policy,
+        minQuality: settled.minQuality,
+        hints: settled.hints,
+        signal: controller.signal,
+        onProgress: ({ runsDone, runsTotal, records }) => {
+          const percent = (runsDone / runsTotal) * 100;
+          progress.report({ increment: percent - reported, message: `${runsDone} of ${runsTotal} run(s), ${records} record(s)` });
+          reported = percent;
+        },
+      });
+    } finally {
+      cancel.dispose();
+    }
+  });
   const report = exportReport(summary, format);
   void (report.warning ? vscode.window.showWarningMessage(report.message, 'Reveal') : vscode.window.showInformationMessage(report.message, 'Reveal')).then((choice) => {
     if (choice === 'Reveal') void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out));

@@ -7,7 +7,7 @@
  * estimated) and no reasoning (the stable API streams text and tool calls only).
  */
 import * as vscode from 'vscode';
-import { ChatMessage, ChatModelClient, ChatTool, CompletionRequest, ModelError, ModelTurn } from '../core/agent/modelClient';
+import { type ChatMessage, type ChatModelClient, type ChatTool, type CompletionRequest, ModelError, type ModelTurn } from '../core/agent/modelClient';
 import type { ToolCallRecord } from '../core/dataset/events';
 
 export const VSCODE_LM_PROVIDER = 'vscode-lm';
@@ -104,10 +104,16 @@ export function toModelError(error: unknown, model: string, stage: 'request' | '
   const code = error instanceof vscode.LanguageModelError ? error.code : undefined;
   const name = `VS Code's language model "${model}"`;
   if (code === vscode.LanguageModelError.NoPermissions.name) {
-    return new ModelError(`${name} refused the request: Apollo may not use it yet (${detail}). Allow Apollo when VS Code asks, or under Manage Language Model Access in the Accounts menu, then resume the run.`, 'auth');
+    return new ModelError(
+      `${name} refused the request: Apollo may not use it yet (${detail}). Allow Apollo when VS Code asks, or under Manage Language Model Access in the Accounts menu, then resume the run.`,
+      'auth',
+    );
   }
   if (code === vscode.LanguageModelError.Blocked.name) {
-    return new ModelError(`${name} is blocked for Apollo, e.g. its quota is used up (${detail}). Wait and resume the run, pick another model, or set apollo.provider back to openai-compatible.`, 'http');
+    return new ModelError(
+      `${name} is blocked for Apollo, e.g. its quota is used up (${detail}). Wait and resume the run, pick another model, or set apollo.provider back to openai-compatible.`,
+      'http',
+    );
   }
   if (code === vscode.LanguageModelError.NotFound.name) {
     return new ModelError(`${name} is no longer available (${detail}). Start the run again to pick one of the models VS Code has, or set apollo.model to one of them.`, 'http');

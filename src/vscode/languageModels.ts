@@ -6,7 +6,8 @@ import { ConfigError, USE_ENDPOINT } from '../core/session/errors';
 export const HAS_CHAT_MODELS_KEY = 'apollo.hasChatModels';
 
 /** The message that says no models are there; its error offers to switch back to an endpoint. */
-export const NO_CHAT_MODELS = 'VS Code has no language models to run with: install and sign in to an extension that provides them (e.g. GitHub Copilot Chat), or set apollo.provider back to openai-compatible and use an endpoint.';
+export const NO_CHAT_MODELS =
+  'VS Code has no language models to run with: install and sign in to an extension that provides them (e.g. GitHub Copilot Chat), or set apollo.provider back to openai-compatible and use an endpoint.';
 
 /** Every chat model VS Code has now; none (not an error) where the API is missing or fails. */
 export async function availableChatModels(): Promise<vscode.LanguageModelChat[]> {
@@ -37,7 +38,9 @@ export async function pickChatModel(setting: string, title: string): Promise<vsc
     models.map((model) => ({ label: model.name, description: model.id, detail: describeModel(model), model })),
     {
       title,
-      placeHolder: wanted ? `No language model has the id or family "${wanted}" (apollo.model): pick one` : 'Pick the language model the agent runs on (set apollo.model to its id to skip this question)',
+      placeHolder: wanted
+        ? `No language model has the id or family "${wanted}" (apollo.model): pick one`
+        : 'Pick the language model the agent runs on (set apollo.model to its id to skip this question)',
       matchOnDescription: true,
       matchOnDetail: true,
       ignoreFocusOut: true,

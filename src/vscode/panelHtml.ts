@@ -14,13 +14,7 @@ export interface PanelPage {
 }
 
 export function panelHtml(page: PanelPage): string {
-  const csp = [
-    "default-src 'none'",
-    `script-src 'nonce-${page.nonce}'`,
-    `style-src ${page.cspSource}`,
-    `font-src ${page.cspSource}`,
-    `img-src ${page.cspSource} data:`,
-  ].join('; ');
+  const csp = ["default-src 'none'", `script-src 'nonce-${page.nonce}'`, `style-src ${page.cspSource}`, `font-src ${page.cspSource}`, `img-src ${page.cspSource} data:`].join('; ');
   const before = (page.before ?? []).map((src) => `\n  <script nonce="${page.nonce}" src="${src}"></script>`).join('');
   return `<!DOCTYPE html>
 <html lang="en">

@@ -9,19 +9,19 @@ import type { DatasetEvent, HintKind, HintUrgency, LabelAxis, LabelValue, Rewind
 import { HINT_KINDS, HINT_URGENCIES, REASONING_IN_CONTEXT, stepGrounding } from '../core/dataset/events';
 import { DatasetStore } from '../core/dataset/store';
 import { ConfigError, MANAGE_TRUST, openSetting, type ErrorAction } from '../core/session/errors';
-import { HINT_DEFAULTS, HINT_PLACEHOLDER, HintInput, describeHintInput, hintOptions, parseHintInput } from '../core/session/hintInput';
-import { adoptConfirmation, listPaths, LiveRun, rewindConfirmation, runEventLog, RunRegistry, SamplePosition } from '../core/session/registry';
-import { RunSession, SessionOptions, validateSampling } from '../core/session/runSession';
+import { HINT_DEFAULTS, HINT_PLACEHOLDER, type HintInput, describeHintInput, hintOptions, parseHintInput } from '../core/session/hintInput';
+import { adoptConfirmation, listPaths, type LiveRun, rewindConfirmation, runEventLog, RunRegistry, type SamplePosition } from '../core/session/registry';
+import { RunSession, type SessionOptions, validateSampling } from '../core/session/runSession';
 import type { ChatModelClient } from '../core/agent/modelClient';
 import { previewRewind, rewindRun } from '../core/session/rewind';
 import type { AttentionFlag } from '../core/supervision/attention';
-import { ConcurrencyLimit, Sampling, startSampling } from '../core/session/sample';
+import { ConcurrencyLimit, type Sampling, startSampling } from '../core/session/sample';
 import { adoptRun } from '../core/session/adopt';
 import type { CommandApprovalRequest } from '../core/agent/tools';
 import { toTimelineStep } from '../core/session/timeline';
-import { HostToWebview, LiveRunItem, parseWebviewMessage, RunListItem, StepDetail } from '../protocol';
+import { type HostToWebview, type LiveRunItem, parseWebviewMessage, type RunListItem, type StepDetail } from '../protocol';
 import { openAdoptPreview, openStepDiff } from './diffProvider';
-import { ApolloSettings, readMaskPolicy, readSettings, userAllowList } from './settings';
+import { type ApolloSettings, readMaskPolicy, readSettings, userAllowList } from './settings';
 import type { SettingsGuard } from './settingsGuard';
 import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
 import { pickChatModel } from './languageModels';
@@ -224,7 +224,10 @@ export class RunController {
   async startRun(task: string): Promise<RunSession | undefined> {
     try {
       this.runs.requireWorkspaceFree('starting');
-      const { folder, settings } = await this.openWorkspace({ untrusted: 'start runs in an untrusted workspace: the agent edits files and runs commands', folder: 'the agent works inside a workspace folder.' });
+      const { folder, settings } = await this.openWorkspace({
+        untrusted: 'start runs in an untrusted workspace: the agent edits files and runs commands',
+        folder: 'the agent works inside a workspace folder.',
+      });
       if (!task || task.trim() === '') throw new ConfigError('The task is empty: describe what the agent should do.');
       await this.guard?.checkWorkspace();
       const model = await this.chooseModel(settings, 'Apollo: Start Run');
@@ -252,11 +255,15 @@ export class RunController {
    */
   async sampleRuns(taskArgument?: string, countArgument?: number): Promise<Sampling | undefined> {
     try {
-      const { folder, settings } = await this.openWorkspace({ untrusted: 'sample runs in an untrusted workspace: each agent edits files and runs commands', folder: 'sampled runs work in copies of a workspace folder.' });
+      const { folder, settings } = await this.openWorkspace({
+        untrusted: 'sample runs in an untrusted workspace: each agent edits files and runs commands',
+        folder: 'sampled runs work in copies of a workspace folder.',
+      });
       await this.guard?.checkWorkspace();
       const model = await this.chooseModel(settings, 'Apollo: Sample Runs');
       if (!model) return undefined;
-      const task = taskArgument ?? (await window.showInputBox({ title: 'Apollo: Sample Runs', prompt: 'The task every run works on', placeHolder: 'What should the agents do?', ignoreFocusOut: true }));
+      const task =
+        taskArgument ?? (await window.showInputBox({ title: 'Apollo: Sample Runs', prompt: 'The task every run works on', placeHolder: 'What should the agents do?', ignoreFocusOut: true }));
       if (task === undefined) return undefined;
       if (task.trim() === '') throw new ConfigError('The task is empty: describe what the agents should do.');
       let count = countArgument;
@@ -271,7 +278,8 @@ export class RunController {
         if (answer === undefined) return undefined;
         count = Number(answer.trim());
       }
-      if (!Number.isInteger(count) || count < 1 || count > MAX_SAMPLES) throw new ConfigError(`The number of runs must be a whole number from 1 to ${MAX_SAMPLES}.`, openSetting('apollo.sample.count'));
+      if (!Number.isInteger(count) || count < 1 || count > MAX_SAMPLES)
+        throw new ConfigError(`The number of runs must be a whole number from 1 to ${MAX_SAMPLES}.`, openSetting('apollo.sample.count'));
       // One limit for the window: samplings started one after another share it (a changed
       // setting applies to samplings started from now on).
       if (this.limit?.max !== settings.concurrency) this.limit = new ConcurrencyLimit(settings.concurrency);
@@ -600,7 +608,12 @@ export class RunController {
   async injectHintCommand(text?: unknown, kind?: unknown, urgency?: unknown, runId?: unknown): Promise<string | undefined> {
     const target = typeof runId === 'string' ? runId : undefined;
     if (typeof text === 'string') {
-      return this.injectHint(text, HINT_KINDS.includes(kind as HintKind) ? (kind as HintKind) : 'knowledge', HINT_URGENCIES.includes(urgency as HintUrgency) ? (urgency as HintUrgency) : 'next', target);
+      return this.injectHint(
+        text,
+        HINT_KINDS.includes(kind as HintKind) ? (kind as HintKind) : 'knowledge',
+        HINT_URGENCIES.includes(urgency as HintUrgency) ? (urgency as HintUrgency) : 'next',
+        target,
+      );
     }
     const hint = await this.askHint();
     return hint && this.injectHint(hint.text, hint.kind, hint.urgency, target);
@@ -794,7 +807,9 @@ export class RunController {
   private async pickStep(title: string, withDetail = false): Promise<number | undefined> {
     const steps = await this.runs.viewedSteps();
     const picked = await window.showQuickPick(
-      steps.map((event) => ({ label: `Step ${event.step}`, description: event.action?.name ?? '(no tool call)', ...(withDetail ? { detail: toTimelineStep(event).args } : {}), step: event.step })).reverse(),
+      steps
+        .map((event) => ({ label: `Step ${event.step}`, description: event.action?.name ?? '(no tool call)', ...(withDetail ? { detail: toTimelineStep(event).args } : {}), step: event.step }))
+        .reverse(),
       { title, matchOnDetail: withDetail },
     );
     return picked?.step;
@@ -839,7 +854,10 @@ export class RunController {
       this.runs.markSeen();
       this.post({ type: 'notice', level: 'info', message: `Rewound to before step ${step}: ${event.files.length} file(s) restored. Resume to go on from there.` });
       void window
-        .showInformationMessage(`Apollo: workspace rewound to before step ${step} (${event.files.length} file(s) restored). Resume the run to go on from there; a hint sent after resuming reaches its next step.`, 'Resume')
+        .showInformationMessage(
+          `Apollo: workspace rewound to before step ${step} (${event.files.length} file(s) restored). Resume the run to go on from there; a hint sent after resuming reaches its next step.`,
+          'Resume',
+        )
         .then((picked) => (picked === 'Resume' ? this.resume(viewed.runId) : undefined));
       return event;
     } catch (error) {

@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { apolloHome, defaultDatasetDir, workspaceKey } from '../core/paths';
 import { DEFAULT_MAX_STEPS } from '../core/session/runSession';
-import { DEFAULT_MASK_POLICY, MASK_POLICIES, MaskPolicy } from '../core/supervision/labels';
+import { DEFAULT_MASK_POLICY, MASK_POLICIES, type MaskPolicy } from '../core/supervision/labels';
 import type { JudgeOptions } from '../core/supervision/judge';
 import type { CommandSandboxOptions } from '../core/agent/tools';
 import type { ReasoningInContext, SamplingOptions } from '../core/dataset/events';
-import { resolveEndpoint, ResolvedEndpoint } from '../core/session/endpoint';
+import { resolveEndpoint, type ResolvedEndpoint } from '../core/session/endpoint';
 
 export const API_KEY_SECRET = 'apollo.apiKey';
 export const JUDGE_API_KEY_SECRET = 'apollo.judgeApiKey';
@@ -87,7 +87,7 @@ export function setLegacySandboxFallback(value: string | undefined): void {
 export function userSandboxMode(config: Inspectable): 'auto' | 'off' {
   const mode = config.inspect<unknown>('sandbox.mode')?.globalValue;
   const legacy = config.inspect<unknown>(LEGACY_SANDBOX_SETTING)?.globalValue;
-  const value = typeof mode === 'string' ? mode : typeof legacy === 'string' ? legacy : legacySandboxMode ?? 'auto';
+  const value = typeof mode === 'string' ? mode : typeof legacy === 'string' ? legacy : (legacySandboxMode ?? 'auto');
   return value === 'off' ? 'off' : 'auto';
 }
 
@@ -158,10 +158,13 @@ export async function workspaceSecurityValues(): Promise<{ file: string; keys: s
   if (workspaceFile) await read(workspaceFile, path.basename(workspaceFile.fsPath), (settings) => settings.settings);
   // A VS Code that does not filter machine-scoped values out of the workspace shows them here.
   const config = vscode.workspace.getConfiguration('apollo', folders[0]?.uri);
-  const elsewhere = [...SECURITY_SETTINGS, LEGACY_SANDBOX_SETTING].filter((key) => {
-    const inspected = config.inspect(key);
-    return inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined;
-  }).map((key) => `apollo.${key}`).filter((key) => !found.some((entry) => entry.keys.includes(key)));
+  const elsewhere = [...SECURITY_SETTINGS, LEGACY_SANDBOX_SETTING]
+    .filter((key) => {
+      const inspected = config.inspect(key);
+      return inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined;
+    })
+    .map((key) => `apollo.${key}`)
+    .filter((key) => !found.some((entry) => entry.keys.includes(key)));
   if (elsewhere.length) found.push({ file: 'the workspace settings', keys: elsewhere });
   return found;
 }
@@ -200,7 +203,12 @@ export function readSampling(config: Pick<vscode.WorkspaceConfiguration, 'get' |
     return setting === null || setting === undefined ? undefined : setting;
   };
   const sampling: Record<string, unknown> = {};
-  for (const [key, setting] of [['temperature', 'request.temperature'], ['topP', 'request.topP'], ['seed', 'request.seed'], ['maxOutputTokens', 'request.maxOutputTokens']] as const) {
+  for (const [key, setting] of [
+    ['temperature', 'request.temperature'],
+    ['topP', 'request.topP'],
+    ['seed', 'request.seed'],
+    ['maxOutputTokens', 'request.maxOutputTokens'],
+  ] as const) {
     const setValue = value(setting);
     if (setValue !== undefined) sampling[key] = setValue;
   }
@@ -208,7 +216,7 @@ export function readSampling(config: Pick<vscode.WorkspaceConfiguration, 'get' |
   const extra = userValue<unknown>(config, 'request.extra', undefined);
   // An empty object adds nothing; anything else that is not an object is left for the check to name.
   if (extra !== undefined && !(typeof extra === 'object' && !Array.isArray(extra) && Object.keys(extra as object).length === 0)) sampling.extra = extra;
-  return Object.keys(sampling).length ? (sampling as SamplingOptions) : undefined;
+  return Object.keys(sampling).length ? sampling : undefined;
 }
 
 /** apollo.maskPolicy, read at once (no secrets involved), the default for an unknown value. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { findTaskDirs } from '../core/session/harborTask';
 import { ConfigError, openSetting } from '../core/session/errors';
 import { describeReward } from '../core/session/taskRuns';
-import { SuiteProgress, TaskSuite, TaskSuiteResult, startTaskSuite } from '../core/session/taskSuite';
+import { type SuiteProgress, type TaskSuite, type TaskSuiteResult, startTaskSuite } from '../core/session/taskSuite';
 import { primaryReward } from '../core/dataset/events';
 import type { RunController } from './runController';
 import * as window from './vscodeApis/window';
@@ -75,7 +75,10 @@ export async function runTaskSuite(controller: RunController, folderArgument?: s
       count = Number(answer.trim());
     }
     if (!Number.isInteger(count) || count < 1 || count > MAX_RUNS_PER_TASK) {
-      throw new ConfigError(`The number of runs of each task must be a whole number from 1 to ${MAX_RUNS_PER_TASK} (more is a batch for apollo sample --task-dir).`, openSetting('apollo.sample.count'));
+      throw new ConfigError(
+        `The number of runs of each task must be a whole number from 1 to ${MAX_RUNS_PER_TASK} (more is a batch for apollo sample --task-dir).`,
+        openSetting('apollo.sample.count'),
+      );
     }
     const n = count;
     let shown = false;
@@ -120,7 +123,11 @@ export async function runTaskSuite(controller: RunController, folderArgument?: s
       void (suite.tasks.length ? window.showWarningMessage(message) : window.showErrorMessage(message));
     }
     if (!suite.tasks.length) return suite;
-    host.post({ type: 'notice', level: 'info', message: `Running ${suite.tasks.length} task${suite.tasks.length === 1 ? '' : 's'} of the suite, ${n} run${n === 1 ? '' : 's'} each, each in its own working copy and verified as it ends.` });
+    host.post({
+      type: 'notice',
+      level: 'info',
+      message: `Running ${suite.tasks.length} task${suite.tasks.length === 1 ? '' : 's'} of the suite, ${n} run${n === 1 ? '' : 's'} each, each in its own working copy and verified as it ends.`,
+    });
     host.log.info(`Task suite ${suiteDir}: ${suite.tasks.map(({ task }) => task.name).join(', ')}; ${n} run(s) each; dataset ${settings.datasetDir}`);
     // Progress until every run is verified; cancelling stops the runs (their steps are kept).
     void window.withCancellableProgress(TITLE, (say, onCancel) => {

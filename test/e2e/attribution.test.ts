@@ -22,7 +22,7 @@ async function until(what: string, probe: () => boolean, timeoutMs = 60_000): Pr
   }
 }
 
-test('the panel says which changes were not the agent\'s: a save in the editor during an action, an edit while the model thinks', { timeout: 240_000 }, async () => {
+test("the panel says which changes were not the agent's: a save in the editor during an action, an edit while the model thinks", { timeout: 240_000 }, async () => {
   const thinking = new ReplyGate();
   const model = await startScriptedModelServer([
     { toolCall: { name: 'run_command', arguments: { command: WAITING_COMMAND } } },
@@ -64,10 +64,16 @@ test('the panel says which changes were not the agent\'s: a save in the editor d
     await panel.getByText(/^finished · 3 steps/).waitFor({ timeout: 60_000 });
     const runs = session.runsDir();
     const [runId] = readdirSync(runs);
-    const events = readFileSync(path.join(runs, runId, 'events.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
+    const events = readFileSync(path.join(runs, runId, 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as DatasetEvent);
     const steps = events.filter((event): event is StepEvent => event.type === 'step');
     assert.deepEqual(steps[0].grounding.mixed, { files: ['README.md'] });
-    assert.deepEqual(steps[1].grounding.files.map((file) => file.path), ['agent.txt']);
+    assert.deepEqual(
+      steps[1].grounding.files.map((file) => file.path),
+      ['agent.txt'],
+    );
     await page.screenshot({ path: path.join(resultsDir, 'attribution.png') });
     const labels = await timeline.getByRole('listitem').evaluateAll((items) => items.map((item) => item.getAttribute('aria-label')));
     assert.match(String(labels[0]), /^Step 1: run_command .*, mixed: you saved README\.md during this action$/, JSON.stringify(labels));

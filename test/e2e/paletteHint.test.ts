@@ -58,7 +58,11 @@ test('a hint from the command palette goes in one step, kind and urgency typed o
   try {
     await panel.getByRole('textbox', { name: 'Task' }).fill('List the files, again and again.');
     await panel.getByRole('button', { name: 'Start run' }).click();
-    await panel.getByRole('status').first().getByText(/^running · /).waitFor({ timeout: 60_000 });
+    await panel
+      .getByRole('status')
+      .first()
+      .getByText(/^running · /)
+      .waitFor({ timeout: 60_000 });
 
     // Typed prefixes: a strategy hint that interrupts now.
     let quickInput = await openInjectHint(page);
@@ -88,7 +92,11 @@ test('a hint from the command palette goes in one step, kind and urgency typed o
       { text: 'you listed the same folder twice', kind: 'correction', urgency: 'next', source: 'human' },
     ]);
     await panel.getByRole('button', { name: 'Stop' }).click();
-    await panel.getByRole('status').first().getByText(/^stopped · /).waitFor({ timeout: 30_000 });
+    await panel
+      .getByRole('status')
+      .first()
+      .getByText(/^stopped · /)
+      .waitFor({ timeout: 30_000 });
   } finally {
     await session.close();
     await model.close();

@@ -11,7 +11,6 @@ import type { DatasetEvent } from '../../src/core/dataset/events';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { openPanel, ROOT } from '../fixtures/panelSession';
 
-
 const FIXED_CONVERT = `"""Temperature conversions."""
 
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type RecordedRequest, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { openPanel } from '../fixtures/panelSession';
 
 const HINT = 'Use SQLite, it is already installed.';
@@ -51,19 +51,32 @@ test('an annotator samples three runs, goes to the one that needs them, hints it
     const live = panel.getByRole('list', { name: 'Live runs' });
     await live.getByRole('listitem').nth(2).waitFor({ timeout: 60_000 });
     // The run asking a question comes to the top.
-    await live.getByRole('listitem').first().getByText(/the agent asks: Which database/).waitFor({ timeout: 60_000 });
+    await live
+      .getByRole('listitem')
+      .first()
+      .getByText(/the agent asks: Which database/)
+      .waitFor({ timeout: 60_000 });
     await page.screenshot({ path: path.join(resultsDir, 'sample-live-runs.png') });
 
     // `j` opens the run that needs the annotator most.
-    await panel.getByText(/^Live runs/).first().click();
+    await panel
+      .getByText(/^Live runs/)
+      .first()
+      .click();
     await page.keyboard.press('j');
     await live.getByRole('listitem').filter({ hasText: 'Run 2 of 3' }).getByText('open', { exact: true }).waitFor({ timeout: 30_000 });
     await panel.getByRole('textbox', { name: 'Hint' }).fill(HINT);
     await panel.getByRole('button', { name: 'Send hint' }).click();
-    await panel.getByText(/reached step \d+/).first().waitFor({ timeout: 60_000 });
+    await panel
+      .getByText(/reached step \d+/)
+      .first()
+      .waitFor({ timeout: 60_000 });
 
     // Every run ends; the two that wrote a file can be adopted.
-    await live.getByRole('button', { name: /^Adopt run/ }).nth(1).waitFor({ timeout: 90_000 });
+    await live
+      .getByRole('button', { name: /^Adopt run/ })
+      .nth(1)
+      .waitFor({ timeout: 90_000 });
     await live.getByRole('button', { name: 'Adopt run 1' }).click();
     const preview = panel.getByRole('region', { name: 'Adopt preview' });
     await preview.getByText('from-run-1.txt').first().waitFor({ timeout: 30_000 });
@@ -72,7 +85,10 @@ test('an annotator samples three runs, goes to the one that needs them, hints it
     assert.equal(existsSync(path.join(workspace, 'from-run-1.txt')), false, 'the preview writes nothing');
     await page.screenshot({ path: path.join(resultsDir, 'sample-adopt-preview.png') });
     await preview.getByRole('button', { name: 'Confirm adopt' }).click();
-    await panel.getByText(/Adopted run/).first().waitFor({ timeout: 30_000 });
+    await panel
+      .getByText(/Adopted run/)
+      .first()
+      .waitFor({ timeout: 30_000 });
     assert.equal(readFileSync(path.join(workspace, 'from-run-1.txt'), 'utf8'), 'written by run 1\n');
     assert.equal(existsSync(path.join(workspace, 'from-run-3.txt')), false, 'only the adopted run reached the workspace');
 

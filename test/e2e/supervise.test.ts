@@ -12,20 +12,22 @@ import type { DatasetEvent } from '../../src/core/dataset/events';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { openPanel } from '../fixtures/panelSession';
 
-
 const INJECTED = '<script>window.__apolloInjected = true</script><img src=x onerror="window.__apolloInjected = true">';
 
 test('an annotator pauses, resumes and stops a run, reads a step, follows the attention flag and rewinds, in three themes', { timeout: 300_000 }, async () => {
   const failing = (code: number) => ({ toolCall: { name: 'run_command', arguments: { command: `echo failing; exit ${code}` } }, delayMs: 300 });
-  const model = await startScriptedModelServer([
-    { content: `I will write the notes. ${INJECTED}`, toolCall: { name: 'write_file', arguments: { path: 'notes/plan.md', content: '# plan\n' } }, delayMs: 500 },
-    failing(1),
-    failing(2),
-    failing(3),
-    { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 2500 },
-    { toolCall: { name: 'list_dir', arguments: { path: 'notes' } }, delayMs: 2500 },
-    { toolCall: { name: 'read_file', arguments: { path: 'notes/plan.md' } }, delayMs: 4000 },
-  ], { fallback: { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 4000 } });
+  const model = await startScriptedModelServer(
+    [
+      { content: `I will write the notes. ${INJECTED}`, toolCall: { name: 'write_file', arguments: { path: 'notes/plan.md', content: '# plan\n' } }, delayMs: 500 },
+      failing(1),
+      failing(2),
+      failing(3),
+      { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 2500 },
+      { toolCall: { name: 'list_dir', arguments: { path: 'notes' } }, delayMs: 2500 },
+      { toolCall: { name: 'read_file', arguments: { path: 'notes/plan.md' } }, delayMs: 4000 },
+    ],
+    { fallback: { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 4000 } },
+  );
   const session = await openPanel({
     viewport: { width: 1280, height: 900 },
     settings: { 'apollo.baseUrl': model.baseUrl, 'apollo.model': 'scripted-model', 'apollo.attention.notify': false },
@@ -73,14 +75,20 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
     await preview.getByText('notes/plan.md').first().waitFor({ timeout: 30_000 });
     assert.equal(existsSync(path.join(workspace, 'notes', 'plan.md')), true, 'the preview changes nothing');
     await preview.getByRole('button', { name: 'Confirm rewind' }).click();
-    await panel.getByText(/Rewound to before step 1/).first().waitFor({ timeout: 30_000 });
+    await panel
+      .getByText(/Rewound to before step 1/)
+      .first()
+      .waitFor({ timeout: 30_000 });
     assert.equal(existsSync(path.join(workspace, 'notes', 'plan.md')), false);
     await timeline.getByText('abandoned').first().waitFor({ timeout: 10_000 });
 
     // The runs list names the run.
     await panel.getByText('Runs', { exact: true }).first().click();
     const runs = panel.getByRole('list', { name: 'Runs' });
-    await runs.getByText(/Write the plan/).first().waitFor({ timeout: 10_000 });
+    await runs
+      .getByText(/Write the plan/)
+      .first()
+      .waitFor({ timeout: 10_000 });
     // Opened from the list, the rewound run waits to go on from the rewind: Resume, not Pause or Stop.
     await runs.getByRole('button', { name: 'Open' }).first().click();
     await status.getByText(/^paused · 5 steps/).waitFor({ timeout: 10_000 });
@@ -112,7 +120,10 @@ test('an annotator pauses, resumes and stops a run, reads a step, follows the at
 
     const runsDir = session.runsDir();
     const [runId] = readdirSync(runsDir);
-    const events = readFileSync(path.join(runsDir, runId, 'events.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
+    const events = readFileSync(path.join(runsDir, runId, 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as DatasetEvent);
     const states = events.filter((event) => event.type === 'run_state').map((event) => event.type === 'run_state' && event.state);
     assert.deepEqual(states.slice(0, 2), ['paused', 'resumed']);
     assert.ok(events.some((event) => event.type === 'run_ended' && event.status === 'stopped'));

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type RecordedRequest, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { openPanel, ROOT } from '../fixtures/panelSession';
 
 const TASKS = path.join(ROOT, 'test', 'fixtures', 'tasks');
@@ -42,7 +42,10 @@ test('a two-task suite run from the palette lists each run with its task and rew
 
     // The folder dialog (VS Code's own, in the browser): type the suite's path and accept it.
     const pathBox = quickInput.locator('input.input');
-    await quickInput.getByText(/a task .* or a folder of tasks/).first().waitFor({ timeout: 30_000 });
+    await quickInput
+      .getByText(/a task .* or a folder of tasks/)
+      .first()
+      .waitFor({ timeout: 30_000 });
     await pathBox.fill(suiteDir);
     const countPrompt = quickInput.getByText(/How many runs of each of the 2 tasks/);
     for (let attempt = 0; attempt < 5 && !(await countPrompt.isVisible()); attempt++) {

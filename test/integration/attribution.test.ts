@@ -10,12 +10,15 @@ import * as vscode from 'vscode';
 import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent, ExternalChangeEvent, StepEvent } from '../../src/core/dataset/events';
 import type { HostToWebview } from '../../src/protocol';
-import { ReplyGate, ScriptedModelServer, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { ReplyGate, type ScriptedModelServer, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
 async function readEvents(api: ApolloApi, runId: string): Promise<DatasetEvent[]> {
   const file = path.join((await api.datasetDir())!, 'runs', runId, 'events.jsonl');
-  return (await fs.readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
+  return (await fs.readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as DatasetEvent);
 }
 
 /** A command that says it started, then waits (polling, bounded) until the test lets it end. */
@@ -84,12 +87,20 @@ describe('Apollo attribution of changes', function () {
       external.map((event) => [event.step, event.phase, event.grounding.files.map((file) => file.path)]),
       [[2, 'during_request', ['edited-while-thinking.txt']]],
     );
-    assert.deepEqual(steps[1].grounding.files.map((file) => file.path), ['agent-wrote.txt'], 'the edit made while the model thought is not the agent\'s');
+    assert.deepEqual(
+      steps[1].grounding.files.map((file) => file.path),
+      ['agent-wrote.txt'],
+      "the edit made while the model thought is not the agent's",
+    );
     assert.equal(steps[1].grounding.mixed, undefined);
 
     const added = posted.find((message) => message.type === 'stepAdded' && message.step.step === 1);
     assert.ok(added?.type === 'stepAdded');
     assert.deepEqual(added.step.mixed, ['saved-in-editor.txt']);
-    assert.ok(posted.some((message) => message.type === 'timelineNote' && message.note.kind === 'external' && message.note.step === 2 && message.note.text === 'Changed outside the agent: edited-while-thinking.txt'));
+    assert.ok(
+      posted.some(
+        (message) => message.type === 'timelineNote' && message.note.kind === 'external' && message.note.step === 2 && message.note.text === 'Changed outside the agent: edited-while-thinking.txt',
+      ),
+    );
   });
 });

@@ -7,7 +7,7 @@ import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import type { HostToWebview } from '../../src/protocol';
 import { claimFileOf } from '../../src/core/session/workspaceClaim';
-import { startScriptedModelServer, ScriptedModelServer, ScriptedReply } from '../fixtures/scriptedModelServer';
+import { startScriptedModelServer, type ScriptedModelServer, type ScriptedReply } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
 /** The dataset folder the extension records into: its storage by default, outside the workspace. */
@@ -16,7 +16,10 @@ let datasetRoot = '';
 async function readEvents(runId: string): Promise<DatasetEvent[]> {
   const file = path.join(datasetRoot, 'runs', runId, 'events.jsonl');
   const text = await fs.readFile(file, 'utf8');
-  return text.trim().split('\n').map((line) => JSON.parse(line) as DatasetEvent);
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as DatasetEvent);
 }
 
 describe('Apollo extension', function () {
@@ -54,7 +57,25 @@ describe('Apollo extension', function () {
 
   it('registers every command of the contract', async () => {
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['apollo.startRun', 'apollo.sampleRuns', 'apollo.adoptRun', 'apollo.nextRunNeedingAttention', 'apollo.injectHint', 'apollo.pauseRun', 'apollo.resumeRun', 'apollo.stopRun', 'apollo.openDataset', 'apollo.setApiKey', 'apollo.collectGarbage', 'apollo.rewindRun', 'apollo.exportDataset', 'apollo.labelStep', 'apollo.setJudgeApiKey', 'apollo.nextFlaggedStep', 'apollo.openRun']) {
+    for (const id of [
+      'apollo.startRun',
+      'apollo.sampleRuns',
+      'apollo.adoptRun',
+      'apollo.nextRunNeedingAttention',
+      'apollo.injectHint',
+      'apollo.pauseRun',
+      'apollo.resumeRun',
+      'apollo.stopRun',
+      'apollo.openDataset',
+      'apollo.setApiKey',
+      'apollo.collectGarbage',
+      'apollo.rewindRun',
+      'apollo.exportDataset',
+      'apollo.labelStep',
+      'apollo.setJudgeApiKey',
+      'apollo.nextFlaggedStep',
+      'apollo.openRun',
+    ]) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
   });
@@ -90,7 +111,7 @@ describe('Apollo extension', function () {
       { toolCall: { name: 'run_command', arguments: { command: 'exit 1' } } },
       { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
     ]);
-    const runId = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Label me'))!;
+    const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Label me');
     assert.equal((await api.currentSession()!.done).status, 'finished');
     await api.panel.receive({ type: 'labelStep', step: 1, label: 'good', axis: 'decision', reason: 'the right file' });
     await api.panel.receive({ type: 'labelStep', step: 1, label: 'good', axis: 'tone' });
@@ -113,7 +134,10 @@ describe('Apollo extension', function () {
       const file = `${out}-${policy}.jsonl`;
       const summary = await vscode.commands.executeCommand<{ policy: string; records: number }>('apollo.exportDataset', { format: 'openai', out: file, branches: 'main' });
       assert.equal(summary?.policy, policy);
-      const lines = (await fs.readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+      const lines = (await fs.readFile(file, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
       const line = lines.find((candidate) => candidate.messages[1].content === 'Label me');
       return line.messages.filter((message: { role: string }) => message.role === 'assistant').map((message: { weight: number }) => message.weight);
     };
@@ -134,18 +158,21 @@ describe('Apollo extension', function () {
       { content: '<script>alert("x")</script> I will write the page.', toolCall: { name: 'write_file', arguments: { path: 'page/index.html', content: '<script>alert(1)</script>\n' } } },
       { toolCall: { name: 'finish', arguments: { summary: 'page' } } },
     ]);
-    const first = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Write a page'))!;
+    const first = await vscode.commands.executeCommand<string>('apollo.startRun', 'Write a page');
     await api.currentSession()!.done;
     await api.panel.receive({ type: 'showStep', step: 1 });
     const detail = posted.find((message) => message.type === 'stepDetail');
     assert.ok(detail?.type === 'stepDetail');
     assert.equal(detail.detail.thought, '<script>alert("x")</script> I will write the page.');
     assert.equal(detail.detail.arguments, JSON.stringify({ path: 'page/index.html', content: '<script>alert(1)</script>\n' }, null, 2));
-    assert.deepEqual(detail.detail.files.map((file) => file.path), ['page/index.html']);
+    assert.deepEqual(
+      detail.detail.files.map((file) => file.path),
+      ['page/index.html'],
+    );
     assert.match(detail.detail.patch, /\+<script>alert\(1\)<\/script>/);
 
     await startServer([{ toolCall: { name: 'finish', arguments: { summary: 'nothing to do' } } }]);
-    const second = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Do nothing'))!;
+    const second = await vscode.commands.executeCommand<string>('apollo.startRun', 'Do nothing');
     await api.currentSession()!.done;
     posted.length = 0;
     await api.panel.receive({ type: 'ready' });
@@ -195,7 +222,7 @@ describe('Apollo extension', function () {
     try {
       await startServer([{ toolCall: { name: 'list_dir', arguments: {} } }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }]);
       await configure({ 'judge.enabled': true, 'judge.baseUrl': judge.baseUrl, 'judge.model': 'critic' });
-      const runId = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Judge me'))!;
+      const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Judge me');
       assert.equal((await api.currentSession()!.done).status, 'finished');
       const events = await readEvents(runId);
       const judged = events.filter((event) => event.type === 'label' && event.source === 'judge:critic');
@@ -242,7 +269,7 @@ describe('Apollo extension', function () {
     assert.deepEqual(preview?.type === 'rewindPreview' && preview.preview, { step: 2, written: [], removed: ['rewind/second.txt'], userEdits: [], stopsRun: false });
     assert.ok(await fs.readFile(path.join(workspaceDir(), 'rewind/second.txt'), 'utf8'), 'a preview changes nothing');
     await api.panel.receive({ type: 'rewind', step: 2 });
-    const events = await readEvents(runId!);
+    const events = await readEvents(runId);
     const rewind = events[events.length - 1];
     assert.equal(rewind.type, 'rewind');
     assert.ok(rewind.type === 'rewind' && rewind.toStep === 2 && rewind.parentStep === 1);
@@ -251,7 +278,7 @@ describe('Apollo extension', function () {
     assert.ok(posted.some((message) => message.type === 'notice' && /Rewound to before step 2: 1 file\(s\) restored/.test(message.message)));
     // A malformed rewind request from the panel is dropped, not acted on.
     await api.panel.receive({ type: 'rewind', step: 0 });
-    assert.equal((await readEvents(runId!)).length, events.length);
+    assert.equal((await readEvents(runId)).length, events.length);
     await fs.rm(path.join(workspaceDir(), 'rewind'), { recursive: true, force: true });
   });
 
@@ -265,12 +292,15 @@ describe('Apollo extension', function () {
     try {
       const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Make files');
       assert.equal((await api.currentSession()!.done).status, 'finished');
-      const steps = (await readEvents(runId!)).filter((event): event is Extract<DatasetEvent, { type: 'step' }> => event.type === 'step');
-      assert.deepEqual(steps[0].grounding.files.map((file) => file.path), ['kept.txt']);
+      const steps = (await readEvents(runId)).filter((event): event is Extract<DatasetEvent, { type: 'step' }> => event.type === 'step');
+      assert.deepEqual(
+        steps[0].grounding.files.map((file) => file.path),
+        ['kept.txt'],
+      );
 
-      await fs.rm(path.join(datasetRoot, 'runs', runId!), { recursive: true });
+      await fs.rm(path.join(datasetRoot, 'runs', runId), { recursive: true });
       const report = await vscode.commands.executeCommand<{ runs: string[] }>('apollo.collectGarbage');
-      assert.ok(report?.runs.includes(runId!), `the report names ${runId}`);
+      assert.ok(report?.runs.includes(runId), `the report names ${runId}`);
     } finally {
       await configure({ 'grounding.exclude': undefined, 'grounding.maxFileSizeMb': undefined });
     }
@@ -286,8 +316,11 @@ describe('Apollo extension', function () {
     assert.match(runId ?? '', /^\d{8}-\d{6}-[0-9a-f]{8}$/);
     const ended = await api.currentSession()!.done;
     assert.equal(ended.status, 'finished');
-    const events = await readEvents(runId!);
-    assert.deepEqual(events.map((event) => event.type), ['run_started', 'context_window', 'step', 'step', 'step', 'run_ended']);
+    const events = await readEvents(runId);
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['run_started', 'context_window', 'step', 'step', 'step', 'run_ended'],
+    );
     const added = posted.filter((message): message is Extract<HostToWebview, { type: 'stepAdded' }> => message.type === 'stepAdded');
     assert.deepEqual(
       added.map((message) => [message.step.step, message.step.tool, message.step.args, message.step.diff.files]),
@@ -335,10 +368,7 @@ describe('Apollo extension', function () {
   });
 
   it('an urgent hint from the panel interrupts the model request in flight', async () => {
-    const model = await startServer([
-      { toolCall: { name: 'list_dir', arguments: {} }, delayMs: 20_000 },
-      { toolCall: { name: 'finish', arguments: { summary: 'ok' } } },
-    ]);
+    const model = await startServer([{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 20_000 }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }]);
     await api.panel.receive({ type: 'startRun', task: 'Take your time' });
     await until('the first model request', () => model.requests.length >= 1);
     await api.panel.receive({ type: 'sendHint', text: 'Finish right away', kind: 'correction', urgency: 'now' });
@@ -351,7 +381,7 @@ describe('Apollo extension', function () {
   it('resumes an interrupted run from its last recorded step', async () => {
     // A run that stopped without an ending, as after a crash: a finished run's record, cut before its end.
     await startServer([{ toolCall: { name: 'write_file', arguments: { path: 'first.txt', content: '1\n' } } }, { toolCall: { name: 'list_dir', arguments: {} } }]);
-    const original = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Two steps'))!;
+    const original = await vscode.commands.executeCommand<string>('apollo.startRun', 'Two steps');
     await api.currentSession()!.done;
     const runs = path.join(datasetRoot, 'runs');
     const interruptedId = `${original}-x`;
@@ -367,19 +397,33 @@ describe('Apollo extension', function () {
     assert.equal(session.runId, interruptedId);
     const ended = await session.done;
     assert.equal(ended.status, 'finished');
-    assert.deepEqual((await readEvents(interruptedId)).filter((event) => event.type === 'step').map((event) => event.type === 'step' && event.step), [1, 2]);
+    assert.deepEqual(
+      (await readEvents(interruptedId)).filter((event) => event.type === 'step').map((event) => event.type === 'step' && event.step),
+      [1, 2],
+    );
     // The resumed request carried step 1 in its context.
     assert.ok(model.requests[0].messages.some((message: { role: string; content: string }) => message.role === 'tool' && /Wrote 2 bytes to first\.txt/.test(message.content)));
   });
 
   it('drops malformed panel messages without effect', async () => {
     const before = api.currentSession();
-    for (const bad of [null, 'startRun', { type: 'startRun' }, { type: 'startRun', task: 42 }, { type: 'labelStep', step: -1, label: 'bad' }, { type: 'sendHint', text: 'x', kind: 'rumour' }, { type: 'eval', code: '1' }]) {
+    for (const bad of [
+      null,
+      'startRun',
+      { type: 'startRun' },
+      { type: 'startRun', task: 42 },
+      { type: 'labelStep', step: -1, label: 'bad' },
+      { type: 'sendHint', text: 'x', kind: 'rumour' },
+      { type: 'eval', code: '1' },
+    ]) {
       await api.panel.receive(bad);
     }
     assert.equal(api.currentSession(), before);
     // Nothing answers a dropped message (a refreshed runs list from an earlier run may still arrive).
-    assert.deepEqual(posted.filter((message) => message.type !== 'runs' && message.type !== 'liveRuns').map((message) => message.type), []);
+    assert.deepEqual(
+      posted.filter((message) => message.type !== 'runs' && message.type !== 'liveRuns').map((message) => message.type),
+      [],
+    );
   });
 
   it('refuses an empty task and a missing endpoint with messages that say what to do', async () => {
@@ -473,7 +517,10 @@ describe('Apollo extension', function () {
 
       const withHint = model.requests.filter((request) => JSON.stringify(request.messages).includes(hint));
       assert.ok(withHint.length > 0, 'the hint reached the run it was sent to');
-      assert.ok(withHint.every((request) => workspaceOf(request) === first.shadow.workspace), 'and no other run');
+      assert.ok(
+        withHint.every((request) => workspaceOf(request) === first.shadow.workspace),
+        'and no other run',
+      );
       // Each run saw only its own file.
       for (const session of sessions) {
         const listing = (await readEvents(session.runId)).find((event) => event.type === 'step' && event.action?.name === 'list_dir');
@@ -486,7 +533,10 @@ describe('Apollo extension', function () {
         assert.ok(startedEvent.type === 'run_started' && startedEvent.taskId === started.taskId && startedEvent.origin?.workspace === (await fs.realpath(workspaceDir())));
       }
       // The workspace itself was not touched by either run.
-      assert.deepEqual((await fs.readdir(workspaceDir())).filter((name) => name.startsWith('made-by-')), []);
+      assert.deepEqual(
+        (await fs.readdir(workspaceDir())).filter((name) => name.startsWith('made-by-')),
+        [],
+      );
       const ended = api.liveRuns().filter((run) => run.sample?.taskId === started.taskId);
       assert.equal(ended.length, 2);
       assert.ok(ended.every((run) => run.need.kind === 'ended' && run.adoptable));
@@ -498,7 +548,14 @@ describe('Apollo extension', function () {
       const preview = posted.find((message) => message.type === 'adoptPreview');
       assert.ok(preview?.type === 'adoptPreview');
       assert.deepEqual([preview.preview.written, preview.preview.removed, preview.preview.conflicts], [[file], [], []]);
-      assert.equal(await fs.access(path.join(workspaceDir(), file)).then(() => true, () => false), false, 'a preview writes nothing');
+      assert.equal(
+        await fs.access(path.join(workspaceDir(), file)).then(
+          () => true,
+          () => false,
+        ),
+        false,
+        'a preview writes nothing',
+      );
       await api.panel.receive({ type: 'adoptRun', runId: second.runId, overwrite: false });
       assert.equal(await fs.readFile(path.join(workspaceDir(), file), 'utf8'), 'mine\n');
       const adopted = (await readEvents(second.runId)).find((event) => event.type === 'run_adopted');
@@ -569,7 +626,14 @@ describe('Apollo extension', function () {
       await configure({ runsPath: 'copies' });
       assert.equal(await vscode.commands.executeCommand('apollo.sampleRuns', 'x', 2), undefined);
       assert.match(JSON.stringify(posted.find((message) => message.type === 'notice')), /inside the workspace/);
-      assert.equal(await fs.access(path.join(workspaceDir(), 'copies')).then(() => true, () => false), false, 'nothing was created');
+      assert.equal(
+        await fs.access(path.join(workspaceDir(), 'copies')).then(
+          () => true,
+          () => false,
+        ),
+        false,
+        'nothing was created',
+      );
       assert.equal(api.sessions().filter((session) => session.isLive).length, 0);
     });
   });

@@ -11,7 +11,7 @@ import { DatasetStore } from '../../src/core/dataset/store';
 import { RunSession } from '../../src/core/session/runSession';
 import { LanguageModelClient, readResponseStream, toLanguageModelMessages, toLanguageModelTools } from '../../src/vscode/languageModelClient';
 import type { HostToWebview } from '../../src/protocol';
-import { startScriptedModelServer, ScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { startScriptedModelServer, type ScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, until as untilWithin } from './helpers';
 
 /** Runs on a language model take a little longer to start here. */
@@ -103,30 +103,57 @@ describe("VS Code's language models as the agent's model", function () {
       },
       { role: 'tool', tool_call_id: 'a', content: 'wrote a.txt' },
       { role: 'tool', tool_call_id: 'b', content: 'bad arguments' },
-      { role: 'user', content: [{ type: 'text', text: 'Hint: ' }, { type: 'text', text: 'check b.txt' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Hint: ' },
+          { type: 'text', text: 'check b.txt' },
+        ],
+      },
     ];
     const mapped = toLanguageModelMessages(messages);
     assert.deepEqual(
       mapped.map((message) => message.role),
-      [vscode.LanguageModelChatMessageRole.User, vscode.LanguageModelChatMessageRole.User, vscode.LanguageModelChatMessageRole.Assistant, vscode.LanguageModelChatMessageRole.User, vscode.LanguageModelChatMessageRole.User],
+      [
+        vscode.LanguageModelChatMessageRole.User,
+        vscode.LanguageModelChatMessageRole.User,
+        vscode.LanguageModelChatMessageRole.Assistant,
+        vscode.LanguageModelChatMessageRole.User,
+        vscode.LanguageModelChatMessageRole.User,
+      ],
       'system becomes a user message; the two tool results share one user message',
     );
-    const texts = (message: vscode.LanguageModelChatMessage) => message.content.filter((part) => part instanceof vscode.LanguageModelTextPart).map((part) => (part as vscode.LanguageModelTextPart).value).join('');
+    const texts = (message: vscode.LanguageModelChatMessage) =>
+      message.content
+        .filter((part) => part instanceof vscode.LanguageModelTextPart)
+        .map((part) => part.value)
+        .join('');
     assert.equal(texts(mapped[0]), 'You are a coding agent.');
     assert.equal(texts(mapped[4]), 'Hint: check b.txt');
     const assistant = mapped[2].content;
     assert.ok(assistant[0] instanceof vscode.LanguageModelTextPart && assistant[0].value === 'Both at once.');
     const calls = assistant.filter((part): part is vscode.LanguageModelToolCallPart => part instanceof vscode.LanguageModelToolCallPart);
-    assert.deepEqual(calls.map((call) => [call.callId, call.name, call.input]), [
-      ['a', 'write_file', { path: 'a.txt', content: 'A' }],
-      ['b', 'write_file', {}],
-    ]);
+    assert.deepEqual(
+      calls.map((call) => [call.callId, call.name, call.input]),
+      [
+        ['a', 'write_file', { path: 'a.txt', content: 'A' }],
+        ['b', 'write_file', {}],
+      ],
+    );
     const results = mapped[3].content.filter((part): part is vscode.LanguageModelToolResultPart => part instanceof vscode.LanguageModelToolResultPart);
-    assert.deepEqual(results.map((part) => [part.callId, (part.content[0] as vscode.LanguageModelTextPart).value]), [['a', 'wrote a.txt'], ['b', 'bad arguments']]);
+    assert.deepEqual(
+      results.map((part) => [part.callId, (part.content[0] as vscode.LanguageModelTextPart).value]),
+      [
+        ['a', 'wrote a.txt'],
+        ['b', 'bad arguments'],
+      ],
+    );
     assert.ok(results.every((part) => part.content[0] instanceof vscode.LanguageModelTextPart));
 
     const schema = { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] };
-    assert.deepEqual(toLanguageModelTools([{ type: 'function', function: { name: 'read_file', description: 'Read a file', parameters: schema } }]), [{ name: 'read_file', description: 'Read a file', inputSchema: schema }]);
+    assert.deepEqual(toLanguageModelTools([{ type: 'function', function: { name: 'read_file', description: 'Read a file', parameters: schema } }]), [
+      { name: 'read_file', description: 'Read a file', inputSchema: schema },
+    ]);
 
     async function* parts() {
       yield new vscode.LanguageModelTextPart('Reading ');
@@ -142,7 +169,12 @@ describe("VS Code's language models as the agent's model", function () {
     const datasetDir = await fs.mkdtemp(path.join(os.tmpdir(), 'apollo-it-lm-dataset-'));
     temps.push(workspace, datasetDir);
     const chat = new ScriptedChat([
-      { parts: [new vscode.LanguageModelTextPart('I will write the greeting.'), new vscode.LanguageModelToolCallPart('call-write-1', 'write_file', { path: 'greeting.txt', content: 'hello from a VS Code model\n' })] },
+      {
+        parts: [
+          new vscode.LanguageModelTextPart('I will write the greeting.'),
+          new vscode.LanguageModelToolCallPart('call-write-1', 'write_file', { path: 'greeting.txt', content: 'hello from a VS Code model\n' }),
+        ],
+      },
       { parts: [new vscode.LanguageModelToolCallPart('call-finish-2', 'finish', { summary: 'wrote greeting.txt' })] },
     ]);
     const session = await RunSession.start({
@@ -170,7 +202,11 @@ describe("VS Code's language models as the agent's model", function () {
     assert.equal(started.baseUrl, '');
     const steps = all.filter((event): event is StepEvent => event.type === 'step');
     assert.equal(steps[0].assistant.content, 'I will write the greeting.');
-    assert.deepEqual(steps[0].action && [steps[0].action.id, steps[0].action.name, JSON.parse(steps[0].action.arguments)], ['call-write-1', 'write_file', { path: 'greeting.txt', content: 'hello from a VS Code model\n' }]);
+    assert.deepEqual(steps[0].action && [steps[0].action.id, steps[0].action.name, JSON.parse(steps[0].action.arguments)], [
+      'call-write-1',
+      'write_file',
+      { path: 'greeting.txt', content: 'hello from a VS Code model\n' },
+    ]);
     assert.equal(steps[0].usage, undefined, 'the API gives no token counts and none are invented');
     assert.equal(steps[0].assistant.reasoning, undefined);
 
@@ -178,13 +214,18 @@ describe("VS Code's language models as the agent's model", function () {
     const [first, second] = chat.requests;
     assert.equal(first.messages[0].role, vscode.LanguageModelChatMessageRole.User, 'the system prompt goes as a user message');
     assert.ok(first.messages[0].content[0] instanceof vscode.LanguageModelTextPart && first.messages[0].content[0].value === started.systemPrompt);
-    assert.ok(first.messages.some((message) => message.content.some((part) => part instanceof vscode.LanguageModelTextPart && part.value.includes('Write greeting.txt'))), 'the task is in the first request');
+    assert.ok(
+      first.messages.some((message) => message.content.some((part) => part instanceof vscode.LanguageModelTextPart && part.value.includes('Write greeting.txt'))),
+      'the task is in the first request',
+    );
     assert.ok(first.options?.tools?.some((tool) => tool.name === 'write_file' && typeof tool.inputSchema === 'object'));
     assert.equal(first.options?.toolMode, vscode.LanguageModelChatToolMode.Auto);
     assert.ok(first.options?.justification);
     assert.equal(first.options?.modelOptions, undefined, 'nothing model-specific is sent');
 
-    const callIndex = second.messages.findIndex((message) => message.role === vscode.LanguageModelChatMessageRole.Assistant && message.content.some((part) => part instanceof vscode.LanguageModelToolCallPart && part.callId === 'call-write-1'));
+    const callIndex = second.messages.findIndex(
+      (message) => message.role === vscode.LanguageModelChatMessageRole.Assistant && message.content.some((part) => part instanceof vscode.LanguageModelToolCallPart && part.callId === 'call-write-1'),
+    );
     assert.ok(callIndex > 0, 'the second request carries the first call');
     const call = second.messages[callIndex].content.find((part): part is vscode.LanguageModelToolCallPart => part instanceof vscode.LanguageModelToolCallPart)!;
     assert.deepEqual([call.name, call.input], ['write_file', { path: 'greeting.txt', content: 'hello from a VS Code model\n' }]);
@@ -245,8 +286,11 @@ describe("VS Code's language models as the agent's model", function () {
     const steps = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.walkthroughs[0].steps as { id: string; when?: string; description: string }[];
     const offer = steps.find((step) => step.id === 'vscodeModels');
     assert.equal(offer?.when, 'apollo.hasChatModels', 'offered only when VS Code has models');
-    assert.match(offer!.description, /\(command:apollo\.useVsCodeModels\)/);
-    assert.ok(steps.some((step) => step.id === 'endpoint'), 'the endpoint step remains');
+    assert.match(offer.description, /\(command:apollo\.useVsCodeModels\)/);
+    assert.ok(
+      steps.some((step) => step.id === 'endpoint'),
+      'the endpoint step remains',
+    );
   });
 
   describe('starting runs from the settings', () => {
@@ -268,7 +312,16 @@ describe("VS Code's language models as the agent's model", function () {
       await server?.close();
       server = undefined;
       posted.length = 0;
-      await update({ provider: undefined, baseUrl: undefined, model: undefined, 'request.temperature': undefined, 'request.seed': undefined, 'request.topP': undefined, 'request.extra': undefined, 'reasoning.keepInContext': undefined });
+      await update({
+        provider: undefined,
+        baseUrl: undefined,
+        model: undefined,
+        'request.temperature': undefined,
+        'request.seed': undefined,
+        'request.topP': undefined,
+        'request.extra': undefined,
+        'reasoning.keepInContext': undefined,
+      });
     });
     after(() => {
       subscription?.dispose();
@@ -329,7 +382,7 @@ describe("VS Code's language models as the agent's model", function () {
     const info = { id: 'apollo-test-registered', name: 'Registered Test Model', family: 'apollo-test', version: '1', maxInputTokens: 8000, maxOutputTokens: 1000, capabilities: { toolCalling: true } };
     let registration: vscode.Disposable;
     try {
-      registration = lm.registerLanguageModelChatProvider!('apollo-test', {
+      registration = lm.registerLanguageModelChatProvider('apollo-test', {
         provideLanguageModelChatInformation: () => [info],
         provideLanguageModelChatResponse: async (_model: unknown, _messages: unknown, _options: unknown, progress: vscode.Progress<unknown>) => {
           progress.report(new vscode.LanguageModelToolCallPart('registered-1', 'finish', { summary: 'done' }));
@@ -343,7 +396,10 @@ describe("VS Code's language models as the agent's model", function () {
     try {
       const models = await until('the registered model', async () => (await vscode.lm.selectChatModels({ id: info.id })).find((model) => model.id === info.id));
       const turn = await new LanguageModelClient(models).complete({ messages: [{ role: 'user', content: 'finish' }] });
-      assert.deepEqual(turn.toolCalls.map((call) => [call.id, call.name]), [['registered-1', 'finish']]);
+      assert.deepEqual(
+        turn.toolCalls.map((call) => [call.id, call.name]),
+        [['registered-1', 'finish']],
+      );
     } finally {
       registration!.dispose();
     }

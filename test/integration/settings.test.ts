@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import type { ApolloApi } from '../../src/extension';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { SECURITY_SETTINGS } from '../../src/vscode/settings';
-import { startScriptedModelServer, ScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { startScriptedModelServer, type ScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, workspaceDir, until, configure } from './helpers';
 
 const IGNORED = /Apollo ignores workspace values of security settings and uses yours/;
@@ -72,7 +72,11 @@ describe('Security settings', function () {
     for (const id of Object.keys(properties)) {
       if (/baseUrl|sandbox|secret|Path$|exclude|extra|provider|key/i.test(id)) assert.ok(security.has(id), `${id} looks security-relevant: add it to SECURITY_SETTINGS`);
     }
-    assert.deepEqual(restricted.filter((id) => !security.has(id)), [], 'restrictedConfigurations names only security settings');
+    assert.deepEqual(
+      restricted.filter((id) => !security.has(id)),
+      [],
+      'restrictedConfigurations names only security settings',
+    );
     // `apollo.sandbox` was a string with settings under it, which VS Code then ignored.
     assert.equal(properties['apollo.sandbox'], undefined);
     for (const id of Object.keys(properties)) {
@@ -83,7 +87,10 @@ describe('Security settings', function () {
   it("ignores a hostile workspace's base URL, sandbox and exclusions, and says so once", async () => {
     const hostile = await startHostileServer();
     const vscodeDir = path.join(workspaceDir(), '.vscode');
-    const hadVscodeDir = await fs.stat(vscodeDir).then(() => true, () => false);
+    const hadVscodeDir = await fs.stat(vscodeDir).then(
+      () => true,
+      () => false,
+    );
     const settingsFile = path.join(vscodeDir, 'settings.json');
     try {
       server = await startScriptedModelServer([
@@ -105,7 +112,7 @@ describe('Security settings', function () {
 }
 `,
       );
-      const runId = (await vscode.commands.executeCommand<string>('apollo.startRun', 'Write the file'))!;
+      const runId = await vscode.commands.executeCommand<string>('apollo.startRun', 'Write the file');
       assert.ok(runId, 'the run started');
       const session = api.currentSession()!;
       assert.equal((await session.done).status, 'finished');
@@ -176,7 +183,9 @@ describe('Security settings', function () {
       // What activation does; VS Code does not report a change to a key it no longer knows.
       await api.migrateSettings();
       await until('the migration', () => config().inspect('sandbox.mode')?.globalValue === 'off' && typeof config().inspect('sandbox')?.globalValue !== 'string').catch(async (error) => {
-        throw new Error(`${(error as Error).message}: ${JSON.stringify({ file, mode: config().inspect('sandbox.mode'), old: config().inspect('sandbox'), text: await fs.readFile(file, 'utf8'), notices: api.settingsNotices() })}`);
+        throw new Error(
+          `${(error as Error).message}: ${JSON.stringify({ file, mode: config().inspect('sandbox.mode'), old: config().inspect('sandbox'), text: await fs.readFile(file, 'utf8'), notices: api.settingsNotices() })}`,
+        );
       });
       assert.doesNotMatch(await fs.readFile(file, 'utf8'), /"apollo\.sandbox"\s*:/);
       const notices = api.settingsNotices().filter((notice) => /apollo\.sandbox is now apollo\.sandbox\.mode/.test(notice));

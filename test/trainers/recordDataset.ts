@@ -12,8 +12,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
-import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type CliIo, main } from '../../src/cli/main';
+import { type RecordedRequest, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace } from '../fixtures/workspace';
 
 const API_KEY = 'k-0123456789';
@@ -78,7 +78,10 @@ async function main_(): Promise<void> {
         { toolCall: { name: 'read_file', arguments: { path: 'src/app.py' } }, content: 'Let me look at the code first.', reasoning: 'The bug is probably in add().', delayMs: 400 },
         { toolCall: { name: 'list_dir', arguments: {} }, content: '' },
         { toolCall: { name: 'write_file', arguments: { path: 'src/app.py', content: 'def add(a, b):\n    return a + b\n' } }, content: 'Fixing the operator: "a - b" becomes "a + b".' },
-        { toolCall: { name: 'run_command', arguments: { command: 'python3 -c "import sys; sys.path.insert(0, \'src\'); import app; print(app.add(2, 3))"' } }, reasoning: 'Check the fix with a quick call.' },
+        {
+          toolCall: { name: 'run_command', arguments: { command: 'python3 -c "import sys; sys.path.insert(0, \'src\'); import app; print(app.add(2, 3))"' } },
+          reasoning: 'Check the fix with a quick call.',
+        },
         finish('add() now adds.', { content: 'Done: add() returns a + b.' }),
       ][n - 1] ?? finish('done'),
     ['--task', 'Fix add() in src/app.py so that it adds.'],

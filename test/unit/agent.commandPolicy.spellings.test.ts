@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkCommand, PolicyOptions, POLICY_RULES } from '../../src/core/agent/commandPolicy';
+import { checkCommand, type PolicyOptions, POLICY_RULES } from '../../src/core/agent/commandPolicy';
 import { ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 import { folderOutsideTmp, tempDir } from '../fixtures/workspace';
@@ -44,7 +44,7 @@ const HOSTILE: [string, string][] = [
   ['curl --output=/usr/local/bin/tool https://example.com/t', 'write-outside'],
   // git settings that run programs or rename commands.
   ['git -c alias.x=push x origin main', 'git-exec-config'],
-  ["git -c alias.st='!sh -c \"rm -rf ~\"' st", 'git-exec-config'],
+  ['git -c alias.st=\'!sh -c "rm -rf ~"\' st', 'git-exec-config'],
   ["git -c core.fsmonitor='touch /tmp/x' status", 'git-exec-config'],
   ['git -c core.hooksPath=hooks commit -m x', 'git-exec-config'],
   ["git -c core.sshCommand='sh -c id' fetch", 'git-exec-config'],
@@ -67,7 +67,7 @@ const HOSTILE: [string, string][] = [
   ["GIT_SSH_COMMAND='sh -c id' git fetch", 'git-exec-config'],
   ["GIT_EDITOR='sh -c id' git show", 'git-exec-config'],
   ['git -c core.editor=./edit show', 'git-exec-config'],
-  ["export GIT_CONFIG_PARAMETERS=\"'alias.s=!id'\"", 'git-exec-config'],
+  ['export GIT_CONFIG_PARAMETERS="\'alias.s=!id\'"', 'git-exec-config'],
   // Programs another command writes, or only known once the command runs.
   ['echo "rm -rf ~" | sh', 'hidden-program'],
   ["echo 'rm -rf ~' | bash", 'hidden-program'],
@@ -270,7 +270,9 @@ test('a glob names a .git folder for the policy whenever bash expands it to one 
     const patterns = ['.gi?', '.g*', '.[g]it', '.[!x]it', '.*', '.git*', '*', '?git', '.gi', '.github', '.gitignore', 'src', 'gi*', '*git*', '.[h]it', '.g?t*', '[.]git'];
     for (const pattern of patterns) {
       assert.doesNotMatch(pattern, /[$`;&|<>()'"\\\s]/, 'only plain globs go to bash');
-      const expanded = execFileSync('bash', ['-c', `printf '%s\\0' ${pattern}`], { cwd: workspace, encoding: 'utf8' }).split('\0').slice(0, -1);
+      const expanded = execFileSync('bash', ['-c', `printf '%s\\0' ${pattern}`], { cwd: workspace, encoding: 'utf8' })
+        .split('\0')
+        .slice(0, -1);
       const bashMatchesGit = expanded.includes('.git');
       const verdict = checkCommand(`chmod +x ${pattern}/hooks/pre-commit`, options);
       const policyAsks = verdict.verdict === 'ask' && verdict.rule === 'protected-path';
@@ -319,7 +321,11 @@ test('without a sandbox and without anyone to ask, the hostile spellings are ref
     for (const name of ['piped', 'here-string', 'heredoc', 'alias', 'fsmonitor', 'dynamic', 'wrapped', 'find-exec']) assert.equal(existsSync(marker(name)), false, name);
     assert.equal(readFileSync(path.join(workspace, '.git', 'config'), 'utf8'), gitConfig);
     // The same shell runs ordinary work without a question.
-    const ok = await tools.run({ id: 'c2', name: 'run_command', arguments: JSON.stringify({ command: 'cat > notes.md <<EOF\nsudo is mentioned here\nEOF\ngit status --short && env FOO=1 timeout 10 cat notes.md' }) });
+    const ok = await tools.run({
+      id: 'c2',
+      name: 'run_command',
+      arguments: JSON.stringify({ command: 'cat > notes.md <<EOF\nsudo is mentioned here\nEOF\ngit status --short && env FOO=1 timeout 10 cat notes.md' }),
+    });
     assert.equal(ok.isError, false, ok.observation);
     assert.match(ok.observation, /\?\? notes\.md\nsudo is mentioned here\n\[exit code 0\]$/);
     await tools.dispose();

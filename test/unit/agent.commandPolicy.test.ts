@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import path from 'node:path';
-import { allowCovers, checkCommand, PolicyOptions, suggestAllowPattern } from '../../src/core/agent/commandPolicy';
-import { CommandApprovalRequest, ToolRunner } from '../../src/core/agent/tools';
+import { allowCovers, checkCommand, type PolicyOptions, suggestAllowPattern } from '../../src/core/agent/commandPolicy';
+import { type CommandApprovalRequest, ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 import { folderOutsideTmp, tempDir } from '../fixtures/workspace';
 
@@ -229,7 +229,10 @@ test('without a sandbox, a flagged command waits for the annotator, who may allo
 
     const denied = await tools.run(call('run_command', { command: `echo x > ${outside}` }));
     assert.equal(denied.isError, true);
-    assert.match(denied.observation, /^Not run: the annotator did not allow this command \(command policy, rule "write-outside": writes to .*outside\.txt, outside the workspace\)\. Do it another way\.$/);
+    assert.match(
+      denied.observation,
+      /^Not run: the annotator did not allow this command \(command policy, rule "write-outside": writes to .*outside\.txt, outside the workspace\)\. Do it another way\.$/,
+    );
     assert.equal(existsSync(outside), false);
     assert.equal(requests.length, 1);
     assert.equal(requests[0].command, `echo x > ${outside}`);

@@ -48,8 +48,5 @@ test('budgets come from the window (a cautious one when unknown) and leave room 
   assert.equal(defaultContextBudget(128_000), 102_400);
   assert.equal(defaultContextBudget(8192, 4096), 3840);
   assert.equal(defaultContextBudget(1_047_576, 32_768), 838_060);
-  assert.equal(
-    budgetNote({ step: 12, maxSteps: 50, startedAt: 0, now: 3_900_000 }),
-    'Budget: this is step 12 of at most 50 (38 left after this one); 65 min elapsed since the run started.',
-  );
+  assert.equal(budgetNote({ step: 12, maxSteps: 50, startedAt: 0, now: 3_900_000 }), 'Budget: this is step 12 of at most 50 (38 left after this one); 65 min elapsed since the run started.');
 });

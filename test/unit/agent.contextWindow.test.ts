@@ -36,7 +36,7 @@ async function serve(routes: Routes, fallback: Reply = { status: 404, text: '404
       seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
       const url = new URL(req.url ?? '/', 'http://x');
       const route = routes[`${req.method} ${url.pathname}`];
-      const reply = typeof route === 'function' ? route(url, body) : route ?? fallback;
+      const reply = typeof route === 'function' ? route(url, body) : (route ?? fallback);
       if (reply === 'hang') return;
       const text = reply.text ?? JSON.stringify(reply.json);
       res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
@@ -82,7 +82,22 @@ test('vLLM: max_model_len on the /v1/models entry, nothing else asked', async ()
         root: 'Qwen/Qwen3-8B',
         parent: null,
         max_model_len: 32768,
-        permission: [{ id: 'modelperm-1', object: 'model_permission', created: 1764000000, allow_create_engine: false, allow_sampling: true, allow_logprobs: true, allow_search_indices: false, allow_view: true, allow_fine_tuning: false, organization: '*', group: null, is_blocking: false }],
+        permission: [
+          {
+            id: 'modelperm-1',
+            object: 'model_permission',
+            created: 1764000000,
+            allow_create_engine: false,
+            allow_sampling: true,
+            allow_logprobs: true,
+            allow_search_indices: false,
+            allow_view: true,
+            allow_fine_tuning: false,
+            organization: '*',
+            group: null,
+            is_blocking: false,
+          },
+        ],
       },
       { id: 'my-lora', object: 'model', created: 1764000000, owned_by: 'vllm', root: '/adapters/my-lora', parent: 'Qwen/Qwen3-8B', max_model_len: 32768, permission: [] },
     ],
@@ -114,7 +129,7 @@ test('OpenRouter: context_length of the one matching entry among hundreds, under
   await withServer({ 'GET /api/v1/models': { json: { data } } }, async (s) => {
     const found = await discover(`${s.origin}/api/v1`, 'qwen/qwen3-coder');
     assert.equal(found?.tokens, 262144);
-    assert.match(found!.detail, /context_length of qwen\/qwen3-coder from GET \/api\/v1\/models/);
+    assert.match(found.detail, /context_length of qwen\/qwen3-coder from GET \/api\/v1\/models/);
     assert.deepEqual(s.paths(), ['GET /api/v1/models']);
   });
   // Only the first provider's figure given: that one.
@@ -126,7 +141,21 @@ test('OpenRouter: context_length of the one matching entry among hundreds, under
 // llama.cpp's /v1/models: Ollama-style models[] and OpenAI-style data[] in one body; meta from
 // model_meta() (older builds: n_ctx_train only, the TRAINED length).
 const llamaCppModels = (meta: Record<string, unknown>) => ({
-  models: [{ name: 'qwen3-8b', model: 'qwen3-8b', modified_at: '', size: '', digest: '', type: 'model', description: '', tags: [''], capabilities: ['completion'], parameters: '', details: { parent_model: '', format: 'gguf', family: '', families: [''], parameter_size: '', quantization_level: '' } }],
+  models: [
+    {
+      name: 'qwen3-8b',
+      model: 'qwen3-8b',
+      modified_at: '',
+      size: '',
+      digest: '',
+      type: 'model',
+      description: '',
+      tags: [''],
+      capabilities: ['completion'],
+      parameters: '',
+      details: { parent_model: '', format: 'gguf', family: '', families: [''], parameter_size: '', quantization_level: '' },
+    },
+  ],
   object: 'list',
   data: [{ id: 'qwen3-8b', object: 'model', created: 1764000000, owned_by: 'llamacpp', meta }],
 });
@@ -173,7 +202,9 @@ test('llama.cpp newer builds: meta.n_ctx on the list is the served window, no pr
 test('llama.cpp router mode: the bare /props is a placeholder with n_ctx 0; ?model= reaches the model', async () => {
   await withServer(
     {
-      'GET /v1/models': { json: { object: 'list', data: [{ id: 'qwen3-8b', object: 'model', owned_by: 'llamacpp', created: 1764000000, status: { value: 'loaded', args: ['llama-server', '-c', '65536'] } }] } },
+      'GET /v1/models': {
+        json: { object: 'list', data: [{ id: 'qwen3-8b', object: 'model', owned_by: 'llamacpp', created: 1764000000, status: { value: 'loaded', args: ['llama-server', '-c', '65536'] } }] },
+      },
       'GET /props': (url) =>
         url.searchParams.get('model') === 'qwen3-8b'
           ? { json: llamaCppProps(65536, 1) }
@@ -188,41 +219,109 @@ test('llama.cpp router mode: the bare /props is a placeholder with n_ctx 0; ?mod
 
 // LM Studio answers an unknown route with 200 and {"error": "Unexpected endpoint or method. (...)"}.
 const lmStudioUnknown: Reply = { json: { error: 'Unexpected endpoint or method.' } };
-const lmStudioList = { data: [{ id: 'qwen2.5-7b-instruct', object: 'model', owned_by: 'organization_owner' }, { id: 'text-embedding-nomic-embed-text-v1.5', object: 'model', owned_by: 'organization_owner' }], object: 'list' };
+const lmStudioList = {
+  data: [
+    { id: 'qwen2.5-7b-instruct', object: 'model', owned_by: 'organization_owner' },
+    { id: 'text-embedding-nomic-embed-text-v1.5', object: 'model', owned_by: 'organization_owner' },
+  ],
+  object: 'list',
+};
 
 test('LM Studio: loaded_context_length from /api/v0/models, the window the model was loaded with', async () => {
   const v0 = {
     object: 'list',
     data: [
-      { id: 'qwen2.5-7b-instruct', object: 'model', type: 'llm', publisher: 'lmstudio-community', arch: 'qwen2', compatibility_type: 'gguf', quantization: 'Q4_K_M', state: 'loaded', max_context_length: 32768, loaded_context_length: 8192 },
-      { id: 'text-embedding-nomic-embed-text-v1.5', object: 'model', type: 'embeddings', publisher: 'nomic-ai', arch: 'nomic-bert', compatibility_type: 'gguf', quantization: 'Q4_0', state: 'not-loaded', max_context_length: 2048 },
+      {
+        id: 'qwen2.5-7b-instruct',
+        object: 'model',
+        type: 'llm',
+        publisher: 'lmstudio-community',
+        arch: 'qwen2',
+        compatibility_type: 'gguf',
+        quantization: 'Q4_K_M',
+        state: 'loaded',
+        max_context_length: 32768,
+        loaded_context_length: 8192,
+      },
+      {
+        id: 'text-embedding-nomic-embed-text-v1.5',
+        object: 'model',
+        type: 'embeddings',
+        publisher: 'nomic-ai',
+        arch: 'nomic-bert',
+        compatibility_type: 'gguf',
+        quantization: 'Q4_0',
+        state: 'not-loaded',
+        max_context_length: 2048,
+      },
     ],
   };
-  await withServer({ 'GET /v1/models': { json: lmStudioList }, 'GET /api/v0/models': { json: v0 } }, async (s) => {
-    const found = await discover(`${s.origin}/v1`, 'qwen2.5-7b-instruct');
-    assert.deepEqual(found, { tokens: 8192, detail: 'LM Studio: loaded_context_length of qwen2.5-7b-instruct from GET /api/v0/models' });
-    assert.deepEqual(s.paths(), ['GET /v1/models', 'GET /props?model=qwen2.5-7b-instruct', 'GET /api/v0/models']);
-  }, lmStudioUnknown);
+  await withServer(
+    { 'GET /v1/models': { json: lmStudioList }, 'GET /api/v0/models': { json: v0 } },
+    async (s) => {
+      const found = await discover(`${s.origin}/v1`, 'qwen2.5-7b-instruct');
+      assert.deepEqual(found, { tokens: 8192, detail: 'LM Studio: loaded_context_length of qwen2.5-7b-instruct from GET /api/v0/models' });
+      assert.deepEqual(s.paths(), ['GET /v1/models', 'GET /props?model=qwen2.5-7b-instruct', 'GET /api/v0/models']);
+    },
+    lmStudioUnknown,
+  );
 });
 
 test('LM Studio 0.4: the loaded instance config.context_length from /api/v1/models; not loaded: max_context_length, said so', async () => {
-  const v0 = { object: 'list', data: [{ id: 'google/gemma-3-12b', object: 'model', type: 'vlm', publisher: 'lmstudio-community', arch: 'gemma3', compatibility_type: 'gguf', quantization: 'Q4_K_M', state: 'loaded', max_context_length: 131072 }] };
+  const v0 = {
+    object: 'list',
+    data: [
+      {
+        id: 'google/gemma-3-12b',
+        object: 'model',
+        type: 'vlm',
+        publisher: 'lmstudio-community',
+        arch: 'gemma3',
+        compatibility_type: 'gguf',
+        quantization: 'Q4_K_M',
+        state: 'loaded',
+        max_context_length: 131072,
+      },
+    ],
+  };
   const v1 = (instances: unknown[]) => ({
     models: [
-      { type: 'llm', publisher: 'lmstudio-community', key: 'google/gemma-3-12b', display_name: 'Gemma 3 12B', architecture: 'gemma3', quantization: { name: 'Q4_K_M', bits_per_weight: 4 }, size_bytes: 8149190656, params_string: '12B', loaded_instances: instances, max_context_length: 131072, format: 'gguf', capabilities: { vision: true, trained_for_tool_use: true }, description: null },
+      {
+        type: 'llm',
+        publisher: 'lmstudio-community',
+        key: 'google/gemma-3-12b',
+        display_name: 'Gemma 3 12B',
+        architecture: 'gemma3',
+        quantization: { name: 'Q4_K_M', bits_per_weight: 4 },
+        size_bytes: 8149190656,
+        params_string: '12B',
+        loaded_instances: instances,
+        max_context_length: 131072,
+        format: 'gguf',
+        capabilities: { vision: true, trained_for_tool_use: true },
+        description: null,
+      },
     ],
   });
   const list = { data: [{ id: 'google/gemma-3-12b', object: 'model', owned_by: 'organization_owner' }], object: 'list' };
-  await withServer({ 'GET /v1/models': { json: list }, 'GET /api/v0/models': { json: v0 }, 'GET /api/v1/models': { json: v1([{ id: 'google/gemma-3-12b', config: { context_length: 4096 } }]) } }, async (s) => {
-    const found = await discover(`${s.origin}/v1`, 'google/gemma-3-12b');
-    assert.equal(found?.tokens, 4096);
-    assert.match(found!.detail, /^LM Studio: context_length google\/gemma-3-12b is loaded with, from GET \/api\/v1\/models$/);
-  }, lmStudioUnknown);
-  await withServer({ 'GET /v1/models': { json: list }, 'GET /api/v0/models': { json: { ...v0, data: [{ ...v0.data[0], state: 'not-loaded' }] } }, 'GET /api/v1/models': { json: v1([]) } }, async (s) => {
-    const found = await discover(`${s.origin}/v1`, 'google/gemma-3-12b');
-    assert.equal(found?.tokens, 131072);
-    assert.match(found!.detail, /^LM Studio: max_context_length of google\/gemma-3-12b from GET \/api\/v0\/models \(not loaded yet/);
-  }, lmStudioUnknown);
+  await withServer(
+    { 'GET /v1/models': { json: list }, 'GET /api/v0/models': { json: v0 }, 'GET /api/v1/models': { json: v1([{ id: 'google/gemma-3-12b', config: { context_length: 4096 } }]) } },
+    async (s) => {
+      const found = await discover(`${s.origin}/v1`, 'google/gemma-3-12b');
+      assert.equal(found?.tokens, 4096);
+      assert.match(found.detail, /^LM Studio: context_length google\/gemma-3-12b is loaded with, from GET \/api\/v1\/models$/);
+    },
+    lmStudioUnknown,
+  );
+  await withServer(
+    { 'GET /v1/models': { json: list }, 'GET /api/v0/models': { json: { ...v0, data: [{ ...v0.data[0], state: 'not-loaded' }] } }, 'GET /api/v1/models': { json: v1([]) } },
+    async (s) => {
+      const found = await discover(`${s.origin}/v1`, 'google/gemma-3-12b');
+      assert.equal(found?.tokens, 131072);
+      assert.match(found.detail, /^LM Studio: max_context_length of google\/gemma-3-12b from GET \/api\/v0\/models \(not loaded yet/);
+    },
+    lmStudioUnknown,
+  );
 });
 
 // Ollama's /v1/models entry (openai/openai.go Model: id, object, created, owned_by).
@@ -232,7 +331,14 @@ const ollamaShow = (parameters: string) => ({
   parameters,
   template: '{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}',
   details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '8.0B', quantization_level: 'Q4_K_M' },
-  model_info: { 'general.architecture': 'llama', 'general.file_type': 15, 'general.parameter_count': 8030261248, 'llama.context_length': 131072, 'llama.embedding_length': 4096, 'llama.block_count': 32 },
+  model_info: {
+    'general.architecture': 'llama',
+    'general.file_type': 15,
+    'general.parameter_count': 8030261248,
+    'llama.context_length': 131072,
+    'llama.embedding_length': 4096,
+    'llama.block_count': 32,
+  },
   capabilities: ['completion', 'tools'],
   modified_at: '2025-11-02T10:00:00.000000000Z',
 });
@@ -264,18 +370,28 @@ test('Ollama without num_ctx: its smallest default (4096), never the trained mod
   await withServer({ 'GET /v1/models': { json: ollamaList }, 'POST /api/show': { json: ollamaShow(parameters) } }, async (s) => {
     const found = await discover(`${s.origin}/v1`, 'llama3.1:8b');
     assert.equal(found?.tokens, 4096);
-    assert.match(found!.detail, /no num_ctx .* smallest default of 4096 tokens.*OLLAMA_CONTEXT_LENGTH.*trained for 131072/);
+    assert.match(found.detail, /no num_ctx .* smallest default of 4096 tokens.*OLLAMA_CONTEXT_LENGTH.*trained for 131072/);
   });
   // A num_ctx above the trained length is cut to it, as Ollama's scheduler does.
-  await withServer({ 'GET /v1/models': { json: ollamaList }, 'POST /api/show': { json: { ...ollamaShow(param('num_ctx', '262144')), model_info: { 'general.architecture': 'llama', 'llama.context_length': 131072 } } } }, async (s) => {
-    assert.equal((await discover(`${s.origin}/v1`, 'llama3.1:8b'))?.tokens, 131072);
-  });
+  await withServer(
+    {
+      'GET /v1/models': { json: ollamaList },
+      'POST /api/show': { json: { ...ollamaShow(param('num_ctx', '262144')), model_info: { 'general.architecture': 'llama', 'llama.context_length': 131072 } } },
+    },
+    async (s) => {
+      assert.equal((await discover(`${s.origin}/v1`, 'llama3.1:8b'))?.tokens, 131072);
+    },
+  );
 });
 
 test('a plain OpenAI-like list without a length, and no server endpoints: undefined', async () => {
-  await withServer({ 'GET /v1/models': { json: { object: 'list', data: [{ id: 'gpt-4.1', object: 'model', created: 1744316542, owned_by: 'system' }] } } }, async (s) => {
-    assert.equal(await discover(`${s.origin}/v1`, 'gpt-4.1'), undefined);
-  }, { status: 404, json: { error: { message: 'Not found', type: 'invalid_request_error' } } });
+  await withServer(
+    { 'GET /v1/models': { json: { object: 'list', data: [{ id: 'gpt-4.1', object: 'model', created: 1744316542, owned_by: 'system' }] } } },
+    async (s) => {
+      assert.equal(await discover(`${s.origin}/v1`, 'gpt-4.1'), undefined);
+    },
+    { status: 404, json: { error: { message: 'Not found', type: 'invalid_request_error' } } },
+  );
 });
 
 test('a model missing from the list, or a list entry with insane lengths: undefined', async () => {
@@ -310,24 +426,32 @@ test('500s and garbage everywhere: undefined', async () => {
 });
 
 test('a server that never answers: undefined within the timeout', async () => {
-  await withServer({}, async (s) => {
-    const started = Date.now();
-    const found = await discover(`${s.origin}/v1`, 'm', { timeoutMs: 150 });
-    assert.equal(found, undefined);
-    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
-  }, 'hang');
+  await withServer(
+    {},
+    async (s) => {
+      const started = Date.now();
+      const found = await discover(`${s.origin}/v1`, 'm', { timeoutMs: 150 });
+      assert.equal(found, undefined);
+      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    },
+    'hang',
+  );
 });
 
 test('a probe that never answers after the list: undefined within the timeout; an aborted signal gives up too', async () => {
-  await withServer({ 'GET /v1/models': { json: { object: 'list', data: [{ id: 'm', object: 'model' }] } } }, async (s) => {
-    const started = Date.now();
-    assert.equal(await discover(`${s.origin}/v1`, 'm', { timeoutMs: 200 }), undefined);
-    assert.ok(Date.now() - started < 2000);
-    const controller = new AbortController();
-    const pending = discover(`${s.origin}/v1`, 'm', { timeoutMs: 60_000, signal: controller.signal });
-    controller.abort();
-    assert.equal(await pending, undefined);
-  }, 'hang');
+  await withServer(
+    { 'GET /v1/models': { json: { object: 'list', data: [{ id: 'm', object: 'model' }] } } },
+    async (s) => {
+      const started = Date.now();
+      assert.equal(await discover(`${s.origin}/v1`, 'm', { timeoutMs: 200 }), undefined);
+      assert.ok(Date.now() - started < 2000);
+      const controller = new AbortController();
+      const pending = discover(`${s.origin}/v1`, 'm', { timeoutMs: 60_000, signal: controller.signal });
+      controller.abort();
+      assert.equal(await pending, undefined);
+    },
+    'hang',
+  );
 });
 
 test('the key never leaves the base URL origin: redirects elsewhere are not followed', async () => {

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { folderOutsideTmp } from '../fixtures/workspace';
 import { detectSandbox } from '../../src/core/agent/sandbox';
-import { CommandSandboxOptions, ToolRunner } from '../../src/core/agent/tools';
+import { type CommandSandboxOptions, ToolRunner } from '../../src/core/agent/tools';
 import { PathRefusedError, WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 import { until } from '../fixtures/poll';
 
@@ -201,7 +201,7 @@ test('sandbox: the dataset folder inside the workspace is invisible and unwritab
   }
 });
 
-test('sandbox: package caches are writable, in Apollo\'s own cache rather than the host\'s', async (t) => {
+test("sandbox: package caches are writable, in Apollo's own cache rather than the host's", async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   const f = await fixture();
   try {
@@ -219,7 +219,7 @@ test('sandbox: package caches are writable, in Apollo\'s own cache rather than t
   }
 });
 
-test('sandbox: network off cuts even the host\'s localhost; network on reaches it', async (t) => {
+test("sandbox: network off cuts even the host's localhost; network on reaches it", async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   const server = net.createServer((socket) => socket.end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -244,12 +244,14 @@ test('sandbox: network off cuts even the host\'s localhost; network on reaches i
   }
 });
 
-test('sandbox: jobs run in the same sandbox and share the run\'s private /tmp; nothing outlives a command', async (t) => {
+test("sandbox: jobs run in the same sandbox and share the run's private /tmp; nothing outlives a command", async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   const f = await fixture();
   try {
     assert.equal((await run(f.tools, 'echo shared > /tmp/from-command.txt')).isError, false);
-    const started = await f.tools.run(call('job_start', { name: 'escape', command: `cat /tmp/from-command.txt; echo x > ~/job-escape; echo x > ../job-outside; echo x > ${f.outside}/target.txt; echo inside > job.txt; echo done` }));
+    const started = await f.tools.run(
+      call('job_start', { name: 'escape', command: `cat /tmp/from-command.txt; echo x > ~/job-escape; echo x > ../job-outside; echo x > ${f.outside}/target.txt; echo inside > job.txt; echo done` }),
+    );
     assert.match(started.observation, /started/);
     let read = '';
     for (let i = 0; i < 100 && !/ended/.test(read); i++) {

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ModelClient, ModelError, retryAfterMs } from '../../src/core/agent/modelClient';
 import { TOOL_DEFINITIONS } from '../../src/core/agent/tools';
-import { ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 
 const messages = [{ role: 'user' as const, content: 'hello' }];
 
@@ -51,7 +51,10 @@ test('classifies refusals and faults so the loop knows what to retry', async () 
     [{ status: 401 }, { kind: 'auth', status: 401, retryable: false }],
     [{ status: 404 }, { kind: 'http', status: 404, retryable: false }],
     [{ status: 400 }, { kind: 'http', status: 400, retryable: false }],
-    [{ status: 429, headers: { 'retry-after': '3' } }, { kind: 'http', status: 429, retryAfterMs: 3000, retryable: true }],
+    [
+      { status: 429, headers: { 'retry-after': '3' } },
+      { kind: 'http', status: 429, retryAfterMs: 3000, retryable: true },
+    ],
     [{ status: 503 }, { kind: 'http', status: 503, retryable: true }],
     [{ cut: true }, { kind: 'protocol', retryable: true }],
   ];

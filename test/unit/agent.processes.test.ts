@@ -11,7 +11,7 @@ import path from 'node:path';
 import { folderOutsideTmp, makeWorkspace } from '../fixtures/workspace';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { detectSandbox } from '../../src/core/agent/sandbox';
-import { CommandSandboxOptions, ToolRunner } from '../../src/core/agent/tools';
+import { type CommandSandboxOptions, ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 
 const TEST_ROOT = folderOutsideTmp('.process-tests');
@@ -135,7 +135,7 @@ test('without the sandbox, a setsid child holding the output does not hang run_c
   }
 });
 
-test('without the sandbox, a job\'s setsid children end when the job is stopped, and those of every job when the run ends', { skip: !HAS_PROC && 'needs /proc' }, async () => {
+test("without the sandbox, a job's setsid children end when the job is stopped, and those of every job when the run ends", { skip: !HAS_PROC && 'needs /proc' }, async () => {
   const r = runner();
   const tagA = uniqueSleep();
   const tagB = uniqueSleep();
@@ -145,7 +145,7 @@ test('without the sandbox, a job\'s setsid children end when the job is stopped,
     await until('the children to start', () => alive(tagA).length > 0 && alive(tagB).length > 0);
     const killed = await r.tools.run(call('job_kill', { name: 'a' }));
     assert.match(killed.observation, /ended/, killed.observation);
-    await until('job a\'s setsid child to end', () => alive(tagA).length === 0);
+    await until("job a's setsid child to end", () => alive(tagA).length === 0);
     assert.ok(alive(tagB).length > 0, 'the other job goes on');
     await r.tools.dispose();
     await until('every child to end with the run', () => alive(tagB).length === 0);
@@ -154,7 +154,7 @@ test('without the sandbox, a job\'s setsid children end when the job is stopped,
   }
 });
 
-test('in the sandbox, a setsid child neither hangs run_command nor outlives it, and a job\'s ends with the run', async (t) => {
+test("in the sandbox, a setsid child neither hangs run_command nor outlives it, and a job's ends with the run", async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   const r = runner({ mode: 'auto' });
   try {
@@ -166,9 +166,9 @@ test('in the sandbox, a setsid child neither hangs run_command nor outlives it, 
     await until('the setsid child to end', () => alive(tag).length === 0);
     const tag2 = uniqueSleep();
     await r.tools.run(call('job_start', { name: 'daemon', command: `setsid sleep ${tag2} & sleep 600` }));
-    await until('the job\'s child to start', () => alive(tag2).length > 0);
+    await until("the job's child to start", () => alive(tag2).length > 0);
     await r.tools.dispose();
-    await until('the job\'s child to end with the run', () => alive(tag2).length === 0);
+    await until("the job's child to end with the run", () => alive(tag2).length === 0);
   } finally {
     await r.cleanup();
   }
@@ -184,7 +184,9 @@ test('a fork loop and a memory hog are stopped at their caps with a clear observ
     assert.match(forks.observation, /Stopped by Apollo: it had \d+ processes, over the cap of 64 processes per command/, forks.observation);
     await until('every forked process to end', () => alive(tag).length === 0);
 
-    const hog = await r.tools.run(call('run_command', { command: `${process.execPath} -e "const b = Buffer.alloc(600 * 1024 * 1024, 1); setTimeout(() => console.log(b.length), 60000)"`, timeout_seconds: 60 }));
+    const hog = await r.tools.run(
+      call('run_command', { command: `${process.execPath} -e "const b = Buffer.alloc(600 * 1024 * 1024, 1); setTimeout(() => console.log(b.length), 60000)"`, timeout_seconds: 60 }),
+    );
     assert.equal(hog.isError, true);
     assert.match(hog.observation, /Stopped by Apollo: its processes used .* of memory, over the cap of 300 MiB per command/, hog.observation);
 
@@ -199,7 +201,7 @@ test('a fork loop and a memory hog are stopped at their caps with a clear observ
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.match(read, /Stopped by Apollo: it had \d+ processes, over the cap of 64/);
-    await until('the job\'s processes to end', () => alive(tag).length === 0);
+    await until("the job's processes to end", () => alive(tag).length === 0);
   } finally {
     await r.cleanup();
   }
@@ -208,33 +210,41 @@ test('a fork loop and a memory hog are stopped at their caps with a clear observ
 const builtCli = path.resolve(__dirname, '../../../dist/cli.js');
 
 for (const mode of ['auto', 'off']) {
-  test(`Ctrl+C on the CLI ends the run within seconds while a command with a setsid child runs (--sandbox ${mode}): run.json closed, the child gone`, { skip: (!existsSync(builtCli) && 'run npm run build first') || (!HAS_PROC && 'needs /proc') }, async () => {
-    const tag = uniqueSleep();
-    const server = await startScriptedModelServer([{ toolCall: { name: 'run_command', arguments: { command: `setsid sleep ${tag} & sleep 600`, timeout_seconds: 900 } } }]);
-    const ws = makeWorkspace({ 'README.md': '# demo\n' });
-    const dataset = path.join(ws.dir, '.apollo', 'dataset');
-    try {
-      const child = spawn(process.execPath, [builtCli, 'run', '--workspace', ws.dir, '--dataset', dataset, '--task', 'Do the task', '--base-url', server.baseUrl, '--model', 'scripted-model', '--max-steps', '5', '--sandbox', mode], {
-        env: { ...process.env, OPENAI_API_KEY: 'test-key-0123456789' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (data) => (stdout += data));
-      child.stderr.on('data', (data) => (stderr += data));
-      let exited = false;
-      child.on('exit', () => (exited = true));
-      await until('the command\'s setsid child to run', () => alive(tag).length > 0, 30_000);
-      const interrupted = Date.now();
-      child.kill('SIGINT');
-      await until('the CLI to exit', () => exited, 15_000);
-      assert.ok(Date.now() - interrupted < 10_000, `took ${Date.now() - interrupted} ms`);
-      const runId = stdout.split('\n')[0];
-      const manifest = JSON.parse(readFileSync(path.join(dataset, 'runs', runId, 'run.json'), 'utf8'));
-      assert.equal(manifest.status, 'stopped', stderr);
-      await until('the setsid child to end', () => alive(tag).length === 0);
-    } finally {
-      await server.close();
-      ws.cleanup();
-    }
-  });
+  test(
+    `Ctrl+C on the CLI ends the run within seconds while a command with a setsid child runs (--sandbox ${mode}): run.json closed, the child gone`,
+    { skip: (!existsSync(builtCli) && 'run npm run build first') || (!HAS_PROC && 'needs /proc') },
+    async () => {
+      const tag = uniqueSleep();
+      const server = await startScriptedModelServer([{ toolCall: { name: 'run_command', arguments: { command: `setsid sleep ${tag} & sleep 600`, timeout_seconds: 900 } } }]);
+      const ws = makeWorkspace({ 'README.md': '# demo\n' });
+      const dataset = path.join(ws.dir, '.apollo', 'dataset');
+      try {
+        const child = spawn(
+          process.execPath,
+          [builtCli, 'run', '--workspace', ws.dir, '--dataset', dataset, '--task', 'Do the task', '--base-url', server.baseUrl, '--model', 'scripted-model', '--max-steps', '5', '--sandbox', mode],
+          {
+            env: { ...process.env, OPENAI_API_KEY: 'test-key-0123456789' },
+          },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (data) => (stdout += data));
+        child.stderr.on('data', (data) => (stderr += data));
+        let exited = false;
+        child.on('exit', () => (exited = true));
+        await until("the command's setsid child to run", () => alive(tag).length > 0, 30_000);
+        const interrupted = Date.now();
+        child.kill('SIGINT');
+        await until('the CLI to exit', () => exited, 15_000);
+        assert.ok(Date.now() - interrupted < 10_000, `took ${Date.now() - interrupted} ms`);
+        const runId = stdout.split('\n')[0];
+        const manifest = JSON.parse(readFileSync(path.join(dataset, 'runs', runId, 'run.json'), 'utf8'));
+        assert.equal(manifest.status, 'stopped', stderr);
+        await until('the setsid child to end', () => alive(tag).length === 0);
+      } finally {
+        await server.close();
+        ws.cleanup();
+      }
+    },
+  );
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { detectSandbox, SandboxInfo, SECRET_ENV_PATTERN, wrapCommand } from '../../src/core/agent/sandbox';
+import { detectSandbox, type SandboxInfo, SECRET_ENV_PATTERN, wrapCommand } from '../../src/core/agent/sandbox';
 import { ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 import { tempDir } from '../fixtures/workspace';
@@ -33,7 +33,10 @@ test('detectSandbox says why there is no sandbox, in words for the user, and cac
   const tmp = tempDir();
   try {
     const fake = path.join(tmp.dir, 'bwrap');
-    writeFileSync(fake, '#!/bin/sh\n[ "$1" = --version ] && { echo "bubblewrap 0.8.0"; exit 0; }\necho "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n');
+    writeFileSync(
+      fake,
+      '#!/bin/sh\n[ "$1" = --version ] && { echo "bubblewrap 0.8.0"; exit 0; }\necho "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n',
+    );
     chmodSync(fake, 0o755);
     const failing = await detectSandbox({ platform: 'linux', bwrapPath: fake });
     assert.equal(failing.kind, 'none');
@@ -64,7 +67,10 @@ test('wrapCommand: read-only root, private /tmp, writable workspace, then caches
     const { file, args } = wrapCommand(FAKE_BWRAP, { workspace, home, command: 'npm test', network: true, hiddenPaths: [dataset], env: {} });
     assert.equal(file, '/usr/bin/bwrap');
     assert.deepEqual(args.slice(0, 7), ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc']);
-    assert.deepEqual(args.slice(-4), ['--', '/bin/bash', '-c', 'npm test'].map((v, i) => (i === 1 && !existsSync('/bin/bash') ? '/bin/sh' : v)));
+    assert.deepEqual(
+      args.slice(-4),
+      ['--', '/bin/bash', '-c', 'npm test'].map((v, i) => (i === 1 && !existsSync('/bin/bash') ? '/bin/sh' : v)),
+    );
     const tmpfsTmp = indexOfSequence(args, '--tmpfs', '/tmp');
     const workspaceBind = indexOfSequence(args, '--bind', realWs, realWs);
     const gitReadOnly = indexOfSequence(args, '--ro-bind-try', path.join(realWs, '.git'), path.join(realWs, '.git'));

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { RunOptions, RunSession } from '../../src/core/session/runSession';
+import { type RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import type { ContextWindowEvent, DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { makeWorkspace } from '../fixtures/workspace';
@@ -80,7 +80,11 @@ function streamedCall(index: number, id: string, name: string, args: object): Re
 
 const FINISH: Reply = { deltas: streamedCall(0, 'call_fin', 'finish', { summary: 'Done.' }), finishReason: 'tool_calls' };
 
-async function withRun(answer: (request: any, index: number) => Reply, body: (run: { session: RunSession; workspace: string; requests: any[] }) => Promise<void>, overrides: Partial<RunOptions> = {}): Promise<void> {
+async function withRun(
+  answer: (request: any, index: number) => Reply,
+  body: (run: { session: RunSession; workspace: string; requests: any[] }) => Promise<void>,
+  overrides: Partial<RunOptions> = {},
+): Promise<void> {
   const ws = makeWorkspace({ 'README.md': '# demo\n' });
   const server = await replayServer(answer);
   try {
@@ -128,10 +132,7 @@ test('two tool calls in one turn (OpenAI models call in parallel by default) bot
     (_request, index) =>
       index === 0
         ? {
-            deltas: [
-              ...streamedCall(0, 'call_a', 'write_file', { path: 'a.txt', content: 'alpha\n' }),
-              ...streamedCall(1, 'call_b', 'write_file', { path: 'b.txt', content: 'beta\n' }),
-            ],
+            deltas: [...streamedCall(0, 'call_a', 'write_file', { path: 'a.txt', content: 'alpha\n' }), ...streamedCall(1, 'call_b', 'write_file', { path: 'b.txt', content: 'beta\n' })],
             finishReason: 'tool_calls',
           }
         : FINISH,
@@ -142,21 +143,32 @@ test('two tool calls in one turn (OpenAI models call in parallel by default) bot
       assert.equal(await fs.readFile(path.join(workspace, 'b.txt'), 'utf8'), 'beta\n');
       const [first] = stepsOf(await eventsOf(session, workspace));
       assert.equal(first.action?.id, 'call_a');
-      assert.deepEqual(first.grounding.files.map((file) => file.path), ['a.txt']);
+      assert.deepEqual(
+        first.grounding.files.map((file) => file.path),
+        ['a.txt'],
+      );
       assert.equal(first.moreActions?.length, 1);
-      assert.equal(first.moreActions![0].action.id, 'call_b');
-      assert.deepEqual(first.moreActions![0].grounding.files.map((file) => file.path), ['b.txt']);
+      assert.equal(first.moreActions[0].action.id, 'call_b');
+      assert.deepEqual(
+        first.moreActions[0].grounding.files.map((file) => file.path),
+        ['b.txt'],
+      );
       assert.equal(first.skippedToolCalls, undefined);
       // The next request answers both calls, in order, with what each did.
       const tools = requests[1].messages.filter((message: any) => message.role === 'tool');
-      assert.deepEqual(tools.map((message: any) => message.tool_call_id), ['call_a', 'call_b']);
+      assert.deepEqual(
+        tools.map((message: any) => message.tool_call_id),
+        ['call_a', 'call_b'],
+      );
       assert.match(tools[1].content, /b\.txt/);
     },
   );
 });
 
 test('a hostile turn of many calls runs only the first sixteen; the rest are answered with the reason, none run', async () => {
-  const calls = Array.from({ length: 40 }, (_, index) => ({ tool_calls: [{ index, id: `w${index}`, type: 'function', function: { name: 'write_file', arguments: JSON.stringify({ path: `m${index}.txt`, content: 'x' }) } }] }));
+  const calls = Array.from({ length: 40 }, (_, index) => ({
+    tool_calls: [{ index, id: `w${index}`, type: 'function', function: { name: 'write_file', arguments: JSON.stringify({ path: `m${index}.txt`, content: 'x' }) } }],
+  }));
   await withRun(
     (_request, index) => (index === 0 ? { deltas: calls, finishReason: 'tool_calls' } : FINISH),
     async ({ session, workspace, requests }) => {
@@ -194,7 +206,7 @@ test('a reply cut by the output limit mid-call (finish_reason "length") does not
   );
 });
 
-test("Ollama streams each call whole in one chunk, content \"\", thinking in delta.reasoning; the run finishes and the thoughts are kept", async () => {
+test('Ollama streams each call whole in one chunk, content "", thinking in delta.reasoning; the run finishes and the thoughts are kept', async () => {
   // ollama/ollama openai/openai.go: ToChunk puts Thinking in `reasoning`, each tool call whole with
   // its index and id, and content as the (empty) string; finish_reason is "tool_calls" once a call was sent.
   await withRun(
@@ -208,7 +220,10 @@ test("Ollama streams each call whole in one chunk, content \"\", thinking in del
             ],
             finishReason: 'tool_calls',
           }
-        : { deltas: [{ role: 'assistant', content: '', tool_calls: [{ id: 'call_o2', index: 0, type: 'function', function: { name: 'finish', arguments: '{"summary":"ok"}' } }] }], finishReason: 'tool_calls' },
+        : {
+            deltas: [{ role: 'assistant', content: '', tool_calls: [{ id: 'call_o2', index: 0, type: 'function', function: { name: 'finish', arguments: '{"summary":"ok"}' } }] }],
+            finishReason: 'tool_calls',
+          },
     async ({ session, workspace }) => {
       assert.equal((await session.done).status, 'finished');
       const [first] = stepsOf(await eventsOf(session, workspace));
@@ -263,7 +278,8 @@ test('a context-length refusal mid-run (vLLM 400) is survived: the context is co
   // vLLM's error body for a prompt over max_model_len (serving_engine.py _validate_input).
   const refusal = {
     object: 'error',
-    message: "This model's maximum context length is 4096 tokens. However, you requested 4700 tokens (4200 in the messages, 500 in the completion). Please reduce the length of the messages or completion.",
+    message:
+      "This model's maximum context length is 4096 tokens. However, you requested 4700 tokens (4200 in the messages, 500 in the completion). Please reduce the length of the messages or completion.",
     type: 'BadRequestError',
     param: null,
     code: 400,
@@ -292,7 +308,10 @@ test('a context-length refusal mid-run (vLLM 400) is survived: the context is co
       assert.match(retry.error, /compacted/);
       const learned = events.filter((event): event is ContextWindowEvent => event.type === 'context_window').find((event) => event.source === 'refusal');
       assert.equal(learned?.windowTokens, 4096);
-      assert.ok(events.some((event) => event.type === 'summary'), 'older steps were summarized');
+      assert.ok(
+        events.some((event) => event.type === 'summary'),
+        'older steps were summarized',
+      );
       const refusedAt = requests.findIndex((request, index) => index >= 4 && JSON.stringify(request.messages).length > 9000);
       const resent = requests[requests.length - 1];
       assert.ok(JSON.stringify(resent.messages).length < JSON.stringify(requests[refusedAt].messages).length, 'the request sent again is smaller');
@@ -306,7 +325,11 @@ test('a server that under-reports prompt tokens (a lying proxy) does not let the
   await withRun(
     (_request, index) =>
       index < 8
-        ? { deltas: streamedCall(0, `call_${index}`, 'write_file', { path: `f${index}.txt`, content: `${'y'.repeat(1500)}\n` }), finishReason: 'tool_calls', usage: { prompt_tokens: 100, completion_tokens: 5 } }
+        ? {
+            deltas: streamedCall(0, `call_${index}`, 'write_file', { path: `f${index}.txt`, content: `${'y'.repeat(1500)}\n` }),
+            finishReason: 'tool_calls',
+            usage: { prompt_tokens: 100, completion_tokens: 5 },
+          }
         : { ...FINISH, usage: { prompt_tokens: 100, completion_tokens: 5 } },
     async ({ session, workspace, requests }) => {
       assert.equal((await session.done).status, 'finished');
@@ -450,7 +473,15 @@ for (const habit of REASONING_SERVERS) {
     await withRun(
       (_request, index) =>
         index === 0
-          ? { deltas: [{ role: 'assistant', [habit.field]: 'Look ', ...(habit.extra ?? {}) }, { [habit.field]: 'first.' }, { content: 'Listing.' }, ...streamedCall(0, 'call_x', 'list_dir', { path: '.' })], finishReason: 'tool_calls' }
+          ? {
+              deltas: [
+                { role: 'assistant', [habit.field]: 'Look ', ...(habit.extra ?? {}) },
+                { [habit.field]: 'first.' },
+                { content: 'Listing.' },
+                ...streamedCall(0, 'call_x', 'list_dir', { path: '.' }),
+              ],
+              finishReason: 'tool_calls',
+            }
           : FINISH,
       async ({ session, workspace, requests }) => {
         assert.equal((await session.done).status, 'finished');

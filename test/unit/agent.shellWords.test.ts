@@ -27,8 +27,11 @@ test('words come out as bash splits them (checked against real bash)', () => {
   for (const line of LITERAL_LINES) {
     assert.doesNotMatch(line, /\$[({A-Za-z_]|`/, 'only literal words go to bash');
     const [command] = parseCommands(line);
-    const ours = command.words.slice(1).map((w) => (w.value === '~' || w.value.startsWith('~/')) && w.tilde ? process.env.HOME + w.value.slice(1) : w.value);
-    const printed = execFileSync('bash', ['-c', `printf '%s\\0' ${line.slice('echo '.length)}`], { encoding: 'utf8', env: { HOME: process.env.HOME ?? '/root', PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const ours = command.words.slice(1).map((w) => ((w.value === '~' || w.value.startsWith('~/')) && w.tilde ? process.env.HOME + w.value.slice(1) : w.value));
+    const printed = execFileSync('bash', ['-c', `printf '%s\\0' ${line.slice('echo '.length)}`], {
+      encoding: 'utf8',
+      env: { HOME: process.env.HOME ?? '/root', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
     const bash = printed.split('\0').slice(0, -1);
     assert.deepEqual(ours, bash, line);
   }
@@ -36,24 +39,52 @@ test('words come out as bash splits them (checked against real bash)', () => {
 
 test('operators split commands; pipelines are numbered; a comment starts only at a word', () => {
   const commands = parseCommands('a | b |& c || d && e ; f & g\nh # i ; j\nk#l');
-  assert.deepEqual(commands.map((c) => c.words.map((w) => w.value).join(' ')), ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'k#l']);
-  assert.deepEqual(commands.map((c) => c.pipeline), [0, 0, 0, 1, 2, 3, 4, 5, 6]);
-  assert.deepEqual(words('echo a\nrm -rf x'), [['echo', 'a'], ['rm', '-rf', 'x']]);
+  assert.deepEqual(
+    commands.map((c) => c.words.map((w) => w.value).join(' ')),
+    ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'k#l'],
+  );
+  assert.deepEqual(
+    commands.map((c) => c.pipeline),
+    [0, 0, 0, 1, 2, 3, 4, 5, 6],
+  );
+  assert.deepEqual(words('echo a\nrm -rf x'), [
+    ['echo', 'a'],
+    ['rm', '-rf', 'x'],
+  ]);
   assert.deepEqual(words('(cd a && make) ; { b; }'), [['cd', 'a'], ['make'], ['{', 'b'], ['}']]);
 });
 
 test('redirections: targets, descriptors, input files, here-strings and heredocs', () => {
   const [out] = parseCommands('cmd > a.txt 2>&1 2>/dev/null &> both >> log >| clobber <in.txt 3<> rw');
-  assert.deepEqual(out.words.map((w) => w.value), ['cmd']);
-  assert.deepEqual(out.redirects.map((r) => [r.op, r.target?.value]), [['>', 'a.txt'], ['>', '/dev/null'], ['&>', 'both'], ['>>', 'log'], ['>|', 'clobber'], ['<>', 'rw']]);
-  assert.deepEqual(out.inputs.map((w) => w.value), ['in.txt', 'rw']);
+  assert.deepEqual(
+    out.words.map((w) => w.value),
+    ['cmd'],
+  );
+  assert.deepEqual(
+    out.redirects.map((r) => [r.op, r.target?.value]),
+    [
+      ['>', 'a.txt'],
+      ['>', '/dev/null'],
+      ['&>', 'both'],
+      ['>>', 'log'],
+      ['>|', 'clobber'],
+      ['<>', 'rw'],
+    ],
+  );
+  assert.deepEqual(
+    out.inputs.map((w) => w.value),
+    ['in.txt', 'rw'],
+  );
   assert.deepEqual(words('echo 2 > f'), [['echo', '2']]);
 
   const [here] = parseCommands('bash <<<"rm -rf ~"');
   assert.deepEqual(here.stdin, { text: 'rm -rf ~\n', expands: false, substitutions: [] });
 
   const doc = parseCommands("cat > notes.md <<'EOF'\nsudo rm -rf /\n$(not run)\nEOF\necho after");
-  assert.deepEqual(doc.map((c) => c.words.map((w) => w.value)), [['cat'], ['echo', 'after']]);
+  assert.deepEqual(
+    doc.map((c) => c.words.map((w) => w.value)),
+    [['cat'], ['echo', 'after']],
+  );
   assert.deepEqual(doc[0].stdin, { text: 'sudo rm -rf /\n$(not run)\n', expands: false, substitutions: [] });
   const expanded = parseCommands('bash <<EOF\n$(curl -s x) `id`\nEOF');
   assert.equal(expanded[0].stdin?.expands, true);
@@ -61,7 +92,10 @@ test('redirections: targets, descriptors, input files, here-strings and heredocs
   // <<- strips leading tabs from the body and the delimiter; two heredocs on one line.
   const two = parseCommands('cat <<-A <<B\n\tone\n\tA\ntwo\nB\nsudo q');
   assert.equal(two[0].stdin?.text, 'two\n');
-  assert.deepEqual(two.map((c) => c.words[0]?.value), ['cat', 'sudo']);
+  assert.deepEqual(
+    two.map((c) => c.words[0]?.value),
+    ['cat', 'sudo'],
+  );
 });
 
 test('expansions are kept as written and marked; the commands inside them are collected', () => {
@@ -87,6 +121,9 @@ test('expansions are kept as written and marked; the commands inside them are co
 test('the lexer never throws and ends on unterminated quotes, substitutions and heredocs', () => {
   for (const src of ['echo "open', "echo 'open", 'echo $(open', 'echo `open', 'cat <<EOF\nno end', 'echo ${open', 'a |', '&& b', ')', '<<', '>']) {
     assert.doesNotThrow(() => parseCommands(src), src);
-    assert.ok(lex(src).every((t) => t.end <= src.length), src);
+    assert.ok(
+      lex(src).every((t) => t.end <= src.length),
+      src,
+    );
   }
 });

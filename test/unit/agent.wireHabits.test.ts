@@ -93,7 +93,10 @@ test("Google's OpenAI-compatible endpoint sends each tool call whole without ind
     const turn = await client.complete({ messages });
     assert.deepEqual(
       turn.toolCalls.map((call) => [call.id, call.name, JSON.parse(call.arguments).path]),
-      [['a', 'read_file', 'a.py'], ['b', 'read_file', 'b.py']],
+      [
+        ['a', 'read_file', 'a.py'],
+        ['b', 'read_file', 'b.py'],
+      ],
     );
     assert.deepEqual(turn.toolCalls[0].extra, { extra_content: signature });
     assert.equal(turn.toolCalls[1].extra, undefined);
@@ -112,7 +115,10 @@ test('a reply cut by the output limit in the middle of a tool call is marked tru
 test("vLLM's error body is shown in the server's own words, and a context refusal has its own kind", async () => {
   const body = { object: 'error', message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", type: 'BadRequestError', param: null, code: 400 };
   await replay({ status: 400, body }, async (client) => {
-    const error = await client.complete({ messages }).then(() => assert.fail('succeeded'), (e: unknown) => e);
+    const error = await client.complete({ messages }).then(
+      () => assert.fail('succeeded'),
+      (e: unknown) => e,
+    );
     assert.ok(error instanceof ModelError);
     assert.equal(error.kind, 'context');
     assert.match(error.message, /maximum context length is 4096/);

@@ -167,18 +167,29 @@ for (const mode of [{ fdRelative: true }, { fdRelative: false }]) {
       const kinds: Record<string, RegExp> = { pipe: /named pipe \(FIFO\)/, sock: /a socket/, null: /a character device/ };
       for (const name of devices) {
         await within(
-          assert.rejects(f.files.readFile(name), (caught: Error) => caught instanceof PathRefusedError && kinds[name].test(caught.message) && /not a regular file; nothing was read/.test(caught.message)),
+          assert.rejects(
+            f.files.readFile(name),
+            (caught: Error) => caught instanceof PathRefusedError && kinds[name].test(caught.message) && /not a regular file; nothing was read/.test(caught.message),
+          ),
           5000,
           `reading ${name}`,
         );
-        await within(assert.rejects(f.files.writeFile(name, 'x'), (caught: Error) => kinds[name].test(caught.message) && /nothing was written/.test(caught.message)), 5000, `writing ${name}`);
+        await within(
+          assert.rejects(f.files.writeFile(name, 'x'), (caught: Error) => kinds[name].test(caught.message) && /nothing was written/.test(caught.message)),
+          5000,
+          `writing ${name}`,
+        );
         await within(assert.rejects(f.files.readFile(name, 'write'), kinds[name]), 5000, `editing ${name}`);
       }
       if (mode.fdRelative) await within(assert.rejects(f.files.locate('pipe'), /named pipe/), 5000, 'locating the pipe');
       const notFolder = (caught: NodeJS.ErrnoException) => caught.code === 'ENOTDIR';
       await within(assert.rejects(f.files.readFile('pipe/x'), notFolder), 5000, 'a path through the pipe');
       // The fallback's mkdir -p says EEXIST.
-      await within(assert.rejects(f.files.writeFile('pipe/x', 'x'), (caught: NodeJS.ErrnoException) => notFolder(caught) || (!mode.fdRelative && caught.code === 'EEXIST')), 5000, 'a write through the pipe');
+      await within(
+        assert.rejects(f.files.writeFile('pipe/x', 'x'), (caught: NodeJS.ErrnoException) => notFolder(caught) || (!mode.fdRelative && caught.code === 'EEXIST')),
+        5000,
+        'a write through the pipe',
+      );
       assert.equal((await fs.lstat(path.join(f.workspace, 'pipe'))).isFIFO(), true, 'the pipe is left as it was');
       assert.equal(await read(f.files, 'src/a.txt'), 'a\n', 'and the next read works');
     } finally {
@@ -199,7 +210,10 @@ for (const mode of [{ fdRelative: true }, { fdRelative: false }]) {
       await assert.rejects(f.files.writeFile('.git/config', 'x'), /\.git folder/);
       await fs.writeFile(path.join(f.workspace, '.git', 'HEAD'), 'ref: refs/heads/main\n');
       assert.equal(await read(f.files, '.git/HEAD'), 'ref: refs/heads/main\n');
-      assert.deepEqual((await f.files.listDir('.')).entries.map((entry) => entry.name), ['src', 'to-dataset']);
+      assert.deepEqual(
+        (await f.files.listDir('.')).entries.map((entry) => entry.name),
+        ['src', 'to-dataset'],
+      );
       if (mode.fdRelative) {
         // Renamed after the start: the name no longer says it, the identity still does.
         await fs.rename(path.join(f.workspace, '.apollo'), path.join(f.workspace, 'renamed'));

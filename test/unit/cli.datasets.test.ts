@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, promises as fs, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { defaultDatasetDir, workspaceKey } from '../../src/core/paths';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { defaultDatasetDir } from '../../src/core/paths';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
@@ -39,7 +39,10 @@ test('apollo run prints the run id first, one line per step, and a hint from apo
     assert.match(lines[0], /^\d{8}-\d{6}-[0-9a-f]{8}$/);
     assert.ok(lines.includes('step 1 write_file a.txt  1 file(s) +1 -0'), lines.join('\n'));
     // Delivered at the next request: the first or the second, depending on when it came.
-    assert.ok(lines.some((line) => /^hint h-[0-9a-f]+ delivered at step [12]$/.test(line)), lines.join('\n'));
+    assert.ok(
+      lines.some((line) => /^hint h-[0-9a-f]+ delivered at step [12]$/.test(line)),
+      lines.join('\n'),
+    );
     assert.equal(lines[lines.length - 1], `run ${runId} finished after 3 step(s): all done`);
     assert.ok(server.requests.some((request) => request.messages.some((m: any) => m.content === '[Hint from the annotator (strategy)]: list the files')));
 
@@ -100,7 +103,10 @@ test('the built apollo binary runs a task end to end', { skip: !existsSync(built
     assert.equal(code, 0);
     const [runId, ...rest] = stdout.split('\n');
     assert.match(runId, /^\d{8}-\d{6}-[0-9a-f]{8}$/);
-    assert.equal(rest.find((line) => line.startsWith('step ')), 'step 1 run_command echo 42 > answer.txt  1 file(s) +1 -0');
+    assert.equal(
+      rest.find((line) => line.startsWith('step ')),
+      'step 1 run_command echo 42 > answer.txt  1 file(s) +1 -0',
+    );
   } finally {
     await server.close();
     ws.cleanup();

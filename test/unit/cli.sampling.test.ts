@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { CliIo, describeContextWindow, describeStep, describeTrouble, main, REASONING_SHOWN } from '../../src/cli/main';
+import { type CliIo, describeContextWindow, describeStep, describeTrouble, main, REASONING_SHOWN } from '../../src/cli/main';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { defaultDatasetDir } from '../../src/core/paths';
@@ -32,7 +32,25 @@ test('apollo run: the sampling flags reach every model request and run_started.s
   try {
     writeFileSync(path.join(ws.dir, 'extra.json'), '{"chat_template_kwargs": {"enable_thinking": false}, "top_k": 20}');
     const runIo = io({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'm' }, ws.dir);
-    const argv = ['run', '--workspace', '.', '--task', 'look', '--temperature', '0.6', '--top-p', '0.95', '--seed', '11', '--max-output-tokens', '512', '--request-extra', '@extra.json', '--keep-reasoning', 'never'];
+    const argv = [
+      'run',
+      '--workspace',
+      '.',
+      '--task',
+      'look',
+      '--temperature',
+      '0.6',
+      '--top-p',
+      '0.95',
+      '--seed',
+      '11',
+      '--max-output-tokens',
+      '512',
+      '--request-extra',
+      '@extra.json',
+      '--keep-reasoning',
+      'never',
+    ];
     assert.equal(await main(argv, runIo.io), 0, runIo.err());
     assert.equal(server.requests.length, 2);
     for (const { body } of server.requests) {
@@ -156,8 +174,14 @@ for (const [sameSeed, expected] of [
         }),
       );
       seeds.sort((a, b) => a.index - b.index);
-      assert.deepEqual(seeds.map((entry) => entry.seed), [...expected]);
-      assert.deepEqual(seeds.map((entry) => entry.temperature), [1, 1, 1]);
+      assert.deepEqual(
+        seeds.map((entry) => entry.seed),
+        [...expected],
+      );
+      assert.deepEqual(
+        seeds.map((entry) => entry.temperature),
+        [1, 1, 1],
+      );
       assert.deepEqual(server.requests.map((request) => request.body.seed).sort(), [...expected].sort());
     } finally {
       await server.close();
@@ -167,12 +191,9 @@ for (const [sameSeed, expected] of [
   });
 }
 
-test('apollo run --verbose prints each step\'s reasoning under its line; without it nothing changes', async () => {
+test("apollo run --verbose prints each step's reasoning under its line; without it nothing changes", async () => {
   const ws = makeWorkspace();
-  const script = () => [
-    { toolCall: { name: 'list_dir', arguments: {} }, reasoning: 'First I should see\nwhat files there are.' },
-    { toolCall: { name: 'finish', arguments: { summary: 'seen' } } },
-  ];
+  const script = () => [{ toolCall: { name: 'list_dir', arguments: {} }, reasoning: 'First I should see\nwhat files there are.' }, { toolCall: { name: 'finish', arguments: { summary: 'seen' } } }];
   const server = await startScriptedModelServer([...script(), ...script()]);
   try {
     const env = { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'm' };
@@ -189,7 +210,11 @@ test('apollo run --verbose prints each step\'s reasoning under its line; without
 
     const quiet = io(env, ws.dir);
     assert.equal(await main(['run', '--workspace', '.', '--task', 'look'], quiet.io), 0, quiet.err());
-    const quietLines = quiet.out().trim().split('\n').filter((line) => !line.startsWith('context window'));
+    const quietLines = quiet
+      .out()
+      .trim()
+      .split('\n')
+      .filter((line) => !line.startsWith('context window'));
     assert.deepEqual(quietLines.slice(1, 3), ['step 1 list_dir', 'step 2 finish seen']);
     assert.ok(!quiet.out().includes('reasoning'));
   } finally {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { DatasetStore } from '../../src/core/dataset/store';
 import type { LabelEvent } from '../../src/core/dataset/events';
 import { label, runStarted, step, writeRun } from '../fixtures/trajectories';
@@ -35,7 +35,10 @@ test('apollo validate reports a corrupt line with its file and number, carries o
     const lines = cli.out().trim().split('\n');
     assert.ok(lines.includes(`error: ${path.join(dir, 'runs', 'run-a', 'events.jsonl')}:3: not valid JSON; readers skip this line`), cli.out());
     assert.ok(lines.includes(`warning: ${path.join(dir, 'runs', 'run-b', 'events.jsonl')}:4: truncated last line (interrupted write); readers skip this line`), cli.out());
-    assert.ok(lines.some((line) => line.startsWith('error: ') && line.includes('run-c') && line.includes('refers to step 7')), cli.out());
+    assert.ok(
+      lines.some((line) => line.startsWith('error: ') && line.includes('run-c') && line.includes('refers to step 7')),
+      cli.out(),
+    );
     assert.equal(lines[lines.length - 1], '3 run(s), 9 event(s) checked: 2 error(s), 1 warning(s)');
 
     // A dataset whose only problem is a crash mid-write is valid.
@@ -99,7 +102,10 @@ test('apollo export writes the chosen format and refuses bad options with a usag
     assert.match(cli.out(), /^exported 1 openai record\(s\) from 1 trajectorie\(s\) of 1 run\(s\)/);
     assert.match(cli.out(), /steps: 2, trained 1, masked 1 \(policy not-bad\)/);
     const line = JSON.parse(readFileSync(path.join(dir, 'out.jsonl'), 'utf8'));
-    assert.deepEqual(line.messages.filter((message: { role: string }) => message.role === 'assistant').map((message: { weight: number }) => message.weight), [0, 1]);
+    assert.deepEqual(
+      line.messages.filter((message: { role: string }) => message.role === 'assistant').map((message: { weight: number }) => message.weight),
+      [0, 1],
+    );
 
     for (const [args, message] of [
       [['--format', 'csv', '--out', 'x'], /needs --format openai\|hf\|trl\|llamafactory\|atif\|sharegpt\|pairs/],

@@ -5,7 +5,7 @@ import { mkdtempSync, promises as fs, readdirSync, readFileSync, rmSync, statSyn
 import os from 'node:os';
 import path from 'node:path';
 import { DatasetStore } from '../../src/core/dataset/store';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { label, runStarted, step, writeRun } from '../fixtures/trajectories';
 
 /** A digest of every file below a folder, names and contents. */

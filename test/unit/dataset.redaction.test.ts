@@ -136,11 +136,15 @@ test('an environment secret is redacted also base64- and hex-encoded, wrapped or
   const redactor = new Redactor({ secrets: [value] });
   const encodings = [
     Buffer.from(`${value}\n`).toString('base64'), // printenv X | base64, unwrapped
-    Buffer.from(`${value}\n`).toString('base64').replace(/(.{76})/g, '$1\n'), // base64's default 76 columns
+    Buffer.from(`${value}\n`)
+      .toString('base64')
+      .replace(/(.{76})/g, '$1\n'), // base64's default 76 columns
     Buffer.from(`TOKEN=${value}`).toString('base64'),
     Buffer.from(`ab${value}`).toString('base64url'),
     Buffer.from(value).toString('hex'),
-    Buffer.from(`${value}\n`).toString('hex').replace(/(.{60})/g, '$1\n'), // xxd -p
+    Buffer.from(`${value}\n`)
+      .toString('hex')
+      .replace(/(.{60})/g, '$1\n'), // xxd -p
     encodeURIComponent(`${value}&x`),
   ];
   const core = Buffer.from(value).toString('base64').slice(0, 40);
@@ -155,9 +159,28 @@ test('an environment secret is redacted also base64- and hex-encoded, wrapped or
 
 test('one definition of a secret-looking variable, shared by the record and the sandbox', () => {
   const secret = [
-    'DB_PASSWD', 'NPM_CONFIG__AUTH', 'SESSION_COOKIE', 'GPG_PASSPHRASE', 'OPENAI_API_KEY', 'HF_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID',
-    'MYSQL_PASSWORD', 'PGPASSWORD', 'SMTP_PASS', 'GOOGLE_APPLICATION_CREDENTIALS', 'DJANGO_SECRET', 'PRIVATE_KEY', 'SSH_PRIVATE', 'GH_AUTH',
-    'FLASK_SESSION', 'COOKIE', 'APIKEY', 'SENTRY_DSN', 'CI_JOB_TOKEN', 'PASSPHRASE',
+    'DB_PASSWD',
+    'NPM_CONFIG__AUTH',
+    'SESSION_COOKIE',
+    'GPG_PASSPHRASE',
+    'OPENAI_API_KEY',
+    'HF_TOKEN',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_ACCESS_KEY_ID',
+    'MYSQL_PASSWORD',
+    'PGPASSWORD',
+    'SMTP_PASS',
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'DJANGO_SECRET',
+    'PRIVATE_KEY',
+    'SSH_PRIVATE',
+    'GH_AUTH',
+    'FLASK_SESSION',
+    'COOKIE',
+    'APIKEY',
+    'SENTRY_DSN',
+    'CI_JOB_TOKEN',
+    'PASSPHRASE',
   ];
   const plain = ['TOKENIZERS_PARALLELISM', 'GIT_AUTHOR_EMAIL', 'PWD', 'OLDPWD', 'KEYMAP', 'MONKEY', 'PATH', 'HOME', 'XDG_SESSION_TYPE', 'DESKTOP_SESSION', 'LANG', 'PASSAGE_DIR', 'XAUTHORITY'];
   for (const name of secret) {
@@ -167,13 +190,12 @@ test('one definition of a secret-looking variable, shared by the record and the 
   for (const name of plain) assert.equal(isSecretEnvName(name), false, name);
 });
 
-
 /** Octal escapes for printf, so that the command itself holds no part of the token. */
 const escaped = (text: string) => [...text].map((char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`).join('');
 const ENV_NAMES = ['DB_PASSWD', 'NPM_CONFIG__AUTH', 'SESSION_COOKIE', 'GPG_PASSPHRASE', 'APOLLO_TEST_SECRET_TOKEN'];
 const envValue = (name: string) => `value-of-${name.toLowerCase()}-7f3a9c21e8`;
 
-test('attack through the agent\'s own tools: printenv | base64, env values, and a secret split across two job reads', async () => {
+test("attack through the agent's own tools: printenv | base64, env values, and a secret split across two job reads", async () => {
   const ws = makeWorkspace({ 'README.md': '# demo\n' });
   for (const name of ENV_NAMES) process.env[name] = envValue(name);
   const slack = PROVIDERS[0][1];
@@ -190,16 +212,28 @@ test('attack through the agent\'s own tools: printenv | base64, env values, and 
   try {
     const datasetDir = defaultDatasetPath(ws.dir);
     // No sandbox, and the variables passed on purpose (without passEnv no command sees them): the commands print them.
-    const session = await RunSession.start({ workspace: ws.dir, datasetDir, task: 'Look around', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789abcdef', sandbox: { mode: 'off', network: true, allow: ['printenv', 'printf', 'sleep'], passEnv: ENV_NAMES } });
+    const session = await RunSession.start({
+      workspace: ws.dir,
+      datasetDir,
+      task: 'Look around',
+      model: 'm',
+      baseUrl: server.baseUrl,
+      apiKey: 'k-0123456789abcdef',
+      sandbox: { mode: 'off', network: true, allow: ['printenv', 'printf', 'sleep'], passEnv: ENV_NAMES },
+    });
     assert.equal((await session.done).status, 'finished');
     const needles = [
       ...ENV_NAMES.map(envValue),
-      Buffer.from(`${envValue('APOLLO_TEST_SECRET_TOKEN')}\n`).toString('base64').slice(0, 24),
+      Buffer.from(`${envValue('APOLLO_TEST_SECRET_TOKEN')}\n`)
+        .toString('base64')
+        .slice(0, 24),
       slack.slice(0, half),
       slack.slice(half),
     ];
     const recorded = allText(datasetDir);
-    const toolResults = server.requests.flatMap((request) => request.messages.filter((message: { role: string }) => message.role === 'tool').map((message: { content: string }) => message.content)).join('\n');
+    const toolResults = server.requests
+      .flatMap((request) => request.messages.filter((message: { role: string }) => message.role === 'tool').map((message: { content: string }) => message.content))
+      .join('\n');
     assert.match(toolResults, /\[REDACTED:secret\]/, 'the base64 form was redacted for the model');
     assert.match(toolResults, /SLACK=\[REDACTED:slack\]/, 'the split token reached the model whole, redacted');
     assert.match(toolResults, /an unfinished line/, 'the first read said it held the line back');
@@ -236,7 +270,11 @@ test('apollo validate reports each secret shape with its file, line and rule; an
       const target = format === 'hf' || format === 'atif' ? path.join(dir, `out-${format}`) : out;
       const summary = await exportDataset(store, { format, out: target, allowEmpty: true });
       assert.equal(summary.records, 0, format);
-      assert.deepEqual(summary.skipped.map((skip) => skip.id), [runId], format);
+      assert.deepEqual(
+        summary.skipped.map((skip) => skip.id),
+        [runId],
+        format,
+      );
       assert.match(summary.skipped[0].problems.join('\n'), /refused: the run's record holds a secret shape \((private-key, slack|slack, private-key)\)/, format);
     }
     // Without --allow-empty the refusal is the error, saying why.

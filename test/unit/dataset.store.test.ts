@@ -37,9 +37,15 @@ test('a run round-trips: manifest, appended events, listing', async () => {
     await writer.updateManifest({ steps: 2 });
     const { events, problems } = await store.readEvents('run-1');
     assert.deepEqual(problems, []);
-    assert.deepEqual(events.map((event) => (event as LabelEvent).step), [1, 2]);
+    assert.deepEqual(
+      events.map((event) => (event as LabelEvent).step),
+      [1, 2],
+    );
     assert.equal((await store.readManifest('run-1')).steps, 2);
-    assert.deepEqual((await store.listRuns()).map((run) => run.id), ['run-1']);
+    assert.deepEqual(
+      (await store.listRuns()).map((run) => run.id),
+      ['run-1'],
+    );
     await assert.rejects(store.createRun(manifest('run-1')), DatasetError);
     await assert.rejects(store.readManifest('nope'), /No run "nope"/);
     await assert.rejects(writer.append({ type: 'label', time: 'x', step: 0, label: 'good', source: 'human' }), /step/);
@@ -93,7 +99,10 @@ test('inbox hints are taken once, oldest first; bad files are kept aside', async
     await until('the clock to move on', () => Date.now() > queued, 1000, 1);
     await store.queueHintFile('run-4', { hintId: 'h2', text: 'second', kind: 'strategy', source: 'cli', time: 't' });
     await fs.writeFile(path.join(store.runDir('run-4'), 'inbox', '999999999999999-bad.json'), '{oops');
-    assert.deepEqual((await store.takeInboxHints('run-4')).map((hint) => hint.text), ['first', 'second']);
+    assert.deepEqual(
+      (await store.takeInboxHints('run-4')).map((hint) => hint.text),
+      ['first', 'second'],
+    );
     assert.deepEqual(await store.takeInboxHints('run-4'), []);
     assert.deepEqual(await fs.readdir(path.join(store.runDir('run-4'), 'inbox', 'rejected')), ['999999999999999-bad.json']);
     await assert.rejects(store.queueHintFile('missing', { hintId: 'h', text: 'x', kind: 'knowledge', source: 'cli', time: 't' }), /No run/);
@@ -102,7 +111,7 @@ test('inbox hints are taken once, oldest first; bad files are kept aside', async
   }
 });
 
-test('the default dataset folder never shows in the user\'s git status', async () => {
+test("the default dataset folder never shows in the user's git status", async () => {
   const ws = makeWorkspace();
   try {
     const store = new DatasetStore(defaultDatasetPath(ws.dir));
@@ -129,8 +138,20 @@ test('secrets are redacted before anything is written', async () => {
   }
 });
 
-test('run_started may record the run\'s grounding; events recorded before it was kept still validate', () => {
-  const started = { type: 'run_started', time: new Date().toISOString(), version: 1, runId: 'r', task: 't', workspace: '/w', model: 'm', baseUrl: 'http://x', maxSteps: 5, systemPrompt: 's', tools: [] };
+test("run_started may record the run's grounding; events recorded before it was kept still validate", () => {
+  const started = {
+    type: 'run_started',
+    time: new Date().toISOString(),
+    version: 1,
+    runId: 'r',
+    task: 't',
+    workspace: '/w',
+    model: 'm',
+    baseUrl: 'http://x',
+    maxSteps: 5,
+    systemPrompt: 's',
+    tools: [],
+  };
   assert.equal(validateEvent(started).type, 'run_started');
   assert.equal(validateEvent({ ...started, grounding: { excludePatterns: ['node_modules/', '*.log'], maxFileBytes: 1000 } }).type, 'run_started');
   for (const grounding of [{ excludePatterns: '*.log', maxFileBytes: 1000 }, { excludePatterns: [1], maxFileBytes: 1000 }, { excludePatterns: [], maxFileBytes: 0 }, 'none']) {

@@ -44,10 +44,13 @@ function valid(): Record<string, any> {
   };
 }
 
-test('the validator passes a valid document and the RFC\'s own kinds of content', () => {
+test("the validator passes a valid document and the RFC's own kinds of content", () => {
   assert.deepEqual(harborAtifErrors(valid()), []);
   const multimodal = valid();
-  multimodal.steps[0].message = [{ type: 'text', text: 'look' }, { type: 'image', source: { media_type: 'image/png', path: 'images/a.png' } }];
+  multimodal.steps[0].message = [
+    { type: 'text', text: 'look' },
+    { type: 'image', source: { media_type: 'image/png', path: 'images/a.png' } },
+  ];
   multimodal.subagent_trajectories = [{ ...valid(), trajectory_id: 'child' }];
   multimodal.steps[1].observation.results.push({ content: 'delegated', subagent_trajectory_ref: [{ trajectory_id: 'child' }] });
   multimodal.steps.push({ step_id: 3, source: 'system', message: 'compacted', extra: { context_management: { type: 'compaction', boundary: 'replace' } } });
@@ -78,7 +81,7 @@ test('the validator rejects what Harbor rejects, one broken rule at a time', () 
     ['is_copied_context as a string', (d) => (d.steps[1].is_copied_context = 'yes'), /is_copied_context: expected boolean/],
     ['arguments as a JSON string', (d) => (d.steps[1].tool_calls[0].arguments = '{}'), /arguments: expected object/],
     ['a tool call with no name', (d) => delete d.steps[1].tool_calls[0].function_name, /function_name: required field is missing/],
-    ['a result for another step\'s call', (d) => (d.steps[1].observation.results[0].source_call_id = 'c9'), /source_call_id 'c9' which is not found in step 2/],
+    ["a result for another step's call", (d) => (d.steps[1].observation.results[0].source_call_id = 'c9'), /source_call_id 'c9' which is not found in step 2/],
     ['two calls with one id', (d) => d.steps[1].tool_calls.push({ ...d.steps[1].tool_calls[0] }), /duplicate tool_call_id 'c1'/],
     ['an observation with no results', (d) => (d.steps[1].observation = {}), /observation\.results: required field is missing/],
     ['token counts as floats', (d) => (d.steps[1].metrics.prompt_tokens = 1.5), /prompt_tokens: expected integer/],
@@ -94,7 +97,10 @@ test('the validator rejects what Harbor rejects, one broken rule at a time', () 
     const document = valid();
     breakIt(document);
     const errors = harborAtifErrors(JSON.parse(JSON.stringify(document)));
-    assert.ok(errors.some((error) => expected.test(error)), `${name}: expected ${expected}, got ${JSON.stringify(errors)}`);
+    assert.ok(
+      errors.some((error) => expected.test(error)),
+      `${name}: expected ${expected}, got ${JSON.stringify(errors)}`,
+    );
   }
   assert.deepEqual(harborAtifErrors([]), ['trajectory: Trajectory must be a JSON object/dict']);
 });
@@ -106,7 +112,16 @@ const OPTIONS = resolveExportOptions({ format: 'atif', out: 'unused', policy: DE
  * before step 6 again, keeping step 5. A hint reached step 3.
  */
 function compactedRun(): DatasetEvent[] {
-  const summary = (at: number, keptFromStep: number, text: string): SummaryEvent => ({ type: 'summary', time: tick(), step: at, keptFromStep, text, tokensBefore: 9000, tokensAfter: 3000, usage: { promptTokens: 9000, completionTokens: 300 } });
+  const summary = (at: number, keptFromStep: number, text: string): SummaryEvent => ({
+    type: 'summary',
+    time: tick(),
+    step: at,
+    keptFromStep,
+    text,
+    tokensBefore: 9000,
+    tokensAfter: 3000,
+    usage: { promptTokens: 9000, completionTokens: 300 },
+  });
   return [
     runStarted('run-long', 'Port the parser'),
     step(1),
@@ -153,13 +168,32 @@ test('atif v1.7: a compaction is a replace boundary, then the context the model 
     return `${kind}${which}${entry.is_copied_context ? '*' : ''}`;
   });
   assert.deepEqual(shape, [
-    'system', 'user', 'agent1', 'agent2', 'user', 'agent3',
+    'system',
+    'user',
+    'agent1',
+    'agent2',
+    'user',
+    'agent3',
     // Before step 4: the boundary, system prompt and task again, the summary, steps 2 and 3 (with step 3's hint) again.
-    'boundary4', 'system*', 'user*', 'user4', 'agent2*', 'user*', 'agent3*',
-    'agent4', 'agent5', 'user',
+    'boundary4',
+    'system*',
+    'user*',
+    'user4',
+    'agent2*',
+    'user*',
+    'agent3*',
+    'agent4',
+    'agent5',
+    'user',
     // Before step 6: the second summary replaces the first; step 5 and its nudge are kept.
-    'boundary6', 'system*', 'user*', 'user6', 'agent5*', 'user*',
-    'agent6', 'agent7',
+    'boundary6',
+    'system*',
+    'user*',
+    'user6',
+    'agent5*',
+    'user*',
+    'agent6',
+    'agent7',
   ]);
   const boundary = document.steps[6];
   assert.deepEqual(boundary.extra.context_management, { type: 'compaction', boundary: 'replace' });
@@ -188,7 +222,7 @@ test('atif v1.7: a compaction is a replace boundary, then the context the model 
   assert.deepEqual(harborAtifErrors(document), []);
 });
 
-test('atif export of a recorded run with compactions: the boundaries and copies are in the file, and it passes Harbor\'s rules', async () => {
+test("atif export of a recorded run with compactions: the boundaries and copies are in the file, and it passes Harbor's rules", async () => {
   const store = new DatasetStore(path.join(dir, 'compacted'));
   const events = compactedRun();
   await writeRun(store, 'run-long', events);
@@ -202,14 +236,14 @@ test('atif export of a recorded run with compactions: the boundaries and copies 
   assert.equal(document.steps.filter((entry: any) => entry.is_copied_context === true).length, 9);
 });
 
-test('atif: the verifier\'s rewards go in final_metrics.extra; none, no extra', () => {
+test("atif: the verifier's rewards go in final_metrics.extra; none, no extra", () => {
   const rewarded = atifTrajectory({ ...compactedTrajectory(), rewards: { reward: 1, tests_passed: 12 } }, OPTIONS);
   assert.deepEqual(rewarded.final_metrics.extra, { rewards: { reward: 1, tests_passed: 12 } });
   assert.deepEqual(harborAtifErrors(JSON.parse(JSON.stringify(rewarded))), []);
   assert.equal('extra' in atifTrajectory(compactedTrajectory(), OPTIONS).final_metrics, false);
 });
 
-test('atif export: every file passes Harbor\'s rules; abandoned branches share the session and have their own trajectory_id', async () => {
+test("atif export: every file passes Harbor's rules; abandoned branches share the session and have their own trajectory_id", async () => {
   const store = new DatasetStore(path.join(dir, 'dataset'));
   await writeRun(store, 'run-r', [
     runStarted('run-r'),
@@ -223,10 +257,15 @@ test('atif export: every file passes Harbor\'s rules; abandoned branches share t
   const folder = path.join(dir, 'atif');
   const summary = await exportDataset(store, { format: 'atif', out: folder, branches: 'all' });
   assert.deepEqual(summary.skipped, []);
-  const documents = readdirSync(folder).sort().map((file) => JSON.parse(readFileSync(path.join(folder, file), 'utf8')));
+  const documents = readdirSync(folder)
+    .sort()
+    .map((file) => JSON.parse(readFileSync(path.join(folder, file), 'utf8')));
   assert.equal(documents.length, 2);
   for (const document of documents) assert.deepEqual(harborAtifErrors(document), []);
-  assert.deepEqual(documents.map((document) => document.session_id), ['run-r', 'run-r']);
+  assert.deepEqual(
+    documents.map((document) => document.session_id),
+    ['run-r', 'run-r'],
+  );
   assert.deepEqual(documents.map((document) => document.trajectory_id).sort(), ['run-r@b1', 'run-r@main']);
 });
 
@@ -237,8 +276,14 @@ test('readAtif reads v1.7 files and the v1.4 files Apollo wrote before, to the s
   assert.equal(read.trajectoryId, 'run-long@main');
   assert.equal(read.runId, 'run-long');
   assert.equal(read.copiedSteps, 9);
-  assert.deepEqual(read.steps.filter((entry) => entry.source === 'agent').map((entry) => entry.apollo?.step), [1, 2, 3, 4, 5, 6, 7]);
-  assert.deepEqual(read.steps.filter((entry) => entry.contextManagement).map((entry) => entry.apollo?.step), [4, 6]);
+  assert.deepEqual(
+    read.steps.filter((entry) => entry.source === 'agent').map((entry) => entry.apollo?.step),
+    [1, 2, 3, 4, 5, 6, 7],
+  );
+  assert.deepEqual(
+    read.steps.filter((entry) => entry.contextManagement).map((entry) => entry.apollo?.step),
+    [4, 6],
+  );
   assert.equal(read.toolDefinitions.length, TOOL_DEFINITIONS.length);
 
   // A v1.4 file as Apollo wrote it: session_id was the only id, no tool definitions, no copies.
@@ -280,6 +325,9 @@ test('readAtif reads v1.7 files and the v1.4 files Apollo wrote before, to the s
     results: [{ callId: 'call_1', content: '# demo' }],
     apollo: old.steps[2].extra!.apollo,
   });
-  assert.throws(() => readAtif({ ...old, schema_version: 'ATIF-v9' }), (error: unknown) => error instanceof AtifReadError && /schema_version/.test(error.message));
+  assert.throws(
+    () => readAtif({ ...old, schema_version: 'ATIF-v9' }),
+    (error: unknown) => error instanceof AtifReadError && /schema_version/.test(error.message),
+  );
   assert.throws(() => readAtif({ ...old, session_id: undefined }), /neither trajectory_id nor session_id/);
 });

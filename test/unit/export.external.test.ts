@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DatasetEvent, ExternalChangeEvent, StepEvent } from '../../src/core/dataset/events';
+import type { DatasetEvent, ExternalChangeEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { EXPORT_FORMATS, exportDataset, FOLDER_FORMATS } from '../../src/core/export/exportDataset';
 import { harborAtifErrors } from '../fixtures/atifValidator';
@@ -33,7 +33,7 @@ let store: DatasetStore;
 before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'apollo-export-external-'));
   store = new DatasetStore(path.join(dir, 'dataset'));
-  const mixed = step(2, { tool: 'run_command', args: { command: 'make' }, observation: '[exit code 0]', ...filePatch('b.txt', [], ['saved in an editor']) }) as StepEvent;
+  const mixed = step(2, { tool: 'run_command', args: { command: 'make' }, observation: '[exit code 0]', ...filePatch('b.txt', [], ['saved in an editor']) });
   mixed.grounding.mixed = { files: ['b.txt'] };
   mixed.requestSnapshot = 'x2';
   const events: DatasetEvent[] = [
@@ -72,7 +72,7 @@ test('no chat format holds a change made outside the agent, in any turn: the mod
   }
 });
 
-test('atif: external changes sit in the step\'s extra.apollo.external_changes with their phase, never in its diff; a mixed diff names the saved files', async () => {
+test("atif: external changes sit in the step's extra.apollo.external_changes with their phase, never in its diff; a mixed diff names the saved files", async () => {
   const out = path.join(dir, 'out-atif');
   await exportDataset(store, { format: 'atif', out, branches: 'all' });
   const documents = readdirSync(out).map((file) => JSON.parse(readFileSync(path.join(out, file), 'utf8')));
@@ -81,12 +81,21 @@ test('atif: external changes sit in the step\'s extra.apollo.external_changes wi
   const byStep = (number: number) => agentSteps.find((entry: { extra: { apollo: { step: number } } }) => entry.extra.apollo.step === number);
 
   const second = byStep(2).extra.apollo;
-  assert.deepEqual(second.external_changes.map((change: { phase: string; files: { path: string }[] }) => [change.phase, change.files.map((file) => file.path)]), [['during_request', ['notes.md']]]);
+  assert.deepEqual(
+    second.external_changes.map((change: { phase: string; files: { path: string }[] }) => [change.phase, change.files.map((file) => file.path)]),
+    [['during_request', ['notes.md']]],
+  );
   assert.match(second.external_changes[0].patch, new RegExp(THOUGHT_EDIT));
-  assert.deepEqual(second.diff.files.map((file: { path: string }) => file.path), ['b.txt']);
+  assert.deepEqual(
+    second.diff.files.map((file: { path: string }) => file.path),
+    ['b.txt'],
+  );
   assert.deepEqual(second.diff.mixed, { files: ['b.txt'] });
   const fourth = byStep(4).extra.apollo;
-  assert.deepEqual(fourth.external_changes.map((change: { phase: string }) => change.phase), ['before_request']);
+  assert.deepEqual(
+    fourth.external_changes.map((change: { phase: string }) => change.phase),
+    ['before_request'],
+  );
   assert.equal(fourth.diff.mixed, undefined);
   assert.equal(byStep(1).extra.apollo.external_changes, undefined);
   // Nowhere but there: not in any message, observation or diff of the agent.

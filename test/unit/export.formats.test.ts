@@ -9,10 +9,10 @@ import { rewindRun } from '../../src/core/session/rewind';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { ExportCancelled, exportDataset } from '../../src/core/export/exportDataset';
 import { ExportError } from '../../src/core/export/output';
-import { ChatMessage, validateChat } from '../../src/core/export/chat';
+import { type ChatMessage, validateChat } from '../../src/core/export/chat';
 import { APOLLO_VERSION } from '../../src/core/version';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
-import { makeWorkspace, TempWorkspace } from '../fixtures/workspace';
+import { makeWorkspace, type TempWorkspace } from '../fixtures/workspace';
 import { runStarted, step, writeRun } from '../fixtures/trajectories';
 import { harborAtifErrors } from '../fixtures/atifValidator';
 import { TOOL_DEFINITIONS } from '../../src/core/agent/tools';
@@ -64,7 +64,11 @@ after(() => {
   rmSync(out, { recursive: true, force: true });
 });
 
-const readJsonl = (file: string): any[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const readJsonl = (file: string): any[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 const assistantTurns = (messages: ChatMessage[]) => messages.filter((message): message is Extract<ChatMessage, { role: 'assistant' }> => message.role === 'assistant');
 
 test('openai: one trajectory a line that validates against the published fine-tuning schema, with weights from the labels', async () => {
@@ -84,7 +88,10 @@ test('openai: one trajectory a line that validates against the published fine-tu
   assert.equal(assistants[0].content, 'I will create a.txt.');
   assert.equal(typeof assistants[0].tool_calls![0].function.arguments, 'string');
   assert.deepEqual(JSON.parse(assistants[1].tool_calls![0].function.arguments), { path: 'c.txt', content: 'c\n' });
-  assert.deepEqual(assistants.map((message) => message.weight), [1, 1, 1]);
+  assert.deepEqual(
+    assistants.map((message) => message.weight),
+    [1, 1, 1],
+  );
   assert.equal(line.tools.length > 5, true);
 });
 
@@ -98,12 +105,19 @@ test('openai: abandoned branches as their own trajectories; the failed command i
   const calls = assistantTurns(abandoned.messages).map((message) => message.tool_calls![0].function.name);
   assert.deepEqual(calls, ['write_file', 'run_command', 'write_file', 'finish']);
   // Step 2's command failed: the rule labels it bad, so it stays as context with weight 0.
-  assert.deepEqual(assistantTurns(abandoned.messages).map((message) => message.weight), [1, 0, 1, 1]);
+  assert.deepEqual(
+    assistantTurns(abandoned.messages).map((message) => message.weight),
+    [1, 0, 1, 1],
+  );
 
   const strict = path.join(out, 'openai-good-only.jsonl');
   await exportDataset(store, { format: 'openai', out: strict, policy: 'good-only', hints: false });
   const [line] = readJsonl(strict);
-  assert.deepEqual(assistantTurns(line.messages).map((message) => message.weight), [1, 0, 0], 'only step 1 is labelled good');
+  assert.deepEqual(
+    assistantTurns(line.messages).map((message) => message.weight),
+    [1, 0, 0],
+    'only step 1 is labelled good',
+  );
   assert.doesNotMatch(JSON.stringify(line), /Hint from the annotator/);
 });
 
@@ -130,15 +144,18 @@ test('hf: a folder with a dataset card naming its splits, and rows that all shar
   assert.equal(typeof rows[0].tools, 'string');
   // axolotl's per-message flag says the same as the weight.
   for (const message of rows.flatMap((row) => row.messages)) assert.equal(message.training, message.role === 'assistant' ? message.weight === 1 : null);
-  assert.deepEqual(rows[1].steps.map((entry: { step: number; mask: number; label: string | null }) => [entry.step, entry.mask, entry.label]), [
-    [1, 1, 'good'],
-    [2, 0, 'bad'],
-    [3, 1, null],
-    [4, 1, null],
-  ]);
+  assert.deepEqual(
+    rows[1].steps.map((entry: { step: number; mask: number; label: string | null }) => [entry.step, entry.mask, entry.label]),
+    [
+      [1, 1, 'good'],
+      [2, 0, 'bad'],
+      [3, 1, null],
+      [4, 1, null],
+    ],
+  );
 });
 
-test('atif: one v1.7 file per trajectory, valid under Harbor\'s rules, with sequential step ids, and labels, mask and diff under extra.apollo', async () => {
+test("atif: one v1.7 file per trajectory, valid under Harbor's rules, with sequential step ids, and labels, mask and diff under extra.apollo", async () => {
   const folder = path.join(out, 'atif');
   await exportDataset(store, { format: 'atif', out: folder, branches: 'all' });
   const files = readdirSync(folder).sort();
@@ -149,8 +166,14 @@ test('atif: one v1.7 file per trajectory, valid under Harbor\'s rules, with sequ
   assert.equal(document.session_id, runId);
   assert.match(document.trajectory_id, new RegExp(`^${runId}@`));
   assert.deepEqual(document.agent, { name: 'apollo', version: APOLLO_VERSION, model_name: 'test-model', tool_definitions: TOOL_DEFINITIONS });
-  assert.deepEqual(document.steps.map((entry: { step_id: number }) => entry.step_id), [1, 2, 3, 4, 5, 6]);
-  assert.deepEqual(document.steps.map((entry: { source: string }) => entry.source), ['system', 'user', 'agent', 'user', 'agent', 'agent']);
+  assert.deepEqual(
+    document.steps.map((entry: { step_id: number }) => entry.step_id),
+    [1, 2, 3, 4, 5, 6],
+  );
+  assert.deepEqual(
+    document.steps.map((entry: { source: string }) => entry.source),
+    ['system', 'user', 'agent', 'user', 'agent', 'agent'],
+  );
   for (const entry of document.steps.filter((candidate: { source: string }) => candidate.source !== 'agent')) {
     assert.equal('tool_calls' in entry || 'metrics' in entry || 'model_name' in entry, false);
   }
@@ -160,7 +183,10 @@ test('atif: one v1.7 file per trajectory, valid under Harbor\'s rules, with sequ
   assert.equal(first.extra.apollo.mask, 1);
   assert.equal(first.extra.apollo.labels[0].source, 'human');
   assert.match(first.extra.apollo.diff.patch, /\+\+\+ b\/a\.txt\n@@ -0,0 \+1 @@\n\+a/);
-  assert.deepEqual(first.extra.apollo.diff.files.map((file: { path: string }) => file.path), ['a.txt']);
+  assert.deepEqual(
+    first.extra.apollo.diff.files.map((file: { path: string }) => file.path),
+    ['a.txt'],
+  );
   const abandoned = JSON.parse(readFileSync(path.join(folder, `${runId}--4.json`), 'utf8'));
   assert.equal(abandoned.session_id, runId, 'the run is the session of all its trajectories');
   assert.equal(abandoned.trajectory_id, `${runId}@main`);
@@ -185,7 +211,11 @@ test('sharegpt: turns alternate as LLaMA-Factory requires, with function_call JS
   const main = records[0].conversations;
   assert.deepEqual(JSON.parse(main[1].value), { name: 'write_file', arguments: { path: 'a.txt', content: 'a\n' } });
   assert.match(main[2].value, new RegExp(`Wrote[\\s\\S]*\\n\\n\\[Hint from the annotator \\(correction\\)\\]: ${HINT}`), 'the hint joins the observation before it');
-  assert.equal(records.flatMap((record) => record.conversations).some((turn: object) => 'weight' in turn), false, 'LLaMA-Factory reads no per-turn weight');
+  assert.equal(
+    records.flatMap((record) => record.conversations).some((turn: object) => 'weight' in turn),
+    false,
+    'LLaMA-Factory reads no per-turn weight',
+  );
 });
 
 test('pairs: the rewound step as rejected, the step after the correction as chosen, the shared context as prompt', async () => {
@@ -193,7 +223,10 @@ test('pairs: the rewound step as rejected, the step after the correction as chos
   const summary = await exportDataset(store, { format: 'pairs', out: file });
   assert.equal(summary.records, 1);
   const [pair] = readJsonl(file);
-  assert.deepEqual(pair.prompt.map((message: ChatMessage) => message.role), ['system', 'user', 'assistant', 'tool']);
+  assert.deepEqual(
+    pair.prompt.map((message: ChatMessage) => message.role),
+    ['system', 'user', 'assistant', 'tool'],
+  );
   assert.equal(pair.rejected[0].tool_calls[0].function.name, 'run_command');
   assert.equal(pair.chosen[0].tool_calls[0].function.name, 'write_file');
   assert.equal(pair.chosen[0].content, 'Writing c.txt as asked.');
@@ -218,7 +251,11 @@ test('secret shapes in the dataset never reach an export, and validation names w
       const file = path.join(dir, `${format}.jsonl`);
       const summary = await exportDataset(secretStore, { format, out: file, allowEmpty: true });
       assert.doesNotMatch(readFileSync(file, 'utf8'), /ghp_a1B2|abcdefgh12345678/, format);
-      assert.deepEqual(summary.skipped.map((skipped) => skipped.id), ['run-secret'], format);
+      assert.deepEqual(
+        summary.skipped.map((skipped) => skipped.id),
+        ['run-secret'],
+        format,
+      );
       assert.match(summary.skipped[0].problems[0], /refused: the run's record holds a secret shape \(bearer, github\)/, format);
     }
     await exportDataset(secretStore, { format: 'atif', out: path.join(dir, 'atif'), allowEmpty: true });
@@ -266,10 +303,7 @@ test('a cancelled export leaves neither the output nor a partial file behind', a
   const controller = new AbortController();
   const file = path.join(out, 'cancelled.jsonl');
   const before = readdirSync(out).sort();
-  await assert.rejects(
-    exportDataset(store, { format: 'openai', out: file, signal: controller.signal, onProgress: () => controller.abort() }),
-    (error: Error) => error instanceof ExportCancelled,
-  );
+  await assert.rejects(exportDataset(store, { format: 'openai', out: file, signal: controller.signal, onProgress: () => controller.abort() }), (error: Error) => error instanceof ExportCancelled);
   assert.deepEqual(readdirSync(out).sort(), before);
 });
 

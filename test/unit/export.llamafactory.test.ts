@@ -38,7 +38,13 @@ const TAGS = { role_tag: 'from', content_tag: 'value', user_tag: 'human', assist
 
 /** SharegptDatasetConverter: undefined when the example is dropped. */
 function convert(example: { conversations: Turn[]; system?: string; tools?: string }, tags = TAGS): { prompt: Message[]; response: Message[]; system: string; tools: string } | undefined {
-  const mapping: Record<string, string> = { [tags.user_tag]: 'user', [tags.assistant_tag]: 'assistant', [tags.observation_tag]: 'observation', [tags.function_tag]: 'function', [tags.system_tag]: 'system' };
+  const mapping: Record<string, string> = {
+    [tags.user_tag]: 'user',
+    [tags.assistant_tag]: 'assistant',
+    [tags.observation_tag]: 'observation',
+    [tags.function_tag]: 'function',
+    [tags.system_tag]: 'system',
+  };
   const odd = [tags.user_tag, tags.observation_tag];
   const even = [tags.assistant_tag, tags.function_tag];
   const accept = [odd, even];
@@ -97,12 +103,46 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const readJsonl = (file: string): any[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const readJsonl = (file: string): any[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 test('the re-implemented converter drops what LLaMA-Factory drops', () => {
-  assert.equal(convert({ conversations: [{ from: 'human', value: 'a' }, { from: 'human', value: 'b' }] }), undefined, 'two user turns in a row');
-  assert.equal(convert({ conversations: [{ from: 'human', value: 'a' }, { from: 'gpt', value: 'b' }, { from: 'observation', value: 'c' }] }), undefined, 'an odd count');
-  assert.deepEqual(supervisedTurns([{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }, { role: 'assistant', content: 'd' }], true), [{ role: 'assistant', content: 'd' }]);
+  assert.equal(
+    convert({
+      conversations: [
+        { from: 'human', value: 'a' },
+        { from: 'human', value: 'b' },
+      ],
+    }),
+    undefined,
+    'two user turns in a row',
+  );
+  assert.equal(
+    convert({
+      conversations: [
+        { from: 'human', value: 'a' },
+        { from: 'gpt', value: 'b' },
+        { from: 'observation', value: 'c' },
+      ],
+    }),
+    undefined,
+    'an odd count',
+  );
+  assert.deepEqual(
+    supervisedTurns(
+      [
+        { role: 'user', content: 'a' },
+        { role: 'assistant', content: 'b' },
+        { role: 'user', content: 'c' },
+        { role: 'assistant', content: 'd' },
+      ],
+      true,
+    ),
+    [{ role: 'assistant', content: 'd' }],
+  );
 });
 
 test('llamafactory: dataset_info.json registers the rows; every row survives the converter and, with mask_history, supervises exactly its trained turn', async () => {
@@ -129,7 +169,13 @@ test('llamafactory: dataset_info.json registers the rows; every row survives the
     for (const message of [...converted.prompt, ...converted.response]) if (message.role === 'function') parseFunctions(message.content);
     supervised.push(turns[0]);
   }
-  const described = supervised.map((message) => (message.role === 'function' ? parseFunctions(message.content).map((call) => call.name).join('+') : `text:${message.content}`));
+  const described = supervised.map((message) =>
+    message.role === 'function'
+      ? parseFunctions(message.content)
+          .map((call) => call.name)
+          .join('+')
+      : `text:${message.content}`,
+  );
   assert.deepEqual(described, ['read_file', 'list_dir', 'read_file', 'edit_file+list_dir', 'text:I think it is done.', 'finish']);
 
   // Hints keep the parity: the first joins the task, one after a tool result joins that observation.
@@ -138,20 +184,32 @@ test('llamafactory: dataset_info.json registers the rows; every row survives the
     { from: 'human', value: `Fix the failing test\n\n${hintText('Start with the README.')}` },
     { from: 'function_call', value: JSON.stringify({ name: 'read_file', arguments: { path: 'README.md' } }) },
   ]);
-  assert.deepEqual(row3.map((turn) => turn.from), ['human', 'function_call', 'observation', 'function_call', 'observation', 'function_call']);
+  assert.deepEqual(
+    row3.map((turn) => turn.from),
+    ['human', 'function_call', 'observation', 'function_call', 'observation', 'function_call'],
+  );
   assert.equal(row3[4].value, `result of step 2\n\n${hintText('Look at the tests.')}`);
   // After the compaction: task, summary and the hint of the carried-over step 3 are one human turn.
   assert.equal(row4[0].value, `Fix the failing test\n\n${S4}\n\n${hintText('Look at the tests.')}`);
-  assert.deepEqual(row4.map((turn) => turn.from), ['human', 'function_call', 'observation', 'function_call']);
+  assert.deepEqual(
+    row4.map((turn) => turn.from),
+    ['human', 'function_call', 'observation', 'function_call'],
+  );
   assert.equal(row4[2].value, `result of step 3\n\n${hintText('The fix is in src/a.js.')}`);
   assert.deepEqual(JSON.parse(row4[3].value), [
     { name: 'edit_file', arguments: { path: 'src/a.js', old: 'x', new: 'y' } },
     { name: 'list_dir', arguments: {} },
   ]);
-  assert.deepEqual(row5.slice(-2).map((turn) => turn.from), ['observation', 'gpt']);
+  assert.deepEqual(
+    row5.slice(-2).map((turn) => turn.from),
+    ['observation', 'gpt'],
+  );
   assert.equal(row5[row5.length - 2].value, 'result of step 4\n\nNot executed.');
   assert.equal(row7[0].value, `Fix the failing test\n\n${S7}`);
-  assert.deepEqual(row7.map((turn) => turn.from), ['human', 'function_call', 'observation', 'function_call']);
+  assert.deepEqual(
+    row7.map((turn) => turn.from),
+    ['human', 'function_call', 'observation', 'function_call'],
+  );
   assert.doesNotMatch(JSON.stringify(rows), new RegExp(NO_TOOL_CALL_NUDGE.slice(0, 20)), 'the nudge after step 5 only follows it; no row goes past its trained turn');
 
   const readme = readFileSync(path.join(folder, 'README.md'), 'utf8');

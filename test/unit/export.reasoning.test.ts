@@ -55,11 +55,18 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const readJsonl = (file: string): any[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const readJsonl = (file: string): any[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 test('a step that ran several calls has one grounding covering them all, in call order', () => {
   const grounding = stepGrounding(twoCallStep());
-  assert.deepEqual(grounding.files.map((file) => file.path), ['a.txt', 'b.txt']);
+  assert.deepEqual(
+    grounding.files.map((file) => file.path),
+    ['a.txt', 'b.txt'],
+  );
   assert.equal(grounding.before, 'before2');
   assert.equal(grounding.after, 'after2b');
   assert.ok(grounding.patch.indexOf('+++ b/a.txt') < grounding.patch.indexOf('+++ b/b.txt'));
@@ -81,7 +88,10 @@ test('openai: reasoning has no field in the fine-tuning schema and stays out; ev
   const roles = line.messages.map((message: { role: string }) => message.role);
   // Step 2: two calls, two results; step 3: the cut call answered with why it was not run.
   assert.deepEqual(roles, ['system', 'user', 'assistant', 'tool', 'assistant', 'tool', 'tool', 'assistant', 'tool', 'assistant', 'tool']);
-  assert.deepEqual(line.messages.slice(5, 7).map((message: { content: string }) => message.content), ['Wrote a.txt', 'Wrote b.txt']);
+  assert.deepEqual(
+    line.messages.slice(5, 7).map((message: { content: string }) => message.content),
+    ['Wrote a.txt', 'Wrote b.txt'],
+  );
   assert.equal(line.messages[8].content, CUT_NOTE);
   assert.equal(line.messages[8].tool_call_id, 'call_3');
 });
@@ -102,26 +112,36 @@ test('hf: assistant messages carry reasoning_content (null when none), every mes
   assert.match(readFileSync(path.join(folder, 'README.md'), 'utf8'), /`reasoning_content`/);
 });
 
-test('atif: reasoning in the agent step\'s reasoning_content; one diff for all the calls of a step; a cut step has its calls and their reasons', async () => {
+test("atif: reasoning in the agent step's reasoning_content; one diff for all the calls of a step; a cut step has its calls and their reasons", async () => {
   const folder = path.join(dir, 'atif');
   const summary = await exportDataset(store, { format: 'atif', out: folder });
   assert.deepEqual(summary.skipped, [], 'the documents pass the validator');
   assert.deepEqual(readdirSync(folder), [`${RUN}.json`]);
   const document = JSON.parse(readFileSync(path.join(folder, `${RUN}.json`), 'utf8'));
   assert.deepEqual(harborAtifErrors(document), []);
-  assert.deepEqual(document.steps.map((entry: { source: string }) => entry.source), ['system', 'user', 'agent', 'agent', 'agent', 'agent'], 'no nudge after a step whose calls were answered');
+  assert.deepEqual(
+    document.steps.map((entry: { source: string }) => entry.source),
+    ['system', 'user', 'agent', 'agent', 'agent', 'agent'],
+    'no nudge after a step whose calls were answered',
+  );
   const [first, second, third, fourth] = document.steps.slice(2);
   assert.equal(first.reasoning_content, 'I should read the README before writing anything.');
   assert.equal(second.reasoning_content, 'Two files are missing; write both.');
   assert.equal('reasoning_content' in fourth, false, 'absent when the model gave none');
   for (const entry of document.steps.filter((candidate: { source: string }) => candidate.source !== 'agent')) assert.equal('reasoning_content' in entry, false);
 
-  assert.deepEqual(second.tool_calls.map((call: { tool_call_id: string }) => call.tool_call_id), ['call_2', 'call_2b']);
+  assert.deepEqual(
+    second.tool_calls.map((call: { tool_call_id: string }) => call.tool_call_id),
+    ['call_2', 'call_2b'],
+  );
   assert.deepEqual(second.observation.results, [
     { source_call_id: 'call_2', content: 'Wrote a.txt' },
     { source_call_id: 'call_2b', content: 'Wrote b.txt' },
   ]);
-  assert.deepEqual(second.extra.apollo.diff.files.map((file: { path: string }) => file.path), ['a.txt', 'b.txt']);
+  assert.deepEqual(
+    second.extra.apollo.diff.files.map((file: { path: string }) => file.path),
+    ['a.txt', 'b.txt'],
+  );
   assert.match(second.extra.apollo.diff.patch, /\+\+\+ b\/a\.txt[\s\S]*\+\+\+ b\/b\.txt/);
 
   assert.equal(third.message, 'Now the third file.');
@@ -131,14 +151,17 @@ test('atif: reasoning in the agent step\'s reasoning_content; one diff for all t
   assert.deepEqual(third.extra.apollo.diff, { files: [], patch: '' });
 });
 
-test('sharegpt: no place for reasoning; a step\'s executed calls are one function_call list; a cut step is its text and what the model was told', async () => {
+test("sharegpt: no place for reasoning; a step's executed calls are one function_call list; a cut step is its text and what the model was told", async () => {
   const file = path.join(dir, 'sharegpt.jsonl');
   const summary = await exportDataset(store, { format: 'sharegpt', out: file });
   assert.deepEqual(summary.skipped, []);
   const [record] = readJsonl(file);
   assert.doesNotMatch(JSON.stringify(record), /README before writing|write both|c\.txt is next/);
   const turns = record.conversations;
-  assert.deepEqual(turns.map((turn: { from: string }) => turn.from), ['human', 'function_call', 'observation', 'function_call', 'observation', 'gpt', 'human', 'function_call']);
+  assert.deepEqual(
+    turns.map((turn: { from: string }) => turn.from),
+    ['human', 'function_call', 'observation', 'function_call', 'observation', 'gpt', 'human', 'function_call'],
+  );
   assert.deepEqual(JSON.parse(turns[3].value), [
     { name: 'write_file', arguments: { path: 'a.txt', content: 'a\n' } },
     { name: 'write_file', arguments: { path: 'b.txt', content: 'b\n' } },
@@ -149,7 +172,7 @@ test('sharegpt: no place for reasoning; a step\'s executed calls are one functio
   assert.notEqual(turns[6].value, NO_TOOL_CALL_NUDGE);
 });
 
-test('the chat form keeps a turn\'s reasoning and looks for secret shapes in it', () => {
+test("the chat form keeps a turn's reasoning and looks for secret shapes in it", () => {
   const message = assistantMessage(twoCallStep(), 1);
   assert.equal(message.role === 'assistant' && message.reasoning_content, 'Two files are missing; write both.');
   const leaked = { ...twoCallStep(), assistant: { ...twoCallStep().assistant, reasoning: `the key is ghp_${'a1B2'.repeat(9)}` } };

@@ -13,7 +13,11 @@ test('an export request settles what it gives, and nothing of the wrong type', (
     minQuality: 0.5,
     hints: false,
   });
-  assert.deepEqual(settleExport({ format: 'word', branches: 'some', out: 7, minQuality: 'high', hints: 'no' }, workspace), { branches: 'main' }, 'a target given (even unusable) means nobody is asked about branches');
+  assert.deepEqual(
+    settleExport({ format: 'word', branches: 'some', out: 7, minQuality: 'high', hints: 'no' }, workspace),
+    { branches: 'main' },
+    'a target given (even unusable) means nobody is asked about branches',
+  );
   assert.deepEqual(settleExport({ format: 'hf', branches: 'all' }, workspace), { format: 'hf', branches: 'all' });
 });
 

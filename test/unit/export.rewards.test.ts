@@ -24,7 +24,13 @@ function reward(rewards: Record<string, number>, extra: Partial<RewardEvent> = {
 /** A two-step run of task `fix-bug`, sampled as `taskId`, with the labels and verifier events given. */
 async function taskRun(runId: string, labels: (LabelEvent['label'] | null)[], after: DatasetEvent[]): Promise<void> {
   const events: DatasetEvent[] = [
-    { ...runStarted(runId, 'Fix the bug'), taskId: 'suite-fix-bug', origin: { workspace: '/workspace', snapshot: 'base' }, workspace: `/copies/${runId}`, taskSource: { format: 'harbor', name: 'fix-bug', dir: '/tasks/fix-bug' } },
+    {
+      ...runStarted(runId, 'Fix the bug'),
+      taskId: 'suite-fix-bug',
+      origin: { workspace: '/workspace', snapshot: 'base' },
+      workspace: `/copies/${runId}`,
+      taskSource: { format: 'harbor', name: 'fix-bug', dir: '/tasks/fix-bug' },
+    },
     step(1, { tool: 'write_file', args: { path: 'fix.py', content: runId }, thought: `${runId} writes the fix` }),
     step(2, { tool: 'run_command', args: { command: 'pytest' } }),
   ];
@@ -47,7 +53,11 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const readJsonl = (file: string): any[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const readJsonl = (file: string): any[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 test('the HF-family formats carry the reward as a column, the latest verdict, null when there is none', async () => {
   const hf = path.join(dir, 'hf');
@@ -65,17 +75,22 @@ test('the HF-family formats carry the reward as a column, the latest verdict, nu
   await exportDataset(store, { format: 'llamafactory', out: lf });
   const lfRows = readdirSync(path.join(lf, 'data')).flatMap((name) => readJsonl(path.join(lf, 'data', name)));
   assert.ok(lfRows.length && lfRows.every((row) => row.reward === null || typeof row.reward === 'number'));
-  assert.ok(lfRows.some((row) => row.reward === 1), JSON.stringify(lfRows.map((row) => row.reward)));
+  assert.ok(
+    lfRows.some((row) => row.reward === 1),
+    JSON.stringify(lfRows.map((row) => row.reward)),
+  );
 });
 
-test('ATIF puts the rewards in final_metrics and stays valid under Harbor\'s rules', async () => {
+test("ATIF puts the rewards in final_metrics and stays valid under Harbor's rules", async () => {
   const out = path.join(dir, 'atif');
   await exportDataset(store, { format: 'atif', out });
   const files = readdirSync(out).filter((name) => name.endsWith('.json'));
-  const byRun = new Map(files.map((name) => {
-    const doc = JSON.parse(readFileSync(path.join(out, name), 'utf8'));
-    return [doc.extra?.apollo?.run_id ?? doc.session_id, doc];
-  }));
+  const byRun = new Map(
+    files.map((name) => {
+      const doc = JSON.parse(readFileSync(path.join(out, name), 'utf8'));
+      return [doc.extra?.apollo?.run_id ?? doc.session_id, doc];
+    }),
+  );
   const solved = [...byRun.values()].find((doc) => JSON.stringify(doc).includes('run-r1'));
   assert.ok(solved);
   assert.deepEqual(solved.final_metrics.extra.rewards, { reward: 1, tests_passed: 4 });

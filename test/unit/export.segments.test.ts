@@ -10,7 +10,7 @@ import { exportDataset } from '../../src/core/export/exportDataset';
 import { ExportError } from '../../src/core/export/output';
 import { buildRunTree, segmentsOf, trajectoriesOf } from '../../src/core/export/trajectory';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../../src/core/agent/prompt';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { compactedRun, rewind, runStarted, step, summary, SUMMARY_BEFORE_4, SUMMARY_BEFORE_7, tick, writeRun } from '../fixtures/trajectories';
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'openai-chat-finetune.schema.json'), 'utf8'));
@@ -20,7 +20,6 @@ const SYSTEM = 'You are a careful software engineer.';
 const TASK = 'Fix the failing test';
 const S4 = SUMMARY_BEFORE_4;
 const S7 = SUMMARY_BEFORE_7;
-
 
 /**
  * Compacted before step 4 (keeping 3), rewound to before step 4, then steps 6 and 7 on the new
@@ -60,7 +59,8 @@ const readJsonl = (file: string): any[] => {
 };
 type Message = { role: string; content: string; weight?: number; tool_calls?: { id: string; function: { name: string; arguments: unknown } }[]; tool_call_id?: string };
 /** The step an assistant message is, by its first call id (`call_N`) or its text. */
-const stepOf = (message: Message): number => Number((message.tool_calls?.[0]?.id ?? '').match(/^call_(\d+)/)?.[1] ?? message.content.match(/step (\d+)/)?.[1] ?? (message.content === 'I think it is done.' ? 5 : NaN));
+const stepOf = (message: Message): number =>
+  Number((message.tool_calls?.[0]?.id ?? '').match(/^call_(\d+)/)?.[1] ?? message.content.match(/step (\d+)/)?.[1] ?? (message.content === 'I think it is done.' ? 5 : NaN));
 const hintText = (text: string, kind = 'strategy') => hintMessage(kind as 'strategy', text);
 
 test('segments: a run compacted twice is three contexts; each step is the own step of exactly one', () => {
@@ -75,7 +75,10 @@ test('segments: a run compacted twice is three contexts; each step is the own st
       [7, [6], [7]],
     ],
   );
-  assert.deepEqual(segmentsOf(trajectory, { whole: true }).map((segment) => segment.steps.length), [7]);
+  assert.deepEqual(
+    segmentsOf(trajectory, { whole: true }).map((segment) => segment.steps.length),
+    [7],
+  );
 });
 
 test('openai: one line per context, each starting with system, task (and the summary); carried-over steps weight 0; hints in place; no turn lost', async () => {
@@ -86,28 +89,53 @@ test('openai: one line per context, each starting with system, task (and the sum
   assert.equal(lines.length, 3);
   for (const line of lines) assert.ok(validateOpenAiLine(line), JSON.stringify(validateOpenAiLine.errors));
   const [first, second, third] = lines.map((line) => line.messages as Message[]);
-  assert.deepEqual(first.slice(0, 3).map((message) => [message.role, message.content]), [
-    ['system', SYSTEM],
-    ['user', TASK],
-    ['user', hintText('Start with the README.')],
-  ]);
-  assert.deepEqual(second.slice(0, 3).map((message) => [message.role, message.content]), [
-    ['system', SYSTEM],
-    ['user', TASK],
-    ['user', S4],
-  ]);
-  assert.deepEqual(third.slice(0, 3).map((message) => [message.role, message.content]), [
-    ['system', SYSTEM],
-    ['user', TASK],
-    ['user', S7],
-  ]);
+  assert.deepEqual(
+    first.slice(0, 3).map((message) => [message.role, message.content]),
+    [
+      ['system', SYSTEM],
+      ['user', TASK],
+      ['user', hintText('Start with the README.')],
+    ],
+  );
+  assert.deepEqual(
+    second.slice(0, 3).map((message) => [message.role, message.content]),
+    [
+      ['system', SYSTEM],
+      ['user', TASK],
+      ['user', S4],
+    ],
+  );
+  assert.deepEqual(
+    third.slice(0, 3).map((message) => [message.role, message.content]),
+    [
+      ['system', SYSTEM],
+      ['user', TASK],
+      ['user', S7],
+    ],
+  );
   const assistants = (messages: Message[]) => messages.filter((message) => message.role === 'assistant').map((message) => [stepOf(message), message.weight]);
   // Step 3 was trained in the first line; in the second it is context only. Step 6 is masked.
-  assert.deepEqual(assistants(first), [[1, 1], [2, 1], [3, 1]]);
-  assert.deepEqual(assistants(second), [[3, 0], [4, 1], [5, 1], [6, 0]]);
-  assert.deepEqual(assistants(third), [[6, 0], [7, 1]]);
+  assert.deepEqual(assistants(first), [
+    [1, 1],
+    [2, 1],
+    [3, 1],
+  ]);
+  assert.deepEqual(assistants(second), [
+    [3, 0],
+    [4, 1],
+    [5, 1],
+    [6, 0],
+  ]);
+  assert.deepEqual(assistants(third), [
+    [6, 0],
+    [7, 1],
+  ]);
   // Every step is trained (or masked) in exactly one line: its own.
-  const own = [first, second, third].flatMap((messages, index) => assistants(messages).filter(([number]) => (index === 0 ? true : number !== [3, 6][index - 1])).map(([number]) => number));
+  const own = [first, second, third].flatMap((messages, index) =>
+    assistants(messages)
+      .filter(([number]) => (index === 0 ? true : number !== [3, 6][index - 1]))
+      .map(([number]) => number),
+  );
   assert.deepEqual(own, [1, 2, 3, 4, 5, 6, 7]);
   // Hints where they were delivered: before the assistant turn of their step, also when carried over.
   const before = (messages: Message[], number: number) => messages[messages.findIndex((message) => message.role === 'assistant' && stepOf(message) === number) - 1];
@@ -116,13 +144,21 @@ test('openai: one line per context, each starting with system, task (and the sum
   assert.equal(before(second, 4).content, hintText('The fix is in src/a.js.'));
   // Step 4's two calls each have their result; step 5 is followed by the nudge.
   const step4 = second.findIndex((message) => message.role === 'assistant' && stepOf(message) === 4);
-  assert.deepEqual(second.slice(step4 + 1, step4 + 3).map((message) => message.tool_call_id), ['call_4', 'call_4_extra0']);
+  assert.deepEqual(
+    second.slice(step4 + 1, step4 + 3).map((message) => message.tool_call_id),
+    ['call_4', 'call_4_extra0'],
+  );
   assert.equal(second[second.findIndex((message) => message.role === 'assistant' && stepOf(message) === 5) + 1].content, NO_TOOL_CALL_NUDGE);
   // content is a string, "" for a turn that only calls tools; arguments are JSON strings here.
   const step2 = first.find((message) => message.role === 'assistant' && stepOf(message) === 2)!;
   assert.equal(step2.content, '');
   assert.ok(lines.flatMap((line) => line.messages).every((message: Message) => typeof message.content === 'string'));
-  assert.ok(lines.flatMap((line) => line.messages).flatMap((message: Message) => message.tool_calls ?? []).every((call: { function: { arguments: unknown } }) => typeof call.function.arguments === 'string'));
+  assert.ok(
+    lines
+      .flatMap((line) => line.messages)
+      .flatMap((message: Message) => message.tool_calls ?? [])
+      .every((call: { function: { arguments: unknown } }) => typeof call.function.arguments === 'string'),
+  );
 });
 
 test('whole trajectories: one line with every step, no summary, weights as the masks', async () => {
@@ -132,7 +168,18 @@ test('whole trajectories: one line with every step, no summary, weights as the m
   assert.equal(rest.length, 0);
   assert.doesNotMatch(JSON.stringify(line), /Summary made before/);
   const assistants = (line.messages as Message[]).filter((message) => message.role === 'assistant');
-  assert.deepEqual(assistants.map((message) => [stepOf(message), message.weight]), [[1, 1], [2, 1], [3, 1], [4, 1], [5, 1], [6, 0], [7, 1]]);
+  assert.deepEqual(
+    assistants.map((message) => [stepOf(message), message.weight]),
+    [
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+      [5, 1],
+      [6, 0],
+      [7, 1],
+    ],
+  );
 
   const hf = path.join(dir, 'hf-whole');
   await exportDataset(store, { format: 'hf', out: hf, wholeTrajectories: true });
@@ -143,13 +190,23 @@ test('hf: one row per context; arguments are objects, content a string, weight a
   const folder = path.join(dir, 'hf');
   await exportDataset(store, { format: 'hf', out: folder });
   const rows = readJsonl(path.join(folder, 'data', 'train.jsonl'));
-  assert.deepEqual(rows.map((row) => [row.id, row.segment]), [['run-long', 0], ['run-long#1', 1], ['run-long#2', 2]]);
-  assert.deepEqual(rows[1].steps.map((entry: { step: number; mask: number; carried: boolean }) => [entry.step, entry.mask, entry.carried]), [
-    [3, 0, true],
-    [4, 1, false],
-    [5, 1, false],
-    [6, 0, false],
-  ]);
+  assert.deepEqual(
+    rows.map((row) => [row.id, row.segment]),
+    [
+      ['run-long', 0],
+      ['run-long#1', 1],
+      ['run-long#2', 2],
+    ],
+  );
+  assert.deepEqual(
+    rows[1].steps.map((entry: { step: number; mask: number; carried: boolean }) => [entry.step, entry.mask, entry.carried]),
+    [
+      [3, 0, true],
+      [4, 1, false],
+      [5, 1, false],
+      [6, 0, false],
+    ],
+  );
   const messages = rows.flatMap((row) => row.messages);
   assert.ok(messages.every((message: { content: unknown }) => typeof message.content === 'string'));
   const calls = messages.flatMap((message: { tool_calls: { function: { name: string; arguments: unknown } }[] }) => message.tool_calls);
@@ -171,7 +228,10 @@ test('trl: one prompt-completion row per unmasked step; the completion is exactl
   const rows = readJsonl(path.join(folder, 'data', 'train.jsonl'));
   const hf = readJsonl(path.join(dir, 'hf', 'data', 'train.jsonl'));
   // Step 6 is masked: no row; every other step has one.
-  assert.deepEqual(rows.map((row) => stepOf(row.completion[0])), [1, 2, 3, 4, 5, 7]);
+  assert.deepEqual(
+    rows.map((row) => stepOf(row.completion[0])),
+    [1, 2, 3, 4, 5, 7],
+  );
   for (const row of rows) {
     assert.deepEqual(Object.keys(row).sort(), ['completion', 'prompt', 'reward', 'tools']);
     assert.equal(row.completion.length, 1);
@@ -191,7 +251,10 @@ test('trl: one prompt-completion row per unmasked step; the completion is exactl
     }
   }
   const step4 = rows.find((row) => stepOf(row.completion[0]) === 4);
-  assert.deepEqual(step4.prompt.slice(0, 3).map((message: Message) => message.content), [SYSTEM, TASK, S4]);
+  assert.deepEqual(
+    step4.prompt.slice(0, 3).map((message: Message) => message.content),
+    [SYSTEM, TASK, S4],
+  );
   assert.equal(step4.prompt[step4.prompt.length - 1].content, hintText('The fix is in src/a.js.'));
   assert.equal(rows.find((row) => stepOf(row.completion[0]) === 2).completion[0].content, '');
   const card = readFileSync(path.join(folder, 'README.md'), 'utf8');
@@ -206,9 +269,16 @@ test('a rewound run uses only the compactions of its own branch', async () => {
     await writeRun(rewound, 'run-rw', rewoundRun('run-rw'));
     const tree = buildRunTree(rewoundRun('run-rw'))!;
     const [main, abandoned] = trajectoriesOf(tree, { branches: 'all', policy: 'not-bad' });
-    assert.deepEqual(main.summaries?.map((entry) => entry.step), [7]);
-    assert.deepEqual(abandoned.summaries?.map((entry) => entry.step), [4]);
-    const shape = (trajectory: typeof main) => segmentsOf(trajectory).map((segment) => [segment.summary?.text ?? null, segment.carried.map((entry) => entry.event.step), segment.steps.map((entry) => entry.event.step)]);
+    assert.deepEqual(
+      main.summaries?.map((entry) => entry.step),
+      [7],
+    );
+    assert.deepEqual(
+      abandoned.summaries?.map((entry) => entry.step),
+      [4],
+    );
+    const shape = (trajectory: typeof main) =>
+      segmentsOf(trajectory).map((segment) => [segment.summary?.text ?? null, segment.carried.map((entry) => entry.event.step), segment.steps.map((entry) => entry.event.step)]);
     assert.deepEqual(shape(main), [
       [null, [], [1, 2, 3, 6]],
       [S7, [6], [7]],
@@ -230,7 +300,10 @@ test('a rewound run uses only the compactions of its own branch', async () => {
     assert.equal(more.length, 0);
     assert.deepEqual([pair.metadata.rejected_step, pair.metadata.chosen_step], [4, 6]);
     assert.deepEqual([pair.chosen.map((message: Message) => message.role), pair.rejected.map((message: Message) => message.role)], [['assistant'], ['assistant']]);
-    assert.deepEqual(pair.prompt.map((message: Message) => message.role), ['system', 'user', 'assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool']);
+    assert.deepEqual(
+      pair.prompt.map((message: Message) => message.role),
+      ['system', 'user', 'assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool'],
+    );
   } finally {
     rmSync(other, { recursive: true, force: true });
   }
@@ -263,12 +336,28 @@ test('pairs: sampled runs part at their first different turn; the prompt holds w
     const pairs = readJsonl(file);
     assert.equal(pairs.length, 1, 'the rewind that changed nothing gives no pair');
     const [pair] = pairs;
-    assert.deepEqual([pair.metadata.kind, pair.metadata.chosen_run, pair.metadata.rejected_run, pair.metadata.decided_by, pair.metadata.chosen_step], ['across_runs', 'run-s1', 'run-s2', 'outcome', 2]);
-    assert.deepEqual(pair.prompt.map((message: Message) => message.role), ['system', 'user', 'assistant', 'tool']);
+    assert.deepEqual(
+      [pair.metadata.kind, pair.metadata.chosen_run, pair.metadata.rejected_run, pair.metadata.decided_by, pair.metadata.chosen_step],
+      ['across_runs', 'run-s1', 'run-s2', 'outcome', 2],
+    );
+    assert.deepEqual(
+      pair.prompt.map((message: Message) => message.role),
+      ['system', 'user', 'assistant', 'tool'],
+    );
     assert.equal(pair.prompt[3].content, 'same readme');
-    assert.deepEqual(pair.chosen.map((message: Message) => [message.role, message.content]), [['assistant', 'Now npm test.']]);
-    assert.deepEqual(pair.rejected.map((message: Message) => [message.role, message.content]), [['assistant', 'Now rm -rf ..']]);
-    for (const side of [pair.chosen, pair.rejected]) assert.equal(side.some((message: Message) => message.role === 'tool'), false);
+    assert.deepEqual(
+      pair.chosen.map((message: Message) => [message.role, message.content]),
+      [['assistant', 'Now npm test.']],
+    );
+    assert.deepEqual(
+      pair.rejected.map((message: Message) => [message.role, message.content]),
+      [['assistant', 'Now rm -rf ..']],
+    );
+    for (const side of [pair.chosen, pair.rejected])
+      assert.equal(
+        side.some((message: Message) => message.role === 'tool'),
+        false,
+      );
   } finally {
     rmSync(other, { recursive: true, force: true });
   }
@@ -288,7 +377,10 @@ test('an export with nothing to write is refused with why, and writes nothing; a
   // Nothing is labelled good: under good-only no turn is trained, so trl and llamafactory have no row.
   for (const format of ['trl', 'llamafactory'] as const) {
     const folder = path.join(dir, `empty-${format}`);
-    await assert.rejects(exportDataset(store, { format, out: folder, policy: 'good-only' }), (error: Error) => error instanceof ExportError && new RegExp(`${format}: no step is trained on under the mask policy good-only`).test(error.message));
+    await assert.rejects(
+      exportDataset(store, { format, out: folder, policy: 'good-only' }),
+      (error: Error) => error instanceof ExportError && new RegExp(`${format}: no step is trained on under the mask policy good-only`).test(error.message),
+    );
     assert.equal(existsSync(folder), false);
     await exportDataset(store, { format, out: folder, policy: 'good-only', allowEmpty: true });
     assert.equal(readFileSync(path.join(folder, 'data', 'train.jsonl'), 'utf8'), '');

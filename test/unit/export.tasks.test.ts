@@ -7,7 +7,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { DatasetEvent, LabelEvent, RunEndStatus } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { exportDataset } from '../../src/core/export/exportDataset';
-import { ChatMessage, validateChat } from '../../src/core/export/chat';
+import { type ChatMessage, validateChat } from '../../src/core/export/chat';
 import { datasetStats, formatStats } from '../../src/core/session/stats';
 import { label, runStarted, step, tick, writeRun } from '../fixtures/trajectories';
 import { harborAtifErrors } from '../fixtures/atifValidator';
@@ -49,7 +49,11 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const readJsonl = (file: string): any[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+const readJsonl = (file: string): any[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 
 test('pairs across runs: where two runs of one task part, the better turn is chosen, by labels then by outcome; a tie never pairs', async () => {
   const file = path.join(dir, 'pairs.jsonl');
@@ -76,16 +80,41 @@ test('pairs across runs: where two runs of one task part, the better turn is cho
       { role: 'system', content: 'You are a careful software engineer.' },
       { role: 'user', content: 'Make the tests pass' },
     ]);
-    assert.deepEqual(pair.chosen.map((message: ChatMessage) => message.role), ['assistant'], 'the first differing turn only, no tool result');
-    assert.deepEqual(pair.rejected.map((message: ChatMessage) => message.role), ['assistant']);
+    assert.deepEqual(
+      pair.chosen.map((message: ChatMessage) => message.role),
+      ['assistant'],
+      'the first differing turn only, no tool result',
+    );
+    assert.deepEqual(
+      pair.rejected.map((message: ChatMessage) => message.role),
+      ['assistant'],
+    );
     assert.deepEqual([pair.metadata.chosen_step, pair.metadata.rejected_step], [1, 1]);
     assert.equal(pair.chosen[0].content, `${pair.metadata.chosen_run} writes a.txt`);
     assert.equal(pair.rejected[0].content, `${pair.metadata.rejected_run} writes a.txt`);
-    assert.equal(pair.chosen.some((message: object) => 'weight' in message), false);
+    assert.equal(
+      pair.chosen.some((message: object) => 'weight' in message),
+      false,
+    );
     assert.deepEqual(validateChat([...pair.prompt, ...pair.chosen], { completion: true }), []);
     assert.deepEqual(validateChat([...pair.prompt, ...pair.rejected], { completion: true }), []);
     // Every pair has the same metadata keys, whatever its kind.
-    assert.deepEqual(Object.keys(pair.metadata).sort(), ['branch', 'chosen_reward', 'chosen_run', 'chosen_score', 'chosen_step', 'correction', 'decided_by', 'kind', 'rejected_reward', 'rejected_run', 'rejected_score', 'rejected_step', 'run_id', 'task_id']);
+    assert.deepEqual(Object.keys(pair.metadata).sort(), [
+      'branch',
+      'chosen_reward',
+      'chosen_run',
+      'chosen_score',
+      'chosen_step',
+      'correction',
+      'decided_by',
+      'kind',
+      'rejected_reward',
+      'rejected_run',
+      'rejected_score',
+      'rejected_step',
+      'run_id',
+      'task_id',
+    ]);
   }
 });
 
@@ -97,11 +126,17 @@ test('pairs across runs follow the labels: a human relabel that changes the rank
     await sampled(other, 'run-x2', 'task-x', [null, null], 'finished');
     const first = path.join(copy, 'first.jsonl');
     await exportDataset(other, { format: 'pairs', out: first });
-    assert.deepEqual(readJsonl(first).map((pair) => [pair.metadata.chosen_run, pair.metadata.rejected_run]), [['run-x1', 'run-x2']]);
+    assert.deepEqual(
+      readJsonl(first).map((pair) => [pair.metadata.chosen_run, pair.metadata.rejected_run]),
+      [['run-x1', 'run-x2']],
+    );
     await other.appendEvent('run-x1', label(1, 'bad'));
     const second = path.join(copy, 'second.jsonl');
     await exportDataset(other, { format: 'pairs', out: second });
-    assert.deepEqual(readJsonl(second).map((pair) => [pair.metadata.chosen_run, pair.metadata.rejected_run, pair.metadata.chosen_score, pair.metadata.rejected_score]), [['run-x2', 'run-x1', 3, 2.5]]);
+    assert.deepEqual(
+      readJsonl(second).map((pair) => [pair.metadata.chosen_run, pair.metadata.rejected_run, pair.metadata.chosen_score, pair.metadata.rejected_score]),
+      [['run-x2', 'run-x1', 3, 2.5]],
+    );
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
@@ -134,15 +169,18 @@ test('each format with room for it carries the task id (hf, atif, sharegpt); ope
   const hf = path.join(dir, 'hf');
   await exportDataset(store, { format: 'hf', out: hf });
   const rows = readJsonl(path.join(hf, 'data', 'train.jsonl'));
-  assert.deepEqual(rows.map((row) => [row.run_id, row.task_id]), [
-    ['run-a1', 'task-a'],
-    ['run-a2', 'task-a'],
-    ['run-a3', 'task-a'],
-    ['run-b1', 'task-b'],
-    ['run-b2', 'task-b'],
-    ['run-c1', 'task-c'],
-    ['run-solo', null],
-  ]);
+  assert.deepEqual(
+    rows.map((row) => [row.run_id, row.task_id]),
+    [
+      ['run-a1', 'task-a'],
+      ['run-a2', 'task-a'],
+      ['run-a3', 'task-a'],
+      ['run-b1', 'task-b'],
+      ['run-b2', 'task-b'],
+      ['run-c1', 'task-c'],
+      ['run-solo', null],
+    ],
+  );
   assert.equal(new Set(rows.map((row) => Object.keys(row).sort().join(','))).size, 1, 'every row has the same columns');
   assert.match(readFileSync(path.join(hf, 'README.md'), 'utf8'), /`task_id`/);
 
@@ -155,7 +193,10 @@ test('each format with room for it carries the task id (hf, atif, sharegpt); ope
 
   const sharegpt = path.join(dir, 'sharegpt.jsonl');
   await exportDataset(store, { format: 'sharegpt', out: sharegpt });
-  assert.deepEqual(readJsonl(sharegpt).map((record) => record.task_id), ['task-a', 'task-a', 'task-a', 'task-b', 'task-b', 'task-c', null]);
+  assert.deepEqual(
+    readJsonl(sharegpt).map((record) => record.task_id),
+    ['task-a', 'task-a', 'task-a', 'task-b', 'task-b', 'task-c', null],
+  );
 });
 
 test('stats count the tasks and the sampled runs', async () => {

@@ -26,7 +26,10 @@ test('symlinks and mode changes are grounded', async () => {
     await fs.rm(path.join(ws.dir, 'link'));
     await fs.symlink('run.sh', path.join(ws.dir, 'link'));
     const second = await shadow.ground(middle, await shadow.snapshot());
-    assert.deepEqual(second.files.map((file) => [file.path, file.status]), [['link', 'modified']]);
+    assert.deepEqual(
+      second.files.map((file) => [file.path, file.status]),
+      [['link', 'modified']],
+    );
     assert.match(second.patch, /^-a\.txt$/m);
     assert.match(second.patch, /^\+run\.sh$/m);
   } finally {
@@ -96,7 +99,10 @@ test('files in a submodule are recorded as content; the repository and its modul
     assert.equal((await shadow.readFile(before, 'vendor/dep/dep.txt'))?.toString(), 'v1\n');
     await fs.writeFile(path.join(ws.dir, 'vendor/dep/dep.txt'), 'v2\n');
     const grounding = await shadow.ground(before, await shadow.snapshot());
-    assert.deepEqual(grounding.files.map((file) => [file.path, file.status]), [['vendor/dep/dep.txt', 'modified']]);
+    assert.deepEqual(
+      grounding.files.map((file) => [file.path, file.status]),
+      [['vendor/dep/dep.txt', 'modified']],
+    );
     assert.match(grounding.patch, /^\+v2$/m);
     assert.equal(fingerprint(path.join(ws.dir, '.git')), outer);
   } finally {
@@ -115,7 +121,10 @@ test('a repository with no commits yet is snapshotted and left as it was', async
     const first = await shadow.snapshot();
     await fs.writeFile(path.join(ws.dir, 'b.txt'), 'b\n');
     const grounding = await shadow.ground(first, await shadow.snapshot());
-    assert.deepEqual(grounding.files.map((file) => file.path), ['b.txt']);
+    assert.deepEqual(
+      grounding.files.map((file) => file.path),
+      ['b.txt'],
+    );
     assert.equal(fingerprint(path.join(ws.dir, '.git')), before);
   } finally {
     cleanup();
@@ -133,11 +142,17 @@ test('files over the size limit are left out and come in once they shrink', asyn
     const middle = await shadow.snapshot();
     const grew = await shadow.ground(before, middle);
     // A tracked file that grows past the limit is left out from then on, which reads as deleted.
-    assert.deepEqual(grew.files.map((file) => [file.path, file.status]), [['small.txt', 'deleted']]);
+    assert.deepEqual(
+      grew.files.map((file) => [file.path, file.status]),
+      [['small.txt', 'deleted']],
+    );
     assert.deepEqual([...shadow.oversized].sort(), ['small.txt', 'weights.bin']);
     await fs.writeFile(path.join(ws.dir, 'weights.bin'), Buffer.alloc(10, 0));
     const shrank = await shadow.ground(middle, await shadow.snapshot());
-    assert.deepEqual(shrank.files.map((file) => [file.path, file.status, file.binary]), [['weights.bin', 'added', true]]);
+    assert.deepEqual(
+      shrank.files.map((file) => [file.path, file.status, file.binary]),
+      [['weights.bin', 'added', true]],
+    );
     assert.deepEqual([...shadow.oversized], ['small.txt']);
   } finally {
     cleanup();
@@ -196,15 +211,26 @@ for (const nativeRecursive of [false, true]) {
       ['remove a folder', () => fs.rm(path.join(ws.dir, 'gone'), { recursive: true })],
       ['rename a folder', () => fs.rename(path.join(ws.dir, 'src'), path.join(ws.dir, 'lib'))],
       ['write in the renamed folder', () => fs.writeFile(path.join(ws.dir, 'lib/deep/c.txt'), 'c2\n')],
-      ['ignored and dataset files', () => fs.mkdir(path.join(ws.dir, 'ignored')).then(() => fs.writeFile(path.join(ws.dir, 'ignored/x'), 'x')).then(() => fs.mkdir(path.join(ws.dir, '.apollo'))).then(() => fs.writeFile(path.join(ws.dir, '.apollo/y'), 'y'))],
+      [
+        'ignored and dataset files',
+        () =>
+          fs
+            .mkdir(path.join(ws.dir, 'ignored'))
+            .then(() => fs.writeFile(path.join(ws.dir, 'ignored/x'), 'x'))
+            .then(() => fs.mkdir(path.join(ws.dir, '.apollo')))
+            .then(() => fs.writeFile(path.join(ws.dir, '.apollo/y'), 'y')),
+      ],
       ['symlink and chmod', () => fs.symlink('a.txt', path.join(ws.dir, 'link')).then(() => fs.chmod(path.join(ws.dir, 'a.txt'), 0o755))],
       ['grow past the size limit', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a'.repeat(5000))],
       ['shrink back', () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'a3\n')],
       ['create and delete between snapshots', () => fs.writeFile(path.join(ws.dir, 'brief.txt'), '!').then(() => fs.rm(path.join(ws.dir, 'brief.txt')))],
-      ['a folder becomes a repository', async () => {
-        git(path.join(ws.dir, 'new'), 'init', '-q');
-        await fs.writeFile(path.join(ws.dir, 'new/g.txt'), 'g\n');
-      }],
+      [
+        'a folder becomes a repository',
+        async () => {
+          git(path.join(ws.dir, 'new'), 'init', '-q');
+          await fs.writeFile(path.join(ws.dir, 'new/g.txt'), 'g\n');
+        },
+      ],
       ['write inside the nested repository', () => fs.writeFile(path.join(ws.dir, 'new/one/two/e.txt'), 'e2\n')],
       ['remove the nested repository', () => fs.rm(path.join(ws.dir, 'new'), { recursive: true })],
     ];
@@ -239,17 +265,25 @@ test('patched trees equal full passes for names git sorts specially, emptied fol
   // Full passes that patch what git status names.
   const statusFed = await storeFor(ws.dir, { maxFileBytes: 100 });
   const steps: [string, string[], () => Promise<unknown>][] = [
-    ['files around a folder of the same stem', ['a/y.txt', 'a-b', 'a.txt'], async () => {
-      await fs.writeFile(path.join(ws.dir, 'a/y.txt'), 'y\n');
-      await fs.writeFile(path.join(ws.dir, 'a-b'), '1b\n');
-      await fs.writeFile(path.join(ws.dir, 'a.txt'), '2b\n');
-    }],
+    [
+      'files around a folder of the same stem',
+      ['a/y.txt', 'a-b', 'a.txt'],
+      async () => {
+        await fs.writeFile(path.join(ws.dir, 'a/y.txt'), 'y\n');
+        await fs.writeFile(path.join(ws.dir, 'a-b'), '1b\n');
+        await fs.writeFile(path.join(ws.dir, 'a.txt'), '2b\n');
+      },
+    ],
     ['the last file of a folder goes', ['lonely/only.txt'], () => fs.rm(path.join(ws.dir, 'lonely/only.txt'))],
     ['executable', ['tool.sh'], () => fs.chmod(path.join(ws.dir, 'tool.sh'), 0o755)],
-    ['too large, and an ignored new file', ['a.txt', 'debug.log'], async () => {
-      await fs.writeFile(path.join(ws.dir, 'a.txt'), 'z'.repeat(500));
-      await fs.writeFile(path.join(ws.dir, 'debug.log'), 'log\n');
-    }],
+    [
+      'too large, and an ignored new file',
+      ['a.txt', 'debug.log'],
+      async () => {
+        await fs.writeFile(path.join(ws.dir, 'a.txt'), 'z'.repeat(500));
+        await fs.writeFile(path.join(ws.dir, 'debug.log'), 'log\n');
+      },
+    ],
     ['small again', ['a.txt'], () => fs.writeFile(path.join(ws.dir, 'a.txt'), 'small\n')],
   ];
   try {
@@ -285,16 +319,26 @@ test('names beginning with ".." are inside the workspace: snapshotted, grounded,
     next = ['..notes', '..d', '..d/..x', 'a.txt'];
     const fullAfter = await full.shadow.snapshot();
     const fedAfter = await fed.shadow.snapshot();
-    for (const [shadow, before, after] of [[full.shadow, fullBefore, fullAfter], [fed.shadow, fedBefore, fedAfter]] as [ShadowStore, string, string][]) {
+    for (const [shadow, before, after] of [
+      [full.shadow, fullBefore, fullAfter],
+      [fed.shadow, fedBefore, fedAfter],
+    ] as [ShadowStore, string, string][]) {
       const grounding = await shadow.ground(before, after);
-      assert.deepEqual(grounding.files.map((file) => [file.path, file.status]).sort(), [['..d/..x', 'added'], ['..notes', 'added'], ['a.txt', 'modified']]);
+      assert.deepEqual(grounding.files.map((file) => [file.path, file.status]).sort(), [
+        ['..d/..x', 'added'],
+        ['..notes', 'added'],
+        ['a.txt', 'modified'],
+      ]);
       assert.match(grounding.patch, /^\+\+\+ b\/\.\.notes$/m);
     }
     // Only the file edit this time: the patched path.
     await fs.writeFile(path.join(ws.dir, '..notes'), 'notes 2\n');
     next = ['..notes'];
     const edited = await fed.shadow.snapshot();
-    assert.deepEqual((await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]), [['..notes', 'modified']]);
+    assert.deepEqual(
+      (await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]),
+      [['..notes', 'modified']],
+    );
     // Back to before, then forward again: the ".." names are removed and written like any.
     await fed.shadow.restore(edited, fedBefore);
     await assert.rejects(fs.access(path.join(ws.dir, '..notes')));
@@ -326,9 +370,15 @@ test('a path created and deleted within one action leaves no trace, whether the 
     await fs.rm(path.join(ws.dir, 'dir/t.txt'));
     await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a2\n');
     next = ['tmp.txt', 'scratch', 'scratch/deep', 'scratch/deep/t.txt', 'dir/t.txt', 'a.txt'];
-    for (const [shadow, before] of [[full.shadow, fullBefore], [fed.shadow, fedBefore]] as [ShadowStore, string][]) {
+    for (const [shadow, before] of [
+      [full.shadow, fullBefore],
+      [fed.shadow, fedBefore],
+    ] as [ShadowStore, string][]) {
       const grounding = await shadow.ground(before, await shadow.snapshot());
-      assert.deepEqual(grounding.files.map((file) => [file.path, file.status]), [['a.txt', 'modified']]);
+      assert.deepEqual(
+        grounding.files.map((file) => [file.path, file.status]),
+        [['a.txt', 'modified']],
+      );
     }
   } finally {
     full.cleanup();
@@ -385,7 +435,7 @@ test('fast churn: a job creating and deleting files in a loop while steps snapsh
   }
 });
 
-test('names that are not UTF-8 are recorded (git\'s quoted form and their bytes), and a restore removes and writes them under their own bytes', async () => {
+test("names that are not UTF-8 are recorded (git's quoted form and their bytes), and a restore removes and writes them under their own bytes", async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n', 'dir/keep.txt': 'k\n' });
   const raw = Buffer.from('caf\xe9.txt', 'latin1');
   const top = Buffer.concat([Buffer.from(`${ws.dir}/`), raw]);
@@ -404,18 +454,30 @@ test('names that are not UTF-8 are recorded (git\'s quoted form and their bytes)
       ['"dir/caf\\351.txt"', Buffer.concat([Buffer.from('dir/'), raw]).toString('base64'), 'added'],
     ];
     const fedAfter = await fed.shadow.snapshot();
-    for (const [shadow, before, after] of [[full.shadow, fullBefore, await full.shadow.snapshot()], [fed.shadow, fedBefore, fedAfter]] as [ShadowStore, string, string][]) {
+    for (const [shadow, before, after] of [
+      [full.shadow, fullBefore, await full.shadow.snapshot()],
+      [fed.shadow, fedBefore, fedAfter],
+    ] as [ShadowStore, string, string][]) {
       const grounding = await shadow.ground(before, after);
-      assert.deepEqual(grounding.files.map((file) => [file.path, file.pathBase64, file.status]), expected);
+      assert.deepEqual(
+        grounding.files.map((file) => [file.path, file.pathBase64, file.status]),
+        expected,
+      );
       assert.match(grounding.patch, /^\+\+\+ "b\/caf\\351\.txt"$/m, 'the patch names it as git does');
     }
     await fs.writeFile(top, 'one, edited\n');
     next = ['caf\uFFFD.txt'];
     const edited = await fed.shadow.snapshot();
-    assert.deepEqual((await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]), [['"caf\\351.txt"', 'modified']]);
+    assert.deepEqual(
+      (await fed.shadow.ground(fedAfter, edited)).files.map((file) => [file.path, file.status]),
+      [['"caf\\351.txt"', 'modified']],
+    );
     // Rewound: the files go (their bytes are their names); forward again: written back as they were.
     const restored = await fed.shadow.restore(edited, fedBefore);
-    assert.deepEqual(restored.map((file) => file.pathBase64), expected.map(([, base64]) => base64));
+    assert.deepEqual(
+      restored.map((file) => file.pathBase64),
+      expected.map(([, base64]) => base64),
+    );
     await assert.rejects(fs.access(top));
     await assert.rejects(fs.access(inside));
     assert.equal(await fs.readFile(path.join(ws.dir, 'dir/keep.txt'), 'utf8'), 'k\n');

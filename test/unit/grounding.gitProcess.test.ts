@@ -48,7 +48,7 @@ test('requests to a long-lived git process are answered in order, each framed by
   }
 });
 
-test('a git process that dies fails its request with git\'s error and the next request starts a new one', async () => {
+test("a git process that dies fails its request with git's error and the next request starts a new one", async () => {
   const ws = makeWorkspace({ 'a.txt': 'alpha\n' });
   const hash = new GitProcess({ args: ['hash-object', '--stdin-paths'], cwd: ws.dir, env: gitEnvironment() });
   try {

@@ -141,7 +141,10 @@ test('no hook, fsmonitor, filter, textconv or other configured program runs in s
     ];
     await writeRun(store, adoptedRun, recorded);
     const result = await adoptRun(datasetDir, adoptedRun);
-    assert.deepEqual(result.written.map((file) => file.path), ['a.txt']);
+    assert.deepEqual(
+      result.written.map((file) => file.path),
+      ['a.txt'],
+    );
     assert.equal(readFileSync(path.join(origin, 'a.txt'), 'utf8'), 'adopted\n');
     assert.equal(existsSync(evil.marker), false, `nothing ran during adopt: ${existsSync(evil.marker) ? readFileSync(evil.marker, 'utf8') : ''}`);
     // The user's repository is as it was: its hooks and config were not run, nor changed.

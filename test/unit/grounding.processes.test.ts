@@ -36,7 +36,6 @@ async function assertSameAsGit(shadow: ShadowStore, grounding: Grounding, what: 
   assert.equal(grounding.patch, reference.patch, `patch, ${what}`);
 }
 
-
 function sourceLines(rand: ReturnType<typeof random>, count: number): string[] {
   return Array.from({ length: count }, () => (rand.next() < 0.6 ? rand.pick(VOCABULARY) : `line ${rand.below(50)}`));
 }
@@ -86,7 +85,7 @@ test('many random steps through the through long-lived git path: objects as git 
           bytes[rand.below(bytes.length)] = 0;
           await fs.writeFile(target, bytes);
         } else if (kind === 6) {
-          await fs.chmod(target, ((await fs.stat(target)).mode & 0o111) ? 0o644 : 0o755);
+          await fs.chmod(target, (await fs.stat(target)).mode & 0o111 ? 0o644 : 0o755);
         } else if (kind === 7 && files.size > 4) {
           await fs.rm(target);
           files.delete(file);
@@ -113,7 +112,9 @@ test('many random steps through the through long-lived git path: objects as git 
       // Every file's object is what git hashes for its bytes.
       const present = [...changed].filter((file) => files.has(file));
       if (present.length) {
-        const hashed = execFileSync('git', ['hash-object', '--no-filters', '--', ...present], { cwd: ws.dir, encoding: 'utf8' }).trim().split('\n');
+        const hashed = execFileSync('git', ['hash-object', '--no-filters', '--', ...present], { cwd: ws.dir, encoding: 'utf8' })
+          .trim()
+          .split('\n');
         const listed = present.map((file) => storeGit(fed.shadow, ['rev-parse', `${after}:${file}`]).trim());
         assert.deepEqual(listed, hashed, `step ${step}: blob ids`);
       }
@@ -294,7 +295,7 @@ test('names that need quoting, spaces, binary files and modes are written as git
   }
 });
 
-test('a patch past the size cap is cut as git\'s would be, wherever the cut falls', async () => {
+test("a patch past the size cap is cut as git's would be, wherever the cut falls", async () => {
   const ws = makeWorkspace({ 'a.txt': 'start\n', 'b.txt': 'b\n' });
   let next: string[] | undefined;
   const { shadow, cleanup } = await storeFor(ws.dir, { changes: { take: async () => next } });
@@ -370,8 +371,15 @@ test('full passes skip files they hashed before only while their stat vouches fo
 
 test('the through long-lived git diff follows the settings git reads: abbreviation, path quoting, blank context lines, indent heuristic', async () => {
   const settings: [string, string][][] = [
-    [['core.abbrev', '12'], ['core.quotePath', 'false']],
-    [['core.abbrev', 'no'], ['diff.suppressBlankEmpty', 'true'], ['diff.indentHeuristic', 'false']],
+    [
+      ['core.abbrev', '12'],
+      ['core.quotePath', 'false'],
+    ],
+    [
+      ['core.abbrev', 'no'],
+      ['diff.suppressBlankEmpty', 'true'],
+      ['diff.indentHeuristic', 'false'],
+    ],
   ];
   for (const config of settings) {
     const ws = makeWorkspace({ 'café.txt': 'a\n\nb\n', 'code.ts': 'function a() {\n  one();\n}\n\nfunction c() {\n  three();\n}\n' });
@@ -467,4 +475,3 @@ test('a plain step starts no git process when the watcher names the change, and 
     ws.cleanup();
   }
 });
-

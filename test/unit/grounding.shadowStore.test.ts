@@ -18,10 +18,7 @@ test('grounds creations, modifications, deletions, renames and binary files', as
     const after = await shadow.snapshot();
     const grounding = await shadow.ground(before, after);
     const byPath = Object.fromEntries(grounding.files.map((file) => [file.path, file]));
-    assert.deepEqual(
-      { status: byPath['a.txt'].status, additions: byPath['a.txt'].additions, deletions: byPath['a.txt'].deletions },
-      { status: 'modified', additions: 2, deletions: 1 },
-    );
+    assert.deepEqual({ status: byPath['a.txt'].status, additions: byPath['a.txt'].additions, deletions: byPath['a.txt'].deletions }, { status: 'modified', additions: 2, deletions: 1 });
     assert.equal(byPath['new.txt'].status, 'added');
     assert.equal(byPath['gone.txt'].status, 'deleted');
     assert.equal(byPath['new-name.txt'].status, 'renamed');
@@ -63,7 +60,10 @@ test('the dataset folder and .gitignored files never enter a snapshot', async ()
     await fs.writeFile(path.join(ws.dir, 'build', 'out.js'), 'compiled\n');
     await fs.writeFile(path.join(ws.dir, 'src.txt'), 'y\n');
     const grounding = await shadow.ground(before, await shadow.snapshot());
-    assert.deepEqual(grounding.files.map((file) => file.path), ['src.txt']);
+    assert.deepEqual(
+      grounding.files.map((file) => file.path),
+      ['src.txt'],
+    );
   } finally {
     cleanup();
     ws.cleanup();
@@ -77,7 +77,10 @@ test('works in a folder that is not a git repository', async () => {
     const before = await shadow.snapshot();
     await fs.appendFile(path.join(ws.dir, 'plain.txt'), 'b\n');
     const grounding = await shadow.ground(before, await shadow.snapshot());
-    assert.deepEqual(grounding.files.map((file) => [file.path, file.additions]), [['plain.txt', 1]]);
+    assert.deepEqual(
+      grounding.files.map((file) => [file.path, file.additions]),
+      [['plain.txt', 1]],
+    );
     await assert.rejects(fs.access(path.join(ws.dir, '.git')));
   } finally {
     cleanup();
@@ -85,7 +88,7 @@ test('works in a folder that is not a git repository', async () => {
   }
 });
 
-test('the user\'s repository is byte-identical after snapshots', async () => {
+test("the user's repository is byte-identical after snapshots", async () => {
   const ws = makeWorkspace({ 'a.txt': '1\n' });
   await fs.writeFile(path.join(ws.dir, 'a.txt'), '2\n'); // an uncommitted change of the user's
   const { shadow, cleanup } = await storeFor(ws.dir);

@@ -54,7 +54,7 @@ function rulesOf(messages: { file: string; rule: string | null }[], file: string
 test('eslint: a promise neither awaited nor handled is an error (no-floating-promises)', async () => {
   const messages = await eslintFixture({
     'src/core/floating.ts': 'async function save(): Promise<void> {}\nexport function run(): void {\n  save();\n}\n',
-    'src/core/handled.ts': "async function save(): Promise<void> {}\nexport async function run(): Promise<void> {\n  await save();\n  void save();\n  save().catch(() => undefined);\n}\n",
+    'src/core/handled.ts': 'async function save(): Promise<void> {}\nexport async function run(): Promise<void> {\n  await save();\n  void save();\n  save().catch(() => undefined);\n}\n',
   });
   assert.deepEqual(rulesOf(messages, 'src/core/floating.ts'), ['@typescript-eslint/no-floating-promises'], JSON.stringify(messages));
   assert.deepEqual(rulesOf(messages, 'src/core/handled.ts'), [], JSON.stringify(messages));
@@ -62,7 +62,8 @@ test('eslint: a promise neither awaited nor handled is an error (no-floating-pro
 
 test('eslint: an async callback where a void one is expected is an error (no-misused-promises)', async () => {
   const messages = await eslintFixture({
-    'src/core/misused.ts': "import { EventEmitter } from 'node:events';\nexport function listen(emitter: { on(name: string, listener: () => void): void }): void {\n  emitter.on('end', async () => {\n    await Promise.resolve();\n  });\n}\nexport { EventEmitter };\n",
+    'src/core/misused.ts':
+      "import { EventEmitter } from 'node:events';\nexport function listen(emitter: { on(name: string, listener: () => void): void }): void {\n  emitter.on('end', async () => {\n    await Promise.resolve();\n  });\n}\nexport { EventEmitter };\n",
   });
   assert.ok(rulesOf(messages, 'src/core/misused.ts').includes('@typescript-eslint/no-misused-promises'), JSON.stringify(messages));
 });
@@ -79,7 +80,8 @@ test('eslint: a type imported as a value is an error (consistent-type-imports)',
 
 test('eslint: a switch over a union that forgets a member is an error (switch-exhaustiveness-check)', async () => {
   const messages = await eslintFixture({
-    'src/core/kinds.ts': "export type Kind = 'a' | 'b' | 'c';\nexport function name(kind: Kind): string {\n  switch (kind) {\n    case 'a':\n      return 'A';\n    case 'b':\n      return 'B';\n  }\n  return '?';\n}\nexport function all(kind: Kind): string {\n  switch (kind) {\n    case 'a':\n    case 'b':\n    case 'c':\n      return kind;\n  }\n}\n",
+    'src/core/kinds.ts':
+      "export type Kind = 'a' | 'b' | 'c';\nexport function name(kind: Kind): string {\n  switch (kind) {\n    case 'a':\n      return 'A';\n    case 'b':\n      return 'B';\n  }\n  return '?';\n}\nexport function all(kind: Kind): string {\n  switch (kind) {\n    case 'a':\n    case 'b':\n    case 'c':\n      return kind;\n  }\n}\n",
   });
   assert.deepEqual(rulesOf(messages, 'src/core/kinds.ts'), ['@typescript-eslint/switch-exhaustiveness-check'], JSON.stringify(messages));
 });
@@ -156,7 +158,10 @@ test('layers: every core layer is refused the one just above it, and takes the o
   for (const [index, layer] of layers.slice(0, -1).entries()) {
     assert.ok(has(violations, `core-${layer}-imports-only-below`, `src/core/${layer}/up.ts`, `src/core/${layers[index + 1]}/leaf.ts`), `${layer}: ${JSON.stringify(violations)}`);
   }
-  assert.deepEqual(violations.filter((v) => v.from.endsWith('/down.ts')), []);
+  assert.deepEqual(
+    violations.filter((v) => v.from.endsWith('/down.ts')),
+    [],
+  );
 });
 
 test("layers: src/core never imports 'vscode' nor what is above it; src/cli never imports 'vscode'", async () => {
@@ -212,6 +217,9 @@ test('layers: src/protocol.ts, bundled into the webview, takes only from the cor
     'src/protocol.ts': "import { HINT_KINDS } from './core/dataset/events';\nimport { readFileSync } from 'node:fs';\nexport const kinds = HINT_KINDS;\nexport const r = readFileSync;\n",
     'src/core/dataset/events.ts': "export const HINT_KINDS = ['knowledge'];\n",
   });
-  assert.ok(has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'node:fs') || has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'fs'), JSON.stringify(violations));
+  assert.ok(
+    has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'node:fs') || has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'fs'),
+    JSON.stringify(violations),
+  );
   assert.ok(!has(violations, 'protocol-types-and-constants-only', 'src/protocol.ts', 'src/core/dataset/events.ts'), JSON.stringify(violations));
 });

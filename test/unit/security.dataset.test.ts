@@ -96,7 +96,11 @@ test('a dataset kept inside the workspace cannot be renamed, removed, replaced o
       const { events, problems } = await store.readEvents(runId);
       assert.deepEqual(problems, []);
       const labels = events.filter((event): event is Extract<DatasetEvent, { type: 'label' }> => event.type === 'label');
-      assert.deepEqual(labels.filter((label) => label.source === 'human'), [], `no forged human label in run ${runId}`);
+      assert.deepEqual(
+        labels.filter((label) => label.source === 'human'),
+        [],
+        `no forged human label in run ${runId}`,
+      );
       assert.doesNotMatch(readFileSync(path.join(store.runDir(runId), 'events.jsonl'), 'utf8'), /"reason":"forged"/);
     }
     const planted = filesUnder(path.join(datasetDir, SHADOW_FOLDER)).filter((file) => /hooks/.test(file) && readFileSync(file, 'utf8').includes(marker));

@@ -14,7 +14,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import path from 'node:path';
 import { folderOutsideTmp } from '../fixtures/workspace';
 import { detectSandbox } from '../../src/core/agent/sandbox';
-import { ToolResult, ToolRunner } from '../../src/core/agent/tools';
+import { type ToolResult, ToolRunner } from '../../src/core/agent/tools';
 import { WorkspaceGuard } from '../../src/core/agent/workspaceGuard';
 
 const TEST_ROOT = folderOutsideTmp('.file-race-tests');
@@ -67,7 +67,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 async function until(what: string, condition: () => boolean, ms: number, poll: () => Promise<void>, detail?: () => string): Promise<void> {
   const end = Date.now() + ms;
   for (await poll(); !condition(); await poll()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ""}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -105,9 +105,15 @@ test('race: a job swapping a folder for a symlink to the host cannot lead write_
     const started = await f.tools.run(call('job_start', { name: 'swapper', command: `perl swap.pl ${f.outside}` }));
     assert.match(started.observation, /started/, started.observation);
     let output = '';
-    await until('the job to start swapping', () => /swapping/.test(output), 20_000, async () => {
-      output += (await f.tools.run(call('job_read', { name: 'swapper' }))).observation;
-    }, () => output.slice(0, 1500));
+    await until(
+      'the job to start swapping',
+      () => /swapping/.test(output),
+      20_000,
+      async () => {
+        output += (await f.tools.run(call('job_read', { name: 'swapper' }))).observation;
+      },
+      () => output.slice(0, 1500),
+    );
 
     const results: { tool: string; result: ToolResult }[] = [];
     for (let i = 0; i < 60; i++) {
@@ -150,9 +156,15 @@ test('race: search during the same swap never shows a line of the outside file',
     writeFileSync(path.join(f.workspace, 'swap.pl'), SWAPPER);
     assert.match((await f.tools.run(call('job_start', { name: 'swapper', command: `perl swap.pl ${f.outside}` }))).observation, /started/);
     let output = '';
-    await until('the job to start swapping', () => /swapping/.test(output), 20_000, async () => {
-      output += (await f.tools.run(call('job_read', { name: 'swapper' }))).observation;
-    }, () => output.slice(0, 1500));
+    await until(
+      'the job to start swapping',
+      () => /swapping/.test(output),
+      20_000,
+      async () => {
+        output += (await f.tools.run(call('job_read', { name: 'swapper' }))).observation;
+      },
+      () => output.slice(0, 1500),
+    );
     let found = 0;
     for (let i = 0; i < 80; i++) {
       const result = await within(f.tools.run(call('search', { pattern: 'OUTSIDE-SECRET|^inside$', path: i % 2 ? 'd' : '.' })), 30_000, 'search');

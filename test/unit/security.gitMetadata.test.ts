@@ -219,7 +219,10 @@ test('while a job still runs, what it plants in a new repository is neutralised 
       if (planted && !/fsmonitor/.test(text)) break;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    assert.ok(f.notices.some((n) => /core\.fsmonitor/.test(n)), f.notices.join('\n'));
+    assert.ok(
+      f.notices.some((n) => /core\.fsmonitor/.test(n)),
+      f.notices.join('\n'),
+    );
     assert.doesNotMatch(readFileSync(config, 'utf8'), /fsmonitor/);
     if (planted) assert.ok(Date.now() - plantedAt < 1000, `neutralised ${Date.now() - plantedAt} ms after the write`);
     hostGit([path.join(f.workspace, 'sub')]);
@@ -230,7 +233,7 @@ test('while a job still runs, what it plants in a new repository is neutralised 
   }
 });
 
-test('a .git file pointing to a repository in the sandbox\'s private /tmp (its host path read from mountinfo) is neutralised too', async (t) => {
+test("a .git file pointing to a repository in the sandbox's private /tmp (its host path read from mountinfo) is neutralised too", async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   const f = fixture();
   try {
@@ -298,7 +301,9 @@ test('the scan finds .git folders and files, their gitdirs and bare repositories
     execFileSync('git', ['init', '-q', '--bare', path.join(root, 'store', 'x.git')]);
     mkdirSync(path.join(root, 'linked'));
     writeFileSync(path.join(root, 'linked', '.git'), 'gitdir: ../store/x.git\n');
-    const found = scanGitMetadata(root).locations.map((l) => path.relative(root, l.path)).sort();
+    const found = scanGitMetadata(root)
+      .locations.map((l) => path.relative(root, l.path))
+      .sort();
     assert.deepEqual(found, ['.git', 'a/b/nested/.git', 'linked/.git', 'store/x.git'].sort());
     const cache = new Map();
     assert.equal(scanGitMetadata(root, { cache }).locations.length, 4);
@@ -306,7 +311,10 @@ test('the scan finds .git folders and files, their gitdirs and bare repositories
     execFileSync('git', ['init', '-q', path.join(root, 'a', 'later')]);
     assert.ok(scanGitMetadata(root, { cache }).locations.some((l) => l.path === path.join(root, 'a', 'later', '.git')));
     // Apollo's own folders (dataset, shadow store) are not the agent's: not scanned.
-    assert.equal(scanGitMetadata(root, { excluded: [path.join(root, 'store')] }).locations.some((l) => l.path.startsWith(path.join(root, 'store'))), false);
+    assert.equal(
+      scanGitMetadata(root, { excluded: [path.join(root, 'store')] }).locations.some((l) => l.path.startsWith(path.join(root, 'store'))),
+      false,
+    );
     const bounded = scanGitMetadata(root, { maxDirs: 2 });
     assert.equal(bounded.truncated, true);
     assert.ok(bounded.locations.length < 4);
@@ -343,7 +351,19 @@ test('sanitising keeps only allow-listed config keys (remotes and branches survi
     assert.equal(existsSync(path.join(gitDir, 'hooks', 'pre-commit')), false);
     assert.equal(existsSync(path.join(gitDir, 'hooks', 'pre-commit.disabled-by-apollo')), true);
     assert.deepEqual(sanitiseGitDir(gitDir), [], 'a second pass has nothing to do');
-    for (const key of ['core.fsmonitor', 'core.pager', 'core.editor', 'core.askpass', 'gpg.program', 'gpg.ssh.program', 'sequence.editor', 'uploadpack.packobjectshook', 'merge.x.driver', 'diff.external', 'remote.origin.uploadpack']) {
+    for (const key of [
+      'core.fsmonitor',
+      'core.pager',
+      'core.editor',
+      'core.askpass',
+      'gpg.program',
+      'gpg.ssh.program',
+      'sequence.editor',
+      'uploadpack.packobjectshook',
+      'merge.x.driver',
+      'diff.external',
+      'remote.origin.uploadpack',
+    ]) {
       assert.equal(isSafeConfigKey(key), false, key);
     }
   } finally {
@@ -351,7 +371,7 @@ test('sanitising keeps only allow-listed config keys (remotes and branches survi
   }
 });
 
-test('in a run, a neutralised repository is recorded as a notice and said in the step\'s observation', async (t) => {
+test("in a run, a neutralised repository is recorded as a notice and said in the step's observation", async (t) => {
   if (!(await sandboxOrSkip(t))) return;
   mkdirSync(TEST_ROOT, { recursive: true });
   const root = mkdtempSync(path.join(TEST_ROOT, 'session-'));
@@ -369,7 +389,10 @@ test('in a run, a neutralised repository is recorded as a notice and said in the
     assert.equal(ended.status, 'finished');
     const events = await session.events();
     const notices = events.filter((event) => event.type === 'notice').map((event) => (event as { message: string }).message);
-    assert.ok(notices.some((message) => /sub\/\.git\) was neutralised.*core\.fsmonitor/s.test(message)), notices.join('\n'));
+    assert.ok(
+      notices.some((message) => /sub\/\.git\) was neutralised.*core\.fsmonitor/s.test(message)),
+      notices.join('\n'),
+    );
     const step = events.find((event) => event.type === 'step') as { observation: string } | undefined;
     assert.match(step?.observation ?? '', /was neutralised/);
     hostGit([workspace, path.join(workspace, 'sub')]);

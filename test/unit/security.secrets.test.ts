@@ -26,7 +26,6 @@ const SECRETS = {
 };
 const NEEDLES = [SECRETS.github, SECRETS.openai, SECRETS.aws, SECRETS.jwt, 'MIIBOgIBAAJBAKj34GkxFhD90vcN', 'q1w2e3r4t5y6u7i8o9p0', SECRETS.environment, SECRETS.apiKey];
 
-
 test('secret shapes and secret values are in no event, output, diff or export, and not in what the model read', async () => {
   const fileText = `github=${SECRETS.github}\nopenai=${SECRETS.openai}\naws=${SECRETS.aws}\njwt=${SECRETS.jwt}\n${SECRETS.privateKey}\n`;
   const ws = makeWorkspace({ 'README.md': '# demo\n', 'config/secrets.env': fileText });
@@ -41,7 +40,15 @@ test('secret shapes and secret values are in no event, output, diff or export, a
   try {
     const datasetDir = defaultDatasetPath(ws.dir);
     // No sandbox, so printenv sees the variable: the record must still not hold it.
-    const session = await RunSession.start({ workspace: ws.dir, datasetDir, task: 'Look at the config', model: 'm', baseUrl: server.baseUrl, apiKey: SECRETS.apiKey, sandbox: { mode: 'off', network: true } });
+    const session = await RunSession.start({
+      workspace: ws.dir,
+      datasetDir,
+      task: 'Look at the config',
+      model: 'm',
+      baseUrl: server.baseUrl,
+      apiKey: SECRETS.apiKey,
+      sandbox: { mode: 'off', network: true },
+    });
     assert.equal((await session.done).status, 'finished');
     const events = await session.events();
     const step2 = events.find((event) => event.type === 'step' && event.step === 2);
@@ -60,7 +67,9 @@ test('secret shapes and secret values are in no event, output, diff or export, a
       for (const needle of NEEDLES) assert.equal(exported.includes(needle), false, `${format} holds ${needle.slice(0, 12)}…`);
     }
 
-    const toolResults = server.requests.flatMap((request) => request.messages.filter((message: { role: string }) => message.role === 'tool').map((message: { content: string }) => message.content)).join('\n');
+    const toolResults = server.requests
+      .flatMap((request) => request.messages.filter((message: { role: string }) => message.role === 'tool').map((message: { content: string }) => message.content))
+      .join('\n');
     assert.match(toolResults, /REDACTED/);
     for (const needle of NEEDLES) assert.equal(toolResults.includes(needle), false, `the model read ${needle.slice(0, 12)}…`);
   } finally {

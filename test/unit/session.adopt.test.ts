@@ -8,12 +8,12 @@ import { validateEvent } from '../../src/core/dataset/events';
 import { newRunId } from '../../src/core/dataset/ids';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { ShadowStore, shadowStoreDir } from '../../src/core/grounding/shadowStore';
-import { blobId, SnapshotReader, TreeListing } from '../../src/core/grounding/snapshotTree';
+import { blobId, SnapshotReader, type TreeListing } from '../../src/core/grounding/snapshotTree';
 import { AdoptConflictError, AdoptError, adoptRun, previewAdopt } from '../../src/core/session/adopt';
 import { main } from '../../src/cli/main';
 import { fingerprint } from '../fixtures/shadow';
 import { runStarted, step, tick, writeRun } from '../fixtures/trajectories';
-import { GIT_IDENTITY, makeWorkspace, tempDir, TempWorkspace } from '../fixtures/workspace';
+import { GIT_IDENTITY, makeWorkspace, tempDir, type TempWorkspace } from '../fixtures/workspace';
 
 interface Sampled {
   origin: string;
@@ -120,7 +120,7 @@ const runListing = (run: Sampled) => new SnapshotReader(shadowStoreDir(run.datas
 const sorted = (listing: TreeListing) => [...listing].sort(([a], [b]) => (a < b ? -1 : 1));
 const read = (dir: string, file: string) => readFileSync(path.join(dir, file), 'utf8');
 
-test('adopt applies exactly the run\'s net change: the origin afterwards is base plus the run\'s changes, the user\'s other edits survive', async () => {
+test("adopt applies exactly the run's net change: the origin afterwards is base plus the run's changes, the user's other edits survive", async () => {
   const run = await sampledRun();
   try {
     const gitBefore = fingerprint(path.join(run.origin, '.git'));
@@ -133,15 +133,18 @@ test('adopt applies exactly the run\'s net change: the origin afterwards is base
     assert.equal(preview.base, run.base);
     assert.equal(preview.final, run.final);
     assert.equal(preview.status, 'finished');
-    assert.deepEqual(preview.files.map((file) => [file.path, file.status]), [
-      ['del.txt', 'deleted'],
-      ['link', 'added'],
-      ['new/deep/c.txt', 'added'],
-      ['out/x.txt', 'modified'],
-      ['run.sh', 'modified'],
-      ['shared.txt', 'modified'],
-      ['src/a.txt', 'modified'],
-    ]);
+    assert.deepEqual(
+      preview.files.map((file) => [file.path, file.status]),
+      [
+        ['del.txt', 'deleted'],
+        ['link', 'added'],
+        ['new/deep/c.txt', 'added'],
+        ['out/x.txt', 'modified'],
+        ['run.sh', 'modified'],
+        ['shared.txt', 'modified'],
+        ['src/a.txt', 'modified'],
+      ],
+    );
     const a = preview.files.find((file) => file.path === 'src/a.txt')!;
     assert.deepEqual([a.additions, a.deletions], [1, 1], 'line counts read across the two stores');
     assert.deepEqual(preview.conflicts, []);
@@ -193,7 +196,7 @@ test('adopt applies exactly the run\'s net change: the origin afterwards is base
 test('a conflicting user edit refuses the adopt with nothing written; overwrite writes it and records it', async () => {
   const run = await sampledRun();
   try {
-    writeFileSync(path.join(run.origin, 'shared.txt'), 'shared, the user\'s version\n');
+    writeFileSync(path.join(run.origin, 'shared.txt'), "shared, the user's version\n");
     // A file already as the run left it is not a conflict.
     writeFileSync(path.join(run.origin, 'src/a.txt'), 'a2 by the agent\n');
     const preview = await previewAdopt(run.datasetDir, run.runId);
@@ -245,7 +248,10 @@ test('nothing is written through a symbolic link: a folder the user replaced by 
     rmSync(path.join(run.origin, 'out'), { recursive: true });
     symlinkSync(outside.dir, path.join(run.origin, 'out'));
     const preview = await previewAdopt(run.datasetDir, run.runId);
-    assert.deepEqual(preview.blocked.map((entry) => entry.path), ['out/x.txt']);
+    assert.deepEqual(
+      preview.blocked.map((entry) => entry.path),
+      ['out/x.txt'],
+    );
     assert.match(preview.blocked[0].reason, /out is a symbolic link/);
     const before = fingerprint(run.origin);
     await assert.rejects(adoptRun(run.datasetDir, run.runId, { overwrite: true }), /out\/x\.txt \(out is a symbolic link/);
@@ -269,10 +275,13 @@ test('a link out of the workspace that the run replaced by a folder is removed, 
   });
   try {
     const result = await adoptRun(run.datasetDir, run.runId);
-    assert.deepEqual(result.written.map((file) => [file.path, file.status]), [
-      ['ext', 'deleted'],
-      ['ext/x.txt', 'added'],
-    ]);
+    assert.deepEqual(
+      result.written.map((file) => [file.path, file.status]),
+      [
+        ['ext', 'deleted'],
+        ['ext/x.txt', 'added'],
+      ],
+    );
     assert.equal(lstatSync(path.join(run.origin, 'ext')).isDirectory(), true);
     assert.equal(read(run.origin, 'ext/x.txt'), 'inside\n');
     assert.deepEqual(await fs.readdir(outside.dir), [], 'nothing landed outside');
@@ -316,13 +325,17 @@ test('apollo adopt: --dry-run lists the files and conflicts and writes nothing; 
   }
 });
 
-test("a path into a .git folder is never written, whatever the user confirms", async () => {
+test('a path into a .git folder is never written, whatever the user confirms', async () => {
   const run = await sampledRun();
   try {
     // A snapshot no shadow store would take: built by hand, with .git/hooks/pre-commit in it.
     const storeDir = shadowStoreDir(run.datasetDir, run.copy);
     const plumbing = (args: string[], input?: string) =>
-      execFileSync('git', [`--git-dir=${storeDir}`, ...args], { input, encoding: 'utf8', env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GIT_'))), ...GIT_IDENTITY } }).trim();
+      execFileSync('git', [`--git-dir=${storeDir}`, ...args], {
+        input,
+        encoding: 'utf8',
+        env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('GIT_'))), ...GIT_IDENTITY },
+      }).trim();
     const blob = plumbing(['hash-object', '-w', '--stdin'], '#!/bin/sh\necho pwned\n');
     const hooks = plumbing(['mktree'], `100755 blob ${blob}\tpre-commit\n`);
     const dotGit = plumbing(['mktree'], `040000 tree ${hooks}\thooks\n`);

@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { RunOptions, RunSession } from '../../src/core/session/runSession';
+import { type RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { rewindRun } from '../../src/core/session/rewind';
 import { mixedFiles, snapshotBeforeStep, validateEvent, type DatasetEvent, type ExternalChangeEvent, type StepEvent } from '../../src/core/dataset/events';
-import { ReplyGate, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { ReplyGate, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace } from '../fixtures/workspace';
 
 async function withRun(script: ScriptedReply[], body: (context: { session: RunSession; workspace: string; options: RunOptions }) => Promise<void>, overrides: Partial<RunOptions> = {}): Promise<void> {
@@ -60,10 +60,7 @@ const WAITING_COMMAND = 'touch started.flag; for i in $(seq 400); do [ -e go.fla
 test('an edit made while the model thinks is an external change of that step, never in its action diff; rewind goes back to the request', async () => {
   const gate = new ReplyGate();
   await withRun(
-    [
-      { content: 'I will create a.txt.', toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: 'agent\n' } }, gate },
-      { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
-    ],
+    [{ content: 'I will create a.txt.', toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: 'agent\n' } }, gate }, { toolCall: { name: 'finish', arguments: { summary: 'done' } } }],
     async ({ session, workspace, options }) => {
       await until('the first request to reach the model', () => gate.reached);
       // The user edits two files while the reply is held.
@@ -161,9 +158,24 @@ test('with a source of outside saves, a save during the action marks that step m
 });
 
 test('the new fields are checked when read, and events recorded before them still read', () => {
-  const plain = { type: 'step', time: 't', step: 1, assistant: { content: null, toolCalls: [] }, action: null, observation: '', isError: false, grounding: { before: 'a', after: 'a', files: [], patch: '' }, modelMs: 1, toolMs: 0 };
+  const plain = {
+    type: 'step',
+    time: 't',
+    step: 1,
+    assistant: { content: null, toolCalls: [] },
+    action: null,
+    observation: '',
+    isError: false,
+    grounding: { before: 'a', after: 'a', files: [], patch: '' },
+    modelMs: 1,
+    toolMs: 0,
+  };
   assert.equal(validateEvent(plain).type, 'step', 'a step without requestSnapshot or mixed');
-  assert.equal(validateEvent({ type: 'external_change', time: 't', step: 2, grounding: { before: 'a', after: 'b', files: [], patch: '' } }).type, 'external_change', 'an external change without a phase');
+  assert.equal(
+    validateEvent({ type: 'external_change', time: 't', step: 2, grounding: { before: 'a', after: 'b', files: [], patch: '' } }).type,
+    'external_change',
+    'an external change without a phase',
+  );
   assert.throws(() => validateEvent({ ...plain, grounding: { ...plain.grounding, mixed: { files: [1] } } }), /grounding.mixed/);
   assert.throws(() => validateEvent({ ...plain, requestSnapshot: 7 }), /requestSnapshot/);
   assert.throws(() => validateEvent({ type: 'external_change', time: 't', step: 2, phase: 'sometime', grounding: { before: 'a', after: 'b', files: [] } }), /phase/);

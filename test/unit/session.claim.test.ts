@@ -49,22 +49,16 @@ const KILLED_MID_RUN = [
 test('one claim per workspace whatever the dataset: a second run recording into another dataset is refused, with nothing written for it', async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n' });
   const data = tempDir('apollo-datasets-');
-  const server = await startScriptedModelServer([
-    { toolCall: { name: 'list_dir', arguments: {} } },
-    { toolCall: { name: 'finish', arguments: { summary: 'done' } }, delayMs: 1500 },
-  ]);
+  const server = await startScriptedModelServer([{ toolCall: { name: 'list_dir', arguments: {} } }, { toolCall: { name: 'finish', arguments: { summary: 'done' } }, delayMs: 1500 }]);
   const first = path.join(data.dir, 'first');
   const second = path.join(data.dir, 'second');
   try {
     const session = await RunSession.start({ workspace: ws.dir, datasetDir: first, task: 'Look', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789', maxSteps: 5 });
-    await assert.rejects(
-      RunSession.start({ workspace: ws.dir, datasetDir: second, task: 'Look too', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789', maxSteps: 5 }),
-      (error: Error) => {
-        assert.ok(error instanceof WorkspaceBusyError);
-        assert.match(error.message, new RegExp(`^Run ${session.runId} is going in this workspace \\(in this process, since .*stop it or let it finish first`));
-        return true;
-      },
-    );
+    await assert.rejects(RunSession.start({ workspace: ws.dir, datasetDir: second, task: 'Look too', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789', maxSteps: 5 }), (error: Error) => {
+      assert.ok(error instanceof WorkspaceBusyError);
+      assert.match(error.message, new RegExp(`^Run ${session.runId} is going in this workspace \\(in this process, since .*stop it or let it finish first`));
+      return true;
+    });
     assert.deepEqual(await new DatasetStore(second).runIds(), [], 'no run is recorded in the second dataset');
     assert.equal((await session.done).status, 'finished');
     assert.equal(await workspaceHolder(ws.dir), undefined);
@@ -104,39 +98,59 @@ test('a CLI run killed with SIGKILL is resumed at once: its claim names a proces
   }
 });
 
-test('a CLI run killed and left unreaped (a zombie) is resumed at once', { skip: (!existsSync(builtCli) && 'run npm run build first') || (process.platform !== 'linux' && 'needs /proc') }, async () => {
-  const ws = makeWorkspace({ 'a.txt': 'a\n' });
-  const data = tempDir('apollo-dataset-');
-  const server = await startScriptedModelServer(KILLED_MID_RUN);
-  // A parent that never waits for its child, as in a container without an init process.
-  const parent = spawn(
-    'python3',
-    ['-c', 'import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\nprint("child", pid, flush=True)\ntime.sleep(600)\n', process.execPath, builtCli, 'run', '--workspace', ws.dir, '--dataset', data.dir, '--task', 'Edit a.txt', '--base-url', server.baseUrl, '--model', 'm'],
-    { env: { ...process.env, OPENAI_API_KEY: 'k-0123456789' } },
-  );
-  let stdout = '';
-  parent.stdout.on('data', (chunk) => (stdout += chunk));
-  try {
-    const childPid = Number(await until('the child pid', () => /^child (\d+)$/m.exec(stdout)?.[1]));
-    const runId = await until('the run id', () => stdout.split('\n').find((line) => RUN_ID.test(line)));
-    await until('step 1 and the second request', () => /^step 1 /m.test(stdout) && server.requests.length >= 2);
-    const claimFile = claimFileOf(await fs.realpath(ws.dir));
-    assert.equal(JSON.parse(await fs.readFile(claimFile, 'utf8')).pid, childPid);
-    process.kill(childPid, 'SIGKILL');
-    await until('the killed CLI to be a zombie', () => procState(childPid) === 'Z');
-    assert.doesNotThrow(() => process.kill(childPid, 0), 'a zombie still answers signal 0: liveness alone would call it alive');
+test(
+  'a CLI run killed and left unreaped (a zombie) is resumed at once',
+  { skip: (!existsSync(builtCli) && 'run npm run build first') || (process.platform !== 'linux' && 'needs /proc') },
+  async () => {
+    const ws = makeWorkspace({ 'a.txt': 'a\n' });
+    const data = tempDir('apollo-dataset-');
+    const server = await startScriptedModelServer(KILLED_MID_RUN);
+    // A parent that never waits for its child, as in a container without an init process.
+    const parent = spawn(
+      'python3',
+      [
+        '-c',
+        'import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\nprint("child", pid, flush=True)\ntime.sleep(600)\n',
+        process.execPath,
+        builtCli,
+        'run',
+        '--workspace',
+        ws.dir,
+        '--dataset',
+        data.dir,
+        '--task',
+        'Edit a.txt',
+        '--base-url',
+        server.baseUrl,
+        '--model',
+        'm',
+      ],
+      { env: { ...process.env, OPENAI_API_KEY: 'k-0123456789' } },
+    );
+    let stdout = '';
+    parent.stdout.on('data', (chunk) => (stdout += chunk));
+    try {
+      const childPid = Number(await until('the child pid', () => /^child (\d+)$/m.exec(stdout)?.[1]));
+      const runId = await until('the run id', () => stdout.split('\n').find((line) => RUN_ID.test(line)));
+      await until('step 1 and the second request', () => /^step 1 /m.test(stdout) && server.requests.length >= 2);
+      const claimFile = claimFileOf(await fs.realpath(ws.dir));
+      assert.equal(JSON.parse(await fs.readFile(claimFile, 'utf8')).pid, childPid);
+      process.kill(childPid, 'SIGKILL');
+      await until('the killed CLI to be a zombie', () => procState(childPid) === 'Z');
+      assert.doesNotThrow(() => process.kill(childPid, 0), 'a zombie still answers signal 0: liveness alone would call it alive');
 
-    const { io, out, err } = cliIo(ws.dir);
-    assert.equal(await main(['run', '--resume', runId, '--dataset', data.dir], io), 0, err.join(''));
-    assert.match(out.join(''), /finished after 2 step\(s\): done after the resume/);
-    assert.equal(procState(childPid), 'Z', 'resumed while the old process was still an unreaped zombie');
-  } finally {
-    parent.kill('SIGKILL');
-    await server.close();
-    ws.cleanup();
-    data.cleanup();
-  }
-});
+      const { io, out, err } = cliIo(ws.dir);
+      assert.equal(await main(['run', '--resume', runId, '--dataset', data.dir], io), 0, err.join(''));
+      assert.match(out.join(''), /finished after 2 step\(s\): done after the resume/);
+      assert.equal(procState(childPid), 'Z', 'resumed while the old process was still an unreaped zombie');
+    } finally {
+      parent.kill('SIGKILL');
+      await server.close();
+      ws.cleanup();
+      data.cleanup();
+    }
+  },
+);
 
 test('a claim from another machine is held while its heartbeat goes on, and taken over once it stopped', async () => {
   const ws = tempDir('apollo-ws-');

@@ -16,12 +16,37 @@ function actionOf(run: () => void): unknown {
 }
 
 test('a refused run says what fixes it: the setting to open, or the command to run', () => {
-  assert.deepEqual(actionOf(() => validateRunOptions({ ...base, baseUrl: '' })), { label: 'Open Settings', setting: 'apollo.baseUrl' });
-  assert.deepEqual(actionOf(() => validateRunOptions({ ...base, baseUrl: 'ftp://x' })), { label: 'Open Settings', setting: 'apollo.baseUrl' });
-  assert.deepEqual(actionOf(() => validateRunOptions({ ...base, model: '' })), { label: 'Open Settings', setting: 'apollo.model' });
-  assert.deepEqual(actionOf(() => validateRunOptions({ ...base, apiKey: '' })), { label: 'Set API Key', command: 'apollo.setApiKey' });
-  assert.deepEqual(actionOf(() => validateRunOptions({ ...base, maxSteps: 0 })), { label: 'Open Settings', setting: 'apollo.maxSteps' });
-  assert.deepEqual(actionOf(() => validateSampling({ temperature: 3 })), { label: 'Open Settings', setting: 'apollo.request.temperature' });
-  assert.deepEqual(actionOf(() => validateSampling({ extra: { model: 'x' } })), { label: 'Open Settings', setting: 'apollo.request.extra' });
-  assert.equal(actionOf(() => validateRunOptions({ ...base, task: ' ' })), undefined, 'an empty task has no setting to open');
+  assert.deepEqual(
+    actionOf(() => validateRunOptions({ ...base, baseUrl: '' })),
+    { label: 'Open Settings', setting: 'apollo.baseUrl' },
+  );
+  assert.deepEqual(
+    actionOf(() => validateRunOptions({ ...base, baseUrl: 'ftp://x' })),
+    { label: 'Open Settings', setting: 'apollo.baseUrl' },
+  );
+  assert.deepEqual(
+    actionOf(() => validateRunOptions({ ...base, model: '' })),
+    { label: 'Open Settings', setting: 'apollo.model' },
+  );
+  assert.deepEqual(
+    actionOf(() => validateRunOptions({ ...base, apiKey: '' })),
+    { label: 'Set API Key', command: 'apollo.setApiKey' },
+  );
+  assert.deepEqual(
+    actionOf(() => validateRunOptions({ ...base, maxSteps: 0 })),
+    { label: 'Open Settings', setting: 'apollo.maxSteps' },
+  );
+  assert.deepEqual(
+    actionOf(() => validateSampling({ temperature: 3 })),
+    { label: 'Open Settings', setting: 'apollo.request.temperature' },
+  );
+  assert.deepEqual(
+    actionOf(() => validateSampling({ extra: { model: 'x' } })),
+    { label: 'Open Settings', setting: 'apollo.request.extra' },
+  );
+  assert.equal(
+    actionOf(() => validateRunOptions({ ...base, task: ' ' })),
+    undefined,
+    'an empty task has no setting to open',
+  );
 });

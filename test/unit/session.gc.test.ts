@@ -49,7 +49,10 @@ test('gc reclaims the snapshots of deleted runs and keeps those of the runs that
     // The kept run goes on snapshotting after the collection, and a second gc finds nothing to do.
     await fs.writeFile(path.join(ws.dir, 'notes.txt'), 'kept, more\n');
     const later = await second.snapshot();
-    assert.deepEqual((await second.ground(keptSnapshot, later)).files.map((file) => file.path), ['notes.txt']);
+    assert.deepEqual(
+      (await second.ground(keptSnapshot, later)).files.map((file) => file.path),
+      ['notes.txt'],
+    );
     assert.deepEqual((await collectGarbage(data.dir)).runs, []);
   } finally {
     data.cleanup();
@@ -69,10 +72,22 @@ test('gc refuses a folder that is not there', async () => {
 /** A manifest for a run of a task, so gc sees the run and its task. */
 async function runOfTask(data: string, runId: string, taskId?: string): Promise<void> {
   const time = new Date().toISOString();
-  await new DatasetStore(data).createRun({ id: runId, task: 't', workspace: '/w', model: 'm', baseUrl: 'http://127.0.0.1:9/v1', status: 'finished', steps: 0, createdAt: time, updatedAt: time, tokens: { promptTokens: 0, completionTokens: 0 }, ...(taskId ? { taskId } : {}) });
+  await new DatasetStore(data).createRun({
+    id: runId,
+    task: 't',
+    workspace: '/w',
+    model: 'm',
+    baseUrl: 'http://127.0.0.1:9/v1',
+    status: 'finished',
+    steps: 0,
+    createdAt: time,
+    updatedAt: time,
+    tokens: { promptTokens: 0, completionTokens: 0 },
+    ...(taskId ? { taskId } : {}),
+  });
 }
 
-test('gc keeps a task\'s base snapshot while its runs exist, and every object a working copy\'s store borrows', async () => {
+test("gc keeps a task's base snapshot while its runs exist, and every object a working copy's store borrows", async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n' });
   const data = tempDir('apollo-data-');
   const runs = tempDir('apollo-runs-');
@@ -116,7 +131,7 @@ test('gc keeps a task\'s base snapshot while its runs exist, and every object a 
   }
 });
 
-test('gc drops a task\'s base snapshot once no run of the task remains (an hour after it was taken)', async () => {
+test("gc drops a task's base snapshot once no run of the task remains (an hour after it was taken)", async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n' });
   const data = tempDir('apollo-data-');
   const [kept, dropped, young] = [newRunId(), newRunId(), newRunId()];
@@ -148,14 +163,27 @@ test('gc --working-copies removes the copies of samplings whose runs have all en
     const time = new Date().toISOString();
     const store = new DatasetStore(data.dir);
     const copies: Record<string, string> = {};
-    for (const [taskId, statuses] of [[endedTask, ['finished', 'failed']], [liveTask, ['finished', 'running']]] as const) {
+    for (const [taskId, statuses] of [
+      [endedTask, ['finished', 'failed']],
+      [liveTask, ['finished', 'running']],
+    ] as const) {
       const origin = await snapshotOrigin({ workspace: ws.dir, datasetDir: data.dir, taskId });
       for (const [index, status] of statuses.entries()) {
         const copy = await prepareWorkingCopy(origin, workingCopyDir(runs.dir, taskId, index));
         copies[`${taskId}/${index}`] = copy.dir;
         await store.createRun({
-          id: newRunId(), task: 't', workspace: copy.dir, model: 'm', baseUrl: 'http://127.0.0.1:9/v1', status, steps: 1,
-          createdAt: time, updatedAt: time, tokens: { promptTokens: 0, completionTokens: 0 }, taskId, originWorkspace: ws.dir,
+          id: newRunId(),
+          task: 't',
+          workspace: copy.dir,
+          model: 'm',
+          baseUrl: 'http://127.0.0.1:9/v1',
+          status,
+          steps: 1,
+          createdAt: time,
+          updatedAt: time,
+          tokens: { promptTokens: 0, completionTokens: 0 },
+          taskId,
+          originWorkspace: ws.dir,
         });
       }
     }

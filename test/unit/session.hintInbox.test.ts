@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { DatasetStore, RunWriter } from '../../src/core/dataset/store';
+import { DatasetStore, type RunWriter } from '../../src/core/dataset/store';
 import type { DatasetEvent, RunManifest } from '../../src/core/dataset/events';
 import { ConfigError } from '../../src/core/session/errors';
-import { HintInbox, HintInboxHost, HINTS_DISABLED, InFlightRequest } from '../../src/core/session/hintInbox';
+import { HintInbox, type HintInboxHost, HINTS_DISABLED, type InFlightRequest } from '../../src/core/session/hintInbox';
 import { tempDir } from '../fixtures/workspace';
 
 function manifest(id: string): RunManifest {
@@ -62,7 +62,10 @@ test('hints are handed out once, in the order they were queued, each recorded as
     );
     // As written to the run's events.
     const { events: written } = await writer.readEvents();
-    assert.deepEqual(written.map((event) => event.type), ['hint_queued', 'hint_queued']);
+    assert.deepEqual(
+      written.map((event) => event.type),
+      ['hint_queued', 'hint_queued'],
+    );
   } finally {
     tmp.cleanup();
   }
@@ -101,7 +104,10 @@ test('a now hint interrupts the request in flight, naming itself; a next hint do
     inbox.watch(later)();
     await inbox.inject('and another', 'knowledge', 'human', 'now');
     assert.equal(later.controller.signal.aborted, false);
-    assert.deepEqual((await inbox.take()).map((hint) => hint.text), ['keep going', 'stop editing that file', 'and another']);
+    assert.deepEqual(
+      (await inbox.take()).map((hint) => hint.text),
+      ['keep going', 'stop editing that file', 'and another'],
+    );
   } finally {
     tmp.cleanup();
   }
@@ -139,7 +145,10 @@ test('hints another process left in the inbox are queued in order, and a now one
     } finally {
       unwatch();
     }
-    assert.deepEqual((await inbox.take()).map((hint) => hint.hintId), ['h-now']);
+    assert.deepEqual(
+      (await inbox.take()).map((hint) => hint.hintId),
+      ['h-now'],
+    );
   } finally {
     tmp.cleanup();
   }
@@ -194,7 +203,10 @@ test('hints queued before an interruption are handed out first after a resume', 
       [{ hintId: 'h-old', text: 'from before', kind: 'knowledge', urgency: 'next' }],
     );
     const fresh = await inbox.inject('new one');
-    assert.deepEqual((await inbox.take()).map((hint) => hint.hintId), ['h-old', fresh]);
+    assert.deepEqual(
+      (await inbox.take()).map((hint) => hint.hintId),
+      ['h-old', fresh],
+    );
   } finally {
     tmp.cleanup();
   }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { compareByHints, datasetStats, passAtK } from '../../src/core/session/stats';
@@ -74,7 +74,7 @@ test('pass@k is the unbiased estimator: 1 − C(n−c, k) / C(n, k)', () => {
   assert.throws(() => passAtK(2, 1, 3), /needs at least 3 runs/);
 });
 
-test('stats --by hints gives each group\'s success, mean reward, pass@k and annotator cost per solved task', async () => {
+test("stats --by hints gives each group's success, mean reward, pass@k and annotator cost per solved task", async () => {
   const stats = await datasetStats(new DatasetStore(dir));
   const comparison = compareByHints(stats.perRun);
   const { withHints, withoutHints } = comparison.overall;
@@ -101,10 +101,13 @@ test('stats --by hints gives each group\'s success, mean reward, pass@k and anno
   assert.equal(withoutHints.actionsPerSolvedTask, 0);
   assert.equal(comparison.controlRuns, 1);
   assert.equal(comparison.unverifiedRuns, 1);
-  assert.deepEqual(comparison.perTask.map((task) => [task.task, task.withHints.runs, task.withHints.solved, task.withoutHints.runs, task.withoutHints.solved]), [
-    ['A', 2, 1, 3, 1],
-    ['B', 1, 1, 2, 0],
-  ]);
+  assert.deepEqual(
+    comparison.perTask.map((task) => [task.task, task.withHints.runs, task.withHints.solved, task.withoutHints.runs, task.withoutHints.solved]),
+    [
+      ['A', 2, 1, 3, 1],
+      ['B', 1, 1, 2, 0],
+    ],
+  );
   // A lower bar counts a-n3 as solved.
   assert.equal(compareByHints(stats.perRun, 0.5).overall.withoutHints.solved, 2);
 });

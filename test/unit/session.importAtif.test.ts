@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import type { DatasetEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { exportDataset } from '../../src/core/export/exportDataset';

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { RunOptions, RunSession } from '../../src/core/session/runSession';
+import { type RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { defaultDatasetDir } from '../../src/core/paths';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
 import { main } from '../../src/cli/main';
-import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type RecordedRequest, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace } from '../fixtures/workspace';
 
 const FAST = { retryBaseMs: 20, retryMaxMs: 2000, requestTimeoutMs: 400, inboxPollMs: 30 };
@@ -22,8 +22,7 @@ async function until(what: string, probe: () => boolean | Promise<boolean>, time
   }
 }
 
-const ofType = <T extends DatasetEvent['type']>(events: readonly DatasetEvent[], type: T) =>
-  events.filter((event): event is Extract<DatasetEvent, { type: T }> => event.type === type);
+const ofType = <T extends DatasetEvent['type']>(events: readonly DatasetEvent[], type: T) => events.filter((event): event is Extract<DatasetEvent, { type: T }> => event.type === type);
 
 async function run(script: ScriptedReply[], overrides: Partial<RunOptions> = {}, fallback?: ScriptedReply) {
   const ws = makeWorkspace({ 'README.md': '# demo\n' });
@@ -69,9 +68,21 @@ test('rate limits, server errors, timeouts, cut streams and empty replies are re
     const ended = await session.done;
     assert.equal(ended.status, 'finished');
     const events = await session.events();
-    assert.deepEqual(ofType(events, 'step').map((event) => event.step), [1, 2, 3]);
+    assert.deepEqual(
+      ofType(events, 'step').map((event) => event.step),
+      [1, 2, 3],
+    );
     const retries = ofType(events, 'model_retry');
-    assert.deepEqual(retries.map((retry) => [retry.step, retry.attempt]), [[1, 1], [2, 1], [2, 2], [2, 3], [2, 4]]);
+    assert.deepEqual(
+      retries.map((retry) => [retry.step, retry.attempt]),
+      [
+        [1, 1],
+        [2, 1],
+        [2, 2],
+        [2, 3],
+        [2, 4],
+      ],
+    );
     assert.equal(retries[0].waitMs, 1000, 'Retry-After is honoured');
     assert.equal(retries[0].status, 429);
     assert.equal(retries[1].status, 503);
@@ -90,15 +101,18 @@ test('after too many failures in a row the run pauses and asks; a hint continues
   const { session, close } = await run([listDir, failing, failing, failing, failing, failing, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }]);
   try {
     await until('the pause on errors', () => session.status === 'paused');
-    const paused = ofType((await session.events()), 'run_state').find((event) => event.state === 'paused');
+    const paused = ofType(await session.events(), 'run_state').find((event) => event.state === 'paused');
     assert.match(paused?.reason ?? '', /5 model requests in a row failed; the last: The model endpoint answered HTTP 500/);
     assert.equal(session.pausedBecause, paused?.reason);
     await session.injectHint('The server is back; try again.', 'knowledge');
     const ended = await session.done;
     assert.equal(ended.status, 'finished');
-    const states = ofType((await session.events()), 'run_state').map((event) => event.state);
+    const states = ofType(await session.events(), 'run_state').map((event) => event.state);
     assert.deepEqual(states, ['paused', 'resumed']);
-    assert.deepEqual(ofType((await session.events()), 'step').map((event) => event.step), [1, 2]);
+    assert.deepEqual(
+      ofType(await session.events(), 'step').map((event) => event.step),
+      [1, 2],
+    );
   } finally {
     await close();
   }
@@ -113,10 +127,16 @@ test('an urgent hint interrupts the model request in flight and is in the reques
     const ended = await session.done;
     assert.ok(Date.now() - started < 5000, 'the slow request was not waited for');
     assert.equal(ended.status, 'finished');
-    const interrupted = ofType((await session.events()), 'request_interrupted');
-    assert.deepEqual(interrupted.map((event) => [event.step, event.hintIds]), [[1, [hintId]]]);
+    const interrupted = ofType(await session.events(), 'request_interrupted');
+    assert.deepEqual(
+      interrupted.map((event) => [event.step, event.hintIds]),
+      [[1, [hintId]]],
+    );
     assert.ok(server.requests[1].messages.some((message: { content: string }) => message.content === '[Hint from the annotator (correction)]: Stop listing, just finish.'));
-    assert.deepEqual(ofType((await session.events()), 'step').map((event) => event.action?.name), ['finish']);
+    assert.deepEqual(
+      ofType(await session.events(), 'step').map((event) => event.action?.name),
+      ['finish'],
+    );
   } finally {
     await close();
   }
@@ -130,9 +150,9 @@ test('apollo hint --now from another process interrupts the request in flight', 
     const io = { stdout: (text: string) => out.push(text), stderr: (text: string) => out.push(text), env: {}, cwd: workspace };
     assert.equal(await main(['hint', '--run', session.runId, '--now', '--kind', 'strategy', 'finish now'], io), 0);
     assert.equal((await session.done).status, 'finished');
-    const queued = ofType((await session.events()), 'hint_queued')[0];
+    const queued = ofType(await session.events(), 'hint_queued')[0];
     assert.deepEqual([queued.text, queued.urgency, queued.source], ['finish now', 'now', 'cli']);
-    assert.equal(ofType((await session.events()), 'request_interrupted').length, 1);
+    assert.equal(ofType(await session.events(), 'request_interrupted').length, 1);
   } finally {
     await close();
   }
@@ -151,9 +171,9 @@ test('a tiny context budget summarizes many times and the prompt still carries e
   };
   const { session, server, close } = await run([], { maxSteps: 40, contextBudget: 1500 }, reply);
   try {
-    await until('step 3', async () => ofType((await session.events()), 'step').length >= 3);
+    await until('step 3', async () => ofType(await session.events(), 'step').length >= 3);
     await session.injectHint('HINT-ALPHA: the config lives in etc/', 'knowledge');
-    await until('step 12', async () => ofType((await session.events()), 'step').length >= 12);
+    await until('step 12', async () => ofType(await session.events(), 'step').length >= 12);
     await session.injectHint('HINT-BETA: never touch the tests', 'correction');
     assert.equal((await session.done).status, 'finished');
 
@@ -225,7 +245,10 @@ test('a run killed with SIGKILL resumes from its last step: none lost, none repe
     assert.equal(ofType(events, 'run_ended')[0].status, referenceEnded.status);
     assert.ok(ofType(events, 'run_state').some((event) => event.state === 'resumed'));
     const external = ofType(events, 'external_change');
-    assert.deepEqual(external.map((event) => event.grounding.files.map((file) => file.path)), [['user-edit.txt']]);
+    assert.deepEqual(
+      external.map((event) => event.grounding.files.map((file) => file.path)),
+      [['user-edit.txt']],
+    );
     // Each request after the resume carries exactly the context the uninterrupted run had.
     const resumedRequests = server.requests.slice(-2).map(normalized);
     assert.deepEqual(resumedRequests, referenceRequests.slice(-2));

@@ -7,7 +7,7 @@ import type { DatasetEvent, LabelAxis, LabelValue, RunManifest, RunStatus } from
 import { DatasetStore } from '../../src/core/dataset/store';
 import { shadowStoreDir } from '../../src/core/grounding/shadowStore';
 import type { AdoptPreview } from '../../src/core/session/adopt';
-import { adoptConfirmation, RunRegistry, rewindConfirmation, runEventLog, TrackedSession } from '../../src/core/session/registry';
+import { adoptConfirmation, RunRegistry, rewindConfirmation, runEventLog, type TrackedSession } from '../../src/core/session/registry';
 import type { RewindPreview } from '../../src/core/session/rewind';
 import type { HostToWebview } from '../../src/protocol';
 import { label, runStarted, step, tick, writeRun } from '../fixtures/trajectories';
@@ -88,7 +88,10 @@ test('a run attached while it goes shows every event once: history, events durin
   session.renotify(step2, sequence2);
   open();
   await attached;
-  assert.deepEqual(lastInit(posted)?.steps.map((item) => item.step), [1, 2, 3]);
+  assert.deepEqual(
+    lastInit(posted)?.steps.map((item) => item.step),
+    [1, 2, 3],
+  );
   session.emit(step(4));
   assert.deepEqual(stepsAdded(posted), [4]);
   assert.deepEqual(events, ['run-a:step', 'run-a:step'], 'the hook hears steps 3 and 4, never step 2 again');
@@ -141,7 +144,19 @@ async function dataset() {
 
 function manifest(id: string, extra: Partial<RunManifest>): RunManifest {
   const time = tick();
-  return { id, task: 'Fix it', workspace: '/workspace', model: 'm', baseUrl: 'http://127.0.0.1:1/v1', status: 'running', steps: 0, createdAt: time, updatedAt: time, tokens: { promptTokens: 0, completionTokens: 0 }, ...extra };
+  return {
+    id,
+    task: 'Fix it',
+    workspace: '/workspace',
+    model: 'm',
+    baseUrl: 'http://127.0.0.1:1/v1',
+    status: 'running',
+    steps: 0,
+    createdAt: time,
+    updatedAt: time,
+    tokens: { promptTokens: 0, completionTokens: 0 },
+    ...extra,
+  };
 }
 
 test('resume: interrupted runs are those not ended and not going here; a sampled run keeps its place among its task', async () => {
@@ -181,7 +196,14 @@ test('resume: interrupted runs are those not ended and not going here; a sampled
 test('a past run opens for reading: its label is appended in the recorded shape, its snapshots are found, its output stays inside its run', async () => {
   const { root, store } = await dataset();
   const { runs, posted } = registry();
-  await writeRun(store, 'run-past', [runStarted('run-past'), step(1), { ...step(2), fullOutput: 'outputs/out.txt' }, { ...step(3), fullOutput: '../run-other/secret.txt' }, { ...step(4), fullOutput: 'outputs/link.txt' }, label(1, 'good')]);
+  await writeRun(store, 'run-past', [
+    runStarted('run-past'),
+    step(1),
+    { ...step(2), fullOutput: 'outputs/out.txt' },
+    { ...step(3), fullOutput: '../run-other/secret.txt' },
+    { ...step(4), fullOutput: 'outputs/link.txt' },
+    label(1, 'good'),
+  ]);
   await fs.mkdir(path.join(store.runDir('run-past'), 'outputs'), { recursive: true });
   await fs.writeFile(path.join(store.runDir('run-past'), 'outputs', 'out.txt'), 'the whole output');
   const outside = path.join(root, 'outside.txt');
@@ -202,8 +224,15 @@ test('a past run opens for reading: its label is appended in the recorded shape,
   const lines = (await fs.readFile(path.join(store.runDir('run-past'), 'events.jsonl'), 'utf8')).trim().split('\n');
   assert.match(lines.at(-1)!, /^\{"type":"label","time":"[^"]+","step":2,"label":"bad","source":"human","axis":"decision","reason":"wrong file"\}$/);
   await runs.label(3, 'good', { reason: '' });
-  assert.match((await fs.readFile(path.join(store.runDir('run-past'), 'events.jsonl'), 'utf8')).trim().split('\n').at(-1)!, /^\{"type":"label","time":"[^"]+","step":3,"label":"good","source":"human"\}$/);
-  assert.deepEqual(posted.filter((message) => message.type === 'labelAdded').map((message) => message.type === 'labelAdded' && message.step), [2, 3], 'the panel hears of both');
+  assert.match(
+    (await fs.readFile(path.join(store.runDir('run-past'), 'events.jsonl'), 'utf8')).trim().split('\n').at(-1)!,
+    /^\{"type":"label","time":"[^"]+","step":3,"label":"good","source":"human"\}$/,
+  );
+  assert.deepEqual(
+    posted.filter((message) => message.type === 'labelAdded').map((message) => message.type === 'labelAdded' && message.step),
+    [2, 3],
+    'the panel hears of both',
+  );
   await assert.rejects(runs.label(5, 'good'), /Run run-past has no step 5 yet \(it has 4\)/);
   runs.dispose();
 });
@@ -219,7 +248,20 @@ test('a live run is labelled through its session; with nothing open the error sa
 });
 
 const adoptPreview = (conflicts: string[]): AdoptPreview =>
-  ({ runId: 'run-s', status: 'finished', workspace: '/w', base: 'a', final: 'b', originStore: '/o', runStore: '/r', files: [{ path: 'a.txt', status: 'modified' }, { path: 'gone.txt', status: 'deleted' }], conflicts }) as unknown as AdoptPreview;
+  ({
+    runId: 'run-s',
+    status: 'finished',
+    workspace: '/w',
+    base: 'a',
+    final: 'b',
+    originStore: '/o',
+    runStore: '/r',
+    files: [
+      { path: 'a.txt', status: 'modified' },
+      { path: 'gone.txt', status: 'deleted' },
+    ],
+    conflicts,
+  }) as unknown as AdoptPreview;
 
 test('an adopt confirmation covers only the conflicts the preview showed', async () => {
   const { runs } = registry();
@@ -269,9 +311,19 @@ test('the status bar counts the runs going and the flags waiting', async () => {
 });
 
 test('the log says what went wrong in a run, and how it ended', () => {
-  assert.deepEqual(runEventLog('run r1', { type: 'model_retry', time: tick(), step: 3, attempt: 2, error: 'HTTP 502', waitMs: 1000 } as DatasetEvent), { level: 'warn', text: 'run r1, step 3: model request failed (attempt 2): HTTP 502' });
-  assert.equal(runEventLog('run r1', { type: 'judge_usage', time: tick(), model: 'j', steps: [1], promptTokens: 1, completionTokens: 1 } as DatasetEvent), undefined, 'a judge that worked is not news');
-  assert.deepEqual(runEventLog('run 2 of 3 (r2)', { type: 'run_ended', time: tick(), status: 'failed', steps: 4, error: 'boom' } as DatasetEvent), { level: 'info', text: 'run 2 of 3 (r2) failed after 4 step(s): boom' });
+  assert.deepEqual(runEventLog('run r1', { type: 'model_retry', time: tick(), step: 3, attempt: 2, error: 'HTTP 502', waitMs: 1000 }), {
+    level: 'warn',
+    text: 'run r1, step 3: model request failed (attempt 2): HTTP 502',
+  });
+  assert.equal(
+    runEventLog('run r1', { type: 'judge_usage', time: tick(), model: 'j', steps: [1], promptTokens: 1, completionTokens: 1 } as DatasetEvent),
+    undefined,
+    'a judge that worked is not news',
+  );
+  assert.deepEqual(runEventLog('run 2 of 3 (r2)', { type: 'run_ended', time: tick(), status: 'failed', steps: 4, error: 'boom' }), {
+    level: 'info',
+    text: 'run 2 of 3 (r2) failed after 4 step(s): boom',
+  });
   assert.equal(runEventLog('run r1', step(1)), undefined);
 });
 
@@ -318,13 +370,26 @@ test('a suite run is listed with its task, "verifying" while its verifier runs, 
   assert.match(item('sum').suiteTask?.reward?.detail ?? '', /ran past its timeout/);
 
   // By default the run that waits comes first, then the failing verifier, then the solved run.
-  assert.deepEqual(runs.liveRuns().map((run) => [run.runId, run.need.kind]), [['stuck', 'paused'], ['sum', 'verifier_failed'], ['hello', 'ended']]);
+  assert.deepEqual(
+    runs.liveRuns().map((run) => [run.runId, run.need.kind]),
+    [
+      ['stuck', 'paused'],
+      ['sum', 'verifier_failed'],
+      ['hello', 'ended'],
+    ],
+  );
   verifierFailuresFirst = true;
-  assert.deepEqual(runs.liveRuns().map((run) => run.runId), ['sum', 'stuck', 'hello']);
+  assert.deepEqual(
+    runs.liveRuns().map((run) => run.runId),
+    ['sum', 'stuck', 'hello'],
+  );
   assert.equal(runs.liveRuns()[0].need.message, 'verifier: no reward (timed out)');
 
   // A later verdict (apollo verify again) replaces the earlier one.
   runs.observe('sum', reward('sum-metrics', { reward: 1, correct: 1 }));
-  assert.deepEqual(runs.liveRuns().map((run) => run.runId), ['stuck', 'hello', 'sum']);
+  assert.deepEqual(
+    runs.liveRuns().map((run) => run.runId),
+    ['stuck', 'hello', 'sum'],
+  );
   runs.dispose();
 });

@@ -68,7 +68,10 @@ test('rewind restores the workspace before a step, writing only what differs, an
     const prompt = JSON.stringify(server.requests[0].messages);
     assert.match(prompt, /a\.txt/);
     assert.doesNotMatch(prompt, /sub\/b\.txt|c\.txt/);
-    assert.deepEqual(steps[4].grounding.files.map((file) => file.path), ['d.txt']);
+    assert.deepEqual(
+      steps[4].grounding.files.map((file) => file.path),
+      ['d.txt'],
+    );
     assert.equal(await read('d.txt'), 'd\n');
   } finally {
     await server.close();
@@ -76,7 +79,7 @@ test('rewind restores the workspace before a step, writing only what differs, an
   }
 });
 
-test('rewind refuses to overwrite the user\'s edits unless forced, and keeps them in the dataset when forced', async () => {
+test("rewind refuses to overwrite the user's edits unless forced, and keeps them in the dataset when forced", async () => {
   const { ws, datasetDir, runId, read } = await finishedRun();
   try {
     await fs.writeFile(path.join(ws.dir, 'a.txt'), 'my edit\n');
@@ -106,7 +109,7 @@ test('rewind refuses to overwrite the user\'s edits unless forced, and keeps the
   }
 });
 
-test('rewind and resume snapshot with the run\'s own exclusions and size limit, recorded when it started', async () => {
+test("rewind and resume snapshot with the run's own exclusions and size limit, recorded when it started", async () => {
   const ws = makeWorkspace({ 'README.md': '# demo\n', 'a.txt': '0\n' });
   const server = await startScriptedModelServer([
     { toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: '1\n' } } },
@@ -135,13 +138,19 @@ test('rewind and resume snapshot with the run\'s own exclusions and size limit, 
     assert.ok(started.grounding?.excludePatterns.includes('node_modules/'), 'the built-in exclusions are recorded too');
     assert.equal(started.grounding?.maxFileBytes, 1000);
     const second = events.find((event): event is StepEvent => event.type === 'step' && event.step === 2)!;
-    assert.deepEqual(second.grounding.files.map((file) => file.path), ['a.txt']);
+    assert.deepEqual(
+      second.grounding.files.map((file) => file.path),
+      ['a.txt'],
+    );
 
     // The log and the large file were never in the run's snapshots: they are not the user's
     // edits to overwrite, and the rewind leaves them alone.
     const { event, overwritten } = await rewindRun({ datasetDir, runId, toStep: 2 });
     assert.deepEqual(overwritten, []);
-    assert.deepEqual(event.files.map((file) => file.path), ['a.txt']);
+    assert.deepEqual(
+      event.files.map((file) => file.path),
+      ['a.txt'],
+    );
     assert.equal(await read('a.txt'), '1\n');
     assert.equal(await read('debug.log'), 'noise\n');
     assert.equal((await fs.stat(path.join(ws.dir, 'big.bin'))).size, 3000);
@@ -155,7 +164,10 @@ test('rewind and resume snapshot with the run\'s own exclusions and size limit, 
       const resumed = await RunSession.resume({ datasetDir, runId, apiKey: 'k-0123456789', baseUrl: next.baseUrl });
       assert.equal((await resumed.done).status, 'finished');
       const after = (await resumed.events()).filter((candidate): candidate is StepEvent => candidate.type === 'step');
-      assert.deepEqual(after[after.length - 2].grounding.files.map((file) => file.path), ['c.txt']);
+      assert.deepEqual(
+        after[after.length - 2].grounding.files.map((file) => file.path),
+        ['c.txt'],
+      );
     } finally {
       await next.close();
     }

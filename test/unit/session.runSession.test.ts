@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { activeTimeOf, ConfigError, RunOptions, RunSession } from '../../src/core/session/runSession';
+import { activeTimeOf, ConfigError, type RunOptions, RunSession } from '../../src/core/session/runSession';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { rewindRun } from '../../src/core/session/rewind';
 import type { DatasetEvent, StepEvent } from '../../src/core/dataset/events';
-import { ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { git, makeWorkspace } from '../fixtures/workspace';
 
 async function withRun(
@@ -63,15 +63,24 @@ test('a run records grounded steps for file tools and shell commands, then finis
       const store = new DatasetStore(defaultDatasetPath(workspace));
       const { events, problems } = await store.readEvents(session.runId);
       assert.deepEqual(problems, []);
-      assert.deepEqual(events.map((event) => event.type), ['run_started', 'context_window', 'step', 'step', 'step', 'step', 'run_ended']);
+      assert.deepEqual(
+        events.map((event) => event.type),
+        ['run_started', 'context_window', 'step', 'step', 'step', 'step', 'run_ended'],
+      );
       // The scripted server says nothing of its window: the cautious default, said so.
       const window = events.find((event) => event.type === 'context_window');
       assert.equal(window?.type === 'context_window' && window.source, 'default');
       const [write, command, read, finish] = steps(events);
       assert.equal(write.assistant.content, 'I will create the file.');
-      assert.deepEqual(write.grounding.files.map((file) => [file.path, file.status, file.additions]), [['hello.txt', 'added', 1]]);
+      assert.deepEqual(
+        write.grounding.files.map((file) => [file.path, file.status, file.additions]),
+        [['hello.txt', 'added', 1]],
+      );
       assert.match(write.grounding.patch, /^\+hello$/m);
-      assert.deepEqual(command.grounding.files.map((file) => file.path), ['shell.txt']);
+      assert.deepEqual(
+        command.grounding.files.map((file) => file.path),
+        ['shell.txt'],
+      );
       assert.match(command.observation, /hello\n\[exit code 0\]/);
       assert.deepEqual(read.grounding.files, []);
       assert.equal(finish.action?.name, 'finish');
@@ -143,22 +152,19 @@ test('stop aborts the in-flight model request at once', async () => {
 });
 
 test('pause takes effect after the current step; resume continues', async () => {
-  await withRun(
-    [{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 200 }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }],
-    async ({ session, requests }) => {
-      await until('the first request', () => requests.length >= 1);
-      session.pause();
-      await until('the pause', () => session.status === 'paused');
-      assert.equal(requests.length, 1);
-      assert.equal(steps(await session.events()).length, 1);
-      session.resume();
-      assert.equal((await session.done).status, 'finished');
-      assert.deepEqual(
-        (await session.events()).filter((event) => event.type === 'run_state').map((event) => (event as { state: string }).state),
-        ['paused', 'resumed'],
-      );
-    },
-  );
+  await withRun([{ toolCall: { name: 'list_dir', arguments: {} }, delayMs: 200 }, { toolCall: { name: 'finish', arguments: { summary: 'ok' } } }], async ({ session, requests }) => {
+    await until('the first request', () => requests.length >= 1);
+    session.pause();
+    await until('the pause', () => session.status === 'paused');
+    assert.equal(requests.length, 1);
+    assert.equal(steps(await session.events()).length, 1);
+    session.resume();
+    assert.equal((await session.done).status, 'finished');
+    assert.deepEqual(
+      (await session.events()).filter((event) => event.type === 'run_state').map((event) => (event as { state: string }).state),
+      ['paused', 'resumed'],
+    );
+  });
 });
 
 test('invalid tool arguments and unknown tools become error observations; the run goes on', async () => {
@@ -246,11 +252,15 @@ test('labels are appended for recorded steps only; hints to an ended run are ref
 
 test('max steps ends the run as max_steps', async () => {
   const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
-  await withRun([listing, listing, listing], async ({ session }) => {
-    const ended = await session.done;
-    assert.equal(ended.status, 'max_steps');
-    assert.equal(ended.steps, 2);
-  }, { maxSteps: 2 });
+  await withRun(
+    [listing, listing, listing],
+    async ({ session }) => {
+      const ended = await session.done;
+      assert.equal(ended.status, 'max_steps');
+      assert.equal(ended.steps, 2);
+    },
+    { maxSteps: 2 },
+  );
 });
 
 test('snapshots leave out dependency folders and large files unless the grounding options say otherwise', async () => {
@@ -260,7 +270,9 @@ test('snapshots leave out dependency folders and large files unless the groundin
   ];
   const groundedPaths = async (session: RunSession) => {
     await session.done;
-    return steps(await session.events())[0].grounding.files.map((file) => file.path).sort();
+    return steps(await session.events())[0]
+      .grounding.files.map((file) => file.path)
+      .sort();
   };
   await withRun(script, async ({ session }) => assert.deepEqual(await groundedPaths(session), ['app.js', 'big.bin']));
   await withRun(script, async ({ session }) => assert.deepEqual(await groundedPaths(session), ['app.js']), { grounding: { maxFileBytes: 1000 } });
@@ -281,18 +293,22 @@ test('snapshots leave out dependency folders and large files unless the groundin
 
 test('a token budget ends the run after the step in flight, with status budget and the reason in words', async () => {
   const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
-  await withRun([listing, listing, listing], async ({ session, requests }) => {
-    const ended = await session.done;
-    assert.equal(ended.status, 'budget');
-    assert.equal(ended.budget, 'tokens');
-    assert.equal(ended.steps, 1);
-    assert.equal(ended.summary, 'Stopped: the run reached its token budget of 1 after 1 step.');
-    assert.equal(requests.length, 1);
-    const events = await session.events();
-    const started = events[0];
-    assert.deepEqual(started.type === 'run_started' && started.budget, { maxTokens: 1 });
-    assert.equal((await session.store.readManifest(session.runId)).status, 'budget');
-  }, { budget: { maxTokens: 1 } });
+  await withRun(
+    [listing, listing, listing],
+    async ({ session, requests }) => {
+      const ended = await session.done;
+      assert.equal(ended.status, 'budget');
+      assert.equal(ended.budget, 'tokens');
+      assert.equal(ended.steps, 1);
+      assert.equal(ended.summary, 'Stopped: the run reached its token budget of 1 after 1 step.');
+      assert.equal(requests.length, 1);
+      const events = await session.events();
+      const started = events[0];
+      assert.deepEqual(started.type === 'run_started' && started.budget, { maxTokens: 1 });
+      assert.equal((await session.store.readManifest(session.runId)).status, 'budget');
+    },
+    { budget: { maxTokens: 1 } },
+  );
 });
 
 test('a time budget counts active time only: time spent paused is left out', async () => {
@@ -325,8 +341,14 @@ test('budgets must be positive', async () => {
   const ws = makeWorkspace();
   try {
     const base: RunOptions = { workspace: ws.dir, datasetDir: defaultDatasetPath(ws.dir), task: 'x', model: 'm', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k' };
-    await assert.rejects(RunSession.start({ ...base, budget: { maxMinutes: 0 } }), (error: Error) => error instanceof ConfigError && /time budget must be a positive number of minutes \(got 0\)/.test(error.message));
-    await assert.rejects(RunSession.start({ ...base, budget: { maxTokens: -5 } }), (error: Error) => error instanceof ConfigError && /token budget must be a whole number of tokens, at least 1 \(got -5\)/.test(error.message));
+    await assert.rejects(
+      RunSession.start({ ...base, budget: { maxMinutes: 0 } }),
+      (error: Error) => error instanceof ConfigError && /time budget must be a positive number of minutes \(got 0\)/.test(error.message),
+    );
+    await assert.rejects(
+      RunSession.start({ ...base, budget: { maxTokens: -5 } }),
+      (error: Error) => error instanceof ConfigError && /token budget must be a whole number of tokens, at least 1 \(got -5\)/.test(error.message),
+    );
     await assert.rejects(RunSession.start({ ...base, budget: { maxTokens: 1.5 } }), /token budget/);
     await assert.rejects(fs.access(defaultDatasetPath(ws.dir)));
   } finally {
@@ -349,13 +371,17 @@ test('active time leaves out pauses and the time a crashed run was down', () => 
 
 test('a run resumed after a rewind keeps the budget it started with', async () => {
   const listing: ScriptedReply = { toolCall: { name: 'list_dir', arguments: {} } };
-  await withRun([listing, listing], async ({ session, options }) => {
-    assert.equal((await session.done).status, 'budget');
-    await rewindRun({ datasetDir: options.datasetDir, runId: session.runId, toStep: 1 });
-    const resumed = await RunSession.resume({ datasetDir: options.datasetDir, runId: session.runId, apiKey: options.apiKey, baseUrl: options.baseUrl });
-    const ended = await resumed.done;
-    // The tokens already used count: the budget is reached before another request.
-    assert.deepEqual([ended.status, ended.budget], ['budget', 'tokens']);
-    assert.match(ended.summary ?? '', /token budget of 1 after/);
-  }, { budget: { maxTokens: 1 } });
+  await withRun(
+    [listing, listing],
+    async ({ session, options }) => {
+      assert.equal((await session.done).status, 'budget');
+      await rewindRun({ datasetDir: options.datasetDir, runId: session.runId, toStep: 1 });
+      const resumed = await RunSession.resume({ datasetDir: options.datasetDir, runId: session.runId, apiKey: options.apiKey, baseUrl: options.baseUrl });
+      const ended = await resumed.done;
+      // The tokens already used count: the budget is reached before another request.
+      assert.deepEqual([ended.status, ended.budget], ['budget', 'tokens']);
+      assert.match(ended.summary ?? '', /token budget of 1 after/);
+    },
+    { budget: { maxTokens: 1 } },
+  );
 });

@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { DatasetEvent, RunStartedEvent, StepEvent } from '../../src/core/dataset/events';
 import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { ConfigError } from '../../src/core/session/runSession';
-import { ConcurrencyLimit, SampleOptions, startSampling } from '../../src/core/session/sample';
-import { RecordedRequest, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { ConcurrencyLimit, type SampleOptions, startSampling } from '../../src/core/session/sample';
+import { type RecordedRequest, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { fingerprint } from '../fixtures/shadow';
 import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
 
@@ -18,7 +18,10 @@ function copyIndex(request: RecordedRequest): number {
 
 /** The step a request is for, from the budget note sent with it. */
 function stepOf(request: RecordedRequest): number {
-  const note = request.messages.filter((message) => message.role === 'system').map((message) => String(message.content)).find((text) => text.startsWith('Budget:'));
+  const note = request.messages
+    .filter((message) => message.role === 'system')
+    .map((message) => String(message.content))
+    .find((text) => text.startsWith('Budget:'));
   return Number(/step (\d+) of/.exec(note ?? '')?.[1]);
 }
 
@@ -31,7 +34,7 @@ function baseOptions(workspace: string, baseUrl: string, runsDir: string): Omit<
   return { workspace, datasetDir: defaultDatasetPath(workspace), task: 'Leave a file of your own', model: 'scripted', baseUrl, apiKey: 'test-key-0123456789', maxSteps: 40, runsDir };
 }
 
-test('three concurrent runs of one task each work in a copy of their own; the user\'s workspace and repository stay as they were', async () => {
+test("three concurrent runs of one task each work in a copy of their own; the user's workspace and repository stay as they were", async () => {
   const ws = makeWorkspace({ 'a.txt': 'committed\n', '.gitignore': 'build/\n' });
   await fs.writeFile(path.join(ws.dir, 'a.txt'), 'changed, not committed\n');
   await fs.writeFile(path.join(ws.dir, 'notes.txt'), 'untracked\n');
@@ -68,7 +71,14 @@ test('three concurrent runs of one task each work in a copy of their own; the us
     });
     const results = await sampling.done;
     await hinting;
-    assert.deepEqual(results.map((result) => [result.state, result.ended?.status]), [['ended', 'finished'], ['ended', 'finished'], ['ended', 'finished']]);
+    assert.deepEqual(
+      results.map((result) => [result.state, result.ended?.status]),
+      [
+        ['ended', 'finished'],
+        ['ended', 'finished'],
+        ['ended', 'finished'],
+      ],
+    );
 
     const copies = results.map((result) => result.workingCopy);
     assert.equal(new Set(copies).size, 3);
@@ -86,9 +96,15 @@ test('three concurrent runs of one task each work in a copy of their own; the us
       assert.equal(manifest.taskId, sampling.taskId);
       assert.equal(manifest.originWorkspace, await fs.realpath(ws.dir));
       const [write, listing, status] = steps(events);
-      assert.deepEqual(write.grounding.files.map((file) => file.path), [`from-${result.index}.txt`]);
+      assert.deepEqual(
+        write.grounding.files.map((file) => file.path),
+        [`from-${result.index}.txt`],
+      );
       // Each run sees its own file and none of the others'.
-      assert.deepEqual(listing.observation.split('\n').filter((line) => line.startsWith('from-')), [`from-${result.index}.txt`]);
+      assert.deepEqual(
+        listing.observation.split('\n').filter((line) => line.startsWith('from-')),
+        [`from-${result.index}.txt`],
+      );
       // The copy carries the user's uncommitted work, as changes in its own repository.
       assert.match(status.observation, /^ M a\.txt$/m);
       assert.match(status.observation, /^\?\? notes\.txt$/m);
@@ -105,7 +121,11 @@ test('three concurrent runs of one task each work in a copy of their own; the us
     assert.deepEqual([...new Set(carrying.map(copyIndex))], [1]);
     // The other runs asked the model again after the hint had reached run 1: it could have strayed to them.
     const firstHinted = server.requests.indexOf(carrying[0]);
-    for (const other of [0, 2]) assert.ok(server.requests.slice(firstHinted).some((request) => copyIndex(request) === other), `run ${other} was over before the hint`);
+    for (const other of [0, 2])
+      assert.ok(
+        server.requests.slice(firstHinted).some((request) => copyIndex(request) === other),
+        `run ${other} was over before the hint`,
+      );
     const delivered = await Promise.all(results.map(async (result) => (await dataset.readEvents(result.runId!)).events.filter((event) => event.type === 'hint_delivered').length));
     assert.deepEqual(delivered, [0, 1, 0]);
 
@@ -139,7 +159,10 @@ test('with concurrency 1 the runs go one at a time, in order', async () => {
         return { started: events[0].time, ended: events[events.length - 1].time, end: events[events.length - 1].type };
       }),
     );
-    assert.deepEqual(spans.map((span) => span.end), ['run_ended', 'run_ended', 'run_ended']);
+    assert.deepEqual(
+      spans.map((span) => span.end),
+      ['run_ended', 'run_ended', 'run_ended'],
+    );
     for (let i = 1; i < spans.length; i++) assert.ok(spans[i].started >= spans[i - 1].ended, `run ${i} started before run ${i - 1} ended`);
   } finally {
     await server.close();
@@ -158,7 +181,10 @@ test('a limit shared by two samplings holds across both', async () => {
     const seen: number[] = [];
     for (const sampling of samplings) sampling.onRunStarted(() => seen.push(samplings.flatMap((each) => each.runs).filter((run) => run.state === 'running').length));
     const results = (await Promise.all(samplings.map((sampling) => sampling.done))).flat();
-    assert.deepEqual(results.map((result) => result.ended?.status), ['finished', 'finished', 'finished', 'finished']);
+    assert.deepEqual(
+      results.map((result) => result.ended?.status),
+      ['finished', 'finished', 'finished', 'finished'],
+    );
     assert.deepEqual(seen, [1, 1, 1, 1]);
     assert.notEqual(samplings[0].taskId, samplings[1].taskId);
   } finally {
@@ -177,7 +203,10 @@ test('stop ends the runs going on and cancels the queued ones', async () => {
     const started = new Promise<void>((resolve) => sampling.onRunStarted(() => resolve()));
     await started;
     const results = await sampling.stop();
-    assert.deepEqual(results.map((result) => result.ended?.status ?? (result.cancelled && 'cancelled')), ['stopped', 'cancelled', 'cancelled']);
+    assert.deepEqual(
+      results.map((result) => result.ended?.status ?? (result.cancelled && 'cancelled')),
+      ['stopped', 'cancelled', 'cancelled'],
+    );
     assert.match(results[1].error ?? '', /sampling was stopped/);
   } finally {
     await server.close();
@@ -198,7 +227,10 @@ test('a run whose working copy cannot be made fails alone, saying why; the other
     const failed: string[] = [];
     sampling.onRunChanged((run) => run.state === 'failed' && failed.push(run.error ?? ''));
     const results = await sampling.done;
-    assert.deepEqual(results.map((result) => result.state), ['failed', 'ended', 'ended']);
+    assert.deepEqual(
+      results.map((result) => result.state),
+      ['failed', 'ended', 'ended'],
+    );
     assert.match(results[0].error ?? '', /Could not prepare working copy 1\/3 at .*: The working copy folder .* already exists and is not empty/);
     assert.deepEqual(failed, [results[0].error]);
     assert.equal(readFileSync(path.join(sampling.runs[0].workingCopy, 'someone-else.txt'), 'utf8'), 'mine\n');
@@ -219,8 +251,7 @@ test('bad sampling options are refused before anything is written', async () => 
   try {
     const runsDir = path.join(outside.dir, 'runs');
     const base: SampleOptions = { ...baseOptions(ws.dir, 'http://127.0.0.1:9/v1', runsDir), n: 2 };
-    const refused = async (options: SampleOptions, message: RegExp) =>
-      assert.rejects(startSampling(options), (error: Error) => error instanceof ConfigError && message.test(error.message));
+    const refused = async (options: SampleOptions, message: RegExp) => assert.rejects(startSampling(options), (error: Error) => error instanceof ConfigError && message.test(error.message));
     await refused({ ...base, n: 0 }, /number of runs must be a whole number of at least 1 \(got 0\)/);
     await refused({ ...base, concurrency: 0 }, /concurrency must be a whole number of at least 1/);
     await refused({ ...base, runsDir: path.join(ws.dir, 'copies') }, /inside the workspace/);

@@ -7,16 +7,28 @@ import { RunSession } from '../../src/core/session/runSession';
 import { defaultDatasetPath } from '../../src/core/dataset/store';
 import type { StepEvent } from '../../src/core/dataset/events';
 import { detectSandbox } from '../../src/core/agent/sandbox';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace } from '../fixtures/workspace';
 
 async function runCommands(commands: string[], options: Partial<Parameters<typeof RunSession.start>[0]> = {}) {
   const ws = makeWorkspace();
-  const server = await startScriptedModelServer([...commands.map((command) => ({ toolCall: { name: 'run_command', arguments: { command } } })), { toolCall: { name: 'finish', arguments: { summary: 'done' } } }]);
+  const server = await startScriptedModelServer([
+    ...commands.map((command) => ({ toolCall: { name: 'run_command', arguments: { command } } })),
+    { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
+  ]);
   try {
     const logs: string[] = [];
-    const session = await RunSession.start({ workspace: ws.dir, datasetDir: defaultDatasetPath(ws.dir), task: 't', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789', log: (line) => logs.push(line), ...options });
+    const session = await RunSession.start({
+      workspace: ws.dir,
+      datasetDir: defaultDatasetPath(ws.dir),
+      task: 't',
+      model: 'm',
+      baseUrl: server.baseUrl,
+      apiKey: 'k-0123456789',
+      log: (line) => logs.push(line),
+      ...options,
+    });
     await session.done;
     const steps = (await session.events()).filter((event): event is StepEvent => event.type === 'step');
     return { steps, logs, status: await session.sandboxStatus, ws };
@@ -33,8 +45,15 @@ test('a run sandboxes its commands by default where bubblewrap works: a write to
   const { steps, logs, status } = await runCommands([`echo escaped > ${marker}; echo inside > inside.txt`]);
   assert.equal(status.active, true);
   assert.equal(existsSync(marker), false, 'nothing was written outside the workspace');
-  assert.deepEqual(steps[0].grounding.files.map((file) => file.path), ['inside.txt'], 'the workspace stays writable');
-  assert.ok(logs.some((line) => line === status.description), 'the run says once how commands are contained');
+  assert.deepEqual(
+    steps[0].grounding.files.map((file) => file.path),
+    ['inside.txt'],
+    'the workspace stays writable',
+  );
+  assert.ok(
+    logs.some((line) => line === status.description),
+    'the run says once how commands are contained',
+  );
 });
 
 test('without a sandbox, flagged commands wait for the annotator, and are refused when no one can answer', async () => {

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { RunSession } from '../../src/core/session/runSession';
 import { defaultDatasetPath } from '../../src/core/dataset/store';
 import type { DatasetEvent, JudgeUsageEvent, LabelEvent } from '../../src/core/dataset/events';
-import { CliIo, main } from '../../src/cli/main';
-import { RecordedRequest, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type CliIo, main } from '../../src/cli/main';
+import { type RecordedRequest, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { makeWorkspace } from '../fixtures/workspace';
 
 /** A judge that rates every step it is shown: execution bad when the tool reported an error. */
@@ -51,19 +51,19 @@ test('rules label each step as it lands and the judge scores every step in the b
     assert.equal(next.reason, 'the command failed (exit code 2)');
 
     const judged = events.filter((event): event is LabelEvent => event.type === 'label' && event.source === 'judge:judge-model');
-    assert.deepEqual(
-      judged.map((event) => [event.step, event.axis, event.label]).sort(),
-      [
-        [1, 'decision', 'good'],
-        [1, 'execution', 'good'],
-        [2, 'decision', 'good'],
-        [2, 'execution', 'bad'],
-        [3, 'decision', 'good'],
-        [3, 'execution', 'good'],
-      ],
-    );
+    assert.deepEqual(judged.map((event) => [event.step, event.axis, event.label]).sort(), [
+      [1, 'decision', 'good'],
+      [1, 'execution', 'good'],
+      [2, 'decision', 'good'],
+      [2, 'execution', 'bad'],
+      [3, 'decision', 'good'],
+      [3, 'execution', 'good'],
+    ]);
     const usage = events.filter((event): event is JudgeUsageEvent => event.type === 'judge_usage');
-    assert.deepEqual(usage.map((event) => event.steps), [[1, 2], [3]]);
+    assert.deepEqual(
+      usage.map((event) => event.steps),
+      [[1, 2], [3]],
+    );
     assert.ok(usage.every((event) => event.usage && event.usage.completionTokens > 0 && !event.error));
     // Every judge label is recorded before the run's end, and listeners saw them too.
     assert.equal(events[events.length - 1].type, 'run_ended');
@@ -110,7 +110,15 @@ test('a misconfigured judge is refused before the run starts, naming what to fix
   const ws = makeWorkspace();
   try {
     await assert.rejects(
-      RunSession.start({ workspace: ws.dir, datasetDir: defaultDatasetPath(ws.dir), task: 't', model: 'm', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', judge: { baseUrl: 'ftp://x', apiKey: '', model: 'j' } }),
+      RunSession.start({
+        workspace: ws.dir,
+        datasetDir: defaultDatasetPath(ws.dir),
+        task: 't',
+        model: 'm',
+        baseUrl: 'http://127.0.0.1:9/v1',
+        apiKey: 'k',
+        judge: { baseUrl: 'ftp://x', apiKey: '', model: 'j' },
+      }),
       /judge's baseUrl "ftp:\/\/x" is not an http\(s\) URL/,
     );
   } finally {
@@ -118,7 +126,7 @@ test('a misconfigured judge is refused before the run starts, naming what to fix
   }
 });
 
-test('apollo run --judge uses its own endpoint and model, and apollo stats counts the judge\'s tokens', async () => {
+test("apollo run --judge uses its own endpoint and model, and apollo stats counts the judge's tokens", async () => {
   const ws = makeWorkspace();
   const agent = await startScriptedModelServer(agentScript());
   const judge = await startScriptedModelServer([], { fallback: judgeReply });

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { detectSandbox } from '../../src/core/agent/sandbox';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { ConcurrencyLimit } from '../../src/core/session/sample';
-import { startTaskSuite, SuiteProgress, uncleanRuns } from '../../src/core/session/taskSuite';
-import { RecordedRequest, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { startTaskSuite, type SuiteProgress, uncleanRuns } from '../../src/core/session/taskSuite';
+import { type RecordedRequest, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { tempDir } from '../fixtures/workspace';
 
 const TASKS = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'tasks');
@@ -67,10 +67,18 @@ test('a suite refuses the task this host cannot run, samples the others K times 
     // The refusal is known before the suite returns; the others go on.
     assert.equal(suite.refused.length, 1);
     assert.match(suite.refused[0].reason, /Task needs-tool needs apollo-test-frobnicator-that-does-not-exist/);
-    assert.deepEqual(suite.tasks.map(({ task: each }) => each.name), ['hello-file', 'apollo-tests/sum-metrics']);
+    assert.deepEqual(
+      suite.tasks.map(({ task: each }) => each.name),
+      ['hello-file', 'apollo-tests/sum-metrics'],
+    );
     const result = await suite.done;
     assert.equal(result.runs.length, 4);
-    assert.deepEqual(result.runs.map((run) => `${run.task} ${run.index} ${run.reward?.rewards.reward}`).sort(), ['apollo-tests/sum-metrics 1 0', 'apollo-tests/sum-metrics 2 0', 'hello-file 1 1', 'hello-file 2 1']);
+    assert.deepEqual(result.runs.map((run) => `${run.task} ${run.index} ${run.reward?.rewards.reward}`).sort(), [
+      'apollo-tests/sum-metrics 1 0',
+      'apollo-tests/sum-metrics 2 0',
+      'hello-file 1 1',
+      'hello-file 2 1',
+    ]);
     assert.deepEqual(uncleanRuns(result), []);
     assert.ok(mostAtOnce <= 2, `at most 2 runs at once across the suite (saw ${mostAtOnce})`);
     assert.deepEqual(progress.at(-1), { total: 4, started: 4, ended: 4, verified: 4, failed: 0 });
@@ -120,11 +128,17 @@ test('stopping a suite stops the runs going, cancels the rest and verifies none 
     const result = await suite.stop();
     assert.equal(result.runs.length, 3);
     const stopped = result.runs.filter((run) => run.ended);
-    assert.deepEqual(stopped.map((run) => run.ended?.status), ['stopped']);
+    assert.deepEqual(
+      stopped.map((run) => run.ended?.status),
+      ['stopped'],
+    );
     assert.equal(result.runs.filter((run) => run.cancelled).length, 2, 'the runs waiting their turn never start');
     assert.equal(result.runs.filter((run) => run.reward).length, 0, 'a stopped run is not verified');
     assert.equal(suite.progress.verified, 0);
-    assert.deepEqual(uncleanRuns(result).map((run) => run.ended?.status), ['stopped']);
+    assert.deepEqual(
+      uncleanRuns(result).map((run) => run.ended?.status),
+      ['stopped'],
+    );
   } finally {
     await server.close();
     root.cleanup();

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CliIo, main } from '../../src/cli/main';
+import { type CliIo, main } from '../../src/cli/main';
 import { detectSandbox } from '../../src/core/agent/sandbox';
 import { DatasetStore } from '../../src/core/dataset/store';
 import type { HarborTask, TaskHost } from '../../src/core/session/harborTask';
@@ -88,7 +88,7 @@ test('a task folder is read as Harbor lays it out: instruction, timeouts, WORKDI
   );
 });
 
-test('a task that is not in Harbor\'s layout, or whose task.toml is broken, is refused with what is wrong', async () => {
+test("a task that is not in Harbor's layout, or whose task.toml is broken, is refused with what is wrong", async () => {
   const dir = tempDir('apollo-task-bad-');
   try {
     await assert.rejects(loadTask(dir.dir), (error: Error) => error instanceof TaskError && /instruction\.md, task\.toml, tests\/test\.sh missing/.test(error.message));
@@ -150,7 +150,10 @@ test('shards deal the sorted tasks out to N machines, each task to exactly one',
   assert.throws(() => parseShard('0/3'), /1 ≤ I ≤ N/);
   assert.throws(() => parseShard('4/3'), /1 ≤ I ≤ N/);
   assert.throws(() => parseShard('two'), /I\/N/);
-  assert.deepEqual(findTaskDirs(TASKS).map((dir) => path.basename(dir)), ['hanging-verifier', 'hello-file', 'needs-tool', 'sum-metrics']);
+  assert.deepEqual(
+    findTaskDirs(TASKS).map((dir) => path.basename(dir)),
+    ['hanging-verifier', 'hello-file', 'needs-tool', 'sum-metrics'],
+  );
 });
 
 test('the verifier runs in the sandbox with /app, /tests and /logs/verifier in place; the oracle solves its task', async (t) => {
@@ -167,7 +170,7 @@ test('the verifier runs in the sandbox with /app, /tests and /logs/verifier in p
     const passed = await verifyWorkspace({ task: hello, workspace: ws.dir, sandbox });
     assert.deepEqual(passed.rewards, { reward: 1 });
     assert.equal(passed.source, 'verifier');
-    assert.equal(existsSync('/logs/verifier/reward.txt'), false, 'the host\'s /logs is never written');
+    assert.equal(existsSync('/logs/verifier/reward.txt'), false, "the host's /logs is never written");
 
     const { task: sum } = await loadRunnableTask(task('sum-metrics'), { sandbox, host: everything });
     const sumWs = path.join(ws.dir, 'sum');
@@ -197,7 +200,7 @@ test('a verifier that hangs is stopped at its timeout, with everything it starte
     assert.match(outcome.error ?? '', /ran past its timeout \(2 s, \[verifier\] timeout_sec\) and was stopped/);
     assert.ok(Date.now() - started < 20_000, 'stopped at the timeout, not at the end of the sleep');
     for (let waited = 0; processesRunning('sleep 600').length; waited += 50) {
-      assert.ok(waited < 10_000, 'the verifier\'s children outlived it');
+      assert.ok(waited < 10_000, "the verifier's children outlived it");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   } finally {
@@ -205,7 +208,7 @@ test('a verifier that hangs is stopped at its timeout, with everything it starte
   }
 });
 
-test('apollo run --task-dir: the agent gets instruction.md in a fresh working copy, the verifier\'s reward is recorded; apollo verify runs it again', async (t) => {
+test("apollo run --task-dir: the agent gets instruction.md in a fresh working copy, the verifier's reward is recorded; apollo verify runs it again", async (t) => {
   const sandbox = await sandboxOrSkip(t);
   if (!sandbox) return;
   const root = tempDir('apollo-taskrun-');
@@ -250,7 +253,7 @@ test('apollo run --task-dir: the agent gets instruction.md in a fresh working co
   }
 });
 
-test('apollo sample --task-dir SUITE --n 2 --shard 2/2: each task of the shard twice, each run verified; the other shard\'s tasks untouched', async (t) => {
+test("apollo sample --task-dir SUITE --n 2 --shard 2/2: each task of the shard twice, each run verified; the other shard's tasks untouched", async (t) => {
   const sandbox = await sandboxOrSkip(t);
   if (!sandbox) return;
   const root = tempDir('apollo-suite-');
@@ -269,7 +272,10 @@ test('apollo sample --task-dir SUITE --n 2 --shard 2/2: each task of the shard t
   try {
     const dataset = path.join(root.dir, 'dataset');
     const run = io({ OPENAI_API_KEY: 'k-0123456789', OPENAI_BASE_URL: server.baseUrl });
-    const code = await main(['sample', '--task-dir', TASKS, '--n', '2', '--shard', '2/2', '--concurrency', '2', '--model', 'scripted', '--dataset', dataset, '--runs-dir', path.join(root.dir, 'runs')], run.io);
+    const code = await main(
+      ['sample', '--task-dir', TASKS, '--n', '2', '--shard', '2/2', '--concurrency', '2', '--model', 'scripted', '--dataset', dataset, '--runs-dir', path.join(root.dir, 'runs')],
+      run.io,
+    );
     assert.equal(code, 0, run.err());
     const runIds = run.out().trim().split('\n');
     assert.equal(runIds.length, 4, run.out());

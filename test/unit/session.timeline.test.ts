@@ -80,7 +80,13 @@ test('the whole timeline is rebuilt from events: hints where delivered, labels, 
     readOnly: false,
     live: false,
   });
-  assert.deepEqual(steps.map((item) => [item.step, item.labels]), [[1, []], [2, [{ label: 'bad', source: 'human' }]]]);
+  assert.deepEqual(
+    steps.map((item) => [item.step, item.labels]),
+    [
+      [1, []],
+      [2, [{ label: 'bad', source: 'human' }]],
+    ],
+  );
   assert.deepEqual(hints, [
     { hintId: 'h1', text: 'look left', kind: 'strategy', deliveredAtStep: 2 },
     { hintId: 'h2', text: 'still queued', kind: 'knowledge' },
@@ -179,7 +185,10 @@ test('attention flags reach the panel with the count not yet seen, until the ann
   const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
   model.observe(started);
   const failing = (n: number) => step(n, 'run_command', { command: 'make' }, { isError: true, grounding: { before: 'a', after: 'a', files: [], patch: '' } });
-  assert.equal(model.observe(failing(1)).some((message) => message.type === 'attention'), false);
+  assert.equal(
+    model.observe(failing(1)).some((message) => message.type === 'attention'),
+    false,
+  );
   model.observe(failing(2));
   const flag = model.observe(failing(3)).find((message) => message.type === 'attention');
   assert.deepEqual(flag, { type: 'attention', flag: { step: 3, kind: 'failures', message: '3 failed actions in a row' }, unseen: 1 });
@@ -194,13 +203,19 @@ test('a sampled run shows its task id and origin, a budget stop says why, and ad
   model.observe({ ...runStarted('r-1'), taskId: 'task-1', origin: { workspace: '/home/me/project', snapshot: 'a'.repeat(40) } });
   const failing = (n: number) => step(n, 'run_command', { command: 'make' }, { isError: true });
   for (const n of [1, 2, 3]) model.observe(failing(n));
-  assert.deepEqual(model.unseenFlagList().map((flag) => [flag.step, flag.kind]), [[3, 'failures']]);
+  assert.deepEqual(
+    model.unseenFlagList().map((flag) => [flag.step, flag.kind]),
+    [[3, 'failures']],
+  );
   model.markSeen();
   assert.deepEqual(model.unseenFlagList(), []);
   const ended = model.observe({ type: 'run_ended', time, status: 'budget', budget: 'tokens', steps: 3, summary: 'Stopped: the run reached its token budget of 1,000 after 3 steps.' });
   const view = ended.find((message) => message.type === 'runUpdated');
   assert.ok(view?.type === 'runUpdated');
-  assert.deepEqual([view.run.taskId, view.run.originWorkspace, view.run.status, view.run.stopReason, view.run.error], ['task-1', '/home/me/project', 'budget', 'Stopped: the run reached its token budget of 1,000 after 3 steps.', undefined]);
+  assert.deepEqual(
+    [view.run.taskId, view.run.originWorkspace, view.run.status, view.run.stopReason, view.run.error],
+    ['task-1', '/home/me/project', 'budget', 'Stopped: the run reached its token budget of 1,000 after 3 steps.', undefined],
+  );
   const adopted = model.observe({ type: 'run_adopted', time: '2026-01-01T02:00:00.000Z', workspace: '/home/me/project', snapshot: 'b'.repeat(40), files: [], overwritten: [] });
   const after = adopted.find((message) => message.type === 'runUpdated');
   assert.equal(after?.type === 'runUpdated' && after.run.adoptedAt, '2026-01-01T02:00:00.000Z');
@@ -208,61 +223,99 @@ test('a sampled run shows its task id and origin, a budget stop says why, and ad
 
 test('the step detail holds the reasoning, every call the turn ran, the calls it did not run and what they all changed', () => {
   const second = { id: 'c2b', name: 'run_command', arguments: '{"command":"make"}' };
-  const event = step(2, 'write_file', { path: 'a.ts', content: 'x' }, {
-    assistant: {
-      content: 'Writing, then building.',
-      reasoning: 'a.ts lacks the export; add it, then build.',
-      toolCalls: [{ id: 'c2', name: 'write_file', arguments: '{"path":"a.ts","content":"x"}' }, second, { id: 'c2c', name: 'finish', arguments: '{}' }],
+  const event = step(
+    2,
+    'write_file',
+    { path: 'a.ts', content: 'x' },
+    {
+      assistant: {
+        content: 'Writing, then building.',
+        reasoning: 'a.ts lacks the export; add it, then build.',
+        toolCalls: [{ id: 'c2', name: 'write_file', arguments: '{"path":"a.ts","content":"x"}' }, second, { id: 'c2c', name: 'finish', arguments: '{}' }],
+      },
+      moreActions: [
+        {
+          action: second,
+          observation: 'make: ok',
+          isError: false,
+          toolMs: 1,
+          grounding: { before: 'b', after: 'c', files: [{ path: 'out.js', status: 'added', additions: 1, deletions: 0, binary: false }], patch: 'diff --git a/out.js b/out.js\n' },
+        },
+      ],
+      skippedToolCalls: [{ id: 'c2c', content: 'Not run: finish must be the only call of its turn.' }],
     },
-    moreActions: [
-      { action: second, observation: 'make: ok', isError: false, toolMs: 1, grounding: { before: 'b', after: 'c', files: [{ path: 'out.js', status: 'added', additions: 1, deletions: 0, binary: false }], patch: 'diff --git a/out.js b/out.js\n' } },
-    ],
-    skippedToolCalls: [{ id: 'c2c', content: 'Not run: finish must be the only call of its turn.' }],
-  });
+  );
   const detail = stepDetail(event);
   assert.equal(detail.reasoning, 'a.ts lacks the export; add it, then build.');
   assert.equal(detail.thought, 'Writing, then building.');
   assert.equal(detail.truncated, false);
   assert.deepEqual(detail.moreActions, [{ tool: 'run_command', arguments: '{\n  "command": "make"\n}', observation: 'make: ok', isError: false }]);
   assert.deepEqual(detail.skipped, [{ tool: 'finish', reason: 'Not run: finish must be the only call of its turn.' }]);
-  assert.deepEqual(detail.files.map((file) => file.path), ['a.ts', 'b.png', 'out.js']);
+  assert.deepEqual(
+    detail.files.map((file) => file.path),
+    ['a.ts', 'b.png', 'out.js'],
+  );
   const plain = stepDetail(step(3, 'list_dir', {}));
   assert.deepEqual([plain.reasoning, plain.moreActions, plain.skipped], ['', [], []]);
-  const cut = stepDetail(step(4, null, '', { assistant: { content: 'Next file.', toolCalls: [{ id: 'c4', name: 'write_file', arguments: '{"pa' }], truncated: true }, skippedToolCalls: [{ id: 'c4', content: 'Cut by the output limit; not run.' }] }));
+  const cut = stepDetail(
+    step(4, null, '', {
+      assistant: { content: 'Next file.', toolCalls: [{ id: 'c4', name: 'write_file', arguments: '{"pa' }], truncated: true },
+      skippedToolCalls: [{ id: 'c4', content: 'Cut by the output limit; not run.' }],
+    }),
+  );
   assert.equal(cut.truncated, true);
   assert.deepEqual(cut.skipped, [{ tool: 'write_file', reason: 'Cut by the output limit; not run.' }]);
 });
 
-test('undelivered hints, notices and refused prompts become timeline notes; the run setup\'s context window does not', () => {
+test("undelivered hints, notices and refused prompts become timeline notes; the run setup's context window does not", () => {
   const model = new TimelineModel({ policy: 'not-bad', readOnly: false });
   model.observe(runStarted('r-notes'));
-  assert.equal(model.observe({ type: 'context_window', time, windowTokens: 32_768, budgetTokens: 24_000, source: 'server' }).some((message) => message.type === 'timelineNote'), false);
+  assert.equal(
+    model.observe({ type: 'context_window', time, windowTokens: 32_768, budgetTokens: 24_000, source: 'server' }).some((message) => message.type === 'timelineNote'),
+    false,
+  );
   model.observe(step(1, 'list_dir', {}));
   model.observe({ type: 'hint_queued', time, hintId: 'h9', text: 'try the other branch', kind: 'strategy', source: 'human' });
   const refused = model.observe({ type: 'context_window', time, windowTokens: 8192, budgetTokens: 6000, source: 'refusal', detail: 'maximum context length is 8192 tokens' });
-  assert.deepEqual(refused.find((message) => message.type === 'timelineNote'), {
-    type: 'timelineNote',
-    note: {
-      kind: 'context',
-      step: 1,
-      text: 'The server refused a prompt as too long (window 8,192 tokens): the prompt budget is now 6,000 tokens',
-      title: 'The server refused a prompt as too long (window 8,192 tokens): the prompt budget is now 6,000 tokens. maximum context length is 8192 tokens',
+  assert.deepEqual(
+    refused.find((message) => message.type === 'timelineNote'),
+    {
+      type: 'timelineNote',
+      note: {
+        kind: 'context',
+        step: 1,
+        text: 'The server refused a prompt as too long (window 8,192 tokens): the prompt budget is now 6,000 tokens',
+        title: 'The server refused a prompt as too long (window 8,192 tokens): the prompt budget is now 6,000 tokens. maximum context length is 8192 tokens',
+      },
     },
-  });
+  );
   model.observe(step(2, 'list_dir', {}));
   const noticed = model.observe({ type: 'notice', time, step: 1, message: 'The server reports no token usage; counts are estimated.' });
-  assert.deepEqual(noticed.find((message) => message.type === 'timelineNote'), {
-    type: 'timelineNote',
-    note: { kind: 'notice', step: 1, text: 'Notice: The server reports no token usage; counts are estimated.', title: 'Notice: The server reports no token usage; counts are estimated.' },
-  });
+  assert.deepEqual(
+    noticed.find((message) => message.type === 'timelineNote'),
+    {
+      type: 'timelineNote',
+      note: { kind: 'notice', step: 1, text: 'Notice: The server reports no token usage; counts are estimated.', title: 'Notice: The server reports no token usage; counts are estimated.' },
+    },
+  );
   const undelivered = model.observe({ type: 'hint_undelivered', time, hintId: 'h9', reason: 'the run finished before its next step' });
-  assert.deepEqual(undelivered.find((message) => message.type === 'hintUndelivered'), { type: 'hintUndelivered', hintId: 'h9', reason: 'the run finished before its next step' });
+  assert.deepEqual(
+    undelivered.find((message) => message.type === 'hintUndelivered'),
+    { type: 'hintUndelivered', hintId: 'h9', reason: 'the run finished before its next step' },
+  );
   const note = undelivered.find((message) => message.type === 'timelineNote');
   assert.ok(note?.type === 'timelineNote');
   assert.deepEqual([note.note.kind, note.note.step, note.note.text], ['undelivered', 2, 'Hint not delivered: the run finished before its next step']);
   assert.match(note.note.title, /The hint \(strategy\): try the other branch/);
   const init = model.init();
-  assert.deepEqual(init.notes.map((entry) => [entry.kind, entry.step]), [['context', 1], ['notice', 1], ['undelivered', 2]]);
+  assert.deepEqual(
+    init.notes.map((entry) => [entry.kind, entry.step]),
+    [
+      ['context', 1],
+      ['notice', 1],
+      ['undelivered', 2],
+    ],
+  );
   assert.equal(init.hints.find((hint) => hint.hintId === 'h9')?.undelivered, 'the run finished before its next step');
   // Before any step a note waits above step 1.
   assert.equal(timelineNote({ type: 'notice', time, message: 'early' }, 0)?.step, 1);
@@ -289,7 +342,15 @@ test('changes made outside the agent and mixed steps are shown for what they are
     time,
     step: 2,
     phase: 'during_request',
-    grounding: { before: 'b', after: 'c', files: [{ path: 'a.ts', status: 'modified', additions: 1, deletions: 0, binary: false }, { path: 'b.ts', status: 'added', additions: 2, deletions: 0, binary: false }], patch: '' },
+    grounding: {
+      before: 'b',
+      after: 'c',
+      files: [
+        { path: 'a.ts', status: 'modified', additions: 1, deletions: 0, binary: false },
+        { path: 'b.ts', status: 'added', additions: 2, deletions: 0, binary: false },
+      ],
+      patch: '',
+    },
   };
   const mixed = step(2, 'run_command', { command: 'sleep 1' });
   mixed.grounding = { ...mixed.grounding, mixed: { files: ['x.ts'] } };
@@ -299,7 +360,12 @@ test('changes made outside the agent and mixed steps are shown for what they are
   const note = model.observe(external).find((message) => message.type === 'timelineNote');
   assert.deepEqual(note, {
     type: 'timelineNote',
-    note: { kind: 'external', step: 2, text: 'Changed outside the agent: a.ts, b.ts', title: "Changed outside the agent while the model was answering step 2's request, not part of any action's diff: a.ts, b.ts" },
+    note: {
+      kind: 'external',
+      step: 2,
+      text: 'Changed outside the agent: a.ts, b.ts',
+      title: "Changed outside the agent while the model was answering step 2's request, not part of any action's diff: a.ts, b.ts",
+    },
   });
   const added = model.observe(mixed).find((message) => message.type === 'stepAdded');
   assert.ok(added?.type === 'stepAdded');
@@ -320,5 +386,5 @@ test('changes made outside the agent and mixed steps are shown for what they are
   );
   assert.equal(data.noteCount(0), 0);
   // An external change with no file (nothing really changed) is no line.
-  assert.equal(timelineNote({ ...external, grounding: { ...external.grounding, files: [] } } as DatasetEvent, 1), undefined);
+  assert.equal(timelineNote({ ...external, grounding: { ...external.grounding, files: [] } }, 1), undefined);
 });

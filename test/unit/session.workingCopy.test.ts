@@ -4,14 +4,7 @@ import { chmodSync, existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ShadowStore } from '../../src/core/grounding/shadowStore';
 import { ConfigError } from '../../src/core/session/runSession';
-import {
-  checkRunsDir,
-  OriginSnapshot,
-  prepareWorkingCopy,
-  removeWorkingCopies,
-  snapshotOrigin,
-  workingCopyDir,
-} from '../../src/core/session/workingCopy';
+import { checkRunsDir, type OriginSnapshot, prepareWorkingCopy, removeWorkingCopies, snapshotOrigin, workingCopyDir } from '../../src/core/session/workingCopy';
 import { fingerprint } from '../fixtures/shadow';
 import { git, makeWorkspace, tempDir } from '../fixtures/workspace';
 
@@ -29,11 +22,7 @@ function userWorkspace() {
   return ws;
 }
 
-async function withOrigin(
-  ws: { dir: string },
-  body: (context: { origin: OriginSnapshot; runsDir: string; dataset: string }) => Promise<void>,
-  grounding?: { exclude?: string[] },
-): Promise<void> {
+async function withOrigin(ws: { dir: string }, body: (context: { origin: OriginSnapshot; runsDir: string; dataset: string }) => Promise<void>, grounding?: { exclude?: string[] }): Promise<void> {
   const data = tempDir('apollo-data-');
   const runs = tempDir('apollo-runs-');
   try {
@@ -52,7 +41,7 @@ const list = (dir: string): string[] =>
     .filter((file) => !file.startsWith(`.git${path.sep}`))
     .sort();
 
-test('working copies hold the workspace as it is, with a .git of their own, and the user\'s repository is untouched', async () => {
+test("working copies hold the workspace as it is, with a .git of their own, and the user's repository is untouched", async () => {
   const ws = userWorkspace();
   try {
     await fs.writeFile(path.join(ws.dir, 'a.txt'), 'changed, not committed\n');
@@ -79,8 +68,13 @@ test('working copies hold the workspace as it is, with a .git of their own, and 
           assert.equal(git(copy.dir, 'status', '--porcelain'), ' M a.txt\n?? notes.txt\n');
           assert.equal(git(copy.dir, 'rev-parse', 'HEAD'), git(ws.dir, 'rev-parse', 'HEAD'));
           assert.equal(git(copy.dir, 'symbolic-ref', 'HEAD').trim(), 'refs/heads/main');
-          assert.equal(git(copy.dir, 'remote').trim(), '', 'no remote leads back to the user\'s repository');
-          assert.equal(git(copy.dir, 'worktree', 'list', '--porcelain').split('\n').filter((line) => line.startsWith('worktree ')).length, 1);
+          assert.equal(git(copy.dir, 'remote').trim(), '', "no remote leads back to the user's repository");
+          assert.equal(
+            git(copy.dir, 'worktree', 'list', '--porcelain')
+              .split('\n')
+              .filter((line) => line.startsWith('worktree ')).length,
+            1,
+          );
         }
         // Files are copies, never hard links: a write in one copy stays there.
         assert.equal((await fs.stat(path.join(second.dir, 'a.txt'))).nlink, 1);
@@ -90,8 +84,16 @@ test('working copies hold the workspace as it is, with a .git of their own, and 
       { exclude: ['vendor/'] },
     );
     assert.equal(fingerprint(path.join(ws.dir, '.git')), gitBefore);
-    assert.equal(fingerprint(ws.dir, (relative) => relative === '.git' || relative === '.apollo'), filesBefore);
-    assert.equal(git(ws.dir, 'worktree', 'list', '--porcelain').split('\n').filter((line) => line.startsWith('worktree ')).length, 1);
+    assert.equal(
+      fingerprint(ws.dir, (relative) => relative === '.git' || relative === '.apollo'),
+      filesBefore,
+    );
+    assert.equal(
+      git(ws.dir, 'worktree', 'list', '--porcelain')
+        .split('\n')
+        .filter((line) => line.startsWith('worktree ')).length,
+      1,
+    );
   } finally {
     ws.cleanup();
   }
@@ -102,7 +104,10 @@ test('a repository without commits and a plain folder give copies without .git',
   git(unborn.dir, 'init', '-q');
   const plain = makeWorkspace({ 'b.txt': 'b\n' }, { git: false });
   try {
-    for (const [ws, file] of [[unborn, 'a.txt'], [plain, 'b.txt']] as const) {
+    for (const [ws, file] of [
+      [unborn, 'a.txt'],
+      [plain, 'b.txt'],
+    ] as const) {
       await withOrigin(ws, async ({ origin, runsDir }) => {
         const copy = await prepareWorkingCopy(origin, workingCopyDir(runsDir, origin.taskId, 0));
         assert.equal(copy.git, false);
@@ -116,7 +121,7 @@ test('a repository without commits and a plain folder give copies without .git',
   }
 });
 
-test('a copy\'s own store borrows the base snapshot: its first snapshot is the same tree and writes no blob or tree', async () => {
+test("a copy's own store borrows the base snapshot: its first snapshot is the same tree and writes no blob or tree", async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n', 'src/b.txt': 'b\n'.repeat(100) });
   try {
     await withOrigin(ws, async ({ origin, runsDir }) => {
@@ -131,7 +136,10 @@ test('a copy\'s own store borrows the base snapshot: its first snapshot is the s
       const objects = readdirSync(path.join(copy.storeDir, 'objects'))
         .filter((name) => /^[0-9a-f]{2}$/.test(name))
         .flatMap((folder) => readdirSync(path.join(copy.storeDir, 'objects', folder)).map((name) => folder + name));
-      assert.deepEqual(objects.map((id) => git(ws.dir, `--git-dir=${copy.storeDir}`, 'cat-file', '-t', id).trim()), ['commit']);
+      assert.deepEqual(
+        objects.map((id) => git(ws.dir, `--git-dir=${copy.storeDir}`, 'cat-file', '-t', id).trim()),
+        ['commit'],
+      );
     });
   } finally {
     ws.cleanup();

@@ -14,7 +14,7 @@ import { makeWorkspace, tempDir } from '../fixtures/workspace';
 /** A process id that belonged to a process which has ended. */
 function endedPid(): number {
   const child = spawnSync(process.execPath, ['-e', '']);
-  return child.pid!;
+  return child.pid;
 }
 
 /** A process that stays alive until killed: another program holding a claim. */
@@ -29,8 +29,7 @@ function otherProcess() {
   return { pid: child.pid!, stop };
 }
 
-const holderText = (fields: Record<string, unknown>) =>
-  JSON.stringify({ runId: 'run-elsewhere', purpose: 'run', pid: 1, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', ...fields }) + '\n';
+const holderText = (fields: Record<string, unknown>) => JSON.stringify({ runId: 'run-elsewhere', purpose: 'run', pid: 1, host: os.hostname(), since: '2026-01-01T00:00:00.000Z', ...fields }) + '\n';
 
 test('a workspace claim is held by one run at a time, and let go', async () => {
   const store = tempDir('apollo-ws-');
@@ -98,10 +97,7 @@ test('letting go never removes a claim another process made after taking this on
 
 test('a run, a rewind and a second run are refused while another process works in the workspace, and go ahead once it has gone', async () => {
   const ws = makeWorkspace({ 'a.txt': 'a\n' });
-  const server = await startScriptedModelServer([
-    { toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: 'b\n' } } },
-    { toolCall: { name: 'finish', arguments: { summary: 'done' } } },
-  ]);
+  const server = await startScriptedModelServer([{ toolCall: { name: 'write_file', arguments: { path: 'a.txt', content: 'b\n' } } }, { toolCall: { name: 'finish', arguments: { summary: 'done' } } }]);
   const datasetDir = defaultDatasetPath(ws.dir);
   const options = { workspace: ws.dir, datasetDir, task: 'Edit a.txt', model: 'm', baseUrl: server.baseUrl, apiKey: 'k-0123456789', maxSteps: 5 };
   const other = otherProcess();
@@ -122,7 +118,10 @@ test('a run, a rewind and a second run are refused while another process works i
 
     await other.stop();
     const { event } = await rewindRun({ datasetDir, runId: session.runId, toStep: 1 });
-    assert.deepEqual(event.files.map((file) => file.path), ['a.txt']);
+    assert.deepEqual(
+      event.files.map((file) => file.path),
+      ['a.txt'],
+    );
     assert.equal(await fs.readFile(path.join(ws.dir, 'a.txt'), 'utf8'), 'a\n');
     await assert.rejects(fs.access(claimFile), 'the rewind let the workspace go');
   } finally {
@@ -146,7 +145,10 @@ test('while a run is going in this process, a second run there is refused and a 
     // The second request goes out once step 1 is recorded.
     while (server.requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     const preview = await previewRewind({ datasetDir, runId: session.runId, toStep: 1 });
-    assert.deepEqual(preview.files.map((file) => file.path), ['a.txt']);
+    assert.deepEqual(
+      preview.files.map((file) => file.path),
+      ['a.txt'],
+    );
     assert.equal((await session.done).status, 'finished');
     const next = await RunSession.start({ ...options, task: 'Again' });
     await next.stop();

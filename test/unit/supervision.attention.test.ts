@@ -12,10 +12,13 @@ function flagsOf(events: DatasetEvent[], options = {}) {
 test('failures in a row raise one flag per streak', () => {
   const failed = (n: number) => step(n, { tool: 'run_command', args: { command: 'make' }, observation: 'x\n[exit code 2]', isError: true });
   const flags = flagsOf([runStarted('r'), failed(1), failed(2), failed(3), failed(4), step(5), failed(6), failed(7), failed(8)]);
-  assert.deepEqual(flags.map((flag) => [flag!.step, flag!.kind]), [
-    [3, 'failures'],
-    [8, 'failures'],
-  ]);
+  assert.deepEqual(
+    flags.map((flag) => [flag!.step, flag!.kind]),
+    [
+      [3, 'failures'],
+      [8, 'failures'],
+    ],
+  );
 });
 
 test('a loop found by the rules, a question, and a run paused on errors are flagged', () => {
@@ -29,11 +32,14 @@ test('a loop found by the rules, a question, and a run paused on errors are flag
     { type: 'run_state', time: '2026-01-01T01:00:00Z', state: 'paused', reason: 'the model failed 5 times in a row' },
     { type: 'run_state', time: '2026-01-01T01:00:00Z', state: 'paused' },
   ]);
-  assert.deepEqual(flags.map((flag) => [flag!.step, flag!.kind, flag!.message]), [
-    [1, 'loop', 'repeats step 0'],
-    [2, 'question', 'the agent asks: Which database should I use?'],
-    [3, 'paused', 'paused: the model failed 5 times in a row'],
-  ]);
+  assert.deepEqual(
+    flags.map((flag) => [flag!.step, flag!.kind, flag!.message]),
+    [
+      [1, 'loop', 'repeats step 0'],
+      [2, 'question', 'the agent asks: Which database should I use?'],
+      [3, 'paused', 'paused: the model failed 5 times in a row'],
+    ],
+  );
 });
 
 test('a long stretch without any change on disk is flagged once, and a change resets it', () => {
@@ -42,17 +48,23 @@ test('a long stretch without any change on disk is flagged once, and a change re
   for (let n = 2; n <= 8; n++) events.push(step(n));
   events.push(write(9), step(10), step(11), step(12), step(13));
   const flags = flagsOf(events, { stepsWithoutDiff: 3, minutesWithoutDiff: 1000 });
-  assert.deepEqual(flags.map((flag) => [flag!.step, flag!.kind, flag!.message]), [
-    [4, 'no_progress', 'no change on disk for 3 steps'],
-    [12, 'no_progress', 'no change on disk for 3 steps'],
-  ]);
+  assert.deepEqual(
+    flags.map((flag) => [flag!.step, flag!.kind, flag!.message]),
+    [
+      [4, 'no_progress', 'no change on disk for 3 steps'],
+      [12, 'no_progress', 'no change on disk for 3 steps'],
+    ],
+  );
 });
 
 test('time without a diff counts too', () => {
   const early = { ...step(1), time: '2026-01-01T00:00:00.000Z' };
   const late = { ...step(2), time: '2026-01-01T00:30:00.000Z' };
   const flags = flagsOf([{ ...runStarted('r'), time: '2026-01-01T00:00:00.000Z' }, early, late], { stepsWithoutDiff: 100, minutesWithoutDiff: 20 });
-  assert.deepEqual(flags.map((flag) => flag!.message), ['no change on disk for 30 minutes']);
+  assert.deepEqual(
+    flags.map((flag) => flag!.message),
+    ['no change on disk for 30 minutes'],
+  );
 });
 
 test('asksQuestion reads the end of the turn', () => {
@@ -99,7 +111,10 @@ test('among runs with the same need, the one with more unseen flags and then the
     { runId: 'a', status: 'running', unseen: [failures(3)], startedAt: '2026-01-01T00:00:01Z' },
     { runId: 'c', status: 'running', unseen: [failures(3), failures(6)], startedAt: '2026-01-01T00:00:03Z' },
   ]);
-  assert.deepEqual(ordered.map((run) => run.runId), ['c', 'a', 'b']);
+  assert.deepEqual(
+    ordered.map((run) => run.runId),
+    ['c', 'a', 'b'],
+  );
 });
 
 test('suite runs whose verifier failed come after failed runs by default, and first of all when asked', () => {
@@ -131,7 +146,10 @@ test('suite runs whose verifier failed come after failed runs by default, and fi
     ],
   );
   const first = orderByNeed(runs, { verifierFailuresFirst: true });
-  assert.deepEqual(first.slice(0, 4).map((run) => run.runId), ['partial', 'timeout', 'wrong', 'stuck']);
+  assert.deepEqual(
+    first.slice(0, 4).map((run) => run.runId),
+    ['partial', 'timeout', 'wrong', 'stuck'],
+  );
   assert.equal(first.find((run) => run.runId === 'solved')?.kind, 'ended', 'a reward of 1 is no failure');
   assert.equal(first.find((run) => run.runId === 'wrong')?.message, 'verifier: reward 0');
   assert.equal(first.find((run) => run.runId === 'partial')?.message, 'verifier: reward 0.500');

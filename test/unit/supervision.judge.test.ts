@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JudgeUsageEvent, LabelEvent, StepEvent } from '../../src/core/dataset/events';
-import { Judge, JudgeHost, JudgeOptions, validateJudgeOptions } from '../../src/core/supervision/judge';
-import { RecordedRequest, ScriptedModelServer, ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { Judge, type JudgeHost, type JudgeOptions, validateJudgeOptions } from '../../src/core/supervision/judge';
+import { type RecordedRequest, type ScriptedModelServer, type ScriptedReply, startScriptedModelServer } from '../fixtures/scriptedModelServer';
 
 const TASK = 'Fix the failing test in tests/test_calc.py';
 const MODEL = 'judge-model';
@@ -161,7 +161,18 @@ test('a batch judged by a tool call gives two labels per step and one usage even
     const text = userText(server.requests[0]);
     assert.equal(text.split(TASK).length - 1, 1, 'the task is shown once');
     assert.deepEqual(stepsShown(server.requests[0]), [1, 2, 3]);
-    for (const part of ['Thought of step 1', 'src/file1.py', 'Fix the off-by-one in add().', 'edit_file', 'a + b + 1', 'Edited src/calc.py.', 'modified src/calc.py (+3 −1)', '+    return a + b', 'pytest -q', 'E   AssertionError']) {
+    for (const part of [
+      'Thought of step 1',
+      'src/file1.py',
+      'Fix the off-by-one in add().',
+      'edit_file',
+      'a + b + 1',
+      'Edited src/calc.py.',
+      'modified src/calc.py (+3 −1)',
+      '+    return a + b',
+      'pytest -q',
+      'E   AssertionError',
+    ]) {
       assert.ok(text.includes(part), `the request shows ${JSON.stringify(part)}`);
     }
     const step3 = text.slice(text.indexOf('### Step 3'));
@@ -199,7 +210,10 @@ test('batches respect batchSize, one request in flight at a time', async () => {
 
     assert.equal(server.requests.length, 3);
     assert.deepEqual(server.requests.map(stepsShown), [[1, 2], [3, 4], [5]]);
-    assert.deepEqual(rec.usages().map((usage) => usage.steps), [[1, 2], [3, 4], [5]]);
+    assert.deepEqual(
+      rec.usages().map((usage) => usage.steps),
+      [[1, 2], [3, 4], [5]],
+    );
     // Each request was sent only after the previous one's verdicts were recorded.
     assert.deepEqual(usagesAtArrival, [0, 1, 2]);
     assert.equal(rec.labels().length, 10);
@@ -245,7 +259,10 @@ test('an HTTP error is recorded as the usage error, with no labels, and nothing 
     assert.equal(usages.length, 1);
     assert.deepEqual(usages[0].steps, [1, 2]);
     assert.match(usages[0].error ?? '', /HTTP 500/);
-    assert.ok(rec.logs.some((line) => /steps 1, 2 stay unjudged/.test(line) && /500/.test(line)), rec.logs.join('\n'));
+    assert.ok(
+      rec.logs.some((line) => /steps 1, 2 stay unjudged/.test(line) && /500/.test(line)),
+      rec.logs.join('\n'),
+    );
   });
 });
 
@@ -274,7 +291,11 @@ test('an unreachable endpoint is recorded as an error', async () => {
 });
 
 test('a reply without readable verdicts is recorded as an error', async () => {
-  const script: ScriptedReply[] = [{ content: 'All of these steps look fine to me.' }, { toolCall: { name: 'record_verdicts', arguments: '{"verdicts": oops' } }, { toolCall: { name: 'record_verdicts', arguments: { notes: 'fine' } } }];
+  const script: ScriptedReply[] = [
+    { content: 'All of these steps look fine to me.' },
+    { toolCall: { name: 'record_verdicts', arguments: '{"verdicts": oops' } },
+    { toolCall: { name: 'record_verdicts', arguments: { notes: 'fine' } } },
+  ];
   await withJudge(script, { batchSize: 1 }, async (judge, server, rec) => {
     for (let step = 1; step <= 3; step++) judge.enqueue(makeStep(step));
     await judge.drain();
@@ -353,15 +374,20 @@ test('redact is applied to everything sent, and to the reasons recorded', async 
     grounding: { before: 'a', after: 'b', files: [{ path: '.env', status: 'added', additions: 1, deletions: 0, binary: false }], patch: `+TOKEN=${secret}\n` },
   });
   const reply = verdictCall([{ step: 1, decision: 'bad', execution: 'good', reason: `It leaked ${secret}.` }]);
-  await withJudge([reply], { batchSize: 1 }, async (judge, server, rec) => {
-    judge.enqueue(step);
-    await judge.drain();
-    const sent = JSON.stringify(server.requests[0].body);
-    assert.ok(!sent.includes(secret), 'the secret is never sent');
-    assert.ok(sent.split('[REDACTED]').length - 1 >= 5, 'task, thought, arguments, observation and patch are all redacted');
-    assert.equal(rec.labels().length, 2);
-    for (const label of rec.labels()) assert.equal(label.reason, 'It leaked [REDACTED].');
-  }, { task: `Deploy with token ${secret}`, redact });
+  await withJudge(
+    [reply],
+    { batchSize: 1 },
+    async (judge, server, rec) => {
+      judge.enqueue(step);
+      await judge.drain();
+      const sent = JSON.stringify(server.requests[0].body);
+      assert.ok(!sent.includes(secret), 'the secret is never sent');
+      assert.ok(sent.split('[REDACTED]').length - 1 >= 5, 'task, thought, arguments, observation and patch are all redacted');
+      assert.equal(rec.labels().length, 2);
+      for (const label of rec.labels()) assert.equal(label.reason, 'It leaked [REDACTED].');
+    },
+    { task: `Deploy with token ${secret}`, redact },
+  );
 });
 
 test('a partial batch is sent after idleFlushMs without new steps', async () => {
@@ -403,12 +429,20 @@ test('a failing record is logged, never thrown, and the other events are still r
     if (calls++ === 0) throw new Error('disk full');
     events.push(event.type);
   };
-  await withJudge([], { batchSize: 1 }, async (judge, _server, rec) => {
-    judge.enqueue(makeStep(1));
-    await judge.drain();
-    assert.deepEqual(events, ['label', 'judge_usage']);
-    assert.ok(rec.logs.some((line) => /could not record the decision label of step 1: disk full/.test(line)), rec.logs.join('\n'));
-  }, { record });
+  await withJudge(
+    [],
+    { batchSize: 1 },
+    async (judge, _server, rec) => {
+      judge.enqueue(makeStep(1));
+      await judge.drain();
+      assert.deepEqual(events, ['label', 'judge_usage']);
+      assert.ok(
+        rec.logs.some((line) => /could not record the decision label of step 1: disk full/.test(line)),
+        rec.logs.join('\n'),
+      );
+    },
+    { record },
+  );
 });
 
 test('validateJudgeOptions names the setting to fix', () => {
@@ -427,7 +461,7 @@ test('validateJudgeOptions names the setting to fix', () => {
   assert.match(validateJudgeOptions({ ...good, idleFlushMs: Number.NaN }) ?? '', /idleFlushMs/);
 });
 
-test('the judge is told when a step\'s diff holds files the user saved while the action ran', async () => {
+test("the judge is told when a step's diff holds files the user saved while the action ran", async () => {
   await withJudge([], { batchSize: 2 }, async (judge, server) => {
     const files = [{ path: 'x.ts', status: 'modified' as const, additions: 1, deletions: 0, binary: false }];
     judge.enqueue(makeStep(1, { grounding: { before: 'a', after: 'b', files, patch: 'diff --git a/x.ts b/x.ts\n', mixed: { files: ['x.ts'] } } }));

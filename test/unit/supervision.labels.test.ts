@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LabelEvent } from '../../src/core/dataset/events';
-import { EffectiveLabel, LabelBook, MASK_POLICIES, maskOf, tierOf } from '../../src/core/supervision/labels';
+import { type EffectiveLabel, LabelBook, MASK_POLICIES, maskOf, tierOf } from '../../src/core/supervision/labels';
 import { label } from '../fixtures/trajectories';
 
 function bookOf(...labels: LabelEvent[]): LabelBook {
@@ -81,13 +81,10 @@ test('per axis: a bad execution label stays bad when a good decision label follo
     axes: { execution: 'bad', decision: 'good' },
     reasons: ['typo in the command'],
   });
-  assert.deepEqual(
-    [...(book.latestBySource(1).get('human') ?? [])].sort(),
-    [
-      ['decision', 'good'],
-      ['execution', 'bad'],
-    ],
-  );
+  assert.deepEqual([...(book.latestBySource(1).get('human') ?? [])].sort(), [
+    ['decision', 'good'],
+    ['execution', 'bad'],
+  ]);
 });
 
 test('per axis: a label without an axis, after an axis-specific bad one, speaks for both axes', () => {

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetEvent, FileChange, LabelEvent, RewindEvent, RunEndedEvent } from '../../src/core/dataset/events';
-import { applyRules, diffSignature, RuleEngine, RuleLabel, RuleName, relabelEvents } from '../../src/core/supervision/rules';
+import { applyRules, diffSignature, RuleEngine, type RuleLabel, type RuleName, relabelEvents } from '../../src/core/supervision/rules';
 import { LabelBook } from '../../src/core/supervision/labels';
-import { filePatch, label, runStarted, step, StepSpec, tick } from '../fixtures/trajectories';
+import { filePatch, label, runStarted, step, type StepSpec, tick } from '../fixtures/trajectories';
 
 /** The labels a rule gave, as [step, rule] pairs in the order they were given. */
 function pairs(labels: readonly RuleLabel[]): Array<[number, RuleName]> {
@@ -185,15 +185,29 @@ test('rule options apply: loopWindow 2 no longer sees a repeat 3 steps back, des
   assert.deepEqual(pairs(applyRules(events)), [[4, 'loop']], 'by default a repeat 3 steps back is a loop, and two deletions are fine');
   assert.deepEqual(pairs(applyRules(events, { loopWindow: 2 })), []);
   assert.deepEqual(pairs(applyRules(events, { loopWindow: 3 })), [[4, 'loop']]);
-  assert.deepEqual(pairs(applyRules(events, { destructiveFiles: 2 })), [[4, 'loop'], [5, 'destructive']]);
+  assert.deepEqual(pairs(applyRules(events, { destructiveFiles: 2 })), [
+    [4, 'loop'],
+    [5, 'destructive'],
+  ]);
 });
 
 test('loop does not reach across a rewind into the abandoned branch', () => {
   const repeated = { tool: 'run_command', args: command('npm test'), observation: '1 failing\n[exit code 1]', isError: true };
   const straight = applyRules(run(step(1), step(2, repeated), step(3, repeated)));
-  assert.deepEqual(pairs(straight), [[2, 'command_failed'], [3, 'command_failed'], [3, 'loop']], 'the control: without the rewind it is a loop');
+  assert.deepEqual(
+    pairs(straight),
+    [
+      [2, 'command_failed'],
+      [3, 'command_failed'],
+      [3, 'loop'],
+    ],
+    'the control: without the rewind it is a loop',
+  );
   const labels = applyRules(run(step(1), step(2, repeated), rewind(2, 1), step(3, { ...repeated, branch: 'b1', parentStep: 1 })));
-  assert.deepEqual(pairs(labels), [[2, 'command_failed'], [3, 'command_failed']]);
+  assert.deepEqual(pairs(labels), [
+    [2, 'command_failed'],
+    [3, 'command_failed'],
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +233,13 @@ test('reverted sees a file created and later deleted, across several files, what
   const labels = applyRules(
     run(
       step(1, { tool: 'write_file', args: { path: 'notes.md', content: '# notes\ndraft\n' }, observation: 'Wrote 14 bytes to notes.md.', ...create }),
-      step(2, { tool: 'run_command', args: command('rm notes.md && sed -i s/0/1/ src/b.ts'), observation: '[exit code 0]', files: [...remove.files, ...other.files], patch: remove.patch + other.patch }),
+      step(2, {
+        tool: 'run_command',
+        args: command('rm notes.md && sed -i s/0/1/ src/b.ts'),
+        observation: '[exit code 0]',
+        files: [...remove.files, ...other.files],
+        patch: remove.patch + other.patch,
+      }),
     ),
   );
   assert.deepEqual(labels, [{ step: 1, rule: 'reverted', label: 'bad', axis: 'decision', reason: 'its changes were undone by step 2' }]);
@@ -394,7 +414,10 @@ test('relabelEvents appends new verdicts, takes back a rule verdict no longer gi
     { type: 'label', time: RELABEL_TIME, step: 2, label: 'neutral', axis: 'decision', source: 'rule:loop', reason: 'no longer flagged by rule:loop' },
   ];
   assert.deepEqual(appended, expected);
-  assert.ok(appended.every((event) => event.source.startsWith('rule:')), 'human and judge labels are never taken back');
+  assert.ok(
+    appended.every((event) => event.source.startsWith('rule:')),
+    'human and judge labels are never taken back',
+  );
 
   // With the take-back, the old loop verdict no longer counts among the rules.
   const book = new LabelBook();
@@ -470,7 +493,9 @@ test('loop sees a repeated long-output command whose observations differ only by
 });
 
 test('a run_command whose arguments were refused never ran: it is a tool error, not a failed command', () => {
-  const labels = applyRules(run(step(1, { tool: 'run_command', args: '{"command": ', observation: 'The arguments of run_command are not a valid JSON object: {"command": . Send them again as JSON.', isError: true })));
+  const labels = applyRules(
+    run(step(1, { tool: 'run_command', args: '{"command": ', observation: 'The arguments of run_command are not a valid JSON object: {"command": . Send them again as JSON.', isError: true })),
+  );
   assert.deepEqual(pairs(labels), [[1, 'tool_error']]);
   assert.match(labels[0].reason, /^run_command was refused: The arguments of run_command are not a valid JSON object/);
 });
@@ -492,8 +517,19 @@ test('a mixed step gets no diff-based label: not no_op, not destructive, and its
   const back = filePatch('src/a.ts', ['const x = 2;'], ['const x = 1;']);
   const writeSpec: StepSpec = { tool: 'write_file', args: { path: 'src/c.ts', content: 'c' }, observation: 'Wrote 1 bytes to src/c.ts.' };
   // The same trajectory, plain: every diff rule fires.
-  const plain = applyRules(run(step(1, { tool: 'run_command', args: { command: 'true' }, ...big }), step(2, writeSpec), step(3, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...forward }), step(4, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...back })));
-  assert.deepEqual(pairs(plain), [[1, 'destructive'], [2, 'no_op'], [3, 'reverted']]);
+  const plain = applyRules(
+    run(
+      step(1, { tool: 'run_command', args: { command: 'true' }, ...big }),
+      step(2, writeSpec),
+      step(3, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...forward }),
+      step(4, { tool: 'edit_file', args: { path: 'src/a.ts' }, ...back }),
+    ),
+  );
+  assert.deepEqual(pairs(plain), [
+    [1, 'destructive'],
+    [2, 'no_op'],
+    [3, 'reverted'],
+  ]);
   // Marked mixed, the diff is not the agent's alone: none of them.
   const mixed = applyRules(
     run(
@@ -509,8 +545,12 @@ test('a mixed step gets no diff-based label: not no_op, not destructive, and its
   assert.deepEqual(pairs(failed), [[1, 'command_failed']]);
 });
 
-test('external changes are no step\'s diff: the rules read none of them', () => {
-  const deleted = filePatch('src/big.ts', Array.from({ length: 250 }, (_, index) => `line ${index}`), []);
+test("external changes are no step's diff: the rules read none of them", () => {
+  const deleted = filePatch(
+    'src/big.ts',
+    Array.from({ length: 250 }, (_, index) => `line ${index}`),
+    [],
+  );
   const external: DatasetEvent = { type: 'external_change', time: tick(), step: 2, phase: 'during_request', grounding: { before: 'x', after: 'y', ...deleted } };
   assert.deepEqual(applyRules(run(step(1), external, step(2))), []);
 });

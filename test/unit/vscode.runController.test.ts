@@ -58,7 +58,10 @@ test('report() reads no buttons out of the text, and a dismissed notification ru
   run.report(new Error('No API key: run "Apollo: Set API Key"; see apollo.baseUrl in an untrusted folder.'));
   run.report(new ConfigError('Set apollo.model.', openSetting('apollo.model')));
   await until('both notifications', () => shown.length === 2);
-  assert.deepEqual(shown.map((entry) => entry.items), [[], ['Open Settings']]);
+  assert.deepEqual(
+    shown.map((entry) => entry.items),
+    [[], ['Open Settings']],
+  );
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(ran, []);
 });
@@ -167,12 +170,17 @@ test('Run Task Suite keeps to the workspace preamble: untrusted or no folder, no
   let asked = 0;
   replace(window, 'showFolderDialog', async () => void asked++);
   assert.equal(await runTaskSuite(run), undefined);
-  assert.deepEqual(shown, [{ message: 'Apollo does not run task suites in an untrusted workspace: each agent edits files and runs commands. Trust this folder first.', items: ['Manage Workspace Trust'] }]);
+  assert.deepEqual(shown, [
+    { message: 'Apollo does not run task suites in an untrusted workspace: each agent edits files and runs commands. Trust this folder first.', items: ['Manage Workspace Trust'] },
+  ]);
   restoreAll();
   ({ run, shown } = controller({ trusted: true }));
   replace(window, 'showFolderDialog', async () => void asked++);
   assert.equal(await runTaskSuite(run, '/suite', 1), undefined);
-  assert.deepEqual(shown.map((entry) => entry.message), ['Open a folder first: the runs of a suite are recorded in the dataset of a workspace folder.']);
+  assert.deepEqual(
+    shown.map((entry) => entry.message),
+    ['Open a folder first: the runs of a suite are recorded in the dataset of a workspace folder.'],
+  );
   assert.equal(asked, 0);
 });
 
@@ -188,7 +196,16 @@ test('Run Task Suite says every refused task in one notification, its progress a
   assert.match(refusalMessage(refused.slice(0, 1), 0), /^Apollo refused 1 task of the suite\. No task of the suite can run here\. needs-tool: /);
   assert.equal(suiteProgressText({ total: 4, started: 3, ended: 2, verified: 1, failed: 0 }), '3 of 4 runs started · 2 ended · 1 verified');
   assert.equal(suiteProgressText({ total: 1, started: 0, ended: 0, verified: 0, failed: 1 }), '0 of 1 run started · 0 ended · 0 verified · 1 could not start');
-  const reward = (rewards: Record<string, number>, error?: string) => ({ type: 'reward' as const, time: '', source: 'verifier' as const, rewards, task: 't', exitCode: 0, durationMs: 1, ...(error ? { error } : {}) });
+  const reward = (rewards: Record<string, number>, error?: string) => ({
+    type: 'reward' as const,
+    time: '',
+    source: 'verifier' as const,
+    rewards,
+    task: 't',
+    exitCode: 0,
+    durationMs: 1,
+    ...(error ? { error } : {}),
+  });
   assert.equal(
     suiteSummary({
       runs: [

@@ -1,6 +1,6 @@
 /** `apollo adopt`: a sampled run's changes into the user's workspace. */
-import { adoptRefusal, adoptRun, AdoptPreview, previewAdopt } from '../../core/session/adopt';
-import { CliIo } from '../io';
+import { adoptRefusal, adoptRun, type AdoptPreview, previewAdopt } from '../../core/session/adopt';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, datasetFrom } from '../options';
 
 function describeAdopt(preview: AdoptPreview): string {

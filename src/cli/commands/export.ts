@@ -1,7 +1,7 @@
 /** `apollo export`: a dataset in a training format. */
 import path from 'node:path';
-import { EXPORT_FORMATS, ExportFormat, exportDataset, formatExportSummary } from '../../core/export/exportDataset';
-import { CliIo } from '../io';
+import { EXPORT_FORMATS, type ExportFormat, exportDataset, formatExportSummary } from '../../core/export/exportDataset';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, numberFlag, datasetFrom, maskPolicy } from '../options';
 
 export async function commandExport(args: string[], io: CliIo): Promise<number> {
@@ -37,7 +37,7 @@ export async function commandExport(args: string[], io: CliIo): Promise<number> 
   const summary = await exportDataset(store, {
     format,
     out: path.resolve(io.cwd, values.out),
-    branches: values.branches as 'main' | 'all' | undefined,
+    branches: values.branches,
     policy: maskPolicy(values.policy),
     minQuality,
     minReward,

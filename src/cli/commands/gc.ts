@@ -1,6 +1,6 @@
 /** `apollo gc`: removes what no run needs any more. */
 import { collectGarbage, formatGarbageReport, formatWorkingCopyReport, removeEndedWorkingCopies } from '../../core/session/gc';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { parseCommand, datasetFrom } from '../options';
 
 export async function commandGc(args: string[], io: CliIo): Promise<number> {

@@ -3,7 +3,7 @@ import type { HintKind } from '../../core/dataset/events';
 import { HINT_KINDS } from '../../core/dataset/events';
 import { newHintId } from '../../core/dataset/ids';
 import { DatasetError } from '../../core/dataset/store';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, datasetFrom } from '../options';
 
 const now = () => new Date().toISOString();

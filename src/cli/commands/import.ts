@@ -1,7 +1,7 @@
 /** `apollo import`: ATIF trajectories become runs. */
 import path from 'node:path';
 import { formatImportReport, importAtif } from '../../core/session/importAtif';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, datasetFrom } from '../options';
 
 /** `apollo import --format atif SRC… [--dataset DIR]`: ATIF trajectories (files or folders) become runs. */
@@ -11,7 +11,10 @@ export async function commandImport(args: string[], io: CliIo): Promise<number> 
   const { values, positionals } = parsed;
   if (values.format !== 'atif') throw new UsageError('apollo import needs --format atif (the format Harbor writes its trajectories in).');
   if (!positionals.length) throw new UsageError('apollo import needs the ATIF files or folders to bring in.');
-  const report = await importAtif(datasetFrom(values.dataset, io), positionals.map((source) => path.resolve(io.cwd, source)));
+  const report = await importAtif(
+    datasetFrom(values.dataset, io),
+    positionals.map((source) => path.resolve(io.cwd, source)),
+  );
   io.stdout(formatImportReport(report));
   return report.failed.length ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 import type { LabelAxis, LabelValue } from '../../core/dataset/events';
 import { LABEL_AXES, LABEL_VALUES } from '../../core/dataset/events';
 import { labelStep, recordedRun } from '../../core/session/labelStep';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, datasetFrom } from '../options';
 
 export async function commandLabel(args: string[], io: CliIo): Promise<number> {

@@ -1,6 +1,6 @@
 /** `apollo relabel`: the quality rules run again over recorded runs. */
 import { relabelRuns } from '../../core/supervision/relabel';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { parseCommand, datasetFrom } from '../options';
 
 export async function commandRelabel(args: string[], io: CliIo): Promise<number> {

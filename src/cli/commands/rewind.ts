@@ -1,6 +1,6 @@
 /** `apollo rewind`: a run's workspace back to before a step, on a new branch. */
 import { rewindRun } from '../../core/session/rewind';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, datasetFrom } from '../options';
 
 export async function commandRewind(args: string[], io: CliIo): Promise<number> {

@@ -4,10 +4,10 @@ import path from 'node:path';
 import type { RunEndedEvent, SamplingOptions } from '../../core/dataset/events';
 import { DatasetStore } from '../../core/dataset/store';
 import { resolveDataset } from '../datasets';
-import { DEFAULT_MAX_STEPS, RunSession } from '../../core/session/runSession';
+import { RunSession } from '../../core/session/runSession';
 import { describeReward, loadRunnableTask, taskPrompt, taskSandbox, taskSourceOf, taskWorkspace, verifyRun } from '../../core/session/taskRuns';
-import { CliIo } from '../io';
-import { UsageError, parseCommand, SESSION_FLAGS, sessionFlags, SessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns, newRunOptions } from '../options';
+import type { CliIo } from '../io';
+import { UsageError, parseCommand, SESSION_FLAGS, sessionFlags, type SessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns, newRunOptions } from '../options';
 import { describeStep, describeContextWindow, describeTrouble, CLEAN_ENDS, endLine } from '../output';
 
 /** The sampling a run recorded when it started; flags given to --resume replace its values one by one. */
@@ -18,7 +18,11 @@ async function recordedSampling(datasetDir: string, runId: string): Promise<Samp
 }
 
 export async function commandRun(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommand(args, { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' }, 'task-dir': { type: 'string' }, 'runs-dir': { type: 'string' } }, io);
+  const parsed = parseCommand(
+    args,
+    { ...SESSION_FLAGS, workspace: { type: 'string' }, task: { type: 'string' }, resume: { type: 'string' }, 'task-dir': { type: 'string' }, 'runs-dir': { type: 'string' } },
+    io,
+  );
   if (!parsed) return 0;
   const { values } = parsed;
   const flags = sessionFlags(values, io);

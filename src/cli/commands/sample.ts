@@ -1,13 +1,13 @@
 /** `apollo sample`: N runs of one task, or of each task of a suite (`--task-dir`). */
 import path from 'node:path';
 import { cliApolloHome } from '../datasets';
-import { ConfigError, DEFAULT_MAX_STEPS, Disposable } from '../../core/session/runSession';
+import type { Disposable } from '../../core/session/runSession';
 import { startSampling } from '../../core/session/sample';
 import { startTaskSuite, uncleanRuns } from '../../core/session/taskSuite';
 import { findTaskDirs, parseShard, shardOf } from '../../core/session/harborTask';
 import { describeReward } from '../../core/session/taskRuns';
-import { CliIo } from '../io';
-import { UsageError, parseCommand, SESSION_FLAGS, SessionFlagValues, sessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns, newRunOptions } from '../options';
+import type { CliIo } from '../io';
+import { UsageError, parseCommand, SESSION_FLAGS, type SessionFlagValues, sessionFlags, suiteDatasetDir, runsDirFrom, datasetForNewRuns, newRunOptions } from '../options';
 import { describeStep, describeContextWindow, describeTrouble, CLEAN_ENDS, endLine } from '../output';
 
 export async function commandSample(args: string[], io: CliIo): Promise<number> {
@@ -32,7 +32,7 @@ export async function commandSample(args: string[], io: CliIo): Promise<number> 
     if (values.task !== undefined) throw new UsageError('--task-dir gives the tasks (their instruction.md): leave out --task.');
     return commandSampleTasks(values['task-dir'], values, io);
   }
-  if (values.shard !== undefined) throw new UsageError('--shard goes with --task-dir (it deals a suite\'s tasks out to machines).');
+  if (values.shard !== undefined) throw new UsageError("--shard goes with --task-dir (it deals a suite's tasks out to machines).");
   if (!values.workspace) throw new UsageError('apollo sample needs --workspace DIR.');
   if (values.task === undefined) throw new UsageError('apollo sample needs --task TEXT.');
   const n = Number(values.n);
@@ -95,7 +95,10 @@ export async function commandSampleTasks(
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency takes a whole number of at least 1.');
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
   const flags = sessionFlags(values, io);
-  const taskDirs = shardOf(dirs.flatMap((dir) => findTaskDirs(path.resolve(io.cwd, dir))), shard);
+  const taskDirs = shardOf(
+    dirs.flatMap((dir) => findTaskDirs(path.resolve(io.cwd, dir))),
+    shard,
+  );
   if (!taskDirs.length) throw new UsageError(`shard ${values.shard} holds no task: there are fewer tasks than shards.`);
   const datasetDir = suiteDatasetDir(values, dirs, io);
   io.stderr(`${taskDirs.length} task(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}, ${n} run(s) each, ${concurrency} at a time; dataset ${datasetDir}\n`);

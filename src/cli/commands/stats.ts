@@ -1,6 +1,6 @@
 /** `apollo stats`: what a dataset holds. */
 import { compareByHints, datasetStats, formatHintComparison, formatStats } from '../../core/session/stats';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, numberFlag, datasetFrom, maskPolicy } from '../options';
 
 export async function commandStats(args: string[], io: CliIo): Promise<number> {

@@ -1,6 +1,6 @@
 /** `apollo validate`: checks a dataset. */
 import { formatValidationReport, validateDataset } from '../../core/dataset/validate';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { parseCommand, datasetFrom } from '../options';
 
 export async function commandValidate(args: string[], io: CliIo): Promise<number> {

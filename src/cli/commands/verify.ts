@@ -1,7 +1,7 @@
 /** `apollo verify`: a run's task verifier, again, or a task checked with its solution. */
 import path from 'node:path';
 import { checkTaskSolvable, describeReward, verifyRun } from '../../core/session/taskRuns';
-import { CliIo } from '../io';
+import type { CliIo } from '../io';
 import { UsageError, parseCommand, datasetFrom } from '../options';
 
 /** `apollo verify --run ID` (again, on the run's workspace) or `apollo verify --task-dir DIR --oracle`. */

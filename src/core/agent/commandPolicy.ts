@@ -49,7 +49,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { CREDENTIAL_PATHS } from './sandbox';
-import { parseCommands, SimpleCommand, Word } from './shellWords';
+import { parseCommands, type SimpleCommand, type Word } from './shellWords';
 
 export type PolicyRuleId =
   | 'elevate'
@@ -71,7 +71,7 @@ export type PolicyRuleId =
   | 'git-exec-config';
 
 export const POLICY_RULES: Record<PolicyRuleId, string> = {
-  elevate: 'runs with another user\'s rights (sudo, su, doas, pkexec)',
+  elevate: "runs with another user's rights (sudo, su, doas, pkexec)",
   'delete-root': 'deletes /, the home folder, the whole workspace or a folder that holds it',
   'write-outside': 'changes files outside the workspace',
   'hard-link-outside': 'hard-links a file from outside the workspace, so writing the link would change it',
@@ -142,7 +142,30 @@ const WRAPPERS: Record<string, { valued: string[]; skip?: number }> = {
   builtin: { valued: [] },
   exec: { valued: ['-a'] },
   time: { valued: ['-f', '--format', '-o', '--output'] },
-  xargs: { valued: ['-I', '-i', '-n', '-P', '-d', '-L', '-l', '-s', '-E', '-e', '-a', '--max-args', '--max-procs', '--delimiter', '--arg-file', '--max-lines', '--max-chars', '--replace', '--eof', '--process-slot-var'] },
+  xargs: {
+    valued: [
+      '-I',
+      '-i',
+      '-n',
+      '-P',
+      '-d',
+      '-L',
+      '-l',
+      '-s',
+      '-E',
+      '-e',
+      '-a',
+      '--max-args',
+      '--max-procs',
+      '--delimiter',
+      '--arg-file',
+      '--max-lines',
+      '--max-chars',
+      '--replace',
+      '--eof',
+      '--process-slot-var',
+    ],
+  },
   watch: { valued: ['-n', '--interval', '-q', '--equexit', '--differences-mode'] },
   flock: { valued: ['-w', '--timeout', '-E', '--conflict-exit-code'], skip: 1 },
   setsid: { valued: [] },
@@ -152,13 +175,41 @@ const WRAPPERS: Record<string, { valued: string[]; skip?: number }> = {
   unshare: { valued: ['--setgroups', '--map-user', '--map-group', '--propagation', '-S', '--setuid', '-G', '--setgid', '-R', '--root', '-w', '--wd'] },
   strace: { valued: ['-o', '-e', '-p', '-s', '-u', '-E', '-P', '-a', '-S', '-X', '-b', '-I', '-O'] },
   ltrace: { valued: ['-o', '-e', '-p', '-s', '-u', '-a', '-n', '-l', '-x', '-L'] },
-  parallel: { valued: ['-j', '--jobs', '-N', '-n', '--max-args', '-L', '--max-lines', '-S', '--sshlogin', '-I', '--results', '--joblog', '--delay', '--timeout', '--tag-string', '--colsep', '-d', '--delimiter', '-a', '--arg-file', '--tmpdir', '--workdir', '--env'] },
+  parallel: {
+    valued: [
+      '-j',
+      '--jobs',
+      '-N',
+      '-n',
+      '--max-args',
+      '-L',
+      '--max-lines',
+      '-S',
+      '--sshlogin',
+      '-I',
+      '--results',
+      '--joblog',
+      '--delay',
+      '--timeout',
+      '--tag-string',
+      '--colsep',
+      '-d',
+      '--delimiter',
+      '-a',
+      '--arg-file',
+      '--tmpdir',
+      '--workdir',
+      '--env',
+    ],
+  },
   busybox: { valued: [] },
   toybox: { valued: [] },
   chronic: { valued: [] },
   unbuffer: { valued: [] },
   caffeinate: { valued: ['-t', '-w'] },
-  sudo: { valued: ['-u', '--user', '-g', '--group', '-h', '--host', '-p', '--prompt', '-C', '--close-from', '-D', '--chdir', '-r', '--role', '-t', '--type', '-U', '--other-user', '-T', '--command-timeout'] },
+  sudo: {
+    valued: ['-u', '--user', '-g', '--group', '-h', '--host', '-p', '--prompt', '-C', '--close-from', '-D', '--chdir', '-r', '--role', '-t', '--type', '-U', '--other-user', '-T', '--command-timeout'],
+  },
   doas: { valued: ['-u', '-C'] },
   pkexec: { valued: ['--user'] },
   runuser: { valued: ['-u', '--user', '-g', '--group', '-G', '--supp-group', '-s', '--shell', '-w', '--whitelist-environment'] },
@@ -249,7 +300,13 @@ function unwrap(words: Word[]): Unwrapped {
     }
     if (name === 'watch' && !words.slice(optionsStart, i).some((w) => w.value === '-x' || w.value === '--exec')) {
       // watch hands its arguments, joined, to `sh -c`.
-      if (i < words.length) result.scripts.push(words.slice(i).map((w) => w.value).join(' '));
+      if (i < words.length)
+        result.scripts.push(
+          words
+            .slice(i)
+            .map((w) => w.value)
+            .join(' '),
+        );
       result.invocation = here;
       return result;
     }
@@ -336,7 +393,10 @@ function globSource(text: string): string {
     else if (c === '?') source += '[^/]';
     else if (c === '[' && text.indexOf(']', i + 2) > 0) {
       const close = text.indexOf(']', i + 2);
-      const body = text.slice(i + 1, close).replace(/^[!^]/, '^').replace(/[\\\]]/g, '\\$&');
+      const body = text
+        .slice(i + 1, close)
+        .replace(/^[!^]/, '^')
+        .replace(/[\\\]]/g, '\\$&');
       source += `[${body}]`;
       i = close;
     } else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -579,7 +639,10 @@ function gitChangesState(sub: string, rest: string[]): boolean {
       // `git checkout main` moves HEAD; `git checkout src/a.ts` or `.` restores files.
       return plain.length === 1 && !/[./]/.test(plain[0]);
     case 'branch':
-      return flags.some((f) => /^-[dDmMcCf]$|^--(delete|move|copy|force|set-upstream-to|unset-upstream|edit-description)/.test(f)) || (plain.length > 0 && !flags.some((f) => /^(-l|--list|-a|--all|-r|--remotes|--contains|--merged|--no-merged|--points-at)$/.test(f)));
+      return (
+        flags.some((f) => /^-[dDmMcCf]$|^--(delete|move|copy|force|set-upstream-to|unset-upstream|edit-description)/.test(f)) ||
+        (plain.length > 0 && !flags.some((f) => /^(-l|--list|-a|--all|-r|--remotes|--contains|--merged|--no-merged|--points-at)$/.test(f)))
+      );
     case 'tag':
       return plain.length > 0 && !flags.some((f) => /^(-l|--list|-v|--verify|--contains|--points-at|--merged|--no-merged)$/.test(f));
     case 'config': {
@@ -604,7 +667,8 @@ function gitChangesState(sub: string, rest: string[]): boolean {
 }
 
 const PACKAGE_MANAGERS = new Set(['apt', 'apt-get', 'aptitude', 'dnf', 'yum', 'zypper', 'pacman', 'apk', 'port', 'snap', 'flatpak', 'brew', 'emerge', 'nix-env', 'dpkg', 'rpm']);
-const PACKAGE_ACTIONS = /^(install|reinstall|remove|purge|erase|upgrade|dist-upgrade|full-upgrade|autoremove|uninstall|update|tap|untap|link|unlink|-S\w*|-R\w*|-U\w*|-i|-e|-P|--install|--remove|--purge|add|del)$/;
+const PACKAGE_ACTIONS =
+  /^(install|reinstall|remove|purge|erase|upgrade|dist-upgrade|full-upgrade|autoremove|uninstall|update|tap|untap|link|unlink|-S\w*|-R\w*|-U\w*|-i|-e|-P|--install|--remove|--purge|add|del)$/;
 
 function systemChange(program: string, args: Word[]): boolean {
   const values = args.map((a) => a.value);
@@ -613,7 +677,9 @@ function systemChange(program: string, args: Word[]): boolean {
   switch (program) {
     case 'npm':
     case 'pnpm':
-      return ['install', 'i', 'add', 'uninstall', 'remove', 'rm', 'un', 'update', 'up', 'link'].includes(plain[0] ?? '') && values.some((v) => v === '-g' || v === '--global' || v === '--location=global');
+      return (
+        ['install', 'i', 'add', 'uninstall', 'remove', 'rm', 'un', 'update', 'up', 'link'].includes(plain[0] ?? '') && values.some((v) => v === '-g' || v === '--global' || v === '--location=global')
+      );
     case 'yarn':
       return plain[0] === 'global';
     case 'pip':
@@ -659,7 +725,41 @@ const DOWNLOADERS = new Set(['curl', 'wget', 'fetch', 'aria2c', 'http', 'https',
 /** Programs that run a program they read (a script file, `-c TEXT`, or standard input). */
 const INTERPRETERS = new Set([
   ...SHELLS,
-  ...['python', 'python2', 'python3', 'pypy', 'pypy3', 'perl', 'ruby', 'irb', 'node', 'nodejs', 'deno', 'bun', 'php', 'lua', 'luajit', 'Rscript', 'R', 'tclsh', 'wish', 'pwsh', 'powershell', 'osascript', 'jshell', 'groovy', 'scala', 'julia', 'elixir', 'erl', 'ghci', 'awk', 'gawk', 'mawk', 'nawk'],
+  ...[
+    'python',
+    'python2',
+    'python3',
+    'pypy',
+    'pypy3',
+    'perl',
+    'ruby',
+    'irb',
+    'node',
+    'nodejs',
+    'deno',
+    'bun',
+    'php',
+    'lua',
+    'luajit',
+    'Rscript',
+    'R',
+    'tclsh',
+    'wish',
+    'pwsh',
+    'powershell',
+    'osascript',
+    'jshell',
+    'groovy',
+    'scala',
+    'julia',
+    'elixir',
+    'erl',
+    'ghci',
+    'awk',
+    'gawk',
+    'mawk',
+    'nawk',
+  ],
 ]);
 /** Options of an interpreter that give it its program inline or by module (so it does not read one from standard input). */
 const INLINE_PROGRAM = /^(-[a-zA-Z]*[ceE]|-m|--eval|-p|--print|-r|--command|-Command|-File|-EncodedCommand|-enc|-f|--file|--?version|--?help|-V|-h)$/;
@@ -732,7 +832,8 @@ const PLAIN_PAGERS = /^(|true|:|cat|less( -[A-Za-z]+)*|more|most)$/;
 /** Keys and variables whose value is a pager or an editor. */
 const PAGER_KEYS = /^(core\.pager|pager\..+|core\.editor|sequence\.editor|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR)$/i;
 /** Environment variables git reads its configuration or programs from. */
-const GIT_EXEC_ENV = /^(GIT_CONFIG_PARAMETERS|GIT_CONFIG_COUNT|GIT_CONFIG_KEY_\d+|GIT_CONFIG_VALUE_\d+|GIT_CONFIG|GIT_CONFIG_GLOBAL|GIT_CONFIG_SYSTEM|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_ASKPASS|SSH_ASKPASS|GIT_TEMPLATE_DIR|GIT_EXEC_PATH|GIT_PROXY_COMMAND)=/;
+const GIT_EXEC_ENV =
+  /^(GIT_CONFIG_PARAMETERS|GIT_CONFIG_COUNT|GIT_CONFIG_KEY_\d+|GIT_CONFIG_VALUE_\d+|GIT_CONFIG|GIT_CONFIG_GLOBAL|GIT_CONFIG_SYSTEM|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PAGER|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_ASKPASS|SSH_ASKPASS|GIT_TEMPLATE_DIR|GIT_EXEC_PATH|GIT_PROXY_COMMAND)=/;
 
 /** Whether setting this git key to this value could run a program or rename a command. */
 function gitExecKey(assignment: string): string | undefined {
@@ -771,10 +872,7 @@ class Checker {
     if (/:\s*\(\s*\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:/.test(src) || /\b(\w+)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;\s*\1\b/.test(src)) {
       this.add('fork-bomb', POLICY_RULES['fork-bomb'], src.trim());
     }
-    if (
-      /(\b(ba|z|da|k)?sh|\bsource|(^|[;&|]\s*)\.)\b[^;&|\n]*<\(\s*(curl|wget)\b/.test(src) ||
-      /(\b(ba|z|da|k)?sh\s+-c|\beval|\bsource|(^|[;&|]\s*)\.)\s+["']?\$\(\s*(curl|wget)\b/.test(src)
-    ) {
+    if (/(\b(ba|z|da|k)?sh|\bsource|(^|[;&|]\s*)\.)\b[^;&|\n]*<\(\s*(curl|wget)\b/.test(src) || /(\b(ba|z|da|k)?sh\s+-c|\beval|\bsource|(^|[;&|]\s*)\.)\s+["']?\$\(\s*(curl|wget)\b/.test(src)) {
       this.add('pipe-to-shell', POLICY_RULES['pipe-to-shell'], src.trim());
     }
     const commands = parseCommands(src);
@@ -803,7 +901,12 @@ class Checker {
       if (reader < 0) continue;
       const text = stages.map((s) => s.command.text).join(' | ');
       if (download >= 0 && download < reader) this.add('pipe-to-shell', POLICY_RULES['pipe-to-shell'], text);
-      else this.add('hidden-program', `${stages[reader].invocation!.program} runs what ${stages[reader - 1].invocation?.program ?? 'the command before it'} writes as a program, which the policy cannot read`, text);
+      else
+        this.add(
+          'hidden-program',
+          `${stages[reader].invocation!.program} runs what ${stages[reader - 1].invocation?.program ?? 'the command before it'} writes as a program, which the policy cannot read`,
+          text,
+        );
     }
   }
 
@@ -827,7 +930,13 @@ class Checker {
     }
     const git = gitFolderPath(word, cwd, this.context);
     if (git) {
-      this.add('protected-path', git === 'plain' ? `${how} ${word.value}, inside the repository's .git folder` : `${how} ${word.value}, which can name a path inside a .git folder (once expanded, or on a disk that ignores case)`, subject);
+      this.add(
+        'protected-path',
+        git === 'plain'
+          ? `${how} ${word.value}, inside the repository's .git folder`
+          : `${how} ${word.value}, which can name a path inside a .git folder (once expanded, or on a disk that ignores case)`,
+        subject,
+      );
       return;
     }
     if (!target || !isOutside(target, this.context)) return;
@@ -920,7 +1029,11 @@ class Checker {
       this.add('remote-shell', `rsync to or from another machine`, subject);
     }
     if (DISK_PROGRAMS.test(program)) this.add('disk', `${program}: ${POLICY_RULES.disk}`, subject);
-    if (POWER_PROGRAMS.test(program) || (program === 'init' && /^[06]$/.test(values[0] ?? '')) || (program === 'systemctl' && values.some((v) => /^(poweroff|reboot|halt|suspend|hibernate|kexec|hybrid-sleep)$/.test(v)))) {
+    if (
+      POWER_PROGRAMS.test(program) ||
+      (program === 'init' && /^[06]$/.test(values[0] ?? '')) ||
+      (program === 'systemctl' && values.some((v) => /^(poweroff|reboot|halt|suspend|hibernate|kexec|hybrid-sleep)$/.test(v)))
+    ) {
       this.add('power', POLICY_RULES.power, subject);
     } else if (systemChange(program, args)) {
       this.add('system-change', `${program}: ${POLICY_RULES['system-change']}`, subject);
@@ -957,7 +1070,8 @@ class Checker {
       for (const start of args.slice(0, firstExpression < 0 ? args.length : firstExpression)) {
         const target = resolvePath(start, cwd, this.context.home);
         if (!target) continue;
-        if (target === '/' || within(this.context.home, target) || this.context.workspaces.some((ws) => within(ws, target) && ws !== target)) this.add('delete-root', `find … -delete from ${start.value}: ${POLICY_RULES['delete-root']}`, subject);
+        if (target === '/' || within(this.context.home, target) || this.context.workspaces.some((ws) => within(ws, target) && ws !== target))
+          this.add('delete-root', `find … -delete from ${start.value}: ${POLICY_RULES['delete-root']}`, subject);
         else if (isOutside(target, this.context)) this.add('write-outside', `find deletes under ${start.value}, outside the workspace`, subject);
       }
     }
@@ -1045,7 +1159,29 @@ export function suggestAllowPattern(finding: PolicyFinding): string {
   return words.join(' ');
 }
 
-const TOOLS_WITH_SUBCOMMANDS = new Set(['git', 'npm', 'pnpm', 'yarn', 'bun', 'cargo', 'docker', 'podman', 'gh', 'twine', 'gem', 'poetry', 'uv', 'systemctl', 'brew', 'apt', 'apt-get', 'dnf', 'pip', 'pip3', 'go']);
+const TOOLS_WITH_SUBCOMMANDS = new Set([
+  'git',
+  'npm',
+  'pnpm',
+  'yarn',
+  'bun',
+  'cargo',
+  'docker',
+  'podman',
+  'gh',
+  'twine',
+  'gem',
+  'poetry',
+  'uv',
+  'systemctl',
+  'brew',
+  'apt',
+  'apt-get',
+  'dnf',
+  'pip',
+  'pip3',
+  'go',
+]);
 
 let credentialCache: { home: string; paths: string[] } | undefined;
 

@@ -202,9 +202,7 @@ export class ContextManager {
 
   /** The summary's text as the model will see it: the snapshot plus every hint, verbatim. */
   composeSummary(snapshot: string, throughStep: number): string {
-    const hints = this.hints.length
-      ? this.hints.map((hint) => `- [step ${hint.step}, ${hint.kind}] ${hint.text}`).join('\n')
-      : '- (none yet)';
+    const hints = this.hints.length ? this.hints.map((hint) => `- [step ${hint.step}, ${hint.kind}] ${hint.text}`).join('\n') : '- (none yet)';
     return [
       `[State snapshot: steps 1-${throughStep} are summarized here to fit the context.]`,
       snapshot.trim(),

@@ -97,7 +97,11 @@ class Probe {
   readonly root: string;
   readonly fetch: typeof fetch;
 
-  constructor(private readonly options: ContextWindowOptions, base: URL, private readonly signal: AbortSignal) {
+  constructor(
+    private readonly options: ContextWindowOptions,
+    base: URL,
+    private readonly signal: AbortSignal,
+  ) {
     this.root = base.href.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.fetch = sameOriginFetch(options.fetch ?? globalThis.fetch, base.origin);
   }
@@ -135,11 +139,11 @@ class Probe {
  * the host the user configured and nowhere else. A redirect answer is just "no figure here".
  */
 function sameOriginFetch(inner: typeof fetch, origin: string): typeof fetch {
-  return (async (input: string | URL | Request, init?: RequestInit) => {
+  return async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     if (url.origin !== origin) throw new Error(`refusing to send the key to ${url.origin}`);
     return inner(input, { ...init, redirect: 'manual' });
-  }) as typeof fetch;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

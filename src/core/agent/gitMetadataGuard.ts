@@ -67,7 +67,7 @@
  * scanned part, and not at all past the bound.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, Dirent, FSWatcher, lstatSync, watch, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, type Dirent, type FSWatcher, lstatSync, watch, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gitEnvironment } from '../grounding/gitEnvironment';
 import { isInside } from '../paths';

@@ -3,9 +3,9 @@
  * and the agent reads its new output later, checks whether it is idle, sends it input, or kills
  * it — while it goes on working.
  */
-import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { CapWatchdog, Caps, COMMAND_TOKEN_ENV, commandEnvironment, killGroup, killMarked, newToken, RUN_TOKEN_ENV } from './processes';
+import { CapWatchdog, type Caps, COMMAND_TOKEN_ENV, commandEnvironment, killGroup, killMarked, newToken, RUN_TOKEN_ENV } from './processes';
 
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 /**

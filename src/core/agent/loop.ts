@@ -9,11 +9,11 @@
  * for the annotator instead of burning budget.
  */
 import type { ActionResult, BudgetKind, DatasetEvent, Grounding, HintKind, RunEndStatus, SamplingOptions, StepEvent } from '../dataset/events';
-import { ContextManager, estimateTokens, readContextRefusal, SUMMARY_INSTRUCTIONS, transcript } from './context';
-import { ChatMessage, ChatModelClient, ModelError, ModelTurn } from './modelClient';
+import { type ContextManager, estimateTokens, readContextRefusal, SUMMARY_INSTRUCTIONS, transcript } from './context';
+import { type ChatMessage, type ChatModelClient, ModelError, type ModelTurn } from './modelClient';
 import { AFTER_FINISH_TOOL_CALL, budgetNote, FINISH_HELD_FOR_HINT, hintMessage, NO_TOOL_CALL_NUDGE, tooManyCalls, TRUNCATED_TOOL_CALL } from './prompt';
 import { assistantContextMessage } from './reasoning';
-import { TOOL_DEFINITIONS, ToolRunner } from './tools';
+import { TOOL_DEFINITIONS, type ToolRunner } from './tools';
 
 export interface DeliverableHint {
   hintId: string;

@@ -160,7 +160,7 @@ export class ModelClient implements ChatModelClient {
           text.push(delta.content);
           sawContent = true;
         }
-        for (const part of delta?.tool_calls ?? []) calls.add(part as Parameters<ToolCallSlots['add']>[0]);
+        for (const part of delta?.tool_calls ?? []) calls.add(part);
       }
       text.end();
       reasoning += text.reasoning;
@@ -192,10 +192,7 @@ export class ModelClient implements ChatModelClient {
       return new ModelError(`The model endpoint ${this.options.baseUrl} did not answer in time.`, 'timeout');
     }
     if (error instanceof APIConnectionError) {
-      return new ModelError(
-        `Cannot reach the model endpoint ${this.options.baseUrl}: ${error.message}. Check the base URL and that the server is running.`,
-        'unreachable',
-      );
+      return new ModelError(`Cannot reach the model endpoint ${this.options.baseUrl}: ${error.message}. Check the base URL and that the server is running.`, 'unreachable');
     }
     if (error instanceof APIError) {
       if (error.status === 401 || error.status === 403) {
@@ -206,11 +203,7 @@ export class ModelClient implements ChatModelClient {
         );
       }
       if (error.status === 404) {
-        return new ModelError(
-          `The model endpoint ${this.options.baseUrl} answered 404 for model "${this.options.model}": check the model id and that the base URL ends with /v1.`,
-          'http',
-          404,
-        );
+        return new ModelError(`The model endpoint ${this.options.baseUrl} answered 404 for model "${this.options.model}": check the model id and that the base URL ends with /v1.`, 'http', 404);
       }
       if (error.status === undefined) {
         // An error event inside the stream, or a stream that ended early.
@@ -301,9 +294,7 @@ class ToolCallSlots {
   }
 
   records(): ToolCallRecord[] {
-    return this.slots
-      .filter((slot) => slot.name)
-      .map((slot, index) => ({ id: slot.id || `call_${index}`, name: slot.name, arguments: slot.arguments, ...(slot.extra ? { extra: slot.extra } : {}) }));
+    return this.slots.filter((slot) => slot.name).map((slot, index) => ({ id: slot.id || `call_${index}`, name: slot.name, arguments: slot.arguments, ...(slot.extra ? { extra: slot.extra } : {}) }));
   }
 }
 
@@ -371,7 +362,11 @@ async function fetchWithErrorBodies(input: string | URL | Request, init?: Reques
     body = undefined;
   }
   const wrapped =
-    body && typeof body === 'object' && !('error' in body) ? JSON.stringify({ error: body }) : body === undefined && text.trim() ? JSON.stringify({ error: { message: text.trim().slice(0, 2000) } }) : text;
+    body && typeof body === 'object' && !('error' in body)
+      ? JSON.stringify({ error: body })
+      : body === undefined && text.trim()
+        ? JSON.stringify({ error: { message: text.trim().slice(0, 2000) } })
+        : text;
   const headers = new Headers(response.headers);
   headers.delete('content-encoding');
   headers.delete('content-length');

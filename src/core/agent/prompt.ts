@@ -17,8 +17,7 @@ export function hintMessage(kind: HintKind, text: string): string {
   return `[Hint from the annotator (${kind})]: ${text}`;
 }
 
-export const NO_TOOL_CALL_NUDGE =
-  'No tool was called. Continue the task by calling one tool, or call finish with a summary if the task is done.';
+export const NO_TOOL_CALL_NUDGE = 'No tool was called. Continue the task by calling one tool, or call finish with a summary if the task is done.';
 
 /** Told of calls in recorded runs from before a turn's calls all ran. */
 export const SKIPPED_TOOL_CALL = 'Not executed: only one action runs per step. Call it again in the next step if it is still needed.';
@@ -30,8 +29,7 @@ export const tooManyCalls = (limit: number) => `Not executed: at most ${limit} t
 
 export const AFTER_FINISH_TOOL_CALL = 'Not executed: it came after finish in the same turn.';
 
-export const FINISH_HELD_FOR_HINT =
-  'Not finished yet: the annotator sent a hint while you were deciding to finish. Read it (next message), act on it, and call finish again when the task is done.';
+export const FINISH_HELD_FOR_HINT = 'Not finished yet: the annotator sent a hint while you were deciding to finish. Read it (next message), act on it, and call finish again when the task is done.';
 
 function duration(ms: number): string {
   const minutes = Math.floor(ms / 60_000);

@@ -39,5 +39,5 @@ export function assistantContextMessage(turn: AssistantRecord, keepReasoning: bo
           })),
         }
       : {}),
-  } as ChatMessage;
+  };
 }

@@ -198,7 +198,19 @@ export const CACHE_FOLDERS: readonly CacheFolder[] = [
 export { SECRET_ENV_PATTERN };
 
 /** Sockets and handles that lead out of the sandbox: removed inside it. */
-export const SOCKET_ENV: readonly string[] = ['SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'GPG_AGENT_INFO', 'DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_GIT_IPC_HANDLE', 'GIT_ASKPASS', 'SSH_ASKPASS', 'WAYLAND_DISPLAY', 'DISPLAY'];
+export const SOCKET_ENV: readonly string[] = [
+  'SSH_AUTH_SOCK',
+  'SSH_AGENT_PID',
+  'GPG_AGENT_INFO',
+  'DBUS_SESSION_BUS_ADDRESS',
+  'XDG_RUNTIME_DIR',
+  'VSCODE_IPC_HOOK_CLI',
+  'VSCODE_GIT_IPC_HANDLE',
+  'GIT_ASKPASS',
+  'SSH_ASKPASS',
+  'WAYLAND_DISPLAY',
+  'DISPLAY',
+];
 
 /** Local database sockets kept while the network is on. */
 const SERVICE_SOCKET_DIRS = ['/run/postgresql', '/run/mysqld', '/run/redis'];
@@ -340,16 +352,7 @@ function runOnce(file: string, args: string[], timeoutMs: number): Promise<{ cod
 
 /** The namespace and rights flags every sandboxed command gets (the trial run uses them too). */
 function isolationArgs(disableUserns: boolean, network: boolean): string[] {
-  return [
-    '--unshare-user',
-    ...(disableUserns ? ['--disable-userns'] : []),
-    '--cap-drop',
-    'ALL',
-    '--unshare-pid',
-    '--unshare-ipc',
-    ...(network ? [] : ['--unshare-net']),
-    '--die-with-parent',
-  ];
+  return ['--unshare-user', ...(disableUserns ? ['--disable-userns'] : []), '--cap-drop', 'ALL', '--unshare-pid', '--unshare-ipc', ...(network ? [] : ['--unshare-net']), '--die-with-parent'];
 }
 
 async function probe(options: DetectSandboxOptions): Promise<SandboxInfo> {
@@ -523,11 +526,7 @@ export function wrapCommand(sandbox: SandboxInfo, options: WrapCommandOptions): 
 
   // 6. Hidden paths, last: nothing mounted earlier may re-expose them.
   const homes = [...new Set([home, realOrUndefined(os.homedir()) ?? os.homedir()])];
-  const candidates = [
-    ...homes.flatMap((dir) => CREDENTIAL_PATHS.map((rel) => path.join(dir, rel))),
-    ...SYSTEM_HIDDEN,
-    ...(options.hiddenPaths ?? []).map((p) => expandHome(p, home)),
-  ];
+  const candidates = [...homes.flatMap((dir) => CREDENTIAL_PATHS.map((rel) => path.join(dir, rel))), ...SYSTEM_HIDDEN, ...(options.hiddenPaths ?? []).map((p) => expandHome(p, home))];
   const hidden: { real: string; dir: boolean }[] = [];
   for (const candidate of candidates) {
     const real = realOrUndefined(candidate);

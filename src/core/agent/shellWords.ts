@@ -337,7 +337,18 @@ export function lex(src: string): Token[] {
       // `<(…)` and `>(…)` are process substitutions: a word whose text is a command.
       if ((op === '<' || op === '>') && src[i + whole.length] === '(' && redirect[1] === '') {
         const end = skipParens(src, i + 1);
-        tokens.push({ kind: 'word', value: src.slice(i, end), tilde: false, glob: false, expands: true, leadingExpansion: true, substitutions: [src.slice(i + 2, end - 1)], processSubstitution: true, start: i, end });
+        tokens.push({
+          kind: 'word',
+          value: src.slice(i, end),
+          tilde: false,
+          glob: false,
+          expands: true,
+          leadingExpansion: true,
+          substitutions: [src.slice(i + 2, end - 1)],
+          processSubstitution: true,
+          start: i,
+          end,
+        });
         i = end;
         continue;
       }

@@ -8,11 +8,11 @@ import { safeCut } from '../dataset/redaction';
 import type { ChatTool } from './modelClient';
 import { hardenedGit } from '../grounding/gitEnvironment';
 import { checkCommand, suggestAllowPattern } from './commandPolicy';
-import { CommandLaunch, JobManager, JobStatus, OUTPUT_GRACE_MS } from './jobs';
-import { describeSandbox, detectSandbox, expandHome, SandboxInfo, wrapCommand } from './sandbox';
+import { type CommandLaunch, JobManager, type JobStatus, OUTPUT_GRACE_MS } from './jobs';
+import { describeSandbox, detectSandbox, expandHome, type SandboxInfo, wrapCommand } from './sandbox';
 import { GitMetadataGuard } from './gitMetadataGuard';
-import { CapWatchdog, Caps, COMMAND_TOKEN_ENV, commandEnvironment, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_PROCESSES, killGroup, killMarked, newToken, RUN_TOKEN_ENV } from './processes';
-import { PathRefusedError, WorkspaceGuard } from './workspaceGuard';
+import { CapWatchdog, type Caps, COMMAND_TOKEN_ENV, commandEnvironment, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_MAX_PROCESSES, killGroup, killMarked, newToken, RUN_TOKEN_ENV } from './processes';
+import { PathRefusedError, type WorkspaceGuard } from './workspaceGuard';
 
 function tool(name: string, description: string, properties: Record<string, object>, required: string[] = []): ChatTool {
   return { type: 'function', function: { name, description, parameters: { type: 'object', properties, required } } };
@@ -27,7 +27,12 @@ export const TOOL_DEFINITIONS: ChatTool[] = [
     { path: PATH, start_line: { type: 'integer', minimum: 1 }, end_line: { type: 'integer', minimum: 1 } },
     ['path'],
   ),
-  tool('write_file', 'Create or overwrite a file with the given content. Parent folders are created.', { path: PATH, content: { type: 'string', description: 'The complete new content of the file.' } }, ['path', 'content']),
+  tool(
+    'write_file',
+    'Create or overwrite a file with the given content. Parent folders are created.',
+    { path: PATH, content: { type: 'string', description: 'The complete new content of the file.' } },
+    ['path', 'content'],
+  ),
   tool(
     'edit_file',
     'Replace one exact, unique occurrence of old_text in a file with new_text. Include enough context in old_text to make it unique.',
@@ -47,7 +52,12 @@ export const TOOL_DEFINITIONS: ChatTool[] = [
     { command: { type: 'string' }, timeout_seconds: { type: 'number', description: 'Time limit in seconds (default 120).' } },
     ['command'],
   ),
-  tool('job_start', 'Start a long-running command in the background as a named job (a training run, a server). Read its output later with job_read.', { name: { type: 'string' }, command: { type: 'string' } }, ['name', 'command']),
+  tool(
+    'job_start',
+    'Start a long-running command in the background as a named job (a training run, a server). Read its output later with job_read.',
+    { name: { type: 'string' }, command: { type: 'string' } },
+    ['name', 'command'],
+  ),
   tool('job_read', 'Read the output a job printed since the last read, with whether it is still running and how long it has been idle.', { name: { type: 'string' } }, ['name']),
   tool('job_send', 'Send text to the standard input of a running job (add "\\n" to end a line).', { name: { type: 'string' }, input: { type: 'string' } }, ['name', 'input']),
   tool('job_kill', 'Stop a running job and everything it started.', { name: { type: 'string' } }, ['name']),
@@ -227,7 +237,8 @@ export class ToolRunner {
         workspace: options.workspace,
         maxDirs: sandbox.maxGitScanDirs,
         excluded: options.guard.forbiddenPaths,
-        writableRoots: () => [this.sandboxTmp, sandbox.cacheDir ?? path.join(home, '.cache', 'apollo-sandbox'), ...(sandbox.extraWritable ?? []).map((p) => expandHome(p, home))].filter((p): p is string => !!p),
+        writableRoots: () =>
+          [this.sandboxTmp, sandbox.cacheDir ?? path.join(home, '.cache', 'apollo-sandbox'), ...(sandbox.extraWritable ?? []).map((p) => expandHome(p, home))].filter((p): p is string => !!p),
         onNotice: options.onNotice,
       });
       // What exists now is the user's: read-only to commands, never rewritten.
@@ -275,13 +286,7 @@ export class ToolRunner {
         case 'write_file':
           return this.afterWrite(await this.writeFile(requireString(args, 'path', call.name), requireString(args, 'content', call.name)));
         case 'edit_file':
-          return this.afterWrite(
-            await this.editFile(
-              requireString(args, 'path', call.name),
-              requireString(args, 'old_text', call.name),
-              requireString(args, 'new_text', call.name),
-            ),
-          );
+          return this.afterWrite(await this.editFile(requireString(args, 'path', call.name), requireString(args, 'old_text', call.name), requireString(args, 'new_text', call.name)));
         case 'list_dir':
           return await this.listDir(typeof args.path === 'string' ? args.path : '.');
         case 'search':
@@ -390,7 +395,14 @@ export class ToolRunner {
       const name = record.slice(0, afterPath);
       const line = Number(record.slice(afterPath + 1, afterLine));
       const text = record.slice(afterLine + 1);
-      if (file?.name !== name) file = { name, lines: await files.readFile(name).then((content) => content.toString('utf8').split('\n'), () => undefined) };
+      if (file?.name !== name)
+        file = {
+          name,
+          lines: await files.readFile(name).then(
+            (content) => content.toString('utf8').split('\n'),
+            () => undefined,
+          ),
+        };
       if (file.lines?.[line - 1] === text) lines.push(`${name}:${line}:${text}`);
     }
     if (lines.length === 0) return { observation: `No match for /${pattern}/.`, isError: false };
@@ -431,7 +443,7 @@ export class ToolRunner {
     const options = this.options.sandbox;
     if (!options) return { active: false, description: 'Commands run without a sandbox and without the command policy.' };
     const policy = this.options.approveCommand
-      ? 'risky commands (sudo, git push, writes outside the workspace, curl | sh…) wait for the annotator\'s approval'
+      ? "risky commands (sudo, git push, writes outside the workspace, curl | sh…) wait for the annotator's approval"
       : 'risky commands (sudo, git push, writes outside the workspace, curl | sh…) are refused, as no one can approve them here';
     if (options.mode === 'off') return { active: false, description: `The command sandbox is off (sandbox mode "off"): commands run unsandboxed; ${policy}.` };
     const sandbox = await this.sandbox();
@@ -503,7 +515,7 @@ export class ToolRunner {
       return {
         refused: error(
           `Refused, not run (command policy, rule "${verdict.rule}"): ${verdict.reason}. ` +
-            'Commands run without a sandbox here, so such commands need the annotator\'s approval, and no one can approve them in this session. ' +
+            "Commands run without a sandbox here, so such commands need the annotator's approval, and no one can approve them in this session. " +
             'Find another way that stays inside the workspace. ' +
             `(For the user: to allow it, add "${suggestedAllow}" or "rule:${verdict.rule}" to the command allow list, or enable the bubblewrap sandbox.)`,
         ),
@@ -523,7 +535,7 @@ export class ToolRunner {
     } finally {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
-    if (answer === 'aborted') return { refused: error('The command was stopped while waiting for the annotator\'s approval; it did not run.') };
+    if (answer === 'aborted') return { refused: error("The command was stopped while waiting for the annotator's approval; it did not run.") };
     if (answer !== 'allow') {
       return { refused: error(`Not run: the annotator did not allow this command (command policy, rule "${verdict.rule}": ${verdict.reason}). Do it another way.`) };
     }

@@ -47,7 +47,7 @@ import {
   readFile as readFileCallback,
   readlinkSync,
   renameSync,
-  Stats,
+  type Stats,
   statSync,
   unlinkSync,
   writeFile as writeFileCallback,
@@ -576,7 +576,12 @@ export class WorkspaceFs {
     if (!this.fdRelative) {
       const real = await this.resolve(userPath, 'read');
       await fs.lstat(real);
-      return path.relative((await this.roots()).workspace, real).split(path.sep).join('/') || '.';
+      return (
+        path
+          .relative((await this.roots()).workspace, real)
+          .split(path.sep)
+          .join('/') || '.'
+      );
     }
     return this.walk(userPath, 'read', { create: false, finalIsFolder: false }, async (dir, parents, name, roots) => {
       if (name === undefined) return '.';

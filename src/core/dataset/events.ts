@@ -538,7 +538,11 @@ export function stepGrounding(step: StepEvent): Grounding {
     before: parts[0].before,
     after: parts[parts.length - 1].after,
     files: [...files.values()],
-    patch: parts.map((part) => part.patch).filter((patch) => patch.length > 0).map((patch) => (patch.endsWith('\n') ? patch : `${patch}\n`)).join(''),
+    patch: parts
+      .map((part) => part.patch)
+      .filter((patch) => patch.length > 0)
+      .map((patch) => (patch.endsWith('\n') ? patch : `${patch}\n`))
+      .join(''),
     ...(truncated ? { patchTruncated: true } : {}),
     ...(mixed.length ? { mixed: { files: mixed } } : {}),
   };

@@ -190,9 +190,7 @@ export class Redactor {
       pattern.lastIndex = 0;
       if (!pattern.test(result)) continue;
       pattern.lastIndex = 0;
-      result = result.replace(pattern, (...match: string[]) =>
-        keepGroup ? `${match[keepGroup]}[REDACTED:${kind}]` : `[REDACTED:${kind}]`,
-      );
+      result = result.replace(pattern, (...match: string[]) => (keepGroup ? `${match[keepGroup]}[REDACTED:${kind}]` : `[REDACTED:${kind}]`));
     }
     return result;
   }

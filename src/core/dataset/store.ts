@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DatasetEvent, HintKind, HINT_KINDS, HintUrgency, InvalidEventError, RunManifest, validateEvent } from './events';
+import { type DatasetEvent, type HintKind, HINT_KINDS, type HintUrgency, InvalidEventError, type RunManifest, validateEvent } from './events';
 import { isValidRunId } from './ids';
 import { Redactor } from './redaction';
 

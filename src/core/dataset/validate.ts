@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { findSecretShapes } from './redaction';
-import { DatasetStore } from './store';
+import type { DatasetStore } from './store';
 
 export interface ValidationProblem {
   severity: 'error' | 'warning';

@@ -20,7 +20,7 @@ import { promises as fs } from 'node:fs';
 import type { FormatWriter, WriterContext } from './types';
 import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { findSecretShapes } from '../dataset/redaction';
-import { stepGrounding, stepToolResults, SummaryEvent } from '../dataset/events';
+import { stepGrounding, stepToolResults, type SummaryEvent } from '../dataset/events';
 import { APOLLO_VERSION } from '../version';
 import { FolderOutput } from './output';
 import type { Trajectory, TrajectoryStep } from './trajectory';
@@ -174,7 +174,10 @@ export function atifTrajectory(trajectory: AtifSource, options: WriterContext['o
     steps.push(agentStep(step, started.model));
     // The nudge follows a turn that called no tool; a turn whose calls were not run got their reasons instead.
     if (!step.event.assistant.toolCalls.length) steps.push({ timestamp: step.event.time, source: 'user', message: NO_TOOL_CALL_NUDGE });
-    written.set(step.event.step, Array.from({ length: steps.length - first }, (_, offset) => first + offset));
+    written.set(
+      step.event.step,
+      Array.from({ length: steps.length - first }, (_, offset) => first + offset),
+    );
     promptTokens += step.event.usage?.promptTokens ?? 0;
     completionTokens += step.event.usage?.completionTokens ?? 0;
   }
@@ -290,7 +293,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function textOf(message: unknown): string {
   if (typeof message === 'string') return message;
-  if (Array.isArray(message)) return message.filter((part) => isObject(part) && part.type === 'text' && typeof part.text === 'string').map((part) => (part as { text: string }).text).join('\n');
+  if (Array.isArray(message))
+    return message
+      .filter((part) => isObject(part) && part.type === 'text' && typeof part.text === 'string')
+      .map((part) => (part as { text: string }).text)
+      .join('\n');
   return '';
 }
 
@@ -303,7 +310,8 @@ export function readAtif(value: unknown): AtifRead {
   const problems: string[] = [];
   if (!isObject(value)) throw new AtifReadError(['the document is not a JSON object']);
   const version = value.schema_version;
-  if (typeof version !== 'string' || !(ATIF_KNOWN_VERSIONS as readonly string[]).includes(version)) problems.push(`schema_version ${JSON.stringify(version)} is not one of ${ATIF_KNOWN_VERSIONS.join(', ')}`);
+  if (typeof version !== 'string' || !(ATIF_KNOWN_VERSIONS as readonly string[]).includes(version))
+    problems.push(`schema_version ${JSON.stringify(version)} is not one of ${ATIF_KNOWN_VERSIONS.join(', ')}`);
   const sessionId = typeof value.session_id === 'string' ? value.session_id : undefined;
   const trajectoryId = typeof value.trajectory_id === 'string' ? value.trajectory_id : sessionId;
   if (!trajectoryId) problems.push('neither trajectory_id nor session_id is set');
@@ -330,7 +338,7 @@ export function readAtif(value: unknown): AtifRead {
       ...(typeof raw.reasoning_content === 'string' ? { reasoning: raw.reasoning_content } : {}),
       toolCalls: calls.map((call) => ({ id: String(call.tool_call_id), name: String(call.function_name), arguments: isObject(call.arguments) ? call.arguments : {} })),
       results: results.map((result) => ({ ...(typeof result.source_call_id === 'string' ? { callId: result.source_call_id } : {}), content: textOf(result.content) })),
-      ...(isObject(extra.context_management) ? { contextManagement: extra.context_management as AtifReadStep['contextManagement'] } : {}),
+      ...(isObject(extra.context_management) ? { contextManagement: extra.context_management } : {}),
       ...(isObject(extra.apollo) ? { apollo: extra.apollo } : {}),
     });
   }

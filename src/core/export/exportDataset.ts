@@ -4,7 +4,7 @@
  * the format's writer. A trajectory that fails validation is left out and reported; the output
  * appears only when the export completes.
  */
-import { DatasetStore } from '../dataset/store';
+import type { DatasetStore } from '../dataset/store';
 import { primaryReward } from '../dataset/events';
 import { findSecretShapes, Redactor } from '../dataset/redaction';
 import { DEFAULT_MASK_POLICY } from '../supervision/labels';

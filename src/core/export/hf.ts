@@ -12,7 +12,7 @@
  */
 import { primaryReward } from '../dataset/events';
 import type { ExportSummary, FormatWriter, WriterContext } from './types';
-import { argumentsObject, ChatMessage, SegmentChat, segmentChats, segmentId, validateChat } from './chat';
+import { argumentsObject, type ChatMessage, type SegmentChat, segmentChats, segmentId, validateChat } from './chat';
 import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
@@ -118,9 +118,7 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     summary.wholeTrajectories
       ? 'Each row is one whole trajectory of a coding agent working in a real workspace (for long-context training): the system prompt, the task,'
       : 'Each row is one context a coding agent working in a real workspace saw: runs are cut at each compaction of the context. A row holds the system prompt, the task,',
-    ...(summary.wholeTrajectories
-      ? []
-      : ['the summary that stood for the older steps (after a compaction) and the steps carried over with it (weight 0: they were trained in the row before),']),
+    ...(summary.wholeTrajectories ? [] : ['the summary that stood for the older steps (after a compaction) and the steps carried over with it (weight 0: they were trained in the row before),']),
     "then per step the annotator's hints (as user messages) where they were delivered, the assistant turn with its tool calls and the",
     'tool results. Every assistant message carries `weight` (1 to train on it, 0 to keep it as context only) and the same as',
     "axolotl's per-message flag `training` (true/false). No step's assistant turn is lost by the cutting: each is the own turn of one row.",
@@ -141,7 +139,7 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     '    message_field_training: training',
     '```',
     '',
-    "Tool calls are `{id, type, function: {name, arguments}}` with `arguments` an object, the key chat templates iterate over; a turn that only calls tools has `content` \"\" (never null). `reasoning_content` holds the turn's reasoning. `weight` is for trainers that read it (it is OpenAI's key); `datasets` itself applies no mask.",
+    'Tool calls are `{id, type, function: {name, arguments}}` with `arguments` an object, the key chat templates iterate over; a turn that only calls tools has `content` "" (never null). `reasoning_content` holds the turn\'s reasoning. `weight` is for trainers that read it (it is OpenAI\'s key); `datasets` itself applies no mask.',
     '',
     '## Contents',
     '',
@@ -180,7 +178,7 @@ export function datasetCard(summary: ExportSummary, options: { abandonedSplit: b
     '- `id`: the row (`<trajectory>` for a context from the start, `<trajectory>#k` for the context opened by its k-th compaction); `trajectory_id`, `segment` (k), `run_id`; `abandoned`: a branch left by a rewind.',
     '- `task_id`: shared by the runs sampled for one task (several rollouts of it); null for a run on its own.',
     '- `task`, `model`, `status`: what the agent was asked, which model acted, how the run ended.',
-    '- `messages`: `role`, `content` (always a string), `reasoning_content` (the model\'s reasoning for an assistant turn, else null), `tool_calls` (`arguments` as objects), `tool_call_id`, `weight` and `training` (assistant messages only, else null).',
+    "- `messages`: `role`, `content` (always a string), `reasoning_content` (the model's reasoning for an assistant turn, else null), `tool_calls` (`arguments` as objects), `tool_call_id`, `weight` and `training` (assistant messages only, else null).",
     '- `tools`: the tool schemas offered to the model (OpenAI function tools), as one JSON string: `json.loads` it for `apply_chat_template(tools=…)`.',
     '- `steps`: per step of the row its number, tool, effective label, the sources that decided it, its mask in this row and `carried` (context carried over from the row before: mask 0).',
     '',

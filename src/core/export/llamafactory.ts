@@ -33,7 +33,7 @@ import { hintMessage, NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import { primaryReward, stepToolResults } from '../dataset/events';
 import { argumentsObject } from './chat';
 import { SplitFolder } from './output';
-import { ShareGptTurn, toolDefinitions, validateShareGpt } from './sharegpt';
+import { type ShareGptTurn, toolDefinitions, validateShareGpt } from './sharegpt';
 import { segmentsOf, type Trajectory, type TrajectoryStep } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
 

@@ -11,7 +11,7 @@
  * tools) and the tool calls only.
  */
 import type { FormatWriter, WriterContext } from './types';
-import { ChatMessage, segmentChats, segmentId, validateChat } from './chat';
+import { type ChatMessage, segmentChats, segmentId, validateChat } from './chat';
 import { openJsonlWriter } from './jsonlWriter';
 
 /** The conversation without what the fine-tuning schema has no place for (a turn's reasoning). */

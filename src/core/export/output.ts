@@ -2,7 +2,7 @@
  * Where an export writes: a file or a folder that appears whole when the export succeeds and
  * not at all when it fails or is cancelled (it is written beside the target, then renamed).
  */
-import { createWriteStream, promises as fs, WriteStream } from 'node:fs';
+import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 

@@ -18,9 +18,9 @@
  * a JSON loader infers one schema.
  */
 import type { FormatWriter, WriterContext } from './types';
-import { ChatMessage, continuation, segmentChat, validateChat } from './chat';
-import { ExportRecord, openJsonlWriter } from './jsonlWriter';
-import { pathTo, RunTree, segmentsOf, summariesOnPath, Trajectory, trajectoriesOf, trajectoryStep, TrajectoryStep } from './trajectory';
+import { type ChatMessage, continuation, segmentChat, validateChat } from './chat';
+import { type ExportRecord, openJsonlWriter } from './jsonlWriter';
+import { pathTo, type RunTree, segmentsOf, summariesOnPath, type Trajectory, trajectoriesOf, trajectoryStep, type TrajectoryStep } from './trajectory';
 import { primaryReward, stepToolResults } from '../dataset/events';
 
 export interface PairMetadata {

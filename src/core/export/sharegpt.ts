@@ -95,7 +95,8 @@ export function validateShareGpt(record: { conversations: ShareGptTurn[] }): str
       try {
         const parsed = JSON.parse(turn.value) as unknown;
         const calls = (Array.isArray(parsed) ? parsed : [parsed]) as { name?: unknown; arguments?: unknown }[];
-        if (!calls.length || calls.some((call) => !call || typeof call.name !== 'string' || typeof call.arguments !== 'object')) problems.push(`turn ${index + 1}: function_call needs a name and an arguments object`);
+        if (!calls.length || calls.some((call) => !call || typeof call.name !== 'string' || typeof call.arguments !== 'object'))
+          problems.push(`turn ${index + 1}: function_call needs a name and an arguments object`);
       } catch {
         problems.push(`turn ${index + 1}: function_call is not valid JSON`);
       }
@@ -107,9 +108,5 @@ export function validateShareGpt(record: { conversations: ShareGptTurn[] }): str
 }
 
 export function openShareGptWriter(context: WriterContext): Promise<FormatWriter> {
-  return openJsonlWriter(
-    context,
-    (_tree, trajectories) => trajectories.map((trajectory) => ({ id: trajectory.id, record: shareGptRecord(trajectory, context.options) })),
-    validateShareGpt,
-  );
+  return openJsonlWriter(context, (_tree, trajectories) => trajectories.map((trajectory) => ({ id: trajectory.id, record: shareGptRecord(trajectory, context.options) })), validateShareGpt);
 }

@@ -4,7 +4,7 @@
  * trajectory; each rewind leaves an abandoned branch that can be exported as its own.
  */
 import type { DatasetEvent, ExternalChangeEvent, HintKind, LabelEvent, RewardEvent, RewindEvent, RunEndedEvent, RunStartedEvent, StepEvent, SummaryEvent } from '../dataset/events';
-import { EffectiveLabel, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
+import { type EffectiveLabel, LabelBook, type MaskPolicy, maskOf } from '../supervision/labels';
 
 export interface TrajectoryHint {
   hintId: string;

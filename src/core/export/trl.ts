@@ -19,8 +19,8 @@
  */
 import { primaryReward } from '../dataset/events';
 import type { ExportSummary, FormatWriter, WriterContext } from './types';
-import { ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
-import { cardHeader, hfToolCalls, HfToolCall } from './hf';
+import { type ChatMessage, functionTools, segmentChats, segmentId, validateChat } from './chat';
+import { cardHeader, hfToolCalls, type HfToolCall } from './hf';
 import { SplitFolder } from './output';
 import type { Trajectory } from './trajectory';
 import { MASK_POLICY_DESCRIPTIONS } from '../supervision/labels';
@@ -83,7 +83,7 @@ export function trlCard(summary: ExportSummary, options: { abandonedSplit: boole
     '',
     '## Why the loss falls on exactly the trained turns',
     '',
-    "`SFTTrainer` with its defaults trains prompt-completion data with `completion_only_loss` (unset means",
+    '`SFTTrainer` with its defaults trains prompt-completion data with `completion_only_loss` (unset means',
     'true for this kind of data): the prompt tokens get no loss, the completion tokens do. A turn the mask',
     'excludes is never a completion, only context in later prompts, so it is never learnt.',
     '',
@@ -101,7 +101,7 @@ export function trlCard(summary: ExportSummary, options: { abandonedSplit: boole
     'Every message has `role`, `content` (always a string: "" when the turn only calls tools), `reasoning_content`',
     "(the turn's reasoning, else null), `tool_calls` (`{id, type, function: {name, arguments}}`, `arguments` an object)",
     'and `tool_call_id` (tool messages, else null). Arrow gives argument objects of different tools one struct type',
-    "whose missing keys read back as null: drop None values before rendering if your chat template prints them.",
+    'whose missing keys read back as null: drop None values before rendering if your chat template prints them.',
     '',
   ].join('\n');
 }

@@ -80,7 +80,10 @@ export async function borrowersByLender(stores: string[]): Promise<Map<string, s
 }
 
 function refFor(borrower: string): string {
-  return `${BORROWED_REF_PREFIX}${path.basename(borrower).replace(/\.git$/, '').replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return `${BORROWED_REF_PREFIX}${path
+    .basename(borrower)
+    .replace(/\.git$/, '')
+    .replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
 /**

@@ -109,7 +109,10 @@ export function parseChanges(output: string | Buffer): { files: FileChange[]; pa
 export function wholeName(relative: string): string {
   if (!relative.includes('\uFFFD')) return relative;
   const parts = relative.split('/');
-  const clean = parts.slice(0, parts.findIndex((part) => part.includes('\uFFFD')));
+  const clean = parts.slice(
+    0,
+    parts.findIndex((part) => part.includes('\uFFFD')),
+  );
   return clean.length ? clean.join('/') : '.';
 }
 

@@ -11,7 +11,7 @@
  * key: `driverOverrides` lists the drivers a repository's config defines so that each is emptied
  * by name, and the callers pass --no-filters / --no-textconv / --no-ext-diff where git has them.
  */
-import { simpleGit, SimpleGit, SimpleGitOptions } from 'simple-git';
+import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
 import { execFile } from 'node:child_process';
 
 const DROPPED = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
@@ -42,8 +42,16 @@ export const HARDENED_CONFIG: readonly (readonly [string, string])[] = [
 
 /** Per-driver keys that name a program; each defined driver gets them emptied. */
 const DRIVER_KEYS: Record<string, readonly (readonly [string, string])[]> = {
-  filter: [['clean', ''], ['smudge', ''], ['process', ''], ['required', 'false']],
-  diff: [['textconv', ''], ['command', '']],
+  filter: [
+    ['clean', ''],
+    ['smudge', ''],
+    ['process', ''],
+    ['required', 'false'],
+  ],
+  diff: [
+    ['textconv', ''],
+    ['command', ''],
+  ],
   merge: [['driver', '']],
 };
 
@@ -92,7 +100,7 @@ const UNSAFE_ALLOWED: SimpleGitOptions['unsafe'] = {
   allowUnsafeMergeDriver: true,
   allowUnsafeGpgProgram: true,
   allowUnsafePack: true,
-} as SimpleGitOptions['unsafe'];
+};
 
 /** A simple-git instance whose every process runs with `gitEnvironment(extra, drivers)`. */
 export function hardenedGit(options: Partial<SimpleGitOptions> & { baseDir: string }, extra: Record<string, string> = {}, drivers: readonly Driver[] = []): SimpleGit {

@@ -11,7 +11,7 @@
  * far). A process that dies fails the request in flight with git's own error text, and the next
  * request starts a new one. Idle, the process keeps nothing alive; `dispose` ends it.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 
 /** Given the bytes received for a request so far, the length of its complete answer, or undefined while more is to come. */
@@ -132,13 +132,13 @@ export class GitProcess {
     this.received = [];
     this.receivedBytes = 0;
     this.stderr = '';
-    child.stdout!.on('data', (data: Buffer) => this.data(child, data));
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
+    child.stdout.on('data', (data: Buffer) => this.data(child, data));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text: string) => {
       // The last few KB say what went wrong.
       this.stderr = (this.stderr + text).slice(-8192);
     });
-    child.stdin!.on('error', () => undefined);
+    child.stdin.on('error', () => undefined);
     child.on('error', (error) => this.stopped(child, new GitProcessError(`git ${this.options.args[0]} could not start: ${error.message}`)));
     child.on('close', (code, signal) => {
       const text = this.stderr.trim();

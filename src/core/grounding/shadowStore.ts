@@ -21,14 +21,14 @@ import path from 'node:path';
 import type { SimpleGit } from 'simple-git';
 import type { FileChange, Grounding } from '../dataset/events';
 import { parseChanges, parseStatus, splitNul, wholeName } from './changeParsing';
-import { Driver, driverOverrides, hardenedGit } from './gitEnvironment';
-import { settledBefore, StatKey, statKey, sameStat } from './statCache';
+import { type Driver, driverOverrides, hardenedGit } from './gitEnvironment';
+import { settledBefore, type StatKey, statKey, sameStat } from './statCache';
 import { withStoreLock } from './storeLock';
 import { isTreePath, runSnapshotRef } from './storePaths';
 import { StoreProcesses } from './storeProcesses';
 import { IDENTITY, outsideAttributes, storeEnvironment, STORE_CONFIG, WORK_TREE_CONFIG } from './storeSettings';
 import type { ChangeFeed } from './watcher';
-import { ObjectAccess, patchTree, PathState, TreeEntry } from './treePatch';
+import { type ObjectAccess, patchTree, type PathState, type TreeEntry } from './treePatch';
 
 export { parseChanges } from './changeParsing';
 export { collectSnapshotGarbage, TASK_REF_PREFIX } from './storeGc';
@@ -234,7 +234,16 @@ export class ShadowStore {
     this.reader = this.readerGit();
     this.processes.dispose();
     this.processes = this.startProcesses();
-    const anchored = ['/.apollo/', ...this.exclude.map((entry) => `/${entry.split(path.sep).join('/').replace(/^\/+|\/+$/g, '')}/`)];
+    const anchored = [
+      '/.apollo/',
+      ...this.exclude.map(
+        (entry) =>
+          `/${entry
+            .split(path.sep)
+            .join('/')
+            .replace(/^\/+|\/+$/g, '')}/`,
+      ),
+    ];
     await fs.mkdir(path.join(this.storeDir, 'info'), { recursive: true });
     await fs.writeFile(path.join(this.storeDir, 'info', 'exclude'), [...new Set([...anchored, ...this.excludePatterns])].join('\n') + '\n');
     await fs.mkdir(path.join(this.storeDir, 'apollo-index'), { recursive: true });
@@ -386,7 +395,10 @@ export class ShadowStore {
       const untracked = splitNul(await this.raw(['ls-files', '--others', '--exclude-standard', '-z', '--', ...folders.map(literal)], unit));
       const nested = untracked.filter((entry) => entry.endsWith('/')).map((entry) => entry.slice(0, -1));
       newNested(nested);
-      const large = await this.oversizedAmong(unit, untracked.filter((entry) => !entry.endsWith('/')));
+      const large = await this.oversizedAmong(
+        unit,
+        untracked.filter((entry) => !entry.endsWith('/')),
+      );
       excluded.push(...nested, ...large);
       pathspecs.push(...folders);
       if (unit === this.root) {
@@ -408,7 +420,11 @@ export class ShadowStore {
     // one (files, or a link) goes.
     if (discovered.length) await this.raw(['update-index', '--force-remove', '--', ...discovered], unit).catch(() => undefined);
     for (let i = 0; i < pathspecs.length; i += PATHSPEC_BATCH) {
-      await this.add(unit, pathspecs.slice(i, i + PATHSPEC_BATCH), excluded.map((entry) => `:(exclude,literal)${entry}`));
+      await this.add(
+        unit,
+        pathspecs.slice(i, i + PATHSPEC_BATCH),
+        excluded.map((entry) => `:(exclude,literal)${entry}`),
+      );
     }
     for (const [dir, nestedScope] of nestedScopes) {
       if (unit.nested.has(dir)) unit.nested.set(dir, await this.snapshotUnit(this.unitFor(unit.dir ? `${unit.dir}/${dir}` : dir), nestedScope));
@@ -458,13 +474,7 @@ export class ShadowStore {
     let result;
     this.hashing = { stats: changes, hashed: new Map(), notIgnored };
     try {
-      result = await patchTree(
-        unit.baseTree!,
-        changes,
-        this.objectAccess,
-        this.maxFileBytes,
-        process.platform !== 'win32',
-      );
+      result = await patchTree(unit.baseTree!, changes, this.objectAccess, this.maxFileBytes, process.platform !== 'win32');
     } catch {
       // Anything unexpected: the index path is always right.
       return undefined;
@@ -497,7 +507,7 @@ export class ShadowStore {
         const relative = `${dir}/${entry.name}`;
         if (entry.isDirectory()) {
           if (!walk(relative)) return false;
-        } else if (!entry.isFile() || (lstatSync(path.join(this.workspace, relative)).size <= this.maxFileBytes)) {
+        } else if (!entry.isFile() || lstatSync(path.join(this.workspace, relative)).size <= this.maxFileBytes) {
           return false;
         } else {
           found.push(relative);

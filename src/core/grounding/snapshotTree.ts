@@ -56,7 +56,10 @@ export class SnapshotReader {
     const commit = (await this.git.raw(['rev-parse', '--verify', '--quiet', `${revision}^{commit}`]).catch(() => '')).trim();
     if (!commit) return undefined;
     // rev-parse answers for an id whose object is gone; the tree must really be readable.
-    const readable = await this.git.raw(['cat-file', '-e', `${commit}^{tree}`]).then(() => true, () => false);
+    const readable = await this.git.raw(['cat-file', '-e', `${commit}^{tree}`]).then(
+      () => true,
+      () => false,
+    );
     return readable ? commit : undefined;
   }
 

@@ -30,11 +30,7 @@ const TASK_GRACE_SECONDS = 60 * 60;
  * no run of its task remains (and it is over an hour old); without the set every one is kept.
  * A store that others borrow objects from (a working copy's store) keeps every object theirs reach.
  */
-export async function collectSnapshotGarbage(
-  datasetRoot: string,
-  keepRuns: Set<string>,
-  options: { pruneRecent: boolean; keepTasks?: Set<string> },
-): Promise<CollectedGarbage> {
+export async function collectSnapshotGarbage(datasetRoot: string, keepRuns: Set<string>, options: { pruneRecent: boolean; keepTasks?: Set<string> }): Promise<CollectedGarbage> {
   const root = path.join(datasetRoot, SHADOW_FOLDER);
   const bytesBefore = await folderBytes(root);
   const runs: string[] = [];
@@ -89,4 +85,3 @@ async function forgetIndexes(storeDir: string): Promise<void> {
   const scratch = path.join(storeDir, 'apollo-index');
   for (const name of await fs.readdir(scratch).catch(() => [] as string[])) await fs.rm(path.join(scratch, name), { recursive: true, force: true });
 }
-

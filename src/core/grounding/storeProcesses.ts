@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { endsWith, Framer, GitProcess, lines } from './gitProcess';
+import { endsWith, type Framer, GitProcess, lines } from './gitProcess';
 
 export interface TreeEntry {
   mode: string;
@@ -170,8 +170,9 @@ export class StoreProcesses {
     const packs = packStamp(this.packDir);
     if (this.packsSeen !== undefined && packs !== this.packsSeen) this.diffTree.restart();
     this.packsSeen = packs;
-    const header = Buffer.from(`${before} ${after}\n`);
-    const answer = await this.diffTree.request(`${header}${this.marker}\n`, endsWith(`${this.marker}\n`));
+    const pair = `${before} ${after}\n`;
+    const header = Buffer.from(pair);
+    const answer = await this.diffTree.request(`${pair}${this.marker}\n`, endsWith(`${this.marker}\n`));
     // git echoes the pair before its diff; a pair it could not read is left out silently.
     if (!answer.subarray(0, header.length).equals(header)) throw new Error(`git diff-tree could not compare ${before} and ${after}.`);
     return answer.subarray(header.length, answer.length - this.marker.length - 1);

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Driver, gitEnvironment } from './gitEnvironment';
+import { type Driver, gitEnvironment } from './gitEnvironment';
 
 export const IDENTITY = { name: 'Apollo', email: 'apollo@localhost' };
 
@@ -57,7 +57,11 @@ export async function outsideAttributes(listing: string, storeDir: string, works
     if (value === undefined || (value.startsWith('~') && !value.startsWith('~/'))) return true;
     attributesFile = value.startsWith('~/') ? path.join(home, value.slice(2)) : path.resolve(workspace, value);
   }
-  const exists = (file: string) => fs.access(file).then(() => true, () => false);
+  const exists = (file: string) =>
+    fs.access(file).then(
+      () => true,
+      () => false,
+    );
   if (attributesFile && (await exists(attributesFile))) return true;
   return exists(path.join(storeDir, 'info', 'attributes'));
 }

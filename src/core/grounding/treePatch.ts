@@ -47,13 +47,7 @@ export interface PatchResult {
  * The tree `base` with `changes` applied, or undefined when a change is not a plain file edit,
  * creation or deletion inside folders the tree already has.
  */
-export async function patchTree(
-  base: string,
-  changes: Map<string, PathState>,
-  access: ObjectAccess,
-  maxFileBytes: number,
-  executableBit: boolean,
-): Promise<PatchResult | undefined> {
+export async function patchTree(base: string, changes: Map<string, PathState>, access: ObjectAccess, maxFileBytes: number, executableBit: boolean): Promise<PatchResult | undefined> {
   if (changes.size === 0) return { tree: base, oversized: [], fitting: [] };
   // Listings of the folders on the changed paths, read from the base tree.
   const listings = new Map<string, TreeEntry[]>([['', await access.listTree(base)]]);
@@ -113,7 +107,12 @@ export async function patchTree(
       if (dir === '') return false;
     }
   });
-  const ids = kept.length ? await access.writeBlobs(kept.map((write) => write.path), attributes) : [];
+  const ids = kept.length
+    ? await access.writeBlobs(
+        kept.map((write) => write.path),
+        attributes,
+      )
+    : [];
 
   // Apply the changes to the listings, then rebuild trees from the deepest folder up.
   const changed = new Set<string>();
@@ -128,7 +127,10 @@ export async function patchTree(
   for (const { dir, name } of removals) {
     const entries = listings.get(dir)!;
     if (entries.some((entry) => entry.name === name && entry.mode === TREE_MODE)) removedFolders.push(dir ? `${dir}/${name}` : name);
-    listings.set(dir, entries.filter((entry) => entry.name !== name));
+    listings.set(
+      dir,
+      entries.filter((entry) => entry.name !== name),
+    );
     touch(dir);
   }
   const underRemoved = (dir: string) => removedFolders.some((folder) => dir === folder || dir.startsWith(`${folder}/`));

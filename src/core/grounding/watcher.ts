@@ -11,7 +11,7 @@
  * `SETTLE_ROUNDS` rounds; a job renaming paths in a loop never lets it settle, so then the
  * snapshot is a full pass too. Memory stays bounded whatever the event rate.
  */
-import { FSWatcher, promises as fs, watch } from 'node:fs';
+import { type FSWatcher, promises as fs, watch } from 'node:fs';
 import path from 'node:path';
 
 export interface ChangeFeed {

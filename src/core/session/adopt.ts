@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { FileChange, RunAdoptedEvent, RunStartedEvent, RunStatus } from '../dataset/events';
 import { DatasetError, DatasetStore } from '../dataset/store';
 import { removeEmptyFolders, runSnapshotRef, shadowStoreDir } from '../grounding/shadowStore';
-import { blobId, compareListings, MODE_EXECUTABLE, MODE_SYMLINK, SnapshotReader, TreeItem, TreeListing } from '../grounding/snapshotTree';
+import { blobId, compareListings, MODE_EXECUTABLE, MODE_SYMLINK, SnapshotReader, type TreeItem, type TreeListing } from '../grounding/snapshotTree';
 import { isInside } from '../paths';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
@@ -272,9 +272,7 @@ export function adoptRefusal(preview: AdoptPreview, options: AdoptOptions = {}):
     return new AdoptError(`Run ${preview.runId} is ${preview.status}; only a run that has ended can be adopted. Let it finish or stop it first.`);
   }
   if (preview.blocked.length) {
-    return new AdoptError(
-      `Run ${preview.runId} cannot be adopted: ${preview.blocked.map((entry) => `${entry.path} (${entry.reason})`).join('; ')}. Nothing was written.`,
-    );
+    return new AdoptError(`Run ${preview.runId} cannot be adopted: ${preview.blocked.map((entry) => `${entry.path} (${entry.reason})`).join('; ')}. Nothing was written.`);
   }
   if (preview.conflicts.length && !options.overwrite) return new AdoptConflictError(preview.runId, preview.conflicts);
   return undefined;

@@ -11,12 +11,7 @@ export interface ResolvedEndpoint {
   action?: ErrorAction;
 }
 
-export function resolveEndpoint(input: {
-  baseUrlSetting: string;
-  modelSetting: string;
-  storedKey: string | undefined;
-  env: NodeJS.ProcessEnv;
-}): ResolvedEndpoint {
+export function resolveEndpoint(input: { baseUrlSetting: string; modelSetting: string; storedKey: string | undefined; env: NodeJS.ProcessEnv }): ResolvedEndpoint {
   const baseUrl = input.baseUrlSetting.trim() || input.env.OPENAI_BASE_URL || '';
   const model = input.modelSetting.trim() || input.env.OPENAI_MODEL || '';
   const apiKey = input.storedKey || input.env.OPENAI_API_KEY || '';

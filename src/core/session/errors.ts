@@ -2,9 +2,7 @@
  * What fixes a problem, for a UI to offer as a button: open a setting (after writing `write` to
  * the user's settings, when given), or run a command. The CLI says the same in words.
  */
-export type ErrorAction =
-  | { label: string; setting: string; write?: { setting: string; value: unknown } }
-  | { label: string; command: string };
+export type ErrorAction = { label: string; setting: string; write?: { setting: string; value: unknown } } | { label: string; command: string };
 
 /** A problem with what the user asked for or configured; the message says how to fix it, `action` offers the fix. */
 export class ConfigError extends Error {

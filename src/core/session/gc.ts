@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { DatasetStore } from '../dataset/store';
 import path from 'node:path';
 import { folderBytes } from '../dataset/store';
-import { collectSnapshotGarbage, CollectedGarbage } from '../grounding/shadowStore';
+import { collectSnapshotGarbage, type CollectedGarbage } from '../grounding/shadowStore';
 import { removeWorkingCopies } from './workingCopy';
 import { ConfigError } from './runSession';
 
@@ -20,9 +20,7 @@ export async function collectGarbage(datasetDir: string): Promise<GarbageReport>
   const store = new DatasetStore(datasetDir);
   const keep = new Set(await store.runIds());
   const manifests = await store.listRuns();
-  const recording = manifests.some(
-    (run) => (run.status === 'running' || run.status === 'paused') && Date.now() - Date.parse(run.updatedAt) < RECENT_MS,
-  );
+  const recording = manifests.some((run) => (run.status === 'running' || run.status === 'paused') && Date.now() - Date.parse(run.updatedAt) < RECENT_MS);
   // A run whose manifest cannot be read may belong to any task: then every task's snapshot is kept.
   const keepTasks = manifests.length === keep.size ? new Set(manifests.flatMap((run) => (run.taskId ? [run.taskId] : []))) : undefined;
   const collected = await collectSnapshotGarbage(datasetDir, keep, { pruneRecent: !recording, keepTasks });

@@ -155,7 +155,7 @@ export async function loadTask(dir: string): Promise<HarborTask> {
   if (!instruction) throw new TaskError(`${path.relative(process.cwd(), instructionFile) || instructionFile} is empty: it is the task the agent is given.`);
   let config: Record<string, unknown>;
   try {
-    config = parseToml(await fs.readFile(tomlFile, 'utf8')) as Record<string, unknown>;
+    config = parseToml(await fs.readFile(tomlFile, 'utf8'));
   } catch (error) {
     throw new TaskError(`${tomlFile} is not valid TOML: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -338,7 +338,8 @@ function runLineNeeds(line: string, host: TaskHost): { missing: string[]; refusa
 export function taskRefusal(task: HarborTask, host: TaskHost): string | undefined {
   const name = `Task ${task.name}`;
   const underHarbor = 'run it under Harbor with a container engine, or give it an environment that only copies files and installs what this machine has';
-  if (!host.sandbox) return `${name} cannot be verified here: its verifier needs the command sandbox to place /tests and the workspace where the task expects them, and ${host.sandboxReason ?? 'there is none'}.`;
+  if (!host.sandbox)
+    return `${name} cannot be verified here: its verifier needs the command sandbox to place /tests and the workspace where the task expects them, and ${host.sandboxReason ?? 'there is none'}.`;
   if (task.environment.dockerImage) return `${name} needs the container image ${task.environment.dockerImage} ([environment] docker_image): ${underHarbor}.`;
   if (task.hasCompose) return `${name} needs several containers (environment/docker-compose): ${underHarbor}.`;
   if (task.environment.gpus > host.gpus) return `${name} needs ${task.environment.gpus} GPU(s) and this machine has ${host.gpus}.`;
@@ -349,13 +350,15 @@ export function taskRefusal(task: HarborTask, host: TaskHost): string | undefine
     if (needs.refusal) return `${name}'s Dockerfile runs \`${needs.refusal.slice(0, 160)}\`, which needs a container engine: ${underHarbor}.`;
     missing.push(...needs.missing);
   }
-  if (missing.length) return `${name} needs ${[...new Set(missing)].join(', ')} (installed by its Dockerfile), which this machine lacks: install ${missing.length > 1 ? 'them' : 'it'} here, or run the task under Harbor.`;
+  if (missing.length)
+    return `${name} needs ${[...new Set(missing)].join(', ')} (installed by its Dockerfile), which this machine lacks: install ${missing.length > 1 ? 'them' : 'it'} here, or run the task under Harbor.`;
   for (const copy of task.copies) {
     const source = path.resolve(task.dir, 'environment', copy.from);
     if (/^[a-z]+:\/\//i.test(copy.from)) return `${name}'s Dockerfile downloads ${copy.from}: ${underHarbor}.`;
     if (!isInside(source, path.join(task.dir, 'environment'))) return `${name}'s Dockerfile copies ${copy.from}, outside its build context (environment/).`;
     if (!existsSync(source)) return `${name}'s Dockerfile copies ${copy.from}, which is not in environment/.`;
-    if (!isInside(copy.to.replace(/\/$/, '') || '/', task.workdir)) return `${name}'s Dockerfile copies ${copy.from} to ${copy.to}, outside its WORKDIR ${task.workdir}: only the WORKDIR becomes the workspace here; ${underHarbor}.`;
+    if (!isInside(copy.to.replace(/\/$/, '') || '/', task.workdir))
+      return `${name}'s Dockerfile copies ${copy.from} to ${copy.to}, outside its WORKDIR ${task.workdir}: only the WORKDIR becomes the workspace here; ${underHarbor}.`;
   }
   return undefined;
 }

@@ -46,7 +46,10 @@ export class HintInbox {
   private inFlight: InFlightRequest | undefined;
 
   /** `pending`: hints queued but not delivered before the run was interrupted (a resumed run). */
-  constructor(private readonly host: HintInboxHost, pending: PendingHint[] = []) {
+  constructor(
+    private readonly host: HintInboxHost,
+    pending: PendingHint[] = [],
+  ) {
     this.pendingHints.push(...pending);
   }
 

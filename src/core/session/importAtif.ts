@@ -20,7 +20,7 @@ import { NO_TOOL_CALL_NUDGE } from '../agent/prompt';
 import type { DatasetEvent, FileChange, HintKind, LabelEvent, StepEvent } from '../dataset/events';
 import { HINT_KINDS, LABEL_AXES, LABEL_VALUES } from '../dataset/events';
 import { newHintId } from '../dataset/ids';
-import { DatasetStore } from '../dataset/store';
+import type { DatasetStore } from '../dataset/store';
 import { readAtif, type AtifRead } from '../export/atif';
 import { ConfigError } from './errors';
 
@@ -51,7 +51,7 @@ export function importedRunId(trajectoryId: string, firstTime: string | undefine
 /** The events of one ATIF trajectory as an Apollo run. */
 export function atifToEvents(read: AtifRead, raw: Record<string, unknown>, runId: string): DatasetEvent[] {
   const rawSteps = (raw.steps as Record<string, unknown>[]).filter((step) => step.is_copied_context !== true);
-  const timeOf = (index: number) => (typeof rawSteps[index]?.timestamp === 'string' ? (rawSteps[index].timestamp as string) : new Date(0).toISOString());
+  const timeOf = (index: number) => (typeof rawSteps[index]?.timestamp === 'string' ? rawSteps[index].timestamp : new Date(0).toISOString());
   const system = read.steps.findIndex((step) => step.source === 'system');
   const firstUser = read.steps.findIndex((step) => step.source === 'user');
   const task = firstUser >= 0 ? read.steps[firstUser].message : '';
@@ -94,7 +94,11 @@ export function atifToEvents(read: AtifRead, raw: Record<string, unknown>, runId
       events.push({ type: 'hint_delivered', time: hint.time, hintId: hint.hintId, step: number });
     }
     pendingHints = [];
-    const calls = step.toolCalls.map((call) => ({ id: call.id, name: call.name, arguments: 'raw' in call.arguments && Object.keys(call.arguments).length === 1 && typeof call.arguments.raw === 'string' ? call.arguments.raw : JSON.stringify(call.arguments) }));
+    const calls = step.toolCalls.map((call) => ({
+      id: call.id,
+      name: call.name,
+      arguments: 'raw' in call.arguments && Object.keys(call.arguments).length === 1 && typeof call.arguments.raw === 'string' ? call.arguments.raw : JSON.stringify(call.arguments),
+    }));
     const results = new Map(step.results.map((result, position) => [result.callId ?? calls[position]?.id, result.content]));
     const apollo = isObject(step.apollo) ? step.apollo : {};
     const diff = isObject(apollo.diff) ? apollo.diff : {};
@@ -112,7 +116,7 @@ export function atifToEvents(read: AtifRead, raw: Record<string, unknown>, runId
       modelMs: 0,
       toolMs: 0,
     };
-    const metrics = isObject(rawSteps[index]?.metrics) ? (rawSteps[index].metrics as Record<string, unknown>) : {};
+    const metrics = isObject(rawSteps[index]?.metrics) ? rawSteps[index].metrics : {};
     if (typeof metrics.prompt_tokens === 'number' || typeof metrics.completion_tokens === 'number') {
       event.usage = { promptTokens: Number(metrics.prompt_tokens ?? 0), completionTokens: Number(metrics.completion_tokens ?? 0) };
     }

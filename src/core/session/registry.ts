@@ -131,7 +131,10 @@ export function runEventLog(name: string, event: DatasetEvent): { level: 'info' 
     case 'judge_usage':
       return event.error ? { level: 'warn', text: `The judge could not score steps ${event.steps.join(', ')} of ${name}: ${event.error}` } : undefined;
     case 'run_ended':
-      return { level: 'info', text: `${name} ${event.status} after ${event.steps} step(s)${event.error ? `: ${event.error}` : ''}${event.status === 'budget' && event.summary ? `: ${event.summary}` : ''}` };
+      return {
+        level: 'info',
+        text: `${name} ${event.status} after ${event.steps} step(s)${event.error ? `: ${event.error}` : ''}${event.status === 'budget' && event.summary ? `: ${event.summary}` : ''}`,
+      };
     default:
       return undefined;
   }
@@ -394,8 +397,18 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
       runs.map((run) => {
         const view = run.model.runView!;
         // The session's id: a recorded run_started may name another (a run copied before it was resumed).
-        const verifier = view.reward && !this.verifyingRuns.has(run.session.runId) ? { ...(view.reward.value !== undefined ? { reward: view.reward.value } : {}), ...(view.reward.error ? { error: view.reward.error } : {}) } : undefined;
-        return { runId: run.session.runId, status: view.status, ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}), unseen: run.model.unseenFlagList(), startedAt: view.startedAt, ...(verifier ? { verifier } : {}) };
+        const verifier =
+          view.reward && !this.verifyingRuns.has(run.session.runId)
+            ? { ...(view.reward.value !== undefined ? { reward: view.reward.value } : {}), ...(view.reward.error ? { error: view.reward.error } : {}) }
+            : undefined;
+        return {
+          runId: run.session.runId,
+          status: view.status,
+          ...(view.pausedReason ? { pausedReason: view.pausedReason } : {}),
+          unseen: run.model.unseenFlagList(),
+          startedAt: view.startedAt,
+          ...(verifier ? { verifier } : {}),
+        };
       }),
       this.hooks.needOrder?.(),
     ).map((need) => {
@@ -411,9 +424,7 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
         need: { kind: need.kind, message: need.message },
         unseen: run.model.unseenFlags,
         adoptable: ended && !!view.originWorkspace && !view.adoptedAt,
-        ...(view.suiteTask
-          ? { suiteTask: { name: view.suiteTask, ...(this.verifyingRuns.has(need.runId) ? { verifying: true } : view.reward ? { reward: view.reward } : {}) } }
-          : {}),
+        ...(view.suiteTask ? { suiteTask: { name: view.suiteTask, ...(this.verifyingRuns.has(need.runId) ? { verifying: true } : view.reward ? { reward: view.reward } : {}) } } : {}),
       };
     });
   }
@@ -480,7 +491,9 @@ export class RunRegistry<S extends TrackedSession = RunSession> {
 
   /** The recorded runs that were interrupted (not ended, or stopped by a full disk), and not going here. */
   async interrupted(datasetDir: string): Promise<RunManifest[]> {
-    return (await new DatasetStore(datasetDir).listRuns()).filter((run) => (run.status === 'running' || run.status === 'paused' || run.resumable === 'disk_full') && !this.live.get(run.id)?.session.isLive);
+    return (await new DatasetStore(datasetDir).listRuns()).filter(
+      (run) => (run.status === 'running' || run.status === 'paused' || run.resumable === 'disk_full') && !this.live.get(run.id)?.session.isLive,
+    );
   }
 
   /**

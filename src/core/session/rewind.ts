@@ -11,7 +11,7 @@ import { DatasetStore } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
-import { claimFileOf, claimWorkspace, WorkspaceBusyError, WorkspaceClaim, workspaceHolder } from './workspaceClaim';
+import { claimFileOf, claimWorkspace, WorkspaceBusyError, type WorkspaceClaim, workspaceHolder } from './workspaceClaim';
 
 /** The user changed files since the run's last snapshot; rewinding would overwrite them. */
 export class UnsavedChangesError extends ConfigError {

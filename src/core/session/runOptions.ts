@@ -5,10 +5,10 @@
 import type { ReasoningInContext, RunBudget, RunGrounding, RunOrigin, SamplingOptions, TaskSource } from '../dataset/events';
 import { REASONING_IN_CONTEXT } from '../dataset/events';
 import { DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_BYTES } from '../grounding/shadowStore';
-import { Grounder, WatchOutsideSaves } from '../agent/loop';
-import { ChatModelClient } from '../agent/modelClient';
-import { CommandApprovalRequest, CommandSandboxOptions } from '../agent/tools';
-import { JudgeOptions, validateJudgeOptions } from '../supervision/judge';
+import type { Grounder, WatchOutsideSaves } from '../agent/loop';
+import type { ChatModelClient } from '../agent/modelClient';
+import type { CommandApprovalRequest, CommandSandboxOptions } from '../agent/tools';
+import { type JudgeOptions, validateJudgeOptions } from '../supervision/judge';
 import { ConfigError, openSetting, SET_API_KEY } from './errors';
 
 /** Knobs of the engine's fault handling; the defaults suit real endpoints, tests shorten them. */
@@ -140,10 +140,7 @@ export function validateEndpoint(options: { baseUrl: string; model: string; apiK
     throw new ConfigError('No model configured: set apollo.model (CLI: --model or OPENAI_MODEL).', openSetting('apollo.model'));
   }
   if (!options.apiKey) {
-    throw new ConfigError(
-      'No API key configured: run "Apollo: Set API Key" (CLI: set OPENAI_API_KEY). A local server that needs no key accepts any text.',
-      SET_API_KEY,
-    );
+    throw new ConfigError('No API key configured: run "Apollo: Set API Key" (CLI: set OPENAI_API_KEY). A local server that needs no key accepts any text.', SET_API_KEY);
   }
 }
 
@@ -163,15 +160,24 @@ export function validateSampling(sampling: SamplingOptions | undefined): void {
     throw new ConfigError(`The seed must be a whole number, 0 or more (got ${seed}): fix apollo.request.seed (CLI: --seed).`, openSetting('apollo.request.seed'));
   }
   if (maxOutputTokens !== undefined && !(Number.isInteger(maxOutputTokens) && maxOutputTokens >= 1)) {
-    throw new ConfigError(`The output limit must be a whole number of tokens, at least 1 (got ${maxOutputTokens}): fix apollo.request.maxOutputTokens (CLI: --max-output-tokens).`, openSetting('apollo.request.maxOutputTokens'));
+    throw new ConfigError(
+      `The output limit must be a whole number of tokens, at least 1 (got ${maxOutputTokens}): fix apollo.request.maxOutputTokens (CLI: --max-output-tokens).`,
+      openSetting('apollo.request.maxOutputTokens'),
+    );
   }
   if (extra !== undefined) {
     if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
-      throw new ConfigError('The extra request fields must be a JSON object, e.g. {"chat_template_kwargs": {"enable_thinking": false}}: fix apollo.request.extra (CLI: --request-extra).', openSetting('apollo.request.extra'));
+      throw new ConfigError(
+        'The extra request fields must be a JSON object, e.g. {"chat_template_kwargs": {"enable_thinking": false}}: fix apollo.request.extra (CLI: --request-extra).',
+        openSetting('apollo.request.extra'),
+      );
     }
     const reserved = Object.keys(extra).filter((key) => SAMPLING_RESERVED.includes(key));
     if (reserved.length) {
-      throw new ConfigError(`The extra request fields cannot set ${reserved.join(', ')}: Apollo sends those itself. Remove them from apollo.request.extra (CLI: --request-extra).`, openSetting('apollo.request.extra'));
+      throw new ConfigError(
+        `The extra request fields cannot set ${reserved.join(', ')}: Apollo sends those itself. Remove them from apollo.request.extra (CLI: --request-extra).`,
+        openSetting('apollo.request.extra'),
+      );
     }
   }
 }
@@ -194,7 +200,10 @@ export function validateLimits(maxSteps: number, contextBudget: number | undefin
     throw new ConfigError(`The step limit must be a whole number of at least 1 (got ${maxSteps}): fix apollo.maxSteps (CLI: --max-steps).`, openSetting('apollo.maxSteps'));
   }
   if (contextBudget !== undefined && (!Number.isInteger(contextBudget) || contextBudget < 1000)) {
-    throw new ConfigError(`The context budget must be a whole number of tokens, at least 1000 (got ${contextBudget}): fix apollo.contextBudget (CLI: --context-budget).`, openSetting('apollo.contextBudget'));
+    throw new ConfigError(
+      `The context budget must be a whole number of tokens, at least 1000 (got ${contextBudget}): fix apollo.contextBudget (CLI: --context-budget).`,
+      openSetting('apollo.contextBudget'),
+    );
   }
 }
 

@@ -20,40 +20,39 @@ import type {
   ReasoningInContext,
   RunStatus,
   SamplingOptions,
-  StepEvent,
 } from '../dataset/events';
 import { EVENTS_FORMAT_VERSION, stepToolResults } from '../dataset/events';
 import { newRunId } from '../dataset/ids';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
-import { DatasetError, DatasetStore, isDiskFull, RunWriter } from '../dataset/store';
+import { DatasetError, DatasetStore, isDiskFull, type RunWriter } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { WorkspaceWatcher } from '../grounding/watcher';
 import { currentPath, lastIndexOf } from './branches';
 import { ContextManager, DEFAULT_CONTEXT_WINDOW, defaultContextBudget } from '../agent/context';
-import { RequestHandle, runAgentLoop } from '../agent/loop';
-import { ChatModelClient, ModelClient } from '../agent/modelClient';
+import { type RequestHandle, runAgentLoop } from '../agent/loop';
+import { type ChatModelClient, ModelClient } from '../agent/modelClient';
 import { hintMessage, NO_TOOL_CALL_NUDGE, systemPrompt } from '../agent/prompt';
 import { assistantContextMessage, keepsReasoning } from '../agent/reasoning';
-import { CommandSandboxOptions, SandboxStatus, TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
+import { type CommandSandboxOptions, type SandboxStatus, TOOL_DEFINITIONS, ToolRunner } from '../agent/tools';
 import { WorkspaceGuard } from '../agent/workspaceGuard';
 import { RuleEngine, toLabelEvent } from '../supervision/rules';
-import { Judge, JudgeOptions } from '../supervision/judge';
+import { Judge, type JudgeOptions } from '../supervision/judge';
 
 import { plural } from '../text';
 import { ConfigError } from './errors';
 import { labelStep } from './labelStep';
-import { claimWorkspace, WorkspaceClaim } from './workspaceClaim';
+import { claimWorkspace, type WorkspaceClaim } from './workspaceClaim';
 import { checkDatasetLocation } from './datasetLocation';
 import { apolloHome } from '../paths';
-import { HintInbox, InFlightRequest, PendingHint } from './hintInbox';
+import { HintInbox, type InFlightRequest, type PendingHint } from './hintInbox';
 
 import {
   DEFAULT_MAX_STEPS,
   DEFAULT_SANDBOX,
-  EngineTuning,
-  ResumeOptions,
-  RunOptions,
-  SessionOptions,
+  type EngineTuning,
+  type ResumeOptions,
+  type RunOptions,
+  type SessionOptions,
   resolveGrounding,
   validateBudget,
   validateEndpoint,
@@ -231,9 +230,7 @@ export class RunSession {
     });
     this.sandboxStatus = this.tools.sandboxStatus();
     setup.watcher?.onGitMetadataChange(() => this.tools.gitMetadataChanged());
-    this.judge = setup.judge
-      ? new Judge(setup.judge, { task: started.task, record: (event) => this.record(event), log: setup.log, redact: (text) => setup.store.redactor.redact(text) })
-      : undefined;
+    this.judge = setup.judge ? new Judge(setup.judge, { task: started.task, record: (event) => this.record(event), log: setup.log, redact: (text) => setup.store.redactor.redact(text) }) : undefined;
     this.started = started;
     this.hints = new HintInbox(
       {
@@ -317,11 +314,7 @@ export class RunSession {
         ...(options.hintsDisabled ? { hintsDisabled: true } : {}),
       };
       await writer.append(started);
-      const context = new ContextManager(
-        { role: 'system', content: prompt },
-        { role: 'user', content: options.task },
-        options.contextBudget ?? defaultContextBudget(),
-      );
+      const context = new ContextManager({ role: 'system', content: prompt }, { role: 'user', content: options.task }, options.contextBudget ?? defaultContextBudget());
       return new RunSession(
         {
           ...stores,
@@ -371,7 +364,8 @@ export class RunSession {
     for (const problem of problems) options.log?.(`warning: ${problem}`);
     const started = events.find((event): event is RunStartedEvent => event.type === 'run_started');
     if (!started) throw new DatasetError(`Run ${options.runId} has no run_started event; it cannot be resumed.`);
-    if (started.importedFrom) throw new ConfigError(`Run ${options.runId} was imported (${started.importedFrom.format}): it has no workspace to go on in. Label and export it; to run the task again, start a new run.`);
+    if (started.importedFrom)
+      throw new ConfigError(`Run ${options.runId} was imported (${started.importedFrom.format}): it has no workspace to go on in. Label and export it; to run the task again, start a new run.`);
     // A run that ended can go on only from a rewind recorded after its end.
     const lastEnd = lastIndexOf(events, (event) => event.type === 'run_ended');
     const lastRewind = lastIndexOf(events, (event) => event.type === 'rewind');
@@ -379,7 +373,12 @@ export class RunSession {
     if (ended?.type === 'run_ended' && lastRewind < lastEnd) {
       throw new ConfigError(`Run ${options.runId} already ended (${ended.status}); there is nothing to resume. Rewind it to a step to go on from there.`);
     }
-    const endpoint = { baseUrl: options.client ? '' : (options.baseUrl ?? started.baseUrl), model: options.client?.model ?? options.model ?? started.model, apiKey: options.apiKey, client: options.client };
+    const endpoint = {
+      baseUrl: options.client ? '' : (options.baseUrl ?? started.baseUrl),
+      model: options.client?.model ?? options.model ?? started.model,
+      apiKey: options.apiKey,
+      client: options.client,
+    };
     validateEndpoint(endpoint);
     const sampling = options.sampling ?? started.sampling;
     validateSampling(sampling);
@@ -401,11 +400,7 @@ export class RunSession {
     return RunSession.releasingOnFailure(stores, async () => {
       const writer = await stores.store.openRun(options.runId);
       await writer.reserveSpace();
-      const context = new ContextManager(
-        { role: 'system', content: started.systemPrompt },
-        { role: 'user', content: started.task },
-        options.contextBudget ?? defaultContextBudget(),
-      );
+      const context = new ContextManager({ role: 'system', content: started.systemPrompt }, { role: 'user', content: started.task }, options.contextBudget ?? defaultContextBudget());
       const queued = new Map<string, PendingHint>();
       const rules = new RuleEngine();
       for (const event of events) rules.observe(event);
@@ -603,7 +598,9 @@ export class RunSession {
     } catch (failure) {
       this.log(`Could not record why run ${this.runId} stopped: ${(failure as Error).message}`);
     }
-    await this.writer.updateManifest({ status: 'stopped', steps, endedAt: time, error, resumable: 'disk_full' }).catch((failure: Error) => this.log(`Could not close the manifest of run ${this.runId}: ${failure.message}`));
+    await this.writer
+      .updateManifest({ status: 'stopped', steps, endedAt: time, error, resumable: 'disk_full' })
+      .catch((failure: Error) => this.log(`Could not close the manifest of run ${this.runId}: ${failure.message}`));
     return { type: 'run_ended', time, status: 'stopped', steps, error };
   }
 

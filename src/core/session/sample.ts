@@ -8,8 +8,8 @@ import path from 'node:path';
 import type { RunEndedEvent, SamplingOptions } from '../dataset/events';
 import { newRunId } from '../dataset/ids';
 import { openSetting } from './errors';
-import { ConfigError, Disposable, RunOptions, RunSession, validateRunOptions, validateSampling } from './runSession';
-import { checkRunsDir, OriginSnapshot, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
+import { ConfigError, type Disposable, type RunOptions, RunSession, validateRunOptions, validateSampling } from './runSession';
+import { checkRunsDir, type OriginSnapshot, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
 
 /**
  * A limit on how many runs go on at once. One instance can be shared by every sampling of a

@@ -1,9 +1,9 @@
 /** `apollo stats`: what a dataset holds, read from the events (the single source of truth). */
 import path from 'node:path';
 import { primaryReward } from '../dataset/events';
-import { DatasetStore, folderBytes } from '../dataset/store';
+import { type DatasetStore, folderBytes } from '../dataset/store';
 import { SHADOW_FOLDER } from '../grounding/shadowStore';
-import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
+import { DEFAULT_MASK_POLICY, LabelBook, type MaskPolicy, maskOf } from '../supervision/labels';
 
 type EffectiveCounts = Record<'good' | 'bad' | 'neutral' | 'unlabelled', number>;
 type SourceCounts = Record<'human' | 'judge' | 'rule', number>;
@@ -157,8 +157,7 @@ export async function datasetStats(store: DatasetStore, policy: MaskPolicy = DEF
   const annotatorActions = hints + sum((run) => run.annotatorActions);
   const recordedSteps = sum((run) => Object.values(run.effectiveLabels).reduce((a, b) => a + b, 0));
   const maskedSteps = sum((run) => run.maskedSteps);
-  const total = <K extends string>(pick: (run: RunStats) => Record<K, number>, keys: K[]) =>
-    Object.fromEntries(keys.map((key) => [key, sum((run) => pick(run)[key])])) as Record<K, number>;
+  const total = <K extends string>(pick: (run: RunStats) => Record<K, number>, keys: K[]) => Object.fromEntries(keys.map((key) => [key, sum((run) => pick(run)[key])])) as Record<K, number>;
   const sampled = perRun.filter((run) => run.taskId !== undefined);
   return {
     runs: perRun.length,
@@ -201,8 +200,12 @@ export function formatStats(stats: DatasetStats): string {
     ...(stats.sampledRuns ? [`sampled: ${stats.sampledRuns} run(s) of ${stats.tasks} task(s), ${stats.adoptedRuns} adopted`] : []),
     `tokens: ${stats.promptTokens} in, ${stats.completionTokens} out`,
     `annotator actions (hints, human labels, rewinds): ${stats.annotatorActions} (${stats.annotatorActionsPerAgentHour} per agent-hour over ${stats.agentHours} agent-hours)`,
-    `steps by effective label: ${Object.entries(stats.effectiveLabels).map(([label, count]) => `${label} ${count}`).join(', ')}`,
-    `decided by: ${Object.entries(stats.labelSources).map(([tier, count]) => `${tier} ${count}`).join(', ')}`,
+    `steps by effective label: ${Object.entries(stats.effectiveLabels)
+      .map(([label, count]) => `${label} ${count}`)
+      .join(', ')}`,
+    `decided by: ${Object.entries(stats.labelSources)
+      .map(([tier, count]) => `${tier} ${count}`)
+      .join(', ')}`,
     `masked: ${stats.maskedSteps} step(s), ${(stats.maskedShare * 100).toFixed(1)}% (policy ${stats.maskPolicy})`,
     `judge: ${stats.judge.requests} request(s), ${stats.judge.failures} failed, tokens ${stats.judge.promptTokens} in, ${stats.judge.completionTokens} out`,
     `dataset size: ${(stats.storeBytes / 1024 / 1024).toFixed(2)} MiB, of which snapshots ${(stats.snapshotBytes / 1024 / 1024).toFixed(2)} MiB ("apollo gc" reclaims those of deleted runs)`,
@@ -320,10 +323,23 @@ export function compareByHints(perRun: readonly RunStats[], successThreshold = 1
   const tasks = [...new Set(verified.map((run) => run.task!))].sort();
   return {
     successThreshold,
-    overall: { withHints: groupStats(verified.filter(hinted), successThreshold), withoutHints: groupStats(verified.filter((run) => !hinted(run)), successThreshold) },
+    overall: {
+      withHints: groupStats(verified.filter(hinted), successThreshold),
+      withoutHints: groupStats(
+        verified.filter((run) => !hinted(run)),
+        successThreshold,
+      ),
+    },
     perTask: tasks.map((task) => {
       const runs = verified.filter((run) => run.task === task);
-      return { task, withHints: groupStats(runs.filter(hinted), successThreshold), withoutHints: groupStats(runs.filter((run) => !hinted(run)), successThreshold) };
+      return {
+        task,
+        withHints: groupStats(runs.filter(hinted), successThreshold),
+        withoutHints: groupStats(
+          runs.filter((run) => !hinted(run)),
+          successThreshold,
+        ),
+      };
     }),
     controlRuns: verified.filter((run) => !hinted(run) && run.hintsDisabled).length,
     unverifiedRuns: taskRuns.length - verified.length,
@@ -332,13 +348,20 @@ export function compareByHints(perRun: readonly RunStats[], successThreshold = 1
 
 function describeGroup(name: string, group: HintGroupStats): string {
   if (!group.runs) return `  ${name}: no verified run`;
-  const pass = Object.entries(group.passAtK).map(([k, value]) => `pass@${k} ${(value * 100).toFixed(1)}%`).join(', ');
+  const pass = Object.entries(group.passAtK)
+    .map(([k, value]) => `pass@${k} ${(value * 100).toFixed(1)}%`)
+    .join(', ');
   const per = group.solvedTasks ? `; per solved task ${group.actionsPerSolvedTask} action(s), ${group.minutesPerSolvedTask} min` : '';
   return `  ${name}: ${group.runs} run(s), solved ${group.solved} (${(group.successRate * 100).toFixed(1)}%), mean reward ${group.meanReward}; ${pass}; annotator ${group.annotatorActions} action(s), ${group.annotatorMinutes} min${per}`;
 }
 
 export function formatHintComparison(comparison: HintComparison): string {
-  const lines = [`runs with hints against runs without (solved: reward ≥ ${comparison.successThreshold})`, 'overall', describeGroup('with hints', comparison.overall.withHints), describeGroup('without hints', comparison.overall.withoutHints)];
+  const lines = [
+    `runs with hints against runs without (solved: reward ≥ ${comparison.successThreshold})`,
+    'overall',
+    describeGroup('with hints', comparison.overall.withHints),
+    describeGroup('without hints', comparison.overall.withoutHints),
+  ];
   for (const task of comparison.perTask) lines.push(`task ${task.task}`, describeGroup('with hints', task.withHints), describeGroup('without hints', task.withoutHints));
   if (comparison.controlRuns) lines.push(`${comparison.controlRuns} run(s) without hints were started with hints disabled (--no-hints).`);
   if (comparison.unverifiedRuns) lines.push(`${comparison.unverifiedRuns} task run(s) left out: never verified (apollo verify --run ID).`);

@@ -44,7 +44,12 @@ export function taskSourceOf(task: HarborTask): TaskSource {
 
 /** A folder name from a task name ("org/fix-bug" → "org-fix-bug"). */
 function folderName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'task';
+  return (
+    name
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 60) || 'task'
+  );
 }
 
 /**
@@ -93,7 +98,18 @@ export async function verifyWorkspace(options: VerifyOptions): Promise<RewardEve
       durationMs += solved.durationMs;
       prefix = solved.output ? `${solved.output}\n` : '';
       if (solved.error) {
-        return { type: 'reward', time: new Date().toISOString(), source: 'oracle', rewards: {}, task: options.task.name, exitCode: solved.exitCode, ...(solved.timedOut ? { timedOut: true } : {}), durationMs, error: solved.error, output: solved.output };
+        return {
+          type: 'reward',
+          time: new Date().toISOString(),
+          source: 'oracle',
+          rewards: {},
+          task: options.task.name,
+          exitCode: solved.exitCode,
+          ...(solved.timedOut ? { timedOut: true } : {}),
+          durationMs,
+          error: solved.error,
+          output: solved.output,
+        };
       }
     }
     const outcome = await runVerifier({ ...common, logsDir: path.join(logs, 'verifier'), timeoutMs: options.timeoutMs });
@@ -127,7 +143,16 @@ export async function runTaskSource(store: DatasetStore, runId: string): Promise
  * Runs a recorded run's verifier again on its workspace (e.g. after an adopt, or after fixing the
  * task's tests) and appends the `reward` event. Refused while the run is going.
  */
-export async function verifyRun(options: { datasetDir: string; runId: string; sandbox?: SandboxInfo; host?: TaskHost; timeoutMs?: number; home?: string; cacheDir?: string; signal?: AbortSignal }): Promise<RewardEvent> {
+export async function verifyRun(options: {
+  datasetDir: string;
+  runId: string;
+  sandbox?: SandboxInfo;
+  host?: TaskHost;
+  timeoutMs?: number;
+  home?: string;
+  cacheDir?: string;
+  signal?: AbortSignal;
+}): Promise<RewardEvent> {
   const redactor = new Redactor({ secrets: secretEnvValues() });
   const store = new DatasetStore(options.datasetDir, { redactor });
   const manifest = await store.readManifest(options.runId);
@@ -144,7 +169,15 @@ export async function verifyRun(options: { datasetDir: string; runId: string; sa
 }
 
 /** `apollo verify --task-dir DIR --oracle`: the task's solution on a fresh working copy, then its verifier. */
-export async function checkTaskSolvable(options: { taskDir: string; sandbox?: SandboxInfo; host?: TaskHost; timeoutMs?: number; home?: string; cacheDir?: string; signal?: AbortSignal }): Promise<RewardEvent> {
+export async function checkTaskSolvable(options: {
+  taskDir: string;
+  sandbox?: SandboxInfo;
+  host?: TaskHost;
+  timeoutMs?: number;
+  home?: string;
+  cacheDir?: string;
+  signal?: AbortSignal;
+}): Promise<RewardEvent> {
   const { task, sandbox } = await loadRunnableTask(options.taskDir, { sandbox: options.sandbox, host: options.host });
   if (!task.hasSolution) throw new TaskError(`Task ${task.name} has no solution/solve.sh to check it with.`);
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'apollo-oracle-'));

@@ -12,8 +12,8 @@ import type { SandboxInfo } from '../agent/sandbox';
 import { detectSandbox } from '../agent/sandbox';
 import type { RewardEvent, RunEndedEvent } from '../dataset/events';
 import type { HarborTask, TaskHost } from './harborTask';
-import { ConfigError, RunSession } from './runSession';
-import { ConcurrencyLimit, SampleOptions, Sampling, startSampling } from './sample';
+import { ConfigError, type RunSession } from './runSession';
+import { ConcurrencyLimit, type SampleOptions, type Sampling, startSampling } from './sample';
 import { loadRunnableTask, taskPrompt, taskSandbox, taskSourceOf, taskWorkspace, verifyRun } from './taskRuns';
 
 /** Statuses a run ends with that count as success: it stopped where it was meant to. */
@@ -181,7 +181,13 @@ export class TaskSuite {
           log: options.log && ((line) => options.log!(`${task.name} ${line}`)),
         });
         this.tasks.push({ task, sampling });
-        const suiteRun = (index: number): SuiteRun => ({ task, taskId: sampling.taskId, index: index + 1, count: options.n, ...(sampling.runs[index].runId ? { runId: sampling.runs[index].runId } : {}) });
+        const suiteRun = (index: number): SuiteRun => ({
+          task,
+          taskId: sampling.taskId,
+          index: index + 1,
+          count: options.n,
+          ...(sampling.runs[index].runId ? { runId: sampling.runs[index].runId } : {}),
+        });
         const result = (index: number): SuiteRunResult => {
           const key = `${sampling.taskId}/${index}`;
           let entry = this.results.get(key);
@@ -244,7 +250,7 @@ export class TaskSuite {
     this.finished = (async () => {
       await Promise.all(samplings);
       // Verifiers are pushed as runs end; wait until none is added any more.
-      for (let seen = -1; seen !== verifying.length; ) {
+      for (let seen = -1; seen !== verifying.length;) {
         seen = verifying.length;
         await Promise.all(verifying);
       }

@@ -3,8 +3,8 @@
  * unit tests use it alike.
  */
 import { mixedFiles, primaryReward, stepGrounding, type DatasetEvent, type ExternalChangeEvent, type LabelEvent, type RewardEvent, type StepEvent } from '../dataset/events';
-import { AttentionFlag, AttentionTracker } from '../supervision/attention';
-import { DEFAULT_MASK_POLICY, LabelBook, MaskPolicy, maskOf } from '../supervision/labels';
+import { type AttentionFlag, AttentionTracker } from '../supervision/attention';
+import { DEFAULT_MASK_POLICY, LabelBook, type MaskPolicy, maskOf } from '../supervision/labels';
 import type { HostToWebview, LabelBadge, RewardView, RunView, StepDetail, TimelineHint, TimelineNote, TimelineStep } from './panelViews';
 
 const ARGS_LENGTH = 80;
@@ -26,7 +26,7 @@ export function summarizeArguments(raw: string): string {
   if (typeof args !== 'object' || args === null) return oneLine(String(raw), ARGS_LENGTH);
   const record = args as Record<string, unknown>;
   for (const key of ['path', 'command', 'summary']) {
-    if (typeof record[key] === 'string') return oneLine(record[key] as string, ARGS_LENGTH);
+    if (typeof record[key] === 'string') return oneLine(record[key], ARGS_LENGTH);
   }
   return oneLine(raw === '{}' ? '' : raw, ARGS_LENGTH);
 }
@@ -36,7 +36,17 @@ export function rewardView(event: RewardEvent): RewardView {
   const value = event.error ? undefined : primaryReward(event.rewards);
   if (value !== undefined) return { value, rewards: { ...event.rewards } };
   const detail = event.error ?? 'the verifier gave no reward.';
-  const short = event.timedOut ? 'timed out' : /wrote no reward/.test(detail) ? 'no reward file' : /could not start/.test(detail) ? 'could not start' : /was stopped/.test(detail) ? 'stopped' : /exited with/.test(detail) ? 'verifier failed' : 'error';
+  const short = event.timedOut
+    ? 'timed out'
+    : /wrote no reward/.test(detail)
+      ? 'no reward file'
+      : /could not start/.test(detail)
+        ? 'could not start'
+        : /was stopped/.test(detail)
+          ? 'stopped'
+          : /exited with/.test(detail)
+            ? 'verifier failed'
+            : 'error';
   return { rewards: { ...event.rewards }, error: short, detail };
 }
 
@@ -342,7 +352,17 @@ export class TimelineModel {
       this.unseen++;
       messages.push({ type: 'attention', flag, unseen: this.unseen });
     }
-    if (run && (event.type === 'step' || event.type === 'label' || event.type === 'run_state' || event.type === 'run_ended' || event.type === 'run_adopted' || event.type === 'hint_queued' || event.type === 'summary' || event.type === 'reward')) {
+    if (
+      run &&
+      (event.type === 'step' ||
+        event.type === 'label' ||
+        event.type === 'run_state' ||
+        event.type === 'run_ended' ||
+        event.type === 'run_adopted' ||
+        event.type === 'hint_queued' ||
+        event.type === 'summary' ||
+        event.type === 'reward')
+    ) {
       run.maskedShare = this.steps.length ? this.masked / this.steps.length : 0;
       messages.push({ type: 'runUpdated', run: { ...run } });
     }

@@ -13,10 +13,10 @@ import { randomBytes } from 'node:crypto';
 import { DatasetStore } from '../dataset/store';
 import { isValidRunId } from '../dataset/ids';
 import { lendObjects } from '../grounding/borrowedObjects';
-import { Driver, driverOverrides, hardenedGit } from '../grounding/gitEnvironment';
+import { type Driver, driverOverrides, hardenedGit } from '../grounding/gitEnvironment';
 import { datasetExclusions, ShadowStore, shadowStoreDir, TASK_REF_PREFIX } from '../grounding/shadowStore';
 import { isInside } from '../paths';
-import { ConfigError, GroundingOptions, resolveGrounding } from './runSession';
+import { ConfigError, type GroundingOptions, resolveGrounding } from './runSession';
 import { openSetting } from './errors';
 
 /** The snapshot of the user's workspace that a sampling's working copies are made from. */
@@ -72,10 +72,16 @@ export async function checkRunsDir(runsDir: string, workspace: string, datasetDi
   const realWorkspace = await realPathOfNearest(workspace);
   const dataset = await realPathOfNearest(datasetDir);
   if (isInside(runs, realWorkspace)) {
-    throw new ConfigError(`The runs folder ${runsDir} is inside the workspace ${workspace}: working copies must live outside it. Pick another folder (CLI: --runs-dir).`, openSetting('apollo.runsPath'));
+    throw new ConfigError(
+      `The runs folder ${runsDir} is inside the workspace ${workspace}: working copies must live outside it. Pick another folder (CLI: --runs-dir).`,
+      openSetting('apollo.runsPath'),
+    );
   }
   if (isInside(runs, dataset)) {
-    throw new ConfigError(`The runs folder ${runsDir} is inside the dataset folder ${datasetDir}: the agent may never work there. Pick another folder (CLI: --runs-dir).`, openSetting('apollo.runsPath'));
+    throw new ConfigError(
+      `The runs folder ${runsDir} is inside the dataset folder ${datasetDir}: the agent may never work there. Pick another folder (CLI: --runs-dir).`,
+      openSetting('apollo.runsPath'),
+    );
   }
   if (isInside(realWorkspace, runs) || isInside(dataset, runs)) {
     throw new ConfigError(`The runs folder ${runsDir} holds the workspace or the dataset folder; pick a folder of its own (CLI: --runs-dir).`, openSetting('apollo.runsPath'));
@@ -245,7 +251,10 @@ export async function createCopyStore(datasetRoot: string, dir: string, originSt
  * its shadow store.
  */
 export async function prepareWorkingCopy(origin: OriginSnapshot, dir: string, pristine?: string): Promise<PreparedCopy> {
-  const exists = await fs.readdir(dir).then((entries) => entries.length > 0, () => false);
+  const exists = await fs.readdir(dir).then(
+    (entries) => entries.length > 0,
+    () => false,
+  );
   if (exists) throw new ConfigError(`The working copy folder ${dir} already exists and is not empty.`);
   await fs.mkdir(dir, { recursive: true });
   const hasGit = await cloneUserRepository(origin.workspace, dir);

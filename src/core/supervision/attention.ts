@@ -28,7 +28,11 @@ export const DEFAULT_ATTENTION: Required<AttentionOptions> = { failuresInARow: 3
 export function asksQuestion(content: string | null): boolean {
   const text = (content ?? '').trim();
   if (!text) return false;
-  const lastLine = text.split('\n').filter((line) => line.trim()).pop() ?? '';
+  const lastLine =
+    text
+      .split('\n')
+      .filter((line) => line.trim())
+      .pop() ?? '';
   return /\?\s*$/.test(text) || /\?\s*$/.test(lastLine);
 }
 
@@ -198,7 +202,5 @@ export function formatReward(value: number): string {
 /** The runs in the order the annotator should look at them; ties keep the order the runs started in. */
 export function orderByNeed(runs: readonly RunNeedInput[], options: NeedOrderOptions = {}): RunNeed[] {
   // Among runs with the same need, more unseen flags first.
-  return runs
-    .map((run) => needOf(run, options))
-    .sort((a, b) => a.rank - b.rank || b.unseen.length - a.unseen.length || a.startedAt.localeCompare(b.startedAt) || a.runId.localeCompare(b.runId));
+  return runs.map((run) => needOf(run, options)).sort((a, b) => a.rank - b.rank || b.unseen.length - a.unseen.length || a.startedAt.localeCompare(b.startedAt) || a.runId.localeCompare(b.runId));
 }

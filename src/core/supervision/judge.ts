@@ -464,7 +464,9 @@ export class Judge {
     if (step.action) lines.push(`Action: ${this.text(step.action.name, 200)}\nArguments:\n${this.text(step.action.arguments, LIMITS.arguments)}`);
     else lines.push('Action: none (the agent answered without a tool call)');
     for (const part of step.moreActions ?? []) {
-      lines.push(`Then: ${this.text(part.action.name, 200)} ${this.text(part.action.arguments, LIMITS.arguments / 2)} → ${part.isError ? 'error: ' : ''}${this.text(part.observation, LIMITS.observation / 4)}`);
+      lines.push(
+        `Then: ${this.text(part.action.name, 200)} ${this.text(part.action.arguments, LIMITS.arguments / 2)} → ${part.isError ? 'error: ' : ''}${this.text(part.observation, LIMITS.observation / 4)}`,
+      );
     }
     if (step.skippedToolCalls?.length) lines.push(`(${step.skippedToolCalls.length} tool call(s) of this turn were not executed: ${this.text(step.skippedToolCalls[0].content, 200)})`);
     lines.push(`Tool reported an error: ${step.isError ? 'yes' : 'no'}`);

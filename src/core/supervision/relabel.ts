@@ -1,6 +1,6 @@
 /** `apollo relabel`: brings the rule labels of recorded runs up to date with the rules. */
 import type { DatasetStore } from '../dataset/store';
-import { relabelEvents, RuleOptions } from './rules';
+import { relabelEvents, type RuleOptions } from './rules';
 
 export interface RelabelResult {
   runId: string;

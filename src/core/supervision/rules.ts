@@ -65,7 +65,6 @@ function commandFailure(observation: string): string | undefined {
   return undefined;
 }
 
-
 /** A call as the model would repeat it: tool name plus its arguments with keys in a fixed order. */
 function callKey(step: StepEvent): string | undefined {
   if (!step.action) return undefined;

@@ -58,7 +58,14 @@ export async function showFile(file: string): Promise<void> {
 
 /** The folder dialog: one folder, or undefined when dismissed. */
 export async function showFolderDialog(title: string, openLabel: string, defaultFolder?: string): Promise<string | undefined> {
-  const picked = await vscode.window.showOpenDialog({ title, openLabel, canSelectFolders: true, canSelectFiles: false, canSelectMany: false, ...(defaultFolder ? { defaultUri: vscode.Uri.file(defaultFolder) } : {}) });
+  const picked = await vscode.window.showOpenDialog({
+    title,
+    openLabel,
+    canSelectFolders: true,
+    canSelectFiles: false,
+    canSelectMany: false,
+    ...(defaultFolder ? { defaultUri: vscode.Uri.file(defaultFolder) } : {}),
+  });
   return picked?.[0]?.fsPath;
 }
 
