@@ -120,6 +120,10 @@ test('tasks this host cannot run are refused before the run, each with its reaso
   assert.match(taskRefusal(variant({ runLines: ['pip install -r requirements.txt'] }), everything) ?? '', /needs a container engine/);
   assert.match(taskRefusal(variant({ copies: [{ from: 'README.md', to: '/etc/motd' }] }), everything) ?? '', /outside its WORKDIR \/app/);
   assert.match(taskRefusal(variant({ copies: [{ from: '../../secret', to: '/app/x' }] }), everything) ?? '', /outside its build context/);
+  for (const workdir of ['/', '/etc', '/usr/src/app', '/tmp/work', '/proc', '/tests']) {
+    assert.match(taskRefusal(variant({ workdir, copies: [] }), everything) ?? '', /would put the workspace over a system folder/, workdir);
+  }
+  for (const workdir of ['/app', '/workspace', '/testbed', '/home/user/project', '/root/repo']) assert.equal(taskRefusal(variant({ workdir, copies: [] }), everything), undefined, workdir);
   assert.match(taskRefusal(hello, { ...everything, sandbox: false, sandboxReason: 'bubblewrap (bwrap) is not installed' }) ?? '', /needs the command sandbox .* bubblewrap \(bwrap\) is not installed/);
 });
 

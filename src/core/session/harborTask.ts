@@ -293,6 +293,9 @@ export function localTaskHost(sandbox: { available: boolean; reason?: string }):
   };
 }
 
+/** Top-level folders a task's WORKDIR may not take over in the sandbox (the workspace is placed there). */
+const SYSTEM_FOLDERS = new Set(['bin', 'boot', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'libx32', 'logs', 'proc', 'run', 'sbin', 'sys', 'tests', 'tmp', 'usr', 'var', 'solution']);
+
 /** Package-manager words that are not package names. */
 const INSTALL_FLAGS = /^(-|--)/;
 const HARMLESS_COMMAND = /^(apt-get|apt)\s+(update|clean|autoremove)\b|^rm\s+-rf\s+\/var\/lib\/apt\/lists\/?\*?$|^mkdir\s+(-p\s+)?\S+$|^true$|^:$/;
@@ -338,6 +341,8 @@ function runLineNeeds(line: string, host: TaskHost): { missing: string[]; refusa
 export function taskRefusal(task: HarborTask, host: TaskHost): string | undefined {
   const name = `Task ${task.name}`;
   const underHarbor = 'run it under Harbor with a container engine, or give it an environment that only copies files and installs what this machine has';
+  const top = task.workdir.split('/').filter(Boolean)[0];
+  if (!top || SYSTEM_FOLDERS.has(top)) return `${name}'s WORKDIR ${task.workdir} would put the workspace over a system folder inside the sandbox: give it a folder of its own (e.g. /app).`;
   if (!host.sandbox)
     return `${name} cannot be verified here: its verifier needs the command sandbox to place /tests and the workspace where the task expects them, and ${host.sandboxReason ?? 'there is none'}.`;
   if (task.environment.dockerImage) return `${name} needs the container image ${task.environment.dockerImage} ([environment] docker_image): ${underHarbor}.`;
