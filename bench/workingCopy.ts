@@ -4,7 +4,10 @@
  * Split into the parts a sampling pays: materializing a copy from the shadow store (read-tree +
  * checkout-index), copying the first copy into another (reflinked where the file system can), and
  * the copy's own `.git` (clone --local, read-tree HEAD, refresh). `cp -r` of the workspace is the
- * reference. Prints figures; asserts nothing. `--files N` (default 20000), `--repeat N` (default 5).
+ * reference. Then the overlay copies (core/session/overlayCopy.ts): the base written once per
+ * sampling, and each copy an overlay mount over it, where this process may mount (root, or run it
+ * in a namespace of its own: `unshare --user --map-root-user --mount node out/bench/workingCopy.js`).
+ * Prints figures; asserts nothing. `--files N` (default 20000), `--repeat N` (default 5).
  */
 import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ShadowStore } from '../src/core/grounding/shadowStore';
-import { cloneUserRepository, copyWorkingFiles, createCopyStore, indexCopy, materializeSnapshot, type OriginSnapshot, snapshotOrigin } from '../src/core/session/workingCopy';
+import { copyLayers, mountCopy, overlaySupport, unmountCopies } from '../src/core/session/overlayCopy';
+import { cloneUserRepository, copyWorkingFiles, createCopyStore, indexCopy, materializeSnapshot, type OriginSnapshot, prepareOverlayBase, snapshotOrigin } from '../src/core/session/workingCopy';
 import { generate } from './tree';
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
@@ -79,6 +83,10 @@ interface Figures {
   /** A copy's own store after its first snapshot, borrowing the workspace store's objects. */
   copyStoreBytes: number;
   copyFirstSnapshot: number;
+  /** Overlay copies: the base (once per sampling), one mount, and a copy's upper layer after `git status` in it. */
+  overlayBase: number[];
+  overlayMount: number[];
+  overlayBytes: number;
 }
 
 async function bench(name: string, withGit: boolean): Promise<Figures> {
@@ -106,7 +114,11 @@ async function bench(name: string, withGit: boolean): Promise<Figures> {
       originStoreBytes: allocated(origin.storeDir).bytes,
       copyStoreBytes: 0,
       copyFirstSnapshot: 0,
+      overlayBase: [],
+      overlayMount: [],
+      overlayBytes: 0,
     };
+    const overlay = !(await overlaySupport(root));
     for (let i = 0; i < repeat; i++) {
       const first = path.join(root, 'runs', `${i}`, '0');
       const second = path.join(root, 'runs', `${i}`, '1');
@@ -135,6 +147,20 @@ async function bench(name: string, withGit: boolean): Promise<Figures> {
         [figures.copyFirstSnapshot] = await timed(() => shadow.snapshot());
         await shadow.settled();
         figures.copyStoreBytes = allocated(storeDir).bytes;
+      }
+      if (overlay) {
+        const copies = path.join(root, 'runs', `${i}`, 'overlay');
+        const [base] = await timed(() => prepareOverlayBase(origin, copies));
+        figures.overlayBase.push(base);
+        const copy = path.join(copies, '1');
+        const [mounted] = await timed(() => mountCopy(copy));
+        figures.overlayMount.push(mounted);
+        if (i === 0) {
+          if (withGit) git(copy, ['status', '--porcelain']);
+          const layers = copyLayers(copy);
+          figures.overlayBytes = allocated(layers.upper).bytes + allocated(layers.work).bytes;
+        }
+        await unmountCopies([copy]);
       }
       rmSync(path.join(root, 'runs', `${i}`), { recursive: true, force: true });
     }
@@ -174,6 +200,17 @@ async function main(): Promise<void> {
         `${ms(median(row.materialize) + clone)} / ${ms(median(row.copy) + clone)} | ${ms(median(row.cp))} | ${mib(row.copyBytes)} | ` +
         `${row.clone.length ? `${mib(row.gitBytes.bytes - row.gitBytes.shared)} / ${mib(row.gitBytes.shared)}` : '—'} | ${mib(row.workspaceBytes)} | ${row.reflinked ? 'yes' : 'no'} |`,
     );
+  }
+  console.log('');
+  console.log('| tree | overlay base (once per sampling) | overlay copy (mount) | cp -r | overlay copy / cp -r | overlay copy on disk (upper + work, after git status) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const row of rows) {
+    if (!row.overlayMount.length) {
+      console.log(`| ${row.tree} | — | not measured: ${await overlaySupport(os.tmpdir())} | ${ms(median(row.cp))} | — | — |`);
+      continue;
+    }
+    const ratio = median(row.overlayMount) / median(row.cp);
+    console.log(`| ${row.tree} | ${ms(median(row.overlayBase))} | ${ms(median(row.overlayMount))} | ${ms(median(row.cp))} | ${ratio.toFixed(3)}x | ${(row.overlayBytes / 1024).toFixed(0)} KiB |`);
   }
   for (const row of rows) {
     console.log(

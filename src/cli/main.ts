@@ -23,6 +23,7 @@ import { commandRelabel } from './commands/relabel';
 import { commandMerge } from './commands/merge';
 import { commandVerify } from './commands/verify';
 import { commandImport } from './commands/import';
+import { enterPrivateMounts } from './privateMounts';
 
 export type { CliIo } from './io';
 export { describeContextWindow, describeStep, describeTrouble, REASONING_SHOWN } from './output';
@@ -97,7 +98,8 @@ if (require.main === module) {
       return () => process.off('SIGINT', handler);
     },
   };
-  void main(process.argv.slice(2), io).then((code) => {
+  const argv = process.argv.slice(2);
+  void (enterPrivateMounts(argv) ?? main(argv, io)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -13,12 +13,12 @@ Usage:
   apollo run --task-dir DIR [--workspace DIR] [--no-hints] [and the other options of apollo run]
                                                                a task in Harbor's layout (instruction.md, task.toml,
                                                                tests/test.sh); its verifier's reward is recorded
-  apollo sample --task-dir DIR... --n K [--concurrency C] [--shard I/N] [--no-hints] [and the options below]
+  apollo sample --task-dir DIR... --n K [--concurrency C] [--shard I/N] [--no-hints] [--plain-copies] [and the options below]
                                                                K runs of each task of a suite, each verified
   apollo verify --run ID [--dataset DIR]                       run a task run's verifier again on its workspace
   apollo verify --task-dir DIR --oracle                        check a task with its solution/solve.sh
   apollo import --format atif SRC... [--dataset DIR]           bring ATIF trajectories (e.g. from Harbor) in to label them
-  apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR]
+  apollo sample --workspace DIR --task TEXT --n N [--concurrency K] [--runs-dir DIR] [--dataset DIR] [--plain-copies]
              [--max-steps N] [--max-minutes M] [--max-tokens T] [--seed S [--same-seed]]
              [and the other options of apollo run]
                                                                N runs of one task, each in its own working copy;
@@ -69,7 +69,10 @@ counted) or used --max-tokens (prompt plus completion); it ends with status budg
 apollo sample snapshots the workspace once (uncommitted changes included; .gitignored files,
 dependency folders and files over the size limit left out) and makes N working copies of it in
 --runs-dir/<task id>/ (default $APOLLO_HOME/runs), each with its own .git when the workspace is a git
-repository. The workspace itself is not touched. Runs go on --concurrency at a time (default all);
+repository. On Linux the copies are overlay mounts over one base copy, made in a mount namespace of
+the CLI's own (after the command, <task id>/<n> is empty and the run's changes are in
+<task id>/.overlay/<n>/upper; verify --run and run --resume mount it again); --plain-copies makes
+plain copies. The workspace itself is not touched. Runs go on --concurrency at a time (default all);
 they share a task id in the dataset. Steps and errors go to stderr; hint one run with apollo hint.
 Masks: --policy not-bad (default) trains on every step not labelled bad, good-only only on steps
 labelled good, all on everything. A step's label is its latest human label, else the judge's, else

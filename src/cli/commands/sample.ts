@@ -23,6 +23,7 @@ export async function commandSample(args: string[], io: CliIo): Promise<number> 
       'same-seed': { type: 'boolean' },
       'task-dir': { type: 'string', multiple: true },
       shard: { type: 'string' },
+      'plain-copies': { type: 'boolean' },
     },
     io,
   );
@@ -52,6 +53,7 @@ export async function commandSample(args: string[], io: CliIo): Promise<number> 
     n,
     concurrency,
     runsDir,
+    copies: values['plain-copies'] ? 'plain' : 'auto',
     log: (line) => io.stderr(`${line}\n`),
   });
   io.stderr(`task ${sampling.taskId}: ${n} run(s) of a snapshot of ${sampling.workspace} (${sampling.baseSnapshot.slice(0, 12)}), working copies in ${sampling.copiesDir}\n`);
@@ -73,6 +75,7 @@ export async function commandSample(args: string[], io: CliIo): Promise<number> 
   const release = io.onInterrupt?.(() => void sampling.stop());
   const results = await sampling.done;
   release?.();
+  await sampling.unmount().catch((error: Error) => io.stderr(`could not unmount the working copies: ${error.message}\n`));
   for (const subscription of subscriptions) subscription.dispose();
   const clean = results.filter((result) => result.ended && CLEAN_ENDS.has(result.ended.status)).length;
   const cancelled = results.filter((result) => result.cancelled).length;
@@ -86,7 +89,7 @@ export async function commandSample(args: string[], io: CliIo): Promise<number> 
  */
 export async function commandSampleTasks(
   dirs: string[],
-  values: SessionFlagValues & { workspace?: string; dataset?: string; n?: string; concurrency?: string; 'runs-dir'?: string; 'same-seed'?: boolean; shard?: string },
+  values: SessionFlagValues & { workspace?: string; dataset?: string; n?: string; concurrency?: string; 'runs-dir'?: string; 'same-seed'?: boolean; shard?: string; 'plain-copies'?: boolean },
   io: CliIo,
 ): Promise<number> {
   const n = Number(values.n);
@@ -114,6 +117,7 @@ export async function commandSampleTasks(
     run: {
       ...newRunOptions(flags),
       sameSeed: values['same-seed'],
+      copies: values['plain-copies'] ? 'plain' : 'auto',
     },
     events: {
       refused: (_dir, reason) => io.stderr(`refused: ${reason}\n`),

@@ -350,9 +350,31 @@ function runOnce(file: string, args: string[], timeoutMs: number): Promise<{ cod
   });
 }
 
+/**
+ * Where the CLI runs in a private mount namespace of its own (privateMounts.ts in the CLI: it is
+ * root there, mapped to the user), the ids the user has outside it, so that sandboxed commands see
+ * the user's own uid and gid as they do elsewhere. Empty otherwise.
+ */
+export function hostIdArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const uid = env.APOLLO_HOST_UID;
+  const gid = env.APOLLO_HOST_GID;
+  if (!uid || !gid || !/^\d+$/.test(uid) || !/^\d+$/.test(gid) || process.getuid?.() !== 0) return [];
+  return ['--uid', uid, '--gid', gid];
+}
+
 /** The namespace and rights flags every sandboxed command gets (the trial run uses them too). */
 function isolationArgs(disableUserns: boolean, network: boolean): string[] {
-  return ['--unshare-user', ...(disableUserns ? ['--disable-userns'] : []), '--cap-drop', 'ALL', '--unshare-pid', '--unshare-ipc', ...(network ? [] : ['--unshare-net']), '--die-with-parent'];
+  return [
+    '--unshare-user',
+    ...hostIdArgs(),
+    ...(disableUserns ? ['--disable-userns'] : []),
+    '--cap-drop',
+    'ALL',
+    '--unshare-pid',
+    '--unshare-ipc',
+    ...(network ? [] : ['--unshare-net']),
+    '--die-with-parent',
+  ];
 }
 
 async function probe(options: DetectSandboxOptions): Promise<SandboxInfo> {

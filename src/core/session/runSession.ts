@@ -23,6 +23,7 @@ import type {
 } from '../dataset/events';
 import { EVENTS_FORMAT_VERSION, stepToolResults } from '../dataset/events';
 import { newRunId } from '../dataset/ids';
+import { remountCopy } from './overlayCopy';
 import { Redactor, secretEnvValues, StreamRedactor } from '../dataset/redaction';
 import { DatasetError, DatasetStore, isDiskFull, type RunWriter } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
@@ -393,6 +394,10 @@ export class RunSession {
     const workspace = started.workspace;
     const stat = await fs.stat(workspace).catch(() => undefined);
     if (!stat?.isDirectory()) throw new ConfigError(`The run's workspace ${workspace} no longer exists.`);
+    // An overlay working copy whose sampling has ended is mounted again first.
+    await remountCopy(workspace).catch((error: Error) => {
+      throw new ConfigError(`Run ${options.runId}'s working copy cannot be mounted here: ${error.message}. The CLI mounts it in a namespace of its own: apollo run --resume ${options.runId}.`);
+    });
 
     // The run snapshots as it did when it started; runs recorded before that was kept take the options given.
     const grounding = started.grounding ?? resolveGrounding(options.grounding);

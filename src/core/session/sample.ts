@@ -9,7 +9,8 @@ import type { RunEndedEvent, SamplingOptions } from '../dataset/events';
 import { newRunId } from '../dataset/ids';
 import { openSetting } from './errors';
 import { ConfigError, type Disposable, type RunOptions, RunSession, validateRunOptions, validateSampling } from './runSession';
-import { checkRunsDir, type OriginSnapshot, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
+import { checkRunsDir, type OriginSnapshot, prepareOverlayBase, prepareOverlayCopy, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
+import { checkOverlayPaths, overlaySupport, unmountCopies } from './overlayCopy';
 
 /**
  * A limit on how many runs go on at once. One instance can be shared by every sampling of a
@@ -83,6 +84,13 @@ export interface SampleOptions extends Omit<RunOptions, 'taskId' | 'origin'> {
    * seed + i, so the N runs differ and each one can be replayed.
    */
   sameSeed?: boolean;
+  /**
+   * How the working copies are made. `plain` (the default): copies of their own, reflinked where
+   * the file system can, which stay readable once the process ends. `auto`: overlay mounts over one
+   * base copy where this process may mount them (overlayCopy.ts; the CLI runs in a mount namespace
+   * of its own for this), else plain copies.
+   */
+  copies?: 'auto' | 'plain';
 }
 
 /**
@@ -219,6 +227,7 @@ export class Sampling {
     // Let the caller subscribe before the first state changes.
     await new Promise((resolve) => setImmediate(resolve));
     const total = this.runs.length;
+    const overlay = await this.overlayBase();
     // Every copy is made before any run starts: copies after the first are copied from one no run has touched yet.
     let pristine: string | undefined;
     for (const run of this.runs) {
@@ -228,14 +237,17 @@ export class Sampling {
       }
       this.set(run, 'preparing');
       try {
-        const copy = await prepareWorkingCopy(this.origin, run.workingCopy, pristine);
+        const copy = overlay ? await prepareOverlayCopy(this.origin, run.workingCopy) : await prepareWorkingCopy(this.origin, run.workingCopy, pristine);
         pristine ??= copy.dir;
         this.log(`working copy ${run.index + 1}/${total} ready: ${run.workingCopy}${copy.git ? ' (with its own .git)' : ''}`);
         this.set(run, 'queued');
       } catch (error) {
         const message = `Could not prepare working copy ${run.index + 1}/${total} at ${run.workingCopy}: ${(error as Error).message}`;
         this.log(message);
-        if (!(error instanceof ConfigError)) await fs.rm(run.workingCopy, { recursive: true, force: true }).catch(() => undefined);
+        if (!(error instanceof ConfigError)) {
+          if (overlay) await unmountCopies([run.workingCopy]).catch(() => undefined);
+          await fs.rm(run.workingCopy, { recursive: true, force: true }).catch(() => undefined);
+        }
         this.set(run, 'failed', { error: message });
       }
     }
@@ -251,6 +263,41 @@ export class Sampling {
     }));
   }
 
+  /**
+   * Makes the base of overlay copies when they are to be used and this process may mount them;
+   * false (plain copies) otherwise, with the reason in the log.
+   */
+  private async overlayBase(): Promise<boolean> {
+    if (this.options.copies !== 'auto') return false;
+    const refused = await overlaySupport(this.runsDir);
+    if (refused) {
+      this.log(`working copies: plain copies (${refused})`);
+      return false;
+    }
+    try {
+      checkOverlayPaths(this.copiesDir);
+      await prepareOverlayBase(this.origin, this.copiesDir);
+      this.overlay = true;
+      this.log(`working copies: overlay mounts over one base copy in ${this.copiesDir}`);
+      return true;
+    } catch (error) {
+      this.log(`working copies: plain copies (the base for overlay copies could not be made: ${(error as Error).message})`);
+      return false;
+    }
+  }
+
+  /** Whether the working copies are overlay mounts (overlayCopy.ts). */
+  overlay = false;
+
+  /**
+   * Unmounts the sampling's overlay copies once nothing more runs in them (the runs and their
+   * verifiers are done); their layers stay, and a resume or `apollo verify --run` mounts them
+   * again. Nothing to do for plain copies.
+   */
+  async unmount(): Promise<void> {
+    if (this.overlay) await unmountCopies(this.runs.map((run) => run.workingCopy));
+  }
+
   private async runOne(run: SampledRun): Promise<void> {
     const signal = this.abort.signal;
     const releaseOwn = await this.own.acquire(signal);
@@ -262,7 +309,7 @@ export class Sampling {
     }
     try {
       this.set(run, 'preparing');
-      const { n: _n, concurrency: _concurrency, runsDir: _runsDir, limit: _limit, sameSeed, ...runOptions } = this.options;
+      const { n: _n, concurrency: _concurrency, runsDir: _runsDir, limit: _limit, sameSeed, copies: _copies, ...runOptions } = this.options;
       const session = await RunSession.start({
         ...runOptions,
         sampling: seedFor(run.index, runOptions.sampling, sameSeed),

@@ -14,6 +14,7 @@ import type { RewardEvent, RunStartedEvent, TaskSource } from '../dataset/events
 import { Redactor, secretEnvValues } from '../dataset/redaction';
 import { DatasetStore } from '../dataset/store';
 import type { HarborTask, TaskHost } from './harborTask';
+import { remountCopy } from './overlayCopy';
 import { loadTask, localTaskHost, prepareTaskWorkspace, TaskError, taskRefusal } from './harborTask';
 import { rewardView } from './timeline';
 import { runVerifier } from './verifier';
@@ -159,6 +160,10 @@ export async function verifyRun(options: {
   if (manifest.status === 'running' || manifest.status === 'paused') throw new TaskError(`Run ${options.runId} is ${manifest.status}: verify it once it has ended.`);
   const { started, source } = await runTaskSource(store, options.runId);
   if (!existsSync(started.workspace)) throw new TaskError(`Run ${options.runId}'s workspace ${started.workspace} is gone: there is nothing to verify.`);
+  // An overlay working copy whose sampling has ended is mounted again first.
+  await remountCopy(started.workspace).catch((error: Error) => {
+    throw new TaskError(`Run ${options.runId}'s workspace cannot be verified here: ${error.message}. The CLI mounts it in a namespace of its own: apollo verify --run ${options.runId}.`);
+  });
   const { task, sandbox } = await loadRunnableTask(source.dir, { sandbox: options.sandbox, host: options.host });
   const event = await verifyWorkspace({ task, workspace: started.workspace, sandbox, timeoutMs: options.timeoutMs, home: options.home, cacheDir: options.cacheDir, redactor, signal: options.signal });
   await store.appendEvent(options.runId, event);

@@ -254,6 +254,8 @@ export class TaskSuite {
         seen = verifying.length;
         await Promise.all(verifying);
       }
+      // Nothing more runs in the working copies: overlay copies are unmounted (their layers stay).
+      for (const { task, sampling } of this.tasks) await sampling.unmount().catch((error: Error) => options.log?.(`${task.name} could not unmount its working copies: ${error.message}`));
       return { runs: [...this.results.values()], refused: [...this.refused] };
     })();
   }

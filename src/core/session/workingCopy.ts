@@ -18,6 +18,7 @@ import { datasetExclusions, ShadowStore, shadowStoreDir, TASK_REF_PREFIX } from 
 import { isInside } from '../paths';
 import { ConfigError, type GroundingOptions, resolveGrounding } from './runSession';
 import { openSetting } from './errors';
+import { baseDir, mountCopy, unmountCopies } from './overlayCopy';
 
 /** The snapshot of the user's workspace that a sampling's working copies are made from. */
 export interface OriginSnapshot {
@@ -39,6 +40,8 @@ export interface PreparedCopy {
   storeDir: string;
   /** The copy's files were reflinked from another copy (false: made from the store, or copied plainly). */
   reflinked: boolean;
+  /** The copy is an overlay mount over the sampling's base (overlayCopy.ts). */
+  overlay: boolean;
 }
 
 // Every git call here runs hardened (gitEnvironment.ts); those that touch a work tree or an index
@@ -245,25 +248,63 @@ export async function createCopyStore(datasetRoot: string, dir: string, originSt
   return storeDir;
 }
 
-/**
- * Makes one working copy at `dir`: its `.git` (when the workspace has one with commits), its files
- * — copied from `pristine`, a copy no run has started in, when given, else from the snapshot — and
- * its shadow store.
- */
-export async function prepareWorkingCopy(origin: OriginSnapshot, dir: string, pristine?: string): Promise<PreparedCopy> {
+/** Refuses a working copy folder that exists and is not empty. */
+async function checkEmpty(dir: string): Promise<void> {
   const exists = await fs.readdir(dir).then(
     (entries) => entries.length > 0,
     () => false,
   );
   if (exists) throw new ConfigError(`The working copy folder ${dir} already exists and is not empty.`);
+}
+
+/**
+ * Writes a working copy's files at `dir`: its `.git` (when the workspace has one with commits) and
+ * its files — copied from `pristine`, a copy no run has started in, when given, else from the
+ * snapshot. Returns whether it has a `.git` and whether its files were reflinked.
+ */
+async function writeCopy(origin: OriginSnapshot, dir: string, pristine?: string): Promise<{ git: boolean; reflinked: boolean }> {
+  await checkEmpty(dir);
   await fs.mkdir(dir, { recursive: true });
   const hasGit = await cloneUserRepository(origin.workspace, dir);
   let reflinked = false;
   if (pristine) reflinked = (await copyWorkingFiles(pristine, dir)).reflinked;
   else await materializeSnapshot(origin.storeDir, origin.snapshot, dir);
   if (hasGit) await indexCopy(dir, origin.workspace);
+  return { git: hasGit, reflinked };
+}
+
+/**
+ * Makes one working copy at `dir`: its files (see writeCopy) and its shadow store.
+ */
+export async function prepareWorkingCopy(origin: OriginSnapshot, dir: string, pristine?: string): Promise<PreparedCopy> {
+  const { git: hasGit, reflinked } = await writeCopy(origin, dir, pristine);
   const storeDir = await createCopyStore(origin.datasetRoot, dir, origin.storeDir);
-  return { dir: await fs.realpath(dir), git: hasGit, storeDir, reflinked };
+  return { dir: await fs.realpath(dir), git: hasGit, storeDir, reflinked, overlay: false };
+}
+
+/**
+ * Makes the base of a sampling's overlay copies (overlayCopy.ts): the files a working copy gets,
+ * written once, never run in.
+ */
+export async function prepareOverlayBase(origin: OriginSnapshot, copiesDir: string): Promise<string> {
+  const base = baseDir(copiesDir);
+  await writeCopy(origin, base);
+  return base;
+}
+
+/**
+ * Makes one working copy at `dir` as an overlay mount over the sampling's base (prepareOverlayBase
+ * first), and its shadow store.
+ */
+export async function prepareOverlayCopy(origin: OriginSnapshot, dir: string): Promise<PreparedCopy> {
+  await checkEmpty(dir);
+  await mountCopy(dir);
+  const storeDir = await createCopyStore(origin.datasetRoot, dir, origin.storeDir);
+  const hasGit = await fs.stat(path.join(dir, '.git')).then(
+    () => true,
+    () => false,
+  );
+  return { dir: await fs.realpath(dir), git: hasGit, storeDir, reflinked: false, overlay: true };
 }
 
 /**
@@ -282,6 +323,12 @@ export async function removeWorkingCopies(runsDir: string, taskId: string): Prom
   if (stat.isSymbolicLink() || !stat.isDirectory() || real === root || !isInside(real, root)) {
     throw new ConfigError(`Refused: ${dir} is not a folder inside the runs folder ${root}.`);
   }
+  // Overlay copies still mounted (by this process, or by root on the host) are unmounted first:
+  // removing through a mount would only write whiteouts into its upper layer.
+  const copies = (await fs.readdir(real)).filter((name) => /^\d+$/.test(name)).map((name) => path.join(real, name));
+  await unmountCopies(copies).catch((error: Error) => {
+    throw new ConfigError(`Could not unmount a working copy of task ${taskId}: ${error.message}`);
+  });
   await fs.rm(real, { recursive: true, force: true });
   return true;
 }
