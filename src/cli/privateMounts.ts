@@ -1,6 +1,6 @@
 /**
  * The CLI's own mount namespace, for the commands that make or mount overlay working copies
- * (core/session/overlayCopy.ts): `sample`, `verify --run` and `run --resume`. Linux lets a user
+ * (core/session/overlayCopy.ts): `sample`, `verify --run`, `run --resume` and `rewind`. Linux lets a user
  * mount overlays in a user namespace of their own, not on the host, so the CLI runs itself again
  * there — `unshare --user --map-root-user --mount` — and does everything the command does inside:
  * the copies it mounts are seen by it and its children (file tools, git, the sandbox, the verifier)
@@ -25,6 +25,7 @@ export function wantsPrivateMounts(argv: string[]): boolean {
   if (command === 'sample') return !hasFlag(rest, '--plain-copies');
   if (command === 'verify') return hasFlag(rest, '--run');
   if (command === 'run') return hasFlag(rest, '--resume');
+  if (command === 'rewind') return hasFlag(rest, '--run');
   return false;
 }
 

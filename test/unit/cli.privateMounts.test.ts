@@ -12,6 +12,7 @@ test('the commands that make or mount working copies want the namespace; the oth
   assert.equal(wantsPrivateMounts(['verify', '--task-dir', 't', '--oracle']), false);
   assert.equal(wantsPrivateMounts(['run', '--resume', 'r']), true);
   assert.equal(wantsPrivateMounts(['run', '--task', 'x']), false);
+  assert.equal(wantsPrivateMounts(['rewind', '--run', 'r', '--to-step', '2']), true);
   for (const command of ['export', 'stats', 'gc', 'adopt', 'label', 'hint']) assert.equal(wantsPrivateMounts([command, '--run', 'r']), false, command);
   assert.equal(wantsPrivateMounts([]), false);
 });

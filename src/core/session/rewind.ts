@@ -11,6 +11,7 @@ import { DatasetStore } from '../dataset/store';
 import { datasetExclusions, ShadowStore, shadowStoreDir } from '../grounding/shadowStore';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
+import { remountCopy } from './overlayCopy';
 import { claimFileOf, claimWorkspace, WorkspaceBusyError, type WorkspaceClaim, workspaceHolder } from './workspaceClaim';
 
 /** The user changed files since the run's last snapshot; rewinding would overwrite them. */
@@ -61,6 +62,10 @@ async function prepare(options: RewindOptions, purpose: 'preview' | 'rewind') {
     );
   }
   const workspace = started.workspace;
+  // An overlay working copy whose sampling has ended is mounted again first.
+  await remountCopy(workspace).catch((error: Error) => {
+    throw new ConfigError(`Run ${options.runId}'s working copy cannot be mounted here: ${error.message}. The CLI mounts it in a namespace of its own: apollo rewind --run ${options.runId}.`);
+  });
   const datasetRoot = await fs.realpath(options.datasetDir);
   // Snapshots as the run took them: its own exclusions and size limit (the built-in ones for a
   // run recorded before they were kept).
