@@ -8,7 +8,8 @@ import { DatasetStore, defaultDatasetPath } from '../../src/core/dataset/store';
 import { copyLayers, isMounted, overlaySupport, remountCopy } from '../../src/core/session/overlayCopy';
 import { type SampleOptions, startSampling } from '../../src/core/session/sample';
 import { removeWorkingCopies } from '../../src/core/session/workingCopy';
-import { type RecordedRequest, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { type RecordedRequest, ReplyGate, startScriptedModelServer } from '../fixtures/scriptedModelServer';
+import { until } from '../fixtures/poll';
 import { fingerprint } from '../fixtures/shadow';
 import { makeWorkspace, tempDir } from '../fixtures/workspace';
 
@@ -200,6 +201,62 @@ test('apollo sample --task-dir, unprivileged: the CLI mounts overlay copies in a
     assert.deepEqual(await rewards(runIds[0]), [{ reward: 1 }, { reward: 1 }]);
     assert.deepEqual(mountsUnder(await fs.realpath(scratch.dir)), []);
   } finally {
+    await server.close();
+    scratch.cleanup();
+  }
+});
+
+test('an overlay run whose CLI was killed with SIGKILL resumes at once: run --resume mounts its copy again and goes on from its last step', async (t) => {
+  if (process.platform !== 'linux') return t.skip('overlay copies are Linux only');
+  const scratch = tempDir('apollo-overlay-resume-');
+  chmodSync(scratch.dir, 0o777);
+  const task = path.join(scratch.dir, 'tasks', 'hello-file');
+  cpSync(path.join(ROOT, 'test', 'fixtures', 'tasks', 'hello-file'), task, { recursive: true });
+  for (const dir of ['home', 'apollo', 'runs', 'data']) await fs.mkdir(path.join(scratch.dir, dir), { mode: 0o777 });
+  for (const dir of ['home', 'apollo', 'runs', 'data']) chmodSync(path.join(scratch.dir, dir), 0o777);
+  const held = new ReplyGate();
+  let killed = false;
+  // Step 1 writes the file; the model then "thinks" about step 2 until the CLI is killed; after the resume it finishes.
+  const server = await startScriptedModelServer([], {
+    fallback: (request) => {
+      if (!hasToolResult(request)) return call('write_file', { path: 'hello.txt', content: 'Hello, world!' });
+      return killed ? call('finish', { summary: 'done after the resume' }) : { ...call('list_dir'), gate: held };
+    },
+  });
+  const env = { HOME: path.join(scratch.dir, 'home'), APOLLO_HOME: path.join(scratch.dir, 'apollo'), OPENAI_API_KEY: 'test-key-0123456789', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'scripted' };
+  const data = path.join(scratch.dir, 'data');
+  try {
+    const sampling = cli(['sample', '--task-dir', task, '--n', '1', '--runs-dir', path.join(scratch.dir, 'runs'), '--dataset', data, '--max-steps', '5'], env);
+    await until('step 2 to be asked for', () => held.reached, 60_000);
+    const claims = path.join(scratch.dir, 'apollo', 'claims');
+    const claim = await until('the claim of the run', async () => {
+      const files = await fs.readdir(claims).catch(() => []);
+      return files.length ? (JSON.parse(await fs.readFile(path.join(claims, files[0]), 'utf8')) as { pid: number; runId: string; workspace: string }) : undefined;
+    });
+    const hostView = readdirSync(claim.workspace);
+    process.kill(claim.pid, 'SIGKILL');
+    killed = true;
+    held.open();
+    const first = await sampling;
+    assert.notEqual(first.code, 0);
+    if (/plain copies/.test(first.stderr) && !/overlay mounts/.test(first.stderr)) return t.skip('no unprivileged overlay mounts on this machine');
+    assert.deepEqual(hostView, [], 'while the run went, its copy was mounted in its namespace only');
+    assert.deepEqual(mountsUnder(await fs.realpath(scratch.dir)), [], 'the mount went with the killed process');
+    assert.deepEqual(readdirSync(claim.workspace), []);
+
+    const resumed = await cli(['run', '--resume', claim.runId, '--dataset', data], env);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout + resumed.stderr, /finished after 2 step\(s\): done after the resume/);
+    const { events } = await new DatasetStore(data).readEvents(claim.runId);
+    assert.deepEqual(
+      steps(events).map((step) => step.grounding?.files.map((file) => file.path)),
+      [['hello.txt'], []],
+      'the resumed step sees the copy as step 1 left it: nothing new changed',
+    );
+    assert.equal(readFileSync(path.join(copyLayers(claim.workspace).upper, 'hello.txt'), 'utf8'), 'Hello, world!');
+    assert.deepEqual(mountsUnder(await fs.realpath(scratch.dir)), []);
+  } finally {
+    held.open();
     await server.close();
     scratch.cleanup();
   }
