@@ -97,7 +97,8 @@ async function bench(name: string, withGit: boolean): Promise<Figures> {
     if (withGit) {
       git(workspace, ['init', '-q']);
       git(workspace, ['add', '-A']);
-      git(workspace, ['commit', '-q', '-m', 'base']);
+      // No gc --auto in the background: it would race the clean-up.
+      git(workspace, ['-c', 'gc.auto=0', 'commit', '-q', '-m', 'base']);
     }
     const [snapshot, origin] = await timed<OriginSnapshot>(() => snapshotOrigin({ workspace, datasetDir: path.join(root, 'dataset'), taskId: '20260101-000000-00000000' }));
     const figures: Figures = {
