@@ -12,8 +12,9 @@ import { readSettings, useExtensionStorage } from './vscode/settings';
 import { API_KEY_SECRET, JUDGE_API_KEY_SECRET } from './core/session/settings';
 import { offerLegacyMerge } from './vscode/legacyDataset';
 import { runTaskSuite } from './vscode/taskSuiteCommand';
-import { type ExportRequest, runExportCommand } from './vscode/exportCommand';
-import { ExportCancelled } from './core/export/exportDataset';
+import { runExportCommand } from './core/export/exportCommand';
+import * as commands from './vscode/vscodeApis/commands';
+import * as window from './vscode/vscodeApis/window';
 import { DatasetStore } from './core/dataset/store';
 import { collectGarbage, formatGarbageReport } from './core/session/gc';
 import { availableChatModels, trackChatModels } from './vscode/languageModels';
@@ -178,29 +179,10 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
     vscode.commands.registerCommand('apollo.setApiKey', () => storeKey(API_KEY_SECRET, 'Apollo: Set API Key', 'API key')),
     vscode.commands.registerCommand('apollo.setJudgeApiKey', () => storeKey(JUDGE_API_KEY_SECRET, 'Apollo: Set Judge API Key', 'judge API key')),
 
-    vscode.commands.registerCommand('apollo.exportDataset', async (request?: ExportRequest) => {
+    vscode.commands.registerCommand('apollo.exportDataset', async (request?: unknown) => {
       const opened = await folderSettings();
       if (!opened) return undefined;
-      const { folder, settings } = opened;
-      try {
-        const summary = await runExportCommand({
-          datasetDir: settings.datasetDir,
-          workspace: folder,
-          policy: settings.maskPolicy,
-          request: typeof request === 'object' && request ? request : undefined,
-        });
-        for (const skipped of summary?.skipped ?? []) log.warn(`Export left out ${skipped.id}: ${skipped.problems.join('; ')}`);
-        for (const warning of summary?.warnings ?? []) log.warn(`Export: ${warning}`);
-        return summary;
-      } catch (error) {
-        if (error instanceof ExportCancelled) {
-          void vscode.window.showInformationMessage(`Apollo: ${error.message}`);
-          return undefined;
-        }
-        log.error(`Export failed: ${(error as Error).message}`);
-        void vscode.window.showErrorMessage(`Apollo: ${(error as Error).message}`);
-        return undefined;
-      }
+      return runExportCommand({ ...window, revealFile: commands.revealFile }, log, { datasetDir: opened.settings.datasetDir, workspace: opened.folder, policy: opened.settings.maskPolicy, request });
     }),
 
     vscode.commands.registerCommand('apollo.openDataset', async () => {
