@@ -10,7 +10,7 @@ import { PANEL_VIEW_ID, PanelProvider } from './vscode/panelProvider';
 import { RunController } from './vscode/runController';
 import { readSettings, useExtensionStorage } from './vscode/settings';
 import { API_KEY_SECRET, JUDGE_API_KEY_SECRET } from './core/session/settings';
-import { offerLegacyMerge } from './vscode/legacyDataset';
+import { offerLegacyMerge } from './core/session/legacyMerge';
 import { runTaskSuite } from './vscode/taskSuiteCommand';
 import { runExportCommand } from './core/export/exportCommand';
 import * as commands from './vscode/vscodeApis/commands';
@@ -62,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): ApolloApi {
   const firstFolder = vscode.workspace.workspaceFolders?.[0];
   if (firstFolder) {
     void readSettings(context.secrets, firstFolder.uri.fsPath)
-      .then((settings) => offerLegacyMerge(firstFolder.uri.fsPath, settings.datasetDir, log))
+      .then((settings) => offerLegacyMerge(firstFolder.uri.fsPath, settings.datasetDir, window, log))
       .catch((error: Error) => log.warn(`Could not look for runs left in the workspace by earlier versions: ${error.message}`));
   }
 
