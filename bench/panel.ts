@@ -21,7 +21,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { panelHtml } from '../src/vscode/panelHtml';
+import { panelHtml } from '../src/core/session/panelPage';
 import type { AttentionFlagView, HostToWebview, LabelBadge, RunView, StepDetail, TimelineHint, TimelineStep } from '../src/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');

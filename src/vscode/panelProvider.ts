@@ -1,7 +1,6 @@
-/** The sidebar's Intervention panel: a webview whose only script is our bundle, under a strict CSP. */
+/** The sidebar's Intervention panel: a webview whose only script is our bundle, under a strict CSP (core/session/panelPage.ts). */
 import * as vscode from 'vscode';
-import { randomBytes } from 'node:crypto';
-import { panelHtml } from './panelHtml';
+import { PANEL_ROOTS, servedPanelHtml } from '../core/session/panelPage';
 
 export const PANEL_VIEW_ID = 'apollo.panel';
 
@@ -15,11 +14,9 @@ export class PanelProvider implements vscode.WebviewViewProvider {
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    // The webview may load only its own bundle and the media folder, not the extension's code.
-    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    view.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
-    view.webview.html = this.html(view.webview, dist, media);
+    const file = (relative: string) => vscode.Uri.joinPath(this.extensionUri, relative);
+    view.webview.options = { enableScripts: true, localResourceRoots: PANEL_ROOTS.map(file) };
+    view.webview.html = servedPanelHtml(view.webview.cspSource, (relative) => String(view.webview.asWebviewUri(file(relative))));
     view.webview.onDidReceiveMessage(this.onMessage);
     view.onDidDispose(() => {
       if (this.view === view) this.view = undefined;
@@ -37,19 +34,5 @@ export class PanelProvider implements vscode.WebviewViewProvider {
 
   setBadge(value: number, tooltip: string): void {
     if (this.view) this.view.badge = value > 0 ? { value, tooltip } : undefined;
-  }
-
-  private html(webview: vscode.Webview, dist: vscode.Uri, media: vscode.Uri): string {
-    const nonce = randomBytes(16).toString('base64');
-    const toolkit = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'toolkit.min.js'));
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'panel.css'));
-    return panelHtml({
-      nonce,
-      cspSource: webview.cspSource,
-      style: String(style),
-      toolkit: String(toolkit),
-      script: String(script),
-    });
   }
 }

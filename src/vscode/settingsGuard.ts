@@ -1,20 +1,20 @@
 /**
  * Keeps the security settings the user's: moves the old `apollo.sandbox` string to
  * `apollo.sandbox.mode`, and says (once per window, and in the log) when the workspace sets a
- * security setting that Apollo ignores. The values themselves are read in settings.ts.
+ * security setting that Apollo ignores. What is moved and said is core/session/securitySettings.ts.
  */
 import * as vscode from 'vscode';
-import { LEGACY_SANDBOX_SETTING, parseSettingsText, setLegacySandboxFallback, workspaceSecurityValues } from './settings';
+import { moveLegacySandbox, OPEN_WORKSPACE_SETTINGS, SecurityNotices } from '../core/session/securitySettings';
+import { setLegacySandboxFallback, workspaceSecurityValues } from './settings';
 
 export class SettingsGuard implements vscode.Disposable {
   /** The notifications this guard showed, in order (the test API reads them). */
   readonly notices: string[] = [];
-  private warned = false;
-  /** The keys already logged, so a file saved again is not logged again. */
-  private readonly logged = new Set<string>();
+  private readonly said = new SecurityNotices();
   private migrating: Promise<void> | undefined;
   private checking: Promise<void> = Promise.resolve();
   private readonly disposables: vscode.Disposable[] = [];
+  private watchers: vscode.Disposable[] = [];
 
   /**
    * @param userSettings the user's settings.json: VS Code no longer knows `apollo.sandbox`, so it
@@ -29,43 +29,36 @@ export class SettingsGuard implements vscode.Disposable {
   start(): void {
     void this.migrateLegacySandbox();
     void this.checkWorkspace();
-    const check = () => void this.checkWorkspace();
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((event) => {
         // VS Code may not report a key it no longer knows, so any change to Apollo's settings looks again.
         if (event.affectsConfiguration('apollo')) void this.migrateLegacySandbox();
-        if (event.affectsConfiguration('apollo')) check();
+        if (event.affectsConfiguration('apollo')) void this.checkWorkspace();
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => {
         this.watchSettingsFiles();
-        check();
+        void this.checkWorkspace();
       }),
     );
     this.watchSettingsFiles();
   }
 
-  private watchers: vscode.Disposable[] = [];
-
   /** The workspace settings files: the agent can write them mid-run, and VS Code may not report a machine-scoped value. */
   private watchSettingsFiles(): void {
     for (const watcher of this.watchers) watcher.dispose();
-    this.watchers = [];
     const check = () => void this.checkWorkspace();
     const patterns: vscode.GlobPattern[] = (vscode.workspace.workspaceFolders ?? []).map((folder) => new vscode.RelativePattern(folder, '.vscode/settings.json'));
     const workspaceFile = vscode.workspace.workspaceFile;
     if (workspaceFile?.scheme === 'file') patterns.push(new vscode.RelativePattern(vscode.Uri.joinPath(workspaceFile, '..'), workspaceFile.path.split('/').pop()!));
-    for (const pattern of patterns) {
+    this.watchers = patterns.map((pattern) => {
       const watcher = vscode.workspace.createFileSystemWatcher(pattern);
       watcher.onDidCreate(check);
       watcher.onDidChange(check);
-      this.watchers.push(watcher);
-    }
+      return watcher;
+    });
   }
 
-  /**
-   * A user-level `apollo.sandbox` string becomes `apollo.sandbox.mode` (user level) and the old
-   * key goes. A workspace's old value is ignored like any workspace value of a security setting.
-   */
+  /** Moves a user-level `apollo.sandbox` string to `apollo.sandbox.mode`; a workspace's is ignored. */
   migrateLegacySandbox(): Promise<void> {
     this.migrating ??= this.migrate().finally(() => (this.migrating = undefined));
     return this.migrating;
@@ -73,48 +66,26 @@ export class SettingsGuard implements vscode.Disposable {
 
   private async migrate(): Promise<void> {
     const config = vscode.workspace.getConfiguration('apollo');
-    const text = await this.readUserSettings();
-    const fromFile = text === undefined ? undefined : parseSettingsText(text)?.[`apollo.${LEGACY_SANDBOX_SETTING}`];
-    const fromApi = config.inspect<unknown>(LEGACY_SANDBOX_SETTING)?.globalValue;
-    // An object there is the new settings under `apollo.sandbox.*`, not the old string.
-    const legacy = typeof fromFile === 'string' ? fromFile : typeof fromApi === 'string' ? fromApi : undefined;
-    if (legacy === undefined) return;
-    const mode = legacy === 'off' ? 'off' : 'auto';
-    try {
-      if (config.inspect<unknown>('sandbox.mode')?.globalValue === undefined) await config.update('sandbox.mode', mode, vscode.ConfigurationTarget.Global);
-      if (typeof fromApi === 'string') await config.update(LEGACY_SANDBOX_SETTING, undefined, vscode.ConfigurationTarget.Global);
-      if (typeof fromFile === 'string') await this.removeFromUserSettings();
-    } catch (error) {
-      // The old user value still applies (settings.ts) until it can be moved.
-      setLegacySandboxFallback(mode);
-      this.log.warn(`Could not move apollo.sandbox to apollo.sandbox.mode in your settings: ${(error as Error).message}. Your old value "${legacy}" still applies.`);
-      return;
-    }
-    setLegacySandboxFallback(undefined);
-    const message = `Apollo: the setting apollo.sandbox is now apollo.sandbox.mode; your value "${legacy}" was moved to it in your user settings.`;
-    this.log.info(message);
-    this.notices.push(message);
-    void vscode.window.showInformationMessage(message);
-  }
-
-  private async readUserSettings(): Promise<string | undefined> {
-    if (!this.userSettings) return undefined;
-    try {
-      return new TextDecoder().decode(await vscode.workspace.fs.readFile(this.userSettings));
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Takes the `"apollo.sandbox": "…"` line out of the user's settings.json, leaving the rest as it was. */
-  private async removeFromUserSettings(): Promise<void> {
-    const text = await this.readUserSettings();
-    if (text === undefined || !this.userSettings) throw new Error('the user settings file could not be read');
-    const edited = text.replace(/^[ \t]*"apollo\.sandbox"[ \t]*:[ \t]*"(?:[^"\\\n]|\\.)*"[ \t]*,?[ \t]*(?:\/\/[^\n]*)?\r?\n?/m, '');
-    if (edited === text) throw new Error('the old key was not found on a line of its own');
-    const stillThere = parseSettingsText(edited)?.[`apollo.${LEGACY_SANDBOX_SETTING}`];
-    if (stillThere !== undefined) throw new Error('the old key appears more than once');
-    await vscode.workspace.fs.writeFile(this.userSettings, new TextEncoder().encode(edited));
+    const file = this.userSettings;
+    const move = await moveLegacySandbox({
+      readUserSettings: async () =>
+        file
+          ? vscode.workspace.fs.readFile(file).then(
+              (bytes) => new TextDecoder().decode(bytes),
+              () => undefined,
+            )
+          : undefined,
+      writeUserSettings: (text) => vscode.workspace.fs.writeFile(file!, new TextEncoder().encode(text)),
+      userValue: (key) => config.inspect<unknown>(key)?.globalValue,
+      updateUser: (key, value) => config.update(key, value, vscode.ConfigurationTarget.Global),
+    });
+    if (!move.message) return;
+    // The old user value still applies (settings.ts) until it can be moved.
+    setLegacySandboxFallback(move.fallback);
+    if (!move.moved) return this.log.warn(move.message);
+    this.log.info(move.message);
+    this.notices.push(move.message);
+    void vscode.window.showInformationMessage(move.message);
   }
 
   /** Says once per window when the workspace sets security settings, naming them and the file; logs every new one. */
@@ -124,20 +95,12 @@ export class SettingsGuard implements vscode.Disposable {
   }
 
   private async check(): Promise<void> {
-    const found = await workspaceSecurityValues();
-    const fresh = found.map((entry) => ({ ...entry, keys: entry.keys.filter((key) => !this.logged.has(`${entry.file}:${key}`)) })).filter((entry) => entry.keys.length);
-    if (!fresh.length) return;
-    for (const entry of fresh) for (const key of entry.keys) this.logged.add(`${entry.file}:${key}`);
-    const sentence = (entries: typeof found) =>
-      entries.map((entry) => `${entry.file === 'the workspace settings' ? entry.file : `The workspace's ${entry.file}`} sets ${entry.keys.join(', ')}`).join('; ');
-    const message = `${sentence(fresh)}; Apollo ignores workspace values of security settings and uses yours.`;
-    this.log.warn(message);
-    if (this.warned) return;
-    this.warned = true;
-    const notice = `Apollo: ${sentence(found)}; Apollo ignores workspace values of security settings and uses yours.`;
+    const { log, notice } = this.said.next(await workspaceSecurityValues());
+    if (log) this.log.warn(log);
+    if (!notice) return;
     this.notices.push(notice);
-    void vscode.window.showWarningMessage(notice, 'Open Workspace Settings').then((choice) => {
-      if (choice === 'Open Workspace Settings') void vscode.commands.executeCommand('workbench.action.openWorkspaceSettingsFile');
+    void vscode.window.showWarningMessage(notice, OPEN_WORKSPACE_SETTINGS.label).then((choice) => {
+      if (choice === OPEN_WORKSPACE_SETTINGS.label) void vscode.commands.executeCommand(OPEN_WORKSPACE_SETTINGS.command);
     });
   }
 

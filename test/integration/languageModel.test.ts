@@ -9,7 +9,8 @@ import { ModelError } from '../../src/core/agent/modelClient';
 import type { DatasetEvent, RunStartedEvent, StepEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import { RunSession } from '../../src/core/session/runSession';
-import { LanguageModelClient, readResponseStream, toLanguageModelMessages, toLanguageModelTools } from '../../src/vscode/languageModelClient';
+import { toLmTools } from '../../src/core/agent/languageModelChat';
+import { LanguageModelClient, readResponseStream, toLanguageModelMessages } from '../../src/vscode/languageModelClient';
 import type { HostToWebview } from '../../src/protocol';
 import { startScriptedModelServer, type ScriptedModelServer } from '../fixtures/scriptedModelServer';
 import { EXTENSION_ID, until as untilWithin } from './helpers';
@@ -151,7 +152,7 @@ describe("VS Code's language models as the agent's model", function () {
     assert.ok(results.every((part) => part.content[0] instanceof vscode.LanguageModelTextPart));
 
     const schema = { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] };
-    assert.deepEqual(toLanguageModelTools([{ type: 'function', function: { name: 'read_file', description: 'Read a file', parameters: schema } }]), [
+    assert.deepEqual(toLmTools([{ type: 'function', function: { name: 'read_file', description: 'Read a file', parameters: schema } }]), [
       { name: 'read_file', description: 'Read a file', inputSchema: schema },
     ]);
 

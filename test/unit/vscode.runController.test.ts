@@ -5,7 +5,7 @@ import * as commands from '../../src/vscode/vscodeApis/commands';
 import * as window from '../../src/vscode/vscodeApis/window';
 import * as workspace from '../../src/vscode/vscodeApis/workspace';
 import { RunController } from '../../src/vscode/runController';
-import { refusalMessage, runTaskSuite, suiteProgressText, suiteSummary } from '../../src/vscode/taskSuiteCommand';
+import { runTaskSuite } from '../../src/vscode/taskSuiteCommand';
 import { ConfigError, MANAGE_TRUST, openSetting, SET_API_KEY, USE_ENDPOINT } from '../../src/core/session/errors';
 import type { HostToWebview } from '../../src/protocol';
 
@@ -182,40 +182,4 @@ test('Run Task Suite keeps to the workspace preamble: untrusted or no folder, no
     ['Open a folder first: the runs of a suite are recorded in the dataset of a workspace folder.'],
   );
   assert.equal(asked, 0);
-});
-
-test('Run Task Suite says every refused task in one notification, its progress and its outcome in one line each', () => {
-  const refused = [
-    { dir: '/suite/needs-tool', reason: 'Task needs-tool needs frobnicator (installed by its Dockerfile), which this machine lacks.' },
-    { dir: '/suite/gpu-task', reason: 'Task gpu-task needs 1 GPU(s) and this machine has 0.' },
-  ];
-  assert.equal(
-    refusalMessage(refused, 2),
-    'Apollo refused 2 tasks of the suite. The other 2 tasks go on. needs-tool: Task needs-tool needs frobnicator (installed by its Dockerfile), which this machine lacks. gpu-task: Task gpu-task needs 1 GPU(s) and this machine has 0.',
-  );
-  assert.match(refusalMessage(refused.slice(0, 1), 0), /^Apollo refused 1 task of the suite\. No task of the suite can run here\. needs-tool: /);
-  assert.equal(suiteProgressText({ total: 4, started: 3, ended: 2, verified: 1, failed: 0 }), '3 of 4 runs started · 2 ended · 1 verified');
-  assert.equal(suiteProgressText({ total: 1, started: 0, ended: 0, verified: 0, failed: 1 }), '0 of 1 run started · 0 ended · 0 verified · 1 could not start');
-  const reward = (rewards: Record<string, number>, error?: string) => ({
-    type: 'reward' as const,
-    time: '',
-    source: 'verifier' as const,
-    rewards,
-    task: 't',
-    exitCode: 0,
-    durationMs: 1,
-    ...(error ? { error } : {}),
-  });
-  assert.equal(
-    suiteSummary({
-      runs: [
-        { task: 'a', taskId: 'x', index: 1, reward: reward({ reward: 1 }) },
-        { task: 'a', taskId: 'x', index: 2, reward: reward({ reward: 0 }) },
-        { task: 'b', taskId: 'y', index: 1, reward: reward({}, 'timed out') },
-        { task: 'b', taskId: 'y', index: 2, cancelled: true },
-      ],
-      refused: [],
-    }),
-    'the task suite has ended: 2 tasks, 4 runs; 1 solved its task (reward 1), 1 got no reward, 1 not verified (stopped or not started). Review the runs in the panel.',
-  );
 });

@@ -12,3 +12,8 @@ export function setContext(key: string, value: unknown): Thenable<unknown> {
 export function openSettings(query: string): Thenable<unknown> {
   return vscode.commands.executeCommand('workbench.action.openSettings', query);
 }
+
+/** Shows a file or folder in the system's file manager. */
+export function revealFile(file: string): Thenable<unknown> {
+  return vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(file));
+}

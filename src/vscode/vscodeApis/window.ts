@@ -69,11 +69,16 @@ export async function showFolderDialog(title: string, openLabel: string, default
   return picked?.[0]?.fsPath;
 }
 
-/** A cancellable progress notification: `task` reports lines and hears the cancel. */
-export function withCancellableProgress<T>(title: string, task: (report: (message: string) => void, onCancel: (listener: () => void) => void) => Thenable<T>): Thenable<T> {
+/** The save dialog: the file to write, or undefined when dismissed. */
+export async function showSaveDialog(title: string, defaultFile: string, filters: Record<string, string[]>): Promise<string | undefined> {
+  return (await vscode.window.showSaveDialog({ title, defaultUri: vscode.Uri.file(defaultFile), filters }))?.fsPath;
+}
+
+/** A cancellable progress notification: `task` reports lines (and how far it got, in percent points since the last report) and hears the cancel. */
+export function withCancellableProgress<T>(title: string, task: (report: (message: string, increment?: number) => void, onCancel: (listener: () => void) => void) => PromiseLike<T>): Thenable<T> {
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) =>
     task(
-      (message) => progress.report({ message }),
+      (message, increment) => progress.report(increment === undefined ? { message } : { increment, message }),
       (listener) => token.onCancellationRequested(listener),
     ),
   );

@@ -2,6 +2,8 @@
  * The panel's page: only our scripts, under a strict CSP with a nonce. Pure (no VS Code import),
  * so the panel benchmark loads the very page the extension serves.
  */
+import { randomBytes } from 'node:crypto';
+
 export interface PanelPage {
   nonce: string;
   /** Where styles, fonts and images may come from (the webview's cspSource). */
@@ -31,4 +33,12 @@ export function panelHtml(page: PanelPage): string {
   <script nonce="${page.nonce}" src="${page.script}"></script>
 </body>
 </html>`;
+}
+
+/** The folders of the extension the panel's webview may load from: its own bundle and the media, not the extension's code. */
+export const PANEL_ROOTS = ['dist/webview', 'media'];
+
+/** The page the extension serves: its files (paths relative to the extension) as `uri` gives them to the webview, a fresh nonce each time. */
+export function servedPanelHtml(cspSource: string, uri: (file: string) => string, nonce = randomBytes(16).toString('base64')): string {
+  return panelHtml({ nonce, cspSource, style: uri('media/panel.css'), toolkit: uri('dist/webview/toolkit.min.js'), script: uri('dist/webview/webview.js') });
 }

@@ -3,15 +3,15 @@
  * lost nor silently ignored: when the dataset in use does not hold them, the window says so once
  * and offers to bring them over (a merge: nothing is removed from the old folder).
  */
-import * as vscode from 'vscode';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { formatMergeReport, mergeDatasets } from '../core/dataset/merge';
-import { legacyRunsLeft } from '../core/session/datasetLocation';
+import { formatMergeReport, mergeDatasets } from '../dataset/merge';
+import type { Log, Notifications } from '../ui';
+import { legacyRunsLeft } from './datasetLocation';
 
 const BRING = 'Bring Them Over';
 
-export async function offerLegacyMerge(workspace: string, datasetDir: string, log: vscode.LogOutputChannel): Promise<void> {
+export async function offerLegacyMerge(workspace: string, datasetDir: string, ui: Notifications, log: Pick<Log, 'info'>): Promise<void> {
   let real = path.resolve(workspace);
   try {
     real = realpathSync(real);
@@ -24,13 +24,13 @@ export async function offerLegacyMerge(workspace: string, datasetDir: string, lo
     `Apollo: ${left.runs.length} run(s) of this workspace are in ${left.dir}, where earlier versions kept the dataset. ` +
     `Datasets now live outside the workspace, this one in ${datasetDir}. Bring them over? Nothing is removed.`;
   log.info(`${message} (From a terminal: apollo merge ${left.dir} --into ${datasetDir})`);
-  if ((await vscode.window.showInformationMessage(message, BRING)) !== BRING) return;
+  if ((await ui.showInformationMessage(message, BRING)) !== BRING) return;
   try {
     const report = await mergeDatasets([left.dir], datasetDir);
     const summary = formatMergeReport(report, datasetDir).trim();
     log.info(summary);
-    void vscode.window.showInformationMessage(`Apollo: ${summary.split('\n')[0]}`);
+    void ui.showInformationMessage(`Apollo: ${summary.split('\n')[0]}`);
   } catch (error) {
-    void vscode.window.showErrorMessage(`Apollo: the runs could not be brought over: ${(error as Error).message}. From a terminal: apollo merge ${left.dir} --into ${datasetDir}`);
+    void ui.showErrorMessage(`Apollo: the runs could not be brought over: ${(error as Error).message}. From a terminal: apollo merge ${left.dir} --into ${datasetDir}`);
   }
 }
