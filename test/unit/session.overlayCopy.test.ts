@@ -153,14 +153,31 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | n
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-test('apollo sample --task-dir, unprivileged: the CLI mounts overlay copies in a namespace of its own, leaves no mount behind, and verify --run mounts a copy again', async (t) => {
-  if (process.platform !== 'linux') return t.skip('overlay copies are Linux only');
-  const scratch = tempDir('apollo-overlay-cli-');
+/** The CLI's environment: its folders in the scratch folder, the scripted model. */
+const cliEnv = (dir: string, baseUrl: string) => ({
+  HOME: path.join(dir, 'home'),
+  APOLLO_HOME: path.join(dir, 'apollo'),
+  OPENAI_API_KEY: 'test-key-0123456789',
+  OPENAI_BASE_URL: baseUrl,
+  OPENAI_MODEL: 'scripted',
+});
+
+/** A scratch folder any user may write in, holding a copy of the hello-file task and the CLI's folders (home, apollo, runs, data). */
+async function unprivilegedScratch(prefix: string) {
+  const scratch = tempDir(prefix);
   chmodSync(scratch.dir, 0o777);
   const task = path.join(scratch.dir, 'tasks', 'hello-file');
   cpSync(path.join(ROOT, 'test', 'fixtures', 'tasks', 'hello-file'), task, { recursive: true });
-  for (const dir of ['home', 'apollo', 'runs', 'data']) await fs.mkdir(path.join(scratch.dir, dir), { mode: 0o777 });
-  for (const dir of ['home', 'apollo', 'runs', 'data']) chmodSync(path.join(scratch.dir, dir), 0o777);
+  for (const dir of ['home', 'apollo', 'runs', 'data']) {
+    await fs.mkdir(path.join(scratch.dir, dir));
+    chmodSync(path.join(scratch.dir, dir), 0o777);
+  }
+  return { scratch, task };
+}
+
+test('apollo sample --task-dir, unprivileged: the CLI mounts overlay copies in a namespace of its own, leaves no mount behind, and verify --run mounts a copy again', async (t) => {
+  if (process.platform !== 'linux') return t.skip('overlay copies are Linux only');
+  const { scratch, task } = await unprivilegedScratch('apollo-overlay-cli-');
   // Run 1 solves the task; run 2 finishes without doing anything.
   const server = await startScriptedModelServer([], {
     fallback: (request) => {
@@ -168,7 +185,7 @@ test('apollo sample --task-dir, unprivileged: the CLI mounts overlay copies in a
       return call('write_file', { path: 'hello.txt', content: 'Hello, world!' });
     },
   });
-  const env = { HOME: path.join(scratch.dir, 'home'), APOLLO_HOME: path.join(scratch.dir, 'apollo'), OPENAI_API_KEY: 'test-key-0123456789', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'scripted' };
+  const env = cliEnv(scratch.dir, server.baseUrl);
   const data = path.join(scratch.dir, 'data');
   const runsDir = path.join(scratch.dir, 'runs');
   try {
@@ -208,12 +225,7 @@ test('apollo sample --task-dir, unprivileged: the CLI mounts overlay copies in a
 
 test('an overlay run whose CLI was killed with SIGKILL resumes at once: run --resume mounts its copy again and goes on from its last step', async (t) => {
   if (process.platform !== 'linux') return t.skip('overlay copies are Linux only');
-  const scratch = tempDir('apollo-overlay-resume-');
-  chmodSync(scratch.dir, 0o777);
-  const task = path.join(scratch.dir, 'tasks', 'hello-file');
-  cpSync(path.join(ROOT, 'test', 'fixtures', 'tasks', 'hello-file'), task, { recursive: true });
-  for (const dir of ['home', 'apollo', 'runs', 'data']) await fs.mkdir(path.join(scratch.dir, dir), { mode: 0o777 });
-  for (const dir of ['home', 'apollo', 'runs', 'data']) chmodSync(path.join(scratch.dir, dir), 0o777);
+  const { scratch, task } = await unprivilegedScratch('apollo-overlay-resume-');
   const held = new ReplyGate();
   let killed = false;
   // Step 1 writes the file; the model then "thinks" about step 2 until the CLI is killed; after the resume it finishes.
@@ -223,7 +235,7 @@ test('an overlay run whose CLI was killed with SIGKILL resumes at once: run --re
       return killed ? call('finish', { summary: 'done after the resume' }) : { ...call('list_dir'), gate: held };
     },
   });
-  const env = { HOME: path.join(scratch.dir, 'home'), APOLLO_HOME: path.join(scratch.dir, 'apollo'), OPENAI_API_KEY: 'test-key-0123456789', OPENAI_BASE_URL: server.baseUrl, OPENAI_MODEL: 'scripted' };
+  const env = cliEnv(scratch.dir, server.baseUrl);
   const data = path.join(scratch.dir, 'data');
   try {
     const sampling = cli(['sample', '--task-dir', task, '--n', '1', '--runs-dir', path.join(scratch.dir, 'runs'), '--dataset', data, '--max-steps', '5'], env);
