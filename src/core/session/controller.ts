@@ -125,66 +125,38 @@ export class SessionController {
     await this.ui.openSettings(action.setting);
   }
 
+  /** What each message from the panel asks for: the command of the same name, with the message's fields. */
+  private readonly panelMessages: { [T in WebviewToHost['type']]: (message: Extract<WebviewToHost, { type: T }>) => unknown } = {
+    ready: async () => {
+      // The panel (re)loaded: give it the whole timeline again, and the runs to choose from.
+      this.post(this.runs.init());
+      await this.postRuns();
+      this.runs.postLiveRuns();
+    },
+    showStep: (message) => this.showStep(message.step),
+    openFullOutput: (message) => this.openFullOutput(message.step),
+    openRun: (message) => this.openRun(message.runId),
+    attentionSeen: () => this.runs.markSeen(),
+    startRun: (message) => this.startRun(message.task),
+    sampleRuns: (message) => this.sampleRuns(message.task),
+    previewAdopt: (message) => this.previewAdoptInPanel(message.runId),
+    // The panel asked with the preview on screen: it is the confirmation.
+    adoptRun: (message) => this.adoptRun(message.runId, { confirmed: true, overwrite: message.overwrite }),
+    sendHint: (message) => this.injectHint(message.text, message.kind, message.urgency, message.runId),
+    pauseRun: (message) => this.pause(message.runId),
+    resumeRun: (message) => this.resume(message.runId),
+    stopRun: (message) => this.stop(message.runId),
+    labelStep: (message) => this.label(message.step, message.label, { axis: message.axis, reason: message.reason }),
+    openDiff: (message) => this.openDiff(message.step),
+    previewRewind: (message) => this.previewRewind(message.step),
+    // The panel asked with the preview on screen: it is the confirmation.
+    rewind: (message) => this.rewind(message.step, { confirmed: true }),
+  };
+
   /** Does what a message from the panel asks (a message the protocol checked). */
   async handle(message: WebviewToHost): Promise<void> {
-    switch (message.type) {
-      case 'ready':
-        // The panel (re)loaded: give it the whole timeline again, and the runs to choose from.
-        this.post(this.runs.init());
-        await this.postRuns();
-        this.runs.postLiveRuns();
-        return;
-      case 'showStep':
-        await this.showStep(message.step);
-        return;
-      case 'openFullOutput':
-        await this.openFullOutput(message.step);
-        return;
-      case 'openRun':
-        await this.openRun(message.runId);
-        return;
-      case 'attentionSeen':
-        this.runs.markSeen();
-        return;
-      case 'startRun':
-        await this.startRun(message.task);
-        return;
-      case 'sampleRuns':
-        await this.sampleRuns(message.task);
-        return;
-      case 'previewAdopt':
-        await this.previewAdoptInPanel(message.runId);
-        return;
-      case 'adoptRun':
-        // The panel asked with the preview on screen: it is the confirmation.
-        await this.adoptRun(message.runId, { confirmed: true, overwrite: message.overwrite });
-        return;
-      case 'sendHint':
-        await this.injectHint(message.text, message.kind, message.urgency, message.runId);
-        return;
-      case 'pauseRun':
-        this.pause(message.runId);
-        return;
-      case 'resumeRun':
-        await this.resume(message.runId);
-        return;
-      case 'stopRun':
-        await this.stop(message.runId);
-        return;
-      case 'labelStep':
-        await this.label(message.step, message.label, { axis: message.axis, reason: message.reason });
-        return;
-      case 'openDiff':
-        await this.openDiff(message.step);
-        return;
-      case 'previewRewind':
-        await this.previewRewind(message.step);
-        return;
-      case 'rewind':
-        // The panel asked with the preview on screen: it is the confirmation.
-        await this.rewind(message.step, { confirmed: true });
-        return;
-    }
+    // The table is keyed by the message's type, so each entry takes its own message.
+    await (this.panelMessages[message.type] as (message: WebviewToHost) => unknown)(message);
   }
 
   async startRun(task: string): Promise<RunSession | undefined> {
