@@ -1,6 +1,6 @@
 /**
- * The editor's UI as the core's command flows ask through it: notifications, an input box, a pick
- * list, dialogs and progress. Only shapes, no editor import: VS Code's window functions
+ * The editor's UI as the core's command flows ask through it: notifications, a modal warning, an
+ * input box, a pick list, dialogs and progress. Only shapes, no editor import: VS Code's window functions
  * (src/vscode/vscodeApis/window.ts) fit them as they are, and tests in plain Node pass fakes.
  */
 
@@ -34,6 +34,12 @@ export interface Notifications {
   showInformationMessage(message: string, ...items: string[]): PromiseLike<string | undefined>;
   showWarningMessage(message: string, ...items: string[]): PromiseLike<string | undefined>;
   showErrorMessage(message: string, ...items: string[]): PromiseLike<string | undefined>;
+}
+
+/** A question that waits for its answer: the button chosen, undefined when dismissed. */
+export interface Confirmations {
+  /** A modal warning with its detail line. */
+  showModalWarning(message: string, detail: string, ...items: string[]): PromiseLike<string | undefined>;
 }
 
 export interface Prompts {

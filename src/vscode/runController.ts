@@ -9,7 +9,7 @@ import { type ControllerUi, SessionController } from '../core/session/controller
 import { HINT_DEFAULTS, HINT_PLACEHOLDER, type HintInput, describeHintInput, hintOptions, parseHintInput } from '../core/session/hintInput';
 import { parseWebviewMessage } from '../protocol';
 import { openAdoptPreview, openStepDiff } from './diffProvider';
-import { type ApolloSettings, readMaskPolicy, readSettings, userAllowList } from './settings';
+import { readMaskPolicy, readSettings, userAllowList } from './settings';
 import type { SettingsGuard } from './settingsGuard';
 import { LanguageModelClient, VSCODE_LM_PROVIDER } from './languageModelClient';
 import { pickChatModel } from './languageModels';
@@ -18,7 +18,7 @@ import * as window from './vscodeApis/window';
 import * as workspace from './vscodeApis/workspace';
 import { watchEditorSaves } from './editorSaves';
 
-export class RunController extends SessionController<ApolloSettings> {
+export class RunController extends SessionController {
   constructor(
     secrets: vscode.SecretStorage,
     log: vscode.LogOutputChannel,
@@ -37,19 +37,15 @@ export class RunController extends SessionController<ApolloSettings> {
 }
 
 /** VS Code as the controller's UI: each part a call or two through vscodeApis. */
-function vscodeUi(secrets: vscode.SecretStorage, log: vscode.LogOutputChannel, guard?: Pick<SettingsGuard, 'checkWorkspace'>): ControllerUi<ApolloSettings> {
+function vscodeUi(secrets: vscode.SecretStorage, log: vscode.LogOutputChannel, guard?: Pick<SettingsGuard, 'checkWorkspace'>): ControllerUi {
   const statusBar = window.createStatusBarItem('apollo.runState', 50);
   statusBar.name = 'Apollo Run';
   statusBar.command = 'apollo.panel.focus';
   return {
+    // Notifications, the modal warning, pick lists, input boxes, progress and showFile: VS Code's window as it is.
+    ...window,
     log,
-    notify: (level, message, ...actions) =>
-      level === 'error' ? window.showErrorMessage(message, ...actions) : level === 'warning' ? window.showWarningMessage(message, ...actions) : window.showInformationMessage(message, ...actions),
-    confirm: (message, detail, ...actions) => window.showModalWarning(message, detail, ...actions),
-    pick: (items, options) => window.showQuickPick(items, options),
-    input: (options) => window.showInputBox(options),
     askHint,
-    progress: (title, task) => window.withNotificationProgress(title, task),
     command: (id) => commands.executeCommand(id),
     openSettings: (setting) => commands.openSettings(setting),
     writeUserSetting: (key, value) => workspace.updateUserSetting(key, value),
@@ -74,7 +70,6 @@ function vscodeUi(secrets: vscode.SecretStorage, log: vscode.LogOutputChannel, g
     outsideSaves: watchEditorSaves,
     openAdoptPreview,
     openStepDiff,
-    showFile: (file) => window.showFile(file),
     status: (view) => {
       void commands.setContext('apollo.runState', view.state);
       void commands.setContext('apollo.runLive', view.live);

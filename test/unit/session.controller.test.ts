@@ -5,7 +5,9 @@ import path from 'node:path';
 import type { LabelEvent, RunAdoptedEvent } from '../../src/core/dataset/events';
 import { DatasetStore } from '../../src/core/dataset/store';
 import type { EngineTuning } from '../../src/core/session/runSession';
-import { type ControllerSettings, type ControllerUi, type InputOptions, type PickItem, type PickOptions, SessionController } from '../../src/core/session/controller';
+import { type ControllerUi, SessionController } from '../../src/core/session/controller';
+import type { ApolloSettings } from '../../src/core/session/settings';
+import type { InputOptions, PickItem, PickOptions } from '../../src/core/ui';
 import { adoptedSummary, attentionTooltip, checkSampleCount, hintFromArguments, runListItems, sampleCountProblem, stepItems } from '../../src/core/session/controllerTexts';
 import { ConfigError } from '../../src/core/session/errors';
 import type { HintInput } from '../../src/core/session/hintInput';
@@ -51,28 +53,37 @@ class FakeUi implements ControllerUi {
     hint?: () => HintInput | undefined;
   } = {};
 
-  constructor(readonly current: ControllerSettings) {}
+  constructor(readonly current: ApolloSettings) {}
 
-  async notify(level: 'info' | 'warning' | 'error', message: string, ...actions: string[]) {
+  private note(level: 'info' | 'warning' | 'error', message: string, actions: string[]) {
     this.notes.push({ level, message, actions });
-    return this.answer.notify?.(message, actions);
+    return Promise.resolve(this.answer.notify?.(message, actions));
   }
-  async confirm(message: string, detail: string, ...actions: string[]) {
+  showInformationMessage(message: string, ...actions: string[]) {
+    return this.note('info', message, actions);
+  }
+  showWarningMessage(message: string, ...actions: string[]) {
+    return this.note('warning', message, actions);
+  }
+  showErrorMessage(message: string, ...actions: string[]) {
+    return this.note('error', message, actions);
+  }
+  async showModalWarning(message: string, detail: string, ...actions: string[]) {
     this.questions.push({ message, detail, actions });
     return this.answer.confirm?.(message, detail, actions);
   }
-  async pick<T extends PickItem>(items: readonly T[], options: PickOptions): Promise<T | undefined> {
-    this.picks.push({ title: options.title, items: [...items] });
-    return this.answer.pick?.(items, options.title) as T | undefined;
+  async showQuickPick<T extends PickItem>(items: readonly T[], options: PickOptions): Promise<T | undefined> {
+    this.picks.push({ title: options.title ?? '', items: [...items] });
+    return this.answer.pick?.(items, options.title ?? '') as T | undefined;
   }
-  async input(options: InputOptions) {
+  async showInputBox(options: InputOptions) {
     this.inputs.push(options);
     return this.answer.input?.(options);
   }
   async askHint() {
     return this.answer.hint?.();
   }
-  async progress<T>(title: string, task: () => Promise<T>) {
+  async withNotificationProgress<T>(title: string, task: () => PromiseLike<T>) {
     this.progressTitles.push(title);
     return task();
   }
@@ -127,7 +138,7 @@ async function window(script: ScriptedReply[], options: { fallback?: ScriptedRep
   const data = tempDir('apollo-data-');
   const copies = tempDir('apollo-copies-');
   const server = await startScriptedModelServer(script, { fallback: options.fallback ?? FINISH });
-  const settings: ControllerSettings = {
+  const settings: ApolloSettings = {
     provider: 'openai-compatible',
     endpoint: { baseUrl: server.baseUrl, model: 'scripted', apiKey: 'k-0123456789' },
     reasoningInContext: 'auto',
@@ -135,6 +146,7 @@ async function window(script: ScriptedReply[], options: { fallback?: ScriptedRep
     maxSteps: 10,
     contextBudget: 0,
     grounding: { exclude: [], maxFileBytes: 1024 * 1024 },
+    maskPolicy: 'not-bad',
     sandbox: { mode: 'off', network: true },
     secretsToModel: false,
     budget: {},
@@ -251,10 +263,10 @@ test("a run on the editor's own models: the model is the one chosen, and a dismi
   t.after(w.close);
   const asked: [string, string][] = [];
   w.ui.hostModels = {
-    provider: 'editor-models',
+    provider: 'vscode-lm',
     choose: async (wanted, title) => void asked.push([wanted, title]),
   };
-  Object.assign(w.settings, { provider: 'editor-models', endpoint: { baseUrl: '', model: 'family-x', apiKey: '' } });
+  Object.assign(w.settings, { provider: 'vscode-lm', endpoint: { baseUrl: '', model: 'family-x', apiKey: '' } });
   assert.equal(await w.controller.startRun('Fix it'), undefined);
   assert.deepEqual(asked, [['family-x', 'Apollo: Start Run']]);
   assert.deepEqual(w.ui.notes, [], 'a dismissed choice is no error');

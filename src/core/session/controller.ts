@@ -14,7 +14,7 @@ import { plural } from '../text';
 import type { CommandApprovalRequest } from '../agent/tools';
 import type { AttentionFlag } from '../supervision/attention';
 import { adoptRun } from './adopt';
-import type { ControllerSettings, ControllerUi, ModelChoice, PanelChannel, WorkspaceNeed } from './controllerUi';
+import type { ControllerUi, ModelChoice, PanelChannel, WorkspaceNeed } from './controllerUi';
 import {
   adoptedSummary,
   adoptItems,
@@ -39,10 +39,11 @@ import { adoptConfirmation, type LiveRun, rewindConfirmation, runEventLog, RunRe
 import { previewRewind, rewindRun } from './rewind';
 import { type EngineTuning, RunSession, type SessionOptions, validateSampling } from './runSession';
 import { ConcurrencyLimit, type Sampling, startSampling } from './sample';
+import type { ApolloSettings } from './settings';
 
 export type * from './controllerUi';
 
-export class SessionController<Settings extends ControllerSettings = ControllerSettings> {
+export class SessionController {
   protected readonly runs: RunRegistry<RunSession>;
   /** Runs beyond this many at once wait their turn (apollo.sample.concurrency). */
   private limit: ConcurrencyLimit | undefined;
@@ -51,7 +52,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
   private panel: PanelChannel | undefined;
 
   constructor(
-    protected readonly ui: ControllerUi<Settings>,
+    protected readonly ui: ControllerUi,
     /** The engine's fault handling, for every run started or resumed (tests shorten it). */
     private readonly engine?: EngineTuning,
   ) {
@@ -99,7 +100,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
    * The open folder and its settings, or a ConfigError with its fix: no folder (on disk), or an
    * untrusted one when the command changes the workspace. One preamble for every command.
    */
-  async openWorkspace(need: WorkspaceNeed = {}): Promise<{ folder: string; settings: Settings }> {
+  async openWorkspace(need: WorkspaceNeed = {}): Promise<{ folder: string; settings: ApolloSettings }> {
     if (need.untrusted && !this.ui.isTrusted()) throw new ConfigError(`Apollo does not ${need.untrusted}. Trust this folder first.`, MANAGE_TRUST);
     const folder = this.ui.firstFolder();
     if (!folder || !folder.onDisk) throw new ConfigError(`Open a folder first: ${need.folder ?? 'runs are recorded for a workspace folder.'}`);
@@ -112,7 +113,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
     this.ui.log.error(message);
     this.post({ type: 'notice', level: 'error', message });
     const action = error instanceof ConfigError ? error.action : undefined;
-    void this.ui.notify('error', message, ...(action ? [action.label] : [])).then((choice) => (action && choice === action.label ? this.fix(action) : undefined));
+    void this.ui.showErrorMessage(message, ...(action ? [action.label] : [])).then((choice) => (action && choice === action.label ? this.fix(action) : undefined));
   }
 
   private async fix(action: ErrorAction): Promise<void> {
@@ -124,66 +125,38 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
     await this.ui.openSettings(action.setting);
   }
 
+  /** What each message from the panel asks for: the command of the same name, with the message's fields. */
+  private readonly panelMessages: { [T in WebviewToHost['type']]: (message: Extract<WebviewToHost, { type: T }>) => unknown } = {
+    ready: async () => {
+      // The panel (re)loaded: give it the whole timeline again, and the runs to choose from.
+      this.post(this.runs.init());
+      await this.postRuns();
+      this.runs.postLiveRuns();
+    },
+    showStep: (message) => this.showStep(message.step),
+    openFullOutput: (message) => this.openFullOutput(message.step),
+    openRun: (message) => this.openRun(message.runId),
+    attentionSeen: () => this.runs.markSeen(),
+    startRun: (message) => this.startRun(message.task),
+    sampleRuns: (message) => this.sampleRuns(message.task),
+    previewAdopt: (message) => this.previewAdoptInPanel(message.runId),
+    // The panel asked with the preview on screen: it is the confirmation.
+    adoptRun: (message) => this.adoptRun(message.runId, { confirmed: true, overwrite: message.overwrite }),
+    sendHint: (message) => this.injectHint(message.text, message.kind, message.urgency, message.runId),
+    pauseRun: (message) => this.pause(message.runId),
+    resumeRun: (message) => this.resume(message.runId),
+    stopRun: (message) => this.stop(message.runId),
+    labelStep: (message) => this.label(message.step, message.label, { axis: message.axis, reason: message.reason }),
+    openDiff: (message) => this.openDiff(message.step),
+    previewRewind: (message) => this.previewRewind(message.step),
+    // The panel asked with the preview on screen: it is the confirmation.
+    rewind: (message) => this.rewind(message.step, { confirmed: true }),
+  };
+
   /** Does what a message from the panel asks (a message the protocol checked). */
   async handle(message: WebviewToHost): Promise<void> {
-    switch (message.type) {
-      case 'ready':
-        // The panel (re)loaded: give it the whole timeline again, and the runs to choose from.
-        this.post(this.runs.init());
-        await this.postRuns();
-        this.runs.postLiveRuns();
-        return;
-      case 'showStep':
-        await this.showStep(message.step);
-        return;
-      case 'openFullOutput':
-        await this.openFullOutput(message.step);
-        return;
-      case 'openRun':
-        await this.openRun(message.runId);
-        return;
-      case 'attentionSeen':
-        this.runs.markSeen();
-        return;
-      case 'startRun':
-        await this.startRun(message.task);
-        return;
-      case 'sampleRuns':
-        await this.sampleRuns(message.task);
-        return;
-      case 'previewAdopt':
-        await this.previewAdoptInPanel(message.runId);
-        return;
-      case 'adoptRun':
-        // The panel asked with the preview on screen: it is the confirmation.
-        await this.adoptRun(message.runId, { confirmed: true, overwrite: message.overwrite });
-        return;
-      case 'sendHint':
-        await this.injectHint(message.text, message.kind, message.urgency, message.runId);
-        return;
-      case 'pauseRun':
-        this.pause(message.runId);
-        return;
-      case 'resumeRun':
-        await this.resume(message.runId);
-        return;
-      case 'stopRun':
-        await this.stop(message.runId);
-        return;
-      case 'labelStep':
-        await this.label(message.step, message.label, { axis: message.axis, reason: message.reason });
-        return;
-      case 'openDiff':
-        await this.openDiff(message.step);
-        return;
-      case 'previewRewind':
-        await this.previewRewind(message.step);
-        return;
-      case 'rewind':
-        // The panel asked with the preview on screen: it is the confirmation.
-        await this.rewind(message.step, { confirmed: true });
-        return;
-    }
+    // The table is keyed by the message's type, so each entry takes its own message.
+    await (this.panelMessages[message.type] as (message: WebviewToHost) => unknown)(message);
   }
 
   async startRun(task: string): Promise<RunSession | undefined> {
@@ -227,12 +200,13 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       await this.ui.checkWorkspace?.();
       const model = await this.chooseModel(settings, 'Apollo: Sample Runs');
       if (!model) return undefined;
-      const task = taskArgument ?? (await this.ui.input({ title: 'Apollo: Sample Runs', prompt: 'The task every run works on', placeHolder: 'What should the agents do?', ignoreFocusOut: true }));
+      const task =
+        taskArgument ?? (await this.ui.showInputBox({ title: 'Apollo: Sample Runs', prompt: 'The task every run works on', placeHolder: 'What should the agents do?', ignoreFocusOut: true }));
       if (task === undefined) return undefined;
       if (task.trim() === '') throw new ConfigError('The task is empty: describe what the agents should do.');
       let count = countArgument;
       if (count === undefined) {
-        const answer = await this.ui.input({
+        const answer = await this.ui.showInputBox({
           title: 'Apollo: Sample Runs',
           prompt: sampleCountPrompt(settings.concurrency),
           value: String(settings.sampleCount),
@@ -245,7 +219,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       checkSampleCount(count);
       const total = count;
       const limit = this.sharedLimit(settings.concurrency);
-      const sampling = await this.ui.progress(`Apollo: taking a snapshot of the workspace for ${plural(total, 'run')}…`, () =>
+      const sampling = await this.ui.withNotificationProgress(`Apollo: taking a snapshot of the workspace for ${plural(total, 'run')}…`, () =>
         // Overlay copies where this process may mount them (as root); plain copies otherwise.
         startSampling({ workspace: folder, ...this.newRunOptions(settings, model), runsDir: settings.runsDir, task, n: total, concurrency: settings.concurrency, limit, copies: 'auto' }),
       );
@@ -266,7 +240,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
           void sampling.unmount().catch((error: Error) => this.ui.log.error(`Could not unmount the working copies of task ${sampling.taskId}: ${error.message}`));
           const failed = results.filter((result) => result.error);
           for (const result of failed) this.ui.log.error(`A run of task ${sampling.taskId} could not start: ${result.error}`);
-          void this.ui.notify('info', samplingEndedMessage(total, task, failed.length), 'Adopt a Run…').then((choice) => (choice ? this.adoptRun() : undefined));
+          void this.ui.showInformationMessage(samplingEndedMessage(total, task, failed.length), 'Adopt a Run…').then((choice) => (choice ? this.adoptRun() : undefined));
         },
         (error) => this.report(error),
       );
@@ -295,8 +269,8 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       log: this.ui.log,
       openWorkspace: (need: WorkspaceNeed) => this.openWorkspace(need),
       checkWorkspace: async () => void (await this.ui.checkWorkspace?.()),
-      chooseModel: (settings: Settings, title: string) => this.chooseModel(settings, title),
-      newRunOptions: (settings: Settings, model: ModelChoice) => this.newRunOptions(settings, model),
+      chooseModel: (settings: ApolloSettings, title: string) => this.chooseModel(settings, title),
+      newRunOptions: (settings: ApolloSettings, model: ModelChoice) => this.newRunOptions(settings, model),
       /** The window's one limit (a changed apollo.sample.concurrency applies to what starts from now on). */
       limit: (max: number) => this.sharedLimit(max),
       follow: (session: RunSession, options: { sample?: SamplePosition; show?: boolean }) => this.follow(session, options),
@@ -340,7 +314,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       if (runId === undefined) return undefined;
       const { preview, datasetDir } = await this.adoptable(runId);
       if (!preview.files.length) {
-        void this.ui.notify('info', `Apollo: run ${runId} left no change to adopt.`);
+        void this.ui.showInformationMessage(`Apollo: run ${runId} left no change to adopt.`);
         return undefined;
       }
       let overwrite: boolean;
@@ -348,13 +322,13 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       else {
         await this.ui.openAdoptPreview(preview);
         const ask = adoptConfirmation(preview);
-        if ((await this.ui.confirm(ask.message, ask.detail, ask.action)) !== ask.action) return undefined;
+        if ((await this.ui.showModalWarning(ask.message, ask.detail, ask.action)) !== ask.action) return undefined;
         overwrite = this.runs.confirmAdoptAgain(preview, await this.runs.adoptable(datasetDir, runId));
       }
       const { event } = await adoptRun(datasetDir, runId, { overwrite });
       this.runs.adopted();
       if (!event) {
-        void this.ui.notify('info', `Apollo: your workspace already holds every change of run ${runId}.`);
+        void this.ui.showInformationMessage(`Apollo: your workspace already holds every change of run ${runId}.`);
         return undefined;
       }
       this.runs.observe(runId, event);
@@ -362,7 +336,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       const summary = adoptedSummary(runId, event);
       this.ui.log.info(summary);
       this.post({ type: 'notice', level: 'info', message: summary });
-      void this.ui.notify('info', `Apollo: ${summary}`);
+      void this.ui.showInformationMessage(`Apollo: ${summary}`);
       return event;
     } catch (error) {
       this.report(error);
@@ -374,12 +348,12 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
   private async pickAdoptable(): Promise<string | undefined> {
     const { folder, settings } = await this.openWorkspace({ folder: 'adopting writes into the folder the runs were sampled from.' });
     const candidates = await this.runs.adoptCandidates(settings.datasetDir, folder);
-    const picked = await this.ui.pick(adoptItems(candidates), { title: "Adopt which run's changes?", matchOnDescription: true });
+    const picked = await this.ui.showQuickPick(adoptItems(candidates), { title: "Adopt which run's changes?", matchOnDescription: true });
     return picked?.id;
   }
 
   /** What every session takes from the settings, started or resumed. */
-  private sessionOptions(settings: Settings): SessionOptions {
+  private sessionOptions(settings: ApolloSettings): SessionOptions {
     return {
       ...(settings.contextBudget ? { contextBudget: settings.contextBudget } : {}),
       grounding: settings.grounding,
@@ -398,7 +372,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
    * the endpoint (complete, or a ConfigError that says what is missing), or one the editor
    * serves (apollo.model names it, else the user picks; undefined when dismissed).
    */
-  private async chooseModel(settings: Settings, title: string): Promise<ModelChoice | undefined> {
+  private async chooseModel(settings: ApolloSettings, title: string): Promise<ModelChoice | undefined> {
     validateSampling(settings.sampling);
     if (!REASONING_IN_CONTEXT.includes(settings.reasoningInContext)) {
       throw new ConfigError(`Unknown apollo.reasoning.keepInContext "${String(settings.reasoningInContext)}": use ${REASONING_IN_CONTEXT.join(', ')}.`, openSetting('apollo.reasoning.keepInContext'));
@@ -409,7 +383,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
   }
 
   /** The options of a new run (alone or sampled) besides its task and workspace. */
-  private newRunOptions(settings: Settings, choice: ModelChoice) {
+  private newRunOptions(settings: ApolloSettings, choice: ModelChoice) {
     return {
       ...this.sessionOptions(settings),
       datasetDir: settings.datasetDir,
@@ -430,7 +404,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
    */
   private async approveCommand(request: CommandApprovalRequest): Promise<'allow' | 'deny'> {
     this.post({ type: 'notice', level: 'info', message: `The agent wants to run a command that needs your answer: ${request.command}` });
-    const choice = await this.ui.confirm('Apollo: allow the agent to run this command?', approvalDetail(request), 'Allow Once', 'Always Allow', 'Refuse');
+    const choice = await this.ui.showModalWarning('Apollo: allow the agent to run this command?', approvalDetail(request), 'Allow Once', 'Always Allow', 'Refuse');
     if (choice === 'Always Allow') await this.alwaysAllow(request.suggestedAllow);
     const verdict = choice === 'Allow Once' || choice === 'Always Allow' ? 'allow' : 'deny';
     this.ui.log.info(`Command ${verdict === 'allow' ? 'allowed' : 'refused'} by the annotator: ${request.command}`);
@@ -455,7 +429,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
     if (status.active || this.sandboxWarned) return;
     this.sandboxWarned = true;
     this.post({ type: 'notice', level: 'info', message: status.description });
-    void this.ui.notify('warning', `Apollo: ${status.description}`);
+    void this.ui.showWarningMessage(`Apollo: ${status.description}`);
   }
 
   /** What the log and the notifications say about an event of a live run. */
@@ -465,7 +439,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
     const line = runEventLog(name, event);
     if (line) this.ui.log[line.level](line.text);
     if (event.type === 'run_state' && event.state === 'paused' && event.reason) {
-      void this.ui.notify('warning', `Apollo paused ${name}: ${event.reason}`, 'Resume', 'Show').then((choice) => {
+      void this.ui.showWarningMessage(`Apollo paused ${name}: ${event.reason}`, 'Resume', 'Show').then((choice) => {
         if (choice === 'Resume') void this.resume(runId);
         if (choice === 'Show') void this.openRun(runId);
       });
@@ -481,7 +455,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
     const name = this.runs.runName(run);
     this.ui.log.info(`Step ${flag.step} of ${name} needs attention: ${flag.message}`);
     if (!this.ui.setting<boolean>('attention.notify', true)) return;
-    void this.ui.notify('warning', attentionMessage(flag, name, this.runs.size > 1), 'Show', 'Send Hint').then(async (choice) => {
+    void this.ui.showWarningMessage(attentionMessage(flag, name, this.runs.size > 1), 'Show', 'Send Hint').then(async (choice) => {
       if (choice !== 'Show' && choice !== 'Send Hint') return;
       if (this.runs.viewed?.runId !== run.session.runId) await this.openRun(run.session.runId);
       if (choice === 'Show') await this.focusNextFlag();
@@ -500,7 +474,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
   async focusNeediestRun(): Promise<string | undefined> {
     const top = this.runs.liveRuns()[0];
     if (!top) {
-      void this.ui.notify('info', 'Apollo: no run is going in this window.');
+      void this.ui.showInformationMessage('Apollo: no run is going in this window.');
       return undefined;
     }
     await this.ui.command('apollo.panel.focus');
@@ -598,7 +572,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       let chosen = runId;
       if (!chosen) {
         if (interrupted.length === 0) throw new ConfigError('No interrupted run to resume: every recorded run has ended.');
-        const picked = await this.ui.pick(resumeItems(interrupted), { title: 'Resume an interrupted run' });
+        const picked = await this.ui.showQuickPick(resumeItems(interrupted), { title: 'Resume an interrupted run' });
         if (!picked) return;
         chosen = picked.id;
       }
@@ -662,13 +636,13 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
     }
     if (step === undefined) return false;
     if (label === undefined) {
-      const picked = await this.ui.pick(LABEL_ITEMS, { title: `Label step ${step}` });
+      const picked = await this.ui.showQuickPick(LABEL_ITEMS, { title: `Label step ${step}` });
       if (!picked) return false;
       label = picked.value;
-      const axisPick = await this.ui.pick(AXIS_ITEMS, { title: `What is step ${step} ${label} at?` });
+      const axisPick = await this.ui.showQuickPick(AXIS_ITEMS, { title: `What is step ${step} ${label} at?` });
       if (!axisPick) return false;
       axis = axisPick.value;
-      reason ??= await this.ui.input({ title: `Why is step ${step} ${label}? (optional)`, prompt: 'Press Enter to skip.', ignoreFocusOut: true });
+      reason ??= await this.ui.showInputBox({ title: `Why is step ${step} ${label}? (optional)`, prompt: 'Press Enter to skip.', ignoreFocusOut: true });
       if (reason === undefined) return false;
     }
     return this.label(step, label, { ...(axis ? { axis } : {}), ...(reason?.trim() ? { reason: reason.trim() } : {}) });
@@ -676,7 +650,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
 
   /** A step of the run on screen, newest first. */
   private async pickStep(title: string, withDetail = false): Promise<number | undefined> {
-    const picked = await this.ui.pick(stepItems(await this.runs.viewedSteps(), withDetail), { title, matchOnDetail: withDetail });
+    const picked = await this.ui.showQuickPick(stepItems(await this.runs.viewedSteps(), withDetail), { title, matchOnDetail: withDetail });
     return picked?.step;
   }
 
@@ -706,7 +680,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       const preview = await previewRewind(options);
       // Edits made after the panel's preview were not shown: those are asked about here.
       if (this.runs.rewindNeedsConfirmation(step, preview, !!how.confirmed)) {
-        const choice = await this.ui.confirm(`Rewind the workspace to before step ${step}?`, rewindConfirmation(preview, !!viewed.session?.isLive), 'Rewind');
+        const choice = await this.ui.showModalWarning(`Rewind the workspace to before step ${step}?`, rewindConfirmation(preview, !!viewed.session?.isLive), 'Rewind');
         if (choice !== 'Rewind') return undefined;
       }
       if (viewed.session?.isLive) {
@@ -719,7 +693,7 @@ export class SessionController<Settings extends ControllerSettings = ControllerS
       this.runs.markSeen();
       const texts = rewoundTexts(step, event.files.length);
       this.post({ type: 'notice', level: 'info', message: texts.notice });
-      void this.ui.notify('info', texts.message, 'Resume').then((picked) => (picked === 'Resume' ? this.resume(viewed.runId) : undefined));
+      void this.ui.showInformationMessage(texts.message, 'Resume').then((picked) => (picked === 'Resume' ? this.resume(viewed.runId) : undefined));
       return event;
     } catch (error) {
       this.report(error);
