@@ -220,8 +220,7 @@ export class SessionController {
       const total = count;
       const limit = this.sharedLimit(settings.concurrency);
       const sampling = await this.ui.withNotificationProgress(`Apollo: taking a snapshot of the workspace for ${plural(total, 'run')}…`, () =>
-        // Overlay copies where this process may mount them (as root); plain copies otherwise.
-        startSampling({ workspace: folder, ...this.newRunOptions(settings, model), runsDir: settings.runsDir, task, n: total, concurrency: settings.concurrency, limit, copies: 'auto' }),
+        startSampling({ workspace: folder, ...this.newRunOptions(settings, model), runsDir: settings.runsDir, task, n: total, concurrency: settings.concurrency, limit }),
       );
       let shown = false;
       const attached = new Set<string>();
@@ -237,7 +236,6 @@ export class SessionController {
       for (const run of sampling.runs) if (run.session) follow(run.session, run.index);
       void sampling.done.then(
         (results) => {
-          void sampling.unmount().catch((error: Error) => this.ui.log.error(`Could not unmount the working copies of task ${sampling.taskId}: ${error.message}`));
           const failed = results.filter((result) => result.error);
           for (const result of failed) this.ui.log.error(`A run of task ${sampling.taskId} could not start: ${result.error}`);
           void this.ui.showInformationMessage(samplingEndedMessage(total, task, failed.length), 'Adopt a Run…').then((choice) => (choice ? this.adoptRun() : undefined));

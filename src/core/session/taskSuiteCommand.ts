@@ -118,8 +118,7 @@ export async function runTaskSuite<Model>(host: SuiteHost<Model>, ui: SuiteUi, f
         limit: host.limit(settings.concurrency),
         datasetDir: settings.datasetDir,
         runsDir: settings.runsDir,
-        // Overlay copies where the window's process may mount them (as root); plain copies otherwise.
-        run: { ...host.newRunOptions(settings, model), copies: 'auto' },
+        run: host.newRunOptions(settings, model),
         log: (line) => host.log.info(line),
         events: {
           refused: (dir, reason) => host.log.warn(`Task ${dir} refused: ${reason}`),
