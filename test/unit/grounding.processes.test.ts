@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parseChanges, ShadowStore } from '../../src/core/grounding/shadowStore';
 import type { Grounding } from '../../src/core/dataset/events';
+import { StoreProcesses } from '../../src/core/grounding/storeProcesses';
 import { storeFor } from '../fixtures/shadow';
 import { makeWorkspace, tempDir } from '../fixtures/workspace';
 import { random, VOCABULARY } from '../fixtures/random';
@@ -472,6 +473,50 @@ test('a plain step starts no git process when the watcher names the change, and 
   } finally {
     watched.cleanup();
     full.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('commit bodies go through one file, written over: a shorter body is stored whole, a removed file is made again, and the file goes with the store', async () => {
+  const ws = makeWorkspace({ 'a.txt': 'a\n' });
+  const { shadow, cleanup } = await storeFor(ws.dir);
+  const scratchFiles = () => readdirSync(path.join(shadow.storeDir, 'apollo-index')).filter((name) => name.startsWith('commits-'));
+  const processes = new StoreProcesses(shadow.storeDir, ws.dir, { ...process.env, GIT_CONFIG_NOSYSTEM: '1' });
+  try {
+    const first = await shadow.snapshot();
+    const tree = storeGit(shadow, ['rev-parse', `${first}^{tree}`]).trim();
+    const person = 'A <a@b> 1700000000 +0000';
+    const long = `tree ${tree}\nparent ${first}\nauthor ${person}\ncommitter ${person}\n\nsnapshot with a longer message\n`;
+    const short = `tree ${tree}\nauthor ${person}\ncommitter ${person}\n\nindex\n`;
+    for (const body of [long, short, long]) {
+      const id = await processes.writeCommit(body);
+      assert.equal(storeGit(shadow, ['cat-file', 'commit', id]), body);
+      assert.equal(
+        id,
+        createHash('sha1')
+          .update(`commit ${Buffer.byteLength(body)}\0${body}`)
+          .digest('hex'),
+      );
+    }
+    // A gc empties the scratch folder; the next commit makes its file again.
+    rmSync(path.join(shadow.storeDir, 'apollo-index'), { recursive: true, force: true });
+    assert.equal(storeGit(shadow, ['cat-file', 'commit', await processes.writeCommit(short)]), short);
+
+    // The store's own snapshots: one file, however many commits.
+    await fs.writeFile(path.join(ws.dir, 'a.txt'), 'a, edited\n');
+    const second = await shadow.snapshot();
+    await fs.writeFile(path.join(ws.dir, 'b.txt'), 'b\n');
+    const third = await shadow.snapshot();
+    await assertSameAsGit(shadow, await shadow.ground(second, third), 'the diff asked for while the commit was stored');
+    await assertSameAsGit(shadow, await shadow.ground(first, third), 'another pair');
+    assert.equal(scratchFiles().length, 2, "the store's file and this test's");
+    processes.dispose();
+    shadow.close();
+    for (let waited = 0; scratchFiles().length && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(scratchFiles(), []);
+  } finally {
+    processes.dispose();
+    cleanup();
     ws.cleanup();
   }
 });

@@ -75,7 +75,8 @@ async function sampledRun(options: SampleOptions = {}): Promise<Sampled> {
   await originShadow.init();
   const base = await originShadow.snapshot();
   await originShadow.settled();
-  cpSync(origin, copy, { recursive: true, verbatimSymlinks: true, filter: (source) => path.basename(source) !== '.git' });
+  // A name that is not UTF-8 comes through as text with U+FFFD and cannot be copied by it: a test's edit() writes such files itself.
+  cpSync(origin, copy, { recursive: true, verbatimSymlinks: true, filter: (source) => path.basename(source) !== '.git' && !source.includes('\uFFFD') });
 
   const runId = newRunId();
   const runShadow = new ShadowStore({ workspace: copy, storeDir: shadowStoreDir(datasetDir, copy), runId });
@@ -350,6 +351,67 @@ test('a path into a .git folder is never written, whatever the user confirms', a
     await assert.rejects(adoptRun(run.datasetDir, run.runId, { overwrite: true }), /\.git\/hooks\/pre-commit \(inside a \.git folder/);
     assert.equal(fingerprint(run.origin), before);
     assert.equal(fingerprint(path.join(run.origin, '.git')), gitBefore);
+  } finally {
+    run.cleanup();
+  }
+});
+
+test('names that are not UTF-8: a run that modified one file and created another under such names is adopted under their own bytes', async () => {
+  const modified = Buffer.from([0x66, 0xff, 0x2e, 0x74]);
+  const folder = Buffer.from('caf\xe9', 'latin1');
+  const created = Buffer.from([0x6e, 0x65, 0x77, 0x80, 0x2e, 0x74, 0x78, 0x74]);
+  const at = (dir: string, ...parts: Buffer[]) => Buffer.concat([Buffer.from(`${dir}/`), ...parts.flatMap((part, index) => (index ? [Buffer.from('/'), part] : [part]))]);
+  const run = await sampledRun({
+    prepareOrigin: (dir) => writeFileSync(at(dir, modified), 'one\n'),
+    edit: (dir) => {
+      // The copy was made without it (see sampledRun): as it was, then as the run leaves it.
+      writeFileSync(at(dir, modified), 'one\ntwo, by the agent\n');
+      mkdirSync(at(dir, folder));
+      writeFileSync(at(dir, folder, created), 'new\n');
+      writeFileSync(path.join(dir, 'src/a.txt'), 'a2 by the agent\n');
+    },
+  });
+  try {
+    const pathOf = (bytes: Buffer) => ({ pathBase64: bytes.toString('base64') });
+    const preview = await previewAdopt(run.datasetDir, run.runId);
+    assert.deepEqual(
+      preview.files.map((file) => [file.path, file.pathBase64, file.status, file.additions, file.deletions]),
+      [
+        ['"caf\\351/new\\200.txt"', Buffer.concat([folder, Buffer.from('/'), created]).toString('base64'), 'added', 1, 0],
+        ['"f\\377.t"', pathOf(modified).pathBase64, 'modified', 1, 0],
+        ['src/a.txt', undefined, 'modified', 1, 1],
+      ],
+    );
+    assert.deepEqual(preview.conflicts, []);
+    assert.deepEqual(preview.blocked, []);
+
+    const result = await adoptRun(run.datasetDir, run.runId);
+    assert.equal(result.written.length, 3);
+    assert.equal(readFileSync(at(run.origin, modified), 'utf8'), 'one\ntwo, by the agent\n');
+    assert.equal(readFileSync(at(run.origin, folder, created), 'utf8'), 'new\n');
+    assert.equal(read(run.origin, 'src/a.txt'), 'a2 by the agent\n');
+    const names = (await fs.readdir(run.origin, { encoding: 'buffer' })).map((name) => name.toString('latin1'));
+    assert.ok(!names.some((name) => name.includes('\xef\xbf\xbd')), 'no name written with U+FFFD in place of its bytes');
+    assert.ok(!names.some((name) => name.includes('.apollo-adopt-')), 'no temporary file left');
+    assert.deepEqual(sorted(await listingOf(run)), sorted(await runListing(run)), 'the origin is now what the run left, byte for byte');
+
+    const { events } = await run.store.readEvents(run.runId);
+    const adopted = events[events.length - 1] as RunAdoptedEvent;
+    assert.doesNotThrow(() => validateEvent(adopted));
+    assert.deepEqual(adopted.files.map((file) => file.pathBase64).filter(Boolean), [Buffer.concat([folder, Buffer.from('/'), created]).toString('base64'), modified.toString('base64')]);
+
+    // The user edits the file again: a conflict, named as the events name it, and nothing written.
+    writeFileSync(at(run.origin, modified), "the user's version\n");
+    const again = await previewAdopt(run.datasetDir, run.runId);
+    assert.deepEqual(again.conflicts, ['"f\\377.t"']);
+    await assert.rejects(adoptRun(run.datasetDir, run.runId), AdoptConflictError);
+    assert.equal(readFileSync(at(run.origin, modified), 'utf8'), "the user's version\n");
+    // Removed by the user: the run's version comes back under its own name on overwrite.
+    rmSync(at(run.origin, folder), { recursive: true });
+    const forced = await adoptRun(run.datasetDir, run.runId, { overwrite: true });
+    assert.deepEqual(forced.overwritten, ['"f\\377.t"']);
+    assert.equal(readFileSync(at(run.origin, modified), 'utf8'), 'one\ntwo, by the agent\n');
+    assert.equal(readFileSync(at(run.origin, folder, created), 'utf8'), 'new\n');
   } finally {
     run.cleanup();
   }

@@ -38,7 +38,7 @@ export function quoteBytes(bytes: Buffer): string {
 }
 
 /** A file name as the events carry it (see FileChange in dataset/events.ts). */
-function fileName(bytes: Buffer): { name: string; base64?: string } {
+export function fileName(bytes: Buffer): { name: string; base64?: string } {
   return isUtf8(bytes) ? { name: bytes.toString('utf8') } : { name: quoteBytes(bytes), base64: bytes.toString('base64') };
 }
 

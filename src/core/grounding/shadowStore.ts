@@ -148,8 +148,12 @@ export class ShadowStore {
   readonly passes = { patched: 0, scoped: 0, full: 0 };
   /** How diffs were worked out: by the long-lived diff-tree, or by a git process of their own. */
   readonly diffs = { stdin: 0, git: 0 };
+  /** How patched trees were written: all in one request, or one folder level at a time (git answered other ids than treeId.ts). */
+  readonly treeWrites = { batch: 0, oneByOne: 0 };
   /** An attributes file outside the workspace could apply: every file goes through the index. */
   private outsideAttributes = true;
+  /** The diff from the snapshot before the last one to the last, asked for as the last was stored. */
+  private diffAhead: { before: string; after: string; output: Promise<Buffer> } | undefined;
   /** Trees of snapshot commits seen, so that a diff need not read the commits. */
   private readonly commitTrees = new Map<string, string>();
   /** Untracked folders that hold only files over the size limit, with those files. */
@@ -284,8 +288,14 @@ export class ShadowStore {
       const tree = await this.snapshotUnit(this.root, changed);
       // An unchanged tree is the same snapshot: no new commit, and its diff is empty.
       if (this.lastSnapshot?.tree === tree) return this.lastSnapshot.commit;
-      const commit = await this.writeCommit(tree, this.lastSnapshot ? [this.lastSnapshot.commit] : [], 'snapshot');
+      const previous = this.lastSnapshot;
+      // The diff a step asks for next (ground(), from the last snapshot to this one) is asked of
+      // git while it stores the commit: it needs only the trees, stored by now.
+      const diff = previous ? this.processes.diff(previous.tree, tree) : undefined;
+      diff?.catch(() => undefined);
+      const commit = await this.writeCommit(tree, previous ? [previous.commit] : [], 'snapshot');
       this.lastSnapshot = { commit, tree };
+      this.diffAhead = previous && diff ? { before: previous.commit, after: commit, output: diff } : undefined;
       // The run's ref moves once the work this snapshot returns to (the diff) is done, before the
       // store's next use (same lock). It keeps snapshots from being collected and tells a resumed
       // run where it was.
@@ -484,6 +494,7 @@ export class ShadowStore {
       if (result) for (const [relative, stat] of hashed) this.hashedFiles.set(relative, stat);
     }
     if (!result) return undefined;
+    if (result.trees) this.treeWrites[result.trees === 'batch' ? 'batch' : 'oneByOne']++;
     for (const file of result.oversized) this.oversized.add(file);
     for (const file of result.fitting) this.oversized.delete(file);
     unit.indexBehind = unit.indexBehind || result.tree !== unit.baseTree;
@@ -579,6 +590,7 @@ export class ShadowStore {
         return ids;
       },
       writeTree: (entries) => this.processes.writeTree(entries),
+      writeTrees: (trees) => this.processes.writeTrees(trees),
       ignored: async (all) => {
         const paths = all.filter((relative) => !this.hashing?.notIgnored.has(relative));
         if (!paths.length) return new Set<string>();
@@ -690,9 +702,15 @@ export class ShadowStore {
     if (before === after) return { before, after, files: [], patch: '' };
     const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
     let output: string | Buffer | undefined;
+    const ahead = this.diffAhead;
     try {
-      const [beforeTree, afterTree] = [await this.treeOf(before), await this.treeOf(after)];
-      output = await this.processes.diff(beforeTree, afterTree);
+      if (ahead?.before === before && ahead.after === after) {
+        this.diffAhead = undefined;
+        output = await ahead.output;
+      } else {
+        const [beforeTree, afterTree] = [await this.treeOf(before), await this.treeOf(after)];
+        output = await this.processes.diff(beforeTree, afterTree);
+      }
       this.diffs.stdin++;
     } catch {
       // The long-lived diff-tree failed: a process of its own says what git says.

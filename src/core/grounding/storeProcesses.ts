@@ -6,7 +6,7 @@
  * git's own, byte for byte, with every option the user set.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { endsWith, type Framer, GitProcess, lines } from './gitProcess';
 
@@ -77,6 +77,13 @@ function parseTree(body: Buffer): TreeEntry[] {
   return entries;
 }
 
+/** The files commit bodies go through, removed when the process ends (each is also removed when idle). */
+const scratchFiles = new Set<string>();
+process.on('exit', () => {
+  for (const file of scratchFiles) rmSync(file, { force: true });
+});
+const SCRATCH_IDLE_MS = 30_000;
+
 export class StoreProcesses {
   private readonly catFile: GitProcess;
   private readonly hashFiles: GitProcess;
@@ -90,7 +97,8 @@ export class StoreProcesses {
   private readonly packDir: string;
   private readonly marker = `apollo-end-${randomBytes(12).toString('hex')}`;
   private readonly scratch: string;
-  private scratchCount = 0;
+  private scratchTimer: NodeJS.Timeout | undefined;
+  private commitWrites: Promise<unknown> = Promise.resolve();
 
   /**
    * `env` is the store's environment (GIT_DIR among it); files are hashed relative to `workspace`.
@@ -140,21 +148,69 @@ export class StoreProcesses {
 
   /** Stores a tree of these entries (git sorts them) and returns its id. */
   async writeTree(entries: TreeEntry[]): Promise<string> {
-    const type = (mode: string) => (mode === '40000' ? 'tree' : mode === '160000' ? 'commit' : 'blob');
-    const body = entries.map((entry) => `${entry.mode} ${type(entry.mode)} ${entry.id}\t${entry.name}\0`).join('');
-    return (await this.mktree.request(`${body}\0`, lines(1))).toString('utf8').trim();
+    return (await this.mktreeRequest([entries]))[0];
   }
 
-  /** Stores a commit object with this body; git checks its form. */
-  async writeCommit(body: string): Promise<string> {
-    mkdirSync(path.dirname(this.scratch), { recursive: true });
-    const file = `${this.scratch}-${this.scratchCount++}`;
-    writeFileSync(file, body);
+  /** Stores several trees in one request (each may name the ones before it); their ids in order. */
+  writeTrees(trees: TreeEntry[][]): Promise<string[]> {
+    return this.mktreeRequest(trees);
+  }
+
+  private async mktreeRequest(trees: TreeEntry[][]): Promise<string[]> {
+    if (!trees.length) return [];
+    const type = (mode: string) => (mode === '40000' ? 'tree' : mode === '160000' ? 'commit' : 'blob');
+    // -z --batch: an entry per NUL-ended line, a tree ended by an empty one.
+    const body = trees.map((entries) => entries.map((entry) => `${entry.mode} ${type(entry.mode)} ${entry.id}\t${entry.name}\0`).join('') + '\0').join('');
+    const answer = await this.mktree.request(body, lines(trees.length));
+    return answer.toString('utf8').split('\n').slice(0, trees.length);
+  }
+
+  /**
+   * Stores a commit object with this body; git checks its form. The body goes through one file,
+   * written over for each commit (one at a time): creating or truncating a file costs a journal
+   * write on most file systems, writing over the same bytes does not, and snapshot commits all
+   * have the same length.
+   */
+  writeCommit(body: string): Promise<string> {
+    const written = this.commitWrites.then(async () => {
+      this.writeScratch(Buffer.from(body, 'utf8'));
+      return (await this.hashCommits.request(`${quotePathLine(this.scratch)}\n`, lines(1))).toString('utf8').trim();
+    });
+    this.commitWrites = written.catch(() => undefined);
+    return written;
+  }
+
+  private writeScratch(content: Buffer): void {
+    let fd: number;
     try {
-      return (await this.hashCommits.request(`${quotePathLine(file)}\n`, lines(1))).toString('utf8').trim();
-    } finally {
-      rmSync(file, { force: true });
+      fd = openSync(this.scratch, 'r+');
+    } catch {
+      // Not made yet, or removed (a gc empties the store's scratch folder).
+      mkdirSync(path.dirname(this.scratch), { recursive: true });
+      fd = openSync(this.scratch, 'w');
     }
+    try {
+      writeSync(fd, content, 0, content.length, 0);
+      if (fstatSync(fd).size > content.length) ftruncateSync(fd, content.length);
+    } finally {
+      closeSync(fd);
+    }
+    scratchFiles.add(this.scratch);
+    // Left idle, or when the process ends, the file goes.
+    if (this.scratchTimer) clearTimeout(this.scratchTimer);
+    this.scratchTimer = setTimeout(() => this.removeScratch(), SCRATCH_IDLE_MS);
+    this.scratchTimer.unref();
+  }
+
+  private removeScratch(): void {
+    if (this.scratchTimer) clearTimeout(this.scratchTimer);
+    this.scratchTimer = undefined;
+    // A commit under way keeps its file: the next one finds it gone and makes it again.
+    void this.commitWrites.then(() => {
+      if (this.scratchTimer) return;
+      scratchFiles.delete(this.scratch);
+      rmSync(this.scratch, { force: true });
+    });
   }
 
   /** Points `ref` at `id` in one transaction (no hook runs: gitEnvironment). */
@@ -192,5 +248,6 @@ export class StoreProcesses {
 
   dispose(): void {
     for (const process of [this.catFile, this.hashFiles, this.hashCommits, this.mktree, this.updateRef, this.diffTree, this.checkIgnore]) process.dispose();
+    this.removeScratch();
   }
 }

@@ -11,8 +11,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { FileChange, RunAdoptedEvent, RunStartedEvent, RunStatus } from '../dataset/events';
 import { DatasetError, DatasetStore } from '../dataset/store';
-import { removeEmptyFolders, runSnapshotRef, shadowStoreDir } from '../grounding/shadowStore';
-import { blobId, compareListings, MODE_EXECUTABLE, MODE_SYMLINK, SnapshotReader, type TreeItem, type TreeListing } from '../grounding/snapshotTree';
+import { runSnapshotRef, shadowStoreDir } from '../grounding/shadowStore';
+import { blobId, compareListings, eventPath, keyOfChange, MODE_EXECUTABLE, MODE_SYMLINK, pathBytes, pathKey, SnapshotReader, type TreeItem, type TreeListing } from '../grounding/snapshotTree';
 import { isInside } from '../paths';
 import { currentPath } from './branches';
 import { ConfigError } from './runSession';
@@ -88,6 +88,11 @@ type DiskState =
   /** A folder on the way is a symbolic link or a file. */
   | { kind: 'in-the-way'; at: string; what: 'link' | 'file' };
 
+/**
+ * Inside, paths are listing keys (snapshotTree's pathKey: the text, a part that is not UTF-8 kept
+ * as its bytes), so such a name is read and written under its own bytes; what the preview and
+ * the event show is the events' form (its path text, or git's quoted form and pathBase64).
+ */
 interface Plan {
   preview: AdoptPreview;
   /** The realpath of the workspace. */
@@ -97,8 +102,16 @@ interface Plan {
   states: Map<string, DiskState>;
   /** Paths that differ from the run's version: what adopting writes or removes. */
   pending: string[];
+  /** The conflicts, by key. */
+  conflicts: string[];
   store: DatasetStore;
 }
+
+/** A path, by its key, as a message shows it. */
+const shown = (key: string) => eventPath(key).path;
+
+/** A workspace-relative path, by its key, as the bytes of the path on disk. */
+const onDisk = (root: string, relative: string): Buffer => (relative === '' || relative === '.' ? Buffer.from(root) : Buffer.concat([Buffer.from(root + path.sep), pathBytes(relative)]));
 
 const ENDED: ReadonlySet<RunStatus> = new Set(['finished', 'max_steps', 'budget', 'stopped', 'failed']);
 /** Windows has no exec bit: a file's mode there says nothing about it. */
@@ -132,12 +145,12 @@ function hasChildren(listing: TreeListing, relative: string): boolean {
 async function readState(root: string, relative: string): Promise<DiskState> {
   const parts = relative.split('/');
   for (let i = 1; i < parts.length; i++) {
-    const stat = await fs.lstat(path.join(root, ...parts.slice(0, i))).catch(() => undefined);
+    const stat = await fs.lstat(onDisk(root, parts.slice(0, i).join('/'))).catch(() => undefined);
     if (!stat) return { kind: 'absent' };
     if (stat.isSymbolicLink()) return { kind: 'in-the-way', at: parts.slice(0, i).join('/'), what: 'link' };
     if (!stat.isDirectory()) return { kind: 'in-the-way', at: parts.slice(0, i).join('/'), what: 'file' };
   }
-  const full = path.join(root, ...parts);
+  const full = onDisk(root, relative);
   const stat = await fs.lstat(full).catch(() => undefined);
   if (!stat) return { kind: 'absent' };
   if (stat.isSymbolicLink()) return { kind: 'entry', mode: MODE_SYMLINK, id: blobId(await fs.readlink(full, { encoding: 'buffer' })), isFile: false };
@@ -146,12 +159,22 @@ async function readState(root: string, relative: string): Promise<DiskState> {
   return { kind: 'other' };
 }
 
+/** Removes the folders above a removed path that it left empty, up to the workspace. */
+async function removeEmptyParents(root: string, relative: string): Promise<void> {
+  for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) {
+    const full = onDisk(root, dir);
+    const entries = await fs.readdir(full).catch(() => undefined);
+    if (!entries || entries.length) return;
+    await fs.rmdir(full).catch(() => undefined);
+  }
+}
+
 /** The workspace-relative paths of everything but folders below a folder (symbolic links not followed). */
 async function filesBelow(root: string, relative: string): Promise<string[]> {
   const found: string[] = [];
-  const entries = await fs.readdir(path.join(root, ...relative.split('/')), { withFileTypes: true }).catch(() => []);
+  const entries = await fs.readdir(onDisk(root, relative), { withFileTypes: true, encoding: 'buffer' }).catch(() => []);
   for (const entry of entries) {
-    const child = `${relative}/${entry.name}`;
+    const child = `${relative}/${pathKey(entry.name)}`;
     if (entry.isDirectory()) found.push(...(await filesBelow(root, child)));
     else found.push(child);
   }
@@ -189,58 +212,59 @@ async function inspect(datasetDir: string, runId: string): Promise<Plan> {
 
   const [baseListing, finalListing] = await Promise.all([originReader.list(base), runReader.list(final)]);
   const counts = await new SnapshotReader(runStore, [originStore]).lineCounts(base, final);
-  const files = compareListings(baseListing, finalListing).map((change) => ({ ...change, ...counts.get(change.path) }));
+  const files = compareListings(baseListing, finalListing).map((change) => ({ ...change, ...counts.get(keyOfChange(change)) }));
+  const keys = files.map(keyOfChange);
 
   const datasetRelative = isInside(datasetRoot, root) && datasetRoot !== root ? path.relative(root, datasetRoot).split(path.sep).join('/') : undefined;
   const blocked: BlockedPath[] = [];
   const states = new Map<string, DiskState>();
-  for (const change of files) {
-    const why = unsafePath(change.path, datasetRelative);
-    if (why) blocked.push({ path: change.path, reason: why });
-    else states.set(change.path, await readState(root, change.path));
+  for (const key of keys) {
+    const why = unsafePath(key, datasetRelative);
+    if (why) blocked.push({ path: shown(key), reason: why });
+    else states.set(key, await readState(root, key));
   }
   // Paths the change removes: a link, file or folder there is no obstacle, it goes first.
-  const removed = new Set(files.filter((change) => !finalListing.has(change.path)).map((change) => change.path));
+  const removed = new Set(keys.filter((key) => !finalListing.has(key)));
   const conflicts: string[] = [];
   const upToDate: string[] = [];
   const pending: string[] = [];
-  for (const change of files) {
-    let state = states.get(change.path);
+  for (const key of keys) {
+    let state = states.get(key);
     if (!state) continue;
-    const target = finalListing.get(change.path);
+    const target = finalListing.get(key);
     if (state.kind === 'in-the-way') {
       if (!removed.has(state.at) || !states.has(state.at)) {
         blocked.push({
-          path: change.path,
-          reason: state.what === 'link' ? `${state.at} is a symbolic link in the workspace; nothing is written through it` : `${state.at} is a file in the workspace, not a folder`,
+          path: shown(key),
+          reason: state.what === 'link' ? `${shown(state.at)} is a symbolic link in the workspace; nothing is written through it` : `${shown(state.at)} is a file in the workspace, not a folder`,
         });
         continue;
       }
       state = { kind: 'absent' };
     }
-    if (state.kind === 'folder' && !target && hasChildren(finalListing, change.path)) {
-      upToDate.push(change.path); // the run replaced a file or link by a folder, and it is one already
+    if (state.kind === 'folder' && !target && hasChildren(finalListing, key)) {
+      upToDate.push(key); // the run replaced a file or link by a folder, and it is one already
       continue;
     }
     if (state.kind === 'folder') {
       // The run replaced a folder by a file: fine when the folder holds only files the run removes.
-      const below = target ? await filesBelow(root, change.path) : undefined;
+      const below = target ? await filesBelow(root, key) : undefined;
       if (!below || below.some((file) => !removed.has(file))) {
-        blocked.push({ path: change.path, reason: `${change.path} is a folder in the workspace${target ? ' holding files the run did not remove' : ''}` });
+        blocked.push({ path: shown(key), reason: `${shown(key)} is a folder in the workspace${target ? ' holding files the run did not remove' : ''}` });
         continue;
       }
       state = { kind: 'absent' };
     }
     if (state.kind === 'other') {
-      blocked.push({ path: change.path, reason: `${change.path} is neither a file, a folder nor a symbolic link` });
+      blocked.push({ path: shown(key), reason: `${shown(key)} is neither a file, a folder nor a symbolic link` });
       continue;
     }
     if (sameItem(state, target)) {
-      upToDate.push(change.path);
+      upToDate.push(key);
       continue;
     }
-    pending.push(change.path);
-    if (!sameItem(state, baseListing.get(change.path))) conflicts.push(change.path);
+    pending.push(key);
+    if (!sameItem(state, baseListing.get(key))) conflicts.push(key);
   }
 
   const preview: AdoptPreview = {
@@ -253,12 +277,12 @@ async function inspect(datasetDir: string, runId: string): Promise<Plan> {
     originStore,
     runStore,
     files,
-    conflicts,
-    upToDate,
+    conflicts: conflicts.map(shown),
+    upToDate: upToDate.map(shown),
     blocked,
     ...(manifest.adoptedAt ? { adoptedAt: manifest.adoptedAt } : {}),
   };
-  return { preview, root, finalListing, runReader, states, pending, store };
+  return { preview, root, finalListing, runReader, states, pending, conflicts, store };
 }
 
 /** What adopting the run would write, and what stands in its way; changes nothing. */
@@ -282,10 +306,11 @@ export function adoptRefusal(preview: AdoptPreview, options: AdoptOptions = {}):
  * Makes sure a workspace-relative folder exists as a real folder: every part of it is created
  * or found as a folder, never as a symbolic link (which could lead out of the workspace).
  */
-async function realFolder(root: string, relative: string): Promise<string> {
-  let dir = root;
-  for (const part of relative === '.' ? [] : relative.split('/')) {
-    dir = path.join(dir, part);
+async function realFolder(root: string, relative: string): Promise<Buffer> {
+  const parts = relative === '.' ? [] : relative.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const at = parts.slice(0, i).join('/');
+    const dir = onDisk(root, at);
     let stat = await fs.lstat(dir).catch(() => undefined);
     if (!stat) {
       await fs.mkdir(dir).catch((error: NodeJS.ErrnoException) => {
@@ -293,9 +318,9 @@ async function realFolder(root: string, relative: string): Promise<string> {
       });
       stat = await fs.lstat(dir);
     }
-    if (!stat.isDirectory()) throw new AdoptError(`${path.relative(root, dir)} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'a file'} now, not a folder; adopting stopped there.`);
+    if (!stat.isDirectory()) throw new AdoptError(`${shown(at)} is ${stat.isSymbolicLink() ? 'a symbolic link' : 'a file'} now, not a folder; adopting stopped there.`);
   }
-  return dir;
+  return onDisk(root, relative);
 }
 
 /** Permission bits for a file of git mode `mode`, keeping the other bits of the file it replaces. */
@@ -306,10 +331,11 @@ function permissions(mode: string, previous: number | undefined): number {
 
 async function write(plan: Plan, relative: string, item: TreeItem): Promise<void> {
   const parent = await realFolder(plan.root, path.posix.dirname(relative));
-  const full = path.join(parent, path.posix.basename(relative));
+  const name = pathBytes(path.posix.basename(relative));
+  const full = Buffer.concat([parent, Buffer.from(path.sep), name]);
   const stat = await fs.lstat(full).catch(() => undefined);
   if (stat?.isDirectory()) {
-    if ((await filesBelow(plan.root, relative)).length) throw new AdoptError(`${relative} is a folder holding files now; adopting stopped there.`);
+    if ((await filesBelow(plan.root, relative)).length) throw new AdoptError(`${shown(relative)} is a folder holding files now; adopting stopped there.`);
     await fs.rm(full, { recursive: true });
   }
   const state = plan.states.get(relative);
@@ -318,7 +344,7 @@ async function write(plan: Plan, relative: string, item: TreeItem): Promise<void
     return;
   }
   const content = await plan.runReader.read(item.id);
-  const temporary = path.join(parent, `.${path.posix.basename(relative)}.apollo-adopt-${randomBytes(4).toString('hex')}`);
+  const temporary = Buffer.concat([parent, Buffer.from(`${path.sep}.`), name, Buffer.from(`.apollo-adopt-${randomBytes(4).toString('hex')}`)]);
   try {
     if (item.mode === MODE_SYMLINK) {
       await fs.symlink(content, temporary);
@@ -345,9 +371,9 @@ export async function adoptRun(datasetDir: string, runId: string, options: Adopt
   const { preview } = plan;
   const refusal = adoptRefusal(preview, options);
   if (refusal) throw refusal;
-  const byPath = new Map(preview.files.map((change) => [change.path, change]));
-  const written = plan.pending.map((file) => byPath.get(file)!);
-  const overwritten = preview.conflicts.filter((file) => plan.pending.includes(file));
+  const byKey = new Map(preview.files.map((change) => [keyOfChange(change), change]));
+  const written = plan.pending.map((file) => byKey.get(file)!);
+  const overwritten = plan.conflicts.filter((file) => plan.pending.includes(file)).map(shown);
   if (!written.length && preview.adoptedAt) return { preview, written, overwritten };
   // No run may be changing the workspace while the run's changes are written into it.
   const claim = await claimWorkspace(preview.workspace, runId, 'adopt');
@@ -364,12 +390,12 @@ async function writeChanges(plan: Plan, runId: string, written: FileChange[], ov
   const removals = plan.pending.filter((file) => !plan.finalListing.has(file)).sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
   for (const relative of removals) {
     const state = await readState(plan.root, relative);
-    if (state.kind === 'folder' || state.kind === 'other') throw new AdoptError(`${relative} is no longer a file; adopting stopped there.`);
+    if (state.kind === 'folder' || state.kind === 'other') throw new AdoptError(`${shown(relative)} is no longer a file; adopting stopped there.`);
     // Absent, or below a link or file the run replaces (counted as absent): nothing to remove, never through a link.
     if (state.kind !== 'entry') continue;
-    const full = path.join(plan.root, ...relative.split('/'));
+    const full = onDisk(plan.root, relative);
     await fs.unlink(full);
-    await removeEmptyFolders(path.dirname(full), plan.root);
+    await removeEmptyParents(plan.root, relative);
   }
   for (const relative of plan.pending.filter((file) => plan.finalListing.has(file)).sort()) {
     await write(plan, relative, plan.finalListing.get(relative)!);
@@ -383,7 +409,7 @@ async function writeChanges(plan: Plan, runId: string, written: FileChange[], ov
     if (!replacedByFolder && !sameItem(state, target)) mismatched.push(relative);
   }
   if (mismatched.length) {
-    throw new AdoptError(`After adopting run ${runId}, ${mismatched.join(', ')} do(es) not match the run's version (changed meanwhile?). Check them, then adopt again.`);
+    throw new AdoptError(`After adopting run ${runId}, ${mismatched.map(shown).join(', ')} do(es) not match the run's version (changed meanwhile?). Check them, then adopt again.`);
   }
 
   const event: RunAdoptedEvent = {
