@@ -148,8 +148,6 @@ export class ShadowStore {
   readonly passes = { patched: 0, scoped: 0, full: 0 };
   /** How diffs were worked out: by the long-lived diff-tree, or by a git process of their own. */
   readonly diffs = { stdin: 0, git: 0 };
-  /** How patched trees were written: all in one request, or one folder level at a time (git answered other ids than treeId.ts). */
-  readonly treeWrites = { batch: 0, oneByOne: 0 };
   /** An attributes file outside the workspace could apply: every file goes through the index. */
   private outsideAttributes = true;
   /** The diff from the snapshot before the last one to the last, asked for as the last was stored. */
@@ -494,7 +492,6 @@ export class ShadowStore {
       if (result) for (const [relative, stat] of hashed) this.hashedFiles.set(relative, stat);
     }
     if (!result) return undefined;
-    if (result.trees) this.treeWrites[result.trees === 'batch' ? 'batch' : 'oneByOne']++;
     for (const file of result.oversized) this.oversized.add(file);
     for (const file of result.fitting) this.oversized.delete(file);
     unit.indexBehind = unit.indexBehind || result.tree !== unit.baseTree;
@@ -590,7 +587,6 @@ export class ShadowStore {
         return ids;
       },
       writeTree: (entries) => this.processes.writeTree(entries),
-      writeTrees: (trees) => this.processes.writeTrees(trees),
       ignored: async (all) => {
         const paths = all.filter((relative) => !this.hashing?.notIgnored.has(relative));
         if (!paths.length) return new Set<string>();

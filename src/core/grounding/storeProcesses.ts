@@ -148,21 +148,9 @@ export class StoreProcesses {
 
   /** Stores a tree of these entries (git sorts them) and returns its id. */
   async writeTree(entries: TreeEntry[]): Promise<string> {
-    return (await this.mktreeRequest([entries]))[0];
-  }
-
-  /** Stores several trees in one request (each may name the ones before it); their ids in order. */
-  writeTrees(trees: TreeEntry[][]): Promise<string[]> {
-    return this.mktreeRequest(trees);
-  }
-
-  private async mktreeRequest(trees: TreeEntry[][]): Promise<string[]> {
-    if (!trees.length) return [];
     const type = (mode: string) => (mode === '40000' ? 'tree' : mode === '160000' ? 'commit' : 'blob');
-    // -z --batch: an entry per NUL-ended line, a tree ended by an empty one.
-    const body = trees.map((entries) => entries.map((entry) => `${entry.mode} ${type(entry.mode)} ${entry.id}\t${entry.name}\0`).join('') + '\0').join('');
-    const answer = await this.mktree.request(body, lines(trees.length));
-    return answer.toString('utf8').split('\n').slice(0, trees.length);
+    const body = entries.map((entry) => `${entry.mode} ${type(entry.mode)} ${entry.id}\t${entry.name}\0`).join('');
+    return (await this.mktree.request(`${body}\0`, lines(1))).toString('utf8').trim();
   }
 
   /**

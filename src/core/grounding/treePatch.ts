@@ -7,7 +7,6 @@
  */
 import type { Stats } from 'node:fs';
 import type { TreeEntry } from './storeProcesses';
-import { treeObjectId } from './treeId';
 
 export type { TreeEntry };
 
@@ -21,11 +20,6 @@ export interface ObjectAccess {
   writeBlobs(relativePaths: string[], attributes: boolean): Promise<string[]>;
   /** Stores a tree object of these entries; its id. */
   writeTree(entries: TreeEntry[]): Promise<string>;
-  /**
-   * Stores several trees in one request, each of which may name the ones before it; their ids as
-   * git gives them. Without it, trees are written one at a time.
-   */
-  writeTrees?(trees: TreeEntry[][]): Promise<string[]>;
   /** Which of these new paths .gitignore, the store's excludes or the user's excludes leave out. */
   ignored(relativePaths: string[]): Promise<Set<string>>;
   /** Keeps the listing of a tree just built, so the next patch need not read it back. */
@@ -47,11 +41,6 @@ export interface PatchResult {
   /** Files left out for their size now, and files no longer left out. */
   oversized: string[];
   fitting: string[];
-  /**
-   * How the new trees were written: all in one request (their ids worked out beforehand), or one
-   * folder level at a time (no batch, or git answered other ids than the ones worked out).
-   */
-  trees?: 'batch' | 'one by one';
 }
 
 /**
@@ -157,35 +146,21 @@ export async function patchTree(base: string, changes: Map<string, PathState>, a
   if (changed.size === 0) return { tree: base, oversized, fitting };
 
   const order = [...changed].filter((dir) => !underRemoved(dir)).sort((a, b) => b.split('/').length - a.split('/').length || b.length - a.length);
+  const built = new Map<string, string>();
   // Deepest first: a folder's id goes into its parent's entries.
-  const build = async (write: (entries: TreeEntry[]) => string | Promise<string>) => {
-    const trees = new Map(order.map((dir) => [dir, listings.get(dir)!]));
-    const built: { id: string; entries: TreeEntry[] }[] = [];
-    for (const dir of order) {
-      const entries = trees.get(dir)!;
-      const id = await write(entries);
-      built.push({ id, entries });
-      if (dir === '') break;
-      const slash = dir.lastIndexOf('/');
-      const parentDir = slash < 0 ? '' : dir.slice(0, slash);
-      const name = dir.slice(slash + 1);
-      // A folder left empty disappears from its parent, as git never records empty folders.
-      const parent = trees.get(parentDir)!.filter((entry) => entry.name !== name);
-      if (entries.length) parent.push({ mode: TREE_MODE, id, name });
-      trees.set(parentDir, parent);
-    }
-    return built;
-  };
-  const done = (built: { id: string; entries: TreeEntry[] }[], trees: PatchResult['trees']): PatchResult => {
-    for (const { id, entries } of built) access.remember(id, entries);
-    return { tree: built[built.length - 1].id, oversized, fitting, trees };
-  };
-  if (access.writeTrees) {
-    // Every id worked out here first (treeId.ts), then all trees in one request; git's ids must
-    // be the same, or the trees are written again one at a time.
-    const planned = await build((entries) => treeObjectId(entries, base.length)).catch(() => undefined);
-    const ids = planned ? await access.writeTrees(planned.map((tree) => tree.entries)) : [];
-    if (planned && ids.length === planned.length && ids.every((id, index) => id === planned[index].id)) return done(planned, 'batch');
+  for (const dir of order) {
+    const entries = listings.get(dir)!;
+    const id = await access.writeTree(entries);
+    built.set(dir, id);
+    access.remember(id, entries);
+    if (dir === '') continue;
+    const slash = dir.lastIndexOf('/');
+    const parentDir = slash < 0 ? '' : dir.slice(0, slash);
+    const name = dir.slice(slash + 1);
+    // A folder left empty disappears from its parent, as git never records empty folders.
+    const parent = listings.get(parentDir)!.filter((entry) => entry.name !== name);
+    if (entries.length) parent.push({ mode: TREE_MODE, id, name });
+    listings.set(parentDir, parent);
   }
-  return done(await build((entries) => access.writeTree(entries)), 'one by one');
+  return { tree: built.get('')!, oversized, fitting };
 }
