@@ -116,7 +116,9 @@ test('race: a job swapping a folder for a symlink to the host cannot lead write_
     );
 
     const results: { tool: string; result: ToolResult }[] = [];
-    for (let i = 0; i < 60; i++) {
+    const metTheSymlink = () => results.some(({ result }) => /outside the workspace/.test(result.observation));
+    // 60 rounds at least, and on until a call has met the symlink (a loaded machine swaps less often), within 1,000.
+    for (let i = 0; i < 60 || (!metTheSymlink() && i < 1000); i++) {
       results.push({ tool: 'write_file', result: await f.tools.run(call('write_file', { path: 'd/x', content: `written ${i}\n` })) });
       results.push({ tool: 'read_file', result: await f.tools.run(call('read_file', { path: 'd/secret' })) });
     }
@@ -134,7 +136,7 @@ test('race: a job swapping a folder for a symlink to the host cannot lead write_
     }
     const refusedOutside = results.filter(({ result }) => /outside the workspace/.test(result.observation)).length;
     const worked = results.filter(({ result }) => !result.isError).length;
-    t.diagnostic(`${worked} of 120 calls worked inside, ${refusedOutside} were refused as leading outside`);
+    t.diagnostic(`${worked} of ${results.length} calls worked inside, ${refusedOutside} were refused as leading outside`);
     assert.ok(refusedOutside > 0, 'the race was live: some calls met the symlink');
 
     const status = await within(f.tools.run(call('job_kill', { name: 'swapper' })), 10_000, 'job_kill');
