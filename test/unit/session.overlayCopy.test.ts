@@ -93,6 +93,12 @@ test('overlay copies: a run writes in place and deletes in its own copy only; th
     assert.equal(await remountCopy(first), true);
     assert.equal(await fs.readFile(path.join(first, 'a.txt'), 'utf8'), 'committed\nmore\n');
     assert.equal(await remountCopy(path.join(runs.dir, 'not-a-copy')), false);
+    // A path not laid out as <taskId>/<n> is never mounted over, even with layers planted beside it.
+    const planted = path.join(runs.dir, sampling.taskId, 'src');
+    await fs.mkdir(copyLayers(planted).upper, { recursive: true });
+    await fs.mkdir(planted);
+    assert.equal(await remountCopy(planted), false);
+    assert.equal(await isMounted(planted), false);
 
     // gc unmounts what is mounted before removing the copies and their layers.
     assert.equal(await removeWorkingCopies(runs.dir, sampling.taskId), true);

@@ -10,7 +10,7 @@ import { newRunId } from '../dataset/ids';
 import { openSetting } from './errors';
 import { ConfigError, type Disposable, type RunOptions, RunSession, validateRunOptions, validateSampling } from './runSession';
 import { checkRunsDir, type OriginSnapshot, prepareOverlayBase, prepareOverlayCopy, prepareWorkingCopy, snapshotOrigin, workingCopyDir } from './workingCopy';
-import { checkOverlayPaths, overlaySupport, unmountCopies } from './overlayCopy';
+import { checkOverlayPaths, layersRoot, overlaySupport, unmountCopies } from './overlayCopy';
 
 /**
  * A limit on how many runs go on at once. One instance can be shared by every sampling of a
@@ -227,7 +227,8 @@ export class Sampling {
     // Let the caller subscribe before the first state changes.
     await new Promise((resolve) => setImmediate(resolve));
     const total = this.runs.length;
-    const overlay = await this.overlayBase();
+    await this.prepareOverlays();
+    const overlay = this.overlayCopies;
     // Every copy is made before any run starts: copies after the first are copied from one no run has touched yet.
     let pristine: string | undefined;
     for (const run of this.runs) {
@@ -265,29 +266,29 @@ export class Sampling {
 
   /**
    * Makes the base of overlay copies when they are to be used and this process may mount them;
-   * false (plain copies) otherwise, with the reason in the log.
+   * otherwise (plain copies) says why in the log. A base that could not be made whole is removed.
    */
-  private async overlayBase(): Promise<boolean> {
-    if (this.options.copies !== 'auto') return false;
+  private async prepareOverlays(): Promise<void> {
+    if (this.options.copies !== 'auto') return;
     const refused = await overlaySupport(this.runsDir);
-    if (refused) {
-      this.log(`working copies: plain copies (${refused})`);
-      return false;
-    }
+    if (refused) return this.log(`working copies: plain copies (${refused})`);
     try {
       checkOverlayPaths(this.copiesDir);
       await prepareOverlayBase(this.origin, this.copiesDir);
-      this.overlay = true;
+      this.overlayCopies = true;
       this.log(`working copies: overlay mounts over one base copy in ${this.copiesDir}`);
-      return true;
     } catch (error) {
+      await fs.rm(layersRoot(this.copiesDir), { recursive: true, force: true }).catch(() => undefined);
       this.log(`working copies: plain copies (the base for overlay copies could not be made: ${(error as Error).message})`);
-      return false;
     }
   }
 
+  private overlayCopies = false;
+
   /** Whether the working copies are overlay mounts (overlayCopy.ts). */
-  overlay = false;
+  get overlay(): boolean {
+    return this.overlayCopies;
+  }
 
   /**
    * Unmounts the sampling's overlay copies once nothing more runs in them (the runs and their
@@ -295,7 +296,7 @@ export class Sampling {
    * again. Nothing to do for plain copies.
    */
   async unmount(): Promise<void> {
-    if (this.overlay) await unmountCopies(this.runs.map((run) => run.workingCopy));
+    if (this.overlayCopies) await unmountCopies(this.runs.map((run) => run.workingCopy));
   }
 
   private async runOne(run: SampledRun): Promise<void> {
